@@ -1,0 +1,271 @@
+/**
+ * The validated, normalized, deep-frozen model of an overlay-lb spec.
+ *
+ * Produced by `parseSpec` (src/spec) from YAML; consumed by the renderers, the planner, the
+ * reference evaluator (`explain`) and the agent. Every default is already applied here, every
+ * duration is in milliseconds, every name is in its canonical form. This module imports nothing.
+ *
+ * Routing semantics (the contract that `explain` implements and the HAProxy renderer compiles):
+ * 1. A frontend's routes are evaluated in order; the first route whose conditions all match wins.
+ *    A route with no condition always matches. No match: the frontend's `defaultBackend`.
+ * 2. `header`: the value of the header's LAST occurrence, whole (commas included), as HAProxy's
+ *    `req.fhdr(name,-1)`. Header names are case-insensitive (stored lower-case); values are
+ *    compared case-sensitively. `present`: the header occurs (even with an empty value).
+ *    `absent`: it does not occur.
+ * 3. `host`: the Host header (last occurrence), lower-cased, with a trailing `:port` removed.
+ *    `exact` compares with the (lower-case) value; `suffix` tests that the host ends with it.
+ * 4. `path`: the request path without the query string, exactly as received (no decoding).
+ * 5. `method`: the request method is one of the listed ones (upper-case, case-sensitive).
+ * 6. `source`: the client address lies in one of the CIDRs.
+ * 7. `regex`: an unanchored search (as HAProxy's `-m reg`), case-sensitive, in the subset of
+ *    regular expressions on which PCRE2 and JavaScript agree (validated by the spec layer).
+ * 8. `split`: a bucket in [0, 100) is drawn; side i owns the buckets from the sum of the weights
+ *    before it (inclusive) to that sum plus its own weight (exclusive). With a sticky key that is
+ *    present in the request the bucket is `crc32(value) mod 100` (CRC-32 as zlib computes it, over
+ *    the value's bytes), so one user always lands on the same side on every node; otherwise it is
+ *    uniformly random.
+ * 9. `switch`: the backend of the switch's active side.
+ */
+
+/** A dotted-quad IPv4 address, validated. */
+export type Ipv4 = string;
+/** An IPv4 network in canonical `a.b.c.d/len` form (host bits zero). */
+export type Cidr = string;
+
+export interface Spec {
+  readonly version: 1;
+  readonly cluster: Cluster;
+  readonly admin: Admin;
+  readonly frontends: readonly Frontend[];
+  readonly backends: readonly Backend[];
+  readonly switches: readonly Switch[];
+  readonly discovery: readonly DiscoverySource[];
+}
+
+export interface Cluster {
+  /** Safe name: lower-case letters, digits and '-', 1-32 characters. */
+  readonly name: string;
+  /** The virtual IP. Lies outside every CIDR in `vpcCidrs` and `peerCidrs`. */
+  readonly vip: Ipv4;
+  /** The VPC's CIDR blocks (the VIP must lie outside them). */
+  readonly vpcCidrs: readonly Cidr[];
+  /** CIDR blocks of peered VPCs and on-premises networks that reach the VIP. */
+  readonly peerCidrs: readonly Cidr[];
+  readonly nodes: readonly ClusterNode[];
+  readonly vrrp: Vrrp;
+  readonly cloud: Cloud;
+}
+
+export interface ClusterNode {
+  readonly name: string;
+  /** The node's primary private address (its ENI's address). */
+  readonly address: Ipv4;
+  /** Availability zone, for example `us-east-1a`. */
+  readonly zone: string;
+  /** VRRP priority 1-254. When absent in the spec: 200 - 10 x index (first node highest). */
+  readonly priority: number;
+  /** The interface that carries `address` and VRRP. @default "eth0" */
+  readonly interface: string;
+}
+
+export interface Vrrp {
+  /** 1-255. @default derived from the cluster name (crc32 mod 255 + 1) */
+  readonly virtualRouterId: number;
+  /** VRRPv3 advertisement interval, a multiple of 10 ms. @default 100 */
+  readonly advertIntervalMs: number;
+  /** @default true */
+  readonly preempt: boolean;
+  /** Delay before a higher-priority node that (re)starts takes over. @default 10000 */
+  readonly preemptDelayMs: number;
+  /**
+   * The throwaway address keepalived manages so that VRRPv3 starts (never the VIP: keepalived
+   * would delete the VIP on the backups, and HAProxy there could not bind it).
+   * @default 169.254.240.<virtualRouterId>
+   */
+  readonly markerAddress: Ipv4;
+}
+
+export type CloudProvider = 'aws' | 'lab' | 'none';
+export type FailoverMode = 'route' | 'eip';
+
+export interface Cloud {
+  readonly provider: CloudProvider;
+  /** Required for `aws` and `lab`. */
+  readonly region?: string;
+  /** Required for `aws` and `lab` with failover mode `route`. */
+  readonly vpcId?: string;
+  /** EC2-compatible API endpoint override (the lab sets it). */
+  readonly endpoint?: string;
+  readonly routeTables: RouteTableSelector;
+  readonly failover: FailoverMode;
+  /** Elastic IP allocation id, required for failover mode `eip`. */
+  readonly eipAllocationId?: string;
+  /** How often a master re-checks every owned route table. @default 10000 */
+  readonly recheckIntervalMs: number;
+}
+
+/** Which VPC route tables the cluster owns (writes the VIP route into). */
+export type RouteTableSelector =
+  | { readonly kind: 'all'; readonly exclude: readonly string[] }
+  | { readonly kind: 'tags'; readonly tags: Readonly<Record<string, string>>; readonly exclude: readonly string[] }
+  | { readonly kind: 'ids'; readonly ids: readonly string[] };
+
+export interface Admin {
+  /** HAProxy stats page and Prometheus exporter (`/metrics`) on one admin frontend. */
+  readonly stats: AdminListener;
+  /** Health URI frontend: fails while a frontend's default backend has no server up. */
+  readonly health: { readonly bind: AdminBind; readonly port: number; readonly path: string };
+  /** Runtime API unix socket (mode 0600, level admin). @default /run/overlay-lb/haproxy.sock */
+  readonly runtimeSocket: string;
+  /** Master CLI unix socket, passed to haproxy with -S (mode 0600). @default /run/overlay-lb/haproxy-master.sock */
+  readonly masterSocket: string;
+  /** Directory for the keepalived notify FIFO, the track file and the agent's state. @default /run/overlay-lb */
+  readonly stateDir: string;
+  /** The agent's status/metrics HTTP endpoint. */
+  readonly agent: { readonly bind: AdminBind; readonly port: number };
+}
+
+/** Where an admin listener binds: never the VIP unless explicitly asked. */
+export type AdminBind = 'localhost' | 'node' | 'vip';
+
+export interface AdminListener {
+  readonly enabled: boolean;
+  readonly bind: AdminBind;
+  /** @default 8404 */
+  readonly port: number;
+  /** Required unless bind is `localhost`. */
+  readonly auth?: { readonly user: string; readonly passwordHash: string };
+}
+
+export interface Frontend {
+  readonly name: string;
+  readonly mode: 'http' | 'tcp';
+  readonly binds: readonly Bind[];
+  readonly maxconn?: number;
+  readonly timeouts: { readonly clientMs: number; readonly httpRequestMs: number; readonly httpKeepAliveMs: number };
+  readonly accessLog: AccessLog;
+  /** Add X-Forwarded-For (http mode). @default true */
+  readonly forwardedFor: boolean;
+  /** Set a request-id header when the request has none (http mode). */
+  readonly requestId?: { readonly header: string };
+  readonly defaultBackend: string;
+  readonly routes: readonly Route[];
+}
+
+export interface Bind {
+  /** `vip`, `node` (the node's own address) or an explicit IPv4 address. */
+  readonly address: 'vip' | 'node' | Ipv4;
+  readonly port: number;
+  readonly tls?: Tls;
+}
+
+export interface Tls {
+  /** Absolute paths of PEM files (certificate + key). */
+  readonly certificates: readonly string[];
+  /** @default "TLSv1.2" */
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** @default ["h2", "http/1.1"] for http mode */
+  readonly alpn: readonly string[];
+}
+
+export type AccessLog =
+  | { readonly enabled: false }
+  | { readonly enabled: true; readonly format: 'default' | 'json' }
+  | { readonly enabled: true; readonly format: 'custom'; readonly custom: string };
+
+export interface Route {
+  /** Unique within its frontend. @default "route-<n>" (1-based position) */
+  readonly name: string;
+  readonly conditions: readonly Condition[];
+  readonly action: RouteAction;
+}
+
+export type StringMatch =
+  | { readonly type: 'exact'; readonly value: string }
+  | { readonly type: 'prefix'; readonly value: string }
+  | { readonly type: 'regex'; readonly value: string };
+
+export type Condition =
+  | { readonly kind: 'header'; readonly name: string; readonly match: StringMatch | { readonly type: 'present' } | { readonly type: 'absent' } }
+  | { readonly kind: 'host'; readonly match: { readonly type: 'exact' | 'suffix'; readonly value: string } }
+  | { readonly kind: 'path'; readonly match: StringMatch }
+  | { readonly kind: 'method'; readonly methods: readonly string[] }
+  | { readonly kind: 'source'; readonly cidrs: readonly Cidr[] };
+
+export type RouteAction =
+  | { readonly kind: 'backend'; readonly backend: string }
+  | { readonly kind: 'split'; readonly sides: readonly SplitSide[]; readonly sticky?: StickyKey }
+  | { readonly kind: 'switch'; readonly switch: string };
+
+export interface SplitSide {
+  readonly backend: string;
+  /** Percent, 0-100; the sides of a split add up to 100. */
+  readonly weight: number;
+}
+
+export type StickyKey = { readonly kind: 'header'; readonly name: string } | { readonly kind: 'cookie'; readonly name: string };
+
+/** A named blue/green switch: routes point at it, its active side can flip at run time. */
+export interface Switch {
+  readonly name: string;
+  /** Side name -> backend name, in spec order. */
+  readonly sides: readonly { readonly name: string; readonly backend: string }[];
+  readonly active: string;
+}
+
+export type BalanceAlgorithm =
+  | { readonly kind: 'roundrobin' }
+  | { readonly kind: 'leastconn' }
+  | { readonly kind: 'source' }
+  | { readonly kind: 'uri' }
+  | { readonly kind: 'header'; readonly name: string };
+
+export type HealthCheck =
+  | { readonly type: 'none' }
+  | { readonly type: 'tcp'; readonly intervalMs: number; readonly rise: number; readonly fall: number }
+  | {
+      readonly type: 'http';
+      readonly path: string;
+      /** Expected status codes, as inclusive ranges. @default [[200, 399]] */
+      readonly expectStatus: readonly (readonly [number, number])[];
+      readonly host?: string;
+      readonly intervalMs: number;
+      readonly rise: number;
+      readonly fall: number;
+    };
+
+export interface Backend {
+  readonly name: string;
+  readonly mode: 'http' | 'tcp';
+  readonly balance: BalanceAlgorithm;
+  /** Static servers. Empty when `discovery` is set. */
+  readonly servers: readonly Server[];
+  readonly discovery?: { readonly source: string };
+  /** Disabled server slots rendered for scale-out without reload. @default 0 (static), 32 (discovery) */
+  readonly spareSlots: number;
+  readonly healthCheck: HealthCheck;
+  /** @default 3 */
+  readonly retries: number;
+  /** @default true */
+  readonly redispatch: boolean;
+  /** Per-server connection limit. */
+  readonly serverMaxconn?: number;
+  readonly timeouts: { readonly connectMs: number; readonly serverMs: number; readonly queueMs: number };
+}
+
+export interface Server {
+  readonly name: string;
+  readonly address: Ipv4;
+  readonly port: number;
+  /** 0-256. @default 100 */
+  readonly weight: number;
+  /** @default false */
+  readonly backup: boolean;
+}
+
+export type DiscoverySource =
+  | { readonly name: string; readonly type: 'file'; readonly path: string }
+  | { readonly name: string; readonly type: 'dns'; readonly query: string; readonly recordType: 'A' | 'AAAA' | 'SRV'; readonly port?: number }
+  | { readonly name: string; readonly type: 'etcd'; readonly endpoints: readonly string[]; readonly prefix: string }
+  | { readonly name: string; readonly type: 'consul'; readonly address: string; readonly service: string; readonly tag?: string }
+  | { readonly name: string; readonly type: 'ec2-tags'; readonly tags: Readonly<Record<string, string>>; readonly port: number };

@@ -1,0 +1,108 @@
+/**
+ * The one error base of overlay-lb and the registry of every error code.
+ *
+ * Every code thrown or reported anywhere is listed in `ERROR_CODES` and documented in
+ * docs/errors.md (kept in sync by test/util/errors.test.ts). Foreign errors are wrapped once, at
+ * the boundary, keeping `cause`.
+ */
+
+/** Whose fault an error is: the user's input, or the system (network, cloud API, a bug). */
+export type Fault = 'user' | 'system';
+
+export interface ErrorCodeInfo {
+  readonly summary: string;
+  readonly fault: Fault;
+  readonly retryable: boolean;
+}
+
+const user = (summary: string): ErrorCodeInfo => ({ summary, fault: 'user', retryable: false });
+const system = (summary: string, retryable = false): ErrorCodeInfo => ({ summary, fault: 'system', retryable });
+
+/** Every error code. Add a code here and a section to docs/errors.md together. */
+export const ERROR_CODES = {
+  // Spec: each diagnostic of `validate` carries one of these.
+  SPEC_YAML: user('The spec is not well-formed YAML.'),
+  SPEC_TYPE: user('A value has the wrong type (for example a string where a number is expected).'),
+  SPEC_REQUIRED: user('A required field is missing.'),
+  SPEC_UNKNOWN_FIELD: user('A field that the spec does not define (often a typo).'),
+  SPEC_ENUM: user('A value is not one of the allowed choices.'),
+  SPEC_RANGE: user('A number is outside its allowed range.'),
+  SPEC_FORMAT: user('A string does not have the required format (name, address, CIDR, duration, path...).'),
+  SPEC_UNSAFE_VALUE: user('A string contains characters that cannot be placed safely in a generated file.'),
+  SPEC_DUPLICATE: user('Two items share a name or an address that must be unique.'),
+  SPEC_REFERENCE: user('A name refers to something the spec does not define.'),
+  SPEC_VIP_IN_CIDR: user('The VIP lies inside a VPC or peer CIDR.'),
+  SPEC_REGEX: user('A regular expression is invalid or uses a construct outside the supported subset.'),
+  SPEC_SPLIT_WEIGHTS: user('The weights of a split do not add up to 100.'),
+  SPEC_CONFLICT: user('Two settings contradict each other.'),
+  SPEC_NODE: user('The node named on the command line is not in the spec.'),
+  // Files and tools.
+  FILE_READ: user('A file could not be read.'),
+  FILE_WRITE: system('A file could not be written.'),
+  HAPROXY_CONFIG_INVALID: system('haproxy -c rejected a generated configuration.'),
+  KEEPALIVED_CONFIG_INVALID: system('keepalived --config-test rejected a generated configuration.'),
+  TOOL_MISSING: user('A required program is not installed.'),
+  CLI_USAGE: user('The command line is wrong: unknown command, option or missing argument.'),
+  EXPLAIN_REQUEST: user('A request given to explain is malformed (header, source address).'),
+  INTERNAL: system('A bug in overlay-lb.'),
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface OverlayErrorOptions {
+  readonly cause?: unknown;
+  /** Overrides the registry's default. */
+  readonly retryable?: boolean;
+  /** Structured details for logs and --json output. Never secrets. */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** Base of every error overlay-lb throws. */
+export class OverlayError extends Error {
+  readonly code: ErrorCode;
+  readonly fault: Fault;
+  readonly retryable: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: OverlayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.fault = ERROR_CODES[code].fault;
+    this.retryable = options.retryable ?? ERROR_CODES[code].retryable;
+    this.details = options.details ?? {};
+  }
+}
+
+/** Bad input from the user (spec, CLI arguments, files). */
+export class UserError extends OverlayError {}
+
+/** A generated config rejected by its own tool, or another failure of a system part. */
+export class SystemError extends OverlayError {}
+
+/** One finding about a spec, located in its file. */
+export interface Diagnostic {
+  readonly code: ErrorCode;
+  readonly message: string;
+  /** Path of the offending value in the spec, for example ["frontends", 0, "routes", 2, "backend"]. */
+  readonly path: readonly (string | number)[];
+  readonly file: string;
+  /** 1-based; 0 when unknown. */
+  readonly line: number;
+  /** 1-based; 0 when unknown. */
+  readonly col: number;
+}
+
+/** `file:line:col: message`, the format editors and CI annotate. */
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}:${d.line}:${d.col}: ${d.message}`;
+}
+
+/** Thrown by operations that need a valid spec; carries every diagnostic. */
+export class SpecInvalidError extends UserError {
+  readonly diagnostics: readonly Diagnostic[];
+  constructor(diagnostics: readonly Diagnostic[]) {
+    super(diagnostics[0]?.code ?? 'SPEC_TYPE', `spec is invalid (${diagnostics.length} error${diagnostics.length === 1 ? '' : 's'}):\n${diagnostics.map(formatDiagnostic).join('\n')}`);
+    this.diagnostics = diagnostics;
+  }
+}
