@@ -1,0 +1,442 @@
+/**
+ * The HAProxy compiler: validated model -> haproxy.cfg text and map files. Pure and
+ * deterministic: the same spec, node, hash and map directory give the same bytes.
+ *
+ * Routing (first match wins, see src/model/spec.ts) compiles to one transaction variable,
+ * `txn.olb_be`: every route becomes `set-var(txn.olb_be) <backend expr> if !{ var(txn.olb_be) -m found } <conditions>`,
+ * so the first route that matches sets it and later ones are skipped; a single
+ * `use_backend %[var(txn.olb_be)]` then dispatches. Runs of same-shaped routes become one map
+ * lookup (src/render/maps.ts).
+ */
+import type { AccessLog, Backend, Bind, Condition, Frontend, HealthCheck, Route, RouteAction, Spec, StringMatch } from '../model/spec.js';
+import { SystemError, UserError } from '../util/errors.js';
+import { assertCidr, describeShape, planRoutes, splitEntries, type MapEntry, type MapShape } from './maps.js';
+import { assertName, assertToken, quoteValue } from './quote.js';
+
+/** Options of {@link renderHaproxy}. */
+export interface RenderHaproxyOptions {
+  /** The node this config is for (its address is used by `node` binds). */
+  readonly node: string;
+  /** sha256 of the spec, written in the header so a running config can be traced to its spec. */
+  readonly specHash: string;
+  /** Absolute directory where the map files will live; the config references `${mapDir}/${name}`. */
+  readonly mapDir: string;
+}
+
+/** One map file to write into `mapDir`. */
+export interface RenderedMap {
+  /** File name inside `mapDir`, for example `web.run-2.map`. */
+  readonly name: string;
+  readonly content: string;
+}
+
+export interface RenderedHaproxy {
+  readonly config: string;
+  readonly maps: readonly RenderedMap[];
+}
+
+/** The map holding `switch-name backend` lines; flipped at run time with `set map`. */
+export const SWITCHES_MAP = 'switches.map';
+
+const TXN_BE = 'txn.olb_be';
+const TXN_HOST = 'txn.olb_host';
+const NOT_ROUTED = `!{ var(${TXN_BE}) -m found }`;
+const STATS_FRONTEND = 'olb-stats';
+const HEALTH_FRONTEND = 'olb-health';
+const ADMIN_USERLIST = 'olb-admin';
+const SPARE_PREFIX = 'olb-spare-';
+
+// Mozilla "intermediate" TLS 1.2 ciphers and the TLS 1.3 suites OpenSSL enables by default.
+const TLS12_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
+const TLS13_SUITES = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
+
+/** Split map file name of a route: `<frontend>.<route>.split.map`. */
+export function splitMapName(frontend: string, route: string): string {
+  return `${frontend}.${route}.split.map`;
+}
+
+/**
+ * Map files the runtime updater may edit with `set map` / `add map` without a reload:
+ * `switches.map` (when the spec has switches) and one map per split route. Run maps are derived
+ * from the routes themselves; they change only with the spec (reload).
+ */
+export function runtimeMapNames(spec: Spec): string[] {
+  const names = spec.switches.length > 0 ? [SWITCHES_MAP] : [];
+  for (const fe of spec.frontends) {
+    for (const r of fe.routes) if (r.action.kind === 'split') names.push(splitMapName(fe.name, r.name));
+  }
+  return names;
+}
+
+/** HAProxy time: whole seconds as `Ns`, otherwise `Nms`. */
+function duration(ms: number): string {
+  if (!Number.isInteger(ms) || ms < 0) throw new SystemError('INTERNAL', `duration ${ms} ms reached the HAProxy renderer; durations must be whole non-negative milliseconds`);
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function integer(n: number, what: string): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw new SystemError('INTERNAL', `${what} ${n} reached the HAProxy renderer; it must be a non-negative integer`);
+  return String(n);
+}
+
+interface Ctx {
+  readonly spec: Spec;
+  readonly nodeAddress: string;
+  readonly mapDir: string;
+  readonly maps: RenderedMap[];
+}
+
+/**
+ * Renders haproxy.cfg and its map files for one node.
+ * @throws UserError SPEC_NODE when `options.node` is not a node of the cluster.
+ * @throws SystemError INTERNAL when a value that the spec layer should have rejected reaches it.
+ */
+export function renderHaproxy(spec: Spec, options: RenderHaproxyOptions): RenderedHaproxy {
+  const node = spec.cluster.nodes.find((n) => n.name === options.node);
+  if (node === undefined) {
+    const known = spec.cluster.nodes.map((n) => n.name).join(', ');
+    throw new UserError('SPEC_NODE', `node ${JSON.stringify(options.node)} is not in cluster ${spec.cluster.name}; known nodes: ${known}. Pass one of them with --node.`, {
+      details: { node: options.node, known: spec.cluster.nodes.map((n) => n.name) },
+    });
+  }
+  if (!/^\/[A-Za-z0-9._/-]*$/.test(options.mapDir)) {
+    throw new SystemError('INTERNAL', `map directory ${JSON.stringify(options.mapDir)} must be an absolute path of letters, digits, '.', '_', '-' and '/'`);
+  }
+  const mapDir = options.mapDir.replace(/\/+$/, '');
+  const ctx: Ctx = { spec, nodeAddress: assertToken(node.address, 'node address'), mapDir, maps: [] };
+
+  const sections: string[][] = [
+    [
+      '# Generated by overlay-lb. Do not edit: changes are overwritten.',
+      `# spec sha256:${assertToken(options.specHash, 'spec hash')} cluster ${assertName(spec.cluster.name, 'cluster name')} node ${assertName(node.name, 'node name')}`,
+    ],
+    renderGlobal(spec),
+    renderDefaults(),
+  ];
+  const admin = renderAdmin(ctx);
+  sections.push(...admin);
+  for (const fe of spec.frontends) sections.push(renderFrontend(ctx, fe));
+  for (const be of spec.backends) sections.push(renderBackend(be));
+
+  if (spec.switches.length > 0) {
+    const lines = spec.switches.map((s) => {
+      const side = s.sides.find((x) => x.name === s.active);
+      if (side === undefined) throw new SystemError('INTERNAL', `switch ${s.name} has no side ${JSON.stringify(s.active)}; the spec layer should have rejected it`);
+      return `${assertName(s.name, 'switch name')} ${assertName(side.backend, 'backend name')}`;
+    });
+    ctx.maps.push({ name: SWITCHES_MAP, content: mapFile('switch name -> backend of its active side (flip with: set map <dir>/switches.map <switch> <backend>)', lines) });
+  }
+  const maps = [...ctx.maps].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { config: `${sections.map((s) => s.join('\n')).join('\n\n')}\n`, maps };
+}
+
+function mapFile(comment: string, lines: readonly string[]): string {
+  return `# Generated by overlay-lb: ${comment}\n${lines.map((l) => `${l}\n`).join('')}`;
+}
+
+function renderGlobal(spec: Spec): string[] {
+  const admin = spec.admin;
+  return [
+    'global',
+    '  master-worker',
+    '  # The master CLI cannot be declared here; the agent starts haproxy as:',
+    `  #   haproxy -W -S ${assertToken(admin.masterSocket, 'master socket')},mode,600 -f <this file>`,
+    `  stats socket ${assertToken(admin.runtimeSocket, 'runtime socket')} mode 600 level admin expose-fd listeners`,
+    '  stats timeout 30s',
+    // stdout, not /dev/log: the agent supervises haproxy and reads its stdout, and network
+    // namespaces in the lab have no syslog daemon. Writes are non-blocking; the agent must drain.
+    '  log stdout format raw local0',
+    // No global maxconn: HAProxy derives it from the file-descriptor limit the agent (or systemd's
+    // LimitNOFILE) gives it. A fixed value above what the limit allows makes haproxy refuse to
+    // start ("Cannot raise FD limit"), which `haproxy -c` does not detect.
+    '  hard-stop-after 30s',
+    '  ssl-default-bind-options ssl-min-ver TLSv1.2',
+    `  ssl-default-bind-ciphers ${TLS12_CIPHERS}`,
+    `  ssl-default-bind-ciphersuites ${TLS13_SUITES}`,
+  ];
+}
+
+function renderDefaults(): string[] {
+  // Only what is valid in both modes: mode-specific options go in each proxy, so TCP proxies
+  // inherit nothing HTTP-only (HAProxy warns about those).
+  return [
+    'defaults',
+    '  mode http',
+    '  log global',
+    '  option dontlognull',
+    '  timeout connect 5s',
+    '  timeout client 30s',
+    '  timeout server 30s',
+    '  timeout http-request 10s',
+    '  timeout queue 30s',
+  ];
+}
+
+function adminAddress(ctx: Ctx, bind: 'localhost' | 'node' | 'vip'): string {
+  return bind === 'localhost' ? '127.0.0.1' : bind === 'node' ? ctx.nodeAddress : assertToken(ctx.spec.cluster.vip, 'VIP');
+}
+
+function renderAdmin(ctx: Ctx): string[][] {
+  const { admin } = ctx.spec;
+  const out: string[][] = [];
+  for (const fe of ctx.spec.frontends) {
+    if (fe.name === STATS_FRONTEND || fe.name === HEALTH_FRONTEND) throw new SystemError('INTERNAL', `frontend name ${fe.name} is reserved by overlay-lb`);
+  }
+  if (admin.stats.enabled) {
+    const auth = admin.stats.auth;
+    if (auth !== undefined) {
+      out.push([`userlist ${ADMIN_USERLIST}`, `  user ${assertName(auth.user, 'admin user')} password ${quoteValue(auth.passwordHash, 'admin password hash')}`]);
+    }
+    out.push([
+      `frontend ${STATS_FRONTEND}`,
+      '  mode http',
+      `  bind ${adminAddress(ctx, admin.stats.bind)}:${integer(admin.stats.port, 'stats port')}`,
+      '  no log',
+      // Auth first, so it also protects /metrics (Prometheus supports basic_auth).
+      ...(auth === undefined ? [] : [`  http-request auth realm overlay-lb unless { http_auth(${ADMIN_USERLIST}) }`]),
+      '  http-request use-service prometheus-exporter if { path /metrics }',
+      '  stats enable',
+      '  stats uri /stats',
+      '  stats refresh 10s',
+    ]);
+  }
+  // keepalived tracks this URI: it fails while any frontend's default backend has no server
+  // up, so a returning node does not win mastership before its backends are ready.
+  const defaults = [...new Set(ctx.spec.frontends.map((f) => f.defaultBackend))];
+  out.push([
+    `frontend ${HEALTH_FRONTEND}`,
+    '  mode http',
+    `  bind ${adminAddress(ctx, admin.health.bind)}:${integer(admin.health.port, 'health port')}`,
+    '  no log',
+    `  monitor-uri ${assertToken(admin.health.path, 'health path')}`,
+    ...defaults.map((be) => `  monitor fail if { nbsrv(${assertName(be, 'backend name')}) lt 1 }`),
+  ]);
+  return out;
+}
+
+function bindLine(ctx: Ctx, bind: Bind): string {
+  const addr = bind.address === 'vip' ? ctx.spec.cluster.vip : bind.address === 'node' ? ctx.nodeAddress : bind.address;
+  let line = `  bind ${assertToken(addr, 'bind address')}:${integer(bind.port, 'bind port')}`;
+  if (bind.tls !== undefined) {
+    const tls = bind.tls;
+    line += ' ssl';
+    for (const crt of tls.certificates) line += ` crt ${assertToken(crt, 'certificate path')}`;
+    line += ` ssl-min-ver ${tls.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2'}`;
+    if (tls.alpn.length > 0) line += ` alpn ${tls.alpn.map((a) => assertToken(a, 'ALPN protocol')).join(',')}`;
+  }
+  return line;
+}
+
+const JSON_HTTP_LOG =
+  '{"time":"%tr","client":"%ci:%cp","frontend":"%ft","backend":"%b","server":"%s","method":"%HM","path":"%{+E}HP","status":%ST,"bytes":%B,"tr":%TR,"tw":%Tw,"tc":%Tc,"ts":%Tr,"ta":%Ta,"term":"%ts"';
+const JSON_TCP_LOG = '{"time":"%t","client":"%ci:%cp","frontend":"%ft","backend":"%b","server":"%s","bytes":%B,"tw":%Tw,"tc":%Tc,"tt":%Tt,"term":"%ts"';
+
+function accessLogLines(fe: Frontend, log: AccessLog): string[] {
+  if (!log.enabled) return ['  no log'];
+  if (log.format === 'default') return [fe.mode === 'http' ? '  option httplog' : '  option tcplog'];
+  if (log.format === 'json') {
+    const base = fe.mode === 'http' ? JSON_HTTP_LOG : JSON_TCP_LOG;
+    const rid = fe.mode === 'http' && fe.requestId !== undefined ? ',"request_id":"%{+E}ID"' : '';
+    return [`  log-format '${base}${rid}}'`];
+  }
+  if (log.format === 'custom') return [`  log-format ${quoteValue(log.custom, 'custom log format')}`];
+  return [];
+}
+
+function renderFrontend(ctx: Ctx, fe: Frontend): string[] {
+  const name = assertName(fe.name, 'frontend name');
+  const http = fe.mode === 'http';
+  const lines = [`frontend ${name}`, `  mode ${http ? 'http' : 'tcp'}`];
+  for (const b of fe.binds) lines.push(bindLine(ctx, b));
+  if (fe.maxconn !== undefined) lines.push(`  maxconn ${integer(fe.maxconn, 'frontend maxconn')}`);
+  lines.push(`  timeout client ${duration(fe.timeouts.clientMs)}`);
+  if (http) {
+    lines.push(`  timeout http-request ${duration(fe.timeouts.httpRequestMs)}`, `  timeout http-keep-alive ${duration(fe.timeouts.httpKeepAliveMs)}`);
+    // Measured: without it keep-alive clients saw 28-142 errors per 20 reloads; with it 0.
+    lines.push('  option idle-close-on-response');
+  }
+  lines.push(...accessLogLines(fe, fe.accessLog));
+  if (http && fe.forwardedFor) lines.push('  option forwardfor');
+  if (http && fe.requestId !== undefined) {
+    const h = assertName(fe.requestId.header, 'request id header');
+    lines.push("  unique-id-format '%{+X}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid'");
+    lines.push(`  http-request set-header ${h} %[unique-id] unless { req.hdr(${h}) -m found }`);
+  }
+  lines.push(...renderRoutes(ctx, fe));
+  lines.push(`  default_backend ${assertName(fe.defaultBackend, 'backend name')}`);
+  return lines;
+}
+
+function usesHost(fe: Frontend): boolean {
+  return fe.routes.some((r) => r.conditions.some((c) => c.kind === 'host'));
+}
+
+function renderRoutes(ctx: Ctx, fe: Frontend): string[] {
+  if (fe.routes.length === 0) return [];
+  const http = fe.mode === 'http';
+  const rule = http ? 'http-request' : 'tcp-request content';
+  const lines: string[] = [];
+  if (usesHost(fe)) {
+    if (!http) throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but has a host condition; the spec layer should have rejected it`);
+    // Host semantics (spec.ts, 3): last Host header, lower-cased, trailing :port removed.
+    lines.push(`  http-request set-var(${TXN_HOST}) req.fhdr(host,-1),lower,regsub(:[0-9]+$,)`);
+  }
+  for (const item of planRoutes(fe)) {
+    if (item.kind === 'inline') {
+      lines.push(...routeLines(ctx, fe, rule, item.route));
+      continue;
+    }
+    const mapPath = `${ctx.mapDir}/${item.mapName}`;
+    lines.push(`  # routes ${item.firstIndex + 1}-${item.lastIndex + 1} (${fe.routes[item.firstIndex]?.name ?? ''} .. ${fe.routes[item.lastIndex]?.name ?? ''}): ${item.entries.length} ${item.entries.length === 1 ? 'entry' : 'entries'} in ${item.mapName}`);
+    lines.push(`  ${rule} set-var(${TXN_BE}) ${mapLookup(fe, item.shape, mapPath)} if ${NOT_ROUTED}`);
+    ctx.maps.push({
+      name: item.mapName,
+      content: mapFile(`frontend ${fe.name}, routes ${item.firstIndex + 1}-${item.lastIndex + 1}, ${describeShape(item.shape)}`, item.entries.map(mapLine)),
+    });
+  }
+  lines.push(`  use_backend %[var(${TXN_BE})] if { var(${TXN_BE}) -m found }`);
+  return lines;
+}
+
+function mapLine(e: MapEntry): string {
+  return `${assertToken(e.key, 'map key')} ${assertName(e.backend, 'backend name')}`;
+}
+
+function mapLookup(fe: Frontend, shape: MapShape, mapPath: string): string {
+  const needHttp = shape.kind !== 'source';
+  if (needHttp && fe.mode !== 'http') throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but has ${shape.kind} routes; the spec layer should have rejected them`);
+  switch (shape.kind) {
+    case 'header-exact':
+      return `req.fhdr(${assertName(shape.header, 'header name')},-1),map_str(${mapPath})`;
+    case 'header-prefix':
+      return `req.fhdr(${assertName(shape.header, 'header name')},-1),map_beg(${mapPath})`;
+    case 'host-exact':
+      return `var(${TXN_HOST}),map_str(${mapPath})`;
+    case 'path-exact':
+      return `path,map_str(${mapPath})`;
+    case 'path-prefix':
+      return `path,map_beg(${mapPath})`;
+    case 'source':
+      return `src,map_ip(${mapPath})`;
+  }
+}
+
+function stringAcl(fetch: string, m: StringMatch, what: string): string {
+  const flag = m.type === 'exact' ? 'str' : m.type === 'prefix' ? 'beg' : 'reg';
+  // `--` ends flag parsing, so a value such as "-i" stays a value.
+  return `{ ${fetch} -m ${flag} -- ${quoteValue(m.value, what)} }`;
+}
+
+function conditionAcl(fe: Frontend, c: Condition): string {
+  if (c.kind !== 'source' && fe.mode !== 'http') {
+    throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but has a ${c.kind} condition; the spec layer should have rejected it`);
+  }
+  switch (c.kind) {
+    case 'header': {
+      const fetch = `req.fhdr(${assertName(c.name, 'header name')},-1)`;
+      // `-m found` on the last occurrence is true even for an empty value (checked with 2.6.12).
+      if (c.match.type === 'present') return `{ ${fetch} -m found }`;
+      if (c.match.type === 'absent') return `!{ ${fetch} -m found }`;
+      return stringAcl(fetch, c.match, 'header value');
+    }
+    case 'host':
+      return `{ var(${TXN_HOST}) -m ${c.match.type === 'exact' ? 'str' : 'end'} -- ${quoteValue(c.match.value, 'host')} }`;
+    case 'path':
+      return stringAcl('path', c.match, 'path');
+    case 'method':
+      return `{ method ${c.methods.map((m) => assertName(m, 'method')).join(' ')} }`;
+    case 'source':
+      return `{ src -m ip ${c.cidrs.map(assertCidr).join(' ')} }`;
+  }
+}
+
+function routeLines(ctx: Ctx, fe: Frontend, rule: string, route: Route): string[] {
+  const conds = route.conditions.map((c) => conditionAcl(fe, c));
+  const guard = [NOT_ROUTED, ...conds].join(' ');
+  const head = `  # route ${route.name}`;
+  const action: RouteAction = route.action;
+  switch (action.kind) {
+    case 'backend':
+      return [head, `  ${rule} set-var(${TXN_BE}) str(${assertName(action.backend, 'backend name')}) if ${guard}`];
+    case 'switch':
+      return [head, `  ${rule} set-var(${TXN_BE}) str(${assertName(action.switch, 'switch name')}),map_str(${ctx.mapDir}/${SWITCHES_MAP}) if ${guard}`];
+    case 'split': {
+      const name = splitMapName(assertName(fe.name, 'frontend name'), assertName(route.name, 'route name'));
+      const mapPath = `${ctx.mapDir}/${name}`;
+      ctx.maps.push({
+        name,
+        content: mapFile(`frontend ${fe.name}, route ${route.name}: bucket range [0,100) -> backend`, splitEntries(action.sides).map(mapLine)),
+      });
+      const lines = [head];
+      if (action.sticky !== undefined) {
+        if (fe.mode !== 'http') throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but route ${route.name} has a sticky key; the spec layer should have rejected it`);
+        const key =
+          action.sticky.kind === 'header' ? `req.fhdr(${assertName(action.sticky.name, 'sticky header')},-1)` : `req.cook(${assertName(action.sticky.name, 'sticky cookie')})`;
+        // crc32 without avalanche is zlib's CRC-32 of the bytes (checked against node:zlib).
+        lines.push(`  ${rule} set-var(${TXN_BE}) ${key},crc32,mod(100),map_int(${mapPath}) if ${guard} { ${key} -m found }`);
+      }
+      lines.push(`  ${rule} set-var(${TXN_BE}) rand(100),map_int(${mapPath}) if ${guard}`);
+      return lines;
+    }
+  }
+}
+
+function balanceLines(be: Backend): string[] {
+  const b = be.balance;
+  if ((b.kind === 'uri' || b.kind === 'header') && be.mode !== 'http') {
+    throw new SystemError('INTERNAL', `backend ${be.name} is tcp but balances on ${b.kind}; the spec layer should have rejected it`);
+  }
+  switch (b.kind) {
+    case 'roundrobin':
+    case 'leastconn':
+      return [`  balance ${b.kind}`];
+    // Consistent hashing keeps most keys on their server when servers come and go at run time.
+    case 'source':
+    case 'uri':
+      return [`  balance ${b.kind}`, '  hash-type consistent'];
+    case 'header':
+      return [`  balance hdr(${assertName(b.name, 'balance header')})`, '  hash-type consistent'];
+  }
+}
+
+function statusList(ranges: readonly (readonly [number, number])[]): string {
+  return ranges.map(([lo, hi]) => (lo === hi ? integer(lo, 'status') : `${integer(lo, 'status')}-${integer(hi, 'status')}`)).join(',');
+}
+
+function healthLines(hc: HealthCheck): string[] {
+  if (hc.type === 'none') return [];
+  const lines: string[] = [];
+  if (hc.type === 'http') {
+    lines.push('  option httpchk');
+    // HTTP/1.1 requires a Host header; "localhost" when the spec names none.
+    lines.push(`  http-check send meth GET uri ${assertToken(hc.path, 'health check path')} ver HTTP/1.1 hdr Host ${assertToken(hc.host ?? 'localhost', 'health check host')}`);
+    lines.push(`  http-check expect status ${statusList(hc.expectStatus)}`);
+  }
+  return lines;
+}
+
+function renderBackend(be: Backend): string[] {
+  const name = assertName(be.name, 'backend name');
+  const http = be.mode === 'http';
+  const hc = be.healthCheck;
+  const lines = [`backend ${name}`, `  mode ${http ? 'http' : 'tcp'}`, ...balanceLines(be)];
+  lines.push(`  timeout connect ${duration(be.timeouts.connectMs)}`, `  timeout server ${duration(be.timeouts.serverMs)}`, `  timeout queue ${duration(be.timeouts.queueMs)}`);
+  lines.push(`  retries ${integer(be.retries, 'retries')}`, be.redispatch ? '  option redispatch' : '  no option redispatch');
+  lines.push(...healthLines(hc));
+  const ds: string[] = [];
+  if (hc.type !== 'none') ds.push(`inter ${duration(hc.intervalMs)} rise ${integer(hc.rise, 'rise')} fall ${integer(hc.fall, 'fall')}`);
+  if (be.serverMaxconn !== undefined) ds.push(`maxconn ${integer(be.serverMaxconn, 'server maxconn')}`);
+  if (ds.length > 0) lines.push(`  default-server ${ds.join(' ')}`);
+  const check = hc.type === 'none' ? '' : ' check';
+  const seen = new Set<string>();
+  for (const s of be.servers) {
+    const sname = assertName(s.name, 'server name');
+    if (sname.startsWith(SPARE_PREFIX) || seen.has(sname)) throw new SystemError('INTERNAL', `server name ${sname} in backend ${be.name} is duplicated or reserved`);
+    seen.add(sname);
+    lines.push(`  server ${sname} ${assertToken(s.address, 'server address')}:${integer(s.port, 'server port')} weight ${integer(s.weight, 'weight')}${s.backup ? ' backup' : ''}${check}`);
+  }
+  // Disabled placeholders the agent fills through the Runtime API (`set server <be>/<srv> addr
+  // <ip> port <p>`, then `set server <be>/<srv> state ready`): scale-out without a reload.
+  for (let n = 1; n <= be.spareSlots; n++) lines.push(`  server ${SPARE_PREFIX}${n} 0.0.0.0:0 weight 100 disabled${check}`);
+  return lines;
+}
