@@ -1,0 +1,442 @@
+/**
+ * `explain`: the reference evaluator of the routing semantics written at the top of
+ * src/model/spec.ts. Given a spec and one HTTP request it says which route wins, which backend
+ * serves it, and why (a human-readable trace).
+ *
+ * It is written independently of the HAProxy renderer on purpose: test/differential runs the
+ * compiled config in a real haproxy and checks that it agrees with this module. So this file
+ * imports nothing but the model types and the error registry (no shared helpers with render).
+ */
+import type { Condition, Frontend, Route, Spec, StickyKey } from '../model/spec.js';
+import { OverlayError, UserError } from '../util/errors.js';
+
+/** One HTTP request, as a client sends it. */
+export interface ExplainRequest {
+  /** Upper-case token, for example `GET`. Compared case-sensitively. */
+  readonly method: string;
+  /** Origin-form request target starting with `/`; may include `?query` (ignored by path rules). */
+  readonly path: string;
+  /** Convenience for a `Host` header (sent first). Give it here or in `headers`, not both. */
+  readonly host?: string;
+  /** Headers in the order sent; repeated names allowed. Values are trimmed of spaces and tabs as HTTP does. */
+  readonly headers: readonly { readonly name: string; readonly value: string }[];
+  /** The client's IPv4 address. */
+  readonly source: string;
+}
+
+/** The outcome of routing one request. */
+export interface ExplainResult {
+  readonly frontend: string;
+  /** The winning route (index is 0-based); null when the default backend serves the request. */
+  readonly route: { readonly name: string; readonly index: number } | null;
+  /** null only for a split whose choice is random (no sticky key, or the key is absent): see `split.sides`. */
+  readonly backend: string | null;
+  readonly split?: {
+    readonly sides: readonly { readonly backend: string; readonly weight: number }[];
+    /** Absent when the split has no sticky key; `value` null when the key is not in the request. */
+    readonly sticky?: { readonly kind: 'header' | 'cookie'; readonly name: string; readonly value: string | null };
+    /** `crc32(value) mod 100` when the sticky value is present, else null (uniformly random). */
+    readonly bucket: number | null;
+  };
+  /** Which conditions of which routes matched or failed, in evaluation order. */
+  readonly reasons: readonly string[];
+}
+
+export interface ExplainOptions {
+  /** Frontend name. @default the first frontend in `http` mode */
+  readonly frontend?: string;
+}
+
+/** A header as HAProxy sees it: name lower-cased, value trimmed. */
+interface Header {
+  readonly name: string;
+  readonly value: string;
+}
+
+/** The request after validation, in the form the conditions read it. */
+interface NormalizedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: readonly Header[];
+  readonly source: number;
+}
+
+// RFC 9110 token characters: header names and methods.
+const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * Route one request through a frontend of `spec`, following the routing semantics of the model.
+ * @throws UserError EXPLAIN_REQUEST for a malformed request or an unknown frontend.
+ */
+export function explainRequest(spec: Spec, request: ExplainRequest, options: ExplainOptions = {}): ExplainResult {
+  const frontend = selectFrontend(spec, options.frontend);
+  const req = normalizeRequest(request);
+  const reasons: string[] = [];
+  for (const [index, route] of frontend.routes.entries()) {
+    const label = `route ${index + 1} "${route.name}"`;
+    const failed = firstFailedCondition(route, req);
+    if (failed !== undefined) {
+      reasons.push(`${label}: no match: ${failed}`);
+      continue;
+    }
+    reasons.push(route.conditions.length === 0 ? `${label}: matches (no condition)` : `${label}: matches (${route.conditions.map(describeCondition).join('; ')})`);
+    return { frontend: frontend.name, route: { name: route.name, index }, ...resolveAction(spec, route, req, reasons), reasons };
+  }
+  reasons.push(`no route matched: default backend "${frontend.defaultBackend}"`);
+  return { frontend: frontend.name, route: null, backend: frontend.defaultBackend, reasons };
+}
+
+function selectFrontend(spec: Spec, name: string | undefined): Frontend {
+  const http = spec.frontends.filter((f) => f.mode === 'http');
+  if (name === undefined) {
+    const first = http[0];
+    if (first === undefined) throw new UserError('EXPLAIN_REQUEST', 'the spec has no frontend in http mode: explain routes HTTP requests only; add an http frontend');
+    return first;
+  }
+  const found = spec.frontends.find((f) => f.name === name);
+  const names = http.map((f) => `"${f.name}"`).join(', ');
+  if (found === undefined) throw new UserError('EXPLAIN_REQUEST', `frontend "${name}" is not in the spec; http frontends: ${names}`);
+  if (found.mode !== 'http') throw new UserError('EXPLAIN_REQUEST', `frontend "${name}" is in tcp mode and has no HTTP routes; http frontends: ${names}`);
+  return found;
+}
+
+function normalizeRequest(request: ExplainRequest): NormalizedRequest {
+  if (!TOKEN_RE.test(request.method)) {
+    throw new UserError('EXPLAIN_REQUEST', `method ${JSON.stringify(request.method)} is not an HTTP token; give an upper-case method such as GET or POST`);
+  }
+  if (!request.path.startsWith('/') || /[\s\0]/.test(request.path)) {
+    throw new UserError('EXPLAIN_REQUEST', `path ${JSON.stringify(request.path)} is not an origin-form request target; give a path starting with "/" and without spaces, for example /api/v1?x=1`);
+  }
+  const source = parseIpv4(request.source);
+  if (source === undefined) {
+    throw new UserError('EXPLAIN_REQUEST', `source ${JSON.stringify(request.source)} is not an IPv4 address; give a dotted quad such as 10.0.0.5`);
+  }
+  const raw = request.host === undefined ? request.headers : [{ name: 'Host', value: request.host }, ...request.headers];
+  if (request.host !== undefined && request.headers.some((h) => h.name.toLowerCase() === 'host')) {
+    throw new UserError('EXPLAIN_REQUEST', `the host is given twice (host ${JSON.stringify(request.host)} and a Host header); give it once`);
+  }
+  const hosts = new Set(raw.filter((h) => h.name.toLowerCase() === 'host').map((h) => trimSpHt(h.value)));
+  if (hosts.size > 1) {
+    throw new UserError('EXPLAIN_REQUEST', `the request has Host headers with different values (${[...hosts].map((h) => JSON.stringify(h)).join(', ')}); HAProxy rejects such a request with 400: give one Host`);
+  }
+  const headers = raw.map((h): Header => {
+    if (!TOKEN_RE.test(h.name)) {
+      throw new UserError('EXPLAIN_REQUEST', `header name ${JSON.stringify(h.name)} is not an HTTP token; write headers as "Name: value", for example "X-Canary: 1"`);
+    }
+    if (/[\r\n\0]/.test(h.value)) {
+      throw new UserError('EXPLAIN_REQUEST', `header "${h.name}" has a value with CR, LF or NUL (${JSON.stringify(h.value)}); give a single-line value`);
+    }
+    return { name: h.name.toLowerCase(), value: trimSpHt(h.value) };
+  });
+  return { method: request.method, path: request.path, headers, source };
+}
+
+/**
+ * Parse one request header line written `Name: value` (the CLI's `--header`).
+ * @throws UserError EXPLAIN_REQUEST when there is no colon or the name is not an HTTP token.
+ */
+export function parseHeaderLine(line: string): { name: string; value: string } {
+  const colon = line.indexOf(':');
+  const name = colon < 0 ? '' : line.slice(0, colon);
+  if (colon < 0 || !TOKEN_RE.test(name)) {
+    throw new UserError('EXPLAIN_REQUEST', `header ${JSON.stringify(line)} is not of the form "Name: value"; for example "X-Canary: 1"`);
+  }
+  return { name, value: trimSpHt(line.slice(colon + 1)) };
+}
+
+function trimSpHt(value: string): string {
+  return value.replace(/^[ \t]+|[ \t]+$/g, '');
+}
+
+/** Value of the last occurrence of a header (names compared lower-case), as `req.fhdr(name,-1)`. */
+function lastHeader(req: NormalizedRequest, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (let i = req.headers.length - 1; i >= 0; i--) {
+    const h = req.headers[i];
+    if (h !== undefined && h.name === lower) return h.value;
+  }
+  return undefined;
+}
+
+/**
+ * The effective host: last Host header, lower-cased, trailing `:port` removed. A port is one or
+ * more digits: a bare trailing colon stays (as the compiled config does; real clients never send it).
+ */
+function effectiveHost(req: NormalizedRequest): string | undefined {
+  const host = lastHeader(req, 'host');
+  return host?.toLowerCase().replace(/:[0-9]+$/, '');
+}
+
+function pathOf(req: NormalizedRequest): string {
+  const q = req.path.indexOf('?');
+  return q < 0 ? req.path : req.path.slice(0, q);
+}
+
+/** undefined when every condition holds, else a description of the first that does not. */
+function firstFailedCondition(route: Route, req: NormalizedRequest): string | undefined {
+  for (const c of route.conditions) {
+    const failure = evaluateCondition(c, req);
+    if (failure !== undefined) return `${describeCondition(c)}: ${failure}`;
+  }
+  return undefined;
+}
+
+/** undefined when the condition holds, else why not. */
+function evaluateCondition(c: Condition, req: NormalizedRequest): string | undefined {
+  switch (c.kind) {
+    case 'header': {
+      const value = lastHeader(req, c.name);
+      if (c.match.type === 'absent') return value === undefined ? undefined : `header is present (${JSON.stringify(value)})`;
+      if (value === undefined) return 'header is absent';
+      if (c.match.type === 'present') return undefined;
+      return stringMatches(c.match, value) ? undefined : `value ${JSON.stringify(value)} does not match`;
+    }
+    case 'host': {
+      const host = effectiveHost(req);
+      if (host === undefined) return 'no Host header';
+      const want = c.match.value.toLowerCase();
+      const ok = c.match.type === 'exact' ? host === want : host.endsWith(want);
+      return ok ? undefined : `host ${JSON.stringify(host)} does not match`;
+    }
+    case 'path': {
+      const path = pathOf(req);
+      return stringMatches(c.match, path) ? undefined : `path ${JSON.stringify(path)} does not match`;
+    }
+    case 'method':
+      return c.methods.includes(req.method) ? undefined : `method ${req.method} is not listed`;
+    case 'source':
+      return c.cidrs.some((cidr) => cidrContains(cidr, req.source)) ? undefined : `source ${formatIpv4(req.source)} is in none of them`;
+  }
+}
+
+function stringMatches(match: { readonly type: 'exact' | 'prefix' | 'regex'; readonly value: string }, value: string): boolean {
+  switch (match.type) {
+    case 'exact':
+      return value === match.value;
+    case 'prefix':
+      return value.startsWith(match.value);
+    case 'regex':
+      // Unanchored search, as HAProxy's `-m reg`.
+      return new RegExp(match.value).test(value);
+  }
+}
+
+function describeCondition(c: Condition): string {
+  switch (c.kind) {
+    case 'header':
+      return `header ${c.name} ${c.match.type}${'value' in c.match ? ` ${JSON.stringify(c.match.value)}` : ''}`;
+    case 'host':
+      return `host ${c.match.type} ${JSON.stringify(c.match.value)}`;
+    case 'path':
+      return `path ${c.match.type} ${JSON.stringify(c.match.value)}`;
+    case 'method':
+      return `method in [${c.methods.join(', ')}]`;
+    case 'source':
+      return `source in [${c.cidrs.join(', ')}]`;
+  }
+}
+
+type ActionOutcome = Pick<ExplainResult, 'backend' | 'split'>;
+
+function resolveAction(spec: Spec, route: Route, req: NormalizedRequest, reasons: string[]): ActionOutcome {
+  const action = route.action;
+  switch (action.kind) {
+    case 'backend':
+      reasons.push(`backend "${action.backend}"`);
+      return { backend: action.backend };
+    case 'switch': {
+      const sw = spec.switches.find((s) => s.name === action.switch);
+      const side = sw?.sides.find((s) => s.name === sw.active);
+      if (sw === undefined || side === undefined) {
+        // The spec layer guarantees both; reaching here is a bug, not bad input.
+        throw new OverlayError('INTERNAL', `switch "${action.switch}" or its active side is missing from a validated spec`);
+      }
+      reasons.push(`switch "${sw.name}": active side "${sw.active}" -> backend "${side.backend}"`);
+      return { backend: side.backend };
+    }
+    case 'split': {
+      const sides = action.sides.map((s) => ({ backend: s.backend, weight: s.weight }));
+      const text = sides.map((s) => `${s.backend} ${s.weight}%`).join(', ');
+      if (action.sticky === undefined) {
+        reasons.push(`split [${text}] without sticky key: random`);
+        return { backend: null, split: { sides, bucket: null } };
+      }
+      const value = stickyValue(action.sticky, req);
+      const sticky = { kind: action.sticky.kind, name: action.sticky.name, value: value ?? null };
+      if (value === undefined) {
+        reasons.push(`split [${text}]: sticky ${action.sticky.kind} ${action.sticky.name} absent: random`);
+        return { backend: null, split: { sides, sticky, bucket: null } };
+      }
+      const bucket = crc32(new TextEncoder().encode(value)) % 100;
+      const backend = sideForBucket(sides, bucket);
+      reasons.push(`split [${text}]: sticky ${action.sticky.kind} ${action.sticky.name}=${JSON.stringify(value)}: bucket ${bucket} -> backend "${backend}"`);
+      return { backend, split: { sides, sticky, bucket } };
+    }
+  }
+}
+
+/**
+ * The side owning `bucket` (in [0, 100)): side i owns [sum of earlier weights, that sum + its weight).
+ * @throws OverlayError INTERNAL when the weights do not cover the bucket (they add up to 100 in a valid spec).
+ */
+export function sideForBucket(sides: readonly { readonly backend: string; readonly weight: number }[], bucket: number): string {
+  let start = 0;
+  for (const side of sides) {
+    if (bucket >= start && bucket < start + side.weight) return side.backend;
+    start += side.weight;
+  }
+  throw new OverlayError('INTERNAL', `split weights add up to ${start}, not 100: bucket ${bucket} has no side`);
+}
+
+function stickyValue(key: StickyKey, req: NormalizedRequest): string | undefined {
+  return key.kind === 'header' ? lastHeader(req, key.name) : requestCookie(req.headers, key.name);
+}
+
+/**
+ * The value of cookie `name` in a request's headers as HAProxy's `req.cook(name)` returns it: the
+ * last occurrence over every Cookie header (see `lastCookieInHeader`); undefined when absent.
+ */
+export function requestCookie(headers: readonly { readonly name: string; readonly value: string }[], name: string): string | undefined {
+  let found: string | undefined;
+  for (const h of headers) {
+    if (h.name.toLowerCase() !== 'cookie') continue;
+    const value = lastCookieInHeader(trimSpHt(h.value), name);
+    if (value !== undefined) found = value;
+  }
+  return found;
+}
+
+/**
+ * HAProxy's `req.cook(name)`: the LAST occurrence of the cookie over every Cookie header, names
+ * case-sensitive. Mirrors HAProxy 2.6: each header value is first split on commas outside quotes
+ * (`http_find_header` without `full`), then each element is scanned for `name = value` pairs
+ * separated by `;` or `,`, spaces around names and values dropped, attributes starting with `$`
+ * and pairs without `=` skipped. An element is only scanned while more than `name.length + 1`
+ * characters remain from the current position (so a bare trailing `name=` is not seen), as in
+ * `http_extract_cookie_value`.
+ */
+export function lastCookieInHeader(headerValue: string, name: string): string | undefined {
+  let found: string | undefined;
+  for (const element of splitOutsideQuotes(headerValue)) {
+    if (element.length < name.length + 1) continue;
+    const value = lastCookieInElement(element, name);
+    if (value !== undefined) found = value;
+  }
+  return found;
+}
+
+function isSpHt(ch: string | undefined): boolean {
+  return ch === ' ' || ch === '\t';
+}
+
+/** Split on commas outside double quotes, trimming spaces and tabs; empty elements are dropped. */
+function splitOutsideQuotes(value: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i <= value.length; i++) {
+    const ch = value[i];
+    if (quoted) {
+      if (ch === '\\') i++;
+      else if (ch === '"') quoted = false;
+    } else if (ch === '"') {
+      quoted = true;
+    } else if (ch === ',' || ch === undefined) {
+      const part = trimSpHt(value.slice(start, i));
+      if (part !== '') out.push(part);
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+/** End of a cookie value: the first `,` or `;` outside quotes. */
+function cookieValueEnd(s: string, from: number): number {
+  let quoted = false;
+  for (let i = from; i < s.length; i++) {
+    const ch = s[i];
+    if (quoted) {
+      if (ch === '\\') i++;
+      else if (ch === '"') quoted = false;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',' || ch === ';') return i;
+  }
+  return s.length;
+}
+
+function lastCookieInElement(s: string, name: string): string | undefined {
+  let found: string | undefined;
+  const end = s.length;
+  for (let attBeg = 0; attBeg + name.length + 1 < end; ) {
+    while (attBeg < end && isSpHt(s[attBeg])) attBeg++;
+    let equal = attBeg;
+    let attEnd = attBeg;
+    while (equal < end) {
+      const ch = s[equal];
+      if (ch === '=' || ch === ';' || ch === ',') break;
+      equal++;
+      if (!isSpHt(ch)) attEnd = equal;
+    }
+    let next: number;
+    let valBeg: number;
+    let valEnd: number;
+    if (equal < end && s[equal] === '=') {
+      valBeg = equal + 1;
+      while (valBeg < end && isSpHt(s[valBeg])) valBeg++;
+      next = cookieValueEnd(s, valBeg);
+      valEnd = next;
+      while (valEnd > valBeg && isSpHt(s[valEnd - 1])) valEnd--;
+    } else {
+      valBeg = valEnd = next = equal;
+    }
+    if (s[attBeg] !== '$' && equal !== next && s.slice(attBeg, attEnd) === name) found = s.slice(valBeg, valEnd);
+    attBeg = next + 1;
+  }
+  return found;
+}
+
+// zlib's CRC-32 (reflected polynomial 0xEDB88320), byte-wise with a 256-entry table.
+function crcTable(): Uint32Array {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+}
+
+/** CRC-32 of `bytes` exactly as zlib's `crc32(0, bytes, len)` computes it (unsigned). */
+export function crc32(bytes: Uint8Array): number {
+  const table = crcTable();
+  let crc = 0xffffffff;
+  for (const b of bytes) crc = (table[(crc ^ b) & 0xff] ?? 0) ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+function parseIpv4(text: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (m === null) return undefined;
+  let value = 0;
+  for (const part of m.slice(1)) {
+    const octet = Number(part);
+    if (octet > 255) return undefined;
+    value = value * 256 + octet;
+  }
+  return value;
+}
+
+function formatIpv4(value: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
+}
+
+function cidrContains(cidr: string, address: number): boolean {
+  const [base, len] = cidr.split('/');
+  const network = base === undefined ? undefined : parseIpv4(base);
+  const bits = Number(len);
+  if (network === undefined || !Number.isInteger(bits) || bits < 0 || bits > 32) {
+    throw new OverlayError('INTERNAL', `CIDR ${JSON.stringify(cidr)} in a validated spec is malformed`);
+  }
+  const size = 2 ** (32 - bits);
+  return Math.floor(address / size) === Math.floor(network / size);
+}

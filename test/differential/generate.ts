@@ -1,0 +1,186 @@
+/**
+ * Seeded generators of rule sets and requests for the differential test. Small shared value pools
+ * make routes and requests collide often (matches, shadowing, duplicate keys, case variants).
+ */
+import type { Condition, Route, RouteAction, Switch } from '../../src/model/spec.js';
+import type { ExplainRequest } from '../../src/spec/explain.js';
+
+/** mulberry32: a tiny deterministic PRNG, good enough to pick test cases. */
+export function makeRng(seed: number): Rng {
+  let a = seed >>> 0;
+  const next = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number): number => Math.floor(next() * n);
+  return {
+    next,
+    int,
+    chance: (p: number) => next() < p,
+    pick<T>(items: readonly T[]): T {
+      const item = items[int(items.length)];
+      if (item === undefined) throw new Error('pick from an empty list');
+      return item;
+    },
+  };
+}
+
+export interface Rng {
+  next(): number;
+  int(n: number): number;
+  chance(p: number): boolean;
+  pick<T>(items: readonly T[]): T;
+}
+
+export const ROUTE_BACKENDS = ['b0', 'b1', 'b2', 'b3', 'b4', 'b5'] as const;
+export const DEFAULT_BACKEND = 'bdef';
+export const SWITCH_BACKENDS = ['sw-blue', 'sw-green'] as const;
+export const ALL_BACKENDS = [...ROUTE_BACKENDS, DEFAULT_BACKEND, ...SWITCH_BACKENDS];
+
+const HEADER_NAMES = ['x-tenant', 'x-canary', 'x-env'];
+const HEADER_VALUES = ['a', 'b', 'ab', 'abc', 'A', '1', '12', 'v1', 'v2-beta', 'beta'];
+const HOSTS = ['api.example.com', 'www.example.com', 'example.com', 'shop.test', 'a.shop.test'];
+const HOST_SUFFIXES = ['.example.com', 'example.com', '.test', 'shop.test'];
+const PATHS = ['/', '/api', '/api/v1', '/api/v1/users', '/api/v2', '/login', '/static/app.js', '/x%41'];
+const PATH_REGEXES = ['^/api/v[0-9]+', 'users$', 'p/v', '^/[a-z]+$', '%41', 'app\\.js'];
+const VALUE_REGEXES = ['^a', 'b+c?$', '[0-9]{2}', 'beta', '^v[0-9]', 'A'];
+const METHOD_SETS: readonly (readonly string[])[] = [['GET'], ['GET', 'HEAD'], ['POST'], ['PUT', 'DELETE'], ['POST', 'PUT']];
+const REQUEST_METHODS = ['GET', 'GET', 'GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'get', 'Post'];
+const CIDRS = ['127.0.0.0/30', '127.0.0.4/31', '127.0.0.8/29', '127.0.0.2/32', '127.0.0.0/8', '127.0.0.6/32', '10.0.0.0/8'];
+/** Sources a client binds (all inside 127.0.0.0/8, all local). */
+export const SOURCES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7', '127.0.0.8', '127.0.0.9'];
+const STICKY_HEADER = 'x-user';
+const STICKY_COOKIE = 'session';
+const SPLIT_WEIGHTS: readonly (readonly [number, number])[] = [[50, 50], [70, 30], [95, 5], [0, 100], [1, 99]];
+
+function randomCondition(rng: Rng): Condition {
+  switch (rng.int(9)) {
+    case 0:
+      return { kind: 'header', name: rng.pick(HEADER_NAMES), match: { type: 'exact', value: rng.pick(HEADER_VALUES) } };
+    case 1:
+      return { kind: 'header', name: rng.pick(HEADER_NAMES), match: { type: 'prefix', value: rng.pick(HEADER_VALUES) } };
+    case 2:
+      return { kind: 'header', name: rng.pick(HEADER_NAMES), match: { type: 'regex', value: rng.pick(VALUE_REGEXES) } };
+    case 3:
+      return { kind: 'header', name: rng.pick(HEADER_NAMES), match: rng.chance(0.5) ? { type: 'present' } : { type: 'absent' } };
+    case 4:
+      return rng.chance(0.5) ? { kind: 'host', match: { type: 'exact', value: rng.pick(HOSTS) } } : { kind: 'host', match: { type: 'suffix', value: rng.pick(HOST_SUFFIXES) } };
+    case 5:
+      return { kind: 'path', match: { type: rng.pick(['exact', 'prefix'] as const), value: rng.pick(PATHS) } };
+    case 6:
+      return { kind: 'path', match: { type: 'regex', value: rng.pick(PATH_REGEXES) } };
+    case 7:
+      return { kind: 'method', methods: rng.pick(METHOD_SETS) };
+    default: {
+      const cidrs = [rng.pick(CIDRS)];
+      if (rng.chance(0.3)) cidrs.push(rng.pick(CIDRS));
+      return { kind: 'source', cidrs: [...new Set(cidrs)] };
+    }
+  }
+}
+
+/** A run of same-shaped single-condition routes, so that the renderer compiles it to a map. */
+function runConditions(rng: Rng, length: number): Condition[] {
+  const shape = rng.int(6);
+  const header = rng.pick(HEADER_NAMES);
+  return Array.from({ length }, (): Condition => {
+    switch (shape) {
+      case 0:
+        return { kind: 'header', name: header, match: { type: 'exact', value: rng.pick(HEADER_VALUES) } };
+      case 1:
+        return { kind: 'header', name: header, match: { type: 'prefix', value: rng.pick(HEADER_VALUES) } };
+      case 2:
+        return { kind: 'host', match: { type: 'exact', value: rng.pick(HOSTS) } };
+      case 3:
+        return { kind: 'path', match: { type: 'exact', value: rng.pick(PATHS) } };
+      case 4:
+        return { kind: 'path', match: { type: 'prefix', value: rng.pick(PATHS) } };
+      default:
+        return { kind: 'source', cidrs: [rng.pick(CIDRS)] };
+    }
+  });
+}
+
+function randomAction(rng: Rng): RouteAction {
+  const roll = rng.next();
+  if (roll < 0.72) return { kind: 'backend', backend: rng.pick(ROUTE_BACKENDS) };
+  if (roll < 0.84) return { kind: 'switch', switch: 'checkout' };
+  const [w0, w1] = rng.pick(SPLIT_WEIGHTS);
+  const a = rng.pick(ROUTE_BACKENDS);
+  const b = rng.pick(ROUTE_BACKENDS.filter((x) => x !== a));
+  const sides = [{ backend: a, weight: w0 }, { backend: b, weight: w1 }];
+  if (roll < 0.9) return { kind: 'split', sides, sticky: { kind: 'header', name: STICKY_HEADER } };
+  if (roll < 0.96) return { kind: 'split', sides, sticky: { kind: 'cookie', name: STICKY_COOKIE } };
+  return { kind: 'split', sides };
+}
+
+export interface RuleSet {
+  readonly routes: readonly Route[];
+  readonly switches: readonly Switch[];
+}
+
+/** 1-40 routes mixing every condition kind, with runs of same-shaped rules and a switch. */
+export function generateRuleSet(rng: Rng): RuleSet {
+  const target = 1 + rng.int(40);
+  const routes: Route[] = [];
+  while (routes.length < target) {
+    if (rng.chance(0.3) && target - routes.length >= 2) {
+      const length = 2 + rng.int(Math.min(7, target - routes.length - 1));
+      for (const c of runConditions(rng, length)) {
+        routes.push({ name: `r${routes.length + 1}`, conditions: [c], action: { kind: 'backend', backend: rng.pick(ROUTE_BACKENDS) } });
+      }
+      continue;
+    }
+    const n = rng.pick([0, 1, 1, 1, 2, 2, 3]);
+    const conditions = Array.from({ length: n }, () => randomCondition(rng));
+    // A route without conditions ends all evaluation: keep them rare and late.
+    if (n === 0 && routes.length < target - 1) continue;
+    routes.push({ name: `r${routes.length + 1}`, conditions, action: randomAction(rng) });
+  }
+  const switches: Switch[] = [
+    { name: 'checkout', sides: [{ name: 'blue', backend: 'sw-blue' }, { name: 'green', backend: 'sw-green' }], active: rng.pick(['blue', 'green']) },
+  ];
+  return { routes, switches };
+}
+
+function randomCase(rng: Rng, s: string): string {
+  return [...s].map((ch) => (rng.chance(0.3) ? ch.toUpperCase() : rng.chance(0.2) ? ch.toLowerCase() : ch)).join('');
+}
+
+/** A request with headers in random case, repeats, hosts with ports, paths with queries. */
+export function generateRequest(rng: Rng): ExplainRequest {
+  const headers: { name: string; value: string }[] = [];
+  if (!rng.chance(0.05)) {
+    const base = rng.pick(HOSTS);
+    const host = rng.chance(0.4) ? randomCase(rng, base) : base;
+    headers.push({ name: rng.pick(['Host', 'host', 'HOST']), value: rng.chance(0.3) ? `${host}:${rng.pick(['80', '8080', '443'])}` : host });
+  }
+  for (const name of HEADER_NAMES) {
+    if (!rng.chance(0.5)) continue;
+    const count = rng.chance(0.25) ? 2 : 1;
+    for (let i = 0; i < count; i++) headers.push({ name: randomCase(rng, name), value: rng.chance(0.08) ? '' : rng.pick(HEADER_VALUES) });
+  }
+  if (rng.chance(0.4)) headers.push({ name: randomCase(rng, STICKY_HEADER), value: `user-${rng.int(1000)}` });
+  if (rng.chance(0.4)) {
+    const cookie = rng.chance(0.5) ? `session=s${rng.int(1000)}` : `a=1; session=s${rng.int(1000)}; b=2`;
+    headers.push({ name: rng.pick(['Cookie', 'cookie']), value: cookie });
+    if (rng.chance(0.2)) headers.push({ name: 'Cookie', value: `session=t${rng.int(1000)}` });
+  }
+  // Shuffle (Host stays first half of the time) so order effects are exercised.
+  for (let i = headers.length - 1; i > 0; i--) {
+    if (rng.chance(0.5)) continue;
+    const j = rng.int(i + 1);
+    const a = headers[i];
+    const b = headers[j];
+    if (a !== undefined && b !== undefined) {
+      headers[i] = b;
+      headers[j] = a;
+    }
+  }
+  let path = rng.pick(PATHS) + rng.pick(['', '', '/', 'x', '/users']);
+  if (rng.chance(0.3)) path += rng.pick(['?a=1', '?next=/api/v1', '?q=users', '?']);
+  return { method: rng.pick(REQUEST_METHODS), path, headers, source: rng.pick(SOURCES) };
+}

@@ -1,0 +1,270 @@
+/**
+ * Differential test: real haproxy 2.6 running the config compiled by renderHaproxy must route
+ * every generated request exactly as the reference evaluator `explainRequest` predicts.
+ *
+ * Reproduce one rule set: OLB_DIFF_SEED=<seed> OLB_DIFF_SETS=1 node --test dist/test/differential/routing.test.js
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { setMaxListeners } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Route, RouteAction, Spec, Switch } from '../../src/model/spec.js';
+import { renderHaproxy } from '../../src/render/haproxy.js';
+import { parseSpec } from '../../src/spec/parse.js';
+import { explainRequest, type ExplainRequest } from '../../src/spec/explain.js';
+import { startNamedBackends, type BackendSet } from '../helpers/backends.js';
+import { findFreePort, startHaproxy } from '../helpers/haproxy-process.js';
+import { ALL_BACKENDS, DEFAULT_BACKEND, generateRequest, generateRuleSet, makeRng, type RuleSet } from './generate.js';
+import { sendRawRequest } from './raw-http.js';
+
+const BASE_SEED = Number(process.env['OLB_DIFF_SEED'] ?? 20240601);
+const SETS = Number(process.env['OLB_DIFF_SETS'] ?? 30);
+const REQUESTS_PER_SET = 200;
+const PARALLEL = 8;
+
+interface Harness {
+  readonly port: number;
+  send(r: ExplainRequest): Promise<string>;
+}
+
+function buildSpec(options: { ruleSet: RuleSet; backends: BackendSet; port: number; healthPort: number; dir: string }): Spec {
+  const { ruleSet, backends, port, healthPort, dir } = options;
+  return {
+    version: 1,
+    cluster: {
+      name: 'diff',
+      vip: '192.168.100.10',
+      vpcCidrs: ['10.0.0.0/16'],
+      peerCidrs: [],
+      nodes: [{ name: 'lb-a', address: '127.0.0.1', zone: 'az-a', priority: 200, interface: 'lo' }],
+      vrrp: { virtualRouterId: 51, advertIntervalMs: 100, preempt: true, preemptDelayMs: 10000, markerAddress: '169.254.240.51' },
+      cloud: { provider: 'none', routeTables: { kind: 'all', exclude: [] }, failover: 'route', recheckIntervalMs: 10000 },
+    },
+    admin: {
+      stats: { enabled: false, bind: 'localhost', port: 8404 },
+      health: { bind: 'localhost', port: healthPort, path: '/healthz' },
+      runtimeSocket: join(dir, 'runtime.sock'),
+      masterSocket: join(dir, 'master.sock'),
+      stateDir: dir,
+      agent: { bind: 'localhost', port: 8406 },
+    },
+    frontends: [
+      {
+        name: 'web',
+        mode: 'http',
+        binds: [{ address: '127.0.0.1', port }],
+        timeouts: { clientMs: 10000, httpRequestMs: 5000, httpKeepAliveMs: 1000 },
+        accessLog: { enabled: false },
+        forwardedFor: false,
+        defaultBackend: DEFAULT_BACKEND,
+        routes: ruleSet.routes,
+      },
+    ],
+    backends: backends.backends.map((b) => ({
+      name: b.name,
+      mode: 'http' as const,
+      balance: { kind: 'roundrobin' as const },
+      servers: [{ name: 's1', address: b.address, port: b.port, weight: 100, backup: false }],
+      spareSlots: 0,
+      healthCheck: { type: 'none' as const },
+      retries: 1,
+      redispatch: false,
+      timeouts: { connectMs: 2000, serverMs: 5000, queueMs: 2000 },
+    })),
+    switches: ruleSet.switches,
+    discovery: [],
+  };
+}
+
+/** Render, write, start haproxy for one rule set; stopped and cleaned in t.after. */
+async function startRuleSet(t: TestContext, ruleSet: RuleSet, backends: BackendSet, signal: AbortSignal): Promise<{ spec: Spec; harness: Harness; config: string }> {
+  return startSpec(t, (o) => buildSpec({ ruleSet, backends, ...o }), signal);
+}
+
+/** Render, write, start haproxy for the spec `make` builds on free loopback ports in a temp dir. */
+async function startSpec(
+  t: TestContext,
+  make: (o: { port: number; healthPort: number; dir: string }) => Spec,
+  signal: AbortSignal,
+): Promise<{ spec: Spec; harness: Harness; config: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'olb-diff-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const port = await findFreePort({ host: '127.0.0.1', signal });
+  const healthPort = await findFreePort({ host: '127.0.0.1', signal });
+  const spec = make({ port, healthPort, dir });
+  const rendered = renderHaproxy(spec, { node: 'lb-a', specHash: '0'.repeat(64), mapDir: dir });
+  await writeFile(join(dir, 'haproxy.cfg'), rendered.config);
+  for (const m of rendered.maps) await writeFile(join(dir, m.name), m.content);
+  const haproxy = await startHaproxy({ configPath: join(dir, 'haproxy.cfg'), dir, probe: { host: '127.0.0.1', port }, signal });
+  t.after(() => haproxy.stop());
+  const send = async (r: ExplainRequest): Promise<string> => {
+    const res = await sendRawRequest({ host: '127.0.0.1', port, localAddress: r.source, method: r.method, target: r.path, headers: r.headers, signal });
+    if (res.status !== 200) throw new Error(`haproxy answered ${res.status} to ${JSON.stringify(r)}: ${res.body.slice(0, 200)}\nhaproxy output:\n${haproxy.output().slice(-2000)}`);
+    // The header, not the body: HEAD responses have none.
+    const backend = res.headers.find((h) => h.name === 'x-backend')?.value;
+    if (backend === undefined) throw new Error(`no x-backend header in the answer to ${JSON.stringify(r)}`);
+    return backend;
+  };
+  return { spec, harness: { port, send }, config: rendered.config };
+}
+
+function describeRoutes(routes: readonly Route[]): string {
+  return routes.map((r, i) => `  ${i + 1}. ${JSON.stringify(r.conditions)} -> ${JSON.stringify(r.action)}`).join('\n');
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+async function withBackends(t: TestContext, signal: AbortSignal): Promise<BackendSet> {
+  const backends = await startNamedBackends({ names: ALL_BACKENDS, signal });
+  t.after(() => backends.close());
+  return backends;
+}
+
+function testSignal(ms: number): AbortSignal {
+  const signal = AbortSignal.timeout(ms);
+  // Many sockets share it; each adds an abort listener.
+  setMaxListeners(1000, signal);
+  return signal;
+}
+
+void test(`haproxy routes ${SETS} generated rule sets exactly as explain predicts`, async (t) => {
+  const signal = testSignal(170_000);
+  const backends = await withBackends(t, signal);
+  let checked = 0;
+  let viaRoute = 0;
+  // Which compiled constructs the generated configs used: the generator must reach all of them.
+  const constructs = ['map_str(', 'map_beg(', 'map_ip(', '-m reg', '-m beg', '-m str', '-m end', 'src -m ip', '{ method ', 'switches.map', ',crc32,', 'rand(100)'];
+  const used = new Set<string>();
+  for (let set = 0; set < SETS; set++) {
+    const seed = BASE_SEED + set;
+    const rng = makeRng(seed);
+    const ruleSet = generateRuleSet(rng);
+    const requests = Array.from({ length: REQUESTS_PER_SET }, () => generateRequest(rng));
+    await t.test(`seed ${seed}: ${ruleSet.routes.length} routes`, async (st) => {
+      const { spec, harness, config } = await startRuleSet(st, ruleSet, backends, signal);
+      for (const c of constructs) if (config.includes(c)) used.add(c);
+      const observed = await mapLimit(requests, PARALLEL, (r) => harness.send(r));
+      const mismatches: string[] = [];
+      for (const [i, r] of requests.entries()) {
+        const got = observed[i];
+        const want = explainRequest(spec, r, {});
+        if (want.route !== null) viaRoute++;
+        checked++;
+        const ok = want.backend !== null ? got === want.backend : (want.split?.sides ?? []).some((s) => s.weight > 0 && s.backend === got);
+        if (!ok && mismatches.length < 5) {
+          mismatches.push(
+            `request ${JSON.stringify(r)}\n  haproxy: ${String(got)}\n  explain: ${String(want.backend)} (${want.route === null ? 'default' : `route ${want.route.index + 1}`})\n  ${want.reasons.join('\n  ')}`,
+          );
+        }
+      }
+      if (mismatches.length > 0) {
+        assert.fail(`seed ${seed} (reproduce: OLB_DIFF_SEED=${seed} OLB_DIFF_SETS=1): haproxy and explain disagree\nroutes:\n${describeRoutes(ruleSet.routes)}\n${mismatches.join('\n')}\n--- haproxy.cfg frontend ---\n${config.slice(config.indexOf('frontend web'))}`);
+      }
+    });
+  }
+  // The generator must exercise routes, not only the default backend (else the test proves little).
+  assert.ok(viaRoute > checked / 3, `only ${viaRoute} of ${checked} requests matched a route`);
+  if (SETS >= 30) assert.deepEqual(constructs.filter((c) => !used.has(c)), [], 'constructs never generated');
+});
+
+void test('weighted split without sticky key: 2,000 requests follow 70/30 (binomial, 5 sigma)', async (t) => {
+  const signal = testSignal(60_000);
+  const backends = await withBackends(t, signal);
+  const action: RouteAction = { kind: 'split', sides: [{ backend: 'b0', weight: 70 }, { backend: 'b1', weight: 30 }] };
+  const switches: Switch[] = [];
+  const { harness } = await startRuleSet(t, { routes: [{ name: 'canary', conditions: [], action }], switches }, backends, signal);
+  const n = 2000;
+  const req: ExplainRequest = { method: 'GET', path: '/', headers: [{ name: 'Host', value: 'x' }], source: '127.0.0.1' };
+  const observed = await mapLimit(Array.from({ length: n }, () => req), PARALLEL, (r) => harness.send(r));
+  const b0 = observed.filter((x) => x === 'b0').length;
+  const b1 = observed.filter((x) => x === 'b1').length;
+  assert.equal(b0 + b1, n, `unexpected backends: ${[...new Set(observed)].join(', ')}`);
+  const expected = n * 0.7;
+  const sigma = Math.sqrt(n * 0.7 * 0.3);
+  // |observed - expected| < 5 sigma: a false alarm about once in 1.7 million runs.
+  assert.ok(Math.abs(b0 - expected) < 5 * sigma, `b0 got ${b0} of ${n}; expected ${expected} +- ${Math.round(5 * sigma)}`);
+});
+
+void test('sticky split: every key lands on the backend explain predicts, every time', async (t) => {
+  const signal = testSignal(60_000);
+  const backends = await withBackends(t, signal);
+  const sides = [{ backend: 'b0', weight: 95 }, { backend: 'b1', weight: 5 }];
+  const routes: Route[] = [
+    { name: 'by-cookie', conditions: [{ kind: 'path', match: { type: 'prefix', value: '/c' } }], action: { kind: 'split', sides, sticky: { kind: 'cookie', name: 'session' } } },
+    { name: 'by-header', conditions: [], action: { kind: 'split', sides: [{ backend: 'b2', weight: 30 }, { backend: 'b3', weight: 70 }], sticky: { kind: 'header', name: 'x-user' } } },
+  ];
+  const { spec, harness } = await startRuleSet(t, { routes, switches: [] }, backends, signal);
+  const requests: ExplainRequest[] = [];
+  for (let k = 0; k < 150; k++) {
+    const host = { name: 'Host', value: 'x' };
+    const header: ExplainRequest = { method: 'GET', path: '/h', headers: [host, { name: 'X-User', value: `user-${k}` }], source: '127.0.0.1' };
+    const cookie: ExplainRequest = { method: 'GET', path: '/c', headers: [host, { name: 'Cookie', value: `a=1; session=key-${k}` }], source: '127.0.0.1' };
+    requests.push(header, header, cookie, cookie);
+  }
+  const observed = await mapLimit(requests, PARALLEL, (r) => harness.send(r));
+  const seen = new Set<string>();
+  for (const [i, r] of requests.entries()) {
+    const want = explainRequest(spec, r, {});
+    assert.notEqual(want.backend, null);
+    assert.equal(observed[i], want.backend, `request ${JSON.stringify(r)} (bucket ${String(want.split?.bucket)})`);
+    seen.add(String(observed[i]));
+  }
+  // Both sides of both splits were hit: the keys really spread over the buckets.
+  assert.deepEqual([...seen].sort(), ['b0', 'b1', 'b2', 'b3']);
+});
+
+void test('examples/demo.yaml, parsed by parseSpec and moved to loopback, routes as explain predicts', async (t) => {
+  const signal = testSignal(60_000);
+  const parsed = parseSpec(await readFile('examples/demo.yaml', 'utf8'), { file: 'examples/demo.yaml' });
+  if (!parsed.ok) assert.fail(`demo.yaml does not parse: ${JSON.stringify(parsed.diagnostics)}`);
+  const demo = parsed.spec;
+  const backends = await startNamedBackends({ names: demo.backends.map((b) => b.name), signal });
+  t.after(() => backends.close());
+  // Same routes, switches and backends as the demo; only addresses move to loopback.
+  const { spec, harness } = await startSpec(
+    t,
+    ({ port, healthPort, dir }) => {
+      const base = buildSpec({ ruleSet: { routes: [], switches: [] }, backends, port, healthPort, dir });
+      const web = demo.frontends[0];
+      assert.ok(web !== undefined && base.frontends[0] !== undefined);
+      return {
+        ...base,
+        frontends: [{ ...web, binds: base.frontends[0].binds }],
+        switches: demo.switches,
+      };
+    },
+    signal,
+  );
+  const rng = makeRng(BASE_SEED);
+  const host = { name: 'Host', value: 'demo.test' };
+  const requests: ExplainRequest[] = [
+    { method: 'GET', path: '/', headers: [host, { name: 'x-canary', value: '1' }], source: '127.0.0.1' },
+    { method: 'GET', path: '/', headers: [host, { name: 'X-Canary', value: '1' }, { name: 'X-CANARY', value: '0' }], source: '127.0.0.1' },
+    { method: 'HEAD', path: '/api/v2/users?x=1', headers: [host], source: '127.0.0.1' },
+    { method: 'POST', path: '/api/v2/users', headers: [host], source: '127.0.0.1' },
+    { method: 'GET', path: '/checkout/cart', headers: [host], source: '127.0.0.1' },
+    { method: 'GET', path: '/', headers: [{ name: 'Host', value: 'ADMIN.demo.internal:80' }], source: '127.0.0.1' },
+    ...Array.from({ length: 100 }, (_, k): ExplainRequest => ({ method: 'GET', path: '/', headers: [host, { name: 'X-Beta', value: '' }, { name: 'Cookie', value: `session=u${k}` }], source: '127.0.0.1' })),
+    ...Array.from({ length: 100 }, () => generateRequest(rng)),
+  ];
+  const observed = await mapLimit(requests, PARALLEL, (r) => harness.send(r));
+  for (const [i, r] of requests.entries()) {
+    const want = explainRequest(spec, r, {});
+    const got = observed[i];
+    const ok = want.backend !== null ? got === want.backend : (want.split?.sides ?? []).some((s) => s.weight > 0 && s.backend === got);
+    assert.ok(ok, `request ${JSON.stringify(r)}: haproxy ${String(got)}, explain ${String(want.backend)}\n  ${want.reasons.join('\n  ')}`);
+  }
+});
