@@ -1,0 +1,66 @@
+/**
+ * The lab's name server: a tiny HTTP server, started with node inside a lab namespace, that
+ * answers every request with its own name (body `NAME\n`, header `x-served-by: NAME`). Backends
+ * run it so that a response tells which server HAProxy picked; tests run it on an LB node bound
+ * to the VIP so that a response tells which node the VPC route reached.
+ *
+ * Usage: node backend-server.js ADDRESS:PORT=NAME [ADDRESS:PORT=NAME ...]
+ * Prints `ready` on stdout once every listener is bound, then never writes to stdout again (the
+ * parent closes the pipe). Stops on SIGTERM/SIGINT.
+ */
+import { createServer, type Server } from 'node:http';
+
+/** The line printed once every listener is bound. */
+export const NAME_SERVER_READY_LINE = 'ready';
+
+/** One listener of the name server. */
+export interface NameListener {
+  readonly address: string;
+  readonly port: number;
+  readonly name: string;
+}
+
+/** Formats listeners as the server's arguments. */
+export function formatNameServerArgs(listeners: readonly NameListener[]): string[] {
+  return listeners.map((l) => `${l.address}:${l.port}=${l.name}`);
+}
+
+function parseArg(arg: string): NameListener {
+  const match = /^(\d+\.\d+\.\d+\.\d+):(\d+)=([A-Za-z0-9._-]+)$/.exec(arg);
+  if (match === null) throw new Error(`bad listener ${JSON.stringify(arg)}: expected ADDRESS:PORT=NAME`);
+  return { address: match[1] ?? '', port: Number(match[2]), name: match[3] ?? '' };
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const listeners = argv.map(parseArg);
+  const servers: Server[] = [];
+  for (const l of listeners) {
+    const server = createServer((req, res) => {
+      req.resume();
+      res.setHeader('x-served-by', l.name);
+      res.setHeader('content-type', 'text/plain');
+      res.end(`${l.name}\n`);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: l.address, port: l.port }, () => resolve());
+    });
+    servers.push(server);
+  }
+  const stop = (): void => {
+    for (const s of servers) s.close();
+    for (const s of servers) s.closeAllConnections();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  // The parent stops reading after `ready`: never fail on a closed stdout.
+  process.stdout.on('error', () => undefined);
+  process.stdout.write(`${NAME_SERVER_READY_LINE}\n`);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(1);
+  });
+}

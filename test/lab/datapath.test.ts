@@ -1,0 +1,100 @@
+// The lab's kernel data path on a real kernel (root): VIP routes per route table, source/dest
+// check, Elastic IP DNAT. Traffic only between namespaces this test creates.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { planLab, type LabSpec } from '../../src/lab/plan.js';
+import { buildLab, destroyLab, type Lab } from '../../src/lab/topology.js';
+
+const spec: LabSpec = {
+  cluster: {
+    name: 'dp-test',
+    vip: '192.0.2.10',
+    vpcCidrs: ['10.0.0.0/16'],
+    nodes: [
+      { name: 'lb-a', address: '10.0.1.10', zone: 'us-east-1a' },
+      { name: 'lb-b', address: '10.0.2.10', zone: 'us-east-1b' },
+    ],
+    cloud: { region: 'us-east-1' },
+  },
+  backends: [],
+};
+
+/** GETs a URL with curl from inside a lab node; the body, or null when it fails (bounded by --max-time). */
+async function get(lab: Lab, node: string, url: string): Promise<string | null> {
+  const signal = AbortSignal.timeout(10_000);
+  const r = await lab.exec(node, ['curl', '-sS', '--connect-timeout', '1', '--max-time', '2', url], { signal, allowFailure: true });
+  return r.code === 0 ? r.stdout.trim() : null;
+}
+
+void test('kernel data path follows routes, source/dest check and Elastic IPs', async (t) => {
+  const signal = AbortSignal.timeout(120_000);
+  const stateDir = await mkdtemp(join(tmpdir(), 'olbt-dp-'));
+  const plan = planLab(spec, { azs: 2, prefix: `olbt${process.pid}d`, lbSourceDestCheck: false });
+  t.after(async () => {
+    await destroyLab(join(stateDir, `${plan.prefix}state.json`), { signal: AbortSignal.timeout(30_000) });
+    await rm(stateDir, { recursive: true, force: true });
+  });
+  const lab = await buildLab(plan, { signal, stateDir });
+  const vip = plan.vip;
+  for (const node of ['lb-a', 'lb-b']) {
+    const address = plan.instances.find((i) => i.name === node)!.eni.privateIp;
+    await lab.startNameServer(node, [{ address: vip, port: 8080, name: node }, { address, port: 8080, name: node }], { signal });
+  }
+  const eni = (name: string): string => plan.instances.find((i) => i.name === name)!.eni.id;
+  const clientA = plan.instances.find((i) => i.role === 'client' && i.az === 'us-east-1a')!;
+  const tableOfClientA = plan.routeTables.find((rt) => rt.subnetIds.includes(clientA.eni.subnetId))!;
+  const vipUrl = `http://${vip}:8080/`;
+
+  await t.test('without a VIP route the client cannot reach the VIP (blackhole)', async () => {
+    assert.equal(await get(lab, clientA.name, vipUrl), null);
+  });
+
+  await t.test('the VIP route in the client subnet table decides which node answers', async () => {
+    await lab.datapath.applyRoute({ tableNumber: tableOfClientA.tableNumber, destinationCidrBlock: `${vip}/32`, target: { networkInterfaceId: eni('lb-a') } }, { signal });
+    assert.equal(await get(lab, clientA.name, vipUrl), 'lb-a');
+    await lab.datapath.applyRoute({ tableNumber: tableOfClientA.tableNumber, destinationCidrBlock: `${vip}/32`, target: { networkInterfaceId: eni('lb-b') } }, { signal });
+    assert.equal(await get(lab, clientA.name, vipUrl), 'lb-b');
+    const status = await lab.status({ signal });
+    const row = status.routeTables.find((r) => r.id === tableOfClientA.id)!;
+    assert.deepEqual(row.vipRoute, { nextHop: '10.0.2.10', networkInterfaceId: eni('lb-b'), instance: 'lb-b' });
+    // Another subnet's table is untouched: its client still has no route to the VIP.
+    assert.equal(await get(lab, 'client-us-east-1b', vipUrl), null);
+  });
+
+  await t.test('an EC2 model event moves the route (by route table id)', async () => {
+    await lab.datapath.applyEvent(
+      { type: 'route-changed', routeTableId: tableOfClientA.id, destinationCidrBlock: `${vip}/32`, target: { networkInterfaceId: eni('lb-a') } },
+      { signal },
+    );
+    assert.equal(await get(lab, clientA.name, vipUrl), 'lb-a');
+    await lab.datapath.applyEvent({ type: 'route-changed', routeTableId: tableOfClientA.id, destinationCidrBlock: `${vip}/32`, target: null }, { signal });
+    assert.equal(await get(lab, clientA.name, vipUrl), null);
+    assert.equal((await lab.status({ signal })).routeTables.find((r) => r.id === tableOfClientA.id)!.vipRoute, null);
+  });
+
+  await t.test('source/dest check on the target ENI drops VIP traffic; off lets it through', async () => {
+    await lab.datapath.applyRoute({ tableNumber: tableOfClientA.tableNumber, destinationCidrBlock: `${vip}/32`, target: { networkInterfaceId: eni('lb-b') } }, { signal });
+    assert.equal(await get(lab, clientA.name, vipUrl), 'lb-b');
+    await lab.datapath.applyEvent({ type: 'source-dest-check', networkInterfaceId: eni('lb-b'), enabled: true }, { signal });
+    assert.equal(await get(lab, clientA.name, vipUrl), null);
+    // Traffic to the ENI's own address still passes.
+    assert.equal(await get(lab, clientA.name, 'http://10.0.2.10:8080/'), 'lb-b');
+    await lab.datapath.setSourceDestCheck({ networkInterfaceId: eni('lb-b'), enabled: false }, { signal });
+    assert.equal(await get(lab, clientA.name, vipUrl), 'lb-b');
+  });
+
+  await t.test('an Elastic IP association reaches the node from the internet; disassociation stops it', async () => {
+    const publicIp = '203.0.113.5';
+    assert.equal(await get(lab, 'internet', `http://${publicIp}:8080/`), null);
+    await lab.datapath.applyEvent({ type: 'address-associated', publicIp, networkInterfaceId: eni('lb-a'), privateIp: '10.0.1.10' }, { signal });
+    assert.equal(await get(lab, 'internet', `http://${publicIp}:8080/`), 'lb-a');
+    // Reassociation to another ENI moves it.
+    await lab.datapath.associateAddress({ publicIp, networkInterfaceId: eni('lb-b') }, { signal });
+    assert.equal(await get(lab, 'internet', `http://${publicIp}:8080/`), 'lb-b');
+    await lab.datapath.applyEvent({ type: 'address-disassociated', publicIp }, { signal });
+    assert.equal(await get(lab, 'internet', `http://${publicIp}:8080/`), null);
+  });
+});
