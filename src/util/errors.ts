@@ -44,7 +44,28 @@ export const ERROR_CODES = {
   TOOL_MISSING: user('A required program is not installed.'),
   CLI_USAGE: user('The command line is wrong: unknown command, option or missing argument.'),
   EXPLAIN_REQUEST: user('A request given to explain is malformed (header, source address).'),
+  LAB_LISTEN: system('A lab server (EC2-compatible API or IMDS) could not listen on its address.'),
   INTERNAL: system('A bug in overlay-lb.'),
+  // Cloud API (EC2 or the lab's EC2-compatible API), mapped once in src/cloud/aws/errors.ts.
+  CLOUD_THROTTLED: system('The cloud API throttled the request (RequestLimitExceeded).', true),
+  CLOUD_UNAVAILABLE: system('The cloud API failed or could not be reached (5xx, network error, timeout).', true),
+  CLOUD_UNAUTHORIZED: user('The node\'s IAM role does not allow the action on this resource (UnauthorizedOperation).'),
+  CLOUD_AUTH_FAILURE: user('The cloud API rejected the credentials (AuthFailure, bad signature, expired token).'),
+  CLOUD_NOT_FOUND: user('A route table, route, interface, instance or address does not exist.'),
+  CLOUD_INVALID_REQUEST: user('The cloud API rejected a parameter (InvalidParameterValue and similar).'),
+  CLOUD_CONFLICT: system('The resource is in a state that conflicts with the request (RouteAlreadyExists, Resource.AlreadyAssociated).'),
+  CLOUD_DRY_RUN_OK: user('A DryRun request would have succeeded (DryRunOperation).'),
+  // Service discovery (src/discovery).
+  DISCOVERY_INVALID_DATA: user('A discovery source returned data that is not a valid server list (bad address, port, weight, duplicate, too many entries); the previous snapshot is kept.'),
+  DISCOVERY_UNAVAILABLE: system('A discovery source could not be read (server down, timeout, file missing); the last good snapshot is kept.', true),
+  // The lab (src/lab): namespaces, kernel data path, state file.
+  LAB_PLAN_INVALID: user('The spec cannot be laid out as a lab (VPC too small, an address that is a subnet\'s network, gateway or broadcast, too many zones).'),
+  LAB_COMMAND_FAILED: system('A kernel command of the lab (ip, iptables, sysctl) or a lab process failed.'),
+  LAB_STATE_INVALID: user('The lab state file is not readable as a lab state file.'),
+  LAB_UNKNOWN_NAME: user('A lab instance, network interface, route table or AZ name is not in the lab.'),
+  LAB_NOT_ROOT: user('The lab needs root (it creates network namespaces).'),
+  LAB_EXISTS: user('A lab with this prefix is already up.'),
+  LAB_NOT_FOUND: user('No lab with this prefix is up (no state file).'),
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
