@@ -1,0 +1,65 @@
+import { OverlayError } from '../../util/errors.js';
+import type { ErrorCode } from '../../util/errors.js';
+
+/**
+ * The one table from EC2 error codes to ours, with retryability
+ * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
+ * Unknown client errors are not retried; unknown server errors are.
+ */
+const AWS_ERRORS: Readonly<Record<string, ErrorCode>> = {
+  RequestLimitExceeded: 'CLOUD_THROTTLED',
+  Throttling: 'CLOUD_THROTTLED',
+  ThrottlingException: 'CLOUD_THROTTLED',
+  InternalError: 'CLOUD_UNAVAILABLE',
+  InternalFailure: 'CLOUD_UNAVAILABLE',
+  ServiceUnavailable: 'CLOUD_UNAVAILABLE',
+  Unavailable: 'CLOUD_UNAVAILABLE',
+  RequestTimeout: 'CLOUD_UNAVAILABLE',
+  UnauthorizedOperation: 'CLOUD_UNAUTHORIZED',
+  AuthFailure: 'CLOUD_AUTH_FAILURE',
+  InvalidClientTokenId: 'CLOUD_AUTH_FAILURE',
+  SignatureDoesNotMatch: 'CLOUD_AUTH_FAILURE',
+  RequestExpired: 'CLOUD_AUTH_FAILURE',
+  ExpiredToken: 'CLOUD_AUTH_FAILURE',
+  'InvalidRouteTableID.NotFound': 'CLOUD_NOT_FOUND',
+  'InvalidRouteTableId.NotFound': 'CLOUD_NOT_FOUND',
+  'InvalidRoute.NotFound': 'CLOUD_NOT_FOUND',
+  'InvalidNetworkInterfaceID.NotFound': 'CLOUD_NOT_FOUND',
+  'InvalidInstanceID.NotFound': 'CLOUD_NOT_FOUND',
+  'InvalidAllocationID.NotFound': 'CLOUD_NOT_FOUND',
+  'InvalidVpcID.NotFound': 'CLOUD_NOT_FOUND',
+  RouteAlreadyExists: 'CLOUD_CONFLICT',
+  'Resource.AlreadyAssociated': 'CLOUD_CONFLICT',
+  InvalidParameterValue: 'CLOUD_INVALID_REQUEST',
+  InvalidParameterCombination: 'CLOUD_INVALID_REQUEST',
+  MissingParameter: 'CLOUD_INVALID_REQUEST',
+  'InvalidInstanceID': 'CLOUD_INVALID_REQUEST',
+  DryRunOperation: 'CLOUD_DRY_RUN_OK',
+};
+
+interface SdkErrorShape {
+  name?: string;
+  Code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number; requestId?: string };
+  $fault?: 'client' | 'server';
+}
+
+/**
+ * Wraps an error from the AWS SDK once, at the boundary, keeping it as `cause` and the EC2 error
+ * code and request id in `details` (`awsCode`, `requestId`, `httpStatus`).
+ */
+export function wrapAwsError(err: unknown, action: string): OverlayError {
+  if (err instanceof OverlayError) return err;
+  const e = (err ?? {}) as SdkErrorShape;
+  const awsCode = e.Code ?? e.name ?? 'Unknown';
+  const status = e.$metadata?.httpStatusCode;
+  const abort = awsCode === 'AbortError' || awsCode === 'TimeoutError';
+  let code: ErrorCode | undefined = AWS_ERRORS[awsCode];
+  if (code === undefined) {
+    // Network errors (ECONNREFUSED, ECONNRESET, timeouts) and unknown 5xx: the API is unavailable.
+    code = abort || e.$fault === 'server' || status === undefined || status >= 500 ? 'CLOUD_UNAVAILABLE' : 'CLOUD_INVALID_REQUEST';
+  }
+  const details = { awsCode, action, ...(status !== undefined ? { httpStatus: status } : {}), ...(e.$metadata?.requestId ? { requestId: e.$metadata.requestId } : {}) };
+  return new OverlayError(code, `${action}: ${awsCode}${e.message ? `: ${e.message}` : ''}`, { cause: err, details });
+}

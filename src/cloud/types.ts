@@ -1,0 +1,61 @@
+/**
+ * What failover needs from a cloud, independent of any SDK. `src/cloud/aws` implements it with
+ * the AWS SDK (against AWS or the lab's EC2-compatible API).
+ */
+
+/** The VIP's route in one route table. */
+export interface VipRoute {
+  readonly networkInterfaceId?: string;
+  readonly instanceId?: string;
+  /** Any other target (gateway, NAT, peering...): not ours, never touched silently. */
+  readonly otherTarget?: string;
+  /** `blackhole` when the target is gone or stopped. */
+  readonly state: 'active' | 'blackhole';
+}
+
+export interface RouteTableInfo {
+  readonly id: string;
+  readonly vpcId: string;
+  readonly main: boolean;
+  readonly tags: Readonly<Record<string, string>>;
+  /** The route for the VIP's /32 in this table, or null when the table has none. */
+  readonly vipRoute: VipRoute | null;
+}
+
+export interface CallOptions {
+  readonly signal: AbortSignal;
+}
+
+export interface RouteApi {
+  /** Every route table of the VPC (all pages), with the route for `destinationCidr`. */
+  listRouteTables(input: { vpcId: string; destinationCidr: string }, options: CallOptions): Promise<RouteTableInfo[]>;
+  /** The given route tables (one call, all pages). Tables that do not exist are left out. */
+  describeRouteTables(input: { routeTableIds: readonly string[]; destinationCidr: string }, options: CallOptions): Promise<RouteTableInfo[]>;
+  replaceRoute(input: { routeTableId: string; destinationCidr: string; networkInterfaceId: string }, options: CallOptions): Promise<void>;
+  createRoute(input: { routeTableId: string; destinationCidr: string; networkInterfaceId: string }, options: CallOptions): Promise<void>;
+  /** The ENIs holding these private addresses in the VPC (to tell a peer node's route from a stranger's). */
+  findNetworkInterfaces(input: { vpcId: string; privateIps: readonly string[] }, options: CallOptions): Promise<{ networkInterfaceId: string; privateIp: string }[]>;
+}
+
+export interface AddressInfo {
+  readonly allocationId: string;
+  readonly publicIp: string;
+  readonly networkInterfaceId: string | null;
+  readonly privateIp: string | null;
+}
+
+export interface AddressApi {
+  describeAddress(input: { allocationId: string }, options: CallOptions): Promise<AddressInfo>;
+  /** AssociateAddress with AllowReassociation: takes the address from whoever holds it. */
+  associateAddress(input: { allocationId: string; networkInterfaceId: string; privateIp: string }, options: CallOptions): Promise<void>;
+}
+
+/** Who this node is, from the instance metadata service (IMDSv2). */
+export interface InstanceIdentity {
+  readonly instanceId: string;
+  readonly region: string;
+  readonly availabilityZone: string;
+  /** The ENI that holds the node's address: routes target it, never the instance. */
+  readonly networkInterfaceId: string;
+  readonly privateIp: string;
+}

@@ -1,0 +1,227 @@
+import type { VrrpState, VrrpTransition } from '../keepalived/notify-fifo.js';
+import type { Clock } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+import type { Claimer, ClaimOutcome, ResourceView } from './types.js';
+import type { FailoverMetrics } from './metrics.js';
+
+/** What the controller is doing. */
+export type ControllerPhase = 'idle' | 'claiming' | 'holding';
+
+export interface TransitionRecord {
+  readonly at: number;
+  readonly from: VrrpState;
+  readonly to: VrrpState;
+  readonly reason: string;
+}
+
+export interface ResourceStatus {
+  readonly id: string;
+  readonly holder: ResourceView['holder'] | null;
+  readonly lastClaim: ClaimOutcome | null;
+  readonly contested: boolean;
+}
+
+export interface ControllerStatus {
+  readonly instance: string;
+  readonly vrrp: VrrpState;
+  readonly phase: ControllerPhase;
+  readonly resources: readonly ResourceStatus[];
+  readonly transitions: readonly TransitionRecord[];
+  /** Detection to every resource claimed, for the last MASTER transition. */
+  readonly lastDetectToClaimedMs: number | null;
+  readonly contests: number;
+}
+
+export interface FailoverControllerOptions {
+  /** The VRRP instance this controller follows. */
+  readonly instance: string;
+  readonly claimer: Claimer;
+  /** This node's VRRP priority: in a contest the higher priority keeps the resource. */
+  readonly priority: number;
+  /** While MASTER, re-check every owned resource this often. @default 10000 */
+  readonly recheckIntervalMs?: number;
+  /** After a failed claim, try the failed resources again after this long (doubling, capped by the recheck interval). @default 1000 */
+  readonly retryFailedMs?: number;
+  readonly clock?: Clock;
+  readonly log: Logger;
+  readonly metrics?: FailoverMetrics;
+}
+
+/**
+ * Follows keepalived's transitions for one VRRP instance and moves the VIP (routes or EIP).
+ *
+ * - MASTER: claim every owned resource (a newer transition aborts the claim in flight: one
+ *   serial, latest-wins queue), then re-check every `recheckIntervalMs` and fix drift.
+ * - MASTER_RX_LOWER_PRI (a lower-priority node advertises while we are master, as after a
+ *   VRRP-only partition heals): claim again at once.
+ * - BACKUP, FAULT, STOP: stop claiming. Never delete anything: the new master overwrites the
+ *   route, deleting it would black-hole traffic until then.
+ * - Contest: while MASTER, a resource found held by another node of the cluster means two
+ *   masters (a partition). The higher priority keeps it: we retake it from a lower-priority
+ *   node and yield to a higher one (reported, not fought), so the route settles on one node and
+ *   does not ping-pong. A resource held by a stranger (set by hand) or by nobody is drift: retaken.
+ */
+export class FailoverController {
+  readonly #o: FailoverControllerOptions;
+  readonly #clock: Clock;
+  #vrrp: VrrpState = 'INIT';
+  #phase: ControllerPhase = 'idle';
+  #transitionAt = 0;
+  #work: AbortController | null = null;
+  #wake: (() => void) | null = null;
+  #reclaim = false;
+  #transitions: TransitionRecord[] = [];
+  #resources = new Map<string, { holder: ResourceView['holder'] | null; lastClaim: ClaimOutcome | null; contested: boolean }>();
+  #lastDetectToClaimedMs: number | null = null;
+  #contests = 0;
+
+  constructor(options: FailoverControllerOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** Feeds one transition from keepalived (or a synthesized STOP when keepalived died). */
+  onTransition(t: Pick<VrrpTransition, 'name' | 'state'>, reason = 'keepalived notify'): void {
+    if (t.name !== this.#o.instance) return;
+    const from = this.#vrrp;
+    const to: VrrpState = t.state === 'MASTER_RX_LOWER_PRI' ? 'MASTER' : t.state;
+    if (t.state === 'MASTER_RX_LOWER_PRI') this.#reclaim = true;
+    else if (to === from) return;
+    this.#vrrp = to;
+    this.#transitionAt = this.#clock.now();
+    const record = { at: this.#transitionAt, from, to, reason: t.state === 'MASTER_RX_LOWER_PRI' ? 'a lower-priority node advertised while we are master: reclaim' : reason };
+    this.#transitions = [...this.#transitions.slice(-19), record];
+    this.#o.metrics?.transitions.inc({ instance: this.#o.instance, to });
+    this.#o.log.info({ event: 'vrrp-transition', instance: this.#o.instance, from, to, reason: record.reason }, 'VRRP state changed');
+    this.#work?.abort(new Error(`transition to ${to}`));
+    this.#wake?.();
+  }
+
+  status(): ControllerStatus {
+    return {
+      instance: this.#o.instance,
+      vrrp: this.#vrrp,
+      phase: this.#phase,
+      resources: [...this.#resources.entries()].map(([id, r]) => ({ id, ...r })),
+      transitions: this.#transitions,
+      lastDetectToClaimedMs: this.#lastDetectToClaimedMs,
+      contests: this.#contests,
+    };
+  }
+
+  /** Runs until the signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const work = new AbortController();
+      this.#work = work;
+      const ws = AbortSignal.any([signal, work.signal]);
+      try {
+        if (this.#vrrp === 'MASTER') await this.#master(ws);
+        else await this.#idle(ws);
+      } catch (err) {
+        if (ws.aborted) continue;
+        this.#o.log.error({ event: 'failover-error', instance: this.#o.instance, err }, 'failover loop failed; retrying');
+        await this.#clock.sleep(1000, signal).catch(() => undefined);
+      }
+    }
+    this.#phase = 'idle';
+  }
+
+  async #idle(signal: AbortSignal): Promise<void> {
+    this.#phase = 'idle';
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    this.#wake = null;
+  }
+
+  async #master(signal: AbortSignal): Promise<void> {
+    const detectedAt = this.#transitionAt;
+    this.#reclaim = false;
+    this.#phase = 'claiming';
+    const resources = await this.#o.claimer.list(signal);
+    this.#forgetExcept(resources);
+    let failed = await this.#claim(resources, signal, 'transition to MASTER');
+    if (failed.length === 0) {
+      this.#lastDetectToClaimedMs = this.#clock.now() - detectedAt;
+      this.#o.metrics?.detectToClaimed.observe({ instance: this.#o.instance, mode: this.#o.claimer.mode }, this.#lastDetectToClaimedMs / 1000);
+      this.#o.log.info({ event: 'claimed', instance: this.#o.instance, resources: resources.length, detectToClaimedMs: this.#lastDetectToClaimedMs }, 'every owned resource points at this node');
+    }
+    this.#phase = 'holding';
+    const recheck = this.#o.recheckIntervalMs ?? 10_000;
+    let retryMs = this.#o.retryFailedMs ?? 1000;
+    for (;;) {
+      const wait = failed.length > 0 ? Math.min(retryMs, recheck) : recheck;
+      retryMs = failed.length > 0 ? Math.min(retryMs * 2, recheck) : (this.#o.retryFailedMs ?? 1000);
+      await this.#clock.sleep(wait, signal);
+      if (this.#reclaim) return; // run() starts #master again: a full claim
+      const owned = await this.#o.claimer.list(signal);
+      this.#forgetExcept(owned);
+      const views = await this.#o.claimer.inspect(owned, signal);
+      const retake: string[] = [];
+      for (const v of views) {
+        const r = this.#entry(v.id);
+        r.holder = v.holder;
+        r.contested = false;
+        switch (v.holder.kind) {
+          case 'us':
+            break;
+          case 'peer': {
+            this.#contests++;
+            r.contested = true;
+            const yieldTo = v.holder.priority > this.#o.priority;
+            this.#o.metrics?.contests.inc({ instance: this.#o.instance, resolution: yieldTo ? 'yielded' : 'retaken' });
+            this.#o.log.warn({ event: 'contest', instance: this.#o.instance, resource: v.id, holder: v.holder.node, holderPriority: v.holder.priority, ourPriority: this.#o.priority, action: yieldTo ? 'yield' : 'retake' },
+              yieldTo ? 'another master holds the resource and has a higher priority: yielding' : 'another master with a lower priority took the resource: retaking');
+            if (!yieldTo) retake.push(v.id);
+            break;
+          }
+          case 'other':
+          case 'none':
+            this.#o.log.warn({ event: 'drift', instance: this.#o.instance, resource: v.id, holder: v.holder }, 'resource drifted from this node: restoring');
+            this.#o.metrics?.drift.inc({ instance: this.#o.instance });
+            retake.push(v.id);
+            break;
+        }
+      }
+      const again = [...new Set([...retake, ...failed.filter((f) => owned.includes(f) && !views.some((v) => v.id === f && v.holder.kind === 'us'))])];
+      failed = again.length > 0 ? await this.#claim(again, signal, 'recheck') : [];
+    }
+  }
+
+  /** Claims and records; returns the resources that failed. */
+  async #claim(resources: readonly string[], signal: AbortSignal, reason: string): Promise<string[]> {
+    if (resources.length === 0) return [];
+    const outcomes = await this.#o.claimer.claim(resources, signal);
+    const failed: string[] = [];
+    for (const o of outcomes) {
+      const r = this.#entry(o.table);
+      r.lastClaim = o;
+      if (o.kind === 'claimed' || o.kind === 'already-ours') r.holder = { kind: 'us' };
+      this.#o.metrics?.claims.inc({ instance: this.#o.instance, outcome: o.kind });
+      this.#o.metrics?.claimSeconds.observe({ instance: this.#o.instance, resource: o.table }, o.ms / 1000);
+      if (o.kind === 'failed') {
+        failed.push(o.table);
+        this.#o.log.error({ event: 'claim-failed', instance: this.#o.instance, resource: o.table, code: o.code, reason: o.reason }, 'could not claim a resource');
+      } else {
+        this.#o.log.info({ event: 'claim', instance: this.#o.instance, resource: o.table, outcome: o.kind, ms: o.ms, why: reason }, 'claim result');
+      }
+    }
+    return failed;
+  }
+
+  #entry(id: string): { holder: ResourceView['holder'] | null; lastClaim: ClaimOutcome | null; contested: boolean } {
+    let r = this.#resources.get(id);
+    if (!r) {
+      r = { holder: null, lastClaim: null, contested: false };
+      this.#resources.set(id, r);
+    }
+    return r;
+  }
+
+  #forgetExcept(ids: readonly string[]): void {
+    for (const id of [...this.#resources.keys()]) if (!ids.includes(id)) this.#resources.delete(id);
+  }
+}

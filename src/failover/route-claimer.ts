@@ -1,0 +1,110 @@
+import type { RouteTableSelector } from '../model/spec.js';
+import { claimRoutes } from '../cloud/claim.js';
+import type { ClaimBuckets, ClaimEvent } from '../cloud/claim.js';
+import type { RouteApi, RouteTableInfo } from '../cloud/types.js';
+import type { Clock } from '../util/clock.js';
+import type { Claimer, ClaimOutcome, Holder, ResourceView } from './types.js';
+import type { FailoverMetrics } from './metrics.js';
+
+export interface RouteClaimerOptions {
+  readonly api: RouteApi;
+  readonly vpcId: string;
+  readonly vip: string;
+  /** Our ENI: the VIP route's target. */
+  readonly networkInterfaceId: string;
+  readonly selector: RouteTableSelector;
+  /** The other nodes of the cluster: whose ENI is whose (contest detection). */
+  readonly peers: readonly { readonly node: string; readonly address: string; readonly priority: number }[];
+  readonly buckets: ClaimBuckets;
+  readonly clock?: Clock;
+  readonly metrics?: FailoverMetrics;
+}
+
+/**
+ * Mode `route`: the resources are the owned VPC route tables, the claim points the VIP's /32 at
+ * our ENI. Owned tables are re-discovered on every `list` (a new subnet's table gets the route);
+ * tables outside the selector are never touched.
+ */
+export class RouteClaimer implements Claimer {
+  readonly mode = 'route' as const;
+  readonly #o: RouteClaimerOptions;
+  readonly #cidr: string;
+  #peerEnis = new Map<string, { node: string; priority: number }>();
+
+  constructor(options: RouteClaimerOptions) {
+    this.#o = options;
+    this.#cidr = `${options.vip}/32`;
+  }
+
+  async list(signal: AbortSignal): Promise<readonly string[]> {
+    const s = this.#o.selector;
+    if (s.kind === 'ids') return s.ids;
+    const tables = await this.#o.api.listRouteTables({ vpcId: this.#o.vpcId, destinationCidr: this.#cidr }, { signal });
+    this.#o.metrics?.apiCalls.inc({ action: 'DescribeRouteTables' });
+    return selectTables(tables, s);
+  }
+
+  async claim(resources: readonly string[], signal: AbortSignal): Promise<readonly ClaimOutcome[]> {
+    return claimRoutes({
+      api: this.#o.api,
+      tables: resources,
+      destinationCidr: this.#cidr,
+      networkInterfaceId: this.#o.networkInterfaceId,
+      buckets: this.#o.buckets,
+      signal,
+      ...(this.#o.clock ? { clock: this.#o.clock } : {}),
+      onEvent: (e) => this.#count(e),
+    });
+  }
+
+  async inspect(resources: readonly string[], signal: AbortSignal): Promise<readonly ResourceView[]> {
+    await this.#o.buckets.describe.take(signal);
+    const infos = await this.#o.api.describeRouteTables({ routeTableIds: resources, destinationCidr: this.#cidr }, { signal });
+    this.#o.metrics?.apiCalls.inc({ action: 'DescribeRouteTables' });
+    const unknown = infos.map((i) => i.vipRoute?.networkInterfaceId).filter((e): e is string => e !== undefined && e !== this.#o.networkInterfaceId && !this.#peerEnis.has(e));
+    if (unknown.length > 0 && this.#o.peers.length > 0) await this.#resolvePeers(signal);
+    return infos.map((i) => ({ id: i.id, holder: this.#holder(i) }));
+  }
+
+  #holder(info: RouteTableInfo): Holder {
+    const r = info.vipRoute;
+    if (r === null || r.state === 'blackhole') return { kind: 'none' };
+    if (r.networkInterfaceId === this.#o.networkInterfaceId) return { kind: 'us' };
+    const peer = r.networkInterfaceId ? this.#peerEnis.get(r.networkInterfaceId) : undefined;
+    if (peer) return { kind: 'peer', node: peer.node, priority: peer.priority };
+    return { kind: 'other', target: r.networkInterfaceId ?? r.instanceId ?? r.otherTarget ?? 'unknown' };
+  }
+
+  async #resolvePeers(signal: AbortSignal): Promise<void> {
+    await this.#o.buckets.describe.take(signal);
+    const found = await this.#o.api.findNetworkInterfaces({ vpcId: this.#o.vpcId, privateIps: this.#o.peers.map((p) => p.address) }, { signal });
+    this.#o.metrics?.apiCalls.inc({ action: 'DescribeNetworkInterfaces' });
+    const next = new Map<string, { node: string; priority: number }>();
+    for (const f of found) {
+      const peer = this.#o.peers.find((p) => p.address === f.privateIp);
+      if (peer) next.set(f.networkInterfaceId, { node: peer.node, priority: peer.priority });
+    }
+    this.#peerEnis = next;
+  }
+
+  #count(e: ClaimEvent): void {
+    const m = this.#o.metrics;
+    if (!m) return;
+    if (e.type === 'api-call') m.apiCalls.inc({ action: e.action });
+    if (e.type === 'api-error') {
+      m.apiErrors.inc({ action: e.action, code: e.code });
+      if (e.code === 'CLOUD_THROTTLED') m.apiThrottles.inc({ action: e.action });
+    }
+  }
+}
+
+/** Applies the spec's route-table selector (pure). */
+export function selectTables(tables: readonly RouteTableInfo[], selector: RouteTableSelector): string[] {
+  if (selector.kind === 'ids') return [...selector.ids];
+  const excluded = new Set(selector.exclude);
+  return tables
+    .filter((t) => !excluded.has(t.id))
+    .filter((t) => selector.kind === 'all' || Object.entries(selector.tags).every(([k, v]) => t.tags[k] === v))
+    .map((t) => t.id)
+    .sort();
+}
