@@ -1,0 +1,70 @@
+/**
+ * `ec2-tags` source: the running instances that carry every given tag, each as its private IP
+ * with the configured port, polled through an injected describe function. The AWS SDK stays in
+ * src/cloud/aws, which implements {@link Ec2InstanceDescriber} (DescribeInstances with
+ * `tag:<key>` filters, paginated).
+ */
+import type { Clock } from '../util/clock.js';
+import { type BackoffOptions, createSourceRunner, unavailable } from './source-runner.js';
+import type { DiscoverySourceRunner, Logger } from './types.js';
+
+/** One instance as the source needs it. */
+export interface Ec2InstanceSummary {
+  readonly instanceId: string;
+  /** Absent for an instance without a network interface (terminated). */
+  readonly privateIp?: string;
+  /** EC2 state name: pending, running, stopping, stopped, shutting-down, terminated. */
+  readonly state: string;
+}
+
+/** What the source needs from the cloud layer. Throws OverlayError (CLOUD_*) on failure. */
+export interface Ec2InstanceDescriber {
+  /** Every instance (all pages) carrying all of `tags`. */
+  describeInstancesByTags(tags: Readonly<Record<string, string>>, options: { readonly signal: AbortSignal }): Promise<readonly Ec2InstanceSummary[]>;
+}
+
+export interface Ec2TagsSourceOptions {
+  readonly name: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly port: number;
+  readonly describer: Ec2InstanceDescriber;
+  /** Poll interval (DescribeInstances is a throttled API). @default 30000 */
+  readonly intervalMs?: number;
+  /** Timeout of one describe call. @default 10000 */
+  readonly requestTimeoutMs?: number;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly backoff?: BackoffOptions;
+  readonly maxEntries?: number;
+}
+
+/** Creates an `ec2-tags` source. */
+export function createEc2TagsSource(options: Ec2TagsSourceOptions): DiscoverySourceRunner {
+  const source = { name: options.name, type: 'ec2-tags' };
+  return createSourceRunner({
+    ...source,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    ...(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries }),
+    session: async (ctx) => {
+      for (;;) {
+        let instances: readonly Ec2InstanceSummary[];
+        try {
+          const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(options.requestTimeoutMs ?? 10_000)]);
+          instances = await options.describer.describeInstancesByTags(options.tags, { signal });
+        } catch (err) {
+          ctx.signal.throwIfAborted();
+          throw unavailable(source, `DescribeInstances by tags ${JSON.stringify(options.tags)} failed`, err);
+        }
+        // Only running instances serve; pending ones have no app yet, stopping ones are leaving.
+        ctx.emit(
+          instances
+            .filter((i) => i.state === 'running' && i.privateIp !== undefined)
+            .map((i) => ({ address: i.privateIp, port: options.port, name: i.instanceId })),
+        );
+        await ctx.clock.sleep(options.intervalMs ?? 30_000, ctx.signal);
+      }
+    },
+  });
+}
