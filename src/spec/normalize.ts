@@ -1,0 +1,246 @@
+/**
+ * Structurally valid input -> model: applies every default (one function per section), converts
+ * durations to milliseconds, lower-cases header names and hosts, canonicalises CIDRs and derives
+ * priorities, the virtual router id and the marker address. Pure; assumes `schema.ts` passed.
+ */
+import type {
+  AccessLog,
+  Admin,
+  Backend,
+  BalanceAlgorithm,
+  Cloud,
+  Cluster,
+  Condition,
+  DiscoverySource,
+  Frontend,
+  HealthCheck,
+  Route,
+  RouteAction,
+  RouteTableSelector,
+  Switch,
+} from '../model/spec.js';
+import { crc32 } from './crc32.js';
+import { parseDuration } from './duration.js';
+import { parseCidr } from './ipv4.js';
+import type {
+  AdminInput,
+  BackendInput,
+  ClusterInput,
+  ConditionInput,
+  DiscoverySourceInput,
+  FrontendInput,
+  RouteInput,
+  SwitchInput,
+} from './schema.js';
+
+/** Default directory of sockets and state. */
+export const DEFAULT_RUN_DIR = '/run/overlay-lb';
+
+function ms(value: string | undefined, fallback: number): number {
+  return value === undefined ? fallback : (parseDuration(value) ?? fallback);
+}
+
+function canonicalCidr(c: string): string {
+  return parseCidr(c)?.canonical ?? c;
+}
+
+/** VRRP priority of the node at `index` when the spec gives none. */
+export function derivedPriority(index: number): number {
+  return 200 - 10 * index;
+}
+
+/** The virtual router id derived from a cluster name: crc32(name) mod 255 + 1. */
+export function derivedVirtualRouterId(clusterName: string): number {
+  return (crc32(clusterName) % 255) + 1;
+}
+
+function normalizeCloud(input: ClusterInput['cloud']): Cloud {
+  const c = input ?? {};
+  const rt = c.routeTables ?? { discover: 'all' as const };
+  const routeTables: RouteTableSelector =
+    rt.ids !== undefined ? { kind: 'ids', ids: rt.ids }
+    : rt.tags !== undefined ? { kind: 'tags', tags: rt.tags, exclude: rt.exclude ?? [] }
+    : { kind: 'all', exclude: rt.exclude ?? [] };
+  return {
+    provider: c.provider ?? 'none',
+    ...(c.region === undefined ? {} : { region: c.region }),
+    ...(c.vpcId === undefined ? {} : { vpcId: c.vpcId }),
+    ...(c.endpoint === undefined ? {} : { endpoint: c.endpoint }),
+    routeTables,
+    failover: c.failover ?? 'route',
+    ...(c.eipAllocationId === undefined ? {} : { eipAllocationId: c.eipAllocationId }),
+    recheckIntervalMs: ms(c.recheckInterval, 10_000),
+  };
+}
+
+export function normalizeCluster(input: ClusterInput): Cluster {
+  const vrid = input.vrrp?.virtualRouterId ?? derivedVirtualRouterId(input.name);
+  return {
+    name: input.name,
+    vip: input.vip,
+    vpcCidrs: (input.vpcCidrs ?? []).map(canonicalCidr),
+    peerCidrs: (input.peerCidrs ?? []).map(canonicalCidr),
+    nodes: input.nodes.map((n, i) => ({
+      name: n.name,
+      address: n.address,
+      zone: n.zone,
+      priority: n.priority ?? derivedPriority(i),
+      interface: n.interface ?? 'eth0',
+    })),
+    vrrp: {
+      virtualRouterId: vrid,
+      advertIntervalMs: ms(input.vrrp?.advertInterval, 100),
+      preempt: input.vrrp?.preempt ?? true,
+      preemptDelayMs: ms(input.vrrp?.preemptDelay, 10_000),
+      markerAddress: input.vrrp?.markerAddress ?? `169.254.240.${vrid}`,
+    },
+    cloud: normalizeCloud(input.cloud),
+  };
+}
+
+export function normalizeAdmin(input: AdminInput | undefined): Admin {
+  const a = input ?? {};
+  const stats = a.stats ?? {};
+  return {
+    stats: {
+      enabled: stats.enabled ?? true,
+      bind: stats.bind ?? 'localhost',
+      port: stats.port ?? 8404,
+      ...(stats.auth === undefined ? {} : { auth: { user: stats.auth.user, passwordHash: stats.auth.passwordHash } }),
+    },
+    health: { bind: a.health?.bind ?? 'node', port: a.health?.port ?? 8405, path: a.health?.path ?? '/healthz' },
+    runtimeSocket: a.runtimeSocket ?? `${DEFAULT_RUN_DIR}/haproxy.sock`,
+    masterSocket: a.masterSocket ?? `${DEFAULT_RUN_DIR}/haproxy-master.sock`,
+    stateDir: a.stateDir ?? DEFAULT_RUN_DIR,
+    agent: { bind: a.agent?.bind ?? 'localhost', port: a.agent?.port ?? 8406 },
+  };
+}
+
+function normalizeCondition(c: ConditionInput): Condition {
+  if (c.header !== undefined) {
+    const name = c.header.toLowerCase();
+    if (c.exact !== undefined) return { kind: 'header', name, match: { type: 'exact', value: c.exact } };
+    if (c.prefix !== undefined) return { kind: 'header', name, match: { type: 'prefix', value: c.prefix } };
+    if (c.regex !== undefined) return { kind: 'header', name, match: { type: 'regex', value: c.regex } };
+    if (c.absent !== undefined) return { kind: 'header', name, match: { type: 'absent' } };
+    return { kind: 'header', name, match: { type: 'present' } };
+  }
+  if (c.host !== undefined) {
+    const h = c.host;
+    if (typeof h === 'string') return { kind: 'host', match: { type: 'exact', value: h.toLowerCase() } };
+    return h.suffix !== undefined ? { kind: 'host', match: { type: 'suffix', value: h.suffix.toLowerCase() } } : { kind: 'host', match: { type: 'exact', value: (h.exact ?? '').toLowerCase() } };
+  }
+  if (c.path !== undefined) {
+    const p = c.path;
+    if (p.exact !== undefined) return { kind: 'path', match: { type: 'exact', value: p.exact } };
+    if (p.prefix !== undefined) return { kind: 'path', match: { type: 'prefix', value: p.prefix } };
+    return { kind: 'path', match: { type: 'regex', value: p.regex ?? '' } };
+  }
+  if (c.method !== undefined) return { kind: 'method', methods: typeof c.method === 'string' ? [c.method] : c.method };
+  const src = c.source ?? [];
+  return { kind: 'source', cidrs: (typeof src === 'string' ? [src] : src).map(canonicalCidr) };
+}
+
+export function normalizeRoute(input: RouteInput, index: number): Route {
+  let action: RouteAction;
+  if (input.split !== undefined) {
+    const st = input.sticky;
+    action = {
+      kind: 'split',
+      sides: input.split.map((s) => ({ backend: s.backend, weight: s.weight })),
+      ...(st === undefined ? {} : { sticky: st.header !== undefined ? { kind: 'header' as const, name: st.header.toLowerCase() } : { kind: 'cookie' as const, name: st.cookie ?? '' } }),
+    };
+  } else if (input.switch !== undefined) action = { kind: 'switch', switch: input.switch };
+  else action = { kind: 'backend', backend: input.backend ?? '' };
+  return { name: input.name ?? `route-${index + 1}`, conditions: (input.when ?? []).map(normalizeCondition), action };
+}
+
+function normalizeAccessLog(v: FrontendInput['accessLog']): AccessLog {
+  if (v === false) return { enabled: false };
+  if (v === undefined || v === true || v === 'default') return { enabled: true, format: 'default' };
+  if (v === 'json') return { enabled: true, format: 'json' };
+  return { enabled: true, format: 'custom', custom: v.custom };
+}
+
+export function normalizeFrontend(input: FrontendInput): Frontend {
+  const mode = input.mode ?? 'http';
+  return {
+    name: input.name,
+    mode,
+    binds: input.binds.map((b) => ({
+      address: b.address,
+      port: b.port,
+      ...(b.tls === undefined
+        ? {}
+        : { tls: { certificates: b.tls.certificates, minVersion: b.tls.minVersion ?? 'TLSv1.2', alpn: b.tls.alpn ?? (mode === 'http' ? ['h2', 'http/1.1'] : []) } }),
+    })),
+    ...(input.maxconn === undefined ? {} : { maxconn: input.maxconn }),
+    timeouts: {
+      clientMs: ms(input.timeouts?.client, 30_000),
+      httpRequestMs: ms(input.timeouts?.httpRequest, 10_000),
+      httpKeepAliveMs: ms(input.timeouts?.httpKeepAlive, 5_000),
+    },
+    accessLog: normalizeAccessLog(input.accessLog),
+    forwardedFor: input.forwardedFor ?? mode === 'http',
+    ...(input.requestId === undefined ? {} : { requestId: { header: input.requestId.header.toLowerCase() } }),
+    defaultBackend: input.defaultBackend,
+    routes: (input.routes ?? []).map(normalizeRoute),
+  };
+}
+
+function parseStatus(v: number | string): readonly [number, number] {
+  if (typeof v === 'number') return [v, v];
+  const [lo, hi] = v.split('-').map(Number);
+  return [lo ?? 200, hi ?? 399];
+}
+
+function normalizeHealthCheck(input: BackendInput['healthCheck']): HealthCheck {
+  const timing = { intervalMs: ms(input?.interval, 2000), rise: input?.rise ?? 2, fall: input?.fall ?? 3 };
+  if (input === undefined || input.type === 'tcp') return { type: 'tcp', ...timing };
+  if (input.type === 'none') return { type: 'none' };
+  const es = input.expectStatus;
+  return {
+    type: 'http',
+    path: input.path ?? '/',
+    expectStatus: es === undefined ? [[200, 399]] : Array.isArray(es) ? es.map(parseStatus) : [parseStatus(es)],
+    ...(input.host === undefined ? {} : { host: input.host.toLowerCase() }),
+    ...timing,
+  };
+}
+
+export function normalizeBackend(input: BackendInput): Backend {
+  const b = input.balance;
+  const balance: BalanceAlgorithm = b === undefined ? { kind: 'roundrobin' } : typeof b === 'string' ? { kind: b } : { kind: 'header', name: b.header.toLowerCase() };
+  return {
+    name: input.name,
+    mode: input.mode ?? 'http',
+    balance,
+    servers: (input.servers ?? []).map((s) => ({ name: s.name, address: s.address, port: s.port, weight: s.weight ?? 100, backup: s.backup ?? false })),
+    ...(input.discovery === undefined ? {} : { discovery: { source: input.discovery.source } }),
+    spareSlots: input.spareSlots ?? (input.discovery === undefined ? 0 : 32),
+    healthCheck: normalizeHealthCheck(input.healthCheck),
+    retries: input.retries ?? 3,
+    redispatch: input.redispatch ?? true,
+    ...(input.serverMaxconn === undefined ? {} : { serverMaxconn: input.serverMaxconn }),
+    timeouts: { connectMs: ms(input.timeouts?.connect, 5000), serverMs: ms(input.timeouts?.server, 30_000), queueMs: ms(input.timeouts?.queue, 10_000) },
+  };
+}
+
+export function normalizeSwitch(input: SwitchInput): Switch {
+  return { name: input.name, sides: Object.entries(input.sides).map(([name, backend]) => ({ name, backend })), active: input.active };
+}
+
+export function normalizeSource(input: DiscoverySourceInput): DiscoverySource {
+  switch (input.type) {
+    case 'file':
+      return { name: input.name, type: 'file', path: input.path };
+    case 'dns':
+      return { name: input.name, type: 'dns', query: input.query, recordType: input.recordType ?? 'A', ...(input.port === undefined ? {} : { port: input.port }) };
+    case 'etcd':
+      return { name: input.name, type: 'etcd', endpoints: input.endpoints, prefix: input.prefix };
+    case 'consul':
+      return { name: input.name, type: 'consul', address: input.address, service: input.service, ...(input.tag === undefined ? {} : { tag: input.tag }) };
+    case 'ec2-tags':
+      return { name: input.name, type: 'ec2-tags', tags: input.tags, port: input.port };
+  }
+}

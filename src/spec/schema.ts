@@ -1,0 +1,358 @@
+/**
+ * The structural schema of the spec's YAML (its input shape), in zod 4.
+ *
+ * One source for two things: validation (`parseSpec` maps zod issues to our codes and wording)
+ * and the JSON Schema for editors (`buildJsonSchema`). The schema describes the input as written;
+ * defaults, durations and derived values are applied by `normalize.ts`. Within-object rules
+ * (exactly one action, auth unless localhost...) are refinements here; cross-object rules
+ * (references, uniqueness, CIDRs) live in `semantic.ts`.
+ */
+import { z } from 'zod';
+import type { ErrorCode } from '../util/errors.js';
+import { SAFE_NAME_RE, HEADER_NAME_RE } from './names.js';
+import {
+  bindAddressCheck,
+  cidrCheck,
+  durationCheck,
+  filePathCheck,
+  headerNameCheck,
+  hostExactCheck,
+  hostSuffixCheck,
+  ipv4Check,
+  logFormatCheck,
+  matchValueCheck,
+  methodCheck,
+  nameCheck,
+  passwordHashCheck,
+  plainTextCheck,
+  regexCheck,
+  statusRangeCheck,
+  tokenCheck,
+  urlCheck,
+  urlPathCheck,
+  type DurationRule,
+  type StringCheck,
+} from './strings.js';
+
+/** Params carried by our custom zod issues. */
+export interface IssueParams {
+  readonly code: ErrorCode;
+  /** Point at the key of the last path element rather than its value. */
+  readonly at?: 'key';
+}
+
+function str(check: StringCheck, meta: { pattern?: string; description?: string } = {}) {
+  return z
+    .string()
+    .check((ctx) => {
+      const p = check(ctx.value);
+      if (p !== undefined) ctx.issues.push({ code: 'custom', input: ctx.value, message: p.message, params: { code: p.code } satisfies IssueParams });
+    })
+    .meta(meta);
+}
+
+type RefineCtx = z.core.$RefinementCtx;
+
+/** Adds one of our issues from a refinement. */
+function report(ctx: RefineCtx, code: ErrorCode, path: (string | number)[], message: string): void {
+  ctx.addIssue({ code: 'custom', path, message, params: { code } satisfies IssueParams });
+}
+
+function int(min: number, max: number, description?: string) {
+  const msg = `allowed ${min}..${max}`;
+  const s = z.number().int().min(min, { message: msg }).max(max, { message: msg });
+  return description === undefined ? s : s.meta({ description });
+}
+
+function duration(rule: DurationRule, description: string) {
+  return str(durationCheck(rule), { pattern: '^[0-9]+(ms|s|m|h)$', description });
+}
+
+const name = (what: string) => str(nameCheck(what), { pattern: SAFE_NAME_RE.source });
+const headerName = (what: string) => str(headerNameCheck(what), { pattern: HEADER_NAME_RE.source });
+const port = int(1, 65535);
+const ipv4 = str(ipv4Check, { description: 'IPv4 address' });
+const cidr = str(cidrCheck, { description: 'IPv4 CIDR a.b.c.d/len' });
+const absPath = str(filePathCheck, { pattern: '^/', description: 'absolute path' });
+const rtbId = str(tokenCheck(/^rtb-[0-9a-z]{1,32}$/, 'route table id', 'rtb-0123456789abcdef0'));
+const tagMap = z.record(str(plainTextCheck), str(plainTextCheck));
+const adminBind = z.enum(['localhost', 'node', 'vip']);
+const timeout = (description: string) => duration({ minMs: 1, maxMs: 24 * 3_600_000 }, description);
+
+function exactlyOne(ctx: RefineCtx, value: Record<string, unknown>, keys: readonly string[], what: string, path: (string | number)[] = []): string | undefined {
+  const present = keys.filter((k) => value[k] !== undefined);
+  if (present.length === 1) return present[0];
+  if (present.length === 0) report(ctx, 'SPEC_REQUIRED', path, `${what} needs one of ${keys.join(', ')}`);
+  else report(ctx, 'SPEC_CONFLICT', path, `${what} takes exactly one of ${keys.join(', ')}, found ${present.join(' and ')}; keep one`);
+  return undefined;
+}
+
+// ---- cluster -------------------------------------------------------------------------------
+
+export const NodeSchema = z.strictObject({
+  name: name('node'),
+  address: ipv4,
+  zone: str(tokenCheck(/^[a-z0-9][a-z0-9-]{0,62}$/, 'zone', 'us-east-1a')),
+  priority: int(1, 254, 'VRRP priority; default 200 - 10 x position').optional(),
+  interface: str(tokenCheck(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,14}$/, 'interface name', 'eth0')).optional(),
+});
+
+export const VrrpSchema = z.strictObject({
+  virtualRouterId: int(1, 255, 'default: crc32(cluster name) mod 255 + 1').optional(),
+  advertInterval: duration({ minMs: 10, maxMs: 40_950, multipleOfMs: 10, why: 'VRRPv3 advertises in centiseconds' }, 'default 100ms').optional(),
+  preempt: z.boolean().optional(),
+  preemptDelay: duration({ minMs: 0, maxMs: 1_000_000 }, 'default 10s').optional(),
+  markerAddress: ipv4.optional(),
+});
+
+export const CloudSchema = z
+  .strictObject({
+    provider: z.enum(['aws', 'lab', 'none']).optional(),
+    region: str(tokenCheck(/^[a-z0-9][a-z0-9-]{0,31}$/, 'region', 'us-east-1')).optional(),
+    vpcId: str(tokenCheck(/^vpc-[0-9a-z]{1,32}$/, 'VPC id', 'vpc-0123456789abcdef0')).optional(),
+    endpoint: str(urlCheck).optional(),
+    routeTables: z
+      .strictObject({
+        discover: z.literal('all').optional(),
+        tags: tagMap.optional(),
+        ids: z.array(rtbId).min(1, { message: 'list at least one route table id' }).optional(),
+        exclude: z.array(rtbId).optional(),
+      })
+      .superRefine((v, ctx) => {
+        const kind = exactlyOne(ctx, v, ['discover', 'tags', 'ids'], 'routeTables');
+        if (kind === 'ids' && v.exclude !== undefined) report(ctx, 'SPEC_CONFLICT', ['exclude'], 'exclude applies to discover and tags, not to an explicit ids list: remove the ids from the list instead');
+      })
+      .optional(),
+    failover: z.enum(['route', 'eip']).optional(),
+    eipAllocationId: str(tokenCheck(/^eipalloc-[0-9a-z]{1,32}$/, 'Elastic IP allocation id', 'eipalloc-0123456789abcdef0')).optional(),
+    recheckInterval: duration({ minMs: 1000, maxMs: 3_600_000 }, 'default 10s').optional(),
+  })
+  .superRefine((v, ctx) => {
+    const provider = v.provider ?? 'none';
+    if (provider !== 'none' && v.region === undefined) report(ctx, 'SPEC_REQUIRED', [], `provider "${provider}" needs region, for example region: us-east-1`);
+    if (provider !== 'none' && (v.failover ?? 'route') === 'route' && v.vpcId === undefined) report(ctx, 'SPEC_REQUIRED', [], `provider "${provider}" with failover "route" needs vpcId (the VPC whose route tables carry the VIP), for example vpcId: vpc-0123456789abcdef0`);
+    if (v.failover === 'eip' && v.eipAllocationId === undefined) report(ctx, 'SPEC_REQUIRED', [], 'failover "eip" needs eipAllocationId (the Elastic IP to move), for example eipAllocationId: eipalloc-0123456789abcdef0');
+    if (v.eipAllocationId !== undefined && v.failover !== 'eip') report(ctx, 'SPEC_CONFLICT', ['eipAllocationId'], 'eipAllocationId is only used with failover: eip; set failover: eip or remove it');
+  });
+
+export const ClusterSchema = z.strictObject({
+  name: str(nameCheck('cluster', 32), { pattern: '^[a-z][a-z0-9-]{0,31}$' }),
+  vip: ipv4,
+  vpcCidrs: z.array(cidr).optional(),
+  peerCidrs: z.array(cidr).optional(),
+  nodes: z.array(NodeSchema).min(1, { message: 'list at least one node' }),
+  vrrp: VrrpSchema.optional(),
+  cloud: CloudSchema.optional(),
+});
+
+// ---- admin ---------------------------------------------------------------------------------
+
+export const AdminSchema = z.strictObject({
+  stats: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      bind: adminBind.optional(),
+      port: port.optional(),
+      auth: z.strictObject({ user: headerName('user'), passwordHash: str(passwordHashCheck, { description: 'crypt(3) hash, e.g. from mkpasswd -m sha-512' }) }).optional(),
+    })
+    .superRefine((v, ctx) => {
+      const bind = v.bind ?? 'localhost';
+      if (v.enabled !== false && bind !== 'localhost' && v.auth === undefined) report(ctx, 'SPEC_REQUIRED', [], `stats bound to "${bind}" needs auth: {user, passwordHash}; only bind: localhost may go without authentication`);
+    })
+    .optional(),
+  health: z.strictObject({ bind: adminBind.optional(), port: port.optional(), path: str(urlPathCheck).optional() }).optional(),
+  runtimeSocket: absPath.optional(),
+  masterSocket: absPath.optional(),
+  stateDir: absPath.optional(),
+  agent: z.strictObject({ bind: adminBind.optional(), port: port.optional() }).optional(),
+});
+
+// ---- frontends -----------------------------------------------------------------------------
+
+const hostMatch = z.union([
+  str((v) => hostExactCheck(v.toLowerCase())),
+  z
+    .strictObject({ exact: str((v) => hostExactCheck(v.toLowerCase())).optional(), suffix: str((v) => hostSuffixCheck(v.toLowerCase())).optional() })
+    .superRefine((v, ctx) => void exactlyOne(ctx, v, ['exact', 'suffix'], 'a host condition')),
+]);
+
+const pathMatch = z
+  .strictObject({ exact: str(urlPathCheck).optional(), prefix: str(urlPathCheck).optional(), regex: str(regexCheck).optional() })
+  .superRefine((v, ctx) => void exactlyOne(ctx, v, ['exact', 'prefix', 'regex'], 'a path condition'));
+
+const SUBJECTS = ['header', 'host', 'path', 'method', 'source'] as const;
+const HEADER_MATCHES = ['exact', 'prefix', 'regex', 'present', 'absent'] as const;
+
+export const ConditionSchema = z
+  .strictObject({
+    header: headerName('header').optional(),
+    exact: str(matchValueCheck).optional(),
+    prefix: str(matchValueCheck).optional(),
+    regex: str(regexCheck).optional(),
+    present: z.literal(true).optional(),
+    absent: z.literal(true).optional(),
+    host: hostMatch.optional(),
+    path: pathMatch.optional(),
+    method: z.union([str(methodCheck), z.array(str(methodCheck)).min(1, { message: 'list at least one method' })]).optional(),
+    source: z.union([cidr, z.array(cidr).min(1, { message: 'list at least one CIDR' })]).optional(),
+  })
+  .superRefine((v, ctx) => {
+    const subject = exactlyOne(ctx, v, SUBJECTS, 'a condition');
+    if (subject === undefined) return;
+    if (subject === 'header') exactlyOne(ctx, v, HEADER_MATCHES, `header condition on "${v.header}"`);
+    else {
+      for (const k of HEADER_MATCHES) {
+        if (v[k] !== undefined) report(ctx, 'SPEC_CONFLICT', [k], `"${k}" belongs to header conditions; for ${subject} write {${subject}: {exact: ...}} style matches (or put the header match in its own list item)`);
+      }
+    }
+  });
+
+export const SplitSideSchema = z.strictObject({ backend: name('backend'), weight: int(0, 100, 'percent') });
+
+export const RouteSchema = z
+  .strictObject({
+    name: name('route').optional(),
+    when: z.array(ConditionSchema).optional(),
+    backend: name('backend').optional(),
+    split: z.array(SplitSideSchema).min(2, { message: 'a split needs at least 2 sides; to send all traffic to one backend write backend: NAME' }).optional(),
+    sticky: z.strictObject({ header: headerName('header').optional(), cookie: headerName('cookie').optional() }).optional(),
+    switch: name('switch').optional(),
+  })
+  .superRefine((v, ctx) => {
+    const action = exactlyOne(ctx, v, ['backend', 'split', 'switch'], 'a route');
+    if (v.sticky !== undefined) {
+      if (action !== undefined && action !== 'split') report(ctx, 'SPEC_CONFLICT', ['sticky'], 'sticky only applies to a split; remove it or use split');
+      exactlyOne(ctx, v.sticky, ['header', 'cookie'], 'sticky', ['sticky']);
+    }
+    if (v.split !== undefined && v.split.length >= 2) {
+      const sum = v.split.reduce((a, s) => a + s.weight, 0);
+      if (sum !== 100) report(ctx, 'SPEC_SPLIT_WEIGHTS', ['split'], `the weights add up to ${sum} (${v.split.map((s) => s.weight).join(' + ')}); they must add up to 100`);
+      const seen = new Map<string, number>();
+      v.split.forEach((s, i) => {
+        const first = seen.get(s.backend);
+        if (first !== undefined) report(ctx, 'SPEC_DUPLICATE', ['split', i, 'backend'], `backend "${s.backend}" already appears in split[${first}]; each side of a split needs its own backend (merge the weights)`);
+        else seen.set(s.backend, i);
+      });
+    }
+  });
+
+export const BindSchema = z.strictObject({
+  address: str(bindAddressCheck, { description: 'vip, node or an IPv4 address' }),
+  port,
+  tls: z
+    .strictObject({
+      certificates: z.array(absPath).min(1, { message: 'list at least one certificate file' }),
+      minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).optional(),
+      alpn: z.array(str(tokenCheck(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$/, 'ALPN protocol', 'h2'))).optional(),
+    })
+    .optional(),
+});
+
+export const FrontendSchema = z.strictObject({
+  name: name('frontend'),
+  mode: z.enum(['http', 'tcp']).optional(),
+  binds: z.array(BindSchema).min(1, { message: 'list at least one bind' }),
+  maxconn: int(1, 10_000_000).optional(),
+  timeouts: z.strictObject({ client: timeout('default 30s').optional(), httpRequest: timeout('default 10s').optional(), httpKeepAlive: timeout('default 5s').optional() }).optional(),
+  accessLog: z.union([z.boolean(), z.enum(['default', 'json']), z.strictObject({ custom: str(logFormatCheck) })]).optional(),
+  forwardedFor: z.boolean().optional(),
+  requestId: z.strictObject({ header: headerName('header') }).optional(),
+  defaultBackend: name('backend'),
+  routes: z.array(RouteSchema).optional(),
+});
+
+// ---- backends ------------------------------------------------------------------------------
+
+export const ServerSchema = z.strictObject({
+  name: name('server'),
+  address: ipv4,
+  port,
+  weight: int(0, 256, 'default 100').optional(),
+  backup: z.boolean().optional(),
+});
+
+const expectOne = z.union([int(100, 599), str(statusRangeCheck)]);
+
+export const HealthCheckSchema = z
+  .strictObject({
+    type: z.enum(['http', 'tcp', 'none']),
+    path: str(urlPathCheck).optional(),
+    expectStatus: z.union([expectOne, z.array(expectOne).min(1, { message: 'list at least one status or range' })]).optional(),
+    host: str((v) => hostExactCheck(v.toLowerCase())).optional(),
+    interval: duration({ minMs: 100, maxMs: 3_600_000 }, 'default 2s').optional(),
+    rise: int(1, 100).optional(),
+    fall: int(1, 100).optional(),
+  })
+  .superRefine((v, ctx) => {
+    const httpOnly = ['path', 'expectStatus', 'host'] as const;
+    const timing = ['interval', 'rise', 'fall'] as const;
+    const unused = v.type === 'tcp' ? httpOnly : v.type === 'none' ? [...httpOnly, ...timing] : [];
+    for (const k of unused) if (v[k] !== undefined) report(ctx, 'SPEC_CONFLICT', [k], `${k} does not apply to a ${v.type} health check; remove it${v.type === 'tcp' && k !== 'host' ? ' or use type: http' : ''}`);
+  });
+
+export const BackendSchema = z
+  .strictObject({
+    name: name('backend'),
+    mode: z.enum(['http', 'tcp']).optional(),
+    balance: z.union([z.enum(['roundrobin', 'leastconn', 'source', 'uri']), z.strictObject({ header: headerName('header') })]).optional(),
+    servers: z.array(ServerSchema).optional(),
+    discovery: z.strictObject({ source: name('discovery source') }).optional(),
+    spareSlots: int(0, 1000, 'default 0 (static) or 32 (discovery)').optional(),
+    healthCheck: HealthCheckSchema.optional(),
+    retries: int(0, 100).optional(),
+    redispatch: z.boolean().optional(),
+    serverMaxconn: int(1, 1_000_000).optional(),
+    timeouts: z.strictObject({ connect: timeout('default 5s').optional(), server: timeout('default 30s').optional(), queue: timeout('default 10s').optional() }).optional(),
+  })
+  .superRefine((v, ctx) => void exactlyOne(ctx, v, ['servers', 'discovery'], `backend "${v.name}"`));
+
+// ---- switches and discovery ------------------------------------------------------------------
+
+export const SwitchSchema = z.strictObject({
+  name: name('switch'),
+  sides: z.record(name('side'), name('backend')),
+  active: name('side'),
+});
+
+const sourceName = name('discovery source');
+export const DiscoverySourceSchema = z.discriminatedUnion('type', [
+  z.strictObject({ name: sourceName, type: z.literal('file'), path: absPath }),
+  z.strictObject({
+    name: sourceName,
+    type: z.literal('dns'),
+    query: str(tokenCheck(/^[A-Za-z0-9_]([A-Za-z0-9_-]*)(\.[A-Za-z0-9_-]+)*\.?$/, 'DNS name', 'app.service.internal')),
+    recordType: z.enum(['A', 'AAAA', 'SRV']).optional(),
+    port: port.optional(),
+  }),
+  z.strictObject({ name: sourceName, type: z.literal('etcd'), endpoints: z.array(str(urlCheck)).min(1, { message: 'list at least one etcd endpoint URL' }), prefix: str(plainTextCheck) }),
+  z.strictObject({
+    name: sourceName,
+    type: z.literal('consul'),
+    address: str(urlCheck, { description: 'Consul HTTP API URL, e.g. http://127.0.0.1:8500' }),
+    service: headerName('service'),
+    tag: headerName('tag').optional(),
+  }),
+  z.strictObject({ name: sourceName, type: z.literal('ec2-tags'), tags: tagMap, port }),
+]);
+
+// ---- the whole spec ------------------------------------------------------------------------
+
+export const SpecSchema = z.strictObject({
+  version: z.literal(1).optional(),
+  cluster: ClusterSchema,
+  admin: AdminSchema.optional(),
+  frontends: z.array(FrontendSchema).min(1, { message: 'list at least one frontend' }),
+  backends: z.array(BackendSchema).min(1, { message: 'list at least one backend' }),
+  switches: z.array(SwitchSchema).optional(),
+  discovery: z.array(DiscoverySourceSchema).optional(),
+});
+
+export type SpecInput = z.output<typeof SpecSchema>;
+export type ClusterInput = z.output<typeof ClusterSchema>;
+export type AdminInput = z.output<typeof AdminSchema>;
+export type FrontendInput = z.output<typeof FrontendSchema>;
+export type RouteInput = z.output<typeof RouteSchema>;
+export type ConditionInput = z.output<typeof ConditionSchema>;
+export type BackendInput = z.output<typeof BackendSchema>;
+export type SwitchInput = z.output<typeof SwitchSchema>;
+export type DiscoverySourceInput = z.output<typeof DiscoverySourceSchema>;

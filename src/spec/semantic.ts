@@ -1,0 +1,272 @@
+/**
+ * Cross-object rules: unique names and addresses, references, CIDRs, modes and binds.
+ *
+ * They read the raw (parsed YAML) data with type guards instead of the normalized model, so one
+ * structurally broken element does not hide a reference error elsewhere; a value that has the
+ * wrong type is skipped here (the schema reports it). Names are collected from the raw data, so a
+ * reference to a backend whose definition has a structural error is not reported as unknown.
+ */
+import type { ErrorCode } from '../util/errors.js';
+import type { Finding } from './issues.js';
+import { valueAt } from './issues.js';
+import { cidrContains, parseCidr, parseIpv4, type ParsedCidr } from './ipv4.js';
+import type { SpecPath } from './locate.js';
+import { didYouMean, formatPath, isSafeName, quoteValue } from './names.js';
+import { derivedPriority } from './normalize.js';
+
+type Add = (code: ErrorCode, path: SpecPath, message: string) => void;
+
+function list(raw: unknown, path: SpecPath): unknown[] {
+  const v = valueAt(raw, path);
+  return Array.isArray(v) ? v : [];
+}
+
+function text(raw: unknown, path: SpecPath): string | undefined {
+  const v = valueAt(raw, path);
+  return typeof v === 'string' ? v : undefined;
+}
+
+function num(raw: unknown, path: SpecPath): number | undefined {
+  const v = valueAt(raw, path);
+  return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
+}
+
+function entries(raw: unknown, path: SpecPath): [string, unknown][] {
+  const v = valueAt(raw, path);
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v) : [];
+}
+
+function modeOf(raw: unknown, path: SpecPath): 'http' | 'tcp' | undefined {
+  const m = valueAt(raw, [...path, 'mode']);
+  return m === undefined ? 'http' : m === 'http' || m === 'tcp' ? m : undefined;
+}
+
+/** Names defined in a list (valid or not), in spec order, without duplicates. */
+function definedNames(raw: unknown, path: SpecPath): string[] {
+  return [...new Set(list(raw, path).map((_, i) => text(raw, [...path, i, 'name'])).filter((n): n is string => n !== undefined))];
+}
+
+/** Every cross-object finding of the raw spec data. */
+export function checkSemantics(raw: unknown): Finding[] {
+  const out: Finding[] = [];
+  const add: Add = (code, path, message) => out.push({ code, path, message: `${formatPath(path)}: ${message}`, at: 'value' });
+  checkUnique(raw, add);
+  checkReferences(raw, add);
+  checkCluster(raw, add);
+  checkBinds(raw, add);
+  return out;
+}
+
+function checkUnique(raw: unknown, add: Add): void {
+  const unique = (path: SpecPath, what: string, keyOf: (index: number) => string | undefined, field: string, fix: string): void => {
+    const seen = new Map<string, number>();
+    list(raw, path).forEach((_, i) => {
+      const k = keyOf(i);
+      if (k === undefined) return;
+      const first = seen.get(k);
+      if (first === undefined) seen.set(k, i);
+      else add('SPEC_DUPLICATE', [...path, i, field], `duplicate ${what} ${quoteValue(k)}; ${formatPath([...path, first])} already uses it: ${fix}`);
+    });
+  };
+  const byName = (path: SpecPath) => (i: number) => text(raw, [...path, i, 'name']);
+  unique(['frontends'], 'frontend name', byName(['frontends']), 'name', 'rename one');
+  unique(['backends'], 'backend name', byName(['backends']), 'name', 'rename one');
+  unique(['switches'], 'switch name', byName(['switches']), 'name', 'rename one');
+  unique(['discovery'], 'discovery source name', byName(['discovery']), 'name', 'rename one');
+  unique(['cluster', 'nodes'], 'node name', byName(['cluster', 'nodes']), 'name', 'rename one');
+  unique(['cluster', 'nodes'], 'node address', (i) => text(raw, ['cluster', 'nodes', i, 'address']), 'address', 'every node needs its own address');
+  list(raw, ['backends']).forEach((_, b) => {
+    const servers = ['backends', b, 'servers'];
+    unique(servers, 'server name', byName(servers), 'name', 'rename one');
+    unique(servers, 'server address and port', (i) => {
+      const a = text(raw, [...servers, i, 'address']);
+      const p = num(raw, [...servers, i, 'port']);
+      return a === undefined || p === undefined ? undefined : `${a}:${p}`;
+    }, 'port', 'list each server once');
+  });
+  list(raw, ['frontends']).forEach((_, f) => {
+    const routes = ['frontends', f, 'routes'];
+    unique(routes, 'route name', (j) => (valueAt(raw, [...routes, j, 'name']) === undefined ? `route-${j + 1}` : text(raw, [...routes, j, 'name'])), 'name', 'rename one (unnamed routes are called route-<position>)');
+  });
+}
+
+function checkReferences(raw: unknown, add: Add): void {
+  const backendNames = definedNames(raw, ['backends']);
+  const switchNames = definedNames(raw, ['switches']);
+  const sourceNames = definedNames(raw, ['discovery']);
+  const ref = (path: SpecPath, what: string, defined: readonly string[], plural: string): string | undefined => {
+    const value = text(raw, path);
+    if (value === undefined || !isSafeName(value)) return undefined;
+    if (defined.includes(value)) return value;
+    const known = defined.length === 0 ? `no ${plural} are defined` : `defined ${plural}: ${[...defined].sort().join(', ')}.`;
+    add('SPEC_REFERENCE', path, `unknown ${what} ${quoteValue(value)}; ${known}${didYouMean(value, defined)}`);
+    return undefined;
+  };
+  const backendIndex = new Map<string, number>();
+  list(raw, ['backends']).forEach((_, i) => {
+    const n = text(raw, ['backends', i, 'name']);
+    if (n !== undefined && !backendIndex.has(n)) backendIndex.set(n, i);
+  });
+  const switchIndex = new Map<string, number>();
+  list(raw, ['switches']).forEach((_, i) => {
+    const n = text(raw, ['switches', i, 'name']);
+    if (n !== undefined && !switchIndex.has(n)) switchIndex.set(n, i);
+  });
+
+  // An http frontend cannot use a tcp backend (HAProxy refuses the config).
+  const checkMode = (feMode: string | undefined, feName: string, path: SpecPath, backend: string | undefined, via = ''): void => {
+    if (feMode !== 'http' || backend === undefined) return;
+    const b = backendIndex.get(backend);
+    if (b === undefined || modeOf(raw, ['backends', b]) !== 'tcp') return;
+    add('SPEC_CONFLICT', path, `http frontend ${quoteValue(feName)} cannot send to tcp backend ${quoteValue(backend)}${via}; set the backend's mode to http or the frontend's mode to tcp`);
+  };
+
+  list(raw, ['frontends']).forEach((_, i) => {
+    const fe = ['frontends', i];
+    const feMode = modeOf(raw, fe);
+    const feName = text(raw, [...fe, 'name']) ?? `frontends[${i}]`;
+    checkMode(feMode, feName, [...fe, 'defaultBackend'], ref([...fe, 'defaultBackend'], 'backend', backendNames, 'backends'));
+    list(raw, [...fe, 'routes']).forEach((_r, j) => {
+      const route = [...fe, 'routes', j];
+      checkMode(feMode, feName, [...route, 'backend'], ref([...route, 'backend'], 'backend', backendNames, 'backends'));
+      list(raw, [...route, 'split']).forEach((_s, k) => checkMode(feMode, feName, [...route, 'split', k, 'backend'], ref([...route, 'split', k, 'backend'], 'backend', backendNames, 'backends')));
+      const sw = ref([...route, 'switch'], 'switch', switchNames, 'switches');
+      const swIndex = sw === undefined ? undefined : switchIndex.get(sw);
+      if (sw !== undefined && swIndex !== undefined) {
+        for (const [side, backend] of entries(raw, ['switches', swIndex, 'sides'])) {
+          if (typeof backend === 'string') checkMode(feMode, feName, [...route, 'switch'], backend, ` (side ${quoteValue(side)} of switch ${quoteValue(sw)})`);
+        }
+      }
+    });
+    if (feMode === 'tcp') {
+      if (list(raw, [...fe, 'routes']).length > 0) add('SPEC_CONFLICT', [...fe, 'routes'], `tcp frontend ${quoteValue(feName)} cannot have routes (they match HTTP requests); set mode: http or remove the routes`);
+      if (valueAt(raw, [...fe, 'requestId']) !== undefined) add('SPEC_CONFLICT', [...fe, 'requestId'], `tcp frontend ${quoteValue(feName)} cannot set a request-id header; set mode: http or remove requestId`);
+      if (valueAt(raw, [...fe, 'forwardedFor']) === true) add('SPEC_CONFLICT', [...fe, 'forwardedFor'], `tcp frontend ${quoteValue(feName)} cannot add X-Forwarded-For; set mode: http or remove forwardedFor`);
+    }
+  });
+
+  list(raw, ['switches']).forEach((_, i) => {
+    const sw = ['switches', i];
+    const sides = entries(raw, [...sw, 'sides']);
+    if (valueAt(raw, [...sw, 'sides']) !== undefined && sides.length === 0 && !Array.isArray(valueAt(raw, [...sw, 'sides']))) {
+      add('SPEC_REQUIRED', [...sw, 'sides'], 'a switch needs at least one side, for example {blue: app-blue, green: app-green}');
+    }
+    for (const [side] of sides) ref([...sw, 'sides', side], 'backend', backendNames, 'backends');
+    const active = text(raw, [...sw, 'active']);
+    const names = sides.map(([s]) => s);
+    if (active !== undefined && isSafeName(active) && names.length > 0 && !names.includes(active)) {
+      add('SPEC_REFERENCE', [...sw, 'active'], `unknown side ${quoteValue(active)}; sides of switch ${quoteValue(text(raw, [...sw, 'name']) ?? '')}: ${names.join(', ')}.${didYouMean(active, names)}`);
+    }
+  });
+
+  list(raw, ['backends']).forEach((_, i) => {
+    const be = ['backends', i];
+    ref([...be, 'discovery', 'source'], 'discovery source', sourceNames, 'discovery sources');
+    const balance = valueAt(raw, [...be, 'balance']);
+    const kind = balance === 'uri' ? 'uri' : balance !== null && typeof balance === 'object' && 'header' in balance ? 'header' : undefined;
+    if (modeOf(raw, be) === 'tcp' && kind !== undefined) {
+      add('SPEC_CONFLICT', [...be, 'balance'], `balance ${kind} needs an http backend, but ${quoteValue(text(raw, [...be, 'name']) ?? '')} is tcp; use roundrobin, leastconn or source`);
+    }
+  });
+
+  list(raw, ['discovery']).forEach((_, i) => {
+    const src = ['discovery', i];
+    const rt = valueAt(raw, [...src, 'recordType']) ?? 'A';
+    if (text(raw, [...src, 'type']) === 'dns' && (rt === 'A' || rt === 'AAAA') && valueAt(raw, [...src, 'port']) === undefined) {
+      add('SPEC_REQUIRED', src, `dns source ${quoteValue(text(raw, [...src, 'name']) ?? '')} with recordType ${rt} needs port (SRV records carry their own)`);
+    }
+  });
+}
+
+function cidrs(raw: unknown, path: SpecPath): { text: string; cidr: ParsedCidr; index: number }[] {
+  return list(raw, path).flatMap((c, index) => {
+    const cidr = typeof c === 'string' ? parseCidr(c) : undefined;
+    return cidr === undefined ? [] : [{ text: cidr.canonical, cidr, index }];
+  });
+}
+
+function checkCluster(raw: unknown, add: Add): void {
+  const vipText = text(raw, ['cluster', 'vip']);
+  const vip = vipText === undefined ? undefined : parseIpv4(vipText);
+  const vpc = cidrs(raw, ['cluster', 'vpcCidrs']);
+  const peer = cidrs(raw, ['cluster', 'peerCidrs']);
+  if (vip !== undefined) {
+    for (const [kind, field, set] of [['VPC', 'vpcCidrs', vpc], ['peer', 'peerCidrs', peer]] as const) {
+      for (const c of set) {
+        if (!cidrContains(c.cidr, vip)) continue;
+        add('SPEC_VIP_IN_CIDR', ['cluster', 'vip'], `VIP ${vipText} lies inside ${kind} CIDR ${c.text} (cluster.${field}[${c.index}]); the VIP must be outside every VPC and peer CIDR so that its /32 route can point at any node: choose an address outside them`);
+      }
+    }
+  }
+  const nodes = list(raw, ['cluster', 'nodes']);
+  nodes.forEach((_, i) => {
+    const at = ['cluster', 'nodes', i, 'address'];
+    const t = text(raw, at);
+    const a = t === undefined ? undefined : parseIpv4(t);
+    if (a === undefined) return;
+    const name = quoteValue(text(raw, ['cluster', 'nodes', i, 'name']) ?? '');
+    if (a === vip) add('SPEC_CONFLICT', at, `node ${name} has the VIP ${t} as its address; a node's address is its own private address, the VIP must differ`);
+    else if (vpc.length > 0 && !vpc.some((c) => cidrContains(c.cidr, a))) {
+      add('SPEC_CONFLICT', at, `node address ${t} lies outside every VPC CIDR (${vpc.map((c) => c.text).join(', ')}); a node's address is its private address inside the VPC: fix the address or add its CIDR to vpcCidrs`);
+    }
+  });
+  // Equal priorities make VRRP break ties by address: almost never what was meant.
+  const seen = new Map<number, number>();
+  const priority = (i: number): number | undefined => (valueAt(raw, ['cluster', 'nodes', i, 'priority']) === undefined ? derivedPriority(i) : num(raw, ['cluster', 'nodes', i, 'priority']));
+  const how = (j: number): string => (valueAt(raw, ['cluster', 'nodes', j, 'priority']) === undefined ? ` (derived: 200 - 10 x ${j})` : '');
+  nodes.forEach((_, i) => {
+    const p = priority(i);
+    if (p === undefined) return;
+    const first = seen.get(p);
+    if (first === undefined) {
+      seen.set(p, i);
+      return;
+    }
+    const explicit = valueAt(raw, ['cluster', 'nodes', i, 'priority']) !== undefined;
+    const other = quoteValue(text(raw, ['cluster', 'nodes', first, 'name']) ?? '');
+    add('SPEC_DUPLICATE', ['cluster', 'nodes', i, ...(explicit ? ['priority'] : [])], `priority ${p}${how(i)} equals the priority of node ${other}${how(first)}; give every node its own priority`);
+  });
+  const provider = valueAt(raw, ['cluster', 'cloud', 'provider']);
+  if ((provider === 'aws' || provider === 'lab') && Array.isArray(valueAt(raw, ['cluster', 'nodes'])) && nodes.length === 1) {
+    add('SPEC_CONFLICT', ['cluster', 'nodes'], `provider "${provider}" needs at least 2 nodes for failover, got 1; add a node in another zone, or use provider: none for a single node`);
+  }
+}
+
+interface BindEntry {
+  readonly path: SpecPath;
+  readonly label: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+const ADMIN_DEFAULTS = { stats: ['localhost', 8404], health: ['node', 8405], agent: ['localhost', 8406] } as const;
+
+function checkBinds(raw: unknown, add: Add): void {
+  const entries: BindEntry[] = [];
+  list(raw, ['frontends']).forEach((_, i) => {
+    list(raw, ['frontends', i, 'binds']).forEach((_b, k) => {
+      const address = text(raw, ['frontends', i, 'binds', k, 'address']);
+      const port = num(raw, ['frontends', i, 'binds', k, 'port']);
+      if (address !== undefined && port !== undefined) entries.push({ path: ['frontends', i, 'binds', k], label: `frontends[${i}].binds[${k}]`, address, port });
+    });
+  });
+  for (const [which, [bind, port]] of Object.entries(ADMIN_DEFAULTS)) {
+    if (which === 'stats' && valueAt(raw, ['admin', 'stats', 'enabled']) === false) continue;
+    const b = valueAt(raw, ['admin', which, 'bind']) ?? bind;
+    const p = valueAt(raw, ['admin', which, 'port']) ?? port;
+    if (typeof b === 'string' && typeof p === 'number') entries.push({ path: ['admin', which, 'port'], label: `the ${which} listener`, address: b, port: p });
+  }
+  const vip = text(raw, ['cluster', 'vip']);
+  const nodeAddresses = list(raw, ['cluster', 'nodes']).map((_, i) => text(raw, ['cluster', 'nodes', i, 'address']));
+  // Per node, what each bind address resolves to; unknown addresses compare symbolically.
+  const resolvers = (nodeAddresses.length === 0 ? [undefined] : nodeAddresses).map(
+    (node) => (a: string) => (a === 'vip' ? (vip ?? a) : a === 'node' ? (node ?? a) : a === 'localhost' ? '127.0.0.1' : a),
+  );
+  const overlap = (a: string, b: string): boolean => a === b || a === '0.0.0.0' || b === '0.0.0.0';
+  entries.forEach((e, j) => {
+    const clash = entries.slice(0, j).find((o) => o.port === e.port && resolvers.some((r) => overlap(r(o.address), r(e.address))));
+    if (clash === undefined) return;
+    if (e.path[0] === 'admin') add('SPEC_CONFLICT', e.path, `port ${e.port} of ${e.label} (bind ${e.address}) collides with ${clash.label} (${clash.address}:${clash.port}); choose another port`);
+    else add('SPEC_DUPLICATE', e.path, `${e.address}:${e.port} is already bound by ${clash.label} (${clash.address}:${clash.port}); each address and port can be bound once per node: change the port or the address`);
+  });
+}
