@@ -7,14 +7,13 @@ import { TokenBucket } from '../../src/util/token-bucket.js';
 
 const throttled = (): OverlayError => new OverlayError('CLOUD_THROTTLED', 'RequestLimitExceeded');
 
-test('retry: retries retryable errors with full-jitter exponential backoff, then succeeds', async () => {
+void test('retry: retries retryable errors with full-jitter exponential backoff, then succeeds', async () => {
   const clock = new ManualClock();
   const delays: number[] = [];
   let calls = 0;
-  const p = retry(async () => {
+  const p = retry(() => {
     calls++;
-    if (calls < 4) throw throttled();
-    return 'ok';
+    return calls < 4 ? Promise.reject(throttled()) : Promise.resolve('ok');
   }, { clock, baseMs: 100, maxMs: 250, random: () => 0.999, onRetry: (i) => delays.push(i.delayMs) });
   while (delays.length < 3 || clock.pending > 0) await clock.advance(1000);
   assert.equal(await p, 'ok');
@@ -23,38 +22,38 @@ test('retry: retries retryable errors with full-jitter exponential backoff, then
   assert.deepEqual(delays, [99, 199, 249]);
 });
 
-test('retry: a non-retryable error is thrown at once', async () => {
+void test('retry: a non-retryable error is thrown at once', async () => {
   let calls = 0;
   await assert.rejects(
-    retry(async () => {
+    retry(() => {
       calls++;
-      throw new OverlayError('CLOUD_UNAUTHORIZED', 'UnauthorizedOperation');
+      return Promise.reject(new OverlayError('CLOUD_UNAUTHORIZED', 'UnauthorizedOperation'));
     }, { clock: new ManualClock() }),
     /UnauthorizedOperation/,
   );
   assert.equal(calls, 1);
 });
 
-test('retry: gives up after `attempts` and when the next attempt would pass the deadline', async () => {
+void test('retry: gives up after `attempts` and when the next attempt would pass the deadline', async () => {
   let calls = 0;
-  await assert.rejects(retry(async () => { calls++; throw throttled(); }, { attempts: 1, clock: new ManualClock() }), /RequestLimitExceeded/);
+  await assert.rejects(retry(() => { calls++; return Promise.reject(throttled()); }, { attempts: 1, clock: new ManualClock() }), /RequestLimitExceeded/);
   assert.equal(calls, 1);
   const clock = new ManualClock(1000);
   calls = 0;
-  await assert.rejects(retry(async () => { calls++; throw throttled(); }, { clock, deadline: 1050, baseMs: 100, random: () => 0.9 }), /RequestLimitExceeded/);
+  await assert.rejects(retry(() => { calls++; return Promise.reject(throttled()); }, { clock, deadline: 1050, baseMs: 100, random: () => 0.9 }), /RequestLimitExceeded/);
   assert.equal(calls, 1, 'a 90 ms backoff would pass the deadline 50 ms away');
 });
 
-test('retry: an abort during the backoff stops it with the abort reason', async () => {
+void test('retry: an abort during the backoff stops it with the abort reason', async () => {
   const clock = new ManualClock();
   const ac = new AbortController();
-  const p = retry(async () => { throw throttled(); }, { clock, signal: ac.signal, random: () => 0.5 });
+  const p = retry(() => Promise.reject(throttled()), { clock, signal: ac.signal, random: () => 0.5 });
   await clock.advance(0);
   ac.abort(new Error('newer transition'));
   await assert.rejects(p, /newer transition/);
 });
 
-test('token bucket: a burst of capacity, then the refill rate', async () => {
+void test('token bucket: a burst of capacity, then the refill rate', async () => {
   const clock = new ManualClock();
   const bucket = new TokenBucket({ capacity: 50, refillPerSec: 5, clock });
   for (let i = 0; i < 50; i++) await bucket.take();
@@ -69,7 +68,7 @@ test('token bucket: a burst of capacity, then the refill rate', async () => {
   assert.equal(got, 10);
 });
 
-test('token bucket: drain empties it; an aborted waiter takes no token', async () => {
+void test('token bucket: drain empties it; an aborted waiter takes no token', async () => {
   const clock = new ManualClock();
   const bucket = new TokenBucket({ capacity: 2, refillPerSec: 1, clock });
   bucket.drain();
