@@ -170,7 +170,7 @@ async function writeRoute(ctx: Ctx, table: string, exists: boolean): Promise<voi
       else await call(ctx, 'CreateRoute', table, ctx.buckets.mutating, (signal) => ctx.api.createRoute(input, { signal }));
       return;
     } catch (err) {
-      if (flips < 2 && err instanceof OverlayError && ((replace && err.details['awsCode'] === 'InvalidRoute.NotFound') || (!replace && err.details['awsCode'] === 'RouteAlreadyExists'))) {
+      if (flips < 2 && err instanceof OverlayError && (replace ? isRouteMissing(err) : err.details['awsCode'] === 'RouteAlreadyExists')) {
         replace = !replace;
         continue;
       }
@@ -193,4 +193,14 @@ async function call<T>(ctx: Ctx, action: 'DescribeRouteTables' | 'ReplaceRoute' 
       throw e;
     }
   }, { signal: ctx.signal, deadline: ctx.deadline, baseMs: 100, maxMs: 2000, clock: ctx.clock, ...(ctx.random ? { random: ctx.random } : {}) });
+}
+
+/**
+ * ReplaceRoute on a table without the route answers InvalidParameterValue ("There is no route
+ * defined for '<cidr>' in the route table. Please use CreateRoute instead."), not
+ * InvalidRoute.NotFound (that one is DeleteRoute's).
+ */
+function isRouteMissing(err: OverlayError): boolean {
+  const code = err.details['awsCode'];
+  return code === 'InvalidRoute.NotFound' || (code === 'InvalidParameterValue' && /no route defined/i.test(err.message));
 }

@@ -1,0 +1,480 @@
+/**
+ * The EC2 actions the lab serves: parameters in, the model called, XML out (no I/O).
+ * Shapes follow the EC2 API reference (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/);
+ * docs/lab-ec2-api.md lists what is supported and where the lab differs.
+ */
+import { Ec2ApiError, ec2Errors } from './errors.js';
+import type { AuthorizedResource } from './policy.js';
+import { applyFilters, paginate, type FilterFields, type QueryParams } from './query.js';
+import {
+  lookup, resourceTypeOf, routeState, LAB_IMAGE_ID, LAB_INSTANCE_TYPE,
+  type AddressData, type InstanceData, type LabCloud, type NetworkInterfaceData, type RouteTableData,
+  type RouteTargetInput, type SubnetData, type VpcData, type World,
+} from './state.js';
+import { itemSet, tagSet, type XmlNode } from './xml.js';
+
+/** What a handler gets for one request. */
+export interface ActionContext {
+  readonly cloud: LabCloud;
+  readonly params: QueryParams;
+  /** The world a Describe reads (older than the current one under the consistency fault). */
+  readonly view: Readonly<World>;
+  /**
+   * Check the caller's policy for this action on these resources, then honour DryRun.
+   * Throws UnauthorizedOperation, or DryRunOperation when the call would have succeeded.
+   */
+  authorize(resources: readonly AuthorizedResource[]): void;
+}
+
+export interface ActionHandler {
+  /** Mutating actions use the mutating throttle bucket and are never served from a stale view. */
+  readonly mutating: boolean;
+  run(ctx: ActionContext): XmlNode;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+function inVpc(cloud: LabCloud, type: string, id: string, vpcId: string | null): AuthorizedResource {
+  return { arn: cloud.arn(type, id), conditions: vpcId === null ? {} : { 'ec2:vpc': cloud.arn('vpc', vpcId) } };
+}
+
+/** Explicit ids first (each must exist, as EC2 answers .NotFound for any missing one), else all. */
+function selectByIds<T>(world: Readonly<World>, prefix: string, ids: readonly string[], all: Readonly<Record<string, T>>): T[] {
+  if (ids.length > 0) return ids.map((id) => lookup<T>(world as World, prefix, id));
+  return Object.keys(all).sort().map((id) => all[id]!);
+}
+
+function describe<T extends { tags: Record<string, string> }>(ctx: ActionContext, options: {
+  prefix: string; idParam: string; all: Readonly<Record<string, T>>; fields: FilterFields<T>; page?: { min: number; max: number };
+}): { page: T[]; nextToken: string | undefined } {
+  ctx.authorize([]);
+  const ids = ctx.params.list(options.idParam);
+  if (ids.length > 0 && options.page !== undefined && ctx.params.get('MaxResults') !== undefined) {
+    throw ec2Errors.invalidParameterCombination(`The parameter ${options.idParam}s cannot be used with the parameter maxResults`);
+  }
+  const items = applyFilters({
+    items: selectByIds(ctx.view, options.prefix, ids, options.all), filters: ctx.params.filters(), fields: options.fields, tags: (i) => i.tags,
+  });
+  if (options.page === undefined) return { page: items, nextToken: undefined };
+  return paginate({ items, params: ctx.params, ...options.page });
+}
+
+// ---- rendering ----------------------------------------------------------------------------------
+
+function vpcXml(cloud: LabCloud, v: VpcData): XmlNode {
+  return {
+    vpcId: v.vpcId, ownerId: cloud.accountId, state: 'available', cidrBlock: v.cidrBlock,
+    cidrBlockAssociationSet: itemSet([{ cidrBlock: v.cidrBlock, associationId: v.vpcId.replace('vpc-', 'vpc-cidr-assoc-'), cidrBlockState: { state: 'associated' } }]),
+    dhcpOptionsId: 'default', instanceTenancy: 'default', isDefault: false, tagSet: tagSet(v.tags),
+  };
+}
+
+function subnetXml(cloud: LabCloud, world: Readonly<World>, s: SubnetData): XmlNode {
+  const prefix = Number(s.cidrBlock.split('/')[1]);
+  const used = Object.values(world.networkInterfaces).filter((e) => e.subnetId === s.subnetId).length;
+  return {
+    subnetId: s.subnetId, subnetArn: cloud.arn('subnet', s.subnetId), ownerId: cloud.accountId, state: 'available', vpcId: s.vpcId,
+    cidrBlock: s.cidrBlock, availableIpAddressCount: Math.max(0, 2 ** (32 - prefix) - 5 - used),
+    availabilityZone: s.availabilityZone, availabilityZoneId: `${cloud.region}-az${s.availabilityZone.slice(-1)}`,
+    defaultForAz: false, mapPublicIpOnLaunch: false, tagSet: tagSet(s.tags),
+  };
+}
+
+function routeTableXml(cloud: LabCloud, world: Readonly<World>, t: RouteTableData): XmlNode {
+  return {
+    routeTableId: t.routeTableId, vpcId: t.vpcId, ownerId: cloud.accountId,
+    routeSet: itemSet(t.routes.map((r) => {
+      const target = r.target;
+      const eni = target.kind === 'eni' ? world.networkInterfaces[target.networkInterfaceId] : undefined;
+      return {
+        destinationCidrBlock: r.destinationCidrBlock,
+        gatewayId: target.kind === 'local' ? 'local' : target.kind === 'gateway' ? target.gatewayId : undefined,
+        instanceId: eni?.attachment?.instanceId,
+        instanceOwnerId: eni?.attachment === null || eni === undefined ? undefined : cloud.accountId,
+        networkInterfaceId: target.kind === 'eni' ? target.networkInterfaceId : undefined,
+        state: routeState(world, r), origin: r.origin,
+      };
+    })),
+    associationSet: itemSet(t.associations.map((a) => ({
+      routeTableAssociationId: a.associationId, routeTableId: t.routeTableId, subnetId: a.subnetId ?? undefined, main: a.main,
+      associationState: { state: 'associated' },
+    }))),
+    propagatingVgwSet: itemSet([]), tagSet: tagSet(t.tags),
+  };
+}
+
+function addressOf(world: Readonly<World>, eni: NetworkInterfaceData): AddressData | undefined {
+  return Object.values(world.addresses).find((a) => a.association?.networkInterfaceId === eni.networkInterfaceId);
+}
+
+function eniXml(cloud: LabCloud, world: Readonly<World>, e: NetworkInterfaceData, options: { inInstance: boolean }): XmlNode {
+  const address = addressOf(world, e);
+  const association = address === undefined ? undefined : {
+    publicIp: address.publicIp, publicDnsName: '', ipOwnerId: cloud.accountId,
+    allocationId: options.inInstance ? undefined : address.allocationId, associationId: options.inInstance ? undefined : address.association?.associationId,
+  };
+  return {
+    networkInterfaceId: e.networkInterfaceId, subnetId: e.subnetId, vpcId: e.vpcId,
+    availabilityZone: options.inInstance ? undefined : world.subnets[e.subnetId]?.availabilityZone,
+    description: e.description, ownerId: cloud.accountId, requesterManaged: options.inInstance ? undefined : false,
+    status: e.attachment === null ? 'available' : 'in-use', macAddress: e.mac, privateIpAddress: e.privateIp,
+    privateDnsName: `ip-${e.privateIp.replaceAll('.', '-')}.${cloud.region}.compute.internal`,
+    sourceDestCheck: e.sourceDestCheck, groupSet: itemSet([]),
+    attachment: e.attachment === null ? undefined : {
+      attachmentId: e.attachment.attachmentId, instanceId: options.inInstance ? undefined : e.attachment.instanceId,
+      instanceOwnerId: options.inInstance ? undefined : cloud.accountId, deviceIndex: e.attachment.deviceIndex, status: 'attached',
+      deleteOnTermination: e.attachment.deviceIndex === 0, networkCardIndex: 0,
+    },
+    association,
+    tagSet: options.inInstance ? undefined : tagSet(e.tags),
+    privateIpAddressesSet: itemSet([{ privateIpAddress: e.privateIp, primary: true, association }]),
+    interfaceType: 'interface',
+  };
+}
+
+function instanceXml(cloud: LabCloud, world: Readonly<World>, i: InstanceData): XmlNode {
+  const enis = Object.values(world.networkInterfaces)
+    .filter((e) => e.attachment?.instanceId === i.instanceId)
+    .sort((a, b) => a.attachment!.deviceIndex - b.attachment!.deviceIndex);
+  const primary = enis[0];
+  const stateCode = { running: 16, stopped: 80, terminated: 48 }[i.state];
+  const publicIp = primary === undefined ? undefined : addressOf(world, primary)?.publicIp;
+  return {
+    instanceId: i.instanceId, imageId: LAB_IMAGE_ID, instanceState: { code: stateCode, name: i.state },
+    privateDnsName: primary === undefined ? '' : `ip-${primary.privateIp.replaceAll('.', '-')}.${cloud.region}.compute.internal`,
+    dnsName: '', reason: '', amiLaunchIndex: 0, productCodes: itemSet([]), instanceType: LAB_INSTANCE_TYPE, launchTime: iso(i.launchTime),
+    placement: { availabilityZone: world.subnets[i.subnetId]?.availabilityZone, groupName: '', tenancy: 'default' },
+    monitoring: { state: 'disabled' }, subnetId: i.subnetId, vpcId: i.vpcId, privateIpAddress: primary?.privateIp, ipAddress: publicIp,
+    sourceDestCheck: primary?.sourceDestCheck, groupSet: itemSet([]), architecture: 'x86_64', rootDeviceType: 'ebs',
+    blockDeviceMapping: itemSet([]), virtualizationType: 'hvm', tagSet: tagSet(i.tags), hypervisor: 'xen',
+    networkInterfaceSet: itemSet(enis.map((e) => eniXml(cloud, world, e, { inInstance: true }))),
+    iamInstanceProfile: i.roleName === null ? undefined : {
+      arn: `arn:aws:iam::${cloud.accountId}:instance-profile/${i.roleName}`, id: `AIPA${i.instanceId.slice(2).toUpperCase()}`,
+    },
+    ebsOptimized: false,
+  };
+}
+
+function addressXml(cloud: LabCloud, world: Readonly<World>, a: AddressData): XmlNode {
+  const eni = a.association === null ? undefined : world.networkInterfaces[a.association.networkInterfaceId];
+  return {
+    publicIp: a.publicIp, allocationId: a.allocationId, domain: 'vpc',
+    associationId: a.association?.associationId, instanceId: eni?.attachment?.instanceId,
+    networkInterfaceId: a.association?.networkInterfaceId, networkInterfaceOwnerId: a.association === null ? undefined : cloud.accountId,
+    privateIpAddress: a.association?.privateIp, tagSet: tagSet(a.tags), publicIpv4Pool: 'amazon', networkBorderGroup: cloud.region,
+  };
+}
+
+// ---- filters ------------------------------------------------------------------------------------
+
+const vpcFields = (cloud: LabCloud): FilterFields<VpcData> => ({
+  'vpc-id': (v) => [v.vpcId], cidr: (v) => [v.cidrBlock], 'cidr-block-association.cidr-block': (v) => [v.cidrBlock],
+  state: () => ['available'], 'is-default': () => ['false'], 'owner-id': () => [cloud.accountId],
+});
+const subnetFields = (cloud: LabCloud): FilterFields<SubnetData> => ({
+  'subnet-id': (s) => [s.subnetId], 'vpc-id': (s) => [s.vpcId], 'cidr-block': (s) => [s.cidrBlock], cidr: (s) => [s.cidrBlock],
+  cidrBlock: (s) => [s.cidrBlock], 'availability-zone': (s) => [s.availabilityZone], availabilityZone: (s) => [s.availabilityZone],
+  state: () => ['available'], 'default-for-az': () => ['false'], 'owner-id': () => [cloud.accountId], 'subnet-arn': (s) => [cloud.arn('subnet', s.subnetId)],
+});
+const routeTableFields = (cloud: LabCloud, world: Readonly<World>): FilterFields<RouteTableData> => ({
+  'route-table-id': (t) => [t.routeTableId], 'vpc-id': (t) => [t.vpcId], 'owner-id': () => [cloud.accountId],
+  'association.subnet-id': (t) => t.associations.map((a) => a.subnetId ?? undefined),
+  'association.route-table-association-id': (t) => t.associations.map((a) => a.associationId),
+  'association.route-table-id': (t) => (t.associations.length > 0 ? [t.routeTableId] : []),
+  'association.main': (t) => [String(t.associations.some((a) => a.main))],
+  'route.destination-cidr-block': (t) => t.routes.map((r) => r.destinationCidrBlock),
+  'route.network-interface-id': (t) => t.routes.map((r) => (r.target.kind === 'eni' ? r.target.networkInterfaceId : undefined)),
+  'route.instance-id': (t) => t.routes.map((r) => (r.target.kind === 'eni' ? world.networkInterfaces[r.target.networkInterfaceId]?.attachment?.instanceId : undefined)),
+  'route.gateway-id': (t) => t.routes.map((r) => (r.target.kind === 'local' ? 'local' : r.target.kind === 'gateway' ? r.target.gatewayId : undefined)),
+  'route.origin': (t) => t.routes.map((r) => r.origin),
+  'route.state': (t) => t.routes.map((r) => routeState(world as World, r)),
+});
+const instanceEnis = (world: Readonly<World>, i: InstanceData): NetworkInterfaceData[] =>
+  Object.values(world.networkInterfaces).filter((e) => e.attachment?.instanceId === i.instanceId);
+const instanceFields = (cloud: LabCloud, world: Readonly<World>): FilterFields<InstanceData> => ({
+  'instance-id': (i) => [i.instanceId], 'vpc-id': (i) => [i.vpcId], 'subnet-id': (i) => [i.subnetId],
+  'availability-zone': (i) => [world.subnets[i.subnetId]?.availabilityZone], 'instance-state-name': (i) => [i.state],
+  'instance-state-code': (i) => [String({ running: 16, stopped: 80, terminated: 48 }[i.state])],
+  'private-ip-address': (i) => [instanceEnis(world, i).find((e) => e.attachment?.deviceIndex === 0)?.privateIp],
+  'network-interface.network-interface-id': (i) => instanceEnis(world, i).map((e) => e.networkInterfaceId),
+  'network-interface.mac-address': (i) => instanceEnis(world, i).map((e) => e.mac),
+  'network-interface.addresses.private-ip-address': (i) => instanceEnis(world, i).map((e) => e.privateIp),
+  'reservation-id': (i) => [i.reservationId], 'owner-id': () => [cloud.accountId], 'instance-type': () => [LAB_INSTANCE_TYPE],
+  'image-id': () => [LAB_IMAGE_ID], 'source-dest-check': (i) => [String(instanceEnis(world, i).find((e) => e.attachment?.deviceIndex === 0)?.sourceDestCheck)],
+  'iam-instance-profile.arn': (i) => [i.roleName === null ? undefined : `arn:aws:iam::${cloud.accountId}:instance-profile/${i.roleName}`],
+});
+const eniFields = (cloud: LabCloud, world: Readonly<World>): FilterFields<NetworkInterfaceData> => ({
+  'network-interface-id': (e) => [e.networkInterfaceId], 'vpc-id': (e) => [e.vpcId], 'subnet-id': (e) => [e.subnetId],
+  'availability-zone': (e) => [world.subnets[e.subnetId]?.availabilityZone], description: (e) => [e.description],
+  'attachment.instance-id': (e) => [e.attachment?.instanceId], 'attachment.attachment-id': (e) => [e.attachment?.attachmentId],
+  'attachment.device-index': (e) => [e.attachment === null ? undefined : String(e.attachment.deviceIndex)],
+  'attachment.status': (e) => [e.attachment === null ? undefined : 'attached'],
+  'private-ip-address': (e) => [e.privateIp], 'addresses.private-ip-address': (e) => [e.privateIp], 'mac-address': (e) => [e.mac],
+  status: (e) => [e.attachment === null ? 'available' : 'in-use'], 'source-dest-check': (e) => [String(e.sourceDestCheck)],
+  'owner-id': () => [cloud.accountId], 'association.public-ip': (e) => [addressOf(world, e)?.publicIp],
+  'association.allocation-id': (e) => [addressOf(world, e)?.allocationId], 'interface-type': () => ['interface'],
+});
+const addressFields = (cloud: LabCloud, world: Readonly<World>): FilterFields<AddressData> => ({
+  'allocation-id': (a) => [a.allocationId], 'public-ip': (a) => [a.publicIp], 'association-id': (a) => [a.association?.associationId],
+  'network-interface-id': (a) => [a.association?.networkInterfaceId], 'private-ip-address': (a) => [a.association?.privateIp],
+  'instance-id': (a) => [a.association === null ? undefined : world.networkInterfaces[a.association.networkInterfaceId]?.attachment?.instanceId],
+  'network-interface-owner-id': (a) => [a.association === null ? undefined : cloud.accountId], domain: () => ['vpc'],
+  'network-border-group': () => [cloud.region], 'public-ipv4-pool': () => ['amazon'],
+});
+
+// ---- mutating helpers ---------------------------------------------------------------------------
+
+function routeTarget(params: QueryParams): RouteTargetInput {
+  const given: RouteTargetInput[] = [];
+  const eni = params.get('NetworkInterfaceId');
+  const instance = params.get('InstanceId');
+  const gateway = params.get('GatewayId');
+  if (eni !== undefined) given.push({ networkInterfaceId: eni });
+  if (instance !== undefined) given.push({ instanceId: instance });
+  if (gateway !== undefined) given.push({ gatewayId: gateway });
+  for (const other of ['NatGatewayId', 'TransitGatewayId', 'VpcPeeringConnectionId', 'LocalGatewayId', 'CarrierGatewayId', 'EgressOnlyInternetGatewayId', 'VpcEndpointId', 'CoreNetworkArn']) {
+    if (params.get(other) !== undefined) throw ec2Errors.invalidParameterValue(`The lab does not model the route target ${other}; use NetworkInterfaceId, InstanceId or GatewayId.`);
+  }
+  if (given.length === 0) {
+    throw ec2Errors.missingParameter('target (one of gatewayId, instanceId, networkInterfaceId, natGatewayId, transitGatewayId, vpcPeeringConnectionId)');
+  }
+  if (given.length > 1) throw ec2Errors.invalidParameterCombination('More than one target specified. Please specify exactly one target for the route.');
+  return given[0]!;
+}
+
+function routeTableResource(ctx: ActionContext): { routeTableId: string; destinationCidrBlock: string } {
+  const routeTableId = ctx.params.require('RouteTableId');
+  const destinationCidrBlock = ctx.params.get('DestinationCidrBlock');
+  if (destinationCidrBlock === undefined) {
+    if (ctx.params.get('DestinationIpv6CidrBlock') !== undefined || ctx.params.get('DestinationPrefixListId') !== undefined) {
+      throw ec2Errors.invalidParameterValue('The lab models IPv4 routes only (DestinationCidrBlock).');
+    }
+    throw ec2Errors.missingParameter('destinationCidrBlock');
+  }
+  const table = lookup<RouteTableData>(ctx.cloud.view(), 'rtb', routeTableId);
+  ctx.authorize([inVpc(ctx.cloud, 'route-table', table.routeTableId, table.vpcId)]);
+  return { routeTableId, destinationCidrBlock };
+}
+
+function sourceDestCheckValue(params: QueryParams): boolean {
+  const direct = params.bool('SourceDestCheck.Value');
+  if (direct !== undefined) return direct;
+  const attribute = params.get('Attribute');
+  const value = params.get('Value');
+  if (attribute === 'sourceDestCheck' && (value === 'true' || value === 'false')) return value === 'true';
+  if (attribute !== undefined || params.get('SourceDestCheck.Value') === undefined) {
+    throw ec2Errors.invalidParameterValue('The lab supports only the sourceDestCheck attribute (SourceDestCheck.Value=true|false).');
+  }
+  throw ec2Errors.missingParameter('sourceDestCheck');
+}
+
+const ok = (): XmlNode => ({ return: true });
+
+/** Every supported action by name. */
+export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
+  DescribeVpcs: {
+    mutating: false,
+    run: (ctx) => {
+      const { page, nextToken } = describe(ctx, { prefix: 'vpc', idParam: 'VpcId', all: ctx.view.vpcs, fields: vpcFields(ctx.cloud), page: { min: 5, max: 1000 } });
+      return { vpcSet: itemSet(page.map((v) => vpcXml(ctx.cloud, v))), nextToken };
+    },
+  },
+  DescribeSubnets: {
+    mutating: false,
+    run: (ctx) => {
+      const { page, nextToken } = describe(ctx, { prefix: 'subnet', idParam: 'SubnetId', all: ctx.view.subnets, fields: subnetFields(ctx.cloud), page: { min: 5, max: 1000 } });
+      return { subnetSet: itemSet(page.map((s) => subnetXml(ctx.cloud, ctx.view, s))), nextToken };
+    },
+  },
+  DescribeRouteTables: {
+    mutating: false,
+    run: (ctx) => {
+      const { page, nextToken } = describe(ctx, {
+        prefix: 'rtb', idParam: 'RouteTableId', all: ctx.view.routeTables, fields: routeTableFields(ctx.cloud, ctx.view), page: { min: 5, max: 100 },
+      });
+      return { routeTableSet: itemSet(page.map((t) => routeTableXml(ctx.cloud, ctx.view, t))), nextToken };
+    },
+  },
+  DescribeInstances: {
+    mutating: false,
+    run: (ctx) => {
+      const { page, nextToken } = describe(ctx, {
+        prefix: 'i', idParam: 'InstanceId', all: ctx.view.instances, fields: instanceFields(ctx.cloud, ctx.view), page: { min: 5, max: 1000 },
+      });
+      return {
+        reservationSet: itemSet(page.map((i) => ({
+          reservationId: i.reservationId, ownerId: ctx.cloud.accountId, groupSet: itemSet([]), instancesSet: itemSet([instanceXml(ctx.cloud, ctx.view, i)]),
+        }))),
+        nextToken,
+      };
+    },
+  },
+  DescribeNetworkInterfaces: {
+    mutating: false,
+    run: (ctx) => {
+      const { page, nextToken } = describe(ctx, {
+        prefix: 'eni', idParam: 'NetworkInterfaceId', all: ctx.view.networkInterfaces, fields: eniFields(ctx.cloud, ctx.view), page: { min: 5, max: 1000 },
+      });
+      return { networkInterfaceSet: itemSet(page.map((e) => eniXml(ctx.cloud, ctx.view, e, { inInstance: false }))), nextToken };
+    },
+  },
+  DescribeAddresses: {
+    mutating: false,
+    run: (ctx) => {
+      ctx.authorize([]);
+      const byIp = ctx.params.list('PublicIp');
+      let items = selectByIds(ctx.view, 'eipalloc', ctx.params.list('AllocationId'), ctx.view.addresses);
+      if (byIp.length > 0) {
+        items = byIp.map((ip) => {
+          const found = items.find((a) => a.publicIp === ip);
+          if (found === undefined) throw new Ec2ApiError({ code: 'InvalidAddress.NotFound', message: `Address '${ip}' not found.` });
+          return found;
+        });
+      }
+      const filtered = applyFilters({ items, filters: ctx.params.filters(), fields: addressFields(ctx.cloud, ctx.view), tags: (a) => a.tags });
+      return { addressesSet: itemSet(filtered.map((a) => addressXml(ctx.cloud, ctx.view, a))) };
+    },
+  },
+  DescribeTags: {
+    mutating: false,
+    run: (ctx) => {
+      ctx.authorize([]);
+      const w = ctx.view;
+      type TagRow = { resourceId: string; resourceType: string; key: string; value: string; tags: Record<string, string> };
+      const rows: TagRow[] = [];
+      for (const collection of [w.vpcs, w.subnets, w.internetGateways, w.routeTables, w.instances, w.networkInterfaces, w.addresses]) {
+        for (const [id, resource] of Object.entries(collection as Record<string, { tags: Record<string, string> }>).sort(([a], [b]) => a.localeCompare(b))) {
+          for (const [key, value] of Object.entries(resource.tags)) rows.push({ resourceId: id, resourceType: resourceTypeOf(id) ?? '', key, value, tags: {} });
+        }
+      }
+      const filtered = applyFilters({
+        items: rows, filters: ctx.params.filters(), tags: (r) => r.tags,
+        fields: { key: (r) => [r.key], value: (r) => [r.value], 'resource-id': (r) => [r.resourceId], 'resource-type': (r) => [r.resourceType] },
+      });
+      const { page, nextToken } = paginate({ items: filtered, params: ctx.params, min: 5, max: 1000 });
+      return { tagSet: itemSet(page.map((r) => ({ resourceId: r.resourceId, resourceType: r.resourceType, key: r.key, value: r.value }))), nextToken };
+    },
+  },
+  CreateRoute: {
+    mutating: true,
+    run: (ctx) => {
+      const target = routeTarget(ctx.params);
+      const { routeTableId, destinationCidrBlock } = routeTableResource(ctx);
+      ctx.cloud.createRoute({ routeTableId, destinationCidrBlock, target });
+      return ok();
+    },
+  },
+  ReplaceRoute: {
+    mutating: true,
+    run: (ctx) => {
+      const target = routeTarget(ctx.params);
+      const { routeTableId, destinationCidrBlock } = routeTableResource(ctx);
+      ctx.cloud.replaceRoute({ routeTableId, destinationCidrBlock, target });
+      return ok();
+    },
+  },
+  DeleteRoute: {
+    mutating: true,
+    run: (ctx) => {
+      const { routeTableId, destinationCidrBlock } = routeTableResource(ctx);
+      ctx.cloud.deleteRoute({ routeTableId, destinationCidrBlock });
+      return ok();
+    },
+  },
+  ModifyInstanceAttribute: {
+    mutating: true,
+    run: (ctx) => {
+      const instance = lookup<InstanceData>(ctx.cloud.view(), 'i', ctx.params.require('InstanceId'));
+      const enabled = sourceDestCheckValue(ctx.params);
+      ctx.authorize([inVpc(ctx.cloud, 'instance', instance.instanceId, instance.vpcId)]);
+      ctx.cloud.setSourceDestCheck({ instanceId: instance.instanceId, enabled });
+      return ok();
+    },
+  },
+  ModifyNetworkInterfaceAttribute: {
+    mutating: true,
+    run: (ctx) => {
+      const eni = lookup<NetworkInterfaceData>(ctx.cloud.view(), 'eni', ctx.params.require('NetworkInterfaceId'));
+      const enabled = sourceDestCheckValue(ctx.params);
+      ctx.authorize([inVpc(ctx.cloud, 'network-interface', eni.networkInterfaceId, eni.vpcId)]);
+      ctx.cloud.setSourceDestCheck({ networkInterfaceId: eni.networkInterfaceId, enabled });
+      return ok();
+    },
+  },
+  AllocateAddress: {
+    mutating: true,
+    run: (ctx) => {
+      const domain = ctx.params.get('Domain') ?? 'vpc';
+      if (domain !== 'vpc') throw ec2Errors.invalidParameterValue(`Value (${domain}) for parameter domain is invalid. The lab allocates VPC addresses only.`);
+      ctx.authorize([{ arn: ctx.cloud.arn('elastic-ip', '*'), conditions: {} }]);
+      const address = ctx.params.get('Address');
+      const { allocationId, publicIp } = ctx.cloud.allocateAddress(address === undefined ? {} : { publicIp: address });
+      return { publicIp, domain: 'vpc', allocationId, publicIpv4Pool: 'amazon', networkBorderGroup: ctx.cloud.region };
+    },
+  },
+  AssociateAddress: {
+    mutating: true,
+    run: (ctx) => {
+      const allocationId = ctx.params.get('AllocationId');
+      if (allocationId === undefined) throw ec2Errors.missingParameter('allocationId');
+      const world = ctx.cloud.view() as World;
+      const address = lookup<AddressData>(world, 'eipalloc', allocationId);
+      const eniId = ctx.params.get('NetworkInterfaceId');
+      const instanceId = ctx.params.get('InstanceId');
+      if ((eniId === undefined) === (instanceId === undefined)) {
+        throw ec2Errors.invalidParameterCombination('Exactly one of instanceId and networkInterfaceId must be specified.');
+      }
+      const resources: AuthorizedResource[] = [{ arn: ctx.cloud.arn('elastic-ip', address.allocationId), conditions: {} }];
+      if (eniId !== undefined) {
+        const eni = lookup<NetworkInterfaceData>(world, 'eni', eniId);
+        resources.push(inVpc(ctx.cloud, 'network-interface', eni.networkInterfaceId, eni.vpcId));
+      } else {
+        const instance = lookup<InstanceData>(world, 'i', instanceId!);
+        resources.push(inVpc(ctx.cloud, 'instance', instance.instanceId, instance.vpcId));
+      }
+      ctx.authorize(resources);
+      const privateIp = ctx.params.get('PrivateIpAddress');
+      const { associationId } = ctx.cloud.associateAddress({
+        allocationId: address.allocationId,
+        target: eniId !== undefined ? { networkInterfaceId: eniId } : { instanceId: instanceId! },
+        ...(privateIp === undefined ? {} : { privateIp }),
+        allowReassociation: ctx.params.bool('AllowReassociation') === true,
+      });
+      return { return: true, associationId };
+    },
+  },
+  DisassociateAddress: {
+    mutating: true,
+    run: (ctx) => {
+      const associationId = ctx.params.get('AssociationId');
+      const publicIp = ctx.params.get('PublicIp');
+      if (associationId === undefined && publicIp === undefined) throw ec2Errors.missingParameter('associationId');
+      const address = Object.values(ctx.cloud.view().addresses).find((a) => (associationId !== undefined
+        ? a.association?.associationId === associationId : a.publicIp === publicIp));
+      ctx.authorize([{ arn: ctx.cloud.arn('elastic-ip', address?.allocationId ?? '*'), conditions: {} }]);
+      ctx.cloud.disassociateAddress(associationId !== undefined ? { associationId } : { publicIp: publicIp! });
+      return ok();
+    },
+  },
+  CreateTags: {
+    mutating: true,
+    run: (ctx) => {
+      const resourceIds = ctx.params.list('ResourceId');
+      if (resourceIds.length === 0) throw ec2Errors.missingParameter('resourceIdSet');
+      const tags: Record<string, string> = {};
+      for (const t of ctx.params.structs('Tag')) {
+        if (t['Key'] === undefined) throw ec2Errors.missingParameter('tag.key');
+        tags[t['Key']] = t['Value'] ?? '';
+      }
+      const world = ctx.cloud.view() as World;
+      ctx.authorize(resourceIds.map((id) => {
+        const type = resourceTypeOf(id);
+        if (type === undefined) throw ec2Errors.invalidParameterValue(`Value (${id}) for parameter resourceId is invalid. The resource type cannot be tagged.`);
+        const resource = lookup<{ vpcId?: string }>(world, id.slice(0, id.indexOf('-')), id);
+        return inVpc(ctx.cloud, type, id, resource.vpcId ?? (type === 'vpc' ? id : null));
+      }));
+      ctx.cloud.createTags({ resourceIds, tags });
+      return ok();
+    },
+  },
+};

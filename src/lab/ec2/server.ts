@@ -1,0 +1,176 @@
+/**
+ * The lab's EC2-compatible Query API over HTTP: SigV4 checked against the lab credentials, the
+ * caller's policy enforced, faults applied, actions answered in EC2's XML.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { setTimeout as sleepFor } from 'node:timers/promises';
+import { SystemError } from '../../util/errors.js';
+import { ACTIONS } from './actions.js';
+import { Ec2ApiError, ec2Errors } from './errors.js';
+import { ApiFaults } from './faults.js';
+import { isAllowed, type LabCredential } from './policy.js';
+import { QueryParams } from './query.js';
+import { verifySigV4 } from './sigv4.js';
+import type { LabCloud } from './state.js';
+import { errorXml, responseXml } from './xml.js';
+
+export type { LabCredential } from './policy.js';
+
+/** One answered request, for logs and tests. */
+export interface Ec2ApiRequestLog {
+  readonly requestId: string;
+  readonly action: string | undefined;
+  readonly principal: string | undefined;
+  readonly remoteAddress: string;
+  readonly status: number;
+  readonly code: string | undefined;
+}
+
+export interface Ec2ApiOptions {
+  readonly cloud: LabCloud;
+  /** Address to listen on (`127.0.0.1` in tests, the router's address in the lab). */
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** Aborting closes the server. */
+  readonly signal: AbortSignal;
+  /** Static credentials (the lab admin, least-privilege test principals). Role credentials come from the cloud. */
+  readonly credentials: readonly LabCredential[];
+  /** Throttle from the start with EC2's bucket sizes ("always-on" mode). @default false */
+  readonly throttling?: boolean;
+  /** How latency faults wait; tests inject a recorder. @default node:timers/promises setTimeout */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Called once per answered request. */
+  readonly onRequest?: (entry: Ec2ApiRequestLog) => void;
+}
+
+export interface Ec2Api {
+  /** `http://host:port/`, the `--endpoint-url`. */
+  readonly url: string;
+  close(): Promise<void>;
+  readonly faults: ApiFaults;
+}
+
+const MAX_BODY_BYTES = 1 << 20;
+
+/** Node gives IPv4 callers on a dual-stack socket as `::ffff:a.b.c.d`. */
+function plainAddress(address: string | undefined): string {
+  return (address ?? '').replace(/^::ffff:/, '');
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw ec2Errors.invalidParameterValue(`The request body exceeds ${MAX_BODY_BYTES} bytes.`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Serve the cloud's EC2 API until `signal` aborts or close() is called.
+ * @throws SystemError LAB_LISTEN when the address cannot be bound.
+ */
+export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
+  const { cloud } = options;
+  const faults = new ApiFaults(cloud);
+  if (options.throttling === true) faults.setThrottling({ enabled: true });
+  const staticCredentials = new Map(options.credentials.map((c) => [c.accessKeyId, c]));
+  const sleep = options.sleep ?? ((ms: number, signal: AbortSignal) => sleepFor(ms, undefined, { signal }));
+  const closing = new AbortController();
+  const sockets = new Set<Socket>();
+
+  const answer = (res: ServerResponse, status: number, body: string, requestId: string): void => {
+    res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const remoteAddress = plainAddress(req.socket.remoteAddress);
+    const unreachable = faults.unreachableMode(remoteAddress);
+    if (unreachable === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    if (unreachable === 'hang') return; // never answered; close() destroys the socket
+    const requestId = randomUUID();
+    let action: string | undefined;
+    let principal: string | undefined;
+    let status = 200;
+    let code: string | undefined;
+    try {
+      const body = await readBody(req);
+      const rawUrl = req.url ?? '/';
+      const q = rawUrl.indexOf('?');
+      const contentType = req.headers['content-type'] ?? '';
+      const params = QueryParams.parse(q < 0 ? '' : rawUrl.slice(q + 1), contentType.startsWith('application/x-www-form-urlencoded') ? body.toString('utf8') : '');
+      const credential = verifySigV4({
+        request: { method: req.method ?? 'GET', rawUrl, rawHeaders: req.rawHeaders, body },
+        region: cloud.region, service: 'ec2',
+        findCredential: (id) => staticCredentials.get(id) ?? cloud.findRoleCredential(id),
+      });
+      principal = credential.principal;
+      action = params.get('Action');
+      if (action === undefined) throw ec2Errors.missingParameter('action');
+      const handler = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
+      if (handler === undefined) throw ec2Errors.invalidAction(action);
+      const throttled = faults.throttle({ mutating: handler.mutating });
+      if (throttled !== null) throw throttled;
+      const injected = faults.serverError();
+      if (injected !== null) throw injected;
+      const delay = faults.latencyFor(action);
+      if (delay > 0) await sleep(delay, AbortSignal.any([options.signal, closing.signal]));
+      const actionName = action;
+      const xml = handler.run({
+        cloud, params,
+        view: handler.mutating ? cloud.view() : cloud.viewAt(faults.describeTime()),
+        authorize: (resources) => {
+          if (!isAllowed(credential.policy, `ec2:${actionName}`, resources)) throw ec2Errors.unauthorized();
+          if (params.bool('DryRun') === true) throw ec2Errors.dryRun();
+        },
+      });
+      answer(res, 200, responseXml(action, requestId, xml), requestId);
+    } catch (error) {
+      if (closing.signal.aborted || options.signal.aborted) {
+        req.socket.destroy();
+        return;
+      }
+      const apiError = error instanceof Ec2ApiError ? error : ec2Errors.internalError();
+      status = apiError.status;
+      code = apiError.code;
+      answer(res, status, errorXml(apiError.code, apiError.message, requestId), requestId);
+    }
+    options.onRequest?.({ requestId, action, principal, remoteAddress, status, code });
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => req.socket.destroy());
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (cause) => reject(new SystemError('LAB_LISTEN', `the lab EC2 API cannot listen on ${options.host}:${options.port}: ${cause.message}; pick another address or port`, { cause })));
+    server.listen({ host: options.host, port: options.port, signal: options.signal }, resolve);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= new Promise<void>((resolve) => {
+      closing.abort();
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    });
+    return closed;
+  };
+  options.signal.addEventListener('abort', () => void close(), { once: true });
+  return { url: `http://${host}:${port}/`, close, faults };
+}

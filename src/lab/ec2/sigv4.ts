@@ -1,0 +1,137 @@
+/**
+ * Verification of AWS Signature Version 4 (header form), so the lab's API accepts exactly the
+ * requests that the AWS SDK and the CLI sign with a lab credential and rejects the rest.
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
+ *
+ * Not checked (documented in docs/lab-ec2-api.md): the request time against a clock (the lab's
+ * clock is often simulated) and pre-signed URLs (query-string signatures).
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { ec2Errors } from './errors.js';
+import type { LabCredential } from './policy.js';
+
+/** The parts of an HTTP request that its signature covers. */
+export interface SignedRequest {
+  readonly method: string;
+  /** The request target as received: path and query, still percent-encoded. */
+  readonly rawUrl: string;
+  /** Node's `req.rawHeaders`: name, value, name, value... */
+  readonly rawHeaders: readonly string[];
+  readonly body: Buffer;
+}
+
+const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest();
+
+/** RFC 3986 percent-encoding as SigV4 wants it (unreserved characters kept, everything else %XX). */
+function encodeRfc3986(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+function canonicalUri(rawPath: string): string {
+  // Services other than S3 sign the path encoded twice: each already-encoded segment is encoded again.
+  const segments = rawPath.split('/').map((s) => encodeRfc3986(s));
+  const joined = segments.join('/');
+  return joined === '' ? '/' : joined;
+}
+
+function canonicalQuery(rawQuery: string): string {
+  if (rawQuery === '') return '';
+  return rawQuery
+    .split('&')
+    .filter((p) => p !== '')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const key = eq < 0 ? pair : pair.slice(0, eq);
+      const value = eq < 0 ? '' : pair.slice(eq + 1);
+      return [encodeRfc3986(safeDecode(key)), encodeRfc3986(safeDecode(value))] as const;
+    })
+    .sort(([ak, av], [bk, bv]) => (ak < bk ? -1 : ak > bk ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+}
+
+function headerMap(rawHeaders: readonly string[]): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!.trim().replace(/\s+/g, ' ');
+    map.set(name, [...(map.get(name) ?? []), value]);
+  }
+  return map;
+}
+
+interface ParsedAuthorization {
+  readonly accessKeyId: string;
+  readonly date: string;
+  readonly region: string;
+  readonly service: string;
+  readonly signedHeaders: readonly string[];
+  readonly signature: string;
+}
+
+function parseAuthorization(header: string): ParsedAuthorization | undefined {
+  const m = /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/.exec(header.trim());
+  if (m === null) return undefined;
+  const scope = m[1]!.split('/');
+  if (scope.length !== 5 || scope[4] !== 'aws4_request') return undefined;
+  const [accessKeyId, date, region, service] = scope as [string, string, string, string];
+  return { accessKeyId, date, region, service, signedHeaders: m[2]!.split(';'), signature: m[3]! };
+}
+
+/**
+ * Check a request's SigV4 signature for `service` in `region` and return the credential that
+ * signed it. Throws Ec2ApiError: MissingAuthenticationToken without an Authorization header,
+ * AuthFailure for an unknown key, a wrong region or service, a missing or wrong session token,
+ * or a signature that does not match.
+ */
+export function verifySigV4(options: {
+  request: SignedRequest; region: string; service: string; findCredential: (accessKeyId: string) => LabCredential | undefined;
+}): LabCredential {
+  const headers = headerMap(options.request.rawHeaders);
+  const authorization = headers.get('authorization')?.[0];
+  if (authorization === undefined) throw ec2Errors.missingAuth();
+  const auth = parseAuthorization(authorization);
+  if (auth === undefined) throw ec2Errors.authFailure('Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.');
+  const credential = options.findCredential(auth.accessKeyId);
+  if (credential === undefined) throw ec2Errors.authFailure();
+  if (auth.region !== options.region || auth.service !== options.service) {
+    throw ec2Errors.authFailure(`Credential should be scoped to a valid region and service: expected ${options.region}/${options.service}, got ${auth.region}/${auth.service}.`);
+  }
+  const token = headers.get('x-amz-security-token')?.[0];
+  if (credential.sessionToken !== undefined && token !== credential.sessionToken) throw ec2Errors.authFailure();
+  if (!auth.signedHeaders.includes('host')) throw ec2Errors.authFailure('The host header must be signed.');
+
+  const amzDate = headers.get('x-amz-date')?.[0];
+  if (amzDate === undefined || !amzDate.startsWith(auth.date)) throw ec2Errors.authFailure('X-Amz-Date is missing or does not match the credential scope date.');
+
+  const { rawUrl } = options.request;
+  const q = rawUrl.indexOf('?');
+  const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
+  const rawQuery = q < 0 ? '' : rawUrl.slice(q + 1);
+  const canonicalHeaders = auth.signedHeaders.map((name) => `${name}:${(headers.get(name) ?? []).join(',')}\n`).join('');
+  const declaredHash = headers.get('x-amz-content-sha256')?.[0];
+  const payloadHash = declaredHash === 'UNSIGNED-PAYLOAD' ? declaredHash : sha256Hex(options.request.body);
+  const canonicalRequest = [
+    options.request.method.toUpperCase(), canonicalUri(rawPath), canonicalQuery(rawQuery), canonicalHeaders,
+    auth.signedHeaders.join(';'), payloadHash,
+  ].join('\n');
+  const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
+  const key = ['aws4_request'].reduce(
+    (k, part) => hmac(k, part),
+    hmac(hmac(hmac(`AWS4${credential.secretAccessKey}`, auth.date), auth.region), auth.service),
+  );
+  const expected = Buffer.from(hmac(key, stringToSign).toString('hex'), 'utf8');
+  const given = Buffer.from(auth.signature, 'utf8');
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) throw ec2Errors.authFailure();
+  return credential;
+}

@@ -1,0 +1,47 @@
+/**
+ * The EC2 Query protocol's response side (pure): XML in the 2016-11-15 namespace, as the AWS SDK
+ * and the CLI parse it. A response is `<ActionResponse xmlns=...><requestId/>...`, an error is
+ * `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>`.
+ */
+
+export const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
+
+/** An element's content: text, nested elements, or nothing (the element is left out). */
+export type XmlValue = string | number | boolean | XmlNode | readonly XmlValue[] | null | undefined;
+export interface XmlNode { readonly [name: string]: XmlValue }
+
+/** Escape text for element content. */
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+/** A list of items: `<name><item>..</item>..</name>`, EC2's shape for every set. */
+export function itemSet(items: readonly XmlNode[]): XmlNode {
+  return { item: items };
+}
+
+/** `<tagSet>` content from a tag record. */
+export function tagSet(tags: Readonly<Record<string, string>>): XmlNode {
+  return itemSet(Object.entries(tags).map(([key, value]) => ({ key, value })));
+}
+
+function render(name: string, value: XmlValue): string {
+  if (value === null || value === undefined) return '';
+  if (Array.isArray(value)) return (value as readonly XmlValue[]).map((v) => render(name, v)).join('');
+  if (typeof value === 'object') return `<${name}>${renderChildren(value as XmlNode)}</${name}>`;
+  return `<${name}>${escapeXml(String(value))}</${name}>`;
+}
+
+function renderChildren(node: XmlNode): string {
+  return Object.entries(node).map(([k, v]) => render(k, v)).join('');
+}
+
+/** A successful response document. */
+export function responseXml(action: string, requestId: string, body: XmlNode): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<${action}Response xmlns="${EC2_XMLNS}"><requestId>${requestId}</requestId>${renderChildren(body)}</${action}Response>`;
+}
+
+/** An error response document. */
+export function errorXml(code: string, message: string, requestId: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`;
+}
