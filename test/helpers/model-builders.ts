@@ -27,7 +27,7 @@ export function makeSpec(over: Partial<Mutable<Spec>> & { readonly nodeCount?: n
       peerCidrs: [],
       nodes,
       vrrp: { virtualRouterId: 51, advertIntervalMs: 100, preempt: true, preemptDelayMs: 10000, markerAddress: '169.254.240.51' },
-      cloud: { provider: 'lab', region: 'us-east-1', vpcId: 'vpc-0lab0000000000001', routeTables: { kind: 'all', exclude: [] }, failover: 'route', recheckIntervalMs: 10000 },
+      cloud: { provider: 'lab', region: 'us-east-1', vpcId: 'vpc-0de30000000000001', routeTables: { kind: 'all', exclude: [] }, failover: 'route', recheckIntervalMs: 10000 },
     },
     admin: over.admin ?? makeAdmin(),
     frontends: over.frontends ?? [],

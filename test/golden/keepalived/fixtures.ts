@@ -42,7 +42,7 @@ export function fixtureSpec(options: FixtureOptions = {}): Spec {
       cloud: {
         provider: 'lab',
         region: 'us-east-1',
-        vpcId: 'vpc-0lab0000000000001',
+        vpcId: 'vpc-0de30000000000001',
         routeTables: { kind: 'all', exclude: [] },
         failover: 'route',
         recheckIntervalMs: 10000,

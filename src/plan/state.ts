@@ -1,0 +1,224 @@
+/**
+ * "HAProxy state as we intend it": what the planner compares. Pure, JSON-plain (the agent may
+ * persist it and pass it back as `previous` after a restart), deterministic and deep-frozen.
+ *
+ * It has two halves:
+ * - the runtime-changeable half: every server slot (address, port, weight, state) and every map
+ *   file's entries;
+ * - the structural half: the rendered config with that runtime half masked out
+ *   (src/plan/structure.ts), the spare slot counts and the map files' roles, summed up in
+ *   `structuralHash`. Two states with equal hashes differ only in what the Runtime API can change.
+ */
+import type { Spec } from '../model/spec.js';
+import { renderHaproxy, splitMapName, SWITCHES_MAP, type RenderHaproxyOptions } from '../render/haproxy.js';
+import { planRoutes } from '../render/maps.js';
+import { deepFreeze } from '../spec/parse.js';
+import { assignSpareSlots, FREE_ADDRESS, spareName, SPARE_WEIGHT, type MemberServer } from './slots.js';
+import { hashJson, maskConfig, type ConfigSection } from './structure.js';
+
+/** A server's administrative state, as `set server <b>/<s> state` takes it. */
+export type ServerState = 'ready' | 'drain' | 'maint';
+
+/** One `server` line of a backend: a static server of the spec or a spare slot. */
+export interface SlotIntent {
+  /** The HAProxy server name: the spec's name, or `olb-spare-<n>`. */
+  readonly server: string;
+  readonly spare: boolean;
+  /** `0.0.0.0` (port 0) for a free spare slot. */
+  readonly address: string;
+  readonly port: number;
+  /** 0-256. */
+  readonly weight: number;
+  /** `maint` for a free spare slot; static servers are always `ready`. */
+  readonly state: ServerState;
+  /** The discovered server (`address:port`) occupying a spare slot; absent when free or static. */
+  readonly member?: string;
+  /** Clock time until which a removed server drains in this slot (state `drain`). */
+  readonly drainUntil?: number;
+}
+
+export interface BackendIntent {
+  readonly name: string;
+  /** True when the backend's servers come from service discovery (they live in spare slots). */
+  readonly discovery: boolean;
+  /** True when its servers are health-checked (a filled spare then starts DOWN until its check passes). */
+  readonly healthChecked: boolean;
+  /** The spec's `spareSlots`: the minimum. */
+  readonly minSpareSlots: number;
+  /** The spare slots the config is rendered with (>= the minimum; grows to fit the membership). */
+  readonly spareSlots: number;
+  /** Static servers in spec order, then `olb-spare-1..spareSlots`. */
+  readonly slots: readonly SlotIntent[];
+}
+
+/**
+ * What a map file is for:
+ * - `switches`: `switch backend` lines (blue/green; flipped with `set map`);
+ * - `split`: `lo:hi backend` bucket ranges of one weighted split;
+ * - `run`: the keys of a run of same-shaped routes (src/render/maps.ts).
+ */
+export type MapRole = 'switches' | 'split' | 'run';
+/** How HAProxy matches the map: exact keys (map_str), longest match (map_beg, map_ip), integer ranges (map_int). */
+export type MapMatch = 'exact' | 'longest' | 'range';
+
+export interface MapEntryIntent {
+  readonly key: string;
+  readonly value: string;
+}
+
+export interface MapIntent {
+  /** File name inside the map directory, for example `switches.map`. */
+  readonly name: string;
+  /** The absolute path the config references (how the Runtime API names the map). */
+  readonly path: string;
+  readonly role: MapRole;
+  readonly match: MapMatch;
+  /** What the map is, in the user's terms: `switches`, `web/gradual-rollout`, `web.run-1.map`. */
+  readonly subject: string;
+  /** In file order; keys are unique (the renderer de-duplicates runs). */
+  readonly entries: readonly MapEntryIntent[];
+}
+
+export interface HaproxyState {
+  readonly node: string;
+  readonly mapDir: string;
+  /** The spec hash the config was rendered from (informational: not part of the comparison). */
+  readonly specHash: string;
+  /** sha256 of `sections`, the spare slot counts and the map files' names and roles. */
+  readonly structuralHash: string;
+  /** The masked config, kept so that the planner can name what changed structurally. */
+  readonly sections: readonly ConfigSection[];
+  /** Sorted by name. */
+  readonly backends: readonly BackendIntent[];
+  /** Sorted by name. */
+  readonly maps: readonly MapIntent[];
+  /** The earliest `drainUntil`: call `desiredState` again at that time to free the slot. */
+  readonly nextDeadline?: number;
+}
+
+/** Backend name -> its discovered servers (the aggregator's `Membership` fits). */
+export type MembershipInput = ReadonlyMap<string, readonly MemberServer[]>;
+
+export interface DesiredStateOptions extends RenderHaproxyOptions {
+  /**
+   * The state computed last time (applied or not). Keeps every server in its slot and keeps
+   * grown slot counts. Absent (first start, restart): slots are assigned in sorted order.
+   */
+  readonly previous?: HaproxyState;
+  /**
+   * Drain removed servers for `drainMs` (state `drain`) before putting their slot in `maint`.
+   * `now` is the caller's clock (ms). Absent: removed servers go to `maint` at once.
+   */
+  readonly drain?: { readonly now: number; readonly drainMs: number };
+}
+
+function compareNames(a: { readonly name: string }, b: { readonly name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/**
+ * The spec with each backend's `spareSlots` set to the count `state` renders it with. Render
+ * the config to write with `renderHaproxy(specForState(spec, desired), options)`: the slots the
+ * plan's operations name then exist in it.
+ */
+export function specForState(spec: Spec, state: Pick<HaproxyState, 'backends'>): Spec {
+  const counts = new Map(state.backends.map((b) => [b.name, b.spareSlots]));
+  let changed = false;
+  const backends = spec.backends.map((b) => {
+    const n = counts.get(b.name);
+    if (n === undefined || n === b.spareSlots) return b;
+    changed = true;
+    return { ...b, spareSlots: n };
+  });
+  return changed ? deepFreeze({ ...spec, backends }) : spec;
+}
+
+/**
+ * Computes the intended HAProxy state of one node from the spec and the discovery membership.
+ * Deterministic: the same spec, membership, options and previous state give the same state
+ * (and the same `structuralHash` on every node). Membership entries for backends that are not
+ * discovery backends of `spec` are ignored (a spec change can race the aggregator).
+ * @throws UserError SPEC_NODE, SystemError INTERNAL: as `renderHaproxy`.
+ */
+export function desiredState(spec: Spec, membership: MembershipInput, options: DesiredStateOptions): HaproxyState {
+  const previous = new Map((options.previous?.backends ?? []).map((b) => [b.name, b]));
+  const backends: BackendIntent[] = spec.backends.map((be) => {
+    const statics: SlotIntent[] = be.servers.map((s) => ({ server: s.name, spare: false, address: s.address, port: s.port, weight: s.weight, state: 'ready' }));
+    if (be.discovery === undefined) {
+      const spares: SlotIntent[] = [];
+      for (let i = 1; i <= be.spareSlots; i++) spares.push({ server: spareName(i), spare: true, address: FREE_ADDRESS, port: 0, weight: SPARE_WEIGHT, state: 'maint' });
+      return { name: be.name, discovery: false, healthChecked: be.healthCheck.type !== 'none', minSpareSlots: be.spareSlots, spareSlots: be.spareSlots, slots: [...statics, ...spares] };
+    }
+    const prev = previous.get(be.name);
+    const assigned = assignSpareSlots({
+      minSlots: be.spareSlots,
+      members: membership.get(be.name) ?? [],
+      ...(prev === undefined ? {} : { previous: prev }),
+      ...(options.drain === undefined ? {} : { drain: options.drain }),
+    });
+    return { name: be.name, discovery: true, healthChecked: be.healthCheck.type !== 'none', minSpareSlots: be.spareSlots, spareSlots: assigned.spareSlots, slots: [...statics, ...assigned.slots] };
+  });
+  backends.sort(compareNames);
+
+  const rendered = renderHaproxy(specForState(spec, { backends }), { node: options.node, specHash: options.specHash, mapDir: options.mapDir });
+  const sections = maskConfig(rendered.config);
+  const mapDir = options.mapDir.replace(/\/+$/, '');
+  const roles = mapRoles(spec);
+  const maps: MapIntent[] = rendered.maps.map((m) => {
+    const role = roles.get(m.name) ?? { role: 'run', match: 'exact', subject: m.name };
+    return { name: m.name, path: `${mapDir}/${m.name}`, ...role, entries: parseMap(m.content) };
+  });
+  maps.sort(compareNames);
+
+  let nextDeadline: number | undefined;
+  for (const b of backends) {
+    for (const s of b.slots) if (s.drainUntil !== undefined && (nextDeadline === undefined || s.drainUntil < nextDeadline)) nextDeadline = s.drainUntil;
+  }
+  const structuralHash = hashJson({
+    sections,
+    spareSlots: backends.map((b) => [b.name, b.spareSlots]),
+    maps: maps.map((m) => [m.name, m.role, m.match]),
+  });
+  const state: HaproxyState = {
+    node: options.node,
+    mapDir,
+    specHash: options.specHash,
+    structuralHash,
+    sections,
+    backends,
+    maps,
+    ...(nextDeadline === undefined ? {} : { nextDeadline }),
+  };
+  return deepFreeze(state);
+}
+
+function mapRoles(spec: Spec): Map<string, Pick<MapIntent, 'role' | 'match' | 'subject'>> {
+  const roles = new Map<string, Pick<MapIntent, 'role' | 'match' | 'subject'>>();
+  roles.set(SWITCHES_MAP, { role: 'switches', match: 'exact', subject: 'switches' });
+  for (const fe of spec.frontends) {
+    for (const r of fe.routes) {
+      if (r.action.kind === 'split') roles.set(splitMapName(fe.name, r.name), { role: 'split', match: 'range', subject: `${fe.name}/${r.name}` });
+    }
+    for (const item of planRoutes(fe)) {
+      if (item.kind !== 'map') continue;
+      const exact = item.shape.kind === 'header-exact' || item.shape.kind === 'host-exact' || item.shape.kind === 'path-exact';
+      roles.set(item.mapName, { role: 'run', match: exact ? 'exact' : 'longest', subject: item.mapName });
+    }
+  }
+  return roles;
+}
+
+/** `key value` lines of a rendered map file; comments skipped; the first of duplicate keys kept. */
+function parseMap(content: string): MapEntryIntent[] {
+  const out: MapEntryIntent[] = [];
+  const seen = new Set<string>();
+  for (const line of content.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const sp = line.indexOf(' ');
+    const key = sp < 0 ? line : line.slice(0, sp);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ key, value: sp < 0 ? '' : line.slice(sp + 1).trim() });
+  }
+  return out;
+}
