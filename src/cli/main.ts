@@ -7,6 +7,9 @@ import type { CliIo } from './io.js';
 import { runValidate } from './commands/validate.js';
 import { runRender } from './commands/render.js';
 import { runExplain } from './commands/explain.js';
+import { runLab } from './commands/lab.js';
+import { runApply } from './commands/apply.js';
+import { runAgentCommand } from './commands/agent.js';
 
 type Command = (argv: readonly string[], io: CliIo, signal: AbortSignal) => Promise<number>;
 
@@ -14,6 +17,9 @@ const commands: Readonly<Record<string, { summary: string; run: Command }>> = {
   validate: { summary: 'check a spec; every error at once as file:line:col', run: runValidate },
   render: { summary: "write a node's haproxy.cfg, maps and keepalived.conf (validated)", run: runRender },
   explain: { summary: 'which route and backend a request reaches', run: runExplain },
+  lab: { summary: 'a multi-AZ VPC lab on this machine: up, status, down, exec, fault', run: runLab },
+  apply: { summary: 'roll a changed spec out to a running haproxy (runtime API where possible)', run: runApply },
+  agent: { summary: 'the node agent: haproxy, keepalived and VIP failover on one LB node', run: runAgentCommand },
 };
 
 export const mainHelp = `overlay-lb: a highly available layer-7 load balancer for cloud VPCs

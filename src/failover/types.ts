@@ -23,7 +23,8 @@ export type ClaimOutcome = TableOutcome;
  * `eip`). One implementation per mode; the controller's state machine is the same.
  */
 export interface Claimer {
-  readonly mode: 'route' | 'eip';
+  /** `none`: no cloud (provider none); VRRP is followed and reported, nothing is claimed. */
+  readonly mode: 'route' | 'eip' | 'none';
   /** The resources owned right now (route tables are re-discovered on every call). */
   list(signal: AbortSignal): Promise<readonly string[]>;
   /** Points every given resource at us and reads it back; one outcome per resource. */
@@ -31,3 +32,11 @@ export interface Claimer {
   /** Who holds each given resource. */
   inspect(resources: readonly string[], signal: AbortSignal): Promise<readonly ResourceView[]>;
 }
+
+/** Provider `none`: nothing to move (a single-subnet setup or tests); the state machine still runs. */
+export const NO_CLAIMER: Claimer = {
+  mode: 'none',
+  list: () => Promise.resolve([]),
+  claim: () => Promise.resolve([]),
+  inspect: () => Promise.resolve([]),
+};

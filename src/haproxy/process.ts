@@ -5,6 +5,7 @@
  * we spawned, or the one the pid file names *and* the master socket confirms, is ever signalled.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OverlayError, SystemError, UserError } from '../util/errors.js';
@@ -27,6 +28,8 @@ export interface StartHaproxyOptions {
   readonly binary?: string;
   /** How long to wait for the master and a worker to answer. @default 15000 */
   readonly readyTimeoutMs?: number;
+  /** Append haproxy's output to this file and detach it from our lifetime (the agent's mode). */
+  readonly logFile?: string;
   readonly signal: AbortSignal;
 }
 
@@ -185,7 +188,14 @@ export class HaproxyProcess implements Reloader {
 export async function startHaproxy(options: StartHaproxyOptions): Promise<HaproxyProcess> {
   const binary = options.binary ?? 'haproxy';
   const argv = ['-W', '-S', `${options.masterSocket},mode,600`, '-f', options.configPath, '-p', options.pidFile];
-  const child = spawn(binary, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // With a log file, haproxy is not tied to our lifetime: its output goes to the file (not a pipe
+  // that would break when we exit) and it is not waited for, so the agent can restart and attach.
+  const log = options.logFile !== undefined ? openSync(options.logFile, 'a', 0o600) : undefined;
+  const child = spawn(binary, argv, log !== undefined ? { stdio: ['ignore', log, log], detached: true } : { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (log !== undefined) {
+    closeSync(log);
+    child.unref();
+  }
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   if (child.pid === undefined) {
     const err = await spawnError;
@@ -198,7 +208,8 @@ export async function startHaproxy(options: StartHaproxyOptions): Promise<Haprox
   try {
     for (;;) {
       if (!proc.isAlive()) {
-        throw new SystemError('HAPROXY_START_FAILED', `haproxy exited while starting (${describeExit(proc.state)}); its output:\n${proc.output().trim()}`, { details: { argv: [binary, ...argv] } });
+        const output = options.logFile !== undefined ? await tail(options.logFile) : proc.output();
+        throw new SystemError('HAPROXY_START_FAILED', `haproxy exited while starting (${describeExit(proc.state)}); its output:\n${output.trim()}`, { details: { argv: [binary, ...argv] } });
       }
       const procs = await tryShowProc(proc.master, signal);
       if (procs !== undefined && procs.master.pid === proc.masterPid && procs.workers.length > 0) {
@@ -220,6 +231,11 @@ export async function startHaproxy(options: StartHaproxyOptions): Promise<Haprox
   }
   proc.markRunning();
   return proc;
+}
+
+async function tail(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.slice(-4096);
 }
 
 /**

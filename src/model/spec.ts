@@ -154,7 +154,7 @@ export interface Frontend {
 
 export interface Bind {
   /** `vip`, `node` (the node's own address) or an explicit IPv4 address. */
-  readonly address: 'vip' | 'node' | Ipv4;
+  readonly address: string;
   readonly port: number;
   readonly tls?: Tls;
 }

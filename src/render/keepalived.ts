@@ -130,6 +130,8 @@ export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): 
   if (advertMs % 10 !== 0) internal('advertIntervalMs', advertMs, 'a multiple of 10 ms');
   const preemptDelayMs = int('preemptDelayMs', vrrp.preemptDelayMs, 0, 1_000_000);
   const agentPort = int('admin.agent.port', admin.agent.port, 1, 65535);
+  // The agent listens on localhost or on the node's own address (never the VIP).
+  const agentHost = admin.agent.bind === 'localhost' ? '127.0.0.1' : ipv4('address', node.address);
   const instance = keepalivedInstanceName(clusterName);
 
   const lines: string[] = [
@@ -170,13 +172,14 @@ export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): 
   const agentCheck = options.agentCheck ?? true;
   if (agentCheck) {
     lines.push(
-      '# A dead agent would leave the track file at 0: two failed /alive checks in a row mean FAULT.',
-      '# Executed directly (no shell) as an unprivileged user; only a validated port is interpolated.',
+      '# A dead agent would leave the track file at 0: three failed /alive checks in a row mean FAULT',
+      '# (three, not two: an agent restart must fit in between without a failover).',
+      '# Executed directly (no shell) as an unprivileged user; only a validated address and port are interpolated.',
       `vrrp_script ${KEEPALIVED_AGENT_SCRIPT_NAME} {`,
-      `    script "${KEEPALIVED_CURL} -fsS -o /dev/null --max-time 0.5 http://127.0.0.1:${agentPort}/alive"`,
+      `    script "${KEEPALIVED_CURL} -fsS -o /dev/null --max-time 0.5 http://${agentHost}:${agentPort}/alive"`,
       '    interval 1',
       '    timeout 1',
-      '    fall 2',
+      '    fall 3',
       '    rise 2',
       '    weight 0',
       '}',

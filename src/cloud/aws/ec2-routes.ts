@@ -7,8 +7,13 @@ export interface Ec2ClientOptions {
   readonly region: string;
   /** The lab's EC2-compatible API, or a VPC endpoint. */
   readonly endpoint?: string;
-  /** Static credentials (tests, the lab); otherwise the SDK's default chain (IMDSv2 role). */
-  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
+  /**
+   * Static credentials (tests), or a provider (the agent passes the instance role's credentials
+   * from its own IMDSv2 client); otherwise the SDK's default chain.
+   */
+  readonly credentials?:
+    | { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string }
+    | (() => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }>);
 }
 
 /**
@@ -20,7 +25,7 @@ export function createEc2Client(options: Ec2ClientOptions): EC2Client {
     region: options.region,
     maxAttempts: 1,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    ...(options.credentials ? { credentials: { ...options.credentials } } : {}),
+    ...(options.credentials ? { credentials: typeof options.credentials === 'function' ? options.credentials : { ...options.credentials } } : {}),
   });
 }
 

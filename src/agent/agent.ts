@@ -1,0 +1,253 @@
+import { createHash } from 'node:crypto';
+import { access, mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { ClusterNode, Spec } from '../model/spec.js';
+import { loadSpecFile } from '../ops/load-spec.js';
+import { renderHaproxy } from '../render/haproxy.js';
+import { keepalivedFifoPath, keepalivedInstanceName, keepalivedTrackPath, renderKeepalived } from '../render/keepalived.js';
+import { applyConfig, haproxyPaths } from '../haproxy/config-writer.js';
+import { attachHaproxy, startHaproxy } from '../haproxy/process.js';
+import type { HaproxyProcess } from '../haproxy/process.js';
+import { readNotifyFifo } from '../keepalived/notify-fifo.js';
+import type { VrrpState } from '../keepalived/notify-fifo.js';
+import { isAlive, startKeepalived } from '../keepalived/process.js';
+import type { KeepalivedProcess } from '../keepalived/process.js';
+import { ImdsClient } from '../cloud/imds.js';
+import type { InstanceIdentity } from '../cloud/types.js';
+import { createEc2Client, Ec2RouteApi } from '../cloud/aws/ec2-routes.js';
+import { Ec2AddressApi } from '../cloud/aws/ec2-addresses.js';
+import { FailoverController } from '../failover/controller.js';
+import { RouteClaimer } from '../failover/route-claimer.js';
+import { EipClaimer } from '../failover/eip-claimer.js';
+import { NO_CLAIMER } from '../failover/types.js';
+import type { Claimer } from '../failover/types.js';
+import { createFailoverMetrics } from '../failover/metrics.js';
+import { HealthMonitor } from './health.js';
+import { startStatusServer } from './status-server.js';
+import { withRunDir } from './run-dir.js';
+import { runCommand } from '../util/exec.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
+import { OverlayError, UserError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { Registry } from '../util/metrics.js';
+import { EC2_BUCKETS, TokenBucket } from '../util/token-bucket.js';
+import { systemClock } from '../util/clock.js';
+
+export interface AgentOptions {
+  readonly specFile: string;
+  readonly node: string;
+  /** Per-node runtime directory. @default the spec's admin.stateDir */
+  readonly runDir?: string;
+  /** @default http://169.254.169.254 */
+  readonly imdsEndpoint?: string;
+  /** @default cloud.endpoint, or http://169.254.169.250 for provider `lab` */
+  readonly ec2Endpoint?: string;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+}
+
+/** The lab serves its EC2-compatible API here, inside every lab VPC. */
+export const LAB_EC2_ENDPOINT = 'http://169.254.169.250';
+
+/**
+ * The node agent: the composition root on every LB node. Starts (or attaches to) HAProxy and
+ * keepalived with the compiled configs, keeps keepalived's track file in step with HAProxy's
+ * health, follows keepalived's notify FIFO and moves the VIP (routes or EIP) through the
+ * failover controller, and serves /status, /metrics and /alive.
+ *
+ * When the agent stops, HAProxy and keepalived keep running: a restarted agent attaches to them
+ * and moves nothing (it learns whether this node is master from the marker address keepalived
+ * holds only on the master). A dead agent is noticed by keepalived's /alive check, which gives up
+ * mastership.
+ *
+ * Resolves when `signal` aborts.
+ */
+export async function runAgent(options: AgentOptions): Promise<void> {
+  const { signal } = options;
+  const loaded = await loadSpecFile(options.specFile, { signal });
+  const node = findNode(loaded.spec, options.node);
+  const runDir = resolve(options.runDir ?? loaded.spec.admin.stateDir);
+  const spec = withRunDir(loaded.spec, runDir);
+  const log = options.log.child({ node: node.name, cluster: spec.cluster.name });
+  await mkdir(join(runDir, 'haproxy'), { recursive: true, mode: 0o700 });
+
+  const registry = new Registry();
+  const failoverMetrics = createFailoverMetrics(registry);
+  const reloads = registry.counter('overlay_lb_haproxy_reloads_total', 'HAProxy reloads by the agent, by reason.');
+  const healthGauge = registry.gauge('overlay_lb_node_healthy', '1 when HAProxy serves (the track file says 0), else 0.');
+  const restarts = registry.counter('overlay_lb_process_restarts_total', 'Restarts of haproxy or keepalived after they exited.');
+
+  // The VIP is static on every node (the route decides who gets the traffic); keepalived never
+  // manages it. `lo` because it must not answer ARP on the subnet.
+  await ensureVip(spec.cluster.vip, signal);
+
+  // HAProxy: the file on disk is always the desired, validated config; attach when one runs.
+  const hpDir = join(runDir, 'haproxy');
+  const hp = haproxyPaths(hpDir);
+  const rendered = renderHaproxy(spec, { node: node.name, specHash: loaded.hash, mapDir: hp.mapDir });
+  const pidFile = join(runDir, 'haproxy.pid');
+  let haproxy: HaproxyProcess | null = await attachHaproxy({ pidFile, masterSocket: spec.admin.masterSocket, signal }).catch(() => null);
+  const applied = await applyConfig({ dir: hpDir, config: rendered.config, maps: rendered.maps }, { signal, reload: haproxy, reason: haproxy ? 'agent start: spec changed' : 'initial' });
+  if (applied.changed && haproxy) reloads.inc({ reason: 'spec-changed' });
+  if (!haproxy) haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: join(runDir, 'haproxy.log'), signal });
+  log.info({ event: 'haproxy', pid: haproxy.masterPid, attached: !haproxy.owned, configChanged: applied.changed }, 'haproxy running');
+
+  // keepalived's track file starts at FAULT until HAProxy answers its health URI.
+  const trackFile = keepalivedTrackPath(runDir);
+  if (!(await exists(trackFile))) await writeFileAtomic(trackFile, '1\n', { signal });
+  const health = new HealthMonitor({
+    url: `http://${spec.admin.health.bind === 'localhost' ? '127.0.0.1' : node.address}:${spec.admin.health.port}${spec.admin.health.path}`,
+    trackFile,
+    log,
+    onChange: (healthy) => healthGauge.set({}, healthy ? 1 : 0),
+  });
+
+  // The failover controller (no cloud: VRRP state is still followed and reported).
+  const instance = keepalivedInstanceName(spec.cluster.name);
+  let identity: InstanceIdentity | null = null;
+  let claimer: Claimer = NO_CLAIMER;
+  if (spec.cluster.cloud.provider !== 'none') {
+    const imds = new ImdsClient(options.imdsEndpoint ? { endpoint: options.imdsEndpoint } : {});
+    identity = await imds.identity(node.address, { signal, deadlineMs: 60_000 });
+    log.info({ event: 'identity', instanceId: identity.instanceId, eni: identity.networkInterfaceId, az: identity.availabilityZone }, 'instance identity from IMDSv2');
+    claimer = createClaimer(spec, node, identity, imds, options, signal, failoverMetrics);
+  }
+  const controller = new FailoverController({
+    instance,
+    claimer,
+    priority: node.priority,
+    recheckIntervalMs: spec.cluster.cloud.recheckIntervalMs,
+    log,
+    metrics: failoverMetrics,
+  });
+  const onTransition = (state: VrrpState, reason: string): void => {
+    controller.onTransition({ name: instance, state }, reason);
+  };
+
+  // keepalived: the FIFO reader is open before keepalived starts, so no transition is missed.
+  const kconfPath = join(runDir, 'keepalived.conf');
+  const kconf = renderKeepalived(spec, { node: node.name, specHash: loaded.hash });
+  const kconfChanged = (await readFile(kconfPath, 'utf8').catch(() => '')) !== kconf;
+  if (kconfChanged) await writeFileAtomic(kconfPath, kconf, { signal, mode: 0o600 });
+  const fifo = keepalivedFifoPath(runDir);
+  if (!(await exists(fifo))) await runCommand(['mkfifo', '-m', '0600', fifo], { signal });
+  const tasks: Promise<unknown>[] = [];
+  tasks.push((async () => {
+    for await (const t of readNotifyFifo(fifo, { signal })) {
+      if (t.kind === 'INSTANCE') onTransition(t.state, 'keepalived notify');
+    }
+  })());
+  let keepalived: KeepalivedProcess = await startKeepalived({ config: kconfPath, runDir }, { signal });
+  if (keepalived.attached) {
+    if (kconfChanged) keepalived.reload();
+    // An agent restart: keepalived does not repeat its last transition, but only the master holds
+    // the marker address.
+    const master = await hasAddress(spec.cluster.vrrp.markerAddress, signal);
+    onTransition(master ? 'MASTER' : 'BACKUP', `agent attached to running keepalived: marker address ${master ? 'present (master)' : 'absent'}`);
+  }
+  log.info({ event: 'keepalived', pid: keepalived.pid, attached: keepalived.attached }, 'keepalived running');
+
+  let stopping = false;
+  const status = (): unknown => ({
+    node: node.name,
+    cluster: spec.cluster.name,
+    specHash: loaded.hash,
+    configHash: createHash('sha256').update(rendered.config).update(rendered.maps.map((m) => `${m.name}\n${m.content}`).join('\n')).digest('hex'),
+    specGeneration: 1,
+    identity,
+    vrrp: controller.status(),
+    haproxy: { pid: haproxy?.masterPid ?? null, alive: haproxy?.isAlive() ?? false, healthy: health.healthy },
+    keepalived: { pid: keepalived.pid, alive: isAlive(keepalived.pid) },
+  });
+  const server = await startStatusServer({
+    host: spec.admin.agent.bind === 'localhost' ? '127.0.0.1' : node.address,
+    port: spec.admin.agent.port,
+    signal,
+    status,
+    metrics: () => registry.render(),
+    alive: () => !stopping,
+  });
+  log.info({ event: 'status-server', url: server.url }, 'agent status endpoint listening');
+
+  tasks.push(health.run(signal));
+  tasks.push(controller.run(signal));
+  // Supervision: a dead haproxy means FAULT at once (no waiting for health checks), then a restart.
+  tasks.push((async () => {
+    let backoff = 500;
+    while (!signal.aborted) {
+      await systemClock.sleep(200, signal).catch(() => undefined);
+      if (signal.aborted || !haproxy || haproxy.isAlive()) continue;
+      await health.markDown('haproxy exited', signal);
+      log.error({ event: 'haproxy-exited', pid: haproxy.masterPid }, 'haproxy exited: node unhealthy, restarting it');
+      restarts.inc({ process: 'haproxy' });
+      await systemClock.sleep(backoff, signal).catch(() => undefined);
+      try {
+        haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: join(runDir, 'haproxy.log'), signal });
+        backoff = 500;
+      } catch (err) {
+        backoff = Math.min(backoff * 2, 10_000);
+        log.error({ event: 'haproxy-restart-failed', err }, 'haproxy did not start');
+      }
+    }
+  })());
+  // A dead keepalived: this node is no longer in the election, so stop claiming (never delete).
+  tasks.push((async () => {
+    let backoff = 500;
+    while (!signal.aborted) {
+      await Promise.race([keepalived.exited, new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+      if (signal.aborted) break;
+      onTransition('STOP', 'keepalived exited');
+      restarts.inc({ process: 'keepalived' });
+      log.error({ event: 'keepalived-exited', pid: keepalived.pid }, 'keepalived exited: stopped claiming, restarting it');
+      await systemClock.sleep(backoff, signal).catch(() => undefined);
+      try {
+        keepalived = await startKeepalived({ config: kconfPath, runDir }, { signal });
+        backoff = 500;
+      } catch (err) {
+        backoff = Math.min(backoff * 2, 10_000);
+        log.error({ event: 'keepalived-restart-failed', err }, 'keepalived did not start');
+      }
+    }
+  })());
+
+  await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+  stopping = true;
+  log.info({ event: 'agent-stopping' }, 'agent stopping; haproxy and keepalived keep running');
+  await Promise.allSettled(tasks);
+}
+
+function findNode(spec: Spec, name: string): ClusterNode {
+  const node = spec.cluster.nodes.find((n) => n.name === name);
+  if (!node) throw new UserError('SPEC_NODE', `node "${name}" is not in the spec; nodes: ${spec.cluster.nodes.map((n) => n.name).join(', ')}. Pass one of them with --node.`);
+  return node;
+}
+
+function createClaimer(spec: Spec, node: ClusterNode, identity: InstanceIdentity, imds: ImdsClient, options: AgentOptions, signal: AbortSignal, metrics: ReturnType<typeof createFailoverMetrics>): Claimer {
+  const cloud = spec.cluster.cloud;
+  const endpoint = options.ec2Endpoint ?? cloud.endpoint ?? (cloud.provider === 'lab' ? LAB_EC2_ENDPOINT : undefined);
+  const client = createEc2Client({ region: cloud.region ?? identity.region, ...(endpoint ? { endpoint } : {}), credentials: imds.roleCredentials({ signal }) });
+  const buckets = { mutating: new TokenBucket(EC2_BUCKETS.mutating), describe: new TokenBucket(EC2_BUCKETS.describe) };
+  const peers = spec.cluster.nodes.filter((n) => n.name !== node.name).map((n) => ({ node: n.name, address: n.address, priority: n.priority }));
+  if (cloud.failover === 'eip') {
+    if (!cloud.eipAllocationId) throw new OverlayError('SPEC_CONFLICT', 'failover mode eip needs cloud.eipAllocationId');
+    return new EipClaimer({ api: new Ec2AddressApi(client), allocationId: cloud.eipAllocationId, networkInterfaceId: identity.networkInterfaceId, privateIp: node.address, peers, buckets, metrics });
+  }
+  if (!cloud.vpcId) throw new OverlayError('SPEC_CONFLICT', 'failover mode route needs cloud.vpcId');
+  return new RouteClaimer({ api: new Ec2RouteApi(client), vpcId: cloud.vpcId, vip: spec.cluster.vip, networkInterfaceId: identity.networkInterfaceId, selector: cloud.routeTables, peers, buckets, metrics });
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
+}
+
+async function ensureVip(vip: string, signal: AbortSignal): Promise<void> {
+  const r = await runCommand(['ip', '-o', '-4', 'addr', 'show', 'dev', 'lo'], { signal });
+  if (r.stdout.includes(` ${vip}/`)) return;
+  const add = await runCommand(['ip', 'addr', 'add', `${vip}/32`, 'dev', 'lo'], { signal });
+  if (add.code !== 0) throw new OverlayError('INTERNAL', `could not add the VIP ${vip}/32 to lo: ${add.stderr.trim()}`);
+}
+
+async function hasAddress(address: string, signal: AbortSignal): Promise<boolean> {
+  const r = await runCommand(['ip', '-o', '-4', 'addr', 'show'], { signal });
+  return r.stdout.split('\n').some((l) => l.includes(` ${address}/`));
+}

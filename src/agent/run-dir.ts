@@ -1,0 +1,20 @@
+import { join, resolve } from 'node:path';
+import type { Spec } from '../model/spec.js';
+
+/**
+ * The spec with every per-node runtime path (state dir, HAProxy's runtime and master sockets)
+ * moved under `runDir`. On a real node `runDir` is `admin.stateDir`; in the lab all nodes share
+ * one filesystem, so each node gets its own directory. Sockets stay mode 0600 inside a 0700 dir.
+ */
+export function withRunDir(spec: Spec, runDir: string): Spec {
+  const dir = resolve(runDir);
+  return Object.freeze({
+    ...spec,
+    admin: Object.freeze({
+      ...spec.admin,
+      stateDir: dir,
+      runtimeSocket: join(dir, 'haproxy.sock'),
+      masterSocket: join(dir, 'haproxy-master.sock'),
+    }),
+  });
+}

@@ -1,0 +1,52 @@
+import { runAgent } from '../../agent/agent.js';
+import { createLogger } from '../../util/log.js';
+import type { LogLevel } from '../../util/log.js';
+import { UserError } from '../../util/errors.js';
+import { parseCommandArgs } from '../args.js';
+import { EXIT } from '../io.js';
+import type { CliIo } from '../io.js';
+
+export const agentHelp = `Usage: overlay-lb agent --spec FILE --node NAME [--run-dir DIR] [--log-level LEVEL]
+                      [--imds-endpoint URL] [--ec2-endpoint URL]
+
+Runs the node agent: starts or attaches to HAProxy and keepalived with the compiled configs,
+follows keepalived's transitions and moves the VIP (routes or Elastic IP) to this node when it is
+master, and serves /status, /metrics and /alive. Logs are JSON lines on stdout.
+Stopping the agent leaves HAProxy and keepalived running; a restarted agent attaches to them.
+
+  --spec FILE            the cluster's spec
+  --node NAME            this node's name in cluster.nodes
+  --run-dir DIR          sockets, FIFO, track file and configs (default: admin.stateDir)
+  --log-level LEVEL      debug, info, warn or error (default info)
+  --imds-endpoint URL    default http://169.254.169.254
+  --ec2-endpoint URL     default cloud.endpoint (the lab: http://169.254.169.250)`;
+
+const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+export async function runAgentCommand(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  const { values } = parseCommandArgs('agent', argv, {
+    spec: { type: 'string' },
+    node: { type: 'string' },
+    'run-dir': { type: 'string' },
+    'log-level': { type: 'string' },
+    'imds-endpoint': { type: 'string' },
+    'ec2-endpoint': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return (io.out(agentHelp), EXIT.ok);
+  if (values.spec === undefined) throw new UserError('CLI_USAGE', 'agent: --spec FILE is required');
+  if (values.node === undefined) throw new UserError('CLI_USAGE', 'agent: --node NAME is required (one of the spec\'s cluster.nodes)');
+  const level = values['log-level'] ?? 'info';
+  if (!(LEVELS as readonly string[]).includes(level)) throw new UserError('CLI_USAGE', `agent: --log-level ${JSON.stringify(level)} is not one of ${LEVELS.join(', ')}`);
+  const log = createLogger({ write: (line) => io.out(line), level: level as LogLevel, base: { component: 'agent' } });
+  await runAgent({
+    specFile: values.spec,
+    node: values.node,
+    ...(values['run-dir'] !== undefined ? { runDir: values['run-dir'] } : {}),
+    ...(values['imds-endpoint'] !== undefined ? { imdsEndpoint: values['imds-endpoint'] } : {}),
+    ...(values['ec2-endpoint'] !== undefined ? { ec2Endpoint: values['ec2-endpoint'] } : {}),
+    log,
+    signal,
+  });
+  return EXIT.ok;
+}

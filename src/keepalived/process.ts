@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SystemError } from '../util/errors.js';
+
+export interface KeepalivedPaths {
+  readonly config: string;
+  /** Directory for the pid files and the log. */
+  readonly runDir: string;
+}
+
+export interface KeepalivedProcess {
+  readonly pid: number;
+  /** Whether we started it (a child) or found it running (attached by pid file). */
+  readonly attached: boolean;
+  /** Resolves when the process exits. */
+  readonly exited: Promise<void>;
+  /** Reload the configuration (SIGHUP). */
+  reload(): void;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+const pidFile = (p: KeepalivedPaths): string => join(p.runDir, 'keepalived.pid');
+
+/**
+ * Starts keepalived (VRRP only, in the foreground, logging to `<runDir>/keepalived.log`), or
+ * attaches to the one a previous agent started (pid file + /proc check), so an agent restart does
+ * not restart keepalived and does not move the VIP. keepalived is not a child of the agent's
+ * lifetime: it keeps running if the agent dies, and its vrrp_script notices a dead agent.
+ *
+ * Command line measured to work inside a network namespace (keepalived 2.2.7):
+ * `keepalived --vrrp --dont-fork --log-console --log-detail --no-syslog -f CONF -p P -r R -c C`.
+ */
+export async function startKeepalived(paths: KeepalivedPaths, options: { signal: AbortSignal; binary?: string }): Promise<KeepalivedProcess> {
+  const existing = await runningPid(pidFile(paths));
+  if (existing !== null) return handle(existing, true);
+  const log = await open(join(paths.runDir, 'keepalived.log'), 'a');
+  try {
+    const child = spawn(options.binary ?? 'keepalived', [
+      '--vrrp', '--dont-fork', '--log-console', '--log-detail', '--no-syslog',
+      '-f', paths.config, '-p', pidFile(paths), '-r', join(paths.runDir, 'keepalived-vrrp.pid'), '-c', join(paths.runDir, 'keepalived-checkers.pid'),
+    ], { stdio: ['ignore', log.fd, log.fd], detached: true });
+    child.unref();
+    const pid = child.pid;
+    if (pid === undefined) throw new SystemError('INTERNAL', 'keepalived could not be started');
+    // Wait until it wrote its pid file, or died.
+    for (let i = 0; i < 100; i++) {
+      options.signal.throwIfAborted();
+      if (child.exitCode !== null) {
+        const tail = (await readFile(join(paths.runDir, 'keepalived.log'), 'utf8').catch(() => '')).split('\n').slice(-10).join('\n');
+        throw new SystemError('INTERNAL', `keepalived exited at start (${child.exitCode}):\n${tail}`);
+      }
+      if ((await runningPid(pidFile(paths))) === pid) break;
+      await sleep(50);
+    }
+    return handle(pid, false);
+  } finally {
+    await log.close();
+  }
+}
+
+function handle(pid: number, attached: boolean): KeepalivedProcess {
+  // Polled with an unreferenced timer: watching keepalived must not keep the agent alive.
+  const exited = (async () => {
+    while (isAlive(pid)) await sleep(100, undefined, { ref: false });
+  })();
+  return {
+    pid,
+    attached,
+    exited,
+    reload: () => { if (isAlive(pid)) process.kill(pid, 'SIGHUP'); },
+    async stop(options = {}) {
+      if (!isAlive(pid)) return;
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + (options.graceMs ?? 5000);
+      while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      await exited;
+    },
+  };
+}
+
+async function runningPid(file: string): Promise<number | null> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return null;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes('keepalived') ? pid : null;
+}
+
+/** Alive and not a zombie (an exited, unreaped child still answers kill(0)). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  let stat = '';
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // The state is the first field after the parenthesised command name.
+  return stat.slice(stat.lastIndexOf(')') + 2).charAt(0) !== 'Z';
+}
