@@ -70,6 +70,8 @@ export const ERROR_CODES = {
   LAB_NOT_ROOT: user('The lab needs root (it creates network namespaces).'),
   LAB_EXISTS: user('A lab with this prefix is already up.'),
   LAB_NOT_FOUND: user('No lab with this prefix is up (no state file).'),
+  LAB_FAULT_INVALID: user('A lab fault has invalid arguments (unknown kind, out-of-range value).'),
+  LAB_CONTROLLER: system('The lab controller (the process serving the lab\'s EC2 API and IMDS) is not running or did not answer.', true),
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { SystemError } from '../../util/errors.js';
 import { ACTIONS } from './actions.js';
@@ -51,6 +52,12 @@ export interface Ec2Api {
   readonly url: string;
   close(): Promise<void>;
   readonly faults: ApiFaults;
+  /**
+   * Serves one more connection accepted elsewhere (the lab relays instances' connections over a
+   * unix socket, see `acceptProxyConnection` in src/lab/netns-relay.ts); the stream's
+   * `remoteAddress` is the caller's address for faults and logs.
+   */
+  acceptConnection(stream: Duplex): void;
 }
 
 const MAX_BODY_BYTES = 1 << 20;
@@ -172,5 +179,5 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
     return closed;
   };
   options.signal.addEventListener('abort', () => void close(), { once: true });
-  return { url: `http://${host}:${port}/`, close, faults };
+  return { url: `http://${host}:${port}/`, close, faults, acceptConnection: (stream) => void server.emit('connection', stream) };
 }

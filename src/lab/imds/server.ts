@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { SystemError } from '../../util/errors.js';
 import type { LabInstanceIdentity } from '../ec2/state.js';
 
@@ -30,6 +31,12 @@ export interface ImdsOptions {
 export interface Imds {
   readonly url: string;
   close(): Promise<void>;
+  /**
+   * Serves one more connection accepted elsewhere (the lab relays instances' connections over a
+   * unix socket with a PROXY header, see src/lab/netns-relay.ts); its `remoteAddress` identifies
+   * the instance.
+   */
+  acceptConnection(stream: Duplex): void;
 }
 
 const TOKEN_TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
@@ -177,5 +184,5 @@ export async function startImds(options: ImdsOptions): Promise<Imds> {
     return closed;
   };
   options.signal.addEventListener('abort', () => void close(), { once: true });
-  return { url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`, close };
+  return { url: `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`, close, acceptConnection: (stream) => void server.emit('connection', stream) };
 }
