@@ -1,0 +1,284 @@
+/**
+ * The plan executor: turns one plan (src/plan/planner.ts) into files on disk, Runtime API
+ * commands and at most one reload, following the contract of docs/runtime-changes.md:
+ *
+ * 1. The desired config (`renderHaproxy(specForState(spec, desired))`) is written first, for every
+ *    plan, validated by `haproxy -c` before the atomic rename (`applyConfig`). A restart therefore
+ *    always loads the desired state, and a failed write changes nothing live.
+ * 2. `runtime` plans: the operations run in the planner's order. If ANY one fails, the executor
+ *    stops and reloads (the file already holds the full desired config), then puts the discovered
+ *    servers back into their spare slots. A half-applied runtime state never stays.
+ * 3. `reload` plans: one verified reload with its reasons. The written config already holds the
+ *    discovered servers in their slots (`renderForState`), so only draining states follow.
+ * 4. A failed reload leaves the last known good config serving (applyConfig restores the files;
+ *    the old workers never stopped) and the result says `failed`.
+ *
+ * Results are typed outcomes, never thrown, except for bugs and aborts.
+ */
+import type { Spec } from '../model/spec.js';
+import { plan as planChange, type Plan, type Reason, type RuntimeOp } from '../plan/planner.js';
+import { specForState, type HaproxyState } from '../plan/state.js';
+import { renderHaproxy } from '../render/haproxy.js';
+import { applyConfig, haproxyPaths } from '../haproxy/config-writer.js';
+import type { Reloader } from '../haproxy/master-cli.js';
+import { HaproxyRuntimeError, type RuntimeApi } from '../haproxy/runtime-api.js';
+import { assertCliToken } from '../haproxy/socket.js';
+import { OverlayError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import type { ApplyMetrics } from './metrics.js';
+
+/** What one execution did. `reasons` are the plan's; `ops` counts Runtime API operations sent. */
+export type ExecuteResult =
+  | { readonly kind: 'noop'; readonly reasons: readonly Reason[]; readonly ops: number }
+  | { readonly kind: 'runtime'; readonly reasons: readonly Reason[]; readonly ops: number }
+  | { readonly kind: 'reloaded'; readonly reasons: readonly Reason[]; readonly ops: number; readonly reloadId: string }
+  | {
+      readonly kind: 'fell-back-to-reload';
+      readonly reasons: readonly Reason[];
+      readonly ops: number;
+      readonly reloadId: string;
+      /** The Runtime API refusal that caused the fallback. */
+      readonly error: ExecuteError;
+    }
+  | {
+      readonly kind: 'failed';
+      readonly reasons: readonly Reason[];
+      readonly ops: number;
+      readonly reloadId?: string;
+      readonly error: ExecuteError;
+      /**
+       * `unchanged`: HAProxy still runs the applied state (nothing live changed, or the reload was
+       * refused and the last known good config serves). `unknown`: a reload happened but putting
+       * servers back failed: plan from nothing next time (a forced reload).
+       */
+      readonly live: 'unchanged' | 'unknown';
+    };
+
+export interface ExecuteError {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface ExecutorTarget {
+  readonly runtime: RuntimeApi;
+  /** The master CLI (or a `HaproxyProcess`); `null` writes files only (haproxy not started yet). */
+  readonly reloader: Reloader | null;
+  /** The run directory: haproxy.cfg and maps/ live here (`haproxyPaths(runDir)`). */
+  readonly runDir: string;
+  /** @default "haproxy" */
+  readonly haproxyBinary?: string;
+  readonly log: Logger;
+  readonly metrics?: ApplyMetrics;
+}
+
+export interface ExecuteInput {
+  readonly plan: Plan;
+  readonly spec: Spec;
+  /** The state the plan leads to; its `mapDir` must be `haproxyPaths(runDir).mapDir`. */
+  readonly desired: HaproxyState;
+}
+
+/**
+ * Renders the files `desired` is run from (the exact bytes written to disk): the renderer's
+ * config with every occupied spare slot filled in (address, port, weight, not `disabled`).
+ *
+ * Why fill them: the renderer starts every spare slot empty, so right after a reload a discovery
+ * backend would have NO server until the `after` operations ran; measured under wrk, every
+ * structural reload then answered thousands of 503s in that gap. A filled file also means a
+ * haproxy restart serves the discovered servers at once. The planner masks spare slot lines out
+ * of the structural hash, so filling them never causes a reload by itself; the price is one
+ * `haproxy -c` (~30 ms) per membership change, when the file changes.
+ */
+export function renderForState(spec: Spec, desired: HaproxyState, runDir: string): { config: string; maps: readonly { name: string; content: string }[] } {
+  const rendered = renderHaproxy(specForState(spec, desired), { node: desired.node, specHash: desired.specHash, mapDir: haproxyPaths(runDir).mapDir });
+  return { config: fillSpareSlots(rendered.config, desired), maps: rendered.maps };
+}
+
+const SPARE_LINE = /^ {2}server (olb-spare-\d+) 0\.0\.0\.0:0 weight 100 disabled(.*)$/u;
+
+/** Replaces the empty spare slot lines of occupied slots with their server. */
+export function fillSpareSlots(config: string, desired: HaproxyState): string {
+  const slots = new Map<string, Map<string, HaproxyState['backends'][number]['slots'][number]>>();
+  for (const b of desired.backends) slots.set(b.name, new Map(b.slots.filter((s) => s.spare && s.state !== 'maint').map((s) => [s.server, s])));
+  let backend: Map<string, HaproxyState['backends'][number]['slots'][number]> | undefined;
+  return config
+    .split('\n')
+    .map((line) => {
+      if (!line.startsWith(' ')) {
+        const m = /^backend (\S+)/u.exec(line);
+        backend = m === null ? undefined : slots.get(m[1] ?? '');
+        return line;
+      }
+      const m = backend === undefined ? null : SPARE_LINE.exec(line);
+      const slot = m === null ? undefined : backend?.get(m[1] ?? '');
+      if (m === null || slot === undefined) return line;
+      const addr = slot.address.includes(':') ? `[${slot.address}]` : slot.address;
+      return `  server ${m[1] ?? ''} ${addr}:${slot.port} weight ${slot.weight}${m[2] ?? ''}`;
+    })
+    .join('\n');
+}
+
+/**
+ * The operations still needed once a reload loaded the filled config: only `drain` states (a
+ * config line cannot say "draining"); addresses, weights and readiness are in the file.
+ */
+function afterReload(after: readonly RuntimeOp[]): RuntimeOp[] {
+  return after.filter((op) => op.op === 'set-server-state' && op.state === 'drain');
+}
+
+/** One line per reason, for logs and the reload's reason string. */
+export function describeReasons(reasons: readonly Reason[]): string {
+  return reasons.map((r) => `${r.code}: ${r.subject}${r.detail === undefined ? '' : ` (${r.detail})`}`).join('; ');
+}
+
+/**
+ * Executes `input.plan` against one haproxy (see the module comment). Callers serialise calls per
+ * run directory.
+ *
+ * @throws the signal's reason when aborted; SystemError INTERNAL for bugs.
+ */
+export async function executePlan(input: ExecuteInput, target: ExecutorTarget, options: { readonly signal: AbortSignal }): Promise<ExecuteResult> {
+  const { plan, spec, desired } = input;
+  const { signal } = options;
+  const metrics = target.metrics;
+  const files = { dir: target.runDir, ...renderForState(spec, desired, target.runDir) };
+  const common = { signal, ...(target.haproxyBinary === undefined ? {} : { haproxy: target.haproxyBinary }) };
+
+  if (plan.kind === 'none' || plan.kind === 'runtime') {
+    // The file first: if haproxy -c refuses it, nothing live has changed.
+    try {
+      await applyConfig(files, { ...common, reload: null, reason: plan.kind === 'none' ? 'no change' : describeReasons(plan.reasons) });
+    } catch (err) {
+      return record(metrics, { kind: 'failed', reasons: plan.kind === 'none' ? [] : plan.reasons, ops: 0, error: toError(err, signal), live: 'unchanged' });
+    }
+    if (plan.kind === 'none') return record(metrics, { kind: 'noop', reasons: [], ops: 0 });
+    const done = await runOps(plan.ops, target, signal);
+    if (done.error === undefined) return record(metrics, { kind: 'runtime', reasons: plan.reasons, ops: done.sent });
+
+    target.log.warn({ error: done.error, opsSent: done.sent, opsPlanned: plan.ops.length }, 'runtime operation failed; reloading instead');
+    metrics?.fallbacks.inc();
+    // Plan the reload as if nothing were known: its `after` refills every discovered slot.
+    const fallback = planChange(null, desired);
+    if (fallback.kind !== 'reload') throw new Error('planner returned no reload for an unknown applied state');
+    const reloaded = await reloadAndRefill(files, afterReload(fallback.after), `fallback: ${done.error.message}`, target, common, true);
+    const ops = done.sent + reloaded.ops;
+    if (reloaded.error !== undefined) {
+      return record(metrics, { kind: 'failed', reasons: plan.reasons, ops, ...(reloaded.reloadId === undefined ? {} : { reloadId: reloaded.reloadId }), error: reloaded.error, live: reloaded.live });
+    }
+    metrics?.reloads.inc({ reason: 'runtime-fallback' });
+    return record(metrics, { kind: 'fell-back-to-reload', reasons: plan.reasons, ops, reloadId: reloaded.reloadId ?? '', error: done.error });
+  }
+
+  // An initial plan does not know what haproxy runs: reload even if the file on disk matches.
+  const force = plan.reasons.some((r) => r.code === 'initial');
+  const reloaded = await reloadAndRefill(files, afterReload(plan.after), describeReasons(plan.reasons), target, common, force);
+  if (reloaded.error !== undefined) {
+    return record(metrics, { kind: 'failed', reasons: plan.reasons, ops: reloaded.ops, ...(reloaded.reloadId === undefined ? {} : { reloadId: reloaded.reloadId }), error: reloaded.error, live: reloaded.live });
+  }
+  for (const code of new Set(plan.reasons.map((r) => r.code))) metrics?.reloads.inc({ reason: code });
+  return record(metrics, { kind: 'reloaded', reasons: plan.reasons, ops: reloaded.ops, reloadId: reloaded.reloadId ?? '' });
+}
+
+interface ReloadOutcome {
+  readonly reloadId?: string;
+  readonly ops: number;
+  readonly error?: ExecuteError;
+  readonly live: 'unchanged' | 'unknown';
+}
+
+async function reloadAndRefill(
+  files: Parameters<typeof applyConfig>[0],
+  after: readonly RuntimeOp[],
+  reason: string,
+  target: ExecutorTarget,
+  common: { signal: AbortSignal; haproxy?: string },
+  force: boolean,
+): Promise<ReloadOutcome> {
+  let reloadId: string;
+  try {
+    const r = await applyConfig(files, { ...common, reload: target.reloader, reason, force });
+    reloadId = r.reloadId;
+    target.log.info({ reloadId, reason, changed: r.changed, workers: r.changed && r.reload !== null ? r.reload.newWorkerPids : [] }, 'haproxy reloaded');
+  } catch (err) {
+    const error = toError(err, common.signal);
+    const id = err instanceof OverlayError && typeof err.details['reloadId'] === 'string' ? err.details['reloadId'] : undefined;
+    target.log.error({ error, reloadId: id, reason }, 'haproxy reload failed; the last known good config keeps serving');
+    target.metrics?.reloadFailures.inc();
+    return { ...(id === undefined ? {} : { reloadId: id }), ops: 0, error, live: 'unchanged' };
+  }
+  const done = await runOps(after, target, common.signal);
+  if (done.error !== undefined) {
+    target.log.error({ error: done.error, reloadId }, 'restoring discovered servers after a reload failed');
+    return { reloadId, ops: done.sent, error: done.error, live: 'unknown' };
+  }
+  return { reloadId, ops: done.sent, live: 'unchanged' };
+}
+
+/** Runs operations in order, stopping at the first failure. */
+async function runOps(ops: readonly RuntimeOp[], target: ExecutorTarget, signal: AbortSignal): Promise<{ sent: number; error?: ExecuteError }> {
+  let sent = 0;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as RuntimeOp;
+    const next = ops[i + 1];
+    try {
+      if (op.op === 'set-server-state' && op.state === 'ready' && next?.op === 'set-server-health' && next.backend === op.backend && next.server === op.server) {
+        // One CLI line: no check can run between `ready` and `health down` (HAProxy 2.6 marks a
+        // server leaving maintenance UP at once; docs/runtime-changes.md).
+        const id = `${assertCliToken('backend', op.backend)}/${assertCliToken('server', op.server)}`;
+        await expectEmpty(target.runtime, `set server ${id} state ready; set server ${id} health down`, signal);
+        target.metrics?.ops.inc({ op: op.op });
+        target.metrics?.ops.inc({ op: next.op });
+        sent += 2;
+        i++;
+        continue;
+      }
+      await runOp(op, target.runtime, signal);
+      target.metrics?.ops.inc({ op: op.op });
+      sent++;
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      return { sent, error: toError(err, signal) };
+    }
+  }
+  return { sent };
+}
+
+async function runOp(op: RuntimeOp, runtime: RuntimeApi, signal: AbortSignal): Promise<void> {
+  const o = { signal };
+  switch (op.op) {
+    case 'set-server-addr':
+      return runtime.setServer(op.backend, op.server, { addr: op.address, port: op.port }, o);
+    case 'set-server-weight':
+      return runtime.setServer(op.backend, op.server, { weight: op.weight }, o);
+    case 'set-server-state':
+      return runtime.setServer(op.backend, op.server, { state: op.state }, o);
+    case 'set-server-health':
+      return expectEmpty(runtime, `set server ${assertCliToken('backend', op.backend)}/${assertCliToken('server', op.server)} health ${op.health}`, signal);
+    case 'map-add':
+      return runtime.addMap(op.path, op.key, op.value, o);
+    case 'map-set':
+      return runtime.setMap(op.path, op.key, op.value, o);
+    case 'map-del':
+      return runtime.delMap(op.path, op.key, o);
+    case 'map-replace':
+      await runtime.replaceMap(op.path, op.entries, o);
+      return;
+  }
+}
+
+/** HAProxy answers a successful `set server` with an empty line (one per `;`-separated command). */
+async function expectEmpty(runtime: RuntimeApi, command: string, signal: AbortSignal): Promise<void> {
+  const answer = await runtime.command(command, { signal });
+  if (answer === '' || answer.trim() !== '') throw new HaproxyRuntimeError(command, answer);
+}
+
+function toError(err: unknown, signal: AbortSignal): ExecuteError {
+  if (signal.aborted) throw signal.reason;
+  if (err instanceof OverlayError) return { code: err.code, message: err.message };
+  throw err;
+}
+
+function record(metrics: ApplyMetrics | undefined, result: ExecuteResult): ExecuteResult {
+  metrics?.results.inc({ kind: result.kind });
+  return result;
+}
