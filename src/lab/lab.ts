@@ -155,7 +155,7 @@ export async function startNodeSoftware(lab: Lab, options: { readonly specFile: 
     const runDir = nodeRunDir(files.dir, node.name);
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     await lab.spawn(node.name, [process.execPath, cliEntryPoint(), 'agent', '--spec', options.specFile, '--node', node.name, '--run-dir', runDir], {
-      signal: options.signal, label: `agent ${node.name}`,
+      signal: options.signal, label: `agent ${node.name}`, logFile: join(runDir, 'agent.log'),
     });
   }
   return null;

@@ -3,6 +3,7 @@
  * argument arrays (never a shell), and always inside a lab namespace except `ip netns add/del`.
  */
 import { execFile, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SystemError } from '../util/errors.js';
@@ -142,6 +143,12 @@ export interface SpawnInNamespaceOptions {
   readonly readyLine?: string;
   /** @default 10000 */
   readonly readyTimeoutMs?: number;
+  /**
+   * Append the process's stdout and stderr to this file (kept for the process's whole life).
+   * Without it stdout is read only until `readyLine` and then closed, so a process that keeps
+   * writing (the agent's JSON logs) must have a log file.
+   */
+  readonly logFile?: string;
 }
 
 /**
@@ -153,7 +160,10 @@ export async function spawnInNamespace(options: SpawnInNamespaceOptions): Promis
   const argv = execIn(options.namespace, options.argv);
   const id = await options.stateFile.record({ kind: 'process', label: options.label, namespace: options.namespace, argv, pid: null, startTime: null }, options);
   // `ip netns exec` execs the program: the pid we get is the program's own.
-  const child = spawn(argv[0] ?? 'ip', argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+  if (options.logFile !== undefined && options.readyLine !== undefined) throw new SystemError('INTERNAL', `${options.label}: readyLine and logFile cannot be combined`);
+  const log = options.logFile !== undefined ? openSync(options.logFile, 'a', 0o600) : undefined;
+  const child = spawn(argv[0] ?? 'ip', argv.slice(1), { detached: true, stdio: log !== undefined ? ['ignore', log, log] : ['ignore', 'pipe', 'ignore'] });
+  if (log !== undefined) closeSync(log);
   const pid = await new Promise<number>((resolve, reject) => {
     child.once('spawn', () => resolve(child.pid ?? -1));
     child.once('error', reject);

@@ -64,7 +64,7 @@ export interface Lab {
    */
   startServiceRelay(listen: { readonly address: string; readonly port: number }, unixPath: string, options: { readonly signal: AbortSignal }): Promise<RecordedProcess>;
   /** Starts any long-running program in an instance, recorded in the state file (so `destroyLab` stops it). */
-  spawn(node: string, argv: readonly string[], options: { readonly signal: AbortSignal; readonly label: string; readonly readyLine?: string }): Promise<RecordedProcess>;
+  spawn(node: string, argv: readonly string[], options: { readonly signal: AbortSignal; readonly label: string; readonly readyLine?: string; readonly logFile?: string }): Promise<RecordedProcess>;
 }
 
 export interface LabStatus {
@@ -207,7 +207,7 @@ function labHandle(plan: LabPlan, state: LabStateFile): Lab {
     if (node === 'internet') return plan.internet.namespace;
     return requireInstance(plan, node).namespace;
   };
-  const spawn = (node: string, argv: readonly string[], options: { signal: AbortSignal; label: string; readyLine?: string }): Promise<RecordedProcess> =>
+  const spawn = (node: string, argv: readonly string[], options: { signal: AbortSignal; label: string; readyLine?: string; logFile?: string }): Promise<RecordedProcess> =>
     spawnInNamespace({ ...options, stateFile: state, namespace: namespaceOf(node), argv });
   return {
     plan,
