@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 npx eslint .
 # Tests run one file at a time: many of them own network namespaces and real haproxy/keepalived.
-node --test --test-concurrency=1 dist/test/
+node --test --test-concurrency=1 --test-timeout=600000 dist/test/

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ClusterNode, Spec } from '../model/spec.js';
@@ -7,6 +6,11 @@ import { renderHaproxy } from '../render/haproxy.js';
 import { keepalivedFifoPath, keepalivedInstanceName, keepalivedTrackPath, renderKeepalived } from '../render/keepalived.js';
 import { applyConfig, haproxyPaths } from '../haproxy/config-writer.js';
 import { attachHaproxy, startHaproxy } from '../haproxy/process.js';
+import { MasterCli } from '../haproxy/master-cli.js';
+import { RuntimeApi } from '../haproxy/runtime-api.js';
+import { createApplyPipeline } from '../apply/pipeline.js';
+import { createApplyMetrics } from '../apply/metrics.js';
+import { watchSpec } from './spec-watch.js';
 import type { HaproxyProcess } from '../haproxy/process.js';
 import { readNotifyFifo } from '../keepalived/notify-fifo.js';
 import type { VrrpState } from '../keepalived/notify-fifo.js';
@@ -73,7 +77,6 @@ export async function runAgent(options: AgentOptions): Promise<void> {
 
   const registry = new Registry();
   const failoverMetrics = createFailoverMetrics(registry);
-  const reloads = registry.counter('overlay_lb_haproxy_reloads_total', 'HAProxy reloads by the agent, by reason.');
   const healthGauge = registry.gauge('overlay_lb_node_healthy', '1 when HAProxy serves (the track file says 0), else 0.');
   const restarts = registry.counter('overlay_lb_process_restarts_total', 'Restarts of haproxy or keepalived after they exited.');
 
@@ -84,13 +87,31 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   // HAProxy: the file on disk is always the desired, validated config; attach when one runs.
   const hpDir = join(runDir, 'haproxy');
   const hp = haproxyPaths(hpDir);
-  const rendered = renderHaproxy(spec, { node: node.name, specHash: loaded.hash, mapDir: hp.mapDir });
   const pidFile = join(runDir, 'haproxy.pid');
   let haproxy: HaproxyProcess | null = await attachHaproxy({ pidFile, masterSocket: spec.admin.masterSocket, signal }).catch(() => null);
-  const applied = await applyConfig({ dir: hpDir, config: rendered.config, maps: rendered.maps }, { signal, reload: haproxy, reason: haproxy ? 'agent start: spec changed' : 'initial' });
-  if (applied.changed && haproxy) reloads.inc({ reason: 'spec-changed' });
+  // A running haproxy keeps its config (the pipeline below plans from what it runs); a stopped one
+  // starts from the last config written, or from a first render when there is none.
+  const hadConfig = await exists(hp.config);
+  if (!haproxy && !hadConfig) {
+    const rendered = renderHaproxy(spec, { node: node.name, specHash: loaded.hash, mapDir: hp.mapDir });
+    await applyConfig({ dir: hpDir, config: rendered.config, maps: rendered.maps }, { signal, reload: null, reason: 'initial' });
+  }
   if (!haproxy) haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: join(runDir, 'haproxy.log'), signal });
-  log.info({ event: 'haproxy', pid: haproxy.masterPid, attached: !haproxy.owned, configChanged: applied.changed }, 'haproxy running');
+  log.info({ event: 'haproxy', pid: haproxy.masterPid, attached: !haproxy.owned }, 'haproxy running');
+
+  // From here on the apply pipeline owns haproxy's config: discovered servers, switches and
+  // splits change through the Runtime API, anything else is one reload with its reasons. The
+  // master CLI socket is stable across haproxy restarts, so it is the reloader.
+  const pipeline = createApplyPipeline({
+    spec,
+    specHash: loaded.hash,
+    node: node.name,
+    runDir: hpDir,
+    haproxy: { runtime: new RuntimeApi({ socketPath: spec.admin.runtimeSocket }), reloader: new MasterCli({ socketPath: spec.admin.masterSocket }) },
+    log,
+    metrics: createApplyMetrics(registry),
+  });
+  let current = { spec, hash: loaded.hash, generation: 1 };
 
   // keepalived's track file starts at FAULT until HAProxy answers its health URI.
   const trackFile = keepalivedTrackPath(runDir);
@@ -151,9 +172,10 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const status = (): unknown => ({
     node: node.name,
     cluster: spec.cluster.name,
-    specHash: loaded.hash,
-    configHash: createHash('sha256').update(rendered.config).update(rendered.maps.map((m) => `${m.name}\n${m.content}`).join('\n')).digest('hex'),
-    specGeneration: 1,
+    specHash: current.hash,
+    configHash: pipeline.status().configHash ?? null,
+    specGeneration: current.generation,
+    apply: pipeline.status(),
     identity,
     vrrp: controller.status(),
     haproxy: { pid: haproxy?.masterPid ?? null, alive: haproxy?.isAlive() ?? false, healthy: health.healthy },
@@ -171,6 +193,24 @@ export async function runAgent(options: AgentOptions): Promise<void> {
 
   tasks.push(health.run(signal));
   tasks.push(controller.run(signal));
+  tasks.push(pipeline.run(signal));
+  // The spec file is watched: a valid change rolls out (runtime where possible, else one reload);
+  // an invalid one is logged with every diagnostic and changes nothing.
+  tasks.push(watchSpec(options.specFile, loaded.hash, { signal, log, onChange: async (next) => {
+    const nextSpec = withRunDir(next.spec, runDir);
+    if (!nextSpec.cluster.nodes.some((n) => n.name === node.name)) {
+      log.error({ event: 'spec-rejected', reason: `node ${node.name} is no longer in the spec` }, 'spec change ignored');
+      return;
+    }
+    const outcome = await pipeline.applySpec(nextSpec, next.hash);
+    const k = renderKeepalived(nextSpec, { node: node.name, specHash: next.hash });
+    if ((await readFile(kconfPath, 'utf8').catch(() => '')) !== k) {
+      await writeFileAtomic(kconfPath, k, { signal, mode: 0o600 });
+      keepalived.reload();
+    }
+    current = { spec: nextSpec, hash: next.hash, generation: current.generation + 1 };
+    log.info({ event: 'spec-applied', specHash: next.hash, generation: current.generation, result: outcome.result.kind }, 'spec change rolled out');
+  } }));
   // Supervision: a dead haproxy means FAULT at once (no waiting for health checks), then a restart.
   tasks.push((async () => {
     let backoff = 500;
