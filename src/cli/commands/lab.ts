@@ -12,6 +12,7 @@ import {
   collectLabStatus, controlRequest, killLabNodeProcess, labStateFile, planFromOptions, startNodeSoftware, stopLab, type LabStatusReport,
 } from '../../lab/lab.js';
 import { createLogger } from '../../util/log.js';
+import { runDemo } from '../../lab/demo.js';
 import { SystemError, UserError } from '../../util/errors.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, type CliIo } from '../io.js';
@@ -19,6 +20,7 @@ import { EXIT, type CliIo } from '../io.js';
 export const labHelp = `Usage: overlay-lb lab COMMAND [options]
 
   up [--spec FILE] [--azs 2|3] [--no-nodes]   build the lab (default spec examples/demo.yaml)
+  demo [--spec FILE]                         the guided tour: lab up, header routing, a node killed, lab down
   status [--json]                            namespaces, processes, VIP route per table, faults
   down                                       remove everything 'up' made (idempotent)
   exec NODE -- CMD [ARGS...]                 run a command inside a lab instance (no shell)
@@ -43,12 +45,20 @@ export async function runLab(argv: readonly string[], io: CliIo, signal: AbortSi
     case 'env': return labEnv(rest, io, signal);
     case 'fault': return labFault(rest, io, signal);
     case 'serve': return labServe(rest, io, signal);
+    case 'demo': return labDemo(rest, io, signal);
     case undefined: case '--help': case '-h': case 'help':
       io.out(labHelp);
       return sub === undefined ? EXIT.usage : EXIT.ok;
     default:
-      throw new UserError('CLI_USAGE', `lab: unknown command ${JSON.stringify(sub)}; commands: up, status, down, exec, env, fault, serve. See: overlay-lb lab --help`);
+      throw new UserError('CLI_USAGE', `lab: unknown command ${JSON.stringify(sub)}; commands: up, status, down, exec, env, fault, serve, demo. See: overlay-lb lab --help`);
   }
+}
+
+async function labDemo(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
+  const { values } = parseCommandArgs('lab demo', argv, { ...common, spec: { type: 'string' } });
+  if (values.help) return (io.out(labHelp), EXIT.ok);
+  await runDemo({ specFile: values.spec ?? 'examples/demo.yaml', prefix: values.prefix ?? 'olbdemo-', io, signal });
+  return EXIT.ok;
 }
 
 const common = { prefix: { type: 'string' }, 'state-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
