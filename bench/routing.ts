@@ -34,7 +34,7 @@ const basePort = 18000 + (process.pid % 500) * 8;
 const ports = { backend: basePort, a: basePort + 1, b: basePort + 2, c: basePort + 3 };
 const backends = ['app-0', 'app-1', 'app-2', 'app-3'];
 
-function specYaml(ruleCount: number, port: number): string {
+function specYaml(ruleCount: number, port: number, dir: string): string {
   const lines = [
     'version: 1',
     'cluster:',
@@ -44,7 +44,10 @@ function specYaml(ruleCount: number, port: number): string {
     '  nodes: [{ name: lb-a, address: 10.0.1.10, zone: az-a }]',
     'admin:',
     `  stats: { bind: localhost, port: ${port + 100} }`,
-    `  health: { port: ${port + 200} }`,
+    `  health: { bind: localhost, port: ${port + 200} }`,
+    `  runtimeSocket: ${dir}/haproxy.sock`,
+    `  masterSocket: ${dir}/master.sock`,
+    `  stateDir: ${dir}`,
     'frontends:',
     '  - name: web',
     `    binds: [{ address: 127.0.0.1, port: ${port} }]`,
@@ -85,7 +88,8 @@ function median(xs: readonly number[]): number {
 }
 
 async function compile(ruleCount: number, port: number, dir: string): Promise<{ file: string; parseMs: number; renderMs: number }> {
-  const text = specYaml(ruleCount, port);
+  await mkdir(dir, { recursive: true });
+  const text = specYaml(ruleCount, port, dir);
   const t0 = performance.now();
   const parsed = parseSpec(text, { file: `bench-${ruleCount}.yaml` });
   const t1 = performance.now();

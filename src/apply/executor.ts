@@ -144,17 +144,30 @@ export async function executePlan(input: ExecuteInput, target: ExecutorTarget, o
   const files = { dir: target.runDir, ...renderForState(spec, desired, target.runDir) };
   const common = { signal, ...(target.haproxyBinary === undefined ? {} : { haproxy: target.haproxyBinary }) };
 
-  if (plan.kind === 'none' || plan.kind === 'runtime') {
-    // The file first: if haproxy -c refuses it, nothing live has changed.
+  if (plan.kind === 'none') {
     try {
-      await applyConfig(files, { ...common, reload: null, reason: plan.kind === 'none' ? 'no change' : describeReasons(plan.reasons) });
+      await applyConfig(files, { ...common, reload: null, reason: 'no change' });
     } catch (err) {
-      return record(metrics, { kind: 'failed', reasons: plan.kind === 'none' ? [] : plan.reasons, ops: 0, error: toError(err, signal), live: 'unchanged' });
+      return record(metrics, { kind: 'failed', reasons: [], ops: 0, error: toError(err, signal), live: 'unchanged' });
     }
-    if (plan.kind === 'none') return record(metrics, { kind: 'noop', reasons: [], ops: 0 });
+    return record(metrics, { kind: 'noop', reasons: [], ops: 0 });
+  }
+  if (plan.kind === 'runtime') {
+    // The runtime operations first, then the file: a runtime plan changes only what the planner
+    // masks out of the structural hash (server addresses, weights, states, map entries) in a
+    // config whose structure already passed haproxy -c, so traffic need not wait for the check
+    // (discovery-to-traffic latency). The file is still written, checked and renamed right after,
+    // so a restart finds the same state; a file that fails the check is reported as a failure
+    // and the next apply tries again.
     const done = await runOps(plan.ops, target, signal);
-    if (done.error === undefined) return record(metrics, { kind: 'runtime', reasons: plan.reasons, ops: done.sent });
-
+    if (done.error === undefined) {
+      try {
+        await applyConfig(files, { ...common, reload: null, reason: describeReasons(plan.reasons) });
+      } catch (err) {
+        return record(metrics, { kind: 'failed', reasons: plan.reasons, ops: done.sent, error: toError(err, signal), live: 'unknown' });
+      }
+      return record(metrics, { kind: 'runtime', reasons: plan.reasons, ops: done.sent });
+    }
     target.log.warn({ error: done.error, opsSent: done.sent, opsPlanned: plan.ops.length }, 'runtime operation failed; reloading instead');
     metrics?.fallbacks.inc();
     // Plan the reload as if nothing were known: its `after` refills every discovered slot.

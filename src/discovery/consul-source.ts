@@ -8,7 +8,7 @@
  * - loops are rate-limited (`minIntervalMs`), since a blocking query may return without a change.
  */
 import type { Clock } from '../util/clock.js';
-import { type BackoffOptions, createSourceRunner, unavailable } from './source-runner.js';
+import { type BackoffOptions, createSourceRunner, unavailable, commonRunnerOptions } from './source-runner.js';
 import type { DiscoverySourceRunner, Logger } from './types.js';
 
 export interface ConsulSourceOptions {
@@ -48,10 +48,7 @@ export function createConsulSource(options: ConsulSourceOptions): DiscoverySourc
 
   return createSourceRunner({
     ...source,
-    ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.backoff ? { backoff: options.backoff } : {}),
-    ...(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries }),
+    ...commonRunnerOptions(options),
     session: async (ctx) => {
       let index = 0;
       for (;;) {

@@ -9,7 +9,7 @@
 import { Resolver } from 'node:dns/promises';
 import type { Clock } from '../util/clock.js';
 import { UserError } from '../util/errors.js';
-import { type BackoffOptions, createSourceRunner, unavailable } from './source-runner.js';
+import { type BackoffOptions, createSourceRunner, unavailable, commonRunnerOptions } from './source-runner.js';
 import type { DiscoverySourceRunner, Logger } from './types.js';
 
 export interface DnsSourceOptions {
@@ -82,10 +82,7 @@ export function createDnsSource(options: DnsSourceOptions): DiscoverySourceRunne
 
   return createSourceRunner({
     ...source,
-    ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.backoff ? { backoff: options.backoff } : {}),
-    ...(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries }),
+    ...commonRunnerOptions(options),
     session: async (ctx) => {
       const resolver = new Resolver({ timeout: options.timeoutMs ?? 2000, tries: 2 });
       if (options.servers) resolver.setServers([...options.servers]);

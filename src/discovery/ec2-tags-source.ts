@@ -5,7 +5,7 @@
  * `tag:<key>` filters, paginated).
  */
 import type { Clock } from '../util/clock.js';
-import { type BackoffOptions, createSourceRunner, unavailable } from './source-runner.js';
+import { type BackoffOptions, createSourceRunner, unavailable, commonRunnerOptions } from './source-runner.js';
 import type { DiscoverySourceRunner, Logger } from './types.js';
 
 /** One instance as the source needs it. */
@@ -43,10 +43,7 @@ export function createEc2TagsSource(options: Ec2TagsSourceOptions): DiscoverySou
   const source = { name: options.name, type: 'ec2-tags' };
   return createSourceRunner({
     ...source,
-    ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.backoff ? { backoff: options.backoff } : {}),
-    ...(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries }),
+    ...commonRunnerOptions(options),
     session: async (ctx) => {
       for (;;) {
         let instances: readonly Ec2InstanceSummary[];

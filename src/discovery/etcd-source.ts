@@ -8,7 +8,7 @@
  * than replaying events, and a prefix of service instances is small.
  */
 import type { Clock } from '../util/clock.js';
-import { type BackoffOptions, createSourceRunner, unavailable } from './source-runner.js';
+import { type BackoffOptions, createSourceRunner, unavailable, commonRunnerOptions } from './source-runner.js';
 import type { DiscoverySourceRunner, Logger } from './types.js';
 
 export interface EtcdSourceOptions {
@@ -79,10 +79,7 @@ export function createEtcdSource(options: EtcdSourceOptions): DiscoverySourceRun
 
   return createSourceRunner({
     ...source,
-    ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.backoff ? { backoff: options.backoff } : {}),
-    ...(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries }),
+    ...commonRunnerOptions(options),
     session: async (ctx) => {
       const endpoint = (options.endpoints[next++ % options.endpoints.length] ?? '').replace(/\/+$/, '');
       const readAll = async (): Promise<bigint> => {

@@ -10,7 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Clock } from '../util/clock.js';
-import { type BackoffOptions, createSourceRunner, unavailable } from './source-runner.js';
+import { type BackoffOptions, createSourceRunner, unavailable, commonRunnerOptions } from './source-runner.js';
 import type { DiscoverySourceRunner, Logger } from './types.js';
 
 export interface FileSourceOptions {
@@ -35,10 +35,7 @@ export function createFileSource(options: FileSourceOptions): DiscoverySourceRun
   const isJson = extname(options.path).toLowerCase() === '.json';
   return createSourceRunner({
     ...source,
-    ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.backoff ? { backoff: options.backoff } : {}),
-    ...(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries }),
+    ...commonRunnerOptions(options),
     session: async (ctx) => {
       const local = new AbortController();
       const signal = AbortSignal.any([ctx.signal, local.signal]);

@@ -56,6 +56,19 @@ export interface SourceRunnerOptions {
   readonly random?: () => number;
 }
 
+/** The runner settings every source accepts and passes through unchanged. */
+export type CommonSourceOptions = Pick<SourceRunnerOptions, 'clock' | 'logger' | 'maxEntries' | 'backoff'>;
+
+/** Copies the common settings that are set (`exactOptionalPropertyTypes` forbids explicit undefined). */
+export function commonRunnerOptions(options: CommonSourceOptions): CommonSourceOptions {
+  return {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    ...(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries }),
+  };
+}
+
 /** Wraps a session into a {@link DiscoverySourceRunner}. */
 export function createSourceRunner(options: SourceRunnerOptions): DiscoverySourceRunner {
   const clock = options.clock ?? systemClock;

@@ -9,6 +9,8 @@
  */
 import type { Condition, Frontend, Route, Spec, StickyKey } from '../model/spec.js';
 import { OverlayError, UserError } from '../util/errors.js';
+import { crc32 } from './crc32.js';
+import { formatIpv4, parseIpv4 } from './ipv4.js';
 
 /** One HTTP request, as a client sends it. */
 export interface ExplainRequest {
@@ -395,40 +397,9 @@ function lastCookieInElement(s: string, name: string): string | undefined {
   return found;
 }
 
-// zlib's CRC-32 (reflected polynomial 0xEDB88320), byte-wise with a 256-entry table.
-function crcTable(): Uint32Array {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-}
-
-/** CRC-32 of `bytes` exactly as zlib's `crc32(0, bytes, len)` computes it (unsigned). */
-export function crc32(bytes: Uint8Array): number {
-  const table = crcTable();
-  let crc = 0xffffffff;
-  for (const b of bytes) crc = (table[(crc ^ b) & 0xff] ?? 0) ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-function parseIpv4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (m === null) return undefined;
-  let value = 0;
-  for (const part of m.slice(1)) {
-    const octet = Number(part);
-    if (octet > 255) return undefined;
-    value = value * 256 + octet;
-  }
-  return value;
-}
-
-function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
-}
+// Small shared helpers of the spec layer (not the renderer: explain stays independent of the
+// compiler it is checked against).
+export { crc32 } from './crc32.js';
 
 function cidrContains(cidr: string, address: number): boolean {
   const [base, len] = cidr.split('/');

@@ -1,23 +1,10 @@
 /** IPv4 address and CIDR helpers for the lab's cloud model (pure). */
 
-/** The address as an unsigned 32-bit number, or undefined when it is not dotted-quad IPv4. */
-export function parseIpv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0;
-  for (const part of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
-    const n = Number(part);
-    if (n > 255) return undefined;
-    value = value * 256 + n;
-  }
-  return value;
-}
+import { parseIpv4 } from '../../spec/ipv4.js';
 
-/** Dotted-quad text of an unsigned 32-bit address. */
-export function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
-}
+// One IPv4 parser for the whole project; the lab's CIDRs are stricter than the spec's (EC2
+// rejects host bits), so parseCidr below stays its own.
+export { formatIpv4, parseIpv4 } from '../../spec/ipv4.js';
 
 export interface ParsedCidr {
   readonly base: number;
