@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { ClusterNode, Spec } from '../model/spec.js';
 import { loadSpecFile } from '../ops/load-spec.js';
 import { renderHaproxy } from '../render/haproxy.js';
-import { keepalivedFifoPath, keepalivedInstanceName, keepalivedTrackPath, renderKeepalived } from '../render/keepalived.js';
+import { keepalivedFifoPath, keepalivedInstanceName, keepalivedPriorityPath, keepalivedTrackPath, renderKeepalived } from '../render/keepalived.js';
 import { applyConfig, haproxyPaths } from '../haproxy/config-writer.js';
 import { attachHaproxy, startHaproxy } from '../haproxy/process.js';
 import { MasterCli } from '../haproxy/master-cli.js';
@@ -28,6 +28,9 @@ import type { Claimer } from '../failover/types.js';
 import { createFailoverMetrics } from '../failover/metrics.js';
 import { HealthMonitor } from './health.js';
 import { startStatusServer } from './status-server.js';
+import { agentSocketPath, startControlServer } from './control-server.js';
+import { disableHandoff, enableHandoff, readHandoff } from '../switchover/handoff.js';
+import type { HandoffRecord } from '../switchover/handoff.js';
 import { withRunDir } from './run-dir.js';
 import { runCommand } from '../util/exec.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -168,9 +171,18 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   }
   log.info({ event: 'keepalived', pid: keepalived.pid, attached: keepalived.attached }, 'keepalived running');
 
+  // Planned switchover state, cached for the synchronous /status.
+  const priorityFile = keepalivedPriorityPath(runDir);
+  const readPriority = async (): Promise<number | null> => {
+    const n = Number((await readFile(priorityFile, 'utf8').catch(() => '')).trim());
+    return Number.isInteger(n) ? n : null;
+  };
+  const sw: { priorityAdjust: number | null; handoff: HandoffRecord | null } = { priorityAdjust: await readPriority(), handoff: await readHandoff(runDir) };
+
   let stopping = false;
   const status = (): unknown => ({
     node: node.name,
+    address: node.address,
     cluster: spec.cluster.name,
     specHash: current.hash,
     configHash: pipeline.status().configHash ?? null,
@@ -180,6 +192,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     vrrp: controller.status(),
     haproxy: { pid: haproxy?.masterPid ?? null, alive: haproxy?.isAlive() ?? false, healthy: health.healthy },
     keepalived: { pid: keepalived.pid, alive: isAlive(keepalived.pid) },
+    switchover: { priorityAdjust: sw.priorityAdjust, handoff: sw.handoff === null ? null : { role: sw.handoff.role, peerAddress: sw.handoff.peerAddress, since: sw.handoff.since } },
   });
   const server = await startStatusServer({
     host: spec.admin.agent.bind === 'localhost' ? '127.0.0.1' : node.address,
@@ -190,6 +203,72 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     alive: () => !stopping,
   });
   log.info({ event: 'status-server', url: server.url }, 'agent status endpoint listening');
+
+  // Mutating operations (planned switchover) only on a unix socket (mode 0600) in the run dir.
+  const masterCli = new MasterCli({ socketPath: spec.admin.masterSocket });
+  // A handoff left on by an abandoned switchover is removed after this long.
+  const HANDOFF_TTL_MS = 180_000;
+  let handoffTimer: NodeJS.Timeout | undefined;
+  const handoffOff = async (why: string): Promise<boolean> => {
+    clearTimeout(handoffTimer);
+    const had = await disableHandoff(runDir, { signal: AbortSignal.timeout(30_000) });
+    sw.handoff = null;
+    if (had) log.info({ event: 'handoff-off', why }, 'switchover handoff removed');
+    return had;
+  };
+  const peerNode = (name: unknown): ClusterNode => {
+    const peer = current.spec.cluster.nodes.find((n) => n.name === name && n.name !== node.name);
+    if (!peer) throw new UserError('SWITCHOVER_INVALID', `peer ${JSON.stringify(name)} is not another node of the spec; nodes: ${current.spec.cluster.nodes.map((n) => n.name).join(', ')}`);
+    return peer;
+  };
+  const PRIORITY_MODES = { preferred: 254 - node.priority, neutral: 0, fault: -254 } as const;
+  await startControlServer({
+    socketPath: agentSocketPath(runDir),
+    signal,
+    routes: {
+      'GET /status': () => Promise.resolve(status()),
+      // Fresh view of every owned route table (or the EIP): who holds it now, from the cloud API.
+      'GET /routes': async (_body, s) => ({ resources: await claimer.inspect(await claimer.list(s), s) }),
+      'POST /switchover/handoff': async (body, s) => {
+        const peer = peerNode(body['peer']);
+        const role = body['role'];
+        if (role !== 'target' && role !== 'origin') throw new UserError('SWITCHOVER_INVALID', `handoff role ${JSON.stringify(role)} is not target or origin`);
+        clearTimeout(handoffTimer);
+        sw.handoff = await enableHandoff(runDir, { role, vip: spec.cluster.vip, localAddress: node.address, peerAddress: peer.address, iface: node.interface }, { signal: s });
+        handoffTimer = setTimeout(() => void handoffOff('ttl expired').catch((err: unknown) => log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff')), HANDOFF_TTL_MS);
+        handoffTimer.unref();
+        log.info({ event: 'handoff-on', role, peer: peer.name }, 'switchover handoff on');
+        return { handoff: sw.handoff };
+      },
+      'POST /switchover/handoff-off': async () => ({ removed: await handoffOff('switchover finished') }),
+      'POST /switchover/yield': (body) => {
+        const to = body['to'];
+        if (to === null) controller.yieldTo(null);
+        else controller.yieldTo(peerNode(to).name, typeof body['ttlMs'] === 'number' ? body['ttlMs'] : 60_000);
+        return Promise.resolve({ yieldingTo: to });
+      },
+      'POST /switchover/claim': async (_body, s) => ({ outcomes: await controller.claimNow('planned switchover', s) }),
+      'POST /switchover/priority': async (body, s) => {
+        const mode = body['mode'];
+        if (mode !== 'preferred' && mode !== 'neutral' && mode !== 'fault') throw new UserError('SWITCHOVER_INVALID', `priority mode ${JSON.stringify(mode)} is not preferred, neutral or fault`);
+        const value = PRIORITY_MODES[mode];
+        await writeFileAtomic(priorityFile, `${value}\n`, { signal: s });
+        sw.priorityAdjust = value;
+        log.info({ event: 'priority', mode, adjust: value }, 'VRRP priority adjustment written');
+        return { priorityAdjust: value };
+      },
+      'POST /switchover/drain': async (_body, s) => {
+        // A reload: the old worker serves its established connections to their end (keep-alive
+        // clients get `Connection: close`), the new one takes new connections (none arrive here now).
+        const r = await masterCli.reload({ signal: s });
+        if (!r.ok) throw new OverlayError('SWITCHOVER_FAILED', `haproxy reload for the drain failed (${r.reason}): ${r.detail}`);
+        log.info({ event: 'drain', oldWorkers: r.previousWorkerPids }, 'haproxy reloaded to drain established connections');
+        return { draining: r.previousWorkerPids };
+      },
+      'GET /switchover/drain': async (_body, s) => ({ oldWorkers: (await masterCli.showProc({ signal: s })).oldWorkers.length }),
+    },
+  });
+  log.info({ event: 'control-socket', path: agentSocketPath(runDir) }, 'agent control socket listening');
 
   tasks.push(health.run(signal));
   tasks.push(controller.run(signal));

@@ -10,6 +10,8 @@ import { runExplain } from './commands/explain.js';
 import { runLab } from './commands/lab.js';
 import { runApply } from './commands/apply.js';
 import { runAgentCommand } from './commands/agent.js';
+import { runSwitchoverCommand } from './commands/switchover.js';
+import { runStatusCommand } from './commands/status.js';
 
 type Command = (argv: readonly string[], io: CliIo, signal: AbortSignal) => Promise<number>;
 
@@ -20,6 +22,8 @@ const commands: Readonly<Record<string, { summary: string; run: Command }>> = {
   lab: { summary: 'a multi-AZ VPC lab on this machine: up, status, down, exec, fault', run: runLab },
   apply: { summary: 'roll a changed spec out to a running haproxy (runtime API where possible)', run: runApply },
   agent: { summary: 'the node agent: haproxy, keepalived and VIP failover on one LB node', run: runAgentCommand },
+  switchover: { summary: 'move the VIP to a named node without failing a request', run: runSwitchoverCommand },
+  status: { summary: 'every node: who is master, where each route table points, what is wrong', run: runStatusCommand },
 };
 
 export const mainHelp = `overlay-lb: a highly available layer-7 load balancer for cloud VPCs

@@ -31,6 +31,8 @@ export interface ControllerStatus {
   /** Detection to every resource claimed, for the last MASTER transition. */
   readonly lastDetectToClaimedMs: number | null;
   readonly contests: number;
+  /** The switchover target this node leaves its resources to (old master during a switchover). */
+  readonly yieldingTo?: string | null;
 }
 
 export interface FailoverControllerOptions {
@@ -75,6 +77,8 @@ export class FailoverController {
   #resources = new Map<string, { holder: ResourceView['holder'] | null; lastClaim: ClaimOutcome | null; contested: boolean }>();
   #lastDetectToClaimedMs: number | null = null;
   #contests = 0;
+  /** Planned switchover: while MASTER, leave resources held by this peer alone until `until`. */
+  #yield: { node: string; until: number } | null = null;
 
   constructor(options: FailoverControllerOptions) {
     this.#o = options;
@@ -89,6 +93,8 @@ export class FailoverController {
     if (t.state === 'MASTER_RX_LOWER_PRI') this.#reclaim = true;
     else if (to === from) return;
     this.#vrrp = to;
+    // A switchover's yield ends with our mastership (or with a new one: a fresh MASTER claims all).
+    this.#yield = null;
     this.#transitionAt = this.#clock.now();
     const record = { at: this.#transitionAt, from, to, reason: t.state === 'MASTER_RX_LOWER_PRI' ? 'a lower-priority node advertised while we are master: reclaim' : reason };
     this.#transitions = [...this.#transitions.slice(-19), record];
@@ -107,7 +113,30 @@ export class FailoverController {
       transitions: this.#transitions,
       lastDetectToClaimedMs: this.#lastDetectToClaimedMs,
       contests: this.#contests,
+      yieldingTo: this.#yield !== null && this.#clock.now() < this.#yield.until ? this.#yield.node : null,
     };
+  }
+
+  /**
+   * Planned switchover (old master): until `ttlMs` has passed or VRRP state changes, resources
+   * held by `node` are not retaken by the re-check (no contest is counted). Everything else is
+   * unchanged. `null` ends a yield. The deadline makes an abandoned switchover heal itself.
+   */
+  yieldTo(node: string | null, ttlMs = 60_000): void {
+    this.#yield = node === null ? null : { node, until: this.#clock.now() + ttlMs };
+    this.#o.log.info({ event: 'switchover-yield', instance: this.#o.instance, to: node, ttlMs }, node === null ? 'yield ended' : 'yielding resources to a switchover target');
+  }
+
+  /**
+   * Planned switchover (new node): claims every owned resource now, whatever the VRRP state
+   * (the normal claim path; results are recorded in `status()`). VRRP follows afterwards.
+   */
+  async claimNow(reason: string, signal: AbortSignal): Promise<readonly ClaimOutcome[]> {
+    const resources = await this.#o.claimer.list(signal);
+    this.#forgetExcept(resources);
+    const outcomes = await this.#o.claimer.claim(resources, signal);
+    this.#claimRecord(outcomes, reason);
+    return outcomes;
   }
 
   /** Runs until the signal aborts. */
@@ -169,6 +198,10 @@ export class FailoverController {
           case 'us':
             break;
           case 'peer': {
+            if (this.#yield !== null && this.#yield.node === v.holder.node && this.#clock.now() < this.#yield.until) {
+              this.#o.log.info({ event: 'switchover-yielded', instance: this.#o.instance, resource: v.id, holder: v.holder.node }, 'switchover target holds the resource: left alone');
+              break;
+            }
             this.#contests++;
             r.contested = true;
             const yieldTo = v.holder.priority > this.#o.priority;
@@ -195,6 +228,10 @@ export class FailoverController {
   async #claim(resources: readonly string[], signal: AbortSignal, reason: string): Promise<string[]> {
     if (resources.length === 0) return [];
     const outcomes = await this.#o.claimer.claim(resources, signal);
+    return this.#claimRecord(outcomes, reason);
+  }
+
+  #claimRecord(outcomes: readonly ClaimOutcome[], reason: string): string[] {
     const failed: string[] = [];
     for (const o of outcomes) {
       const r = this.#entry(o.table);

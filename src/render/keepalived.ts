@@ -41,6 +41,18 @@ export interface RenderKeepalivedOptions {
 
 /** Name of the `track_file` block fed by the agent. */
 export const KEEPALIVED_TRACK_FILE_NAME = 'olb_health';
+/** Name of the `track_file` block through which a planned switchover moves the preference. */
+export const KEEPALIVED_PRIORITY_FILE_NAME = 'olb_priority';
+
+/**
+ * Path of the priority file: `<stateDir>/priority`, read by keepalived with weight 1: the number in
+ * it is added to the node's priority (the sum is clamped to 1..254), and -254 puts the node in
+ * FAULT. `overlay-lb switchover` writes `254 - priority` on the preferred node, 0 elsewhere.
+ */
+export function keepalivedPriorityPath(stateDir: string): string {
+  return posix.join(stateDir, 'priority');
+}
+
 /** Name of the `vrrp_script` that checks the agent is alive. */
 export const KEEPALIVED_AGENT_SCRIPT_NAME = 'olb_agent';
 /** The unprivileged user and group the agent check runs as (they exist on Debian and Ubuntu). */
@@ -168,6 +180,14 @@ export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): 
     '    init_file 1',
     '}',
     '',
+    '# Planned switchover (the agent writes it): the value is added to the priority (clamped to',
+    '# 1..254); -254 means FAULT. Created as 0 (no preference) when missing, kept otherwise.',
+    `track_file ${KEEPALIVED_PRIORITY_FILE_NAME} {`,
+    `    file "${keepalivedPriorityPath(stateDir)}"`,
+    '    weight 1',
+    '    init_file 0',
+    '}',
+    '',
   ];
   const agentCheck = options.agentCheck ?? true;
   if (agentCheck) {
@@ -218,6 +238,7 @@ export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): 
     '    }',
     '    track_file {',
     `        ${KEEPALIVED_TRACK_FILE_NAME}`,
+    `        ${KEEPALIVED_PRIORITY_FILE_NAME}`,
     '    }',
   );
   if (agentCheck) {

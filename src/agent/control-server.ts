@@ -1,0 +1,71 @@
+import { chmod, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import { OverlayError } from '../util/errors.js';
+
+/** One control operation: the parsed JSON body in, a JSON-serializable answer out. */
+export type ControlHandler = (body: Readonly<Record<string, unknown>>, signal: AbortSignal) => Promise<unknown>;
+
+export interface ControlServerOptions {
+  /** `<runDir>/agent.sock`: a unix socket, mode 0600, never a network address. */
+  readonly socketPath: string;
+  /** `METHOD /path` -> handler, for example `POST /switchover/claim`. */
+  readonly routes: Readonly<Record<string, ControlHandler>>;
+  readonly signal: AbortSignal;
+}
+
+/** The control socket of a run dir. */
+export function agentSocketPath(runDir: string): string {
+  return `${runDir.replace(/\/$/, '')}/agent.sock`;
+}
+
+/**
+ * The agent's control endpoint for mutating operations (planned switchover): HTTP/1.1 over a unix
+ * socket with mode 0600, so only root on the node can use it (file permissions are the
+ * authentication; nothing mutating listens on the network). Answers JSON; errors as
+ * `{ error: { code, message } }` with 4xx (user fault) or 5xx (system fault).
+ */
+export async function startControlServer(options: ControlServerOptions): Promise<{ close(): Promise<void> }> {
+  await rm(options.socketPath, { force: true });
+  const server = createServer((req, res) => {
+    const key = `${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0] ?? '/'}`;
+    const handler = options.routes[key];
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const send = (status: number, value: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(value)}\n`);
+      };
+      if (handler === undefined) {
+        send(404, { error: { code: 'CLI_USAGE', message: `unknown operation ${key}; known: ${Object.keys(options.routes).join(', ')}` } });
+        return;
+      }
+      let body: Record<string, unknown> = {};
+      try {
+        const text = Buffer.concat(chunks).toString('utf8');
+        body = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+      } catch (err) {
+        send(400, { error: { code: 'CLI_USAGE', message: `body is not JSON: ${(err as Error).message}` } });
+        return;
+      }
+      const signal = AbortSignal.any([options.signal, AbortSignal.timeout(120_000)]);
+      handler(body, signal).then(
+        (value) => send(200, value ?? {}),
+        (err: unknown) => {
+          const e = err instanceof OverlayError ? err : null;
+          send(e?.fault === 'user' ? 400 : 500, { error: { code: e?.code ?? 'INTERNAL', message: (err as Error).message } });
+        },
+      );
+    });
+  });
+  server.listen(options.socketPath);
+  await once(server, 'listening');
+  await chmod(options.socketPath, 0o600);
+  const close = async (): Promise<void> => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await rm(options.socketPath, { force: true });
+  };
+  options.signal.addEventListener('abort', () => void close(), { once: true });
+  return { close };
+}

@@ -1,0 +1,160 @@
+/**
+ * Planned switchover: moves the VIP to a named node without failing a request. Coordinated from
+ * one place (the CLI) through every node's agent control socket; see docs/switchover.md.
+ *
+ * 1. handoff: the origin (current master) opens its end of the VXLAN link, the target starts
+ *    handing packets of connections it does not know back to the origin (src/switchover/handoff.ts);
+ * 2. yield: the origin's failover controller stops retaking resources held by the target;
+ * 3. claim: the target claims every route table (the normal claim path) -> new connections reach
+ *    the target, established ones still reach the origin through the handoff;
+ * 4. drain: the origin reloads HAProxy: its old worker finishes every established connection
+ *    (`option idle-close-on-response`: a keep-alive client gets `Connection: close` with its next
+ *    response and reconnects, to the target);
+ * 5. VRRP: the target becomes the preferred node (priority file `254 - priority`), every other node
+ *    neutral (0); with preempt the target takes over at once, with nopreempt the origin goes FAULT
+ *    (-254) until the target is MASTER. The new master's claim finds every table already its own;
+ * 6. wait until the origin's old HAProxy worker has exited (or the drain timeout);
+ * 7. handoff off on both nodes.
+ */
+import type { Spec } from '../model/spec.js';
+import { SystemError, UserError } from '../util/errors.js';
+import { systemClock } from '../util/clock.js';
+import { agentCall } from './agent-client.js';
+import type { AgentEndpoint } from './agent-client.js';
+
+/** The part of an agent's /status the switchover and `status` read. */
+export interface AgentStatusView {
+  readonly node: string;
+  readonly specHash: string;
+  readonly configHash: string | null;
+  readonly vrrp: {
+    readonly vrrp: string;
+    readonly phase: string;
+    readonly resources: readonly { readonly id: string; readonly holder: { readonly kind: string; readonly node?: string; readonly target?: string } | null; readonly lastClaim: { readonly kind: string; readonly reason?: string } | null; readonly contested: boolean }[];
+    readonly contests: number;
+    readonly yieldingTo?: string | null;
+  };
+  readonly haproxy: { readonly alive: boolean; readonly healthy: boolean };
+  readonly keepalived: { readonly alive: boolean };
+  readonly switchover?: { readonly priorityAdjust: number | null; readonly handoff: { readonly role: string; readonly peerAddress: string; readonly since: number } | null };
+}
+
+export interface SwitchoverOptions {
+  readonly spec: Spec;
+  readonly to: string;
+  readonly endpoints: readonly AgentEndpoint[];
+  /** Longest wait for the origin's established connections to end. @default 15000 */
+  readonly drainTimeoutMs?: number;
+  /** Longest wait for VRRP to follow. @default the spec's preempt delay + 10 s */
+  readonly vrrpTimeoutMs?: number;
+  /** Progress lines. */
+  readonly progress?: (line: string) => void;
+  readonly signal: AbortSignal;
+}
+
+export interface SwitchoverReport {
+  readonly from: string | null;
+  readonly to: string;
+  /** Whether every established connection of the origin ended before the handoff was removed. */
+  readonly drained: boolean;
+  readonly steps: readonly { readonly step: string; readonly ms: number; readonly detail?: string }[];
+}
+
+/**
+ * Runs a planned switchover to `to`.
+ * @throws UserError SWITCHOVER_INVALID (unknown or unhealthy target, no single master);
+ *   SystemError SWITCHOVER_FAILED (a step failed: what was done is rolled back where safe), AGENT_UNREACHABLE.
+ */
+export async function runSwitchover(options: SwitchoverOptions): Promise<SwitchoverReport> {
+  const { signal, spec, to } = options;
+  const say = options.progress ?? ((): void => undefined);
+  const steps: { step: string; ms: number; detail?: string }[] = [];
+  const timed = async <T>(step: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> => {
+    const start = Date.now();
+    const v = await fn();
+    const d = detail?.(v);
+    steps.push({ step, ms: Date.now() - start, ...(d === undefined ? {} : { detail: d }) });
+    say(`${step}: ${Date.now() - start} ms${d === undefined ? '' : ` (${d})`}`);
+    return v;
+  };
+  if (!spec.cluster.nodes.some((n) => n.name === to)) {
+    throw new UserError('SWITCHOVER_INVALID', `--to ${JSON.stringify(to)} is not a node of cluster ${spec.cluster.name}; nodes: ${spec.cluster.nodes.map((n) => n.name).join(', ')}`);
+  }
+  const ep = (node: string): AgentEndpoint => {
+    const e = options.endpoints.find((x) => x.node === node);
+    if (e === undefined) throw new UserError('SWITCHOVER_INVALID', `no agent endpoint for node ${node}`);
+    return e;
+  };
+  const call = <T>(node: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => agentCall<T>(ep(node), method, path, body, { signal });
+  const statuses = new Map<string, AgentStatusView>();
+  for (const n of spec.cluster.nodes) statuses.set(n.name, await call<AgentStatusView>(n.name, 'GET', '/status'));
+  const target = statuses.get(to);
+  if (!target?.haproxy.healthy) throw new UserError('SWITCHOVER_INVALID', `target ${to} is not healthy (its HAProxy health URI fails); fix it first (overlay-lb status)`);
+  const masters = [...statuses.values()].filter((s) => s.vrrp.vrrp === 'MASTER').map((s) => s.node);
+  const others = spec.cluster.nodes.map((n) => n.name).filter((n) => n !== to);
+  const prefer = async (): Promise<void> => {
+    await call(to, 'POST', '/switchover/priority', { mode: 'preferred' });
+    for (const n of others) await call(n, 'POST', '/switchover/priority', { mode: 'neutral' });
+  };
+  if (masters.length === 1 && masters[0] === to) {
+    await timed('already master: preference set', prefer);
+    return { from: to, to, drained: true, steps };
+  }
+  if (masters.length !== 1) throw new UserError('SWITCHOVER_INVALID', `expected exactly one VRRP master, found ${masters.length === 0 ? 'none' : masters.join(', ')}; run overlay-lb status and fix that first`);
+  const from = masters[0] as string;
+  say(`switchover ${from} -> ${to}`);
+
+  // keepalived 2.2.7 also applies preempt_delay when a backup's priority rises above the master's
+  // (not only at start-up): the target takes over after that delay.
+  const vrrpTimeoutMs = options.vrrpTimeoutMs ?? spec.cluster.vrrp.preemptDelayMs + 10_000;
+  let drained = false;
+  try {
+    await timed('handoff on', async () => {
+      await call(from, 'POST', '/switchover/handoff', { role: 'origin', peer: to });
+      await call(to, 'POST', '/switchover/handoff', { role: 'target', peer: from });
+    });
+    await timed('origin yields', () => call(from, 'POST', '/switchover/yield', { to, ttlMs: 120_000 }));
+    const claims = await timed('target claims', () => call<{ outcomes: { table: string; kind: string; reason?: string }[] }>(to, 'POST', '/switchover/claim'),
+      (v) => v.outcomes.map((o) => `${o.table} ${o.kind}`).join(', '));
+    const failed = claims.outcomes.filter((o) => o.kind === 'failed' || o.kind === 'aborted');
+    if (failed.length > 0) {
+      // The origin stays master and retakes what moved (its yield ends now).
+      await call(from, 'POST', '/switchover/yield', { to: null }).catch(() => undefined);
+      throw new SystemError('SWITCHOVER_FAILED', `the target could not claim ${failed.map((o) => `${o.table} (${o.reason ?? o.kind})`).join(', ')}; ${from} stays master and retakes them`);
+    }
+    await timed('origin drains (haproxy reload)', () => call(from, 'POST', '/switchover/drain'));
+    await timed('vrrp follows', async () => {
+      if (!spec.cluster.vrrp.preempt) await call(from, 'POST', '/switchover/priority', { mode: 'fault' });
+      await prefer().catch(async (err: unknown) => {
+        if (!spec.cluster.vrrp.preempt) await call(from, 'POST', '/switchover/priority', { mode: 'neutral' }).catch(() => undefined);
+        throw err;
+      });
+      const deadline = Date.now() + vrrpTimeoutMs;
+      for (;;) {
+        const [t, f] = [await call<AgentStatusView>(to, 'GET', '/status'), await call<AgentStatusView>(from, 'GET', '/status')];
+        if (t.vrrp.vrrp === 'MASTER' && f.vrrp.vrrp !== 'MASTER') break;
+        if (Date.now() > deadline) throw new SystemError('SWITCHOVER_FAILED', `VRRP did not follow within ${vrrpTimeoutMs} ms: ${to} is ${t.vrrp.vrrp}, ${from} is ${f.vrrp.vrrp}; the routes point at ${to} (its claim holds them once it is master)`);
+        await systemClock.sleep(50, signal);
+      }
+      if (!spec.cluster.vrrp.preempt) await call(from, 'POST', '/switchover/priority', { mode: 'neutral' });
+    });
+    drained = await timed('origin drained', async () => {
+      const deadline = Date.now() + (options.drainTimeoutMs ?? 15_000);
+      for (;;) {
+        const d = await call<{ oldWorkers: number }>(from, 'GET', '/switchover/drain');
+        if (d.oldWorkers === 0) return true;
+        if (Date.now() > deadline) return false;
+        await systemClock.sleep(100, signal);
+      }
+    }, (v) => (v ? 'no connection left' : 'timeout: connections still open are reset when the handoff ends'));
+  } finally {
+    const cleanup = AbortSignal.timeout(30_000);
+    const errors: string[] = [];
+    for (const node of [to, from]) {
+      await agentCall(ep(node), 'POST', '/switchover/handoff-off', {}, { signal: cleanup }).catch((err: unknown) => errors.push(`${node}: ${(err as Error).message}`));
+    }
+    steps.push({ step: 'handoff off', ms: 0, ...(errors.length > 0 ? { detail: errors.join('; ') } : {}) });
+    say(`handoff off${errors.length > 0 ? `: ${errors.join('; ')}` : ''}`);
+  }
+  return { from, to, drained, steps };
+}

@@ -1,0 +1,111 @@
+/**
+ * Planned switchover in the lab (real haproxy, keepalived, agents): lb-a -> lb-b -> lb-a while a
+ * client sends new-connection requests every 10 ms and a keep-alive client sends back-to-back
+ * requests through the VIP. Zero failed requests, routes and VRRP on the target, handoff rules gone.
+ */
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { runCli } from '../../src/cli/main.js';
+import { memoryIo } from '../../src/cli/io.js';
+import { agentStatus, isRoot, startE2eLab, waitFor, waitRoutesOn } from '../e2e/fixture.js';
+import type { E2eLab } from '../e2e/fixture.js';
+
+const CLIENT = `
+import http from 'node:http';
+import { existsSync } from 'node:fs';
+const [url, stopFile, maxMs] = process.argv.slice(1);
+const end = Date.now() + Number(maxMs);
+const stop = () => existsSync(stopFile) || Date.now() > end;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const counts = { fresh: { ok: 0, failed: 0 }, keepAlive: { ok: 0, failed: 0 }, errors: [] };
+function get(agent) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent, timeout: 3000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200 ? null : 'status ' + res.statusCode));
+      res.on('error', (e) => resolve(String(e.code || e)));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve(String(e.code || e.message)));
+  });
+}
+async function loop(kind, agent, gapMs) {
+  while (!stop()) {
+    const err = await get(agent);
+    if (err === null) counts[kind].ok++; else { counts[kind].failed++; if (counts.errors.length < 20) counts.errors.push(kind + ': ' + err + ' at ' + Date.now()); }
+    if (gapMs > 0) await sleep(gapMs);
+  }
+}
+const keep = new http.Agent({ keepAlive: true, maxSockets: 4 });
+await Promise.all([loop('fresh', false, 10), loop('keepAlive', keep, 0), loop('keepAlive', keep, 0)]);
+process.stdout.write(JSON.stringify(counts));
+process.exit(0);
+`;
+
+interface ClientCounts {
+  readonly fresh: { ok: number; failed: number };
+  readonly keepAlive: { ok: number; failed: number };
+  readonly errors: string[];
+}
+
+async function netState(e2e: E2eLab, node: string): Promise<string> {
+  const mangle = await e2e.lab.exec(node, ['iptables', '-w', '5', '-t', 'mangle', '-S'], { signal: AbortSignal.timeout(10_000) });
+  const rules = await e2e.lab.exec(node, ['ip', 'rule', 'show'], { signal: AbortSignal.timeout(10_000) });
+  const links = await e2e.lab.exec(node, ['ip', '-o', 'link', 'show'], { signal: AbortSignal.timeout(10_000) });
+  return `${mangle.stdout}\n${rules.stdout}\n${links.stdout.split('\n').map((l) => l.split(':')[1]?.trim() ?? '').join(' ')}`;
+}
+
+void test('planned switchover lb-a -> lb-b -> lb-a fails no request', { skip: !isRoot && 'needs root (network namespaces)', timeout: 180_000 }, async (t) => {
+  const e2e = await startE2eLab(t, { recheckInterval: '2s' });
+  const { lab } = e2e;
+  const prefix = lab.plan.prefix;
+  const stateDir = dirname(lab.stateFile);
+  const cliArgs = ['--spec', e2e.specFile, '--lab-prefix', prefix, '--lab-state-dir', stateDir];
+  const before = { a: await netState(e2e, 'lb-a'), b: await netState(e2e, 'lb-b') };
+
+  // GIVEN a client in az-a sending new-connection and keep-alive requests through the VIP
+  const stopFile = join(stateDir, 'client.stop');
+  const clientRun = lab.exec('client-az-a', [process.execPath, '--input-type=module', '-e', CLIENT, `http://${lab.plan.vip}/`, stopFile, '120000'], {
+    signal: AbortSignal.timeout(150_000), timeoutMs: 140_000,
+  });
+  t.after(() => writeFile(stopFile, 'stop').catch(() => undefined));
+  await new Promise((r) => setTimeout(r, 1000));
+
+  // WHEN switching over to lb-b, then back to lb-a
+  for (const to of ['lb-b', 'lb-a']) {
+    const io = memoryIo();
+    const code = await runCli(['switchover', ...cliArgs, '--to', to], io, AbortSignal.timeout(90_000));
+    assert.equal(code, 0, `switchover --to ${to} failed:\n${io.stdout.join('\n')}\n${io.stderr.join('\n')}\n${await e2e.logs()}`);
+    // THEN every table is on the target and the target is VRRP master
+    await waitRoutesOn(e2e, to);
+    const status = await waitFor(e2e, `${to} master`, async () => {
+      const s = await agentStatus(lab, to);
+      return s?.vrrp.vrrp === 'MASTER' ? s : null;
+    });
+    assert.equal(status.vrrp.vrrp, 'MASTER');
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  await writeFile(stopFile, 'stop');
+  const counts = JSON.parse((await clientRun).stdout) as ClientCounts;
+
+  t.diagnostic(`client: ${JSON.stringify(counts)}`);
+  // THEN no request failed, on new and on keep-alive connections
+  assert.ok(counts.fresh.ok > 50 && counts.keepAlive.ok > 50, `too few requests: ${JSON.stringify(counts)}`);
+  assert.equal(counts.fresh.failed + counts.keepAlive.failed, 0, `failed requests: ${JSON.stringify(counts)}\n${await e2e.logs()}`);
+
+  // THEN the handoff left nothing behind
+  assert.equal(await netState(e2e, 'lb-a'), before.a);
+  assert.equal(await netState(e2e, 'lb-b'), before.b);
+
+  // AND status shows one master (lb-a), every table on it, same hashes everywhere
+  const io = memoryIo();
+  const code = await runCli(['status', ...cliArgs], io, AbortSignal.timeout(30_000));
+  const out = io.stdout.join('\n');
+  assert.equal(code, 0, `status reported problems:\n${out}\n${io.stderr.join('\n')}`);
+  assert.match(out, /^lb-a\s+MASTER\s+yes\s+\d+/m);
+  assert.match(out, /^lb-b\s+BACKUP\s+yes\s+0/m);
+  assert.match(out, /^OK: one master/m);
+  for (const id of lab.plan.routeTables.map((r) => r.id)) assert.match(out, new RegExp(`^${id}\\s+lb-a$`, 'm'));
+});
