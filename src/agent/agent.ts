@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { ClusterNode, Spec } from '../model/spec.js';
 import { loadSpecFile } from '../ops/load-spec.js';
 import { renderHaproxy } from '../render/haproxy.js';
+import { adminHost } from '../render/admin-host.js';
 import { keepalivedFifoPath, keepalivedInstanceName, keepalivedPriorityPath, keepalivedTrackPath, renderKeepalived } from '../render/keepalived.js';
 import { applyConfig, haproxyPaths } from '../haproxy/config-writer.js';
 import { attachHaproxy, startHaproxy } from '../haproxy/process.js';
@@ -120,7 +121,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const trackFile = keepalivedTrackPath(runDir);
   if (!(await exists(trackFile))) await writeFileAtomic(trackFile, '1\n', { signal });
   const health = new HealthMonitor({
-    url: `http://${spec.admin.health.bind === 'localhost' ? '127.0.0.1' : node.address}:${spec.admin.health.port}${spec.admin.health.path}`,
+    url: `http://${adminHost(spec.admin.health.bind, node, spec.cluster.vip)}:${spec.admin.health.port}${spec.admin.health.path}`,
     trackFile,
     log,
     onChange: (healthy) => healthGauge.set({}, healthy ? 1 : 0),
@@ -195,7 +196,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     switchover: { priorityAdjust: sw.priorityAdjust, handoff: sw.handoff === null ? null : { role: sw.handoff.role, peerAddress: sw.handoff.peerAddress, since: sw.handoff.since } },
   });
   const server = await startStatusServer({
-    host: spec.admin.agent.bind === 'localhost' ? '127.0.0.1' : node.address,
+    host: adminHost(spec.admin.agent.bind, node, spec.cluster.vip),
     port: spec.admin.agent.port,
     signal,
     status,

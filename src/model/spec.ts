@@ -114,7 +114,7 @@ export interface Admin {
   /** HAProxy stats page and Prometheus exporter (`/metrics`) on one admin frontend. */
   readonly stats: AdminListener;
   /** Health URI frontend: fails while a frontend's default backend has no server up. */
-  readonly health: { readonly bind: AdminBind; readonly port: number; readonly path: string };
+  readonly health: { readonly bind: NodeLocalBind; readonly port: number; readonly path: string };
   /** Runtime API unix socket (mode 0600, level admin). @default /run/overlay-lb/haproxy.sock */
   readonly runtimeSocket: string;
   /** Master CLI unix socket, passed to haproxy with -S (mode 0600). @default /run/overlay-lb/haproxy-master.sock */
@@ -122,11 +122,14 @@ export interface Admin {
   /** Directory for the keepalived notify FIFO, the track file and the agent's state. @default /run/overlay-lb */
   readonly stateDir: string;
   /** The agent's status/metrics HTTP endpoint. */
-  readonly agent: { readonly bind: AdminBind; readonly port: number };
+  readonly agent: { readonly bind: NodeLocalBind; readonly port: number };
 }
 
 /** Where an admin listener binds: never the VIP unless explicitly asked. */
 export type AdminBind = 'localhost' | 'node' | 'vip';
+
+/** Where the health URI and the agent listen: the node itself, never the VIP. */
+export type NodeLocalBind = 'localhost' | 'node';
 
 export interface AdminListener {
   readonly enabled: boolean;

@@ -8,10 +8,11 @@
  * `use_backend %[var(txn.olb_be)]` then dispatches. Runs of same-shaped routes become one map
  * lookup (src/render/maps.ts).
  */
-import type { AccessLog, Backend, Bind, Condition, Frontend, HealthCheck, Route, RouteAction, Spec, StringMatch } from '../model/spec.js';
+import type { AccessLog, AdminBind, Backend, Bind, Condition, Frontend, HealthCheck, Route, RouteAction, Spec, StringMatch } from '../model/spec.js';
 import { SystemError, UserError } from '../util/errors.js';
 import { assertCidr, describeShape, planRoutes, splitEntries, type MapEntry, type MapShape } from './maps.js';
 import { assertName, assertToken, quoteValue } from './quote.js';
+import { adminHost } from './admin-host.js';
 
 /** Options of {@link renderHaproxy}. */
 export interface RenderHaproxyOptions {
@@ -172,8 +173,8 @@ function renderDefaults(): string[] {
   ];
 }
 
-function adminAddress(ctx: Ctx, bind: 'localhost' | 'node' | 'vip'): string {
-  return bind === 'localhost' ? '127.0.0.1' : bind === 'node' ? ctx.nodeAddress : assertToken(ctx.spec.cluster.vip, 'VIP');
+function adminAddress(ctx: Ctx, bind: AdminBind): string {
+  return assertToken(adminHost(bind, { address: ctx.nodeAddress }, ctx.spec.cluster.vip), 'admin address');
 }
 
 function renderAdmin(ctx: Ctx): string[][] {

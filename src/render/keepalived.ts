@@ -24,6 +24,7 @@ import type { Spec } from '../model/spec.js';
 import { parseIpv4 } from '../spec/ipv4.js';
 import { SAFE_NAME_RE, quoteValue } from '../spec/names.js';
 import { SystemError, UserError } from '../util/errors.js';
+import { adminHost } from './admin-host.js';
 
 /** Options of `renderKeepalived`. */
 export interface RenderKeepalivedOptions {
@@ -143,7 +144,7 @@ export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): 
   const preemptDelayMs = int('preemptDelayMs', vrrp.preemptDelayMs, 0, 1_000_000);
   const agentPort = int('admin.agent.port', admin.agent.port, 1, 65535);
   // The agent listens on localhost or on the node's own address (never the VIP).
-  const agentHost = admin.agent.bind === 'localhost' ? '127.0.0.1' : ipv4('address', node.address);
+  const agentHost = ipv4('agent address', adminHost(admin.agent.bind, node, spec.cluster.vip));
   const instance = keepalivedInstanceName(clusterName);
 
   const lines: string[] = [

@@ -108,7 +108,7 @@ export function normalizeAdmin(input: AdminInput | undefined): Admin {
       port: stats.port ?? 8404,
       ...(stats.auth === undefined ? {} : { auth: { user: stats.auth.user, passwordHash: stats.auth.passwordHash } }),
     },
-    health: { bind: a.health?.bind ?? 'node', port: a.health?.port ?? 8405, path: a.health?.path ?? '/healthz' },
+    health: { bind: a.health?.bind ?? 'localhost', port: a.health?.port ?? 8405, path: a.health?.path ?? '/healthz' },
     runtimeSocket: a.runtimeSocket ?? `${DEFAULT_RUN_DIR}/haproxy.sock`,
     masterSocket: a.masterSocket ?? `${DEFAULT_RUN_DIR}/haproxy-master.sock`,
     stateDir: a.stateDir ?? DEFAULT_RUN_DIR,

@@ -77,6 +77,8 @@ const absPath = str(filePathCheck, { pattern: '^/', description: 'absolute path'
 const rtbId = str(tokenCheck(/^rtb-[0-9a-z]{1,32}$/, 'route table id', 'rtb-0123456789abcdef0'));
 const tagMap = z.record(str(plainTextCheck), str(plainTextCheck));
 const adminBind = z.enum(['localhost', 'node', 'vip']);
+/** The health URI and the agent's endpoint are for the node itself: never on the VIP. */
+const nodeLocalBind = z.enum(['localhost', 'node']);
 const timeout = (description: string) => duration({ minMs: 1, maxMs: 24 * 3_600_000 }, description);
 
 function exactlyOne(ctx: RefineCtx, value: Record<string, unknown>, keys: readonly string[], what: string, path: (string | number)[] = []): string | undefined {
@@ -160,11 +162,11 @@ export const AdminSchema = z.strictObject({
       if (v.enabled !== false && bind !== 'localhost' && v.auth === undefined) report(ctx, 'SPEC_REQUIRED', [], `stats bound to "${bind}" needs auth: {user, passwordHash}; only bind: localhost may go without authentication`);
     })
     .optional(),
-  health: z.strictObject({ bind: adminBind.optional(), port: port.optional(), path: str(urlPathCheck).optional() }).optional(),
+  health: z.strictObject({ bind: nodeLocalBind.optional(), port: port.optional(), path: str(urlPathCheck).optional() }).optional(),
   runtimeSocket: absPath.optional(),
   masterSocket: absPath.optional(),
   stateDir: absPath.optional(),
-  agent: z.strictObject({ bind: adminBind.optional(), port: port.optional() }).optional(),
+  agent: z.strictObject({ bind: nodeLocalBind.optional(), port: port.optional() }).optional(),
 });
 
 // ---- frontends -----------------------------------------------------------------------------

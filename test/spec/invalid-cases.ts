@@ -210,8 +210,11 @@ export const CASES: readonly Case[] = [
   { name: 'duplicate bind', yaml: base({ frontends: FRONTENDS + '\n  - name: web2\n    binds: [{ address: vip, port: 80 }]\n    defaultBackend: app' }), expected: [
     "t.yaml:15:13: frontends[1].binds[0]: vip:80 is already bound by frontends[0].binds[0] (vip:80); each address and port can be bound once per node: change the port or the address",
   ] },
-  { name: 'admin port colliding with a bind', yaml: base({ admin: 'admin:\n  health: { port: 80, bind: vip }' }), expected: [
-    "t.yaml:11:19: admin.health.port: port 80 of the health listener (bind vip) collides with frontends[0].binds[0] (vip:80); choose another port",
+  { name: 'admin port colliding with a bind', yaml: base({ admin: 'admin:\n  stats: { port: 80, bind: vip, auth: { user: ops, passwordHash: "$6$saltsalt$abcdefgh" } }' }), expected: [
+    "t.yaml:11:18: admin.stats.port: port 80 of the stats listener (bind vip) collides with frontends[0].binds[0] (vip:80); choose another port",
+  ] },
+  { name: 'health URI on the VIP', yaml: base({ admin: 'admin:\n  health: { port: 8405, bind: vip }' }), expected: [
+    't.yaml:11:31: admin.health.bind: "vip" is not allowed; allowed: localhost, node.',
   ] },
   { name: 'discovery source unknown', yaml: base({ backends: BACKENDS + '\n  - name: dyn\n    discovery: { source: consul-ap }', extra: 'discovery:\n  - { name: consul-app, type: consul, address: "http://127.0.0.1:8500", service: app }' }), expected: [
     "t.yaml:20:26: backends[2].discovery.source: unknown discovery source \"consul-ap\"; defined discovery sources: consul-app. Did you mean \"consul-app\"?",

@@ -23,7 +23,7 @@ void test('the example spec parses with the derived defaults', async () => {
   assert.deepEqual(spec.cluster.cloud.routeTables, { kind: 'all', exclude: [] });
   assert.equal(spec.cluster.cloud.recheckIntervalMs, 10_000);
   assert.deepEqual(spec.admin.stats, { enabled: true, bind: 'localhost', port: 8404 });
-  assert.deepEqual(spec.admin.health, { bind: 'node', port: 8405, path: '/healthz' });
+  assert.deepEqual(spec.admin.health, { bind: 'localhost', port: 8405, path: '/healthz' });
   assert.deepEqual(spec.admin.agent, { bind: 'localhost', port: 8406 });
   assert.equal(spec.admin.runtimeSocket, '/run/overlay-lb/haproxy.sock');
   const web = spec.frontends[0]!;
