@@ -15,9 +15,11 @@ while (($#)); do
 done
 [[ -n $spec && -n $node ]] || { echo "install-node: usage: scripts/install-node.sh --spec SPEC --node NAME" >&2; exit 64; }
 [[ $(id -u) -eq 0 ]] || { echo "install-node: run as root" >&2; exit 1; }
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh   # Debian packages, npm packages and the TypeScript build
 # Refuse a spec that does not validate, or a node it does not name, before touching the system.
-node dist/src/cli/main.js render "$spec" --node "$node" --out "$(mktemp -d)" >/dev/null
+check=$(mktemp -d)
+trap 'rm -rf "$check"' EXIT
+node dist/src/cli/main.js render "$spec" --node "$node" --out "$check" >/dev/null
 install -d -m 0755 /opt/overlay-lb /etc/overlay-lb
 cp -a package.json package-lock.json dist examples docs packaging /opt/overlay-lb/
 (cd /opt/overlay-lb && npm ci --omit=dev --no-audit --no-fund >/dev/null)

@@ -71,7 +71,10 @@ export const LAB_EC2_ENDPOINT = 'http://169.254.169.250';
  * Resolves when `signal` aborts.
  */
 export async function runAgent(options: AgentOptions): Promise<void> {
-  const { signal } = options;
+  // A task that fails unexpectedly stops the agent (logged, exit status 1, systemd restarts it);
+  // haproxy and keepalived keep serving meanwhile.
+  const fatal = new AbortController();
+  const signal = AbortSignal.any([options.signal, fatal.signal]);
   const loaded = await loadSpecFile(options.specFile, { signal });
   const node = findNode(loaded.spec, options.node);
   const runDir = resolve(options.runDir ?? loaded.spec.admin.stateDir);
@@ -157,7 +160,14 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const fifo = keepalivedFifoPath(runDir);
   if (!(await exists(fifo))) await runCommand(['mkfifo', '-m', '0600', fifo], { signal });
   const tasks: Promise<unknown>[] = [];
-  tasks.push((async () => {
+  const supervise = (name: string, task: Promise<unknown>): void => {
+    tasks.push(task.catch((err: unknown) => {
+      if (signal.aborted) return;
+      log.error({ event: 'agent-task-failed', task: name, err }, 'an agent task failed: stopping the agent (haproxy and keepalived keep running)');
+      fatal.abort(err);
+    }));
+  };
+  supervise('notify-fifo', (async () => {
     for await (const t of readNotifyFifo(fifo, { signal })) {
       if (t.kind === 'INSTANCE') onTransition(t.state, 'keepalived notify');
     }
@@ -271,28 +281,37 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   });
   log.info({ event: 'control-socket', path: agentSocketPath(runDir) }, 'agent control socket listening');
 
-  tasks.push(health.run(signal));
-  tasks.push(controller.run(signal));
-  tasks.push(pipeline.run(signal));
+  supervise('health', health.run(signal));
+  supervise('failover', controller.run(signal));
+  supervise('apply', pipeline.run(signal));
   // The spec file is watched: a valid change rolls out (runtime where possible, else one reload);
   // an invalid one is logged with every diagnostic and changes nothing.
-  tasks.push(watchSpec(options.specFile, loaded.hash, { signal, log, onChange: async (next) => {
+  supervise('spec-watch', watchSpec(options.specFile, loaded.hash, { signal, log, onChange: async (next) => {
     const nextSpec = withRunDir(next.spec, runDir);
     if (!nextSpec.cluster.nodes.some((n) => n.name === node.name)) {
       log.error({ event: 'spec-rejected', reason: `node ${node.name} is no longer in the spec` }, 'spec change ignored');
       return;
     }
-    const outcome = await pipeline.applySpec(nextSpec, next.hash);
-    const k = renderKeepalived(nextSpec, { node: node.name, specHash: next.hash });
-    if ((await readFile(kconfPath, 'utf8').catch(() => '')) !== k) {
-      await writeFileAtomic(kconfPath, k, { signal, mode: 0o600 });
-      keepalived.reload();
+    // The cluster and admin sections (VIP, nodes, VRRP, cloud, sockets, ports) shape the running
+    // failover controller, keepalived and the listeners: they change with an agent restart, one
+    // node at a time, never half-applied from a file watch.
+    const changed = (['cluster', 'admin'] as const).filter((k) => JSON.stringify(nextSpec[k]) !== JSON.stringify(current.spec[k]));
+    if (changed.length > 0) {
+      log.error({ event: 'spec-rejected', sections: changed, specHash: next.hash }, `the spec's ${changed.join(' and ')} section changed: restart the agent to apply it (systemctl restart overlay-lb-agent); nothing was changed`);
+      return;
     }
+    const outcome = await pipeline.applySpec(nextSpec, next.hash);
+    if (outcome.result.kind === 'failed') {
+      log.error({ event: 'spec-apply-failed', specHash: next.hash, error: outcome.result.error }, 'the spec change could not be applied; the last good config keeps serving');
+      return;
+    }
+    // Only the header's spec hash differs: keep the file true for a reader, without a reload.
+    await writeFileAtomic(kconfPath, renderKeepalived(nextSpec, { node: node.name, specHash: next.hash }), { signal, mode: 0o600 });
     current = { spec: nextSpec, hash: next.hash, generation: current.generation + 1 };
     log.info({ event: 'spec-applied', specHash: next.hash, generation: current.generation, result: outcome.result.kind }, 'spec change rolled out');
   } }));
   // Supervision: a dead haproxy means FAULT at once (no waiting for health checks), then a restart.
-  tasks.push((async () => {
+  supervise('haproxy-supervisor', (async () => {
     let backoff = 500;
     while (!signal.aborted) {
       await systemClock.sleep(200, signal).catch(() => undefined);
@@ -311,7 +330,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     }
   })());
   // A dead keepalived: this node is no longer in the election, so stop claiming (never delete).
-  tasks.push((async () => {
+  supervise('keepalived-supervisor', (async () => {
     let backoff = 500;
     while (!signal.aborted) {
       await Promise.race([keepalived.exited, new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
@@ -334,6 +353,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   stopping = true;
   log.info({ event: 'agent-stopping' }, 'agent stopping; haproxy and keepalived keep running');
   await Promise.allSettled(tasks);
+  if (fatal.signal.aborted) throw fatal.signal.reason;
 }
 
 function findNode(spec: Spec, name: string): ClusterNode {

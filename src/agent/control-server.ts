@@ -43,13 +43,17 @@ export async function startControlServer(options: ControlServerOptions): Promise
       let body: Record<string, unknown> = {};
       try {
         const text = Buffer.concat(chunks).toString('utf8');
-        body = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+        const parsed: unknown = text === '' ? {} : JSON.parse(text);
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('expected a JSON object');
+        body = parsed as Record<string, unknown>;
       } catch (err) {
         send(400, { error: { code: 'CLI_USAGE', message: `body is not JSON: ${(err as Error).message}` } });
         return;
       }
       const signal = AbortSignal.any([options.signal, AbortSignal.timeout(120_000)]);
-      handler(body, signal).then(
+      // Through a promise so that a handler that throws synchronously answers an error instead of
+      // crashing the agent.
+      Promise.resolve().then(() => handler(body, signal)).then(
         (value) => send(200, value ?? {}),
         (err: unknown) => {
           const e = err instanceof OverlayError ? err : null;

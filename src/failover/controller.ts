@@ -70,6 +70,7 @@ export class FailoverController {
   #vrrp: VrrpState = 'INIT';
   #phase: ControllerPhase = 'idle';
   #transitionAt = 0;
+  #lastReclaimAt = Number.NEGATIVE_INFINITY;
   #work: AbortController | null = null;
   #wake: (() => void) | null = null;
   #reclaim = false;
@@ -89,14 +90,26 @@ export class FailoverController {
   onTransition(t: Pick<VrrpTransition, 'name' | 'state'>, reason = 'keepalived notify'): void {
     if (t.name !== this.#o.instance) return;
     const from = this.#vrrp;
+    if (t.state === 'MASTER_RX_LOWER_PRI' && from === 'MASTER') {
+      // keepalived writes this for every lower-priority advert (every advert interval in a
+      // one-way partition): an event, not a transition. A claim in flight already covers it;
+      // otherwise reclaim at most once a second (a full claim of tables already ours costs one
+      // describe call), so it never aborts claims or floods the API.
+      const now = this.#clock.now();
+      if (this.#phase === 'claiming' || now - this.#lastReclaimAt < 1000) return;
+      this.#lastReclaimAt = now;
+      this.#reclaim = true;
+      this.#o.log.info({ event: 'reclaim', instance: this.#o.instance, reason: 'a lower-priority node advertised while we are master' }, 'reclaiming every owned resource');
+      this.#work?.abort(new Error('reclaim'));
+      return;
+    }
     const to: VrrpState = t.state === 'MASTER_RX_LOWER_PRI' ? 'MASTER' : t.state;
-    if (t.state === 'MASTER_RX_LOWER_PRI') this.#reclaim = true;
-    else if (to === from) return;
+    if (to === from) return;
     this.#vrrp = to;
     // A switchover's yield ends with our mastership (or with a new one: a fresh MASTER claims all).
     this.#yield = null;
     this.#transitionAt = this.#clock.now();
-    const record = { at: this.#transitionAt, from, to, reason: t.state === 'MASTER_RX_LOWER_PRI' ? 'a lower-priority node advertised while we are master: reclaim' : reason };
+    const record = { at: this.#transitionAt, from, to, reason };
     this.#transitions = [...this.#transitions.slice(-19), record];
     this.#o.metrics?.transitions.inc({ instance: this.#o.instance, to });
     this.#o.log.info({ event: 'vrrp-transition', instance: this.#o.instance, from, to, reason: record.reason }, 'VRRP state changed');
@@ -168,12 +181,16 @@ export class FailoverController {
 
   async #master(signal: AbortSignal): Promise<void> {
     const detectedAt = this.#transitionAt;
+    const reclaim = this.#reclaim;
     this.#reclaim = false;
     this.#phase = 'claiming';
     const resources = await this.#o.claimer.list(signal);
     this.#forgetExcept(resources);
-    let failed = await this.#claim(resources, signal, 'transition to MASTER');
-    if (failed.length === 0) {
+    const outcomes = await this.#o.claimer.claim(resources, signal);
+    let failed = this.#claimRecord(outcomes, reclaim ? 'reclaim' : 'transition to MASTER');
+    // Detection-to-claimed is measured for a real transition whose claim completed: an aborted
+    // claim (a newer transition) or a reclaim would skew the failover timing.
+    if (!reclaim && !signal.aborted && outcomes.every((o) => o.kind === 'claimed' || o.kind === 'already-ours')) {
       this.#lastDetectToClaimedMs = this.#clock.now() - detectedAt;
       this.#o.metrics?.detectToClaimed.observe({ instance: this.#o.instance, mode: this.#o.claimer.mode }, this.#lastDetectToClaimedMs / 1000);
       this.#o.log.info({ event: 'claimed', instance: this.#o.instance, resources: resources.length, detectToClaimedMs: this.#lastDetectToClaimedMs }, 'every owned resource points at this node');
@@ -219,7 +236,9 @@ export class FailoverController {
             break;
         }
       }
-      const again = [...new Set([...retake, ...failed.filter((f) => owned.includes(f) && !views.some((v) => v.id === f && v.holder.kind === 'us'))])];
+      // Failed tables are tried again unless this pass decided to leave them alone (held by a
+      // higher-priority peer or by the switchover target).
+      const again = [...new Set([...retake, ...failed.filter((f) => owned.includes(f) && views.some((v) => v.id === f && (v.holder.kind === 'none' || v.holder.kind === 'other')))])];
       failed = again.length > 0 ? await this.#claim(again, signal, 'recheck') : [];
     }
   }

@@ -361,7 +361,7 @@ export function lbNodePolicy(cloud: LabCloud, plan: LabPlan, eipAllocationId: st
       { Sid: 'Discover', Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' },
       { Sid: 'MoveVipRoute', Effect: 'Allow', Action: ['ec2:ReplaceRoute', 'ec2:CreateRoute'], Resource: cloud.arn('route-table', '*'), Condition: inVpc },
       ...(eipAllocationId === null ? [] : [
-        { Sid: 'MoveElasticIp', Effect: 'Allow' as const, Action: ['ec2:AssociateAddress', 'ec2:DisassociateAddress'], Resource: cloud.arn('elastic-ip', eipAllocationId) },
+        { Sid: 'MoveElasticIp', Effect: 'Allow' as const, Action: 'ec2:AssociateAddress', Resource: cloud.arn('elastic-ip', eipAllocationId) },
         { Sid: 'ElasticIpTargets', Effect: 'Allow' as const, Action: 'ec2:AssociateAddress', Resource: [cloud.arn('network-interface', '*'), cloud.arn('instance', '*')], Condition: inVpc },
       ]),
     ],
