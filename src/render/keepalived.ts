@@ -22,7 +22,7 @@ import { posix } from 'node:path';
 
 import type { Spec } from '../model/spec.js';
 import { parseIpv4 } from '../spec/ipv4.js';
-import { SAFE_NAME_RE, quoteValue } from '../spec/names.js';
+import { SAFE_NAME_RE, quoteForMessage } from '../spec/names.js';
 import { SystemError, UserError } from '../util/errors.js';
 import { adminHost } from './admin-host.js';
 
@@ -120,10 +120,10 @@ export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): 
   const { cluster, admin } = spec;
   const node = cluster.nodes.find((n) => n.name === options.node);
   if (node === undefined) {
-    const known = cluster.nodes.map((n) => (SAFE_NAME_RE.test(n.name) ? n.name : quoteValue(n.name))).join(', ');
+    const known = cluster.nodes.map((n) => (SAFE_NAME_RE.test(n.name) ? n.name : quoteForMessage(n.name))).join(', ');
     throw new UserError(
       'SPEC_NODE',
-      `node ${quoteValue(options.node)} is not in the spec of cluster ${quoteValue(cluster.name)}; known nodes: ${known === '' ? '(none)' : known}. Name one of them.`,
+      `node ${quoteForMessage(options.node)} is not in the spec of cluster ${quoteForMessage(cluster.name)}; known nodes: ${known === '' ? '(none)' : known}. Name one of them.`,
       { details: { node: options.node, known: cluster.nodes.map((n) => n.name) } },
     );
   }
@@ -257,7 +257,7 @@ function formatSeconds(ms: number): string {
 }
 
 function internal(what: string, value: unknown, allowed: string): never {
-  const shown = typeof value === 'string' ? quoteValue(value) : String(value);
+  const shown = typeof value === 'string' ? quoteForMessage(value) : String(value);
   throw new SystemError(
     'INTERNAL',
     `keepalived renderer: ${what} ${shown} is not ${allowed}; the spec layer should have rejected it. Report this bug.`,

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { ErrorCode } from '../util/errors.js';
-import { describeValue, didYouMean, formatPath, quoteValue } from './names.js';
+import { describeValue, didYouMean, formatPath, quoteForMessage } from './names.js';
 import type { IssueParams } from './schema.js';
 import type { SpecPath } from './locate.js';
 
@@ -84,7 +84,7 @@ function expectedWord(expected: string): string {
 }
 
 function describeGot(v: unknown): string {
-  if (typeof v === 'string') return `the string ${quoteValue(v)}`;
+  if (typeof v === 'string') return `the string ${quoteForMessage(v)}`;
   if (typeof v === 'number') return `the number ${v}`;
   if (typeof v === 'boolean') return `${v}`;
   return describeValue(v);
@@ -123,7 +123,7 @@ export function issueToFindings(issue: Issue, context: { schema: z.ZodType; data
       const allowed = allowedKeysAt(context.schema, context.data, path) ?? [];
       return issue.keys.map((key) => ({
         code: 'SPEC_UNKNOWN_FIELD' as const,
-        message: `${formatPath([...path, key])}: unknown field ${quoteValue(key)}; allowed fields: ${allowed.join(', ')}.${didYouMean(key, allowed)}`,
+        message: `${formatPath([...path, key])}: unknown field ${quoteForMessage(key)}; allowed fields: ${allowed.join(', ')}.${didYouMean(key, allowed)}`,
         path: [...path, key],
         at: 'key' as const,
       }));

@@ -53,7 +53,7 @@ export function escapeChar(char: string): string {
  * Quotes a value for an error message: double quotes, with every character outside printable
  * ASCII escaped, so a hostile value cannot forge lines or terminal escapes in the output.
  */
-export function quoteValue(value: string): string {
+export function quoteForMessage(value: string): string {
   let out = '"';
   for (const ch of value) {
     const c = ch.charCodeAt(0);
@@ -66,7 +66,7 @@ export function quoteValue(value: string): string {
 
 /** Renders a value of any type for a message (strings quoted, objects summarized). */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return quoteValue(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'string') return quoteForMessage(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a map';
@@ -79,7 +79,7 @@ export function formatPath(path: readonly (string | number | symbol)[]): string 
   for (const p of path) {
     if (typeof p === 'number') out += `[${p}]`;
     else if (typeof p === 'string' && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(p)) out += out === '' ? p : `.${p}`;
-    else out += `[${quoteValue(String(p))}]`;
+    else out += `[${quoteForMessage(String(p))}]`;
   }
   return out === '' ? '(top level)' : out;
 }
@@ -119,5 +119,5 @@ export function closestMatch(input: string, candidates: Iterable<string>): strin
 /** ` Did you mean "x"?` or the empty string. */
 export function didYouMean(input: string, candidates: Iterable<string>): string {
   const m = closestMatch(input, candidates);
-  return m === undefined ? '' : ` Did you mean ${quoteValue(m)}?`;
+  return m === undefined ? '' : ` Did you mean ${quoteForMessage(m)}?`;
 }

@@ -12,7 +12,7 @@ import type { Spec } from '../model/spec.js';
 import type { Diagnostic } from '../util/errors.js';
 import { DEFAULT_MESSAGE, issuesToFindings, type Finding } from './issues.js';
 import { createLocator } from './locate.js';
-import { quoteValue } from './names.js';
+import { quoteForMessage } from './names.js';
 import { normalizeAdmin, normalizeBackend, normalizeCluster, normalizeFrontend, normalizeSource, normalizeSwitch } from './normalize.js';
 import { SpecSchema } from './schema.js';
 import { checkSemantics } from './semantic.js';
@@ -53,7 +53,7 @@ export function specHash(spec: Spec): string {
 function yamlMessage(code: string, message: string, source: string, offset: number): string {
   if (code === 'DUPLICATE_KEY') {
     const key = /^[^:\n]*/.exec(source.slice(offset))?.[0]?.trim() ?? '';
-    return `duplicate key ${quoteValue(key)} in this map; each key may appear once: remove or merge one of them`;
+    return `duplicate key ${quoteForMessage(key)} in this map; each key may appear once: remove or merge one of them`;
   }
   const first = message.split('\n')[0] ?? message;
   return `YAML syntax error: ${first.replace(/ at line \d+, column \d+:?$/, '')}`;

@@ -11,7 +11,7 @@ import type { Finding } from './issues.js';
 import { valueAt } from './issues.js';
 import { cidrContains, parseCidr, parseIpv4, type ParsedCidr } from './ipv4.js';
 import type { SpecPath } from './locate.js';
-import { didYouMean, formatPath, isSafeName, quoteValue } from './names.js';
+import { didYouMean, formatPath, isSafeName, quoteForMessage } from './names.js';
 import { derivedPriority } from './normalize.js';
 
 type Add = (code: ErrorCode, path: SpecPath, message: string) => void;
@@ -65,7 +65,7 @@ function checkUnique(raw: unknown, add: Add): void {
       if (k === undefined) return;
       const first = seen.get(k);
       if (first === undefined) seen.set(k, i);
-      else add('SPEC_DUPLICATE', [...path, i, field], `duplicate ${what} ${quoteValue(k)}; ${formatPath([...path, first])} already uses it: ${fix}`);
+      else add('SPEC_DUPLICATE', [...path, i, field], `duplicate ${what} ${quoteForMessage(k)}; ${formatPath([...path, first])} already uses it: ${fix}`);
     });
   };
   const byName = (path: SpecPath) => (i: number) => text(raw, [...path, i, 'name']);
@@ -99,7 +99,7 @@ function checkReferences(raw: unknown, add: Add): void {
     if (value === undefined || !isSafeName(value)) return undefined;
     if (defined.includes(value)) return value;
     const known = defined.length === 0 ? `no ${plural} are defined` : `defined ${plural}: ${[...defined].sort().join(', ')}.`;
-    add('SPEC_REFERENCE', path, `unknown ${what} ${quoteValue(value)}; ${known}${didYouMean(value, defined)}`);
+    add('SPEC_REFERENCE', path, `unknown ${what} ${quoteForMessage(value)}; ${known}${didYouMean(value, defined)}`);
     return undefined;
   };
   const backendIndex = new Map<string, number>();
@@ -118,7 +118,7 @@ function checkReferences(raw: unknown, add: Add): void {
     if (feMode !== 'http' || backend === undefined) return;
     const b = backendIndex.get(backend);
     if (b === undefined || modeOf(raw, ['backends', b]) !== 'tcp') return;
-    add('SPEC_CONFLICT', path, `http frontend ${quoteValue(feName)} cannot send to tcp backend ${quoteValue(backend)}${via}; set the backend's mode to http or the frontend's mode to tcp`);
+    add('SPEC_CONFLICT', path, `http frontend ${quoteForMessage(feName)} cannot send to tcp backend ${quoteForMessage(backend)}${via}; set the backend's mode to http or the frontend's mode to tcp`);
   };
 
   list(raw, ['frontends']).forEach((_, i) => {
@@ -134,14 +134,14 @@ function checkReferences(raw: unknown, add: Add): void {
       const swIndex = sw === undefined ? undefined : switchIndex.get(sw);
       if (sw !== undefined && swIndex !== undefined) {
         for (const [side, backend] of entries(raw, ['switches', swIndex, 'sides'])) {
-          if (typeof backend === 'string') checkMode(feMode, feName, [...route, 'switch'], backend, ` (side ${quoteValue(side)} of switch ${quoteValue(sw)})`);
+          if (typeof backend === 'string') checkMode(feMode, feName, [...route, 'switch'], backend, ` (side ${quoteForMessage(side)} of switch ${quoteForMessage(sw)})`);
         }
       }
     });
     if (feMode === 'tcp') {
-      if (list(raw, [...fe, 'routes']).length > 0) add('SPEC_CONFLICT', [...fe, 'routes'], `tcp frontend ${quoteValue(feName)} cannot have routes (they match HTTP requests); set mode: http or remove the routes`);
-      if (valueAt(raw, [...fe, 'requestId']) !== undefined) add('SPEC_CONFLICT', [...fe, 'requestId'], `tcp frontend ${quoteValue(feName)} cannot set a request-id header; set mode: http or remove requestId`);
-      if (valueAt(raw, [...fe, 'forwardedFor']) === true) add('SPEC_CONFLICT', [...fe, 'forwardedFor'], `tcp frontend ${quoteValue(feName)} cannot add X-Forwarded-For; set mode: http or remove forwardedFor`);
+      if (list(raw, [...fe, 'routes']).length > 0) add('SPEC_CONFLICT', [...fe, 'routes'], `tcp frontend ${quoteForMessage(feName)} cannot have routes (they match HTTP requests); set mode: http or remove the routes`);
+      if (valueAt(raw, [...fe, 'requestId']) !== undefined) add('SPEC_CONFLICT', [...fe, 'requestId'], `tcp frontend ${quoteForMessage(feName)} cannot set a request-id header; set mode: http or remove requestId`);
+      if (valueAt(raw, [...fe, 'forwardedFor']) === true) add('SPEC_CONFLICT', [...fe, 'forwardedFor'], `tcp frontend ${quoteForMessage(feName)} cannot add X-Forwarded-For; set mode: http or remove forwardedFor`);
     }
   });
 
@@ -155,7 +155,7 @@ function checkReferences(raw: unknown, add: Add): void {
     const active = text(raw, [...sw, 'active']);
     const names = sides.map(([s]) => s);
     if (active !== undefined && isSafeName(active) && names.length > 0 && !names.includes(active)) {
-      add('SPEC_REFERENCE', [...sw, 'active'], `unknown side ${quoteValue(active)}; sides of switch ${quoteValue(text(raw, [...sw, 'name']) ?? '')}: ${names.join(', ')}.${didYouMean(active, names)}`);
+      add('SPEC_REFERENCE', [...sw, 'active'], `unknown side ${quoteForMessage(active)}; sides of switch ${quoteForMessage(text(raw, [...sw, 'name']) ?? '')}: ${names.join(', ')}.${didYouMean(active, names)}`);
     }
   });
 
@@ -165,7 +165,7 @@ function checkReferences(raw: unknown, add: Add): void {
     const balance = valueAt(raw, [...be, 'balance']);
     const kind = balance === 'uri' ? 'uri' : balance !== null && typeof balance === 'object' && 'header' in balance ? 'header' : undefined;
     if (modeOf(raw, be) === 'tcp' && kind !== undefined) {
-      add('SPEC_CONFLICT', [...be, 'balance'], `balance ${kind} needs an http backend, but ${quoteValue(text(raw, [...be, 'name']) ?? '')} is tcp; use roundrobin, leastconn or source`);
+      add('SPEC_CONFLICT', [...be, 'balance'], `balance ${kind} needs an http backend, but ${quoteForMessage(text(raw, [...be, 'name']) ?? '')} is tcp; use roundrobin, leastconn or source`);
     }
   });
 
@@ -173,7 +173,7 @@ function checkReferences(raw: unknown, add: Add): void {
     const src = ['discovery', i];
     const rt = valueAt(raw, [...src, 'recordType']) ?? 'A';
     if (text(raw, [...src, 'type']) === 'dns' && (rt === 'A' || rt === 'AAAA') && valueAt(raw, [...src, 'port']) === undefined) {
-      add('SPEC_REQUIRED', src, `dns source ${quoteValue(text(raw, [...src, 'name']) ?? '')} with recordType ${rt} needs port (SRV records carry their own)`);
+      add('SPEC_REQUIRED', src, `dns source ${quoteForMessage(text(raw, [...src, 'name']) ?? '')} with recordType ${rt} needs port (SRV records carry their own)`);
     }
   });
 }
@@ -204,7 +204,7 @@ function checkCluster(raw: unknown, add: Add): void {
     const t = text(raw, at);
     const a = t === undefined ? undefined : parseIpv4(t);
     if (a === undefined) return;
-    const name = quoteValue(text(raw, ['cluster', 'nodes', i, 'name']) ?? '');
+    const name = quoteForMessage(text(raw, ['cluster', 'nodes', i, 'name']) ?? '');
     if (a === vip) add('SPEC_CONFLICT', at, `node ${name} has the VIP ${t} as its address; a node's address is its own private address, the VIP must differ`);
     else if (vpc.length > 0 && !vpc.some((c) => cidrContains(c.cidr, a))) {
       add('SPEC_CONFLICT', at, `node address ${t} lies outside every VPC CIDR (${vpc.map((c) => c.text).join(', ')}); a node's address is its private address inside the VPC: fix the address or add its CIDR to vpcCidrs`);
@@ -223,7 +223,7 @@ function checkCluster(raw: unknown, add: Add): void {
       return;
     }
     const explicit = valueAt(raw, ['cluster', 'nodes', i, 'priority']) !== undefined;
-    const other = quoteValue(text(raw, ['cluster', 'nodes', first, 'name']) ?? '');
+    const other = quoteForMessage(text(raw, ['cluster', 'nodes', first, 'name']) ?? '');
     add('SPEC_DUPLICATE', ['cluster', 'nodes', i, ...(explicit ? ['priority'] : [])], `priority ${p}${how(i)} equals the priority of node ${other}${how(first)}; give every node its own priority`);
   });
   const provider = valueAt(raw, ['cluster', 'cloud', 'provider']);

@@ -13,7 +13,7 @@ import {
   SAFE_NAME_RULE,
   escapeChar,
   firstUnprintable,
-  quoteValue,
+  quoteForMessage,
 } from './names.js';
 import { checkRegexSubset } from './regex-subset.js';
 
@@ -30,14 +30,14 @@ const problem = (code: ErrorCode, message: string): Problem => ({ code, message 
 export function checkPrintable(value: string, options: { secret?: boolean } = {}): Problem | undefined {
   const bad = firstUnprintable(value);
   if (bad === undefined) return undefined;
-  const shown = options.secret === true ? 'the value' : quoteValue(value);
+  const shown = options.secret === true ? 'the value' : quoteForMessage(value);
   return problem('SPEC_UNSAFE_VALUE', `${shown} contains the character ${escapeChar(bad.char)} at position ${bad.index + 1}; only printable ASCII (0x20-0x7e) is allowed: remove it`);
 }
 
 /** HAProxy single-quoted strings escape nothing, so a `'` would end the string early. */
 function checkNoSingleQuote(value: string): Problem | undefined {
   if (!value.includes("'")) return undefined;
-  return problem('SPEC_UNSAFE_VALUE', `${quoteValue(value)} contains a single quote ('), which cannot be placed inside the single-quoted strings of haproxy.cfg: remove it (in a regex, match it with .)`);
+  return problem('SPEC_UNSAFE_VALUE', `${quoteForMessage(value)} contains a single quote ('), which cannot be placed inside the single-quoted strings of haproxy.cfg: remove it (in a regex, match it with .)`);
 }
 
 /** Chains checks, returning the first problem. */
@@ -62,19 +62,19 @@ function suggestName(value: string): string | undefined {
 export function nameCheck(what: string, maxLength = 63): StringCheck {
   return all(printable, (v) => {
     // Generated sections, servers and lists are named olb-... (olb-stats, olb-health, olb-spare-N).
-    if (v.startsWith('olb-')) return problem('SPEC_FORMAT', `${quoteValue(v)} is not a valid ${what} name: names starting with "olb-" are reserved for what overlay-lb generates; choose another prefix`);
+    if (v.startsWith('olb-')) return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a valid ${what} name: names starting with "olb-" are reserved for what overlay-lb generates; choose another prefix`);
     if (SAFE_NAME_RE.test(v) && v.length <= maxLength) return undefined;
     const rule = maxLength === 63 ? SAFE_NAME_RULE : SAFE_NAME_RULE.replace('63', String(maxLength));
     const s = suggestName(v);
-    const hint = s !== undefined && s !== v && s.length <= maxLength ? `, for example ${quoteValue(s)}` : '';
-    return problem('SPEC_FORMAT', `${quoteValue(v)} is not a valid ${what} name: use ${rule}${hint}`);
+    const hint = s !== undefined && s !== v && s.length <= maxLength ? `, for example ${quoteForMessage(s)}` : '';
+    return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a valid ${what} name: use ${rule}${hint}`);
   });
 }
 
 /** Header and cookie names. */
 export function headerNameCheck(what: string): StringCheck {
   return all(printable, (v) =>
-    HEADER_NAME_RE.test(v) ? undefined : problem('SPEC_FORMAT', `${quoteValue(v)} is not a valid ${what} name: use ${HEADER_NAME_RULE}`),
+    HEADER_NAME_RE.test(v) ? undefined : problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a valid ${what} name: use ${HEADER_NAME_RULE}`),
   );
 }
 
@@ -83,11 +83,11 @@ export const matchValueCheck: StringCheck = all(printable, checkNoSingleQuote);
 
 /** A URL path (path conditions, health-check path). */
 export const urlPathCheck: StringCheck = all(printable, checkNoSingleQuote, (v) => {
-  if (!v.startsWith('/')) return problem('SPEC_FORMAT', `${quoteValue(v)} is not a URL path: it must start with '/', for example ${quoteValue(`/${v.replace(/^\/*/, '')}`)}`);
+  if (!v.startsWith('/')) return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a URL path: it must start with '/', for example ${quoteForMessage(`/${v.replace(/^\/*/, '')}`)}`);
   const bad = /[ #?]/.exec(v);
   if (bad !== null) {
     const why = bad[0] === '?' ? "the path never contains the query string; drop everything from '?'" : `a path contains no ${bad[0] === ' ' ? 'space (encode it as %20)' : "'#' (the fragment is not sent to the server)"}`;
-    return problem('SPEC_FORMAT', `${quoteValue(v)} is not a valid URL path: ${why}`);
+    return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a valid URL path: ${why}`);
   }
   return undefined;
 });
@@ -95,17 +95,17 @@ export const urlPathCheck: StringCheck = all(printable, checkNoSingleQuote, (v) 
 /** A regex in the PCRE2/JavaScript common subset. */
 export const regexCheck: StringCheck = all(printable, checkNoSingleQuote, (v) => {
   const why = checkRegexSubset(v);
-  return why === undefined ? undefined : problem('SPEC_REGEX', `regex ${quoteValue(v)} ${why}`);
+  return why === undefined ? undefined : problem('SPEC_REGEX', `regex ${quoteForMessage(v)} ${why}`);
 });
 
 /** A host name for `exact` (lower-cased before this check). */
 export const hostExactCheck: StringCheck = all(printable, checkNoSingleQuote, (v) =>
-  /^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(v) ? undefined : problem('SPEC_FORMAT', `${quoteValue(v)} is not a host name: use letters, digits, '-' and '.' (no port, no scheme), for example "api.example.com"`),
+  /^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(v) ? undefined : problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a host name: use letters, digits, '-' and '.' (no port, no scheme), for example "api.example.com"`),
 );
 
 /** A host suffix (lower-cased before this check); may start with '.'. */
 export const hostSuffixCheck: StringCheck = all(printable, checkNoSingleQuote, (v) =>
-  /^\.?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(v) ? undefined : problem('SPEC_FORMAT', `${quoteValue(v)} is not a host suffix: use letters, digits, '-' and '.', optionally starting with '.', for example ".example.com"`),
+  /^\.?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(v) ? undefined : problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a host suffix: use letters, digits, '-' and '.', optionally starting with '.', for example ".example.com"`),
 );
 
 /** A custom log format (single-quoted by the renderer; `%[...]` is its purpose). */
@@ -123,60 +123,60 @@ export const passwordHashCheck: StringCheck = (v) => {
 
 /** An absolute file path without whitespace or quotes. */
 export const filePathCheck: StringCheck = all(printable, (v) => {
-  if (/['"`]/.test(v)) return problem('SPEC_UNSAFE_VALUE', `${quoteValue(v)} contains a quote character, which cannot be placed safely in a generated file: rename the file`);
-  if (!v.startsWith('/')) return problem('SPEC_FORMAT', `${quoteValue(v)} is not an absolute path: file paths must start with '/', for example ${quoteValue(`/etc/overlay-lb/${v.replace(/^(\.\/)+/, '')}`)}`);
-  if (!/^\/[A-Za-z0-9._/@+=,:-]*$/.test(v)) return problem('SPEC_FORMAT', `${quoteValue(v)} is not a usable path: use letters, digits and . _ / @ + = , : - (no spaces)`);
+  if (/['"`]/.test(v)) return problem('SPEC_UNSAFE_VALUE', `${quoteForMessage(v)} contains a quote character, which cannot be placed safely in a generated file: rename the file`);
+  if (!v.startsWith('/')) return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not an absolute path: file paths must start with '/', for example ${quoteForMessage(`/etc/overlay-lb/${v.replace(/^(\.\/)+/, '')}`)}`);
+  if (!/^\/[A-Za-z0-9._/@+=,:-]*$/.test(v)) return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a usable path: use letters, digits and . _ / @ + = , : - (no spaces)`);
   return undefined;
 });
 
 /** A pattern-checked token (zones, interfaces, ids...). */
 export function tokenCheck(re: RegExp, what: string, example: string): StringCheck {
-  return all(printable, (v) => (re.test(v) ? undefined : problem('SPEC_FORMAT', `${quoteValue(v)} is not a valid ${what}, for example ${quoteValue(example)}`)));
+  return all(printable, (v) => (re.test(v) ? undefined : problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a valid ${what}, for example ${quoteForMessage(example)}`)));
 }
 
 /** An http(s) URL. */
 export const urlCheck: StringCheck = all(printable, (v) => {
-  if (/[\s'"`]/.test(v)) return problem('SPEC_UNSAFE_VALUE', `${quoteValue(v)} contains a space or a quote: URLs must not`);
+  if (/[\s'"`]/.test(v)) return problem('SPEC_UNSAFE_VALUE', `${quoteForMessage(v)} contains a space or a quote: URLs must not`);
   let u: URL | undefined;
   try {
     u = new URL(v);
   } catch {
     u = undefined;
   }
-  if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:')) return problem('SPEC_FORMAT', `${quoteValue(v)} is not an http(s) URL, for example "http://10.0.0.5:4566"`);
+  if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:')) return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not an http(s) URL, for example "http://10.0.0.5:4566"`);
   return undefined;
 });
 
 /** A free printable string without quotes (tags, key prefixes). */
 export const plainTextCheck: StringCheck = all(printable, checkNoSingleQuote, (v) =>
-  /["`]/.test(v) ? problem('SPEC_UNSAFE_VALUE', `${quoteValue(v)} contains a quote character: remove it`) : undefined,
+  /["`]/.test(v) ? problem('SPEC_UNSAFE_VALUE', `${quoteForMessage(v)} contains a quote character: remove it`) : undefined,
 );
 
 /** An upper-case HTTP method token. */
 export const methodCheck: StringCheck = all(printable, (v) => {
   if (/^[A-Z]{1,32}$/.test(v)) return undefined;
   const up = v.toUpperCase();
-  const hint = /^[A-Z]{1,32}$/.test(up) ? `; methods are case-sensitive: did you mean ${quoteValue(up)}?` : '';
-  return problem('SPEC_FORMAT', `${quoteValue(v)} is not an upper-case HTTP method such as GET or POST${hint}`);
+  const hint = /^[A-Z]{1,32}$/.test(up) ? `; methods are case-sensitive: did you mean ${quoteForMessage(up)}?` : '';
+  return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not an upper-case HTTP method such as GET or POST${hint}`);
 });
 
 export const ipv4Check: StringCheck = all(printable, (v) =>
-  parseIpv4(v) === undefined ? problem('SPEC_FORMAT', `${quoteValue(v)} is not an IPv4 address, for example "10.0.1.10"`) : undefined,
+  parseIpv4(v) === undefined ? problem('SPEC_FORMAT', `${quoteForMessage(v)} is not an IPv4 address, for example "10.0.1.10"`) : undefined,
 );
 
 export const cidrCheck: StringCheck = all(printable, (v) =>
-  parseCidr(v) === undefined ? problem('SPEC_FORMAT', `${quoteValue(v)} is not an IPv4 CIDR, for example "10.0.0.0/16"`) : undefined,
+  parseCidr(v) === undefined ? problem('SPEC_FORMAT', `${quoteForMessage(v)} is not an IPv4 CIDR, for example "10.0.0.0/16"`) : undefined,
 );
 
 export const bindAddressCheck: StringCheck = all(printable, (v) =>
-  v === 'vip' || v === 'node' || parseIpv4(v) !== undefined ? undefined : problem('SPEC_FORMAT', `${quoteValue(v)} is not a bind address: use vip, node or an IPv4 address`),
+  v === 'vip' || v === 'node' || parseIpv4(v) !== undefined ? undefined : problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a bind address: use vip, node or an IPv4 address`),
 );
 
 /** `200-399`: an inclusive status range. */
 export const statusRangeCheck: StringCheck = all(printable, (v) => {
   const m = /^([1-5][0-9]{2})-([1-5][0-9]{2})$/.exec(v);
   if (m !== null && Number(m[1]) <= Number(m[2])) return undefined;
-  return problem('SPEC_FORMAT', `${quoteValue(v)} is not a status range: use "LOW-HIGH" with codes 100-599, for example "200-399"`);
+  return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a status range: use "LOW-HIGH" with codes 100-599, for example "200-399"`);
 });
 
 export interface DurationRule {
@@ -191,13 +191,13 @@ export interface DurationRule {
 export function durationCheck(rule: DurationRule): StringCheck {
   return all(printable, (v) => {
     const ms = parseDuration(v);
-    if (ms === undefined) return problem('SPEC_FORMAT', `${quoteValue(v)} is not a duration: use a whole number with a unit ms, s, m or h, for example "500ms", "30s", "5m"`);
+    if (ms === undefined) return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a duration: use a whole number with a unit ms, s, m or h, for example "500ms", "30s", "5m"`);
     const why = rule.why === undefined ? '' : ` (${rule.why})`;
     const range = `${formatDuration(rule.minMs)}..${formatDuration(rule.maxMs)}`;
-    if (ms < rule.minMs || ms > rule.maxMs) return problem('SPEC_RANGE', `${quoteValue(v)} is out of range; allowed ${range}${why}`);
+    if (ms < rule.minMs || ms > rule.maxMs) return problem('SPEC_RANGE', `${quoteForMessage(v)} is out of range; allowed ${range}${why}`);
     if (rule.multipleOfMs !== undefined && ms % rule.multipleOfMs !== 0) {
       const near = Math.max(rule.minMs, Math.round(ms / rule.multipleOfMs) * rule.multipleOfMs);
-      return problem('SPEC_RANGE', `${quoteValue(v)} is not a multiple of ${rule.multipleOfMs}ms${why}; use ${range} in steps of ${rule.multipleOfMs}ms, for example "${near}ms"`);
+      return problem('SPEC_RANGE', `${quoteForMessage(v)} is not a multiple of ${rule.multipleOfMs}ms${why}; use ${range} in steps of ${rule.multipleOfMs}ms, for example "${near}ms"`);
     }
     return undefined;
   });
