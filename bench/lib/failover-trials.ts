@@ -1,0 +1,131 @@
+/**
+ * One fault trial of the failover benchmark, the same for overlay-lb and the baseline: inject,
+ * wait for every route to reach the backup, let traffic run, clear, wait for the preferred node
+ * to take the routes back (failback), and cut the probe's stream into a fault window and a
+ * failback window.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LabHandle } from '../../src/lab/lab.js';
+import { apiRouteTargets } from '../../src/lab/lab.js';
+import { windowStats, type ProbeRecord, type WindowStats } from './failover-probe.js';
+
+export type FaultName = 'haproxy-kill' | 'keepalived-kill' | 'node-down' | 'az-blackhole';
+export const FAULTS: readonly FaultName[] = ['haproxy-kill', 'keepalived-kill', 'node-down', 'az-blackhole'];
+
+/** How a system under test injects and clears a fault (kills are cleared by a restart, or by the agent itself). */
+export interface SystemUnderTest {
+  readonly name: 'overlay-lb' | 'baseline';
+  inject(fault: FaultName): Promise<void>;
+  clear(fault: FaultName): Promise<void>;
+}
+
+export interface TrialResult {
+  readonly fault: FaultName;
+  /** Fault to every route table pointing at the backup (API view); null: not within the limit. */
+  readonly routeMoveMs: number | null;
+  readonly outage: WindowStats;
+  /** Clear to every route back on the preferred node; null: it did not come back by itself. */
+  readonly failbackMs: number | null;
+  readonly failback: WindowStats;
+  /** The routes had to be put back by hand (through the lab cloud) for the next trial. */
+  readonly forcedBack: boolean;
+}
+
+/** Waits until every route table's VIP route points at `node` (API view); returns the time or null. */
+export async function waitRoutes(lab: LabHandle, node: string, options: { readonly timeoutMs: number; readonly signal: AbortSignal }): Promise<number | null> {
+  const deadline = Date.now() + options.timeoutMs;
+  while (Date.now() < deadline) {
+    const targets = apiRouteTargets(lab.plan, lab.controller.cloud.view());
+    if ([...targets.values()].every((t) => t === node)) return Date.now();
+    await sleep(5, undefined, { signal: options.signal });
+  }
+  return null;
+}
+
+/** Points every VIP route at `node` directly in the lab cloud (no API call). */
+export function forceRoutes(lab: LabHandle, node: string, vip: string): void {
+  const eni = lab.plan.instances.find((i) => i.name === node)!.eni.id;
+  for (const t of lab.plan.routeTables) lab.controller.cloud.replaceRoute({ routeTableId: t.id, destinationCidrBlock: `${vip}/32`, target: { networkInterfaceId: eni } });
+}
+
+export async function runTrial(options: {
+  readonly lab: LabHandle;
+  readonly sut: SystemUnderTest;
+  readonly fault: FaultName;
+  readonly master: string;
+  readonly backup: string;
+  readonly vip: string;
+  readonly records: readonly ProbeRecord[];
+  readonly moveTimeoutMs: number;
+  readonly backTimeoutMs: number;
+  readonly signal: AbortSignal;
+  /** Called between inject and clear, e.g. to sample the agents' CPU. */
+  readonly onMoved?: () => Promise<void>;
+}): Promise<TrialResult> {
+  const { lab, sut, fault, signal } = options;
+  let forcedBack = false;
+  if ((await waitRoutes(lab, options.master, { timeoutMs: 5000, signal })) === null) {
+    forceRoutes(lab, options.master, options.vip);
+    forcedBack = true;
+  }
+  await sleep(800, undefined, { signal });
+  const t0 = Date.now();
+  await sut.inject(fault);
+  const moved = await waitRoutes(lab, options.backup, { timeoutMs: options.moveTimeoutMs, signal });
+  // Let the probe see the new node serve, then undo the fault.
+  await sleep(1200, undefined, { signal });
+  await options.onMoved?.();
+  const tClear = Date.now();
+  await sut.clear(fault);
+  const back = await waitRoutes(lab, options.master, { timeoutMs: options.backTimeoutMs, signal });
+  if (back === null) {
+    forceRoutes(lab, options.master, options.vip);
+    forcedBack = true;
+  }
+  await sleep(1000, undefined, { signal });
+  const tEnd = Date.now();
+  // Requests started before tEnd finish within the probe's timeout.
+  await sleep(1100, undefined, { signal });
+  return {
+    fault,
+    routeMoveMs: moved === null ? null : moved - t0,
+    outage: windowStats(options.records, t0, tClear),
+    failbackMs: back === null ? null : back - tClear,
+    failback: windowStats(options.records, tClear, tEnd),
+    forcedBack,
+  };
+}
+
+/** Nearest-rank percentile of a non-empty list (NaN for an empty one). */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export interface FaultSummary {
+  readonly trials: number;
+  readonly outageMs: { readonly p50: number; readonly p95: number; readonly max: number };
+  readonly failed: { readonly total: number; readonly p50: number; readonly max: number };
+  readonly routeMoveMs: { readonly p50: number; readonly p95: number; readonly max: number; readonly timeouts: number };
+  readonly failback: { readonly failedTotal: number; readonly trialsWithFailures: number; readonly outageMaxMs: number; readonly notBackByItself: number };
+}
+
+export function summarize(trials: readonly TrialResult[]): FaultSummary {
+  const outages = trials.map((t) => t.outage.outageMs);
+  const failed = trials.map((t) => t.outage.failed);
+  const moves = trials.flatMap((t) => (t.routeMoveMs === null ? [] : [t.routeMoveMs]));
+  const stat = (v: readonly number[]): { p50: number; p95: number; max: number } => ({ p50: percentile(v, 50), p95: percentile(v, 95), max: v.length ? Math.max(...v) : Number.NaN });
+  return {
+    trials: trials.length,
+    outageMs: stat(outages),
+    failed: { total: failed.reduce((a, b) => a + b, 0), p50: percentile(failed, 50), max: failed.length ? Math.max(...failed) : Number.NaN },
+    routeMoveMs: { ...stat(moves), timeouts: trials.length - moves.length },
+    failback: {
+      failedTotal: trials.reduce((a, t) => a + t.failback.failed, 0),
+      trialsWithFailures: trials.filter((t) => t.failback.failed > 0).length,
+      outageMaxMs: Math.max(0, ...trials.map((t) => t.failback.outageMs)),
+      notBackByItself: trials.filter((t) => t.failbackMs === null).length,
+    },
+  };
+}
