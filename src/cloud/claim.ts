@@ -115,7 +115,9 @@ export async function claimRoutes(options: ClaimOptions): Promise<TableOutcome[]
           pending = [];
           break;
         }
-        await clock.sleep(Math.min(1000, 50 * 2 ** Math.min(poll++, 5)), options.signal);
+        // The write took effect when the API accepted it; the read-back only confirms it, so start
+        // early (10 ms) and back off (one batched describe for every pending table per round).
+        await clock.sleep(Math.min(1000, 10 * 2 ** Math.min(poll++, 7)), options.signal);
         try {
           current = await describe(ctx, pending);
         } catch (err) {
