@@ -3,6 +3,9 @@ import { claimRoutes } from '../cloud/claim.js';
 import type { ClaimBuckets, ClaimEvent } from '../cloud/claim.js';
 import type { RouteApi, RouteTableInfo } from '../cloud/types.js';
 import type { Clock } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import { OverlayError } from '../util/errors.js';
+import { retry } from '../util/retry.js';
 import type { Claimer, ClaimOutcome, Holder, ResourceView } from './types.js';
 import type { FailoverMetrics } from './metrics.js';
 
@@ -18,6 +21,10 @@ export interface RouteClaimerOptions {
   readonly buckets: ClaimBuckets;
   readonly clock?: Clock;
   readonly metrics?: FailoverMetrics;
+  /** Timeout of each describe call outside a claim (list, inspect). @default 3000 */
+  readonly callTimeoutMs?: number;
+  /** Retry a failed describe outside a claim until this long has passed. @default 10000 */
+  readonly describeDeadlineMs?: number;
 }
 
 /**
@@ -39,8 +46,7 @@ export class RouteClaimer implements Claimer {
   async list(signal: AbortSignal): Promise<readonly string[]> {
     const s = this.#o.selector;
     if (s.kind === 'ids') return s.ids;
-    const tables = await this.#o.api.listRouteTables({ vpcId: this.#o.vpcId, destinationCidr: this.#cidr }, { signal });
-    this.#o.metrics?.apiCalls.inc({ action: 'DescribeRouteTables' });
+    const tables = await this.#describeCall('DescribeRouteTables', signal, (cs) => this.#o.api.listRouteTables({ vpcId: this.#o.vpcId, destinationCidr: this.#cidr }, { signal: cs }));
     return selectTables(tables, s);
   }
 
@@ -58,9 +64,7 @@ export class RouteClaimer implements Claimer {
   }
 
   async inspect(resources: readonly string[], signal: AbortSignal): Promise<readonly ResourceView[]> {
-    await this.#o.buckets.describe.take(signal);
-    const infos = await this.#o.api.describeRouteTables({ routeTableIds: resources, destinationCidr: this.#cidr }, { signal });
-    this.#o.metrics?.apiCalls.inc({ action: 'DescribeRouteTables' });
+    const infos = await this.#describeCall('DescribeRouteTables', signal, (cs) => this.#o.api.describeRouteTables({ routeTableIds: resources, destinationCidr: this.#cidr }, { signal: cs }));
     const unknown = infos.map((i) => i.vipRoute?.networkInterfaceId).filter((e): e is string => e !== undefined && e !== this.#o.networkInterfaceId && !this.#peerEnis.has(e));
     if (unknown.length > 0 && this.#o.peers.length > 0) await this.#resolvePeers(signal);
     return infos.map((i) => ({ id: i.id, holder: this.#holder(i) }));
@@ -76,15 +80,38 @@ export class RouteClaimer implements Claimer {
   }
 
   async #resolvePeers(signal: AbortSignal): Promise<void> {
-    await this.#o.buckets.describe.take(signal);
-    const found = await this.#o.api.findNetworkInterfaces({ vpcId: this.#o.vpcId, privateIps: this.#o.peers.map((p) => p.address) }, { signal });
-    this.#o.metrics?.apiCalls.inc({ action: 'DescribeNetworkInterfaces' });
+    const found = await this.#describeCall('DescribeNetworkInterfaces', signal, (cs) => this.#o.api.findNetworkInterfaces({ vpcId: this.#o.vpcId, privateIps: this.#o.peers.map((p) => p.address) }, { signal: cs }));
     const next = new Map<string, { node: string; priority: number }>();
     for (const f of found) {
       const peer = this.#o.peers.find((p) => p.address === f.privateIp);
       if (peer) next.set(f.networkInterfaceId, { node: peer.node, priority: peer.priority });
     }
     this.#peerEnis = next;
+  }
+
+  /**
+   * One describe outside a claim (list, inspect, peer lookup): under the describe bucket, with a
+   * per-call timeout (an API that accepts the connection and never answers must not hang the
+   * controller: found by the API-unreachable e2e test), throttling and 5xx retried for a while.
+   */
+  async #describeCall<T>(action: string, signal: AbortSignal, fn: (callSignal: AbortSignal) => Promise<T>): Promise<T> {
+    const clock = this.#o.clock ?? systemClock;
+    const bucket = this.#o.buckets.describe;
+    return retry(async () => {
+      await bucket.take(signal);
+      this.#o.metrics?.apiCalls.inc({ action });
+      try {
+        return await fn(AbortSignal.any([signal, AbortSignal.timeout(this.#o.callTimeoutMs ?? 3000)]));
+      } catch (err) {
+        const e = err instanceof OverlayError ? err : new OverlayError('CLOUD_UNAVAILABLE', `${action} failed: ${(err as Error).message}`, { cause: err });
+        this.#o.metrics?.apiErrors.inc({ action, code: e.code });
+        if (e.code === 'CLOUD_THROTTLED') {
+          this.#o.metrics?.apiThrottles.inc({ action });
+          bucket.drain();
+        }
+        throw e;
+      }
+    }, { signal, deadline: clock.now() + (this.#o.describeDeadlineMs ?? 10_000), baseMs: 100, maxMs: 2000, clock });
   }
 
   #count(e: ClaimEvent): void {

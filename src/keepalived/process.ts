@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SystemError } from '../util/errors.js';
@@ -37,6 +37,7 @@ const pidFile = (p: KeepalivedPaths): string => join(p.runDir, 'keepalived.pid')
 export async function startKeepalived(paths: KeepalivedPaths, options: { signal: AbortSignal; binary?: string }): Promise<KeepalivedProcess> {
   const existing = await runningPid(pidFile(paths));
   if (existing !== null) return handle(existing, true);
+  await reapOrphans(paths, options.signal);
   const log = await open(join(paths.runDir, 'keepalived.log'), 'a');
   try {
     const child = spawn(options.binary ?? 'keepalived', [
@@ -59,6 +60,31 @@ export async function startKeepalived(paths: KeepalivedPaths, options: { signal:
     return handle(pid, false);
   } finally {
     await log.close();
+  }
+}
+
+/**
+ * A keepalived parent killed with SIGKILL can leave its VRRP child running, orphaned (measured in
+ * the lab: still running seconds later, after the agent died too). A keepalived started then finds
+ * the child's pid file and exits 0 ("daemon is already running"), and the orphan may keep
+ * advertising. Found by the failback e2e test. Stop such orphans first (SIGTERM: it sends its
+ * priority-0 advert; SIGKILL after 2 s): without their parent nothing supervises them.
+ */
+async function reapOrphans(paths: KeepalivedPaths, signal: AbortSignal): Promise<void> {
+  for (const name of ['keepalived-vrrp.pid', 'keepalived-checkers.pid']) {
+    const pid = await runningPid(join(paths.runDir, name));
+    if (pid === null) continue;
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 40 && isAlive(pid); i++) await sleep(50, undefined, { signal });
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 40 && isAlive(pid); i++) await sleep(50, undefined, { signal });
+  }
+  // keepalived's own "already running" test is kill(pid, 0) on the pids in these files, which a
+  // zombie passes: a crashed keepalived whose parent (the agent) died too stays a zombie until
+  // init reaps it (in a container, maybe never). Its stale pid files would make the new one exit 0.
+  for (const name of ['keepalived.pid', 'keepalived-vrrp.pid', 'keepalived-checkers.pid']) {
+    const file = join(paths.runDir, name);
+    if ((await runningPid(file)) === null) await rm(file, { force: true });
   }
 }
 

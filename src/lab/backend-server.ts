@@ -1,6 +1,7 @@
 /**
  * The lab's name server: a tiny HTTP server, started with node inside a lab namespace, that
- * answers every request with its own name (body `NAME\n`, header `x-served-by: NAME`). Backends
+ * answers every request with its own name (body `NAME\n`, header `x-served-by: NAME`) and the
+ * caller's address (`x-remote-address`: through HAProxy, the LB node that forwarded it). Backends
  * run it so that a response tells which server HAProxy picked; tests run it on an LB node bound
  * to the VIP so that a response tells which node the VPC route reached.
  *
@@ -38,6 +39,8 @@ async function main(argv: readonly string[]): Promise<void> {
     const server = createServer((req, res) => {
       req.resume();
       res.setHeader('x-served-by', l.name);
+      // Who connected: through HAProxy, the LB node's address (the failover probe reports it).
+      res.setHeader('x-remote-address', (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
       res.setHeader('content-type', 'text/plain');
       res.end(`${l.name}\n`);
     });

@@ -67,7 +67,7 @@ export interface LabHandle {
   /** Why node software was not started, when it was asked for but could not be (null otherwise). */
   readonly nodesSkipped: string | null;
   exec(node: string, argv: readonly string[], options: { readonly signal: AbortSignal; readonly allowFailure?: boolean; readonly timeoutMs?: number }): Promise<CommandResult>;
-  spawn(node: string, argv: readonly string[], options: { readonly signal: AbortSignal; readonly label: string; readonly readyLine?: string }): Promise<RecordedProcess>;
+  spawn(node: string, argv: readonly string[], options: { readonly signal: AbortSignal; readonly label: string; readonly readyLine?: string; readonly logFile?: string }): Promise<RecordedProcess>;
   readonly faults: {
     inject(fault: LabFault): Promise<void>;
     clear(fault: LabFault): Promise<void>;

@@ -1,0 +1,276 @@
+/**
+ * Shared set-up of the end-to-end failover tests: a lab from a copy of examples/demo.yaml (with
+ * shorter recheck interval / preempt delay where that keeps a test fast), real haproxy,
+ * keepalived and the agent on lb-a and lb-b, and helpers that wait on observable state (agent
+ * /status, route targets in the API and the kernel) instead of sleeping.
+ *
+ * Every lab gets a prefix unique to the test process (`olbt<pid>`), a temp state dir, and is
+ * removed in t.after even when the test fails.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseDocument } from 'yaml';
+import { mkdir } from 'node:fs/promises';
+import { agentAvailable, cliEntryPoint, nodeRunDir, startLab, stopLab, type LabHandle } from '../../src/lab/lab.js';
+import type { RecordedProcess } from '../../src/lab/netns.js';
+import { labFiles } from '../../src/lab/controller.js';
+import { startProbe, summarizeProbe, type ProbeReport } from '../helpers/lab-probe.js';
+
+export const DEMO_SPEC = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
+export const isRoot = process.getuid?.() === 0;
+/** The one generous deadline of these tests: a fault must be repaired within it. */
+export const CONVERGE_MS = 30_000;
+
+/** Edits applied to the copy of the demo spec (YAML paths under `cluster`). */
+export interface SpecEdits {
+  /** `cluster.cloud.recheckInterval`, e.g. `2s`. */
+  readonly recheckInterval?: string;
+  /** `cluster.vrrp.preemptDelay`, e.g. `3s`. */
+  readonly preemptDelay?: string;
+}
+
+export interface E2eLab {
+  readonly lab: LabHandle;
+  readonly specFile: string;
+  /** The agent's run dir of a node (agent.log, haproxy.log, keepalived.log...). */
+  runDir(node: string): string;
+  /** The last lines of every node's agent log, for failure messages. */
+  logs(lines?: number): Promise<string>;
+}
+
+/**
+ * Brings up a lab with nodes from an edited copy of the demo spec and waits until lb-a is master,
+ * both nodes' haproxy are healthy and every route table points at lb-a (API and kernel).
+ * Skips nothing: the caller skips when not root.
+ */
+export async function startE2eLab(t: TestContext, edits: SpecEdits = {}): Promise<E2eLab> {
+  const dir = await mkdtemp(join(tmpdir(), 'olbt-e2e-'));
+  const prefix = `olbt${process.pid}`.slice(0, 12);
+  const stateDir = join(dir, 'state');
+  const specFile = join(dir, 'spec.yaml');
+  const doc = parseDocument(await readFile(DEMO_SPEC, 'utf8'));
+  if (edits.recheckInterval !== undefined) doc.setIn(['cluster', 'cloud', 'recheckInterval'], edits.recheckInterval);
+  if (edits.preemptDelay !== undefined) doc.setIn(['cluster', 'vrrp', 'preemptDelay'], edits.preemptDelay);
+  await writeFile(specFile, doc.toString());
+  t.after(async () => {
+    await stopLab(join(stateDir, `${prefix}state.json`), { signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+  // Nodes are started here one by one (not by startLab): lb-a first, so that it is master when
+  // lb-b starts. Started together, whichever node's HAProxy is healthy first wins, and lb-a then
+  // waits for the preempt delay.
+  const lab = await startLab({ specFile, prefix, nodes: false, stateDir, signal: AbortSignal.timeout(60_000) });
+  t.after(() => lab.close());
+  assert.ok(agentAvailable(), 'the agent is not built (dist/src/cli/commands/agent.js)');
+  const labDir = labFiles(lab.stateFile, lab.plan.prefix).dir;
+  const e2e: E2eLab = {
+    lab,
+    specFile,
+    runDir: (node) => nodeRunDir(labDir, node),
+    logs: async (lines = 30) => {
+      const parts: string[] = [];
+      for (const node of lbNodes(lab)) {
+        for (const file of ['agent.log', 'keepalived.log']) {
+          const text = await readFile(join(nodeRunDir(labDir, node), file), 'utf8').catch(() => '(missing)');
+          parts.push(`--- ${node} ${file}\n${text.split('\n').slice(-lines).join('\n')}`);
+        }
+      }
+      return parts.join('\n');
+    },
+  };
+  await startAgent(e2e, 'lb-a');
+  await waitFor(e2e, 'lb-a master and healthy', async () => {
+    const a = await agentStatus(lab, 'lb-a');
+    return a?.vrrp.vrrp === 'MASTER' && a.haproxy.healthy;
+  }, { timeoutMs: 60_000 });
+  await startAgent(e2e, 'lb-b');
+  await waitFor(e2e, 'lb-a master, lb-b backup, both healthy', async () => {
+    const [a, b] = [await agentStatus(lab, 'lb-a'), await agentStatus(lab, 'lb-b')];
+    return a?.vrrp.vrrp === 'MASTER' && b?.vrrp.vrrp === 'BACKUP' && a.haproxy.healthy && b.haproxy.healthy;
+  }, { timeoutMs: 60_000 });
+  await waitRoutesOn(e2e, 'lb-a');
+  await waitFor(e2e, 'a request through the VIP answered by lb-a', async () => {
+    const r = await lab.request('az-a', { signal: AbortSignal.timeout(10_000), timeoutMs: 1000 }).catch(() => null);
+    return r?.status === 200 && r.headers['x-remote-address'] === nodeAddress(lab, 'lb-a');
+  });
+  return e2e;
+}
+
+/**
+ * Starts the agent on one LB node as `lab up` does (label `agent NODE`, so `lab.faults.kill` and
+ * `lab.close()` find it; its log is the run dir's agent.log).
+ */
+export async function startAgent(e2e: E2eLab, node: string): Promise<RecordedProcess> {
+  const runDir = e2e.runDir(node);
+  await mkdir(runDir, { recursive: true, mode: 0o700 });
+  return e2e.lab.spawn(node, [process.execPath, cliEntryPoint(), 'agent', '--spec', e2e.specFile, '--node', node, '--run-dir', runDir], {
+    signal: AbortSignal.timeout(20_000), label: `agent ${node}`, logFile: join(runDir, 'agent.log'),
+  });
+}
+
+/** The LB nodes of the lab, by name. */
+export function lbNodes(lab: LabHandle): string[] {
+  return lab.plan.instances.filter((i) => i.role === 'lb-node').map((i) => i.name);
+}
+
+/** The ENI address of an instance. */
+export function nodeAddress(lab: LabHandle, node: string): string {
+  const found = lab.plan.instances.find((i) => i.name === node);
+  assert.ok(found, `no instance ${node}`);
+  return found.eni.privateIp;
+}
+
+/** The part of the agent's /status these tests read. */
+export interface AgentStatus {
+  readonly vrrp: {
+    readonly vrrp: string;
+    readonly phase: string;
+    readonly resources: readonly { readonly id: string; readonly holder: { readonly kind: string } | null; readonly lastClaim: { readonly kind: string } | null; readonly contested: boolean }[];
+    readonly transitions: readonly { readonly at: number; readonly from: string; readonly to: string; readonly reason: string }[];
+    readonly lastDetectToClaimedMs: number | null;
+    readonly contests: number;
+  };
+  readonly haproxy: { readonly pid: number | null; readonly alive: boolean; readonly healthy: boolean };
+  readonly keepalived: { readonly pid: number; readonly alive: boolean };
+}
+
+/** The agent's /status on a node, or null when it does not answer. */
+export async function agentStatus(lab: LabHandle, node: string): Promise<AgentStatus | null> {
+  const r = await lab.exec(node, ['curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:8406/status'], { signal: AbortSignal.timeout(10_000), allowFailure: true, timeoutMs: 5000 }).catch(() => null);
+  if (r === null || r.code !== 0) return null;
+  return JSON.parse(r.stdout) as AgentStatus;
+}
+
+/** Polls `fn` until it returns something truthy; fails with the nodes' logs after `timeoutMs`. */
+export async function waitFor<T>(e2e: E2eLab, what: string | (() => string), fn: () => Promise<T | null | undefined | false>, options: { readonly timeoutMs?: number; readonly intervalMs?: number } = {}): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? CONVERGE_MS);
+  for (let i = 0; i < 100_000; i++) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) break;
+    await sleep(options.intervalMs ?? 100);
+  }
+  assert.fail(`timed out after ${options.timeoutMs ?? CONVERGE_MS} ms waiting for ${typeof what === 'string' ? what : what()}\n${await e2e.logs()}`);
+}
+
+/** Every route table's VIP route, in the API's and the kernel's view. */
+export async function routeViews(lab: LabHandle): Promise<{ api: Map<string, string | null>; kernel: Map<string, string | null> }> {
+  const api = await lab.routeTargets({ view: 'api' });
+  const kernel = await lab.routeTargets({ view: 'kernel', signal: AbortSignal.timeout(10_000) });
+  return { api, kernel };
+}
+
+/** Whether every route table points at `node` in both views. */
+export function allOn(views: { api: Map<string, string | null>; kernel: Map<string, string | null> }, node: string): boolean {
+  return views.api.size > 0 && [...views.api.values(), ...views.kernel.values()].every((n) => n === node);
+}
+
+/** Waits until every route table points at `node` in the API and in the kernel; returns when (ms epoch). */
+export async function waitRoutesOn(e2e: E2eLab, node: string, options: { readonly timeoutMs?: number } = {}): Promise<number> {
+  let last = '';
+  await waitFor(e2e, () => `every route table on ${node} (last seen: ${last})`, async () => {
+    const views = await routeViews(e2e.lab);
+    last = JSON.stringify({ api: Object.fromEntries(views.api), kernel: Object.fromEntries(views.kernel) });
+    return allOn(views, node);
+  }, options);
+  return Date.now();
+}
+
+/** Formats route views for messages. */
+export function formatViews(views: { api: Map<string, string | null>; kernel: Map<string, string | null> }): string {
+  return JSON.stringify({ api: Object.fromEntries(views.api), kernel: Object.fromEntries(views.kernel) });
+}
+
+/** What an unplanned-failover scenario measured. */
+export interface UnplannedResult {
+  readonly e2e: E2eLab;
+  readonly report: ProbeReport;
+  /** When the fault was injected and when every table showed lb-b (ms epoch). */
+  readonly faultAt: number;
+  readonly convergedAt: number;
+}
+
+/**
+ * The common shape of the unplanned faults (scenarios 1-4): lb-a master with every route, a
+ * probe from `clientAz`; inject the fault; then every route table must end on lb-b in the API
+ * and in the kernel, lb-b's agent must report MASTER holding every table, and the probe must see
+ * service restored by lb-b. The outage is only recorded (t.diagnostic), never bounded beyond the
+ * generous CONVERGE_MS deadline.
+ */
+export async function runUnplannedFailover(
+  t: TestContext,
+  options: { readonly clientAz: string; readonly edits?: SpecEdits; readonly fault: (e2e: E2eLab) => Promise<void>; readonly during?: (e2e: E2eLab) => Promise<void> },
+): Promise<UnplannedResult> {
+  // A long preempt delay: lb-a must not take the routes back while the test looks at lb-b.
+  const e2e = await startE2eLab(t, { preemptDelay: '120s', ...options.edits });
+  const { lab } = e2e;
+  const probe = await startProbe(lab, { clientAz: options.clientAz, signal: AbortSignal.timeout(10_000) });
+  t.after(() => probe.stop().then(() => undefined, () => undefined));
+  await probe.firstSuccess();
+  const faultAt = Date.now();
+  await options.fault(e2e);
+  await options.during?.(e2e);
+  const convergedAt = await waitRoutesOn(e2e, 'lb-b');
+  await waitFor(e2e, 'lb-b master and holding every table', async () => {
+    const s = await agentStatus(lab, 'lb-b');
+    return s?.vrrp.vrrp === 'MASTER' && s.vrrp.resources.length === lab.plan.routeTables.length && s.vrrp.resources.every((r) => r.holder?.kind === 'us');
+  });
+  await waitFor(e2e, `a request from ${options.clientAz} answered by lb-b`, async () => {
+    const r = await lab.request(options.clientAz, { signal: AbortSignal.timeout(10_000), timeoutMs: 1000 }).catch(() => null);
+    return r?.status === 200 && r.headers['x-remote-address'] === nodeAddress(lab, 'lb-b');
+  });
+  // Service fully back: 1 s of requests in a row answered (backends in a lost AZ may take their
+  // health checks' fall time to be marked down).
+  await probe.streak(100, { timeoutMs: CONVERGE_MS });
+  const report = await probe.stop();
+  const b = await agentStatus(lab, 'lb-b');
+  t.diagnostic(`fault -> routes on lb-b (API and kernel, as polled): ${convergedAt - faultAt} ms; lb-b detect-to-claimed: ${b?.vrrp.lastDetectToClaimedMs ?? '?'} ms`);
+  t.diagnostic(`probe: ${summarizeProbe(report)}`);
+
+  // THEN the probe saw lb-a before, lb-b after, and every outage ended with a success.
+  assert.ok((report.answeredBy['lb-a'] ?? 0) > 0, `the probe never reached lb-a before the fault: ${summarizeProbe(report)}`);
+  assert.ok(report.samples.some((s) => s.ok && s.node === 'lb-b' && s.sentAt > faultAt), `the probe never reached lb-b after the fault: ${summarizeProbe(report)}`);
+  assert.equal(report.lastNode, 'lb-b', `the last answer did not come from lb-b: ${summarizeProbe(report)}`);
+  assert.ok(report.outages.every((o) => o.to !== null), `service was not restored (an outage never ended): ${summarizeProbe(report)}`);
+  return { e2e, report, faultAt, convergedAt };
+}
+
+/** A route change seen by the lab's cloud (any writer), with the time it happened. */
+export interface RouteChange {
+  readonly at: number;
+  readonly table: string;
+  /** The ENI of the new target (null: deleted or not an ENI). */
+  readonly eni: string | null;
+  /** The LB node of that ENI (null: not an LB node). */
+  readonly node: string | null;
+}
+
+/**
+ * Records every change of the VIP route in the lab's cloud from now on (ReplaceRoute/CreateRoute
+ * by anyone, even to the same target). Stops in t.after.
+ */
+export function recordRouteChanges(t: TestContext, lab: LabHandle): { readonly changes: RouteChange[] } {
+  const changes: RouteChange[] = [];
+  const cidr = `${lab.plan.vip}/32`;
+  const off = lab.controller.cloud.on((e) => {
+    if (e.type !== 'route-changed' || e.destinationCidrBlock !== cidr) return;
+    const eni = e.target !== null && 'networkInterfaceId' in e.target ? e.target.networkInterfaceId : null;
+    changes.push({ at: Date.now(), table: e.routeTableId, eni, node: lab.plan.instances.find((i) => i.role === 'lb-node' && i.eni.id === eni)?.name ?? null });
+  });
+  t.after(() => {
+    off();
+  });
+  return { changes };
+}
+
+/** The sum of a Prometheus counter's samples on a node's agent /metrics (0 when absent). */
+export async function agentCounter(lab: LabHandle, node: string, name: string): Promise<number> {
+  const r = await lab.exec(node, ['curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:8406/metrics'], { signal: AbortSignal.timeout(10_000), allowFailure: true, timeoutMs: 5000 });
+  if (r.code !== 0) return 0;
+  return r.stdout.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
