@@ -26,6 +26,8 @@ export interface ClaimOptions {
   readonly destinationCidr: string;
   /** Our ENI: the route's target. */
   readonly networkInterfaceId: string;
+  /** Only tables of this VPC are claimed; others fail as not found. */
+  readonly vpcId?: string;
   readonly buckets: ClaimBuckets;
   /** A newer transition aborts the claim in flight. */
   readonly signal: AbortSignal;
@@ -89,7 +91,7 @@ export async function claimRoutes(options: ClaimOptions): Promise<TableOutcome[]
     }
     for (const t of tables) {
       const info = current.get(t);
-      if (info === undefined) fail(t, new OverlayError('CLOUD_NOT_FOUND', `route table ${t} does not exist (InvalidRouteTableID.NotFound); remove it from cloud.routeTables or create it`));
+      if (info === undefined) fail(t, new OverlayError('CLOUD_NOT_FOUND', `route table ${t} does not exist${options.vpcId !== undefined ? ` in ${options.vpcId}` : ''}; remove it from cloud.routeTables or create it`));
       else if (isOurs(info, options.networkInterfaceId)) finish({ kind: 'already-ours', table: t, ms: elapsed() });
     }
 
@@ -158,7 +160,7 @@ type Ctx = ClaimOptions & { clock: Clock; deadline: number };
 
 async function describe(ctx: Ctx, tables: readonly string[]): Promise<Map<string, RouteTableInfo>> {
   const infos = await call(ctx, 'DescribeRouteTables', undefined, ctx.buckets.describe, (signal) =>
-    ctx.api.describeRouteTables({ routeTableIds: tables, destinationCidr: ctx.destinationCidr }, { signal }));
+    ctx.api.describeRouteTables({ routeTableIds: tables, destinationCidr: ctx.destinationCidr, ...(ctx.vpcId !== undefined ? { vpcId: ctx.vpcId } : {}) }, { signal }));
   return new Map(infos.map((i) => [i.id, i]));
 }
 

@@ -29,8 +29,11 @@ export interface CallOptions {
 export interface RouteApi {
   /** Every route table of the VPC (all pages), with the route for `destinationCidr`. */
   listRouteTables(input: { vpcId: string; destinationCidr: string }, options: CallOptions): Promise<RouteTableInfo[]>;
-  /** The given route tables (one call, all pages). Tables that do not exist are left out. */
-  describeRouteTables(input: { routeTableIds: readonly string[]; destinationCidr: string }, options: CallOptions): Promise<RouteTableInfo[]>;
+  /**
+   * The given route tables (one call, all pages). Tables that do not exist, or that are not in
+   * `vpcId` when it is given, are left out: a mistyped id never gets the VIP route.
+   */
+  describeRouteTables(input: { routeTableIds: readonly string[]; destinationCidr: string; vpcId?: string }, options: CallOptions): Promise<RouteTableInfo[]>;
   replaceRoute(input: { routeTableId: string; destinationCidr: string; networkInterfaceId: string }, options: CallOptions): Promise<void>;
   createRoute(input: { routeTableId: string; destinationCidr: string; networkInterfaceId: string }, options: CallOptions): Promise<void>;
   /** The ENIs holding these private addresses in the VPC (to tell a peer node's route from a stranger's). */

@@ -56,6 +56,7 @@ export class RouteClaimer implements Claimer {
       tables: resources,
       destinationCidr: this.#cidr,
       networkInterfaceId: this.#o.networkInterfaceId,
+      vpcId: this.#o.vpcId,
       buckets: this.#o.buckets,
       signal,
       ...(this.#o.clock ? { clock: this.#o.clock } : {}),
@@ -64,7 +65,7 @@ export class RouteClaimer implements Claimer {
   }
 
   async inspect(resources: readonly string[], signal: AbortSignal): Promise<readonly ResourceView[]> {
-    const infos = await this.#describeCall('DescribeRouteTables', signal, (cs) => this.#o.api.describeRouteTables({ routeTableIds: resources, destinationCidr: this.#cidr }, { signal: cs }));
+    const infos = await this.#describeCall('DescribeRouteTables', signal, (cs) => this.#o.api.describeRouteTables({ routeTableIds: resources, destinationCidr: this.#cidr, vpcId: this.#o.vpcId }, { signal: cs }));
     const unknown = infos.map((i) => i.vipRoute?.networkInterfaceId).filter((e): e is string => e !== undefined && e !== this.#o.networkInterfaceId && !this.#peerEnis.has(e));
     if (unknown.length > 0 && this.#o.peers.length > 0) await this.#resolvePeers(signal);
     return infos.map((i) => ({ id: i.id, holder: this.#holder(i) }));

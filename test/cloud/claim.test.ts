@@ -91,3 +91,14 @@ void test('claim: an abort (a newer transition) ends every table as aborted', as
   const out = await claim;
   assert.deepEqual(out.map((o) => o.kind), f.tables.map(() => 'aborted'));
 });
+
+void test('claim: with the VPC given, a table of another VPC is refused as not found and keeps its route', async (t) => {
+  const f = await fixture();
+  t.after(() => f.close());
+  const other = f.ex.ids.otherRouteTable;
+  const before = vipTarget(f, other);
+  const out = await claimRoutes({ api: f.routes, tables: [f.tables[0]!, other], vpcId: f.ex.ids.vpc, destinationCidr: f.ex.vip, networkInterfaceId: f.lb2Eni, buckets: buckets(), signal: AbortSignal.timeout(30_000) });
+  assert.equal(out[0]?.kind, 'claimed');
+  assert.deepEqual(out[1]?.kind === 'failed' ? [out[1].code, out[1].reason] : out[1], ['CLOUD_NOT_FOUND', `route table ${other} does not exist in ${f.ex.ids.vpc}; remove it from cloud.routeTables or create it`]);
+  assert.equal(vipTarget(f, other), before);
+});

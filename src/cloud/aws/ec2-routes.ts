@@ -18,7 +18,8 @@ export interface Ec2ClientOptions {
 
 /**
  * An EC2 client for failover: no SDK-level retries (our claim loop retries through its own
- * token bucket and deadline, so throttling is not retried twice), short connection timeouts.
+ * token bucket and deadline, so throttling is not retried twice); every call is bounded by the
+ * caller's per-call timeout (AbortSignal).
  */
 export function createEc2Client(options: Ec2ClientOptions): EC2Client {
   return new EC2Client({
@@ -37,11 +38,13 @@ export class Ec2RouteApi implements RouteApi {
     return this.#describe([{ Name: 'vpc-id', Values: [input.vpcId] }], input.destinationCidr, options);
   }
 
-  async describeRouteTables(input: { routeTableIds: readonly string[]; destinationCidr: string }, options: CallOptions): Promise<RouteTableInfo[]> {
+  async describeRouteTables(input: { routeTableIds: readonly string[]; destinationCidr: string; vpcId?: string }, options: CallOptions): Promise<RouteTableInfo[]> {
     if (input.routeTableIds.length === 0) return [];
     // A filter (not RouteTableIds) so that a table deleted meanwhile is left out instead of
     // failing the whole call with InvalidRouteTableID.NotFound.
-    return this.#describe([{ Name: 'route-table-id', Values: [...input.routeTableIds] }], input.destinationCidr, options);
+    const filters: Filter[] = [{ Name: 'route-table-id', Values: [...input.routeTableIds] }];
+    if (input.vpcId !== undefined) filters.push({ Name: 'vpc-id', Values: [input.vpcId] });
+    return this.#describe(filters, input.destinationCidr, options);
   }
 
   async replaceRoute(input: { routeTableId: string; destinationCidr: string; networkInterfaceId: string }, options: CallOptions): Promise<void> {
