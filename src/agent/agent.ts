@@ -12,6 +12,7 @@ import { RuntimeApi } from '../haproxy/runtime-api.js';
 import { createApplyPipeline } from '../apply/pipeline.js';
 import { createApplyMetrics } from '../apply/metrics.js';
 import { watchSpec } from './spec-watch.js';
+import { capLogs } from './log-cap.js';
 import type { HaproxyProcess } from '../haproxy/process.js';
 import { readNotifyFifo } from '../keepalived/notify-fifo.js';
 import type { VrrpState } from '../keepalived/notify-fifo.js';
@@ -282,6 +283,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   log.info({ event: 'control-socket', path: agentSocketPath(runDir) }, 'agent control socket listening');
 
   supervise('health', health.run(signal));
+  supervise('log-cap', capLogs([join(runDir, 'haproxy.log'), join(runDir, 'keepalived.log')], { signal, log }));
   supervise('failover', controller.run(signal));
   supervise('apply', pipeline.run(signal));
   // The spec file is watched: a valid change rolls out (runtime where possible, else one reload);
