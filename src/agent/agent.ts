@@ -11,6 +11,7 @@ import { MasterCli } from '../haproxy/master-cli.js';
 import { RuntimeApi } from '../haproxy/runtime-api.js';
 import { createApplyPipeline } from '../apply/pipeline.js';
 import { createApplyMetrics } from '../apply/metrics.js';
+import { withApplyLock } from '../apply/state-store.js';
 import { watchSpec } from './spec-watch.js';
 import { capLogs } from './log-cap.js';
 import type { HaproxyProcess } from '../haproxy/process.js';
@@ -272,7 +273,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       'POST /switchover/drain': async (_body, s) => {
         // A reload: the old worker serves its established connections to their end (keep-alive
         // clients get `Connection: close`), the new one takes new connections (none arrive here now).
-        const r = await masterCli.reload({ signal: s });
+        // Under the apply pipeline's lock: two overlapping reloads cannot be told apart.
+        const r = await withApplyLock(hpDir, () => masterCli.reload({ signal: s }), { signal: s, clock: systemClock });
         if (!r.ok) throw new OverlayError('SWITCHOVER_FAILED', `haproxy reload for the drain failed (${r.reason}): ${r.detail}`);
         log.info({ event: 'drain', oldWorkers: r.previousWorkerPids }, 'haproxy reloaded to drain established connections');
         return { draining: r.previousWorkerPids };
