@@ -10,7 +10,6 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Spec } from '../model/spec.js';
@@ -25,6 +24,7 @@ import { killLabProcess } from './infra-faults.js';
 import type { LabCredential } from './ec2/policy.js';
 import type { World } from './ec2/state.js';
 import { SystemError, UserError } from '../util/errors.js';
+import { unixHttpRequest } from '../util/unix-http.js';
 
 export type { LabFault } from './controller.js';
 
@@ -349,20 +349,7 @@ export async function collectLabStatus(stateFile: string, options: { readonly si
  * @throws SystemError LAB_CONTROLLER when it does not answer; the controller's own error (code and message) when it refuses.
  */
 export async function controlRequest(socketPath: string, request: { readonly method: 'GET' | 'POST'; readonly path: string; readonly body?: unknown }, options: { readonly signal: AbortSignal }): Promise<unknown> {
-  const body = request.body === undefined ? undefined : JSON.stringify(request.body);
-  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = httpRequest({
-      socketPath, method: request.method, path: request.path, signal: AbortSignal.any([options.signal, AbortSignal.timeout(60_000)]),
-      headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  }).catch((cause: unknown) => {
+  const { status, text } = await unixHttpRequest(socketPath, request.method, request.path, request.body, options).catch((cause: unknown) => {
     throw new SystemError('LAB_CONTROLLER', `the lab controller does not answer on ${socketPath}: ${(cause as Error).message}; check \`overlay-lb lab status\` (restart it with \`overlay-lb lab serve\`, or \`lab down\` and \`lab up\`)`, { cause });
   });
   const parsed = JSON.parse(text) as { error?: { code: string; message: string } };

@@ -1,6 +1,6 @@
-import { request } from 'node:http';
 import { SystemError, UserError } from '../util/errors.js';
 import type { ErrorCode } from '../util/errors.js';
+import { unixHttpRequest } from '../util/unix-http.js';
 
 /** How the CLI reaches one node's agent: its control socket. */
 export interface AgentEndpoint {
@@ -13,21 +13,7 @@ export interface AgentEndpoint {
  * @throws SystemError AGENT_UNREACHABLE when nothing answers; the agent's own error (code and message) when it refuses.
  */
 export async function agentCall<T = unknown>(endpoint: AgentEndpoint, method: 'GET' | 'POST', path: string, body: unknown, options: { readonly signal: AbortSignal; readonly timeoutMs?: number }): Promise<T> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = request({
-      socketPath: endpoint.socketPath, method, path,
-      signal: AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs ?? 60_000)]),
-      headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(payload);
-  }).catch((cause: unknown) => {
+  const { status, text } = await unixHttpRequest(endpoint.socketPath, method, path, body, options).catch((cause: unknown) => {
     throw new SystemError('AGENT_UNREACHABLE', `the agent of ${endpoint.node} does not answer on ${endpoint.socketPath}: ${(cause as Error).message}; is it running, and is the run directory right?`, { cause, details: { node: endpoint.node } });
   });
   const parsed = JSON.parse(text) as T & { error?: { code: string; message: string } };
