@@ -2,6 +2,7 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import { OverlayError } from '../util/errors.js';
+import { timeoutSignal } from '../util/abort.js';
 
 /** One control operation: the parsed JSON body in, a JSON-serializable answer out. */
 export type ControlHandler = (body: Readonly<Record<string, unknown>>, signal: AbortSignal) => Promise<unknown>;
@@ -50,7 +51,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
         send(400, { error: { code: 'CLI_USAGE', message: `body is not JSON: ${(err as Error).message}` } });
         return;
       }
-      const signal = AbortSignal.any([options.signal, AbortSignal.timeout(120_000)]);
+      const signal = timeoutSignal(120_000, options.signal);
       // Through a promise so that a handler that throws synchronously answers an error instead of
       // crashing the agent.
       Promise.resolve().then(() => handler(body, signal)).then(

@@ -2,6 +2,7 @@ import { writeFileAtomic } from '../util/fs-atomic.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
+import { timeoutSignal } from '../util/abort.js';
 
 export interface HealthMonitorOptions {
   /** HAProxy's health URI (monitor-uri on localhost): fails while a default backend has no server up. */
@@ -68,7 +69,7 @@ export class HealthMonitor {
 
   async #probe(signal: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string }> {
     try {
-      const res = await fetch(this.#o.url, { signal: AbortSignal.any([signal, AbortSignal.timeout(500)]) });
+      const res = await fetch(this.#o.url, { signal: timeoutSignal(500, signal) });
       await res.arrayBuffer();
       return res.status === 200 ? { ok: true } : { ok: false, reason: `haproxy health URI answers ${res.status} (a default backend has no server up)` };
     } catch (err) {

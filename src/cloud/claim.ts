@@ -5,6 +5,7 @@ import type { Clock } from '../util/clock.js';
 import { OverlayError } from '../util/errors.js';
 import type { ErrorCode } from '../util/errors.js';
 import type { TokenBucket } from '../util/token-bucket.js';
+import { timeoutSignal } from '../util/abort.js';
 
 /** How one route table ended after a claim. */
 export type TableOutcome =
@@ -189,7 +190,7 @@ async function call<T>(ctx: Ctx, action: 'DescribeRouteTables' | 'ReplaceRoute' 
     await bucket.take(ctx.signal);
     ctx.onEvent?.({ type: 'api-call', action, ...(table ? { table } : {}) });
     try {
-      return await fn(AbortSignal.any([ctx.signal, AbortSignal.timeout(timeout)]));
+      return await fn(timeoutSignal(timeout, ctx.signal));
     } catch (err) {
       const e = err instanceof OverlayError ? err : new OverlayError('CLOUD_UNAVAILABLE', `${action} failed: ${(err as Error).message}`, { cause: err });
       if (e.code === 'CLOUD_THROTTLED') bucket.drain();

@@ -3,6 +3,7 @@ import { retry } from '../util/retry.js';
 import { systemClock } from '../util/clock.js';
 import type { Clock } from '../util/clock.js';
 import type { InstanceIdentity } from './types.js';
+import { timeoutSignal } from '../util/abort.js';
 
 export interface ImdsClientOptions {
   /** @default http://169.254.169.254 */
@@ -94,7 +95,7 @@ export class ImdsClient {
 
   async #fetch(url: string, init: RequestInit, signal: AbortSignal): Promise<Response> {
     try {
-      return await fetch(url, { ...init, signal: AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]) });
+      return await fetch(url, { ...init, signal: timeoutSignal(this.#timeoutMs, signal) });
     } catch (err) {
       if (signal.aborted) throw err;
       throw new SystemError('CLOUD_UNAVAILABLE', `IMDS at ${this.#endpoint} could not be reached: ${(err as Error).message}`, { cause: err, retryable: true });

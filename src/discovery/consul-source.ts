@@ -10,6 +10,7 @@
 import type { Clock } from '../util/clock.js';
 import { type BackoffOptions, createSourceRunner, unavailable, commonRunnerOptions } from './source-runner.js';
 import type { DiscoverySourceRunner, Logger } from './types.js';
+import { timeoutSignal } from '../util/abort.js';
 
 export interface ConsulSourceOptions {
   readonly name: string;
@@ -61,7 +62,7 @@ export function createConsulSource(options: ConsulSourceOptions): DiscoverySourc
         }
         const url = `${base}/v1/health/service/${encodeURIComponent(options.service)}?${params.toString()}`;
         // Consul adds up to wait/16 of jitter; allow that plus a margin before calling it dead.
-        const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(waitMs + waitMs / 16 + 5000)]);
+        const signal = timeoutSignal(waitMs + waitMs / 16 + 5000, ctx.signal);
         let res: Response;
         let body: unknown;
         try {

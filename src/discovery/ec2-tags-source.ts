@@ -7,6 +7,7 @@
 import type { Clock } from '../util/clock.js';
 import { type BackoffOptions, createSourceRunner, unavailable, commonRunnerOptions } from './source-runner.js';
 import type { DiscoverySourceRunner, Logger } from './types.js';
+import { timeoutSignal } from '../util/abort.js';
 
 /** One instance as the source needs it. */
 export interface Ec2InstanceSummary {
@@ -48,7 +49,7 @@ export function createEc2TagsSource(options: Ec2TagsSourceOptions): DiscoverySou
       for (;;) {
         let instances: readonly Ec2InstanceSummary[];
         try {
-          const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(options.requestTimeoutMs ?? 10_000)]);
+          const signal = timeoutSignal(options.requestTimeoutMs ?? 10_000, ctx.signal);
           instances = await options.describer.describeInstancesByTags(options.tags, { signal });
         } catch (err) {
           ctx.signal.throwIfAborted();

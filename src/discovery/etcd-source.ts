@@ -10,6 +10,7 @@
 import type { Clock } from '../util/clock.js';
 import { type BackoffOptions, createSourceRunner, unavailable, commonRunnerOptions } from './source-runner.js';
 import type { DiscoverySourceRunner, Logger } from './types.js';
+import { timeoutSignal } from '../util/abort.js';
 
 export interface EtcdSourceOptions {
   readonly name: string;
@@ -83,7 +84,7 @@ export function createEtcdSource(options: EtcdSourceOptions): DiscoverySourceRun
     session: async (ctx) => {
       const endpoint = (options.endpoints[next++ % options.endpoints.length] ?? '').replace(/\/+$/, '');
       const readAll = async (): Promise<bigint> => {
-        const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(options.requestTimeoutMs ?? 5000)]);
+        const signal = timeoutSignal(options.requestTimeoutMs ?? 5000, ctx.signal);
         const res = await post(`${endpoint}/v3/kv/range`, { key, range_end: rangeEnd }, signal);
         const body = (await res.json()) as RangeResponse;
         const raw: unknown[] = [];

@@ -184,7 +184,9 @@ export class FailoverController {
     const reclaim = this.#reclaim;
     this.#reclaim = false;
     this.#phase = 'claiming';
+    this.#o.log.debug({ event: 'claim-start', instance: this.#o.instance, reclaim }, 'listing owned resources');
     const resources = await this.#o.claimer.list(signal);
+    this.#o.log.debug({ event: 'claim-listed', instance: this.#o.instance, resources: resources.length }, 'claiming');
     this.#forgetExcept(resources);
     const outcomes = await this.#o.claimer.claim(resources, signal);
     let failed = this.#claimRecord(outcomes, reclaim ? 'reclaim' : 'transition to MASTER');

@@ -6,6 +6,7 @@ import { OverlayError } from '../util/errors.js';
 import type { TokenBucket } from '../util/token-bucket.js';
 import type { Claimer, ClaimOutcome, Holder, ResourceView } from './types.js';
 import type { FailoverMetrics } from './metrics.js';
+import { timeoutSignal } from '../util/abort.js';
 
 export interface EipClaimerOptions {
   readonly api: AddressApi;
@@ -99,7 +100,7 @@ export class EipClaimer implements Claimer {
       await bucket.take(signal);
       this.#o.metrics?.apiCalls.inc({ action });
       try {
-        return await fn(AbortSignal.any([signal, AbortSignal.timeout(3000)]));
+        return await fn(timeoutSignal(3000, signal));
       } catch (err) {
         const code = err instanceof OverlayError ? err.code : 'CLOUD_UNAVAILABLE';
         this.#o.metrics?.apiErrors.inc({ action, code });

@@ -8,6 +8,7 @@ import { OverlayError } from '../util/errors.js';
 import { retry } from '../util/retry.js';
 import type { Claimer, ClaimOutcome, Holder, ResourceView } from './types.js';
 import type { FailoverMetrics } from './metrics.js';
+import { timeoutSignal } from '../util/abort.js';
 
 export interface RouteClaimerOptions {
   readonly api: RouteApi;
@@ -102,7 +103,7 @@ export class RouteClaimer implements Claimer {
       await bucket.take(signal);
       this.#o.metrics?.apiCalls.inc({ action });
       try {
-        return await fn(AbortSignal.any([signal, AbortSignal.timeout(this.#o.callTimeoutMs ?? 3000)]));
+        return await fn(timeoutSignal(this.#o.callTimeoutMs ?? 3000, signal));
       } catch (err) {
         const e = err instanceof OverlayError ? err : new OverlayError('CLOUD_UNAVAILABLE', `${action} failed: ${(err as Error).message}`, { cause: err });
         this.#o.metrics?.apiErrors.inc({ action, code: e.code });

@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OverlayError, SystemError, UserError } from '../util/errors.js';
 import { MasterCli, type ProcList, type ReloadResult, type Reloader } from './master-cli.js';
+import { timeoutSignal } from '../util/abort.js';
 
 /** Where the supervised haproxy is in its life. */
 export type HaproxyState =
@@ -203,8 +204,7 @@ export async function startHaproxy(options: StartHaproxyOptions): Promise<Haprox
     throw new SystemError('HAPROXY_START_FAILED', `could not start ${binary}: ${err.message}`, { cause: err });
   }
   const proc = new HaproxyProcess({ masterPid: child.pid, master: new MasterCli({ socketPath: options.masterSocket }), child });
-  const deadline = AbortSignal.timeout(options.readyTimeoutMs ?? 15_000);
-  const signal = AbortSignal.any([options.signal, deadline]);
+  const signal = timeoutSignal(options.readyTimeoutMs ?? 15_000, options.signal);
   try {
     for (;;) {
       if (!proc.isAlive()) {

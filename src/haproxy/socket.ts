@@ -11,6 +11,7 @@
  */
 import { connect } from 'node:net';
 import { SystemError, UserError } from '../util/errors.js';
+import { timeoutSignal } from '../util/abort.js';
 
 export interface SocketCommandOptions {
   readonly signal: AbortSignal;
@@ -28,8 +29,7 @@ export interface SocketCommandOptions {
  */
 export async function sendSocketCommand(socketPath: string, command: string, options: SocketCommandOptions): Promise<string> {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = AbortSignal.any([options.signal, timeout]);
+  const signal = timeoutSignal(timeoutMs, options.signal);
   signal.throwIfAborted();
   return new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];

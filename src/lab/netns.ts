@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SystemError } from '../util/errors.js';
 import type { LabStateFile } from './state-file.js';
+import { timeoutSignal } from '../util/abort.js';
 
 export interface CommandResult {
   readonly stdout: string;
@@ -31,7 +32,7 @@ export interface RunOptions {
 export async function runCommand(argv: readonly string[], options: RunOptions): Promise<CommandResult> {
   const [file, ...args] = argv;
   if (file === undefined) throw new SystemError('INTERNAL', 'runCommand needs a program');
-  const signal = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs ?? 30_000)]);
+  const signal = timeoutSignal(options.timeoutMs ?? 30_000, options.signal);
   const result = await new Promise<CommandResult & { spawnError?: NodeJS.ErrnoException }>((resolve) => {
     execFile(file, args, { signal, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error === null) resolve({ stdout, stderr, code: 0 });
@@ -186,7 +187,7 @@ export async function spawnInNamespace(options: SpawnInNamespaceOptions): Promis
 async function waitForLine(child: ReturnType<typeof spawn>, line: string, timeoutMs: number, signal: AbortSignal, label: string): Promise<void> {
   const stdout = child.stdout;
   if (stdout === null) return;
-  const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+  const deadline = timeoutSignal(timeoutMs, signal);
   await new Promise<void>((resolve, reject) => {
     let buffer = '';
     const done = (error?: Error): void => {

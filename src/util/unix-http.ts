@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { timeoutSignal } from './abort.js';
 
 /**
  * One HTTP request with a JSON body over a unix socket (the agent's and the lab controller's
@@ -10,7 +11,7 @@ export function unixHttpRequest(socketPath: string, method: 'GET' | 'POST', path
   return new Promise((resolve, reject) => {
     const req = request({
       socketPath, method, path,
-      signal: AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs ?? 60_000)]),
+      signal: timeoutSignal(options.timeoutMs ?? 60_000, options.signal),
       headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
     }, (res) => {
       const chunks: Buffer[] = [];

@@ -16,6 +16,7 @@ import { runDemo } from '../../lab/demo.js';
 import { SystemError, UserError } from '../../util/errors.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, type CliIo } from '../io.js';
+import { timeoutSignal } from '../../util/abort.js';
 
 export const labHelp = `Usage: overlay-lb lab COMMAND [options]
 
@@ -103,7 +104,7 @@ async function startDetachedController(args: readonly string[], logPath: string,
   try {
     await new Promise<void>((resolve, reject) => {
       let buffer = '';
-      const deadline = AbortSignal.any([signal, AbortSignal.timeout(30_000)]);
+      const deadline = timeoutSignal(30_000, signal);
       const fail = (why: string): void => reject(new SystemError('LAB_CONTROLLER', `the lab controller did not start: ${why}; see its log ${logPath}`));
       const onAbort = (): void => fail('not ready within 30 s');
       deadline.addEventListener('abort', onAbort, { once: true });
