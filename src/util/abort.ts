@@ -5,24 +5,13 @@
  * `AbortSignal.timeout()` holds its signal only weakly, and so does the combined signal; when
  * nothing else references the timeout signal, garbage collection can take it and the deadline
  * never fires. Found by the API-unreachable e2e test: a hung EC2 call was sometimes never aborted
- * and the new master never claimed. Here the timer's closure holds the controller strongly.
- * The timer is unreferenced, so it never keeps a finished process alive.
+ * and the new master never claimed. Here the timer's closure holds its controller strongly until
+ * it fires; combining with `AbortSignal.any` adds no listener to the (long-lived) parent. The
+ * timer is unreferenced, so it never keeps a finished process alive.
  */
 export function timeoutSignal(ms: number, parent?: AbortSignal): AbortSignal {
   const ac = new AbortController();
-  if (parent?.aborted) {
-    ac.abort(parent.reason);
-    return ac.signal;
-  }
-  const onParentAbort = (): void => {
-    clearTimeout(timer);
-    ac.abort(parent?.reason);
-  };
-  const timer = setTimeout(() => {
-    parent?.removeEventListener('abort', onParentAbort);
-    ac.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError'));
-  }, ms);
+  const timer = setTimeout(() => ac.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')), ms);
   timer.unref();
-  parent?.addEventListener('abort', onParentAbort, { once: true });
-  return ac.signal;
+  return parent === undefined ? ac.signal : AbortSignal.any([parent, ac.signal]);
 }

@@ -34,13 +34,25 @@ export interface StartHaproxyOptions {
 const MAX_OUTPUT = 64 * 1024;
 
 /** An ephemeral TCP port free on `host` at the time of the call (tiny race: fine for tests). */
+/**
+ * Ports handed out by this process: the kernel may hand the same ephemeral port to two
+ * consecutive `listen(0)` calls once the first is closed, and a test that asks for several ports
+ * (frontend, stats, health...) must get distinct ones. Test-helper state, on purpose per process.
+ */
+const handedOut = new Set<number>();
+
 export async function findFreePort(options: { readonly host: string; readonly signal: AbortSignal }): Promise<number> {
-  const server = createServer();
-  server.listen({ host: options.host, port: 0, signal: options.signal });
-  await once(server, 'listening', { signal: options.signal });
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  for (let attempt = 0; ; attempt++) {
+    const server = createServer();
+    server.listen({ host: options.host, port: 0, signal: options.signal });
+    await once(server, 'listening', { signal: options.signal });
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!handedOut.has(port) || attempt >= 20) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 async function canConnect(host: string, port: number, signal: AbortSignal): Promise<boolean> {
