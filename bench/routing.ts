@@ -24,7 +24,8 @@ import { renderHaproxy } from '../src/render/haproxy.js';
 import { checkHaproxyConfig } from '../src/haproxy/check.js';
 import { runWrk } from './lib/wrk.js';
 import type { WrkResult } from './lib/wrk.js';
-import { startHaproxy } from './lib/haproxy.js';
+import { startHaproxy } from '../src/haproxy/process.js';
+import type { HaproxyProcess } from '../src/haproxy/process.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, rules: { type: 'string', default: '10000' }, out: { type: 'string', default: 'bench/results/routing.json' } } });
 const seconds = Number(values.seconds);
@@ -107,7 +108,12 @@ async function compile(ruleCount: number, port: number, dir: string): Promise<{ 
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'olb-bench-routing-'));
-  const procs: { stop(): Promise<void> }[] = [];
+  const procs: HaproxyProcess[] = [];
+  /** haproxy in master-worker mode, ready once a worker answers (its listeners are bound). */
+  const start = async (config: string, dir: string): Promise<HaproxyProcess> => {
+    await mkdir(dir, { recursive: true });
+    return startHaproxy({ configPath: config, masterSocket: join(dir, 'master.sock'), pidFile: join(dir, 'haproxy.pid'), signal: AbortSignal.timeout(30_000) });
+  };
   try {
     // Compile-time cost of a large spec (median of 5).
     const parseMs: number[] = [];
@@ -125,14 +131,14 @@ async function main(): Promise<void> {
     }
 
     await writeFile(join(work, 'backend.cfg'), backendConfig);
-    procs.push(await startHaproxy({ config: join(work, 'backend.cfg'), dir: join(work, 'p-backend'), port: ports.backend }));
+    procs.push(await start(join(work, 'backend.cfg'), join(work, 'p-backend')));
     const a = await compile(1, ports.a, join(work, 'a'));
     const b = await compile(rules, ports.b, join(work, 'b'));
     await mkdir(join(work, 'c'), { recursive: true });
     await writeFile(join(work, 'c', 'haproxy.cfg'), handWrittenConfig(rules, ports.c));
-    procs.push(await startHaproxy({ config: a.file, dir: join(work, 'p-a'), port: ports.a }));
-    procs.push(await startHaproxy({ config: b.file, dir: join(work, 'p-b'), port: ports.b }));
-    procs.push(await startHaproxy({ config: join(work, 'c', 'haproxy.cfg'), dir: join(work, 'p-c'), port: ports.c }));
+    procs.push(await start(a.file, join(work, 'p-a')));
+    procs.push(await start(b.file, join(work, 'p-b')));
+    procs.push(await start(join(work, 'c', 'haproxy.cfg'), join(work, 'p-c')));
 
     const variants = [
       { key: 'a', label: '(a) 1 rule, overlay-lb', port: ports.a, header: 'X-Tenant: tenant-0' },
@@ -169,7 +175,7 @@ async function main(): Promise<void> {
     await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify({ compile: report.compile, ratios: report.ratios, rps: Object.fromEntries(variants.map((v) => [v.key, rps(v.key)])) }, null, 2)}\n`);
   } finally {
-    for (const p of procs.reverse()) await p.stop();
+    for (const p of procs.reverse()) await p.stop({ signal: AbortSignal.timeout(20_000), graceMs: 5000 });
     await rm(work, { recursive: true, force: true });
   }
 }

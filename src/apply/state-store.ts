@@ -14,6 +14,7 @@ import type { RuntimeApi } from '../haproxy/runtime-api.js';
 import type { Clock } from '../util/clock.js';
 import { SystemError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
+import { isProcessAlive } from '../util/pid.js';
 
 export const APPLIED_STATE_FILE = 'applied-state.json';
 export const APPLY_LOCK_FILE = 'apply.lock';
@@ -136,12 +137,6 @@ export async function withApplyLock<T>(runDir: string, fn: () => Promise<T>, opt
 }
 
 function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return pid === process.pid || isProcessAlive(pid);
 }
 

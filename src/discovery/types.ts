@@ -64,11 +64,3 @@ export interface Logger {
 /** A logger that drops everything (the default when none is injected). */
 export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-/** A logger that writes one JSON object per line through `write` (for example process.stderr). */
-export function createJsonLogger(options: { readonly write: (line: string) => void; readonly now?: () => number }): Logger {
-  const now = options.now ?? Date.now;
-  const emit = (level: string) => (fields: Readonly<Record<string, unknown>>, message: string): void => {
-    options.write(`${JSON.stringify({ time: now(), level, msg: message, ...fields })}\n`);
-  };
-  return { info: emit('info'), warn: emit('warn'), error: emit('error') };
-}

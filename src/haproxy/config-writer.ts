@@ -19,7 +19,6 @@ import { randomBytes } from 'node:crypto';
 import { checkHaproxyConfig } from './check.js';
 import type { Reloader, ReloadResult } from './master-cli.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
-import { runCommand } from '../util/exec.js';
 import { SystemError, UserError } from '../util/errors.js';
 
 /** The files of one desired configuration. */
@@ -108,9 +107,7 @@ export async function applyConfig(files: HaproxyFiles, options: ApplyConfigOptio
     await writeFileAtomic(stagedConfig, files.config.split(`${paths.mapDir}/`).join(`${stagedMapDir}/`), { signal });
     const check = await checkHaproxyConfig(stagedConfig, { signal, ...(options.haproxy === undefined ? {} : { haproxy: options.haproxy }) });
     if (!check.ok) {
-      // `haproxy -c -q` (checkHaproxyConfig) prints nothing on 2.6 when the config is invalid: run
-      // it once more without -q so the error names haproxy's own diagnostics.
-      const output = check.output !== '' ? check.output : await explainCheckFailure(stagedConfig, options.haproxy ?? 'haproxy', signal);
+      const output = check.output;
       throw new SystemError('HAPROXY_CONFIG_INVALID', `haproxy -c rejected the new configuration (reload ${reloadId}, ${reason}); nothing was changed. haproxy said:\n${output}`, {
         details: { reloadId, reason, output },
       });
@@ -148,11 +145,6 @@ export async function applyConfig(files: HaproxyFiles, options: ApplyConfigOptio
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-}
-
-async function explainCheckFailure(file: string, haproxy: string, signal: AbortSignal): Promise<string> {
-  const r = await runCommand([haproxy, '-c', '-f', file], { signal, timeoutMs: 60_000 });
-  return `${r.stdout}${r.stderr}`.trim();
 }
 
 interface Tree {

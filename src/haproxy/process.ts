@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OverlayError, SystemError, UserError } from '../util/errors.js';
 import { MasterCli, type ProcList, type ReloadResult, type Reloader } from './master-cli.js';
 import { timeoutSignal } from '../util/abort.js';
+import { isProcessAlive } from '../util/pid.js';
 
 /** Where the supervised haproxy is in its life. */
 export type HaproxyState =
@@ -99,12 +100,7 @@ export class HaproxyProcess implements Reloader {
   /** Whether the master process still exists. */
   isAlive(): boolean {
     if (this.child !== undefined) return this.child.exitCode === null && this.child.signalCode === null;
-    try {
-      process.kill(this.masterPid, 0);
-      return true;
-    } catch {
-      return false;
-    }
+    return isProcessAlive(this.masterPid);
   }
 
   /** @internal */

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SystemError } from '../util/errors.js';
+import { isProcessAlive as isAlive } from '../util/pid.js';
 
 export interface KeepalivedPaths {
   readonly config: string;
@@ -115,21 +115,4 @@ async function runningPid(file: string): Promise<number | null> {
   if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return null;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   return cmdline.includes('keepalived') ? pid : null;
-}
-
-/** Alive and not a zombie (an exited, unreaped child still answers kill(0)). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  let stat = '';
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  // The state is the first field after the parenthesised command name.
-  return stat.slice(stat.lastIndexOf(')') + 2).charAt(0) !== 'Z';
 }
