@@ -26,6 +26,9 @@ import { createEc2Client, Ec2RouteApi } from '../cloud/aws/ec2-routes.js';
 import { Ec2AddressApi } from '../cloud/aws/ec2-addresses.js';
 import { FailoverController } from '../failover/controller.js';
 import { RouteClaimer } from '../failover/route-claimer.js';
+import type { TakeoverFrom } from '../failover/route-claimer.js';
+import { retry } from '../util/retry.js';
+import { timeoutSignal } from '../util/abort.js';
 import { EipClaimer } from '../failover/eip-claimer.js';
 import { NO_CLAIMER } from '../failover/types.js';
 import type { Claimer } from '../failover/types.js';
@@ -33,8 +36,7 @@ import { createFailoverMetrics } from '../failover/metrics.js';
 import { HealthMonitor } from './health.js';
 import { startStatusServer } from './status-server.js';
 import { agentSocketPath, startControlServer } from './control-server.js';
-import { disableHandoff, enableHandoff, readHandoff } from '../switchover/handoff.js';
-import type { HandoffRecord } from '../switchover/handoff.js';
+import { HandoffManager } from '../switchover/handoff-manager.js';
 import { withRunDir } from './run-dir.js';
 import { runCommand } from '../util/exec.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -122,6 +124,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     metrics: createApplyMetrics(registry),
   });
   let current = { spec, hash: loaded.hash, generation: 1 };
+  const masterCli = new MasterCli({ socketPath: spec.admin.masterSocket });
 
   // keepalived's track file starts at FAULT until HAProxy answers its health URI.
   const trackFile = keepalivedTrackPath(runDir);
@@ -133,6 +136,14 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     onChange: (healthy) => healthGauge.set({}, healthy ? 1 : 0),
   });
 
+  // The connection handoff: this node's end of the link is always up (a peer that takes the
+  // routes from us hands our open connections back through it); the target side is turned on by
+  // a planned switchover or by a takeover from a live lower-priority peer (failback).
+  // A handoff left on by an abandoned switchover or a previous agent is removed after this long.
+  const HANDOFF_TTL_MS = 180_000;
+  const handoff = new HandoffManager({ runDir, vip: spec.cluster.vip, self: node, nodes: spec.cluster.nodes, log });
+  await handoff.start(HANDOFF_TTL_MS, signal);
+
   // The failover controller (no cloud: VRRP state is still followed and reported).
   const instance = keepalivedInstanceName(spec.cluster.name);
   let identity: InstanceIdentity | null = null;
@@ -141,18 +152,59 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     const imds = new ImdsClient(options.imdsEndpoint ? { endpoint: options.imdsEndpoint } : {});
     identity = await imds.identity(node.address, { signal, deadlineMs: 60_000 });
     log.info({ event: 'identity', instanceId: identity.instanceId, eni: identity.networkInterfaceId, az: identity.availabilityZone }, 'instance identity from IMDSv2');
-    claimer = createClaimer(spec, node, identity, imds, options, signal, failoverMetrics);
+    claimer = createClaimer(spec, node, identity, imds, options, signal, failoverMetrics, (from, s) => handoff.onTakeover(from, s));
+    if (claimer instanceof RouteClaimer) {
+      const rc = claimer;
+      // The peers' ENIs, so that a claim never waits for that lookup (inspect refreshes them).
+      void retry(() => rc.prefetchPeers(timeoutSignal(5000, signal)), { signal, deadline: Date.now() + 120_000, baseMs: 500, maxMs: 10_000 })
+        .catch((err: unknown) => log.warn({ event: 'peer-lookup-failed', err }, 'could not look the peers\' ENIs up yet; the first takeover looks them up'));
+    }
   }
   const controller = new FailoverController({
     instance,
     claimer,
     priority: node.priority,
     recheckIntervalMs: spec.cluster.cloud.recheckIntervalMs,
+    retakeDelayMs: spec.cluster.vrrp.preemptDelayMs,
+    peerAnswers: (peer, s) => handoff.peerAnswers(peer, s),
     log,
     metrics: failoverMetrics,
   });
+  // After losing mastership to another node (a failback, a healed partition), drain: once no
+  // owned resource points here any more, reload HAProxy, so that its old worker closes each
+  // keep-alive connection after its next response (the client reconnects to the new master)
+  // while the new master hands this node's open connections back to it meanwhile.
+  let drain: AbortController | null = null;
   const onTransition = (state: VrrpState, reason: string): void => {
+    const was = controller.status().vrrp;
     controller.onTransition({ name: instance, state }, reason);
+    const now = controller.status().vrrp;
+    if (now === was) return;
+    drain?.abort();
+    drain = null;
+    if (was === 'MASTER' && now === 'BACKUP' && claimer.mode === 'route') {
+      const d = new AbortController();
+      drain = d;
+      void drainAfterRoutesLeave(AbortSignal.any([signal, d.signal])).catch((err: unknown) => {
+        if (!d.signal.aborted && !signal.aborted) log.warn({ event: 'drain-failed', err }, 'could not drain after losing mastership');
+      });
+    }
+  };
+  const drainAfterRoutesLeave = async (s: AbortSignal): Promise<void> => {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      await systemClock.sleep(1000, s);
+      if (handoff.current?.reason === 'switchover') return; // the switchover drains by itself
+      const views = await claimer.inspect(await claimer.list(s), s);
+      if (views.every((v) => v.holder.kind !== 'us')) break;
+      if (Date.now() > deadline) {
+        log.warn({ event: 'drain-skipped', still: views.filter((v) => v.holder.kind === 'us').map((v) => v.id) }, 'routes still point here 60 s after losing mastership: not draining');
+        return;
+      }
+    }
+    const r = await withApplyLock(hpDir, () => masterCli.reload({ signal: s }), { signal: s, clock: systemClock });
+    if (!r.ok) throw new OverlayError('INTERNAL', `haproxy reload for the drain failed (${r.reason}): ${r.detail}`);
+    log.info({ event: 'drain', oldWorkers: r.previousWorkerPids, why: 'lost mastership and every route moved away' }, 'haproxy reloaded to drain established connections');
   };
 
   // keepalived: the FIFO reader is open before keepalived starts, so no transition is missed.
@@ -191,7 +243,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     const n = Number((await readFile(priorityFile, 'utf8').catch(() => '')).trim());
     return Number.isInteger(n) ? n : null;
   };
-  const sw: { priorityAdjust: number | null; handoff: HandoffRecord | null } = { priorityAdjust: await readPriority(), handoff: await readHandoff(runDir) };
+  const sw: { priorityAdjust: number | null } = { priorityAdjust: await readPriority() };
 
   let stopping = false;
   const status = (): unknown => ({
@@ -206,7 +258,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     vrrp: controller.status(),
     haproxy: { pid: haproxy?.masterPid ?? null, alive: haproxy?.isAlive() ?? false, healthy: health.healthy },
     keepalived: { pid: keepalived.pid, alive: isAlive(keepalived.pid) },
-    switchover: { priorityAdjust: sw.priorityAdjust, handoff: sw.handoff === null ? null : { role: sw.handoff.role, peerAddress: sw.handoff.peerAddress, since: sw.handoff.since } },
+    switchover: { priorityAdjust: sw.priorityAdjust, handoff: handoff.current === null ? null : { role: handoff.current.role, peer: handoff.current.peer, peerAddress: handoff.current.peerAddress, reason: handoff.current.reason, since: handoff.current.since } },
   });
   const server = await startStatusServer({
     host: adminHost(spec.admin.agent.bind, node, spec.cluster.vip),
@@ -219,17 +271,6 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   log.info({ event: 'status-server', url: server.url }, 'agent status endpoint listening');
 
   // Mutating operations (planned switchover) only on a unix socket (mode 0600) in the run dir.
-  const masterCli = new MasterCli({ socketPath: spec.admin.masterSocket });
-  // A handoff left on by an abandoned switchover is removed after this long.
-  const HANDOFF_TTL_MS = 180_000;
-  let handoffTimer: NodeJS.Timeout | undefined;
-  const handoffOff = async (why: string): Promise<boolean> => {
-    clearTimeout(handoffTimer);
-    const had = await disableHandoff(runDir, { signal: AbortSignal.timeout(30_000) });
-    sw.handoff = null;
-    if (had) log.info({ event: 'handoff-off', why }, 'switchover handoff removed');
-    return had;
-  };
   const peerNode = (name: unknown): ClusterNode => {
     const peer = current.spec.cluster.nodes.find((n) => n.name === name && n.name !== node.name);
     if (!peer) throw new UserError('SWITCHOVER_INVALID', `peer ${JSON.stringify(name)} is not another node of the spec; nodes: ${current.spec.cluster.nodes.map((n) => n.name).join(', ')}`);
@@ -247,14 +288,9 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         const peer = peerNode(body['peer']);
         const role = body['role'];
         if (role !== 'target' && role !== 'origin') throw new UserError('SWITCHOVER_INVALID', `handoff role ${JSON.stringify(role)} is not target or origin`);
-        clearTimeout(handoffTimer);
-        sw.handoff = await enableHandoff(runDir, { role, vip: spec.cluster.vip, localAddress: node.address, peerAddress: peer.address, iface: node.interface }, { signal: s });
-        handoffTimer = setTimeout(() => void handoffOff('ttl expired').catch((err: unknown) => log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff')), HANDOFF_TTL_MS);
-        handoffTimer.unref();
-        log.info({ event: 'handoff-on', role, peer: peer.name }, 'switchover handoff on');
-        return { handoff: sw.handoff };
+        return { handoff: await handoff.on(role, peer.name, 'switchover', HANDOFF_TTL_MS, s) };
       },
-      'POST /switchover/handoff-off': async () => ({ removed: await handoffOff('switchover finished') }),
+      'POST /switchover/handoff-off': async () => ({ removed: await handoff.off('switchover finished') }),
       'POST /switchover/yield': (body) => {
         const to = body['to'];
         if (to === null) controller.yieldTo(null);
@@ -367,7 +403,8 @@ function findNode(spec: Spec, name: string): ClusterNode {
   return node;
 }
 
-function createClaimer(spec: Spec, node: ClusterNode, identity: InstanceIdentity, imds: ImdsClient, options: AgentOptions, signal: AbortSignal, metrics: ReturnType<typeof createFailoverMetrics>): Claimer {
+function createClaimer(spec: Spec, node: ClusterNode, identity: InstanceIdentity, imds: ImdsClient, options: AgentOptions, signal: AbortSignal, metrics: ReturnType<typeof createFailoverMetrics>,
+  onTakeover: (from: readonly TakeoverFrom[], signal: AbortSignal) => Promise<void>): Claimer {
   const cloud = spec.cluster.cloud;
   const endpoint = options.ec2Endpoint ?? cloud.endpoint ?? (cloud.provider === 'lab' ? LAB_EC2_ENDPOINT : undefined);
   const client = createEc2Client({ region: cloud.region ?? identity.region, ...(endpoint ? { endpoint } : {}), credentials: imds.roleCredentials({ signal }) });
@@ -378,7 +415,7 @@ function createClaimer(spec: Spec, node: ClusterNode, identity: InstanceIdentity
     return new EipClaimer({ api: new Ec2AddressApi(client), allocationId: cloud.eipAllocationId, networkInterfaceId: identity.networkInterfaceId, privateIp: node.address, peers, buckets, metrics });
   }
   if (!cloud.vpcId) throw new OverlayError('SPEC_CONFLICT', 'failover mode route needs cloud.vpcId');
-  return new RouteClaimer({ api: new Ec2RouteApi(client), vpcId: cloud.vpcId, vip: spec.cluster.vip, networkInterfaceId: identity.networkInterfaceId, selector: cloud.routeTables, peers, buckets, metrics });
+  return new RouteClaimer({ api: new Ec2RouteApi(client), vpcId: cloud.vpcId, vip: spec.cluster.vip, networkInterfaceId: identity.networkInterfaceId, selector: cloud.routeTables, peers, buckets, metrics, onTakeover });
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -39,6 +39,12 @@ export interface ClaimOptions {
   readonly deadlineMs?: number;
   /** Progress for logs and metrics. */
   readonly onEvent?: (event: ClaimEvent) => void;
+  /**
+   * Runs once after the first describe and before any route is written, with the tables about to
+   * be written and what they show now (the takeover handoff starts here). Bounded by the caller;
+   * an error is logged by the caller's hook, never fails the claim.
+   */
+  readonly beforeWrite?: (tables: readonly RouteTableInfo[], signal: AbortSignal) => Promise<void>;
   readonly random?: () => number;
 }
 
@@ -98,6 +104,9 @@ export async function claimRoutes(options: ClaimOptions): Promise<TableOutcome[]
 
     let pending = tables.filter((t) => !outcomes.has(t));
     let toWrite = pending;
+    if (pending.length > 0 && options.beforeWrite) {
+      await options.beforeWrite(pending.map((t) => current.get(t)!), options.signal).catch(() => undefined);
+    }
     let poll = 0;
     while (pending.length > 0) {
       // Write every table that does not show us yet, in parallel under the bucket.

@@ -45,6 +45,17 @@ export interface FailoverControllerOptions {
   readonly recheckIntervalMs?: number;
   /** After a failed claim, try the failed resources again after this long (doubling, capped by the recheck interval). @default 1000 */
   readonly retryFailedMs?: number;
+  /**
+   * Takeover from a live peer (a failback, a partition that healed): while MASTER, a resource
+   * held by a lower-priority peer that still answers (`peerAnswers`) is retaken only once it has
+   * been held so for this long, the preempt delay: the returning node's HAProxy has had time to
+   * find its backends, and the claim hands the peer's open connections back to it. A peer that
+   * does not answer is retaken at once (it may be down, or cut off: the routes must settle).
+   * @default 0 (retake at once)
+   */
+  readonly retakeDelayMs?: number;
+  /** Whether a peer answers right now (bounded); without it every peer counts as gone. */
+  readonly peerAnswers?: (node: string, signal: AbortSignal) => Promise<boolean>;
   readonly clock?: Clock;
   readonly log: Logger;
   readonly metrics?: FailoverMetrics;
@@ -56,13 +67,15 @@ export interface FailoverControllerOptions {
  * - MASTER: claim every owned resource (a newer transition aborts the claim in flight: one
  *   serial, latest-wins queue), then re-check every `recheckIntervalMs` and fix drift.
  * - MASTER_RX_LOWER_PRI (a lower-priority node advertises while we are master, as after a
- *   VRRP-only partition heals): claim again at once.
+ *   partition heals): re-check at once (see the contest rule for what is retaken when).
  * - BACKUP, FAULT, STOP: stop claiming. Never delete anything: the new master overwrites the
  *   route, deleting it would black-hole traffic until then.
  * - Contest: while MASTER, a resource found held by another node of the cluster means two
  *   masters (a partition). The higher priority keeps it: we retake it from a lower-priority
  *   node and yield to a higher one (reported, not fought), so the route settles on one node and
- *   does not ping-pong. A resource held by a stranger (set by hand) or by nobody is drift: retaken.
+ *   does not ping-pong. A lower-priority node that still answers keeps it for `retakeDelayMs`
+ *   first (a healed partition: a failback, not a failover). A resource held by a stranger (set by
+ *   hand) or by nobody is drift: retaken at once.
  */
 export class FailoverController {
   readonly #o: FailoverControllerOptions;
@@ -78,6 +91,8 @@ export class FailoverController {
   #resources = new Map<string, { holder: ResourceView['holder'] | null; lastClaim: ClaimOutcome | null; contested: boolean }>();
   #lastDetectToClaimedMs: number | null = null;
   #contests = 0;
+  /** Resources held by a live lower-priority peer: since when (their retake waits `retakeDelayMs`). */
+  #deferred = new Map<string, number>();
   /** Planned switchover: while MASTER, leave resources held by this peer alone until `until`. */
   #yield: { node: string; until: number } | null = null;
 
@@ -93,13 +108,13 @@ export class FailoverController {
     if (t.state === 'MASTER_RX_LOWER_PRI' && from === 'MASTER') {
       // keepalived writes this for every lower-priority advert (every advert interval in a
       // one-way partition): an event, not a transition. A claim in flight already covers it;
-      // otherwise reclaim at most once a second (a full claim of tables already ours costs one
-      // describe call), so it never aborts claims or floods the API.
+      // otherwise re-check at most once a second (one describe call), so it never aborts claims
+      // or floods the API.
       const now = this.#clock.now();
       if (this.#phase === 'claiming' || now - this.#lastReclaimAt < 1000) return;
       this.#lastReclaimAt = now;
       this.#reclaim = true;
-      this.#o.log.info({ event: 'reclaim', instance: this.#o.instance, reason: 'a lower-priority node advertised while we are master' }, 'reclaiming every owned resource');
+      this.#o.log.info({ event: 'reclaim', instance: this.#o.instance, reason: 'a lower-priority node advertised while we are master' }, 're-checking every owned resource now');
       this.#work?.abort(new Error('reclaim'));
       return;
     }
@@ -180,69 +195,113 @@ export class FailoverController {
   }
 
   async #master(signal: AbortSignal): Promise<void> {
-    const detectedAt = this.#transitionAt;
     const reclaim = this.#reclaim;
     this.#reclaim = false;
+    // A fresh MASTER claims everything at once; a reclaim (a lower-priority node advertised) is a
+    // re-check now, so that a live peer keeps what it holds for the retake delay.
+    let failed = reclaim ? [] : await this.#claimAll(signal);
+    this.#phase = 'holding';
+    const recheck = this.#o.recheckIntervalMs ?? 10_000;
+    let retryMs = this.#o.retryFailedMs ?? 1000;
+    let wait = reclaim ? 0 : recheck;
+    for (;;) {
+      if (failed.length > 0) {
+        wait = Math.min(wait, retryMs);
+        retryMs = Math.min(retryMs * 2, recheck);
+      } else {
+        retryMs = this.#o.retryFailedMs ?? 1000;
+      }
+      if (wait > 0) await this.#clock.sleep(wait, signal);
+      const pass = await this.#recheck(signal);
+      failed = pass.retake.length > 0 ? await this.#claim(pass.retake, signal, 'recheck') : [];
+      wait = Math.min(recheck, pass.nextDeferredMs ?? recheck);
+    }
+  }
+
+  /** The claim of a fresh MASTER: every owned resource; returns the ones that failed. */
+  async #claimAll(signal: AbortSignal): Promise<string[]> {
+    const detectedAt = this.#transitionAt;
     this.#phase = 'claiming';
-    this.#o.log.debug({ event: 'claim-start', instance: this.#o.instance, reclaim }, 'listing owned resources');
+    this.#deferred.clear();
+    this.#o.log.debug({ event: 'claim-start', instance: this.#o.instance }, 'listing owned resources');
     const resources = await this.#o.claimer.list(signal);
     this.#o.log.debug({ event: 'claim-listed', instance: this.#o.instance, resources: resources.length }, 'claiming');
     this.#forgetExcept(resources);
     const outcomes = await this.#o.claimer.claim(resources, signal);
-    let failed = this.#claimRecord(outcomes, reclaim ? 'reclaim' : 'transition to MASTER');
+    const failed = this.#claimRecord(outcomes, 'transition to MASTER');
     // Detection-to-claimed is measured for a real transition whose claim completed: an aborted
-    // claim (a newer transition) or a reclaim would skew the failover timing.
-    if (!reclaim && !signal.aborted && outcomes.every((o) => o.kind === 'claimed' || o.kind === 'already-ours')) {
+    // claim (a newer transition) would skew the failover timing.
+    if (!signal.aborted && outcomes.every((o) => o.kind === 'claimed' || o.kind === 'already-ours')) {
       this.#lastDetectToClaimedMs = this.#clock.now() - detectedAt;
       this.#o.metrics?.detectToClaimed.observe({ instance: this.#o.instance, mode: this.#o.claimer.mode }, this.#lastDetectToClaimedMs / 1000);
       this.#o.log.info({ event: 'claimed', instance: this.#o.instance, resources: resources.length, detectToClaimedMs: this.#lastDetectToClaimedMs }, 'every owned resource points at this node');
     }
-    this.#phase = 'holding';
-    const recheck = this.#o.recheckIntervalMs ?? 10_000;
-    let retryMs = this.#o.retryFailedMs ?? 1000;
-    for (;;) {
-      const wait = failed.length > 0 ? Math.min(retryMs, recheck) : recheck;
-      retryMs = failed.length > 0 ? Math.min(retryMs * 2, recheck) : (this.#o.retryFailedMs ?? 1000);
-      await this.#clock.sleep(wait, signal);
-      if (this.#reclaim) return; // run() starts #master again: a full claim
-      const owned = await this.#o.claimer.list(signal);
-      this.#forgetExcept(owned);
-      const views = await this.#o.claimer.inspect(owned, signal);
-      const retake: string[] = [];
-      for (const v of views) {
-        const r = this.#entry(v.id);
-        r.holder = v.holder;
-        r.contested = false;
-        switch (v.holder.kind) {
-          case 'us':
-            break;
-          case 'peer': {
-            if (this.#yield !== null && this.#yield.node === v.holder.node && this.#clock.now() < this.#yield.until) {
-              this.#o.log.info({ event: 'switchover-yielded', instance: this.#o.instance, resource: v.id, holder: v.holder.node }, 'switchover target holds the resource: left alone');
-              break;
-            }
-            this.#contests++;
-            r.contested = true;
-            const yieldTo = v.holder.priority > this.#o.priority;
-            this.#o.metrics?.contests.inc({ instance: this.#o.instance, resolution: yieldTo ? 'yielded' : 'retaken' });
-            this.#o.log.warn({ event: 'contest', instance: this.#o.instance, resource: v.id, holder: v.holder.node, holderPriority: v.holder.priority, ourPriority: this.#o.priority, action: yieldTo ? 'yield' : 'retake' },
-              yieldTo ? 'another master holds the resource and has a higher priority: yielding' : 'another master with a lower priority took the resource: retaking');
-            if (!yieldTo) retake.push(v.id);
+    return failed;
+  }
+
+  /**
+   * One re-check pass: who holds each owned resource, and which ones to retake now. Failed
+   * claims are simply found again here (a resource not ours is retaken by the same rules).
+   * `nextDeferredMs`: when the earliest deferred retake falls due.
+   */
+  async #recheck(signal: AbortSignal): Promise<{ retake: string[]; nextDeferredMs: number | null }> {
+    const owned = await this.#o.claimer.list(signal);
+    this.#forgetExcept(owned);
+    const views = await this.#o.claimer.inspect(owned, signal);
+    const retake: string[] = [];
+    let nextDeferredMs: number | null = null;
+    const answers = new Map<string, Promise<boolean>>();
+    for (const v of views) {
+      const r = this.#entry(v.id);
+      r.holder = v.holder;
+      r.contested = false;
+      if (v.holder.kind !== 'peer') this.#deferred.delete(v.id);
+      switch (v.holder.kind) {
+        case 'us':
+          break;
+        case 'peer': {
+          if (this.#yield !== null && this.#yield.node === v.holder.node && this.#clock.now() < this.#yield.until) {
+            this.#o.log.info({ event: 'switchover-yielded', instance: this.#o.instance, resource: v.id, holder: v.holder.node }, 'switchover target holds the resource: left alone');
             break;
           }
-          case 'other':
-          case 'none':
-            this.#o.log.warn({ event: 'drift', instance: this.#o.instance, resource: v.id, holder: v.holder }, 'resource drifted from this node: restoring');
-            this.#o.metrics?.drift.inc({ instance: this.#o.instance });
-            retake.push(v.id);
-            break;
+          const yieldTo = v.holder.priority > this.#o.priority;
+          if (!yieldTo) {
+            // A lower-priority peer: retake, after the retake delay when it still answers.
+            const delay = this.#o.retakeDelayMs ?? 0;
+            const now = this.#clock.now();
+            const since = this.#deferred.get(v.id) ?? now;
+            if (delay > 0 && now - since < delay && this.#o.peerAnswers) {
+              const node = v.holder.node;
+              if (!answers.has(node)) answers.set(node, this.#o.peerAnswers(node, signal));
+              if (await answers.get(node)) {
+                if (!this.#deferred.has(v.id)) {
+                  this.#o.log.info({ event: 'retake-deferred', instance: this.#o.instance, resource: v.id, holder: node, holderPriority: v.holder.priority, delayMs: delay },
+                    'a lower-priority node that still answers holds the resource: retaking it after the retake delay (preempt delay)');
+                }
+                this.#deferred.set(v.id, since);
+                nextDeferredMs = Math.min(nextDeferredMs ?? delay, since + delay - now);
+                break;
+              }
+            }
+            this.#deferred.delete(v.id);
+          }
+          this.#contests++;
+          r.contested = true;
+          this.#o.metrics?.contests.inc({ instance: this.#o.instance, resolution: yieldTo ? 'yielded' : 'retaken' });
+          this.#o.log.warn({ event: 'contest', instance: this.#o.instance, resource: v.id, holder: v.holder.node, holderPriority: v.holder.priority, ourPriority: this.#o.priority, action: yieldTo ? 'yield' : 'retake' },
+            yieldTo ? 'another master holds the resource and has a higher priority: yielding' : 'another node with a lower priority holds the resource: retaking');
+          if (!yieldTo) retake.push(v.id);
+          break;
         }
+        case 'other':
+        case 'none':
+          this.#o.log.warn({ event: 'drift', instance: this.#o.instance, resource: v.id, holder: v.holder }, 'resource drifted from this node: restoring');
+          this.#o.metrics?.drift.inc({ instance: this.#o.instance });
+          retake.push(v.id);
+          break;
       }
-      // Failed tables are tried again unless this pass decided to leave them alone (held by a
-      // higher-priority peer or by the switchover target).
-      const again = [...new Set([...retake, ...failed.filter((f) => owned.includes(f) && views.some((v) => v.id === f && (v.holder.kind === 'none' || v.holder.kind === 'other')))])];
-      failed = again.length > 0 ? await this.#claim(again, signal, 'recheck') : [];
     }
+    return { retake, nextDeferredMs };
   }
 
   /** Claims and records; returns the resources that failed. */

@@ -22,10 +22,22 @@ export interface RouteClaimerOptions {
   readonly buckets: ClaimBuckets;
   readonly clock?: Clock;
   readonly metrics?: FailoverMetrics;
+  /**
+   * Called during a claim, before routes held by other nodes of the cluster are written: which
+   * peers hold which tables (the agent's takeover handoff). Not called when no peer holds one.
+   */
+  readonly onTakeover?: (from: readonly TakeoverFrom[], signal: AbortSignal) => Promise<void>;
   /** Timeout of each describe call outside a claim (list, inspect). @default 3000 */
   readonly callTimeoutMs?: number;
   /** Retry a failed describe outside a claim until this long has passed. @default 10000 */
   readonly describeDeadlineMs?: number;
+}
+
+/** A peer whose routes a claim takes over. */
+export interface TakeoverFrom {
+  readonly node: string;
+  readonly priority: number;
+  readonly tables: readonly string[];
 }
 
 /**
@@ -62,7 +74,32 @@ export class RouteClaimer implements Claimer {
       signal,
       ...(this.#o.clock ? { clock: this.#o.clock } : {}),
       onEvent: (e) => this.#count(e),
+      ...(this.#o.onTakeover ? { beforeWrite: (infos: readonly RouteTableInfo[], s: AbortSignal) => this.#beforeWrite(infos, s) } : {}),
     });
+  }
+
+  /**
+   * Learns the peers' ENIs ahead of a claim (the agent calls it at start), so that a claim never
+   * waits for that lookup; `inspect` refreshes it when an unknown ENI shows up.
+   */
+  async prefetchPeers(signal: AbortSignal): Promise<void> {
+    if (this.#o.peers.length > 0) await this.#resolvePeers(signal);
+  }
+
+  async #beforeWrite(infos: readonly RouteTableInfo[], signal: AbortSignal): Promise<void> {
+    const onTakeover = this.#o.onTakeover;
+    if (!onTakeover || this.#o.peers.length === 0) return;
+    // Only when the peers were never looked up (prefetch failed) does the claim wait for it.
+    if (this.#peerEnis.size === 0) await this.#resolvePeers(signal);
+    const from = new Map<string, { node: string; priority: number; tables: string[] }>();
+    for (const info of infos) {
+      const h = this.#holder(info);
+      if (h.kind !== 'peer') continue;
+      const f = from.get(h.node) ?? { node: h.node, priority: h.priority, tables: [] };
+      f.tables.push(info.id);
+      from.set(h.node, f);
+    }
+    if (from.size > 0) await onTakeover([...from.values()], signal);
   }
 
   async inspect(resources: readonly string[], signal: AbortSignal): Promise<readonly ResourceView[]> {

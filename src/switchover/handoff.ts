@@ -1,12 +1,26 @@
 /**
- * Connection handoff for a planned switchover ("daisy chaining", as Katran and Beamer do it).
+ * Connection handoff ("daisy chaining", as Katran and Beamer do it): when the VIP route moves
+ * from a node that still serves (the origin) to another (the target), every later packet of a
+ * connection the origin serves arrives at the target, which has no socket for it and would answer
+ * RST. While a handoff is on, the target sends such packets on to the origin through a VXLAN
+ * link; the origin has the VIP on lo and answers the client directly. Used by the planned
+ * switchover (src/switchover/switchover.ts) and by every takeover from a live peer, such as a
+ * failback (src/failover/handoff-guard.ts).
  *
- * When the VIP route flips to the target node, every later packet of a connection the old node
- * (the origin) still serves arrives at the target, which has no socket for it and would answer
- * RST. While a handoff is on, the target sends such packets on to the origin through a
- * point-to-point VXLAN link; the origin has the VIP on lo and answers the client directly.
+ * The link (every node, permanent, set up by the agent at start; `ensureHandoffLink`):
+ * - `olbho`: VXLAN VNI 20300, UDP 4789, outer source the node's address, no fixed remote: one
+ *   all-zeros FDB entry per peer, so ARP reaches every peer and learning finds the right one.
+ * - `169.254.79.<n>/24` on it, n = the node's position in `cluster.nodes` + 1 (same on every
+ *   node, no coordination); rp_filter 0 (the clients' packets arrive on it while their reverse
+ *   path is eth0).
+ * - `iptables -A INPUT -p udp -d <node> --dport 4789 -j OLB-HANDOFF-IN`: only the peers' addresses
+ *   may send into the link (RETURN), anything else is dropped: the link delivers packets to the
+ *   VIP with any source address, so nobody else may inject into it (the security group should
+ *   say the same).
+ * Because the receiving end is always there, a node that loses the routes needs to do nothing
+ * for its connections to keep working, and nodes need no channel to each other.
  *
- * Target side (role `target`):
+ * Target side (`enableHandoff`, temporary):
  * - `iptables -t mangle -A PREROUTING -d VIP/32 -p tcp ! --syn -m conntrack ! --ctstate ESTABLISHED
  *   -m comment --comment olb-handoff -j MARK --set-mark 0x4f4c`: a non-SYN packet of a connection
  *   this node has not seen both ways (conntrack picks a mid-stream packet up as NEW, a lone RST as
@@ -15,20 +29,18 @@
  *   also matches a listener bound to a specific address, so every packet would look local.
  * - `ip rule add pref 50 fwmark 0x4f4c lookup 20300`, before the `local` table, which moves from
  *   pref 0 to pref 100 meanwhile (a rule cannot come before pref 0); restored afterwards.
- * - table 20300: `default via 169.254.79.2 dev olbho onlink`; `net.ipv4.ip_forward=1`; and
- *   `-t mangle -A FORWARD -o olbho -m mark --mark 0x4f4c -j MARK --set-mark 0`, because the VXLAN
- *   routes its outer packet with the inner packet's mark (a circular route otherwise).
+ * - table 20300: `default via <origin's link address> dev olbho onlink`; `net.ipv4.ip_forward=1`;
+ *   and `-t mangle -A FORWARD -o olbho -m mark --mark 0x4f4c -j MARK --set-mark 0`, because the
+ *   VXLAN routes its outer packet with the inner packet's mark (a circular route otherwise).
  * - Why a tunnel and not `via <origin address> onlink`: the nodes sit in different subnets (AZs);
  *   the VPC routes by destination, and the VIP's route now points at the target itself.
  *   (This kernel has no ipip/gre modules; VXLAN, UDP 4789, works here and in a VPC.)
  *
- * Origin side (role `origin`): the VXLAN link with 169.254.79.2/30 and rp_filter 0 on it (the
- * clients' packets arrive on it while their reverse path is eth0).
- *
- * Every change is recorded in `<runDir>/handoff.json` before it is made, so `disable` removes
- * exactly what `enable` added, also after an agent restart. Commands run as argument vectors.
+ * Every target-side change is recorded in `<runDir>/handoff.json` before it is made, so `disable`
+ * removes exactly what `enable` added, also after an agent restart. Commands run as argument vectors.
  */
 import { readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { runCommand } from '../util/exec.js';
 import { SystemError } from '../util/errors.js';
@@ -38,33 +50,123 @@ import { writeFileAtomic } from '../util/fs-atomic.js';
 export const HANDOFF_MARK = '0x4f4c';
 /** The routing table of handed-off packets. */
 export const HANDOFF_TABLE = '20300';
-/** The VXLAN link between the two nodes. */
+/** The VXLAN link between the nodes. */
 export const HANDOFF_DEV = 'olbho';
 /** Tag of our iptables rules. */
 export const HANDOFF_COMMENT = 'olb-handoff';
-const VNI = '20300';
-const VXLAN_PORT = '4789';
-const LINK_ADDR = { target: '169.254.79.1', origin: '169.254.79.2' } as const;
+/** The filter chain that admits only the peers into the link. */
+export const HANDOFF_INPUT_CHAIN = 'OLB-HANDOFF-IN';
+const VNI = 20300;
+const VXLAN_PORT = 4789;
 const RULE_PREF = '50';
 const LOCAL_PREF_MOVED = '100';
+/** Node positions map to 169.254.79.1-.253. */
+export const HANDOFF_MAX_NODES = 253;
+
+/**
+ * A node's address on the handoff link: its position in `cluster.nodes` + 1 (null past
+ * HANDOFF_MAX_NODES: that node takes part in no handoff).
+ */
+export function handoffLinkAddress(nodes: readonly { readonly name: string }[], node: string): string | null {
+  const i = nodes.findIndex((n) => n.name === node);
+  return i < 0 || i >= HANDOFF_MAX_NODES ? null : `169.254.79.${i + 1}`;
+}
+
+export interface HandoffLinkOptions {
+  /** This node's address (the VXLAN's outer source). */
+  readonly localAddress: string;
+  /** The interface that carries `localAddress`. */
+  readonly iface: string;
+  /** This node's address on the link (handoffLinkAddress). */
+  readonly linkAddress: string;
+  /** The other nodes' addresses: the only senders admitted, and the flood list. */
+  readonly peerAddresses: readonly string[];
+}
+
+/**
+ * Sets up (or repairs) this node's end of the handoff link; idempotent, so the agent runs it at
+ * every start. A link with other parameters (another local address after a spec change) is
+ * replaced; peers no longer in the spec are removed from the flood list and the filter.
+ * @throws SystemError SWITCHOVER_HANDOFF when a kernel command fails.
+ */
+export async function ensureHandoffLink(options: HandoffLinkOptions, ctx: { readonly signal: AbortSignal }): Promise<void> {
+  const { signal } = ctx;
+  const shown = await runCommand(['ip', '-j', '-d', 'link', 'show', 'dev', HANDOFF_DEV], { signal });
+  if (shown.code === 0) {
+    const info = (JSON.parse(shown.stdout) as { linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> } }[])[0]?.linkinfo;
+    const d = info?.info_data ?? {};
+    const ours = info?.info_kind === 'vxlan' && d['id'] === VNI && d['local'] === options.localAddress && d['port'] === VXLAN_PORT && d['link'] === options.iface && d['remote'] === undefined;
+    if (!ours) await must(['ip', 'link', 'del', HANDOFF_DEV], signal);
+  }
+  if (shown.code !== 0 || (await runCommand(['ip', 'link', 'show', 'dev', HANDOFF_DEV], { signal })).code !== 0) {
+    await must(['ip', 'link', 'add', HANDOFF_DEV, 'type', 'vxlan', 'id', String(VNI), 'local', options.localAddress, 'dstport', String(VXLAN_PORT), 'dev', options.iface], signal);
+  }
+  // Only the filter's admitted peers can reach the link: set the filter up before the link.
+  const filter = (args: readonly string[]): Promise<{ code: number | null; stderr: string }> => runCommand(['iptables', '-w', '5', ...args], { signal });
+  if ((await filter(['-n', '-L', HANDOFF_INPUT_CHAIN])).code !== 0) await must(['iptables', '-w', '5', '-N', HANDOFF_INPUT_CHAIN], signal);
+  const wanted = [...options.peerAddresses.map((a) => ['-s', `${a}/32`, '-j', 'RETURN']), ['-j', 'DROP']];
+  const have = (await must(['iptables', '-w', '5', '-S', HANDOFF_INPUT_CHAIN], signal)).split('\n').filter((l) => l.startsWith('-A ')).map((l) => l.split(' ').slice(2).join(' '));
+  if (JSON.stringify(have) !== JSON.stringify(wanted.map((w) => w.join(' ')))) {
+    // Build the new list behind the old one, then drop the old rules: never a moment without the DROP.
+    for (const w of wanted) await must(['iptables', '-w', '5', '-A', HANDOFF_INPUT_CHAIN, ...w], signal);
+    for (let i = 0; i < have.length; i++) await must(['iptables', '-w', '5', '-D', HANDOFF_INPUT_CHAIN, '1'], signal);
+  }
+  const jump = ['INPUT', '-p', 'udp', '-d', `${options.localAddress}/32`, '--dport', String(VXLAN_PORT), '-m', 'comment', '--comment', HANDOFF_COMMENT, '-j', HANDOFF_INPUT_CHAIN];
+  if ((await filter(['-C', ...jump])).code !== 0) await must(['iptables', '-w', '5', '-I', ...jump], signal);
+
+  const addrs = await must(['ip', '-j', 'addr', 'show', 'dev', HANDOFF_DEV], signal);
+  const current = ((JSON.parse(addrs) as { addr_info?: { family: string; local: string; prefixlen: number }[] }[])[0]?.addr_info ?? []).filter((a) => a.family === 'inet');
+  for (const a of current) if (a.local !== options.linkAddress) await must(['ip', 'addr', 'del', `${a.local}/${a.prefixlen}`, 'dev', HANDOFF_DEV], signal);
+  await must(['ip', 'addr', 'replace', `${options.linkAddress}/24`, 'dev', HANDOFF_DEV], signal);
+  await must(['sysctl', '-q', '-w', `net.ipv4.conf.${HANDOFF_DEV}.rp_filter=0`], signal);
+  const fdb = (await must(['bridge', 'fdb', 'show', 'dev', HANDOFF_DEV], signal)).split('\n')
+    .map((l) => /^00:00:00:00:00:00 dst (\S+)/.exec(l)?.[1]).filter((x): x is string => x !== undefined);
+  for (const a of options.peerAddresses) if (!fdb.includes(a)) await must(['bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', HANDOFF_DEV, 'dst', a], signal);
+  for (const a of fdb) if (!options.peerAddresses.includes(a)) await must(['bridge', 'fdb', 'del', '00:00:00:00:00:00', 'dev', HANDOFF_DEV, 'dst', a], signal);
+  await must(['ip', 'link', 'set', HANDOFF_DEV, 'up'], signal);
+}
+
+/**
+ * Whether a peer's kernel answers through the handoff link within `timeoutMs`: a TCP connection
+ * attempt to its link address, where a refusal (RST) counts as an answer. A peer that is down,
+ * or not reachable on UDP 4789, does not answer (no ARP reply over the link).
+ */
+export async function handoffPeerAnswers(peerLinkAddress: string, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = connect({ host: peerLinkAddress, port: VXLAN_PORT, timeout: timeoutMs });
+    const done = (answered: boolean): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      s.destroy();
+      resolve(answered);
+    };
+    const onAbort = (): void => done(false);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    signal.addEventListener('abort', onAbort, { once: true });
+    s.once('connect', () => done(true));
+    s.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
+    s.once('timeout', () => done(false));
+  });
+}
 
 export type HandoffRole = 'target' | 'origin';
 
 export interface HandoffOptions {
+  /** `target`: hand unknown connections to the peer; `origin`: recorded for status only (the link is permanent). */
   readonly role: HandoffRole;
   readonly vip: string;
-  /** This node's address (the VXLAN's outer source). */
-  readonly localAddress: string;
-  /** The other node's address. */
+  readonly peer: string;
+  /** The peer's node address (status). */
   readonly peerAddress: string;
-  /** The interface that carries `localAddress`. */
-  readonly iface: string;
+  /** The peer's address on the handoff link. */
+  readonly peerLinkAddress: string;
+  /** What turned it on. */
+  readonly reason: 'switchover' | 'takeover';
 }
 
 /** What `enable` changed, as recorded in handoff.json. */
 export interface HandoffRecord extends HandoffOptions {
   readonly since: number;
-  readonly link: boolean;
   readonly iptables: readonly (readonly string[])[];
   readonly rule: boolean;
   readonly localMoved: boolean;
@@ -84,26 +186,23 @@ export async function readHandoff(runDir: string): Promise<HandoffRecord | null>
 }
 
 /**
- * Turns the handoff on (idempotent: an existing handoff is removed first).
+ * Turns the handoff on (idempotent: an existing handoff is removed first). The link must be up
+ * (`ensureHandoffLink`).
  * @throws SystemError SWITCHOVER_HANDOFF when a kernel command fails (what was added is removed).
  */
 export async function enableHandoff(runDir: string, options: HandoffOptions, ctx: { readonly signal: AbortSignal }): Promise<HandoffRecord> {
   const { signal } = ctx;
   await disableHandoff(runDir, ctx);
-  let record: HandoffRecord = { ...options, since: Date.now(), link: false, iptables: [], rule: false, localMoved: false, ipForwardBefore: null };
+  let record: HandoffRecord = { ...options, since: Date.now(), iptables: [], rule: false, localMoved: false, ipForwardBefore: null };
   const save = async (next: HandoffRecord): Promise<void> => {
     record = next;
     await writeFileAtomic(handoffRecordPath(runDir), `${JSON.stringify(record, null, 2)}\n`, { signal, mode: 0o600 });
   };
   try {
-    await save({ ...record, link: true });
-    await must(['ip', 'link', 'add', HANDOFF_DEV, 'type', 'vxlan', 'id', VNI, 'local', options.localAddress, 'remote', options.peerAddress, 'dstport', VXLAN_PORT, 'dev', options.iface], signal);
-    await must(['ip', 'addr', 'add', `${LINK_ADDR[options.role]}/30`, 'dev', HANDOFF_DEV], signal);
-    await must(['sysctl', '-q', '-w', `net.ipv4.conf.${HANDOFF_DEV}.rp_filter=0`], signal);
-    await must(['ip', 'link', 'set', HANDOFF_DEV, 'up'], signal);
+    await save(record);
     if (options.role === 'origin') return record;
 
-    await must(['ip', 'route', 'replace', 'default', 'via', LINK_ADDR.origin, 'dev', HANDOFF_DEV, 'onlink', 'table', HANDOFF_TABLE], signal);
+    await must(['ip', 'route', 'replace', 'default', 'via', options.peerLinkAddress, 'dev', HANDOFF_DEV, 'onlink', 'table', HANDOFF_TABLE], signal);
     const fwd = (await must(['sysctl', '-n', 'net.ipv4.ip_forward'], signal)).trim();
     if (fwd !== '1') {
       await save({ ...record, ipForwardBefore: fwd });
@@ -132,6 +231,7 @@ export async function enableHandoff(runDir: string, options: HandoffOptions, ctx
 
 /**
  * Removes what the recorded handoff added, in reverse order; tolerant of parts already gone.
+ * The link stays (it is permanent).
  * @returns whether a handoff was recorded.
  */
 export async function disableHandoff(runDir: string, ctx: { readonly signal: AbortSignal }): Promise<boolean> {
@@ -139,9 +239,9 @@ export async function disableHandoff(runDir: string, ctx: { readonly signal: Abo
   const record = await readHandoff(runDir);
   if (record === null) return false;
   const problems: string[] = [];
-  const attempt = async (argv: readonly string[], ok: (r: { code: number | null; stderr: string }) => boolean = (r) => r.code === 0): Promise<void> => {
+  const attempt = async (argv: readonly string[]): Promise<void> => {
     const r = await runCommand(argv, { signal });
-    if (!ok(r)) problems.push(`${argv.join(' ')}: ${r.stderr.trim()}`);
+    if (r.code !== 0) problems.push(`${argv.join(' ')}: ${r.stderr.trim()}`);
   };
   for (const spec of record.iptables) {
     // -C first: a rule removed by hand is no error.
@@ -161,7 +261,6 @@ export async function disableHandoff(runDir: string, ctx: { readonly signal: Abo
   }
   if (record.role === 'target') await runCommand(['ip', 'route', 'flush', 'table', HANDOFF_TABLE], { signal });
   if (record.ipForwardBefore !== null) await attempt(['sysctl', '-q', '-w', `net.ipv4.ip_forward=${record.ipForwardBefore}`]);
-  if (record.link) await attempt(['ip', 'link', 'del', HANDOFF_DEV], (r) => r.code === 0 || /Cannot find device/.test(r.stderr));
   if (problems.length > 0) {
     throw new SystemError('SWITCHOVER_HANDOFF', `could not remove every handoff change (record kept in ${handoffRecordPath(runDir)}; retry, or remove by hand): ${problems.join('; ')}`);
   }

@@ -4,51 +4,13 @@
  * requests through the VIP. Zero failed requests, routes and VRRP on the target, handoff rules gone.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../../src/cli/main.js';
 import { memoryIo } from '../../src/cli/io.js';
+import { startVipClient } from '../helpers/vip-client.js';
 import { agentStatus, isRoot, startE2eLab, waitFor, waitRoutesOn } from '../e2e/fixture.js';
 import type { E2eLab } from '../e2e/fixture.js';
-
-const CLIENT = `
-import http from 'node:http';
-import { existsSync } from 'node:fs';
-const [url, stopFile, maxMs] = process.argv.slice(1);
-const end = Date.now() + Number(maxMs);
-const stop = () => existsSync(stopFile) || Date.now() > end;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const counts = { fresh: { ok: 0, failed: 0 }, keepAlive: { ok: 0, failed: 0 }, errors: [] };
-function get(agent) {
-  return new Promise((resolve) => {
-    const req = http.get(url, { agent, timeout: 3000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200 ? null : 'status ' + res.statusCode));
-      res.on('error', (e) => resolve(String(e.code || e)));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e) => resolve(String(e.code || e.message)));
-  });
-}
-async function loop(kind, agent, gapMs) {
-  while (!stop()) {
-    const err = await get(agent);
-    if (err === null) counts[kind].ok++; else { counts[kind].failed++; if (counts.errors.length < 20) counts.errors.push(kind + ': ' + err + ' at ' + Date.now()); }
-    if (gapMs > 0) await sleep(gapMs);
-  }
-}
-const keep = new http.Agent({ keepAlive: true, maxSockets: 4 });
-await Promise.all([loop('fresh', false, 10), loop('keepAlive', keep, 0), loop('keepAlive', keep, 0)]);
-process.stdout.write(JSON.stringify(counts));
-process.exit(0);
-`;
-
-interface ClientCounts {
-  readonly fresh: { ok: number; failed: number };
-  readonly keepAlive: { ok: number; failed: number };
-  readonly errors: string[];
-}
 
 async function netState(e2e: E2eLab, node: string): Promise<string> {
   const mangle = await e2e.lab.exec(node, ['iptables', '-w', '5', '-t', 'mangle', '-S'], { signal: AbortSignal.timeout(10_000) });
@@ -66,11 +28,7 @@ void test('planned switchover lb-a -> lb-b -> lb-a fails no request', { skip: !i
   const before = { a: await netState(e2e, 'lb-a'), b: await netState(e2e, 'lb-b') };
 
   // GIVEN a client in az-a sending new-connection and keep-alive requests through the VIP
-  const stopFile = join(stateDir, 'client.stop');
-  const clientRun = lab.exec('client-az-a', [process.execPath, '--input-type=module', '-e', CLIENT, `http://${lab.plan.vip}/`, stopFile, '120000'], {
-    signal: AbortSignal.timeout(150_000), timeoutMs: 140_000,
-  });
-  t.after(() => writeFile(stopFile, 'stop').catch(() => undefined));
+  const client = startVipClient(t, lab, 'client-az-a', { maxMs: 120_000 });
   await new Promise((r) => setTimeout(r, 1000));
 
   // WHEN switching over to lb-b, then back to lb-a
@@ -87,8 +45,7 @@ void test('planned switchover lb-a -> lb-b -> lb-a fails no request', { skip: !i
     assert.equal(status.vrrp.vrrp, 'MASTER');
     await new Promise((r) => setTimeout(r, 1000));
   }
-  await writeFile(stopFile, 'stop');
-  const counts = JSON.parse((await clientRun).stdout) as ClientCounts;
+  const counts = await client.stop();
 
   t.diagnostic(`client: ${JSON.stringify(counts)}`);
   // THEN no request failed, on new and on keep-alive connections
