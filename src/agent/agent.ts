@@ -36,7 +36,8 @@ import { createFailoverMetrics } from '../failover/metrics.js';
 import { HealthMonitor } from './health.js';
 import { startStatusServer } from './status-server.js';
 import { agentSocketPath, startControlServer } from './control-server.js';
-import { HandoffManager } from '../switchover/handoff-manager.js';
+import { HandoffManager, SWITCHOVER_HANDOFF_MS } from '../switchover/handoff-manager.js';
+import type { PeerView } from './peer-server.js';
 import { withRunDir } from './run-dir.js';
 import { runCommand } from '../util/exec.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -139,10 +140,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   // The connection handoff: this node's end of the link is always up (a peer that takes the
   // routes from us hands our open connections back through it); the target side is turned on by
   // a planned switchover or by a takeover from a live lower-priority peer (failback).
-  // A handoff left on by an abandoned switchover or a previous agent is removed after this long.
-  const HANDOFF_TTL_MS = 180_000;
-  const handoff = new HandoffManager({ runDir, vip: spec.cluster.vip, self: node, nodes: spec.cluster.nodes, log });
-  await handoff.start(HANDOFF_TTL_MS, signal);
+  // The peer endpoint on the link answers this node's VRRP state and health (controller below).
+  let peerView = (): PeerView => ({ node: node.name, vrrp: 'INIT', healthy: false });
+  const handoff = new HandoffManager({
+    runDir, vip: spec.cluster.vip, self: node, nodes: spec.cluster.nodes, log, advertIntervalMs: spec.cluster.vrrp.advertIntervalMs, peerPort: spec.admin.agent.port, view: () => peerView(),
+  });
+  await handoff.start(signal);
 
   // The failover controller (no cloud: VRRP state is still followed and reported).
   const instance = keepalivedInstanceName(spec.cluster.name);
@@ -166,7 +169,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     priority: node.priority,
     recheckIntervalMs: spec.cluster.cloud.recheckIntervalMs,
     retakeDelayMs: spec.cluster.vrrp.preemptDelayMs,
-    peerAnswers: (peer, s) => handoff.peerAnswers(peer, s),
+    peerState: (peer, s) => handoff.peerState(peer, s),
     log,
     metrics: failoverMetrics,
   });
@@ -175,6 +178,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   // keep-alive connection after its next response (the client reconnects to the new master)
   // while the new master hands this node's open connections back to it meanwhile.
   let drain: AbortController | null = null;
+  peerView = () => ({ node: node.name, vrrp: controller.status().vrrp, healthy: health.healthy });
   const onTransition = (state: VrrpState, reason: string): void => {
     const was = controller.status().vrrp;
     controller.onTransition({ name: instance, state }, reason);
@@ -190,15 +194,17 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       });
     }
   };
+  // A healed partition's master retakes after the preempt delay: wait that long and a minute.
+  const drainWaitMs = spec.cluster.vrrp.preemptDelayMs + 60_000;
   const drainAfterRoutesLeave = async (s: AbortSignal): Promise<void> => {
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + drainWaitMs;
     for (;;) {
-      await systemClock.sleep(1000, s);
+      await systemClock.sleep(2000, s);
       if (handoff.current?.reason === 'switchover') return; // the switchover drains by itself
       const views = await claimer.inspect(await claimer.list(s), s);
       if (views.every((v) => v.holder.kind !== 'us')) break;
       if (Date.now() > deadline) {
-        log.warn({ event: 'drain-skipped', still: views.filter((v) => v.holder.kind === 'us').map((v) => v.id) }, 'routes still point here 60 s after losing mastership: not draining');
+        log.warn({ event: 'drain-skipped', still: views.filter((v) => v.holder.kind === 'us').map((v) => v.id), waitedMs: drainWaitMs }, 'routes still point here long after losing mastership: not draining');
         return;
       }
     }
@@ -288,7 +294,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         const peer = peerNode(body['peer']);
         const role = body['role'];
         if (role !== 'target' && role !== 'origin') throw new UserError('SWITCHOVER_INVALID', `handoff role ${JSON.stringify(role)} is not target or origin`);
-        return { handoff: await handoff.on(role, peer.name, 'switchover', HANDOFF_TTL_MS, s) };
+        return { handoff: await handoff.on(role, peer.name, 'switchover', SWITCHOVER_HANDOFF_MS, s) };
       },
       'POST /switchover/handoff-off': async () => ({ removed: await handoff.off('switchover finished') }),
       'POST /switchover/yield': (body) => {
@@ -393,6 +399,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
   stopping = true;
   log.info({ event: 'agent-stopping' }, 'agent stopping; haproxy and keepalived keep running');
+  // A failback's handoff ends with the agent that turned it on (a switchover's stays: the CLI ends it).
+  if (handoff.current?.reason === 'takeover') await handoff.off('agent stopping').catch((err: unknown) => log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff'));
   await Promise.allSettled(tasks);
   if (fatal.signal.aborted) throw fatal.signal.reason;
 }

@@ -35,6 +35,13 @@ export interface ControllerStatus {
   readonly yieldingTo?: string | null;
 }
 
+/** What a peer says about itself over the handoff link. */
+export interface PeerAnswer {
+  readonly vrrp: VrrpState;
+  /** Its HAProxy answers its health URI. */
+  readonly healthy: boolean;
+}
+
 export interface FailoverControllerOptions {
   /** The VRRP instance this controller follows. */
   readonly instance: string;
@@ -47,15 +54,18 @@ export interface FailoverControllerOptions {
   readonly retryFailedMs?: number;
   /**
    * Takeover from a live peer (a failback, a partition that healed): while MASTER, a resource
-   * held by a lower-priority peer that still answers (`peerAnswers`) is retaken only once it has
+   * held by a lower-priority peer that still answers (`peerState`) is retaken only once it has
    * been held so for this long, the preempt delay: the returning node's HAProxy has had time to
    * find its backends, and the claim hands the peer's open connections back to it. A peer that
    * does not answer is retaken at once (it may be down, or cut off: the routes must settle).
    * @default 0 (retake at once)
    */
   readonly retakeDelayMs?: number;
-  /** Whether a peer answers right now (bounded); without it every peer counts as gone. */
-  readonly peerAnswers?: (node: string, signal: AbortSignal) => Promise<boolean>;
+  /**
+   * What a peer says about itself right now (bounded; null: no answer). Without it every peer
+   * counts as not answering: lower-priority holders are retaken at once, higher ones yielded to.
+   */
+  readonly peerState?: (node: string, signal: AbortSignal) => Promise<PeerAnswer | null>;
   readonly clock?: Clock;
   readonly log: Logger;
   readonly metrics?: FailoverMetrics;
@@ -74,7 +84,10 @@ export interface FailoverControllerOptions {
  *   masters (a partition). The higher priority keeps it: we retake it from a lower-priority
  *   node and yield to a higher one (reported, not fought), so the route settles on one node and
  *   does not ping-pong. A lower-priority node that still answers keeps it for `retakeDelayMs`
- *   first (a healed partition: a failback, not a failover). A resource held by a stranger (set by
+ *   first (a healed partition: a failback, not a failover). A higher-priority node that answers
+ *   and says it is not master (it lost mastership after a claim EC2 had accepted) is no contest:
+ *   retaken at once; one that does not answer is yielded to (a partition, or gone: from here the
+ *   two look the same, and yielding is what lets the routes settle). A resource held by a stranger (set by
  *   hand) or by nobody is drift: retaken at once.
  */
 export class FailoverController {
@@ -93,6 +106,12 @@ export class FailoverController {
   #contests = 0;
   /** Resources held by a live lower-priority peer: since when (their retake waits `retakeDelayMs`). */
   #deferred = new Map<string, number>();
+  /** Resources this mastership failed to claim: retaken from any holder that is not a master. */
+  #mustRetake = new Set<string>();
+  /** Ends the holding loop's wait early (a reclaim). */
+  #kick: (() => void) | null = null;
+  /** Claims of a planned switchover in flight (`claimNow`): a transition aborts them too. */
+  #adhoc = new Set<AbortController>();
   /** Planned switchover: while MASTER, leave resources held by this peer alone until `until`. */
   #yield: { node: string; until: number } | null = null;
 
@@ -107,28 +126,32 @@ export class FailoverController {
     const from = this.#vrrp;
     if (t.state === 'MASTER_RX_LOWER_PRI' && from === 'MASTER') {
       // keepalived writes this for every lower-priority advert (every advert interval in a
-      // one-way partition): an event, not a transition. A claim in flight already covers it;
-      // otherwise re-check at most once a second (one describe call), so it never aborts claims
-      // or floods the API.
+      // one-way partition): an event, not a transition. It only cuts the re-check's wait short
+      // (never aborts a claim), at most once a second, so it cannot flood the API.
       const now = this.#clock.now();
-      if (this.#phase === 'claiming' || now - this.#lastReclaimAt < 1000) return;
+      if (now - this.#lastReclaimAt < 1000) return;
       this.#lastReclaimAt = now;
       this.#reclaim = true;
       this.#o.log.info({ event: 'reclaim', instance: this.#o.instance, reason: 'a lower-priority node advertised while we are master' }, 're-checking every owned resource now');
-      this.#work?.abort(new Error('reclaim'));
+      this.#kick?.();
       return;
     }
     const to: VrrpState = t.state === 'MASTER_RX_LOWER_PRI' ? 'MASTER' : t.state;
     if (to === from) return;
     this.#vrrp = to;
-    // A switchover's yield ends with our mastership (or with a new one: a fresh MASTER claims all).
+    // A switchover's yield ends with our mastership (or with a new one: a fresh MASTER claims all);
+    // so does everything learned while master.
     this.#yield = null;
+    this.#reclaim = false;
+    this.#deferred.clear();
+    this.#mustRetake.clear();
     this.#transitionAt = this.#clock.now();
     const record = { at: this.#transitionAt, from, to, reason };
     this.#transitions = [...this.#transitions.slice(-19), record];
     this.#o.metrics?.transitions.inc({ instance: this.#o.instance, to });
     this.#o.log.info({ event: 'vrrp-transition', instance: this.#o.instance, from, to, reason: record.reason }, 'VRRP state changed');
     this.#work?.abort(new Error(`transition to ${to}`));
+    for (const c of this.#adhoc) c.abort(new Error(`transition to ${to}`));
     this.#wake?.();
   }
 
@@ -157,14 +180,22 @@ export class FailoverController {
 
   /**
    * Planned switchover (new node): claims every owned resource now, whatever the VRRP state
-   * (the normal claim path; results are recorded in `status()`). VRRP follows afterwards.
+   * (the normal claim path; results are recorded in `status()`). VRRP follows afterwards. Like the
+   * controller's own claims, a VRRP transition aborts it (its tables end `aborted`).
    */
   async claimNow(reason: string, signal: AbortSignal): Promise<readonly ClaimOutcome[]> {
-    const resources = await this.#o.claimer.list(signal);
-    this.#forgetExcept(resources);
-    const outcomes = await this.#o.claimer.claim(resources, signal);
-    this.#claimRecord(outcomes, reason);
-    return outcomes;
+    const ac = new AbortController();
+    this.#adhoc.add(ac);
+    const s = AbortSignal.any([signal, ac.signal]);
+    try {
+      const resources = await this.#o.claimer.list(s);
+      this.#forgetExcept(resources);
+      const outcomes = await this.#o.claimer.claim(resources, s);
+      this.#claimRecord(outcomes, reason);
+      return outcomes;
+    } finally {
+      this.#adhoc.delete(ac);
+    }
   }
 
   /** Runs until the signal aborts. */
@@ -195,15 +226,11 @@ export class FailoverController {
   }
 
   async #master(signal: AbortSignal): Promise<void> {
-    const reclaim = this.#reclaim;
-    this.#reclaim = false;
-    // A fresh MASTER claims everything at once; a reclaim (a lower-priority node advertised) is a
-    // re-check now, so that a live peer keeps what it holds for the retake delay.
-    let failed = reclaim ? [] : await this.#claimAll(signal);
+    let failed = await this.#claimAll(signal);
     this.#phase = 'holding';
     const recheck = this.#o.recheckIntervalMs ?? 10_000;
     let retryMs = this.#o.retryFailedMs ?? 1000;
-    let wait = reclaim ? 0 : recheck;
+    let wait = recheck;
     for (;;) {
       if (failed.length > 0) {
         wait = Math.min(wait, retryMs);
@@ -211,10 +238,26 @@ export class FailoverController {
       } else {
         retryMs = this.#o.retryFailedMs ?? 1000;
       }
-      if (wait > 0) await this.#clock.sleep(wait, signal);
+      await this.#holdFor(this.#reclaim ? 0 : wait, signal);
+      this.#reclaim = false;
       const pass = await this.#recheck(signal);
       failed = pass.retake.length > 0 ? await this.#claim(pass.retake, signal, 'recheck') : [];
+      for (const f of failed) this.#mustRetake.add(f);
       wait = Math.min(recheck, pass.nextDeferredMs ?? recheck);
+    }
+  }
+
+  /** Waits `ms`, or less when a reclaim kicks; throws when `signal` aborts. */
+  async #holdFor(ms: number, signal: AbortSignal): Promise<void> {
+    if (ms <= 0) return;
+    const kick = new AbortController();
+    this.#kick = () => kick.abort();
+    try {
+      await this.#clock.sleep(ms, AbortSignal.any([signal, kick.signal]));
+    } catch (err) {
+      if (signal.aborted) throw err;
+    } finally {
+      this.#kick = null;
     }
   }
 
@@ -222,13 +265,13 @@ export class FailoverController {
   async #claimAll(signal: AbortSignal): Promise<string[]> {
     const detectedAt = this.#transitionAt;
     this.#phase = 'claiming';
-    this.#deferred.clear();
     this.#o.log.debug({ event: 'claim-start', instance: this.#o.instance }, 'listing owned resources');
     const resources = await this.#o.claimer.list(signal);
     this.#o.log.debug({ event: 'claim-listed', instance: this.#o.instance, resources: resources.length }, 'claiming');
     this.#forgetExcept(resources);
     const outcomes = await this.#o.claimer.claim(resources, signal);
     const failed = this.#claimRecord(outcomes, 'transition to MASTER');
+    for (const f of failed) this.#mustRetake.add(f);
     // Detection-to-claimed is measured for a real transition whose claim completed: an aborted
     // claim (a newer transition) would skew the failover timing.
     if (!signal.aborted && outcomes.every((o) => o.kind === 'claimed' || o.kind === 'already-ours')) {
@@ -241,8 +284,10 @@ export class FailoverController {
 
   /**
    * One re-check pass: who holds each owned resource, and which ones to retake now. Failed
-   * claims are simply found again here (a resource not ours is retaken by the same rules).
-   * `nextDeferredMs`: when the earliest deferred retake falls due.
+   * claims are found again here: a resource not ours is retaken by the same rules, and one this
+   * mastership failed to claim is retaken from any holder that does not say it is master.
+   * `nextDeferredMs`: when to look again at a deferred retake (at most 1 s: a deferred holder
+   * that stops answering is retaken at once).
    */
   async #recheck(signal: AbortSignal): Promise<{ retake: string[]; nextDeferredMs: number | null }> {
     const owned = await this.#o.claimer.list(signal);
@@ -250,7 +295,7 @@ export class FailoverController {
     const views = await this.#o.claimer.inspect(owned, signal);
     const retake: string[] = [];
     let nextDeferredMs: number | null = null;
-    const answers = new Map<string, Promise<boolean>>();
+    const answers = new Map<string, Promise<PeerAnswer | null>>();
     for (const v of views) {
       const r = this.#entry(v.id);
       r.holder = v.holder;
@@ -264,24 +309,38 @@ export class FailoverController {
             this.#o.log.info({ event: 'switchover-yielded', instance: this.#o.instance, resource: v.id, holder: v.holder.node }, 'switchover target holds the resource: left alone');
             break;
           }
-          const yieldTo = v.holder.priority > this.#o.priority;
-          if (!yieldTo) {
-            // A lower-priority peer: retake, after the retake delay when it still answers.
+          const node = v.holder.node;
+          // INIT (an agent still starting) is no answer yet.
+          const ask = async (): Promise<PeerAnswer | null> => {
+            if (!this.#o.peerState) return null;
+            if (!answers.has(node)) answers.set(node, this.#o.peerState(node, signal).then((a) => (a === null || a.vrrp === 'INIT' ? null : a)));
+            const said = await answers.get(node)!;
+            if (signal.aborted) throw signal.reason;
+            return said;
+          };
+          let yieldTo = v.holder.priority > this.#o.priority;
+          if (yieldTo) {
+            const said = await ask();
+            const notMaster = said !== null && said.vrrp !== 'MASTER';
+            if (notMaster || (this.#mustRetake.has(v.id) && said === null)) {
+              yieldTo = false;
+              this.#o.log.warn({ event: 'holder-not-master', instance: this.#o.instance, resource: v.id, holder: node, holderVrrp: said?.vrrp ?? null },
+                notMaster ? 'a higher-priority node holds the resource but says it is not master: retaking' : 'our claim of this resource failed and its higher-priority holder does not answer: retaking');
+            }
+          } else {
+            // A lower-priority peer: retake, after the retake delay while it answers and serves.
             const delay = this.#o.retakeDelayMs ?? 0;
             const now = this.#clock.now();
             const since = this.#deferred.get(v.id) ?? now;
-            if (delay > 0 && now - since < delay && this.#o.peerAnswers) {
-              const node = v.holder.node;
-              if (!answers.has(node)) answers.set(node, this.#o.peerAnswers(node, signal));
-              if (await answers.get(node)) {
-                if (!this.#deferred.has(v.id)) {
-                  this.#o.log.info({ event: 'retake-deferred', instance: this.#o.instance, resource: v.id, holder: node, holderPriority: v.holder.priority, delayMs: delay },
-                    'a lower-priority node that still answers holds the resource: retaking it after the retake delay (preempt delay)');
-                }
-                this.#deferred.set(v.id, since);
-                nextDeferredMs = Math.min(nextDeferredMs ?? delay, since + delay - now);
-                break;
+            const said = delay > 0 && now - since < delay ? await ask() : null;
+            if (said !== null && said.healthy && (said.vrrp === 'MASTER' || said.vrrp === 'BACKUP')) {
+              if (!this.#deferred.has(v.id)) {
+                this.#o.log.info({ event: 'retake-deferred', instance: this.#o.instance, resource: v.id, holder: node, holderPriority: v.holder.priority, delayMs: delay },
+                  'a lower-priority node that still serves holds the resource: retaking it after the retake delay (preempt delay)');
               }
+              this.#deferred.set(v.id, since);
+              nextDeferredMs = Math.min(nextDeferredMs ?? 1000, since + delay - now, 1000);
+              break;
             }
             this.#deferred.delete(v.id);
           }
@@ -316,7 +375,10 @@ export class FailoverController {
     for (const o of outcomes) {
       const r = this.#entry(o.table);
       r.lastClaim = o;
-      if (o.kind === 'claimed' || o.kind === 'already-ours') r.holder = { kind: 'us' };
+      if (o.kind === 'claimed' || o.kind === 'already-ours') {
+        r.holder = { kind: 'us' };
+        this.#mustRetake.delete(o.table);
+      }
       this.#o.metrics?.claims.inc({ instance: this.#o.instance, outcome: o.kind });
       this.#o.metrics?.claimSeconds.observe({ instance: this.#o.instance, resource: o.table }, o.ms / 1000);
       if (o.kind === 'failed') {
@@ -340,5 +402,7 @@ export class FailoverController {
 
   #forgetExcept(ids: readonly string[]): void {
     for (const id of [...this.#resources.keys()]) if (!ids.includes(id)) this.#resources.delete(id);
+    for (const id of [...this.#deferred.keys()]) if (!ids.includes(id)) this.#deferred.delete(id);
+    for (const id of [...this.#mustRetake]) if (!ids.includes(id)) this.#mustRetake.delete(id);
   }
 }

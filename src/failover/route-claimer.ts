@@ -89,8 +89,12 @@ export class RouteClaimer implements Claimer {
   async #beforeWrite(infos: readonly RouteTableInfo[], signal: AbortSignal): Promise<void> {
     const onTakeover = this.#o.onTakeover;
     if (!onTakeover || this.#o.peers.length === 0) return;
-    // Only when the peers were never looked up (prefetch failed) does the claim wait for it.
-    if (this.#peerEnis.size === 0) await this.#resolvePeers(signal);
+    // The claim never waits for the peers' ENIs: unknown now, they are looked up in the background
+    // (for the next time) and this claim goes without a handoff.
+    if (this.#peerEnis.size === 0) {
+      void this.#resolvePeers(timeoutSignal(10_000)).catch(() => undefined);
+      return;
+    }
     const from = new Map<string, { node: string; priority: number; tables: string[] }>();
     for (const info of infos) {
       const h = this.#holder(info);

@@ -1,23 +1,35 @@
 /**
  * The agent's side of the connection handoff (src/switchover/handoff.ts): sets up this node's
- * permanent end of the link at start, turns the target side on for a planned switchover (asked
- * through the control socket) or by itself when a claim takes routes from a lower-priority peer
- * that still answers (a failback, a healed partition), and turns it off after a time limit.
+ * permanent end of the link at start (and the peer endpoint on it, src/agent/peer-server.ts),
+ * turns the target side on for a planned switchover (asked through the control socket) or by
+ * itself when a claim takes routes from a lower-priority peer that serves (a failback, a healed
+ * partition), and turns it off after a time limit.
  *
- * Why lower-priority peers only: a higher-priority holder means this node takes over because
- * that node failed (haproxy, keepalived, node or AZ lost), and waiting for a liveness answer from a
- * node that may be down would lengthen the outage. A lower-priority holder means this node
- * returns (keepalived preempted it after the preempt delay, or a partition healed): the holder
- * served until now, a few hundred milliseconds of checking cost no request, and its open
- * connections survive the route flip.
+ * Whether a peer serves is known before it matters: every peer is asked over the link twice per
+ * VRRP advert interval in the background, and a takeover uses only an answer younger than 1.5
+ * advert intervals. A peer that died cannot have answered that recently when this node becomes
+ * master (VRRP notices after 3 intervals plus skew from the last advert, at least 2 after the
+ * peer's last answer), so an unplanned failover never waits for a dead node and never hands
+ * connections to one. A peer that says it is MASTER or BACKUP and healthy
+ * is serving: its open connections are handed back to it.
+ *
+ * Why lower-priority peers only: a higher-priority holder means this node takes over because that
+ * node failed (haproxy, keepalived, node or AZ lost); its connections are gone with it.
  */
 import type { ClusterNode } from '../model/spec.js';
 import type { Logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
-import { HANDOFF_MAX_NODES, disableHandoff, enableHandoff, ensureHandoffLink, handoffLinkAddress, handoffPeerAnswers, readHandoff } from './handoff.js';
+import { HANDOFF_MAX_NODES, disableHandoff, enableHandoff, ensureHandoffLink, handoffLinkAddress, readHandoff } from './handoff.js';
 import type { HandoffRecord, HandoffRole } from './handoff.js';
+import { askPeer, startPeerServer } from '../agent/peer-server.js';
+import type { PeerView } from '../agent/peer-server.js';
 import type { TakeoverFrom } from '../failover/route-claimer.js';
-import { timeoutSignal } from '../util/abort.js';
+import { systemClock } from '../util/clock.js';
+
+/** How long a takeover handoff stays on: the old node's connections get this long to end. */
+export const TAKEOVER_HANDOFF_MS = 30_000;
+/** How long a switchover's handoff stays on when no switchover turns it off (abandoned CLI). */
+export const SWITCHOVER_HANDOFF_MS = 180_000;
 
 export interface HandoffManagerOptions {
   readonly runDir: string;
@@ -26,9 +38,13 @@ export interface HandoffManagerOptions {
   /** Every node of the cluster, in spec order (link addresses follow it). */
   readonly nodes: readonly ClusterNode[];
   readonly log: Logger;
-  /** How long a takeover handoff stays on: the old node's connections get this long to end. @default 30000 */
-  readonly takeoverDrainMs?: number;
-  /** How long a peer may take to answer over the link. @default 300 */
+  /** The VRRP advert interval: peers are asked twice per interval; an answer is fresh for 1.5. */
+  readonly advertIntervalMs: number;
+  /** The agents' peer endpoint port on the link addresses (the agent's status port). */
+  readonly peerPort: number;
+  /** This node's view for its peers. */
+  readonly view: () => PeerView;
+  /** How long a peer may take to answer a direct question. @default 300 */
   readonly answerTimeoutMs?: number;
 }
 
@@ -36,11 +52,14 @@ export class HandoffManager {
   readonly #o: HandoffManagerOptions;
   #current: HandoffRecord | null = null;
   #timer: NodeJS.Timeout | undefined;
-  readonly #linkAddress: string | null;
+  #linkAddress: string | null = null;
+  /** on/off/extend run one at a time. */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** The last answer of each peer, and when it came. */
+  readonly #seen = new Map<string, { view: PeerView; at: number }>();
 
   constructor(options: HandoffManagerOptions) {
     this.#o = options;
-    this.#linkAddress = handoffLinkAddress(options.nodes, options.self.name);
   }
 
   /** The handoff in force (null: none). */
@@ -49,79 +68,143 @@ export class HandoffManager {
   }
 
   /**
-   * Sets up this node's end of the link (idempotent) and picks up a handoff left by a previous
-   * agent, which is removed after `ttlMs`.
+   * Sets up this node's end of the link (idempotent) and its peer endpoint, picks up a handoff
+   * left by a previous agent (removed when its time limit has passed), and starts asking the
+   * peers. A link that cannot be set up is logged and tried again every 30 s; meanwhile this node
+   * takes part in no handoff (failover itself does not depend on it).
    */
-  async start(ttlMs: number, signal: AbortSignal): Promise<void> {
-    if (this.#linkAddress !== null) {
+  async start(signal: AbortSignal): Promise<void> {
+    this.#current = await readHandoff(this.#o.runDir);
+    if (this.#current !== null) {
+      const limit = this.#current.reason === 'takeover' ? TAKEOVER_HANDOFF_MS : SWITCHOVER_HANDOFF_MS;
+      this.#expireAfter(Math.max(0, this.#current.since + limit - Date.now()));
+    }
+    const address = handoffLinkAddress(this.#o.nodes, this.#o.self.name);
+    if (address === null) {
+      this.#o.log.warn({ event: 'handoff-unavailable', reason: `only the first ${HANDOFF_MAX_NODES} nodes of cluster.nodes take part in handoffs` }, 'no connection handoff on this node');
+      return;
+    }
+    const setUp = async (): Promise<void> => {
       await ensureHandoffLink({
         localAddress: this.#o.self.address,
         iface: this.#o.self.interface,
-        linkAddress: this.#linkAddress,
+        linkAddress: address,
         peerAddresses: this.#o.nodes.filter((n) => n.name !== this.#o.self.name).map((n) => n.address),
       }, { signal });
+      await startPeerServer({ host: address, port: this.#o.peerPort, view: this.#o.view, signal });
+      this.#linkAddress = address;
+      void this.#pollPeers(signal);
+    };
+    try {
+      await setUp();
+    } catch (err) {
+      this.#o.log.error({ event: 'handoff-link-failed', err }, 'could not set up the handoff link: no connection handoff on this node until it works (retrying every 30 s)');
+      void (async () => {
+        while (!signal.aborted && this.#linkAddress === null) {
+          await systemClock.sleep(30_000, signal).catch(() => undefined);
+          if (signal.aborted) return;
+          await setUp().then(() => this.#o.log.info({ event: 'handoff-link' }, 'handoff link set up'), () => undefined);
+        }
+      })();
     }
-    this.#current = await readHandoff(this.#o.runDir);
-    if (this.#current !== null) this.#expireAfter(ttlMs);
   }
 
   /**
    * Turns the handoff on towards `peer` for at most `ttlMs` (it ends by itself after that).
-   * @throws UserError SWITCHOVER_INVALID when the peer is not another node of the cluster.
+   * @throws UserError SWITCHOVER_INVALID when the peer is not another node of the cluster or the
+   *   link is not up.
    */
-  async on(role: HandoffRole, peer: string, reason: HandoffRecord['reason'], ttlMs: number, signal: AbortSignal): Promise<HandoffRecord> {
-    const node = this.#o.nodes.find((n) => n.name === peer && n.name !== this.#o.self.name);
-    if (!node) throw new UserError('SWITCHOVER_INVALID', `peer ${JSON.stringify(peer)} is not another node of the spec; nodes: ${this.#o.nodes.map((n) => n.name).join(', ')}`);
-    const peerLinkAddress = handoffLinkAddress(this.#o.nodes, node.name);
-    if (peerLinkAddress === null || this.#linkAddress === null) throw new UserError('SWITCHOVER_INVALID', `a handoff works between the first ${HANDOFF_MAX_NODES} nodes of cluster.nodes only; ${peer} or ${this.#o.self.name} is beyond`);
-    clearTimeout(this.#timer);
-    this.#current = await enableHandoff(this.#o.runDir, { role, vip: this.#o.vip, peer: node.name, peerAddress: node.address, peerLinkAddress, reason }, { signal });
-    this.#expireAfter(ttlMs);
-    this.#o.log.info({ event: 'handoff-on', role, peer: node.name, reason, ttlMs }, 'connection handoff on');
-    return this.#current;
+  on(role: HandoffRole, peer: string, reason: HandoffRecord['reason'], ttlMs: number, signal: AbortSignal): Promise<HandoffRecord> {
+    return this.#serial(async () => {
+      const node = this.#o.nodes.find((n) => n.name === peer && n.name !== this.#o.self.name);
+      if (!node) throw new UserError('SWITCHOVER_INVALID', `peer ${JSON.stringify(peer)} is not another node of the spec; nodes: ${this.#o.nodes.map((n) => n.name).join(', ')}`);
+      const peerLinkAddress = handoffLinkAddress(this.#o.nodes, node.name);
+      if (peerLinkAddress === null || this.#linkAddress === null) {
+        throw new UserError('SWITCHOVER_INVALID', `no handoff link between ${this.#o.self.name} and ${peer}: it works between the first ${HANDOFF_MAX_NODES} nodes of cluster.nodes, once the link is up (see the agent's log)`);
+      }
+      clearTimeout(this.#timer);
+      try {
+        this.#current = await enableHandoff(this.#o.runDir, { role, vip: this.#o.vip, peer: node.name, peerAddress: node.address, peerLinkAddress, reason }, { signal });
+      } catch (err) {
+        this.#current = await readHandoff(this.#o.runDir).catch(() => null);
+        if (this.#current !== null) this.#expireAfter(0);
+        throw err;
+      }
+      this.#expireAfter(ttlMs);
+      this.#o.log.info({ event: 'handoff-on', role, peer: node.name, reason, ttlMs }, 'connection handoff on');
+      return this.#current;
+    });
   }
 
   /** Turns the handoff off; returns whether one was on. */
-  async off(why: string): Promise<boolean> {
-    clearTimeout(this.#timer);
-    const had = await disableHandoff(this.#o.runDir, { signal: AbortSignal.timeout(30_000) });
-    this.#current = null;
-    if (had) this.#o.log.info({ event: 'handoff-off', why }, 'connection handoff removed');
-    return had;
+  off(why: string): Promise<boolean> {
+    return this.#serial(async () => {
+      clearTimeout(this.#timer);
+      const had = await disableHandoff(this.#o.runDir, { signal: AbortSignal.timeout(30_000) });
+      this.#current = null;
+      if (had) this.#o.log.info({ event: 'handoff-off', why }, 'connection handoff removed');
+      return had;
+    });
   }
 
-  /** Whether `node` answers over the handoff link now (bounded by answerTimeoutMs). */
-  async peerAnswers(node: string, signal: AbortSignal): Promise<boolean> {
+  /** What `node` says over the handoff link now (null: no answer within answerTimeoutMs). */
+  async peerState(node: string, signal: AbortSignal): Promise<PeerView | null> {
     const address = handoffLinkAddress(this.#o.nodes, node);
-    if (address === null || this.#linkAddress === null) return false;
-    return handoffPeerAnswers(address, this.#o.answerTimeoutMs ?? 300, signal);
+    if (address === null || this.#linkAddress === null) return null;
+    const view = await askPeer(address, this.#o.peerPort, this.#o.answerTimeoutMs ?? 300, signal);
+    // Positions in cluster.nodes give the addresses: a node that answers with another name means
+    // the nodes run different node lists (a rolling spec change): no answer.
+    return view !== null && view.node === node ? view : null;
   }
 
   /**
    * A claim is about to take routes from peers (RouteClaimer `onTakeover`): hands the open
-   * connections of a lower-priority peer that still answers back to it until the drain time has
-   * passed. Never fails the claim: a handoff that cannot be set up is logged and the routes move
-   * anyway (connections open on the peer are then reset, as without a handoff).
+   * connections of a lower-priority peer that serves back to it for TAKEOVER_HANDOFF_MS. Never
+   * waits for a peer, never fails the claim: a handoff that cannot be set up within 2 s is logged
+   * and the routes move anyway (connections open on the peer are then reset).
    */
   async onTakeover(from: readonly TakeoverFrom[], signal: AbortSignal): Promise<void> {
-    const candidates = from.filter((f) => f.priority < this.#o.self.priority).sort((a, b) => b.tables.length - a.tables.length);
-    const peer = candidates[0];
+    const peer = from.filter((f) => f.priority < this.#o.self.priority).sort((a, b) => b.tables.length - a.tables.length)[0];
     if (peer === undefined) return;
     if (this.#current?.reason === 'switchover') return; // a switchover runs its own handoff
-    if (this.#current?.role === 'target' && this.#current.peer === peer.node) {
-      this.#expireAfter(this.#o.takeoverDrainMs ?? 30_000); // already handing to that peer: extend
+    const seen = this.#seen.get(peer.node);
+    const fresh = seen !== undefined && Date.now() - seen.at <= 1.5 * this.#o.advertIntervalMs;
+    const serves = fresh && seen.view.healthy && (seen.view.vrrp === 'MASTER' || seen.view.vrrp === 'BACKUP');
+    if (!serves) {
+      this.#o.log.warn({ event: 'takeover-no-handoff', peer: peer.node, tables: peer.tables.length, lastAnswer: seen ? { ...seen.view, ageMs: Date.now() - seen.at } : null },
+        'taking routes from a peer that does not serve (or did not answer just now): its open connections are reset');
       return;
     }
-    const answers = await this.peerAnswers(peer.node, signal);
-    if (!answers) {
-      this.#o.log.warn({ event: 'takeover-no-handoff', peer: peer.node, tables: peer.tables.length }, 'taking routes from a peer that does not answer over the handoff link: its open connections will be reset');
+    if (this.#current?.role === 'target' && this.#current.peer === peer.node && this.#current.reason === 'takeover') {
+      await this.#serial(() => Promise.resolve(this.#expireAfter(TAKEOVER_HANDOFF_MS))); // already handing to that peer: extend
       return;
     }
-    try {
-      await this.on('target', peer.node, 'takeover', this.#o.takeoverDrainMs ?? 30_000, timeoutSignal(5000, signal));
-    } catch (err) {
-      this.#o.log.error({ event: 'takeover-handoff-failed', peer: peer.node, err }, 'could not hand connections back to the peer; the routes move anyway');
+    const turnOn = this.on('target', peer.node, 'takeover', TAKEOVER_HANDOFF_MS, AbortSignal.timeout(30_000));
+    const outcome = await Promise.race([
+      turnOn.then(() => 'on' as const, (err: unknown) => err),
+      systemClock.sleep(2000, signal).then(() => 'late' as const, () => 'aborted' as const),
+    ]);
+    if (outcome === 'late') this.#o.log.warn({ event: 'takeover-handoff-late', peer: peer.node }, 'the handoff took longer than 2 s to set up: the routes move now');
+    else if (outcome !== 'on' && outcome !== 'aborted') this.#o.log.error({ event: 'takeover-handoff-failed', peer: peer.node, err: outcome }, 'could not hand connections back to the peer; the routes move anyway');
+  }
+
+  /** Asks every peer over the link twice per advert interval (answers feed `onTakeover`). */
+  async #pollPeers(signal: AbortSignal): Promise<void> {
+    const peers = this.#o.nodes.filter((n) => n.name !== this.#o.self.name);
+    while (!signal.aborted) {
+      const started = Date.now();
+      await Promise.all(peers.map(async (p) => {
+        const view = await this.peerState(p.name, signal);
+        if (view !== null) this.#seen.set(p.name, { view, at: Date.now() });
+      }));
+      await systemClock.sleep(Math.max(10, this.#o.advertIntervalMs / 2 - (Date.now() - started)), signal).catch(() => undefined);
     }
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
   }
 
   #expireAfter(ms: number): void {

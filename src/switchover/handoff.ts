@@ -4,8 +4,8 @@
  * connection the origin serves arrives at the target, which has no socket for it and would answer
  * RST. While a handoff is on, the target sends such packets on to the origin through a VXLAN
  * link; the origin has the VIP on lo and answers the client directly. Used by the planned
- * switchover (src/switchover/switchover.ts) and by every takeover from a live peer, such as a
- * failback (src/failover/handoff-guard.ts).
+ * switchover (src/switchover/switchover.ts) and by every takeover from a lower-priority peer
+ * that serves, such as a failback (src/switchover/handoff-manager.ts).
  *
  * The link (every node, permanent, set up by the agent at start; `ensureHandoffLink`):
  * - `olbho`: VXLAN VNI 20300, UDP 4789, outer source the node's address, no fixed remote: one
@@ -13,10 +13,12 @@
  * - `169.254.79.<n>/24` on it, n = the node's position in `cluster.nodes` + 1 (same on every
  *   node, no coordination); rp_filter 0 (the clients' packets arrive on it while their reverse
  *   path is eth0).
- * - `iptables -A INPUT -p udp -d <node> --dport 4789 -j OLB-HANDOFF-IN`: only the peers' addresses
- *   may send into the link (RETURN), anything else is dropped: the link delivers packets to the
- *   VIP with any source address, so nobody else may inject into it (the security group should
- *   say the same).
+ * - `iptables -I INPUT -p udp --dport 4789 -j OLB-HANDOFF-IN`: only the peers' addresses may send
+ *   into the link (RETURN), anything else is dropped: the link delivers packets to the VIP with
+ *   any source address, so nobody else may inject into it (the security group should say the
+ *   same). Every local destination, because the VXLAN socket takes them all.
+ * - `iptables -I INPUT ! -i olbho -d 169.254.79.0/24 -j DROP`: the link addresses (the agents'
+ *   peer endpoint, src/agent/peer-server.ts) only through the link.
  * Because the receiving end is always there, a node that loses the routes needs to do nothing
  * for its connections to keep working, and nodes need no channel to each other.
  *
@@ -40,7 +42,6 @@
  * removes exactly what `enable` added, also after an agent restart. Commands run as argument vectors.
  */
 import { readFile, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { runCommand } from '../util/exec.js';
 import { SystemError } from '../util/errors.js';
@@ -60,6 +61,8 @@ const VNI = 20300;
 const VXLAN_PORT = 4789;
 const RULE_PREF = '50';
 const LOCAL_PREF_MOVED = '100';
+/** The link's addresses. */
+export const HANDOFF_LINK_NET = '169.254.79.0/24';
 /** Node positions map to 169.254.79.1-.253. */
 export const HANDOFF_MAX_NODES = 253;
 
@@ -111,8 +114,13 @@ export async function ensureHandoffLink(options: HandoffLinkOptions, ctx: { read
     for (const w of wanted) await must(['iptables', '-w', '5', '-A', HANDOFF_INPUT_CHAIN, ...w], signal);
     for (let i = 0; i < have.length; i++) await must(['iptables', '-w', '5', '-D', HANDOFF_INPUT_CHAIN, '1'], signal);
   }
-  const jump = ['INPUT', '-p', 'udp', '-d', `${options.localAddress}/32`, '--dport', String(VXLAN_PORT), '-m', 'comment', '--comment', HANDOFF_COMMENT, '-j', HANDOFF_INPUT_CHAIN];
+  // Any local destination: the kernel's VXLAN socket takes UDP 4789 to every local address (the
+  // VIP too), not only to `localAddress`.
+  const jump = ['INPUT', '-p', 'udp', '--dport', String(VXLAN_PORT), '-m', 'comment', '--comment', HANDOFF_COMMENT, '-j', HANDOFF_INPUT_CHAIN];
   if ((await filter(['-C', ...jump])).code !== 0) await must(['iptables', '-w', '5', '-I', ...jump], signal);
+  // The link addresses (the agents' peer endpoint listens on ours) only through the link itself.
+  const linkOnly = ['INPUT', '!', '-i', HANDOFF_DEV, '-d', HANDOFF_LINK_NET, '-m', 'comment', '--comment', HANDOFF_COMMENT, '-j', 'DROP'];
+  if ((await filter(['-C', ...linkOnly])).code !== 0) await must(['iptables', '-w', '5', '-I', ...linkOnly], signal);
 
   const addrs = await must(['ip', '-j', 'addr', 'show', 'dev', HANDOFF_DEV], signal);
   const current = ((JSON.parse(addrs) as { addr_info?: { family: string; local: string; prefixlen: number }[] }[])[0]?.addr_info ?? []).filter((a) => a.family === 'inet');
@@ -124,29 +132,6 @@ export async function ensureHandoffLink(options: HandoffLinkOptions, ctx: { read
   for (const a of options.peerAddresses) if (!fdb.includes(a)) await must(['bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', HANDOFF_DEV, 'dst', a], signal);
   for (const a of fdb) if (!options.peerAddresses.includes(a)) await must(['bridge', 'fdb', 'del', '00:00:00:00:00:00', 'dev', HANDOFF_DEV, 'dst', a], signal);
   await must(['ip', 'link', 'set', HANDOFF_DEV, 'up'], signal);
-}
-
-/**
- * Whether a peer's kernel answers through the handoff link within `timeoutMs`: a TCP connection
- * attempt to its link address, where a refusal (RST) counts as an answer. A peer that is down,
- * or not reachable on UDP 4789, does not answer (no ARP reply over the link).
- */
-export async function handoffPeerAnswers(peerLinkAddress: string, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const s = connect({ host: peerLinkAddress, port: VXLAN_PORT, timeout: timeoutMs });
-    const done = (answered: boolean): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      s.destroy();
-      resolve(answered);
-    };
-    const onAbort = (): void => done(false);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    signal.addEventListener('abort', onAbort, { once: true });
-    s.once('connect', () => done(true));
-    s.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
-    s.once('timeout', () => done(false));
-  });
 }
 
 export type HandoffRole = 'target' | 'origin';

@@ -73,7 +73,7 @@ export const ERROR_CODES = {
   LAB_FAULT_INVALID: user('A lab fault has invalid arguments (unknown kind, out-of-range value).'),
   LAB_CONTROLLER: system('The lab controller (the process serving the lab\'s EC2 API and IMDS) is not running or did not answer.', true),
   AGENT_UNREACHABLE: system('A node agent did not answer on its control socket (not running, wrong run directory, or not this machine).', true),
-  SWITCHOVER_HANDOFF: system('The connection handoff of a planned switchover (iptables, ip rule, VXLAN link) could not be set up or removed.'),
+  SWITCHOVER_HANDOFF: system('The connection handoff of a planned switchover or a failback (iptables, ip rule, VXLAN link) could not be set up or removed.'),
   SWITCHOVER_FAILED: system('A planned switchover could not complete a step (claim, VRRP, drain); the steps done so far were rolled back where safe.'),
   SWITCHOVER_INVALID: user('A switchover was asked for that cannot be done (unknown node, no master, target unhealthy).'),
 } as const satisfies Record<string, ErrorCodeInfo>;

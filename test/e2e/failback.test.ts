@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
 import { startVipClient } from '../helpers/vip-client.js';
-import { agentStatus, CONVERGE_MS, isRoot, recordRouteChanges, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
+import { agentStatus, CONVERGE_MS, isRoot, nodeAddress, recordRouteChanges, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
 
 void test('failback to the restarted preferred node after the preempt delay: zero failed requests', { skip: !isRoot && 'needs root (network namespaces)', timeout: 120_000 }, async (t) => {
   const e2e = await startE2eLab(t, { preemptDelay: '3s' });
@@ -56,4 +56,19 @@ void test('failback to the restarted preferred node after the preempt delay: zer
   // AND that was the handoff's doing: lb-a turned it on for the takeover from lb-b
   const aLog = await readFile(join(e2e.runDir('lb-a'), 'agent.log'), 'utf8');
   assert.match(aLog, /"event":"handoff-on","role":"target","peer":"lb-b","reason":"takeover"/);
+
+  // AND nobody but the peers can send into the link: VXLAN from a client, to a node's address and
+  // to the VIP, is dropped by OLB-HANDOFF-IN
+  const dropped = async (): Promise<number> => {
+    let n = 0;
+    for (const node of ['lb-a', 'lb-b']) {
+      const out = (await lab.exec(node, ['iptables', '-w', '5', '-L', 'OLB-HANDOFF-IN', '-v', '-x', '-n'], { signal: AbortSignal.timeout(10_000) })).stdout;
+      n += Number(/^\s*(\d+)\s+\d+\s+DROP/m.exec(out)?.[1] ?? Number.NaN);
+    }
+    return n;
+  };
+  const before = await dropped();
+  const send = `const s = require('node:dgram').createSocket('udp4'); let n = 0; for (const h of process.argv.slice(1)) s.send(Buffer.alloc(64), 4789, h, () => { if (++n === 2) s.close(); });`;
+  await lab.exec('client-az-a', [process.execPath, '-e', send, nodeAddress(lab, 'lb-b'), lab.plan.vip], { signal: AbortSignal.timeout(10_000) });
+  await waitFor(e2e, 'both datagrams dropped', async () => (await dropped()) >= before + 2, { timeoutMs: 5000 });
 });

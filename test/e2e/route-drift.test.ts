@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { LabHandle } from '../../src/lab/lab.js';
-import { agentCounter, allOn, formatViews, isRoot, recordRouteChanges, routeViews, startE2eLab, waitFor, type RouteChange } from './fixture.js';
+import { agentCounter, agentStatus, allOn, formatViews, isRoot, recordRouteChanges, routeViews, startE2eLab, waitFor, type RouteChange } from './fixture.js';
 
 const AWS = '/usr/bin/aws';
 const RECHECK_MS = 2000;
@@ -69,4 +69,36 @@ void test('a route pointed elsewhere by hand is restored by the master', { skip:
   assert.ok(allOn(views, 'lb-a'), formatViews(views));
   assert.ok(await agentCounter(lab, 'lb-a', 'overlay_lb_drift_total') >= 1, 'lb-a counted no drift');
   assert.ok(await agentCounter(lab, 'lb-a', 'overlay_lb_contests_total') >= 1, 'lb-a counted no contest');
+});
+
+// Review finding: a master yielded for ever to a higher-priority peer that held a route without
+// being master (a claim EC2 had accepted before the peer lost mastership). The master now asks the
+// holder over the handoff link: it answers that it is not master, so the route is retaken.
+void test('a route held by a higher-priority node that is not master is retaken by the master', { skip: (!isRoot && 'needs root (network namespaces)') || (!existsSync(AWS) && `needs the aws CLI at ${AWS}`), timeout: 150_000 }, async (t) => {
+  // A long preempt delay: lb-a, healthy again, stays backup for the whole test.
+  const e2e = await startE2eLab(t, { recheckInterval: `${RECHECK_MS / 1000}s`, preemptDelay: '120s' });
+  const { lab } = e2e;
+  const home = await mkdtemp(join(tmpdir(), 'olbt-aws-'));
+  t.after(() => rm(home, { recursive: true, force: true }));
+  const eniOf = (name: string): string => lab.plan.instances.find((x) => x.name === name)!.eni.id;
+  // GIVEN lb-b master (lb-a's haproxy was killed; restarted by its agent, lb-a is backup again)
+  await lab.faults.kill('lb-a', 'haproxy', { signal: AbortSignal.timeout(10_000) });
+  await waitFor(e2e, 'lb-b master holding every table, lb-a backup and healthy', async () => {
+    const [a, b] = [await agentStatus(lab, 'lb-a'), await agentStatus(lab, 'lb-b')];
+    return b?.vrrp.vrrp === 'MASTER' && b.vrrp.resources.length > 0 && b.vrrp.resources.every((r) => r.holder?.kind === 'us') && a?.vrrp.vrrp === 'BACKUP' && a.haproxy.healthy;
+  }, { timeoutMs: 60_000 });
+  const { changes } = recordRouteChanges(t, lab);
+  const table = lab.plan.routeTables[0]!.id;
+  // WHEN one table is pointed at lb-a, which is not master
+  await awsReplaceRoute(lab, home, table, eniOf('lb-a'));
+  // THEN lb-b takes it back (lb-a says it is BACKUP), and nothing else moves
+  await waitFor(e2e, `${table} back on lb-b`, () =>
+    Promise.resolve(lab.controller.cloud.view().routeTables[table]?.routes.some((r) => r.destinationCidrBlock === `${lab.plan.vip}/32` && r.target.kind === 'eni' && r.target.networkInterfaceId === eniOf('lb-b'))),
+  { intervalMs: 50 });
+  assert.deepEqual(changes.map((c) => [c.table, c.node]), [[table, 'lb-a'], [table, 'lb-b']]);
+  const bLog = await readFile(join(e2e.runDir('lb-b'), 'agent.log'), 'utf8');
+  assert.match(bLog, /"event":"holder-not-master".*"holder":"lb-a","holderVrrp":"BACKUP"/);
+  // AND it stays there: lb-b does not yield, lb-a does not claim
+  await new Promise((r) => setTimeout(r, 3 * RECHECK_MS));
+  assert.equal(changes.length, 2, JSON.stringify(changes));
 });
