@@ -85,6 +85,7 @@ export async function writeFailoverReport(r: FailoverResults, options: { readonl
       lines.push(`Baseline outage p50 / overlay-lb outage p50: ${ratios.join(', ')}.`, '');
     }
     lines.push('### Failback (planned return of the preferred node) and switchover', '');
+    lines.push('The failback window runs from the moment the fault is gone (the AZ reachable again, the killed process restarted) until 1 s after every route is back on the preferred node; requests sent before that meet the fault and count in the outage above.', '');
     lines.push('| fault before it | system | failed requests (total) | trials with a failure | longest gap | routes not back by themselves |');
     lines.push('|---|---|---|---|---|---|');
     for (const f of FAULTS) {
@@ -96,7 +97,7 @@ export async function writeFailoverReport(r: FailoverResults, options: { readonl
     }
     lines.push('', `Planned switchover: ${r.switchover.status === 'todo' ? `**TODO** — ${r.switchover.note}.` : `${r.switchover.failed ?? 'n/a'} failed requests. ${r.switchover.note}`}`, '');
     const wrkLine = (name: string, w: WrkResult | undefined): string => (w ? `${name}: ${w.requests} requests, ${w.errors} socket errors, ${w.non2xx} non-2xx` : '');
-    lines.push(`Background load over the whole series (wrk, keep-alive: every route flip resets its connections): ${[wrkLine('overlay-lb', ours?.wrk), wrkLine('baseline', base?.wrk)].filter(Boolean).join('; ')}.`, '');
+    lines.push(`Background load over the whole series (wrk, keep-alive: an unplanned failover resets its connections; a failback of overlay-lb hands them to the old node): ${[wrkLine('overlay-lb', ours?.wrk), wrkLine('baseline', base?.wrk)].filter(Boolean).join('; ')}.`, '');
   }
 
   if (r.convergence.length > 0) {
@@ -149,11 +150,17 @@ function defaultsText(r: FailoverResults): string[] {
   }
   if (r.soak) out.push(`- **Fast adverts and a saturated CPU.** ${r.soak.spuriousTransitions === 0 ? 'No' : r.soak.spuriousTransitions} spurious transition(s) in ${r.soak.minutes} min with both nodes' CPUs saturated: keepalived's VRRP process runs SCHED_RR (\`vrrp_rt_priority\`) with locked memory (\`vrrp_no_swap\`), so 100 ms adverts ${r.soak.spuriousTransitions === 0 ? 'did not cost false failovers here' : 'did cost false failovers here: raise the advert interval or check the scheduling settings'}.`);
   if (ours && base) {
-    out.push(`- **Where a goal is missed or the numbers need care.** (1) Failback after an AZ black-hole: ${ours.summary['az-blackhole'].failback.failedTotal} failed requests over ${ours.summary['az-blackhole'].trials} trials (goal 0). The black-holed master never left MASTER (it heard no adverts), so when the AZ returns it re-claims at once (MASTER_RX_LOWER_PRI) without a preempt delay and without draining the backup: requests in flight on the backup are reset. The baseline is worse in another way: its routes never came back by themselves (${base.summary['az-blackhole'].failback.notBackByItself} of ${base.summary['az-blackhole'].trials}; the benchmark put them back), the known stale-route bug of the notify script. ` +
-      `(2) keepalived killed: the baseline's outage is small only because the old master's haproxy keeps serving and both nodes serve the VIP; its routes take ${s(base.summary['keepalived-kill'].routeMoveMs.p50)} to move. ` +
-      '(3) The keep-alive wrk connections are reset by every route flip on both systems (no connection-state sync between nodes), hence its socket errors. ' +
-      `(4) The agent's resident memory (${r.agent ? (r.agent.idle.master.rssKiB / 1024).toFixed(0) : '?'} MiB, Node.js plus the AWS SDK) and idle CPU (${r.agent ? r.agent.idle.master.cpuPercent.toFixed(1) : '?'}% of one CPU: health polling, track file, status) are higher than a node daemon should need; no goal is set for them. ` +
-      `(5) The soak ran ${r.soak?.minutes ?? 0} min here, not 10; and the baseline ran ${r.meta.baselineTrials} trials per fault against ${r.meta.trials} for overlay-lb (a baseline trial takes about 45 s).`);
+    const fbFailed = FAULTS.reduce((n, f) => n + ours.summary[f].failback.failedTotal, 0);
+    const fbTrials = FAULTS.reduce((n, f) => n + ours.summary[f].trials, 0);
+    out.push(`- **Failback with the connection handoff.** ${fbFailed} failed request(s) over ${fbTrials} failbacks (goal 0${fbFailed === 0 ? ', met' : ', missed: see the per-fault failback column'}). ` +
+      'The returning node takes the routes from a lower-priority peer that still answers over the handoff link, so it hands that peer\'s open connections back to it for 30 s while the old master drains; ' +
+      'a master that stayed MASTER while its AZ was black-holed retakes only after the preempt delay. ' +
+      `The baseline's routes did not come back by themselves after ${base.summary['az-blackhole'].failback.notBackByItself} of ${base.summary['az-blackhole'].trials} AZ black-holes (the benchmark put them back), the known stale-route bug of the notify script.`);
+    out.push('- **Where the numbers need care.** ' +
+      `(1) keepalived killed: the baseline's outage is small only because the old master's haproxy keeps serving and both nodes serve the VIP; its routes take ${s(base.summary['keepalived-kill'].routeMoveMs.p50)} to move. ` +
+      '(2) The keep-alive wrk connections are reset by every unplanned failover on both systems (the old node is gone, or not trusted to answer: no connection state moves between nodes), hence its socket errors. ' +
+      `(3) The agent's resident memory (${r.agent ? (r.agent.idle.master.rssKiB / 1024).toFixed(0) : '?'} MiB, Node.js plus the AWS SDK) and idle CPU (${r.agent ? r.agent.idle.master.cpuPercent.toFixed(1) : '?'}% of one CPU: health polling, track file, status) are higher than a node daemon should need; no goal is set for them. ` +
+      `(4) The soak ran ${r.soak?.minutes ?? 0} min${(r.soak?.minutes ?? 0) < 10 ? ' (the goal asks 10)' : ''}; the baseline ran ${r.meta.baselineTrials} trials per fault against ${r.meta.trials} for overlay-lb (a baseline trial takes about 45 s).`);
   }
   out.push('- **Preempt delay.** The benchmark uses 2 s to keep trials short; the failback columns show whether the returning node waited long enough for its HAProxy to have backends (the example keeps 10 s).');
   return out;

@@ -75,8 +75,10 @@ export async function runTrial(options: {
   // Let the probe see the new node serve, then undo the fault.
   await sleep(1200, undefined, { signal });
   await options.onMoved?.();
-  const tClear = Date.now();
+  // The failback window starts once the fault is gone (the AZ reachable again, the process
+  // restarted): requests sent while the clear is under way still meet the fault.
   await sut.clear(fault);
+  const tClear = Date.now();
   const back = await waitRoutes(lab, options.master, { timeoutMs: options.backTimeoutMs, signal });
   if (back === null) {
     forceRoutes(lab, options.master, options.vip);
