@@ -27,6 +27,14 @@ export default tseslint.config(
     },
   },
   {
+    // The agent is the composition root: nothing imports it (the CLI starts it).
+    files: ['src/**/*.ts'],
+    ignores: ['src/agent/**', 'src/cli/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [awsSdk, { group: ['**/agent/*'], message: 'Nothing imports src/agent (the composition root); move what is shared elsewhere.' }] }],
+    },
+  },
+  {
     files: ['src/model/**/*.ts', 'src/spec/**/*.ts', 'src/render/**/*.ts', 'src/plan/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', {

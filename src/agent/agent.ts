@@ -26,7 +26,6 @@ import { createEc2Client, Ec2RouteApi } from '../cloud/aws/ec2-routes.js';
 import { Ec2AddressApi } from '../cloud/aws/ec2-addresses.js';
 import { FailoverController } from '../failover/controller.js';
 import { RouteClaimer } from '../failover/route-claimer.js';
-import type { TakeoverFrom } from '../failover/route-claimer.js';
 import { retry } from '../util/retry.js';
 import { timeoutSignal } from '../util/abort.js';
 import { EipClaimer } from '../failover/eip-claimer.js';
@@ -37,7 +36,7 @@ import { HealthMonitor } from './health.js';
 import { startStatusServer } from './status-server.js';
 import { agentSocketPath, startControlServer } from './control-server.js';
 import { HandoffManager, SWITCHOVER_HANDOFF_MS } from '../switchover/handoff-manager.js';
-import type { PeerView } from './peer-server.js';
+import type { PeerView } from '../switchover/peer-channel.js';
 import { withRunDir } from './run-dir.js';
 import { runCommand } from '../util/exec.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -140,7 +139,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   // The connection handoff: this node's end of the link is always up (a peer that takes the
   // routes from us hands our open connections back through it); the target side is turned on by
   // a planned switchover or by a takeover from a live lower-priority peer (failback).
-  // The peer endpoint on the link answers this node's VRRP state and health (controller below).
+  // The peer channel on the link answers this node's VRRP state and health (controller below).
   let peerView = (): PeerView => ({ node: node.name, vrrp: 'INIT', healthy: false });
   const handoff = new HandoffManager({
     runDir, vip: spec.cluster.vip, self: node, nodes: spec.cluster.nodes, log, advertIntervalMs: spec.cluster.vrrp.advertIntervalMs, peerPort: spec.admin.agent.port, view: () => peerView(),
@@ -155,7 +154,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     const imds = new ImdsClient(options.imdsEndpoint ? { endpoint: options.imdsEndpoint } : {});
     identity = await imds.identity(node.address, { signal, deadlineMs: 60_000 });
     log.info({ event: 'identity', instanceId: identity.instanceId, eni: identity.networkInterfaceId, az: identity.availabilityZone }, 'instance identity from IMDSv2');
-    claimer = createClaimer(spec, node, identity, imds, options, signal, failoverMetrics, (from, s) => handoff.onTakeover(from, s));
+    claimer = createClaimer(spec, node, identity, imds, options, signal, failoverMetrics, handoff);
     if (claimer instanceof RouteClaimer) {
       const rc = claimer;
       // The peers' ENIs, so that a claim never waits for that lookup (inspect refreshes them).
@@ -412,7 +411,7 @@ function findNode(spec: Spec, name: string): ClusterNode {
 }
 
 function createClaimer(spec: Spec, node: ClusterNode, identity: InstanceIdentity, imds: ImdsClient, options: AgentOptions, signal: AbortSignal, metrics: ReturnType<typeof createFailoverMetrics>,
-  onTakeover: (from: readonly TakeoverFrom[], signal: AbortSignal) => Promise<void>): Claimer {
+  handoff: HandoffManager): Claimer {
   const cloud = spec.cluster.cloud;
   const endpoint = options.ec2Endpoint ?? cloud.endpoint ?? (cloud.provider === 'lab' ? LAB_EC2_ENDPOINT : undefined);
   const client = createEc2Client({ region: cloud.region ?? identity.region, ...(endpoint ? { endpoint } : {}), credentials: imds.roleCredentials({ signal }) });
@@ -423,7 +422,8 @@ function createClaimer(spec: Spec, node: ClusterNode, identity: InstanceIdentity
     return new EipClaimer({ api: new Ec2AddressApi(client), allocationId: cloud.eipAllocationId, networkInterfaceId: identity.networkInterfaceId, privateIp: node.address, peers, buckets, metrics });
   }
   if (!cloud.vpcId) throw new OverlayError('SPEC_CONFLICT', 'failover mode route needs cloud.vpcId');
-  return new RouteClaimer({ api: new Ec2RouteApi(client), vpcId: cloud.vpcId, vip: spec.cluster.vip, networkInterfaceId: identity.networkInterfaceId, selector: cloud.routeTables, peers, buckets, metrics, onTakeover });
+  return new RouteClaimer({ api: new Ec2RouteApi(client), vpcId: cloud.vpcId, vip: spec.cluster.vip, networkInterfaceId: identity.networkInterfaceId, selector: cloud.routeTables, peers, buckets, metrics,
+    onTakeover: (from, s) => handoff.onTakeover(from, s), afterTakeover: (outcomes) => handoff.afterTakeover(outcomes) });
 }
 
 async function exists(path: string): Promise<boolean> {

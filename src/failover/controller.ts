@@ -5,6 +5,9 @@ import type { Logger } from '../util/log.js';
 import type { Claimer, ClaimOutcome, ResourceView } from './types.js';
 import type { FailoverMetrics } from './metrics.js';
 
+/** Re-checks on MASTER_RX_LOWER_PRI come at most this often (more rarely while they find nothing to fix). */
+const RECLAIM_GAP_MS = 1000;
+
 /** What the controller is doing. */
 export type ControllerPhase = 'idle' | 'claiming' | 'holding';
 
@@ -96,7 +99,13 @@ export class FailoverController {
   #vrrp: VrrpState = 'INIT';
   #phase: ControllerPhase = 'idle';
   #transitionAt = 0;
+  /** Counts transitions: a mastership is one epoch. */
+  #epoch = 0;
+  /** The epoch whose claim of everything has run (an error later resumes re-checking, no new claim). */
+  #claimedEpoch = -1;
   #lastReclaimAt = Number.NEGATIVE_INFINITY;
+  /** Minimum gap between MASTER_RX_LOWER_PRI re-checks: doubles while they find nothing to do. */
+  #reclaimGapMs = RECLAIM_GAP_MS;
   #work: AbortController | null = null;
   #wake: (() => void) | null = null;
   #reclaim = false;
@@ -127,18 +136,24 @@ export class FailoverController {
     if (t.state === 'MASTER_RX_LOWER_PRI' && from === 'MASTER') {
       // keepalived writes this for every lower-priority advert (every advert interval in a
       // one-way partition): an event, not a transition. It only cuts the re-check's wait short
-      // (never aborts a claim), at most once a second, so it cannot flood the API.
+      // (never aborts a claim), at most once a second, and more rarely (up to the re-check period)
+      // while those re-checks find nothing to fix, so a lasting one-way partition cannot drain
+      // the API's budget or flood the log.
       const now = this.#clock.now();
-      if (now - this.#lastReclaimAt < 1000) return;
+      if (now - this.#lastReclaimAt < this.#reclaimGapMs) return;
       this.#lastReclaimAt = now;
       this.#reclaim = true;
-      this.#o.log.info({ event: 'reclaim', instance: this.#o.instance, reason: 'a lower-priority node advertised while we are master' }, 're-checking every owned resource now');
+      const fields = { event: 'reclaim', instance: this.#o.instance, reason: 'a lower-priority node advertised while we are master', nextGapMs: this.#reclaimGapMs };
+      if (this.#reclaimGapMs === RECLAIM_GAP_MS) this.#o.log.info(fields, 're-checking every owned resource now');
+      else this.#o.log.debug(fields, 're-checking every owned resource now');
       this.#kick?.();
       return;
     }
     const to: VrrpState = t.state === 'MASTER_RX_LOWER_PRI' ? 'MASTER' : t.state;
     if (to === from) return;
     this.#vrrp = to;
+    this.#epoch++;
+    this.#reclaimGapMs = RECLAIM_GAP_MS;
     // A switchover's yield ends with our mastership (or with a new one: a fresh MASTER claims all);
     // so does everything learned while master.
     this.#yield = null;
@@ -226,11 +241,21 @@ export class FailoverController {
   }
 
   async #master(signal: AbortSignal): Promise<void> {
-    let failed = await this.#claimAll(signal);
-    this.#phase = 'holding';
     const recheck = this.#o.recheckIntervalMs ?? 10_000;
     let retryMs = this.#o.retryFailedMs ?? 1000;
     let wait = recheck;
+    let failed: string[];
+    if (this.#claimedEpoch !== this.#epoch) {
+      const epoch = this.#epoch;
+      failed = await this.#claimAll(signal);
+      this.#claimedEpoch = epoch;
+    } else {
+      // Resumed after a failed re-check (the API did not answer): re-check soon, by the contest
+      // rules. Never a claim of everything: that would overwrite a higher-priority master.
+      failed = [];
+      wait = retryMs;
+    }
+    this.#phase = 'holding';
     for (;;) {
       if (failed.length > 0) {
         wait = Math.min(wait, retryMs);
@@ -239,11 +264,14 @@ export class FailoverController {
         retryMs = this.#o.retryFailedMs ?? 1000;
       }
       await this.#holdFor(this.#reclaim ? 0 : wait, signal);
+      const kicked = this.#reclaim;
       this.#reclaim = false;
       const pass = await this.#recheck(signal);
       failed = pass.retake.length > 0 ? await this.#claim(pass.retake, signal, 'recheck') : [];
       for (const f of failed) this.#mustRetake.add(f);
       wait = Math.min(recheck, pass.nextDeferredMs ?? recheck);
+      if (pass.retake.length > 0 || pass.nextDeferredMs !== null) this.#reclaimGapMs = RECLAIM_GAP_MS;
+      else if (kicked) this.#reclaimGapMs = Math.min(this.#reclaimGapMs * 2, Math.max(recheck, RECLAIM_GAP_MS));
     }
   }
 
@@ -303,6 +331,7 @@ export class FailoverController {
       if (v.holder.kind !== 'peer') this.#deferred.delete(v.id);
       switch (v.holder.kind) {
         case 'us':
+          this.#mustRetake.delete(v.id);
           break;
         case 'peer': {
           if (this.#yield !== null && this.#yield.node === v.holder.node && this.#clock.now() < this.#yield.until) {

@@ -27,6 +27,8 @@ export interface RouteClaimerOptions {
    * peers hold which tables (the agent's takeover handoff). Not called when no peer holds one.
    */
   readonly onTakeover?: (from: readonly TakeoverFrom[], signal: AbortSignal) => Promise<void>;
+  /** Called when a claim that called `onTakeover` has ended, with its outcomes. */
+  readonly afterTakeover?: (outcomes: readonly ClaimOutcome[]) => Promise<void>;
   /** Timeout of each describe call outside a claim (list, inspect). @default 3000 */
   readonly callTimeoutMs?: number;
   /** Retry a failed describe outside a claim until this long has passed. @default 10000 */
@@ -64,7 +66,8 @@ export class RouteClaimer implements Claimer {
   }
 
   async claim(resources: readonly string[], signal: AbortSignal): Promise<readonly ClaimOutcome[]> {
-    return claimRoutes({
+    let tookOver = false;
+    const outcomes = await claimRoutes({
       api: this.#o.api,
       tables: resources,
       destinationCidr: this.#cidr,
@@ -74,8 +77,10 @@ export class RouteClaimer implements Claimer {
       signal,
       ...(this.#o.clock ? { clock: this.#o.clock } : {}),
       onEvent: (e) => this.#count(e),
-      ...(this.#o.onTakeover ? { beforeWrite: (infos: readonly RouteTableInfo[], s: AbortSignal) => this.#beforeWrite(infos, s) } : {}),
+      ...(this.#o.onTakeover ? { beforeWrite: async (infos: readonly RouteTableInfo[], s: AbortSignal) => { tookOver = await this.#beforeWrite(infos, s); } } : {}),
     });
+    if (tookOver) await this.#o.afterTakeover?.(outcomes);
+    return outcomes;
   }
 
   /**
@@ -86,14 +91,15 @@ export class RouteClaimer implements Claimer {
     if (this.#o.peers.length > 0) await this.#resolvePeers(signal);
   }
 
-  async #beforeWrite(infos: readonly RouteTableInfo[], signal: AbortSignal): Promise<void> {
+  /** Calls `onTakeover` when peers hold some of the tables; returns whether it did. */
+  async #beforeWrite(infos: readonly RouteTableInfo[], signal: AbortSignal): Promise<boolean> {
     const onTakeover = this.#o.onTakeover;
-    if (!onTakeover || this.#o.peers.length === 0) return;
+    if (!onTakeover || this.#o.peers.length === 0) return false;
     // The claim never waits for the peers' ENIs: unknown now, they are looked up in the background
     // (for the next time) and this claim goes without a handoff.
     if (this.#peerEnis.size === 0) {
       void this.#resolvePeers(timeoutSignal(10_000)).catch(() => undefined);
-      return;
+      return false;
     }
     const from = new Map<string, { node: string; priority: number; tables: string[] }>();
     for (const info of infos) {
@@ -103,7 +109,9 @@ export class RouteClaimer implements Claimer {
       f.tables.push(info.id);
       from.set(h.node, f);
     }
-    if (from.size > 0) await onTakeover([...from.values()], signal);
+    if (from.size === 0) return false;
+    await onTakeover([...from.values()], signal);
+    return true;
   }
 
   async inspect(resources: readonly string[], signal: AbortSignal): Promise<readonly ResourceView[]> {

@@ -1,17 +1,20 @@
 /**
  * The agent's side of the connection handoff (src/switchover/handoff.ts): sets up this node's
- * permanent end of the link at start (and the peer endpoint on it, src/agent/peer-server.ts),
- * turns the target side on for a planned switchover (asked through the control socket) or by
- * itself when a claim takes routes from a lower-priority peer that serves (a failback, a healed
- * partition), and turns it off after a time limit.
+ * permanent end of the link at start (and the peer channel on it, ./peer-channel.ts) and keeps it
+ * in place, turns the target side on for a planned switchover (asked through the control socket)
+ * or by itself when a claim takes routes from a lower-priority peer that serves (a failback, a
+ * healed partition), and turns it off after a time limit.
  *
- * Whether a peer serves is known before it matters: every peer is asked over the link twice per
- * VRRP advert interval in the background, and a takeover uses only an answer younger than 1.5
- * advert intervals. A peer that died cannot have answered that recently when this node becomes
- * master (VRRP notices after 3 intervals plus skew from the last advert, at least 2 after the
- * peer's last answer), so an unplanned failover never waits for a dead node and never hands
- * connections to one. A peer that says it is MASTER or BACKUP and healthy
- * is serving: its open connections are handed back to it.
+ * Whether a peer serves is known before it matters: every lower-priority peer is asked over the
+ * link twice per VRRP advert interval in the background (each peer on its own loop, so a silent
+ * one delays nobody), and a takeover considers only an answer younger than 1.5 advert intervals.
+ * A peer that died cannot have answered that recently when this node becomes master (VRRP notices
+ * after 3 intervals plus skew from the last advert), so an unplanned failover never waits for a
+ * dead node. A fresh answer is confirmed by one more question (it may predate a FAULT that
+ * keepalived announced at once with a priority-0 advert); the peer answers within a round trip.
+ * A peer that says it is MASTER or BACKUP and healthy is serving: its open connections are handed
+ * back to it, from when the routes have moved for TAKEOVER_HANDOFF_MS, or until it stops
+ * answering (a dead peer's connections are better reset at once than black-holed).
  *
  * Why lower-priority peers only: a higher-priority holder means this node takes over because that
  * node failed (haproxy, keepalived, node or AZ lost); its connections are gone with it.
@@ -21,15 +24,22 @@ import type { Logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
 import { HANDOFF_MAX_NODES, disableHandoff, enableHandoff, ensureHandoffLink, handoffLinkAddress, readHandoff } from './handoff.js';
 import type { HandoffRecord, HandoffRole } from './handoff.js';
-import { askPeer, startPeerServer } from '../agent/peer-server.js';
-import type { PeerView } from '../agent/peer-server.js';
+import { PeerChannel } from './peer-channel.js';
+import type { PeerView } from './peer-channel.js';
 import type { TakeoverFrom } from '../failover/route-claimer.js';
+import type { ClaimOutcome } from '../failover/types.js';
 import { systemClock } from '../util/clock.js';
 
-/** How long a takeover handoff stays on: the old node's connections get this long to end. */
-export const TAKEOVER_HANDOFF_MS = 30_000;
+/**
+ * How long a takeover handoff stays on once the routes have moved: the old node notices that the
+ * routes left (its agent looks every 2 s) and reloads; its old worker ends its connections
+ * within HAProxy's `hard-stop-after` (30 s).
+ */
+export const TAKEOVER_HANDOFF_MS = 40_000;
 /** How long a switchover's handoff stays on when no switchover turns it off (abandoned CLI). */
 export const SWITCHOVER_HANDOFF_MS = 180_000;
+/** The link and its firewall are checked (and repaired) this often. */
+const LINK_CHECK_MS = 60_000;
 
 export interface HandoffManagerOptions {
   readonly runDir: string;
@@ -40,7 +50,7 @@ export interface HandoffManagerOptions {
   readonly log: Logger;
   /** The VRRP advert interval: peers are asked twice per interval; an answer is fresh for 1.5. */
   readonly advertIntervalMs: number;
-  /** The agents' peer endpoint port on the link addresses (the agent's status port). */
+  /** The peer channel's UDP port on the link addresses (the agent's status port number). */
   readonly peerPort: number;
   /** This node's view for its peers. */
   readonly view: () => PeerView;
@@ -52,7 +62,7 @@ export class HandoffManager {
   readonly #o: HandoffManagerOptions;
   #current: HandoffRecord | null = null;
   #timer: NodeJS.Timeout | undefined;
-  #linkAddress: string | null = null;
+  #channel: PeerChannel | null = null;
   /** on/off/extend run one at a time. */
   #queue: Promise<unknown> = Promise.resolve();
   /** The last answer of each peer, and when it came. */
@@ -68,10 +78,11 @@ export class HandoffManager {
   }
 
   /**
-   * Sets up this node's end of the link (idempotent) and its peer endpoint, picks up a handoff
-   * left by a previous agent (removed when its time limit has passed), and starts asking the
-   * peers. A link that cannot be set up is logged and tried again every 30 s; meanwhile this node
-   * takes part in no handoff (failover itself does not depend on it).
+   * Sets up this node's end of the link (idempotent) and its peer channel, picks up a handoff
+   * left by a previous agent (removed when its time limit has passed), starts asking the
+   * lower-priority peers, and re-checks the link every minute (a firewall reload must not leave it
+   * open). A link that cannot be set up is logged and tried again; meanwhile this node takes part
+   * in no handoff (failover itself does not depend on it).
    */
   async start(signal: AbortSignal): Promise<void> {
     this.#current = await readHandoff(this.#o.runDir);
@@ -84,47 +95,64 @@ export class HandoffManager {
       this.#o.log.warn({ event: 'handoff-unavailable', reason: `only the first ${HANDOFF_MAX_NODES} nodes of cluster.nodes take part in handoffs` }, 'no connection handoff on this node');
       return;
     }
+    const ensure = (): Promise<string[]> => ensureHandoffLink({
+      localAddress: this.#o.self.address,
+      iface: this.#o.self.interface,
+      linkAddress: address,
+      peerAddresses: this.#o.nodes.filter((n) => n.name !== this.#o.self.name).map((n) => n.address),
+    }, { signal });
     const setUp = async (): Promise<void> => {
-      await ensureHandoffLink({
-        localAddress: this.#o.self.address,
-        iface: this.#o.self.interface,
-        linkAddress: address,
-        peerAddresses: this.#o.nodes.filter((n) => n.name !== this.#o.self.name).map((n) => n.address),
-      }, { signal });
-      await startPeerServer({ host: address, port: this.#o.peerPort, view: this.#o.view, signal });
-      this.#linkAddress = address;
-      void this.#pollPeers(signal);
+      await ensure();
+      this.#channel = await PeerChannel.open({ host: address, port: this.#o.peerPort, view: this.#o.view, signal });
+      for (const peer of this.#o.nodes) {
+        if (peer.priority < this.#o.self.priority && handoffLinkAddress(this.#o.nodes, peer.name) !== null) void this.#pollPeer(peer.name, signal);
+      }
+    };
+    const keepUp = async (): Promise<void> => {
+      while (!signal.aborted) {
+        await systemClock.sleep(this.#channel === null ? 30_000 : LINK_CHECK_MS, signal).catch(() => undefined);
+        if (signal.aborted) return;
+        try {
+          if (this.#channel === null) {
+            await setUp();
+            this.#o.log.info({ event: 'handoff-link' }, 'handoff link set up');
+          } else {
+            const repaired = await ensure();
+            if (repaired.length > 0) this.#o.log.warn({ event: 'handoff-link-repaired', repaired }, 'the handoff link or its firewall had changed: restored');
+          }
+        } catch (err) {
+          if (!signal.aborted) this.#o.log.error({ event: 'handoff-link-failed', err }, 'could not set up or check the handoff link');
+        }
+      }
     };
     try {
       await setUp();
     } catch (err) {
       this.#o.log.error({ event: 'handoff-link-failed', err }, 'could not set up the handoff link: no connection handoff on this node until it works (retrying every 30 s)');
-      void (async () => {
-        while (!signal.aborted && this.#linkAddress === null) {
-          await systemClock.sleep(30_000, signal).catch(() => undefined);
-          if (signal.aborted) return;
-          await setUp().then(() => this.#o.log.info({ event: 'handoff-link' }, 'handoff link set up'), () => undefined);
-        }
-      })();
     }
+    void keepUp();
   }
 
   /**
    * Turns the handoff on towards `peer` for at most `ttlMs` (it ends by itself after that).
-   * @throws UserError SWITCHOVER_INVALID when the peer is not another node of the cluster or the
-   *   link is not up.
+   * @throws UserError SWITCHOVER_INVALID when the peer is not another node of the cluster, the
+   *   link is not up, or a failback's handoff is still on.
    */
   on(role: HandoffRole, peer: string, reason: HandoffRecord['reason'], ttlMs: number, signal: AbortSignal): Promise<HandoffRecord> {
     return this.#serial(async () => {
       const node = this.#o.nodes.find((n) => n.name === peer && n.name !== this.#o.self.name);
       if (!node) throw new UserError('SWITCHOVER_INVALID', `peer ${JSON.stringify(peer)} is not another node of the spec; nodes: ${this.#o.nodes.map((n) => n.name).join(', ')}`);
       const peerLinkAddress = handoffLinkAddress(this.#o.nodes, node.name);
-      if (peerLinkAddress === null || this.#linkAddress === null) {
+      if (peerLinkAddress === null || this.#channel === null) {
         throw new UserError('SWITCHOVER_INVALID', `no handoff link between ${this.#o.self.name} and ${peer}: it works between the first ${HANDOFF_MAX_NODES} nodes of cluster.nodes, once the link is up (see the agent's log)`);
+      }
+      if (reason === 'switchover' && this.#current?.reason === 'takeover') {
+        const left = Math.ceil((this.#current.since + TAKEOVER_HANDOFF_MS - Date.now()) / 1000);
+        throw new UserError('SWITCHOVER_INVALID', `${this.#o.self.name} is still handing connections back to ${this.#current.peer} after a failback (about ${Math.max(1, left)} s more); a switchover now would reset them: retry after that`);
       }
       clearTimeout(this.#timer);
       try {
-        this.#current = await enableHandoff(this.#o.runDir, { role, vip: this.#o.vip, peer: node.name, peerAddress: node.address, peerLinkAddress, reason }, { signal });
+        this.#current = await enableHandoff(this.#o.runDir, { role, vip: this.#o.vip, peer: node.name, peerAddress: node.address, peerLinkAddress, iface: this.#o.self.interface, reason }, { signal });
       } catch (err) {
         this.#current = await readHandoff(this.#o.runDir).catch(() => null);
         if (this.#current !== null) this.#expireAfter(0);
@@ -147,38 +175,40 @@ export class HandoffManager {
     });
   }
 
-  /** What `node` says over the handoff link now (null: no answer within answerTimeoutMs). */
-  async peerState(node: string, signal: AbortSignal): Promise<PeerView | null> {
+  /** What `node` says over the link now (null: no answer within answerTimeoutMs). */
+  async peerState(node: string, signal: AbortSignal, timeoutMs = this.#o.answerTimeoutMs ?? 300): Promise<PeerView | null> {
     const address = handoffLinkAddress(this.#o.nodes, node);
-    if (address === null || this.#linkAddress === null) return null;
-    const view = await askPeer(address, this.#o.peerPort, this.#o.answerTimeoutMs ?? 300, signal);
+    if (address === null || this.#channel === null) return null;
+    const view = await this.#channel.ask(address, timeoutMs, signal);
     // Positions in cluster.nodes give the addresses: a node that answers with another name means
     // the nodes run different node lists (a rolling spec change): no answer.
-    return view !== null && view.node === node ? view : null;
+    if (view === null || view.node !== node) return null;
+    this.#seen.set(node, { view, at: Date.now() });
+    return view;
   }
 
   /**
    * A claim is about to take routes from peers (RouteClaimer `onTakeover`): hands the open
-   * connections of a lower-priority peer that serves back to it for TAKEOVER_HANDOFF_MS. Never
-   * waits for a peer, never fails the claim: a handoff that cannot be set up within 2 s is logged
-   * and the routes move anyway (connections open on the peer are then reset).
+   * connections of a lower-priority peer that serves back to it. Never waits for a peer that has
+   * not answered lately, never fails the claim: a handoff that cannot be set up within 2 s is
+   * logged and the routes move anyway (connections open on the peer are then reset).
    */
   async onTakeover(from: readonly TakeoverFrom[], signal: AbortSignal): Promise<void> {
     const peer = from.filter((f) => f.priority < this.#o.self.priority).sort((a, b) => b.tables.length - a.tables.length)[0];
     if (peer === undefined) return;
     if (this.#current?.reason === 'switchover') return; // a switchover runs its own handoff
+    const serving = (v: PeerView): boolean => v.healthy && (v.vrrp === 'MASTER' || v.vrrp === 'BACKUP');
     const seen = this.#seen.get(peer.node);
-    const fresh = seen !== undefined && Date.now() - seen.at <= 1.5 * this.#o.advertIntervalMs;
-    const serves = fresh && seen.view.healthy && (seen.view.vrrp === 'MASTER' || seen.view.vrrp === 'BACKUP');
-    if (!serves) {
-      this.#o.log.warn({ event: 'takeover-no-handoff', peer: peer.node, tables: peer.tables.length, lastAnswer: seen ? { ...seen.view, ageMs: Date.now() - seen.at } : null },
+    const fresh = seen !== undefined && Date.now() - seen.at <= 1.5 * this.#o.advertIntervalMs && serving(seen.view);
+    // Fresh means alive a moment ago: one more question costs a round trip, and catches a peer
+    // that went FAULT since (keepalived's priority-0 advert makes this node master at once).
+    const now = fresh ? await this.peerState(peer.node, signal, this.#o.advertIntervalMs) : null;
+    if (now === null || !serving(now)) {
+      this.#o.log.warn({ event: 'takeover-no-handoff', peer: peer.node, tables: peer.tables.length, lastAnswer: seen ? { ...seen.view, ageMs: Date.now() - seen.at } : null, now },
         'taking routes from a peer that does not serve (or did not answer just now): its open connections are reset');
       return;
     }
-    if (this.#current?.role === 'target' && this.#current.peer === peer.node && this.#current.reason === 'takeover') {
-      await this.#serial(() => Promise.resolve(this.#expireAfter(TAKEOVER_HANDOFF_MS))); // already handing to that peer: extend
-      return;
-    }
+    if (this.#current?.role === 'target' && this.#current.peer === peer.node && this.#current.reason === 'takeover') return; // already on; afterTakeover extends it
     const turnOn = this.on('target', peer.node, 'takeover', TAKEOVER_HANDOFF_MS, AbortSignal.timeout(30_000));
     const outcome = await Promise.race([
       turnOn.then(() => 'on' as const, (err: unknown) => err),
@@ -188,16 +218,39 @@ export class HandoffManager {
     else if (outcome !== 'on' && outcome !== 'aborted') this.#o.log.error({ event: 'takeover-handoff-failed', peer: peer.node, err: outcome }, 'could not hand connections back to the peer; the routes move anyway');
   }
 
-  /** Asks every peer over the link twice per advert interval (answers feed `onTakeover`). */
-  async #pollPeers(signal: AbortSignal): Promise<void> {
-    const peers = this.#o.nodes.filter((n) => n.name !== this.#o.self.name);
+  /**
+   * The claim that called `onTakeover` has ended: the handoff's time starts now that the routes
+   * have moved; a claim that moved no route (aborted by a newer transition, or failed) ends it.
+   */
+  afterTakeover(outcomes: readonly ClaimOutcome[]): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#current?.reason !== 'takeover' || this.#current.role !== 'target') return;
+      if (outcomes.some((o) => o.kind === 'claimed')) {
+        this.#expireAfter(TAKEOVER_HANDOFF_MS);
+        return;
+      }
+      clearTimeout(this.#timer);
+      const had = await disableHandoff(this.#o.runDir, { signal: AbortSignal.timeout(30_000) });
+      this.#current = null;
+      if (had) this.#o.log.info({ event: 'handoff-off', why: 'the claim moved no route' }, 'connection handoff removed');
+    }).catch((err: unknown) => this.#o.log.error({ event: 'handoff-off-failed', err }, 'could not update the handoff after the claim'));
+  }
+
+  /**
+   * Asks one lower-priority peer twice per advert interval (answers feed `onTakeover`); ends a
+   * takeover handoff towards it once it has not answered for a second.
+   */
+  async #pollPeer(node: string, signal: AbortSignal): Promise<void> {
+    const every = this.#o.advertIntervalMs / 2;
     while (!signal.aborted) {
       const started = Date.now();
-      await Promise.all(peers.map(async (p) => {
-        const view = await this.peerState(p.name, signal);
-        if (view !== null) this.#seen.set(p.name, { view, at: Date.now() });
-      }));
-      await systemClock.sleep(Math.max(10, this.#o.advertIntervalMs / 2 - (Date.now() - started)), signal).catch(() => undefined);
+      await this.peerState(node, signal, this.#o.advertIntervalMs);
+      const c = this.#current;
+      const last = this.#seen.get(node)?.at ?? 0;
+      if (c?.reason === 'takeover' && c.role === 'target' && c.peer === node && Date.now() - Math.max(last, c.since) > 1000) {
+        await this.off(`${node} stopped answering: its connections are gone`).catch((err: unknown) => this.#o.log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff'));
+      }
+      await systemClock.sleep(Math.max(10, every - (Date.now() - started)), signal).catch(() => undefined);
     }
   }
 

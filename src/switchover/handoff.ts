@@ -12,7 +12,8 @@
  *   all-zeros FDB entry per peer, so ARP reaches every peer and learning finds the right one.
  * - `169.254.79.<n>/24` on it, n = the node's position in `cluster.nodes` + 1 (same on every
  *   node, no coordination); rp_filter 0 (the clients' packets arrive on it while their reverse
- *   path is eth0).
+ *   path is eth0), and `conf.all.rp_filter` 1 (strict) lowered to 2 (loose), since the kernel
+ *   applies the larger of the two.
  * - `iptables -I INPUT -p udp --dport 4789 -j OLB-HANDOFF-IN`: only the peers' addresses may send
  *   into the link (RETURN), anything else is dropped: the link delivers packets to the VIP with
  *   any source address, so nobody else may inject into it (the security group should say the
@@ -23,7 +24,7 @@
  * for its connections to keep working, and nodes need no channel to each other.
  *
  * Target side (`enableHandoff`, temporary):
- * - `iptables -t mangle -A PREROUTING -d VIP/32 -p tcp ! --syn -m conntrack ! --ctstate ESTABLISHED
+ * - `iptables -t mangle -A PREROUTING ! -i olbho -d VIP/32 -p tcp ! --syn -m conntrack ! --ctstate ESTABLISHED
  *   -m comment --comment olb-handoff -j MARK --set-mark 0x4f4c`: a non-SYN packet of a connection
  *   this node has not seen both ways (conntrack picks a mid-stream packet up as NEW, a lone RST as
  *   INVALID). Connections accepted here are ESTABLISHED from their SYN-ACK on and stay local.
@@ -31,7 +32,8 @@
  *   also matches a listener bound to a specific address, so every packet would look local.
  * - `ip rule add pref 50 fwmark 0x4f4c lookup 20300`, before the `local` table, which moves from
  *   pref 0 to pref 100 meanwhile (a rule cannot come before pref 0); restored afterwards.
- * - table 20300: `default via <origin's link address> dev olbho onlink`; `net.ipv4.ip_forward=1`;
+ * - table 20300: `default via <origin's link address> dev olbho onlink`; forwarding on the node's
+ *   interface (`net.ipv4.conf.<iface>.forwarding=1`, not the global `ip_forward`);
  *   and `-t mangle -A FORWARD -o olbho -m mark --mark 0x4f4c -j MARK --set-mark 0`, because the
  *   VXLAN routes its outer packet with the inner packet's mark (a circular route otherwise).
  * - Why a tunnel and not `via <origin address> onlink`: the nodes sit in different subnets (AZs);
@@ -88,12 +90,15 @@ export interface HandoffLinkOptions {
 
 /**
  * Sets up (or repairs) this node's end of the handoff link; idempotent, so the agent runs it at
- * every start. A link with other parameters (another local address after a spec change) is
- * replaced; peers no longer in the spec are removed from the flood list and the filter.
+ * every start and then periodically (a firewall reload must not leave the link open). A link with
+ * other parameters (another local address after a spec change) is replaced; peers no longer in the
+ * spec are removed from the flood list and the filter.
+ * @returns what had to be created or repaired (empty: everything was in place).
  * @throws SystemError SWITCHOVER_HANDOFF when a kernel command fails.
  */
-export async function ensureHandoffLink(options: HandoffLinkOptions, ctx: { readonly signal: AbortSignal }): Promise<void> {
+export async function ensureHandoffLink(options: HandoffLinkOptions, ctx: { readonly signal: AbortSignal }): Promise<string[]> {
   const { signal } = ctx;
+  const repaired: string[] = [];
   const shown = await runCommand(['ip', '-j', '-d', 'link', 'show', 'dev', HANDOFF_DEV], { signal });
   if (shown.code === 0) {
     const info = (JSON.parse(shown.stdout) as { linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> } }[])[0]?.linkinfo;
@@ -103,35 +108,66 @@ export async function ensureHandoffLink(options: HandoffLinkOptions, ctx: { read
   }
   if (shown.code !== 0 || (await runCommand(['ip', 'link', 'show', 'dev', HANDOFF_DEV], { signal })).code !== 0) {
     await must(['ip', 'link', 'add', HANDOFF_DEV, 'type', 'vxlan', 'id', String(VNI), 'local', options.localAddress, 'dstport', String(VXLAN_PORT), 'dev', options.iface], signal);
+    repaired.push(`link ${HANDOFF_DEV}`);
   }
   // Only the filter's admitted peers can reach the link: set the filter up before the link.
   const filter = (args: readonly string[]): Promise<{ code: number | null; stderr: string }> => runCommand(['iptables', '-w', '5', ...args], { signal });
-  if ((await filter(['-n', '-L', HANDOFF_INPUT_CHAIN])).code !== 0) await must(['iptables', '-w', '5', '-N', HANDOFF_INPUT_CHAIN], signal);
+  if ((await filter(['-n', '-L', HANDOFF_INPUT_CHAIN])).code !== 0) {
+    await must(['iptables', '-w', '5', '-N', HANDOFF_INPUT_CHAIN], signal);
+    repaired.push(`chain ${HANDOFF_INPUT_CHAIN}`);
+  }
   const wanted = [...options.peerAddresses.map((a) => ['-s', `${a}/32`, '-j', 'RETURN']), ['-j', 'DROP']];
   const have = (await must(['iptables', '-w', '5', '-S', HANDOFF_INPUT_CHAIN], signal)).split('\n').filter((l) => l.startsWith('-A ')).map((l) => l.split(' ').slice(2).join(' '));
   if (JSON.stringify(have) !== JSON.stringify(wanted.map((w) => w.join(' ')))) {
     // Build the new list behind the old one, then drop the old rules: never a moment without the DROP.
     for (const w of wanted) await must(['iptables', '-w', '5', '-A', HANDOFF_INPUT_CHAIN, ...w], signal);
     for (let i = 0; i < have.length; i++) await must(['iptables', '-w', '5', '-D', HANDOFF_INPUT_CHAIN, '1'], signal);
+    repaired.push(`${HANDOFF_INPUT_CHAIN} rules`);
   }
   // Any local destination: the kernel's VXLAN socket takes UDP 4789 to every local address (the
   // VIP too), not only to `localAddress`.
   const jump = ['INPUT', '-p', 'udp', '--dport', String(VXLAN_PORT), '-m', 'comment', '--comment', HANDOFF_COMMENT, '-j', HANDOFF_INPUT_CHAIN];
-  if ((await filter(['-C', ...jump])).code !== 0) await must(['iptables', '-w', '5', '-I', ...jump], signal);
+  if ((await filter(['-C', ...jump])).code !== 0) {
+    await must(['iptables', '-w', '5', '-I', ...jump], signal);
+    repaired.push('INPUT jump for UDP 4789');
+  }
   // The link addresses (the agents' peer endpoint listens on ours) only through the link itself.
   const linkOnly = ['INPUT', '!', '-i', HANDOFF_DEV, '-d', HANDOFF_LINK_NET, '-m', 'comment', '--comment', HANDOFF_COMMENT, '-j', 'DROP'];
-  if ((await filter(['-C', ...linkOnly])).code !== 0) await must(['iptables', '-w', '5', '-I', ...linkOnly], signal);
+  if ((await filter(['-C', ...linkOnly])).code !== 0) {
+    await must(['iptables', '-w', '5', '-I', ...linkOnly], signal);
+    repaired.push(`INPUT drop for ${HANDOFF_LINK_NET} off the link`);
+  }
 
   const addrs = await must(['ip', '-j', 'addr', 'show', 'dev', HANDOFF_DEV], signal);
   const current = ((JSON.parse(addrs) as { addr_info?: { family: string; local: string; prefixlen: number }[] }[])[0]?.addr_info ?? []).filter((a) => a.family === 'inet');
   for (const a of current) if (a.local !== options.linkAddress) await must(['ip', 'addr', 'del', `${a.local}/${a.prefixlen}`, 'dev', HANDOFF_DEV], signal);
-  await must(['ip', 'addr', 'replace', `${options.linkAddress}/24`, 'dev', HANDOFF_DEV], signal);
+  if (!current.some((a) => a.local === options.linkAddress && a.prefixlen === 24)) {
+    await must(['ip', 'addr', 'replace', `${options.linkAddress}/24`, 'dev', HANDOFF_DEV], signal);
+    repaired.push(`address ${options.linkAddress}/24`);
+  }
+  // The kernel applies max(conf.all.rp_filter, conf.<dev>.rp_filter): with `all` strict (1) the
+  // origin drops every handed-off packet (its source, a client, is routed through eth0, not the
+  // link). Loose mode (2) still drops sources with no route at all.
+  // https://docs.kernel.org/networking/ip-sysctl.html (rp_filter)
   await must(['sysctl', '-q', '-w', `net.ipv4.conf.${HANDOFF_DEV}.rp_filter=0`], signal);
+  if ((await must(['sysctl', '-n', 'net.ipv4.conf.all.rp_filter'], signal)).trim() === '1') {
+    await must(['sysctl', '-q', '-w', 'net.ipv4.conf.all.rp_filter=2'], signal);
+    repaired.push('net.ipv4.conf.all.rp_filter 1 (strict) -> 2 (loose): strict mode drops handed-off packets');
+  }
   const fdb = (await must(['bridge', 'fdb', 'show', 'dev', HANDOFF_DEV], signal)).split('\n')
     .map((l) => /^00:00:00:00:00:00 dst (\S+)/.exec(l)?.[1]).filter((x): x is string => x !== undefined);
-  for (const a of options.peerAddresses) if (!fdb.includes(a)) await must(['bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', HANDOFF_DEV, 'dst', a], signal);
+  for (const a of options.peerAddresses) {
+    if (fdb.includes(a)) continue;
+    await must(['bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', HANDOFF_DEV, 'dst', a], signal);
+    repaired.push(`flood entry ${a}`);
+  }
   for (const a of fdb) if (!options.peerAddresses.includes(a)) await must(['bridge', 'fdb', 'del', '00:00:00:00:00:00', 'dev', HANDOFF_DEV, 'dst', a], signal);
-  await must(['ip', 'link', 'set', HANDOFF_DEV, 'up'], signal);
+  const up = await must(['ip', '-j', 'link', 'show', 'dev', HANDOFF_DEV], signal);
+  if (!((JSON.parse(up) as { flags?: string[] }[])[0]?.flags ?? []).includes('UP')) {
+    await must(['ip', 'link', 'set', HANDOFF_DEV, 'up'], signal);
+    repaired.push(`${HANDOFF_DEV} up`);
+  }
+  return repaired;
 }
 
 export type HandoffRole = 'target' | 'origin';
@@ -145,6 +181,8 @@ export interface HandoffOptions {
   readonly peerAddress: string;
   /** The peer's address on the handoff link. */
   readonly peerLinkAddress: string;
+  /** This node's interface: the handed-off packets come in on it (its forwarding is turned on). */
+  readonly iface: string;
   /** What turned it on. */
   readonly reason: 'switchover' | 'takeover';
 }
@@ -155,8 +193,8 @@ export interface HandoffRecord extends HandoffOptions {
   readonly iptables: readonly (readonly string[])[];
   readonly rule: boolean;
   readonly localMoved: boolean;
-  /** ip_forward before, when we changed it. */
-  readonly ipForwardBefore: string | null;
+  /** `net.ipv4.conf.<iface>.forwarding` before, when we changed it. */
+  readonly forwardingBefore: string | null;
 }
 
 /** The record file of a run dir. */
@@ -178,7 +216,7 @@ export async function readHandoff(runDir: string): Promise<HandoffRecord | null>
 export async function enableHandoff(runDir: string, options: HandoffOptions, ctx: { readonly signal: AbortSignal }): Promise<HandoffRecord> {
   const { signal } = ctx;
   await disableHandoff(runDir, ctx);
-  let record: HandoffRecord = { ...options, since: Date.now(), iptables: [], rule: false, localMoved: false, ipForwardBefore: null };
+  let record: HandoffRecord = { ...options, since: Date.now(), iptables: [], rule: false, localMoved: false, forwardingBefore: null };
   const save = async (next: HandoffRecord): Promise<void> => {
     record = next;
     await writeFileAtomic(handoffRecordPath(runDir), `${JSON.stringify(record, null, 2)}\n`, { signal, mode: 0o600 });
@@ -188,17 +226,23 @@ export async function enableHandoff(runDir: string, options: HandoffOptions, ctx
     if (options.role === 'origin') return record;
 
     await must(['ip', 'route', 'replace', 'default', 'via', options.peerLinkAddress, 'dev', HANDOFF_DEV, 'onlink', 'table', HANDOFF_TABLE], signal);
-    const fwd = (await must(['sysctl', '-n', 'net.ipv4.ip_forward'], signal)).trim();
+    // Forwarding on the ingress interface only: IPv4 checks the input device's `forwarding`.
+    // Not `net.ipv4.ip_forward`: writing it also resets `accept_redirects` and every device's
+    // `forwarding` (kernel inet_forward_change), which restoring it would not undo.
+    const forwarding = `net.ipv4.conf.${options.iface}.forwarding`;
+    const fwd = (await must(['sysctl', '-n', forwarding], signal)).trim();
     if (fwd !== '1') {
-      await save({ ...record, ipForwardBefore: fwd });
-      await must(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'], signal);
+      await save({ ...record, forwardingBefore: fwd });
+      await must(['sysctl', '-q', '-w', `${forwarding}=1`], signal);
     }
     // The local table moves behind our rule: add it at 100 first, so it is never missing.
     await save({ ...record, localMoved: true, rule: true });
     if (!(await localRulePrefs(signal)).includes(LOCAL_PREF_MOVED)) await must(['ip', 'rule', 'add', 'pref', LOCAL_PREF_MOVED, 'lookup', 'local'], signal);
     await must(['ip', 'rule', 'add', 'pref', RULE_PREF, 'fwmark', HANDOFF_MARK, 'lookup', HANDOFF_TABLE], signal);
     if ((await localRulePrefs(signal)).includes('0')) await must(['ip', 'rule', 'del', 'pref', '0', 'lookup', 'local'], signal);
-    const spec = ['PREROUTING', '-d', `${options.vip}/32`, '-p', 'tcp', '!', '--syn', '-m', 'conntrack', '!', '--ctstate', 'ESTABLISHED',
+    // Never what came in over the link: two nodes handing off towards each other at once (an
+    // abandoned switchover and a failback) would bounce a stray packet between them.
+    const spec = ['PREROUTING', '!', '-i', HANDOFF_DEV, '-d', `${options.vip}/32`, '-p', 'tcp', '!', '--syn', '-m', 'conntrack', '!', '--ctstate', 'ESTABLISHED',
       '-m', 'comment', '--comment', HANDOFF_COMMENT, '-j', 'MARK', '--set-mark', HANDOFF_MARK];
     // The VXLAN's outer route lookup uses the inner packet's mark (vxlan_get_route: flowi4_mark =
     // skb->mark): with our mark it finds table 20300 again, a circular route (counted as TX
@@ -245,7 +289,7 @@ export async function disableHandoff(runDir: string, ctx: { readonly signal: Abo
     if (prefs.includes(LOCAL_PREF_MOVED)) await attempt(['ip', 'rule', 'del', 'pref', LOCAL_PREF_MOVED, 'lookup', 'local']);
   }
   if (record.role === 'target') await runCommand(['ip', 'route', 'flush', 'table', HANDOFF_TABLE], { signal });
-  if (record.ipForwardBefore !== null) await attempt(['sysctl', '-q', '-w', `net.ipv4.ip_forward=${record.ipForwardBefore}`]);
+  if (record.forwardingBefore !== null) await attempt(['sysctl', '-q', '-w', `net.ipv4.conf.${record.iface}.forwarding=${record.forwardingBefore}`]);
   if (problems.length > 0) {
     throw new SystemError('SWITCHOVER_HANDOFF', `could not remove every handoff change (record kept in ${handoffRecordPath(runDir)}; retry, or remove by hand): ${problems.join('; ')}`);
   }

@@ -21,6 +21,8 @@ import { createFailoverMetrics } from '../../src/failover/metrics.js';
 import type { FailoverMetrics } from '../../src/failover/metrics.js';
 import { Registry } from '../../src/util/metrics.js';
 import { createLogger } from '../../src/util/log.js';
+import { ManualClock } from '../../src/util/clock.js';
+import type { Clock } from '../../src/util/clock.js';
 import { EC2_BUCKETS, TokenBucket } from '../../src/util/token-bucket.js';
 
 const RECHECK_MS = 100;
@@ -46,7 +48,7 @@ interface Fixture {
   named(name: string): Record<string, unknown>[];
 }
 
-async function fixture(t: test.TestContext, options: { ourPriority: number; peerPriority: number; retakeDelayMs?: number; recheckIntervalMs?: number }): Promise<Fixture> {
+async function fixture(t: test.TestContext, options: { ourPriority: number; peerPriority: number; retakeDelayMs?: number; recheckIntervalMs?: number; describeDeadlineMs?: number; clock?: Clock }): Promise<Fixture> {
   const ex = buildExampleCloud();
   const stop = new AbortController();
   const knobs: Knobs = { answer: null, policy: ALLOW_ALL_POLICY };
@@ -63,6 +65,7 @@ async function fixture(t: test.TestContext, options: { ourPriority: number; peer
     peers: [{ node: 'lb1', address: '10.0.1.10', priority: options.peerPriority }],
     buckets: { mutating: new TokenBucket(EC2_BUCKETS.mutating), describe: new TokenBucket(EC2_BUCKETS.describe) },
     metrics,
+    ...(options.describeDeadlineMs !== undefined ? { describeDeadlineMs: options.describeDeadlineMs } : {}),
   });
   const controller = new FailoverController({
     instance: 'VI_test',
@@ -72,6 +75,7 @@ async function fixture(t: test.TestContext, options: { ourPriority: number; peer
     retryFailedMs: 50,
     retakeDelayMs: options.retakeDelayMs ?? 0,
     peerState: (node) => Promise.resolve(node === 'lb1' ? knobs.answer : null),
+    ...(options.clock ? { clock: options.clock } : {}),
     log: createLogger({ write: (line) => void events.push(JSON.parse(line) as Record<string, unknown>), level: 'debug' }),
     metrics,
   });
@@ -172,10 +176,11 @@ void test('controller: a higher-priority holder that does not answer is yielded 
   f.pointAt(failedOurs, f.ex.ids.multiEni0);
   await until('our claim failed', () => f.named('claim-failed').some((e) => e['resource'] === failedOurs));
   f.pointAt(failedOurs, f.ex.ids.lb1Eni);
+  // THEN that table is retaken from the silent higher-priority holder (once writing is allowed
+  // again); the yielded one stays put
+  await until('the retake decided', () => f.named('holder-not-master').some((e) => e['resource'] === failedOurs && e['holderVrrp'] === null));
   f.knobs.policy = ALLOW_ALL_POLICY;
-  // THEN that table is retaken from the silent higher-priority holder; the yielded one stays put
   await until('failed table back on lb2', () => f.target(failedOurs) === f.ex.ids.lb2Eni);
-  assert.ok(f.named('holder-not-master').some((e) => e['resource'] === failedOurs && e['holderVrrp'] === null));
   await rechecks(f, 3);
   assert.equal(f.target(yielded), f.ex.ids.lb1Eni);
   assert.ok(!f.named('holder-not-master').some((e) => e['resource'] === yielded));
@@ -197,18 +202,54 @@ void test('controller: a lower-priority holder that serves keeps the route for t
   const retaken = recheckClaim()!;
   assert.equal(f.target(table), f.ex.ids.lb2Eni);
   assert.ok(Date.parse(String(retaken['time'])) - deferredAt >= RETAKE_MS, `retaken ${Date.parse(String(retaken['time'])) - deferredAt} ms after the deferral`);
-  // WHEN lb1 takes another table but does not answer (down, or cut off)
-  f.knobs.answer = null;
+  // WHEN lb1 takes another table but does not answer (down, or cut off), or answers INIT (its
+  // agent is starting: no answer yet)
+  for (const answer of [null, { vrrp: 'INIT', healthy: true }] as const) {
+    f.knobs.answer = answer;
+    const before = f.named('retake-deferred').length;
+    f.pointAt(f.tables[1]!, f.ex.ids.lb1Eni);
+    // THEN it is retaken without a deferral
+    await until('second table back on lb2', () => f.target(f.tables[1]!) === f.ex.ids.lb2Eni);
+    assert.equal(f.named('retake-deferred').length, before, `deferred for answer ${JSON.stringify(answer)}`);
+  }
   const before = f.named('retake-deferred').length;
-  f.pointAt(f.tables[1]!, f.ex.ids.lb1Eni);
-  // THEN it is retaken without a deferral
-  await until('second table back on lb2', () => f.target(f.tables[1]!) === f.ex.ids.lb2Eni);
-  assert.equal(f.named('retake-deferred').length, before);
   // AND an unhealthy one that answers is no reason to wait either
   f.knobs.answer = { vrrp: 'BACKUP', healthy: false };
   f.pointAt(f.tables[2]!, f.ex.ids.lb1Eni);
   await until('third table back on lb2', () => f.target(f.tables[2]!) === f.ex.ids.lb2Eni);
   assert.equal(f.named('retake-deferred').length, before);
+});
+
+void test('controller: a deferred retake happens at once when the holder stops answering', async (t) => {
+  const f = await fixture(t, { ourPriority: 150, peerPriority: 100, retakeDelayMs: 600_000 });
+  await masterHoldingAll(f);
+  // GIVEN a retake deferred for ten minutes: lb1 holds a table and serves
+  f.knobs.answer = { vrrp: 'MASTER', healthy: true };
+  f.pointAt(f.tables[0]!, f.ex.ids.lb1Eni);
+  await until('deferred', () => f.named('retake-deferred').length > 0);
+  await rechecks(f, 3);
+  assert.equal(f.target(f.tables[0]!), f.ex.ids.lb1Eni);
+  // WHEN lb1 goes silent
+  f.knobs.answer = null;
+  // THEN the table comes back without waiting out the delay
+  await until('table back on lb2', () => f.target(f.tables[0]!) === f.ex.ids.lb2Eni);
+});
+
+void test('controller: after a re-check fails (API errors), the master resumes re-checking by the contest rules, without claiming everything again', async (t) => {
+  const f = await fixture(t, { ourPriority: 100, peerPriority: 150, describeDeadlineMs: 300 });
+  await masterHoldingAll(f);
+  // GIVEN the API answers every call with a server error, so the re-check fails
+  f.api.faults.setErrorRate({ rate: 1 });
+  await until('a failed re-check', () => f.named('failover-error').length > 0);
+  // WHEN meanwhile lb1 (priority 150), a master that answers, took a table, and the API recovers
+  f.knobs.answer = { vrrp: 'MASTER', healthy: true };
+  f.pointAt(f.tables[0]!, f.ex.ids.lb1Eni);
+  f.api.faults.setErrorRate({ rate: 0 });
+  // THEN we yield by the contest rules (a fresh claim of everything would take it from lb1)
+  await until('a yield', () => f.named('contest').some((e) => e['action'] === 'yield'));
+  await rechecks(f, 3);
+  assert.equal(f.target(f.tables[0]!), f.ex.ids.lb1Eni);
+  assert.equal(f.named('claim').filter((e) => e['why'] === 'transition to MASTER').length, f.tables.length);
 });
 
 void test('controller: MASTER_RX_LOWER_PRI re-checks at once instead of waiting for the re-check period', async (t) => {
@@ -241,3 +282,37 @@ void test('controller: a VRRP transition aborts a switchover claim (claimNow) in
   assert.deepEqual(outcomes.map((o) => o.kind), f.tables.map(() => 'aborted'));
   assert.deepEqual(f.controller.status().resources.map((r) => r.lastClaim?.kind), f.tables.map(() => 'aborted'));
 });
+
+void test('controller: MASTER_RX_LOWER_PRI re-checks back off while they find nothing to fix, and come at once again after a transition', async (t) => {
+  // The controller's own time is a manual clock (the claimer's API calls run in real time).
+  const clock = new ManualClock(1_000_000);
+  const f = await fixture(t, { ourPriority: 150, peerPriority: 100, recheckIntervalMs: 16_000, clock });
+  await masterHoldingAll(f);
+  const passes = (): number => f.named('reclaim').length;
+  /** One lower-priority advert at the current time; resolves when its re-check (if any) is done. */
+  const advert = async (): Promise<void> => {
+    const describes = f.metrics.apiCalls.get({ action: 'DescribeRouteTables' });
+    const before = passes();
+    f.controller.onTransition({ name: 'VI_test', state: 'MASTER_RX_LOWER_PRI' });
+    if (passes() > before) await until('the re-check ran', () => f.metrics.apiCalls.get({ action: 'DescribeRouteTables' }) >= describes + 2 && clock.pending > 0);
+  };
+  // GIVEN a one-way partition: lower-priority adverts every 100 ms, nothing to fix
+  // WHEN 20 s of them arrive
+  const at: number[] = [];
+  for (let ms = 0; ms <= 20_000; ms += 100) {
+    const before = passes();
+    await advert();
+    if (passes() > before) at.push(ms);
+    await clock.advance(100);
+  }
+  // THEN re-checks come 2, 4 and 8 s apart (then 16 s, the re-check period), not every second
+  assert.deepEqual(at, [0, 2000, 6000, 14_000]);
+  // AND after a transition the next one comes at once again
+  f.controller.onTransition({ name: 'VI_test', state: 'BACKUP' });
+  f.controller.onTransition({ name: 'VI_test', state: 'MASTER' });
+  await until('claimed again', () => f.named('claimed').length === 2);
+  const before = passes();
+  await advert();
+  assert.equal(passes(), before + 1);
+});
+
