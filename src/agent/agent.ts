@@ -29,6 +29,9 @@ import { RouteClaimer } from '../failover/route-claimer.js';
 import { retry } from '../util/retry.js';
 import { timeoutSignal } from '../util/abort.js';
 import { EipClaimer } from '../failover/eip-claimer.js';
+import { EniHeartbeat } from '../failover/heartbeat.js';
+import type { MasterHeartbeat } from '../failover/heartbeat.js';
+import { Ec2HeartbeatApi } from '../cloud/aws/ec2-heartbeat.js';
 import { NO_CLAIMER } from '../failover/types.js';
 import type { Claimer } from '../failover/types.js';
 import { createFailoverMetrics } from '../failover/metrics.js';
@@ -150,11 +153,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const instance = keepalivedInstanceName(spec.cluster.name);
   let identity: InstanceIdentity | null = null;
   let claimer: Claimer = NO_CLAIMER;
+  let heartbeat: MasterHeartbeat | undefined;
   if (spec.cluster.cloud.provider !== 'none') {
     const imds = new ImdsClient(options.imdsEndpoint ? { endpoint: options.imdsEndpoint } : {});
     identity = await imds.identity(node.address, { signal, deadlineMs: 60_000 });
     log.info({ event: 'identity', instanceId: identity.instanceId, eni: identity.networkInterfaceId, az: identity.availabilityZone }, 'instance identity from IMDSv2');
-    claimer = createClaimer(spec, node, identity, imds, options, signal, failoverMetrics, handoff);
+    ({ claimer, heartbeat } = createClaimer(spec, node, identity, imds, options, signal, failoverMetrics, handoff));
     if (claimer instanceof RouteClaimer) {
       const rc = claimer;
       // The peers' ENIs, so that a claim never waits for that lookup (inspect refreshes them).
@@ -169,6 +173,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     recheckIntervalMs: spec.cluster.cloud.recheckIntervalMs,
     retakeDelayMs: spec.cluster.vrrp.preemptDelayMs,
     peerState: (peer, s) => handoff.peerState(peer, s),
+    ...(heartbeat ? { heartbeat } : {}),
     log,
     metrics: failoverMetrics,
   });
@@ -411,19 +416,22 @@ function findNode(spec: Spec, name: string): ClusterNode {
 }
 
 function createClaimer(spec: Spec, node: ClusterNode, identity: InstanceIdentity, imds: ImdsClient, options: AgentOptions, signal: AbortSignal, metrics: ReturnType<typeof createFailoverMetrics>,
-  handoff: HandoffManager): Claimer {
+  handoff: HandoffManager): { claimer: Claimer; heartbeat: MasterHeartbeat } {
   const cloud = spec.cluster.cloud;
   const endpoint = options.ec2Endpoint ?? cloud.endpoint ?? (cloud.provider === 'lab' ? LAB_EC2_ENDPOINT : undefined);
   const client = createEc2Client({ region: cloud.region ?? identity.region, ...(endpoint ? { endpoint } : {}), credentials: imds.roleCredentials({ signal }) });
   const buckets = { mutating: new TokenBucket(EC2_BUCKETS.mutating), describe: new TokenBucket(EC2_BUCKETS.describe) };
   const peers = spec.cluster.nodes.filter((n) => n.name !== node.name).map((n) => ({ node: n.name, address: n.address, priority: n.priority }));
+  // Masters beat once per re-check period: three periods without a change mean the holder is gone.
+  const heartbeat = new EniHeartbeat({ api: new Ec2HeartbeatApi(client), networkInterfaceId: identity.networkInterfaceId, staleAfterMs: 3 * cloud.recheckIntervalMs, buckets, metrics });
   if (cloud.failover === 'eip') {
     if (!cloud.eipAllocationId) throw new OverlayError('SPEC_CONFLICT', 'failover mode eip needs cloud.eipAllocationId');
-    return new EipClaimer({ api: new Ec2AddressApi(client), allocationId: cloud.eipAllocationId, networkInterfaceId: identity.networkInterfaceId, privateIp: node.address, peers, buckets, metrics });
+    return { claimer: new EipClaimer({ api: new Ec2AddressApi(client), allocationId: cloud.eipAllocationId, networkInterfaceId: identity.networkInterfaceId, privateIp: node.address, peers, buckets, metrics }), heartbeat };
   }
   if (!cloud.vpcId) throw new OverlayError('SPEC_CONFLICT', 'failover mode route needs cloud.vpcId');
-  return new RouteClaimer({ api: new Ec2RouteApi(client), vpcId: cloud.vpcId, vip: spec.cluster.vip, networkInterfaceId: identity.networkInterfaceId, selector: cloud.routeTables, peers, buckets, metrics,
+  const claimer = new RouteClaimer({ api: new Ec2RouteApi(client), vpcId: cloud.vpcId, vip: spec.cluster.vip, networkInterfaceId: identity.networkInterfaceId, selector: cloud.routeTables, peers, buckets, metrics,
     onTakeover: (from, s) => handoff.onTakeover(from, s), afterTakeover: (outcomes) => handoff.afterTakeover(outcomes) });
+  return { claimer, heartbeat };
 }
 
 async function exists(path: string): Promise<boolean> {

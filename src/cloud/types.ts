@@ -53,6 +53,17 @@ export interface AddressApi {
   associateAddress(input: { allocationId: string; networkInterfaceId: string; privateIp: string }, options: CallOptions): Promise<void>;
 }
 
+/**
+ * A master's heartbeat, visible to the other nodes through the cloud API even when they cannot
+ * reach it: a tag on its own ENI, rewritten while it is master (src/failover/heartbeat.ts).
+ */
+export interface HeartbeatApi {
+  /** Sets the tag `key` = `value` on the ENI (CreateTags). */
+  tagNetworkInterface(input: { networkInterfaceId: string; key: string; value: string }, options: CallOptions): Promise<void>;
+  /** The value of the tag `key` on each given ENI that exists (an ENI without it maps to ''). */
+  networkInterfaceTags(input: { networkInterfaceIds: readonly string[]; key: string }, options: CallOptions): Promise<Map<string, string>>;
+}
+
 /** Who this node is, from the instance metadata service (IMDSv2). */
 export interface InstanceIdentity {
   readonly instanceId: string;

@@ -4,6 +4,7 @@ import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { Claimer, ClaimOutcome, ResourceView } from './types.js';
 import type { FailoverMetrics } from './metrics.js';
+import type { MasterHeartbeat } from './heartbeat.js';
 
 /** Re-checks on MASTER_RX_LOWER_PRI come at most this often (more rarely while they find nothing to fix). */
 const RECLAIM_GAP_MS = 1000;
@@ -36,6 +37,8 @@ export interface ControllerStatus {
   readonly contests: number;
   /** The switchover target this node leaves its resources to (old master during a switchover). */
   readonly yieldingTo?: string | null;
+  /** The last heartbeat write failed (a missing permission, the API down). */
+  readonly heartbeatFailing: boolean;
 }
 
 /** What a peer says about itself over the handoff link. */
@@ -69,6 +72,12 @@ export interface FailoverControllerOptions {
    * counts as not answering: lower-priority holders are retaken at once, higher ones yielded to.
    */
   readonly peerState?: (node: string, signal: AbortSignal) => Promise<PeerAnswer | null>;
+  /**
+   * The master's heartbeat in the cloud: written once per re-check period while MASTER, and read
+   * for a silent higher-priority holder, which is retaken once its heartbeat has stopped. Without
+   * it a silent higher-priority holder is yielded to for as long as it holds the resource.
+   */
+  readonly heartbeat?: MasterHeartbeat;
   readonly clock?: Clock;
   readonly log: Logger;
   readonly metrics?: FailoverMetrics;
@@ -90,8 +99,9 @@ export interface FailoverControllerOptions {
  *   first (a healed partition: a failback, not a failover). A higher-priority node that answers
  *   and says it is not master (it lost mastership after a claim EC2 had accepted) is no contest:
  *   retaken at once; one that does not answer is yielded to (a partition, or gone: from here the
- *   two look the same, and yielding is what lets the routes settle). A resource held by a stranger (set by
- *   hand) or by nobody is drift: retaken at once.
+ *   two look the same, and yielding is what lets the routes settle) while its heartbeat in the
+ *   cloud moves, and retaken once it has stopped (it died while cut off). A resource held by a
+ *   stranger (set by hand) or by nobody is drift: retaken at once.
  */
 export class FailoverController {
   readonly #o: FailoverControllerOptions;
@@ -121,6 +131,9 @@ export class FailoverController {
   #kick: (() => void) | null = null;
   /** Claims of a planned switchover in flight (`claimNow`): a transition aborts them too. */
   #adhoc = new Set<AbortController>();
+  /** When this mastership last wrote its heartbeat, and whether the last write failed. */
+  #beatAt = Number.NEGATIVE_INFINITY;
+  #beatFailing = false;
   /** Planned switchover: while MASTER, leave resources held by this peer alone until `until`. */
   #yield: { node: string; until: number } | null = null;
 
@@ -180,6 +193,7 @@ export class FailoverController {
       lastDetectToClaimedMs: this.#lastDetectToClaimedMs,
       contests: this.#contests,
       yieldingTo: this.#yield !== null && this.#clock.now() < this.#yield.until ? this.#yield.node : null,
+      heartbeatFailing: this.#beatFailing,
     };
   }
 
@@ -249,6 +263,8 @@ export class FailoverController {
       const epoch = this.#epoch;
       failed = await this.#claimAll(signal);
       this.#claimedEpoch = epoch;
+      this.#beatAt = Number.NEGATIVE_INFINITY;
+      await this.#beatIfDue(signal);
     } else {
       // Resumed after a failed re-check (the API did not answer): re-check soon, by the contest
       // rules. Never a claim of everything: that would overwrite a higher-priority master.
@@ -318,6 +334,7 @@ export class FailoverController {
    * that stops answering is retaken at once).
    */
   async #recheck(signal: AbortSignal): Promise<{ retake: string[]; nextDeferredMs: number | null }> {
+    await this.#beatIfDue(signal);
     const owned = await this.#o.claimer.list(signal);
     this.#forgetExcept(owned);
     const views = await this.#o.claimer.inspect(owned, signal);
@@ -355,6 +372,10 @@ export class FailoverController {
               yieldTo = false;
               this.#o.log.warn({ event: 'holder-not-master', instance: this.#o.instance, resource: v.id, holder: node, holderVrrp: said?.vrrp ?? null },
                 notMaster ? 'a higher-priority node holds the resource but says it is not master: retaking' : 'our claim of this resource failed and its higher-priority holder does not answer: retaking');
+            } else if (said === null && this.#o.heartbeat && await this.#o.heartbeat.stale(v.holder.networkInterfaceId, signal)) {
+              yieldTo = false;
+              this.#o.log.warn({ event: 'holder-stale', instance: this.#o.instance, resource: v.id, holder: node, eni: v.holder.networkInterfaceId },
+                'a higher-priority node holds the resource, does not answer, and its heartbeat has stopped: retaking');
             }
           } else {
             // A lower-priority peer: retake, after the retake delay while it answers and serves.
@@ -390,6 +411,24 @@ export class FailoverController {
       }
     }
     return { retake, nextDeferredMs };
+  }
+
+  /** Writes the heartbeat when a re-check period has passed since the last write; never throws but for abort. */
+  async #beatIfDue(signal: AbortSignal): Promise<void> {
+    const hb = this.#o.heartbeat;
+    const recheck = this.#o.recheckIntervalMs ?? 10_000;
+    if (!hb || this.#clock.now() - this.#beatAt < recheck * 0.9) return;
+    try {
+      await hb.beat(signal);
+      this.#beatAt = this.#clock.now();
+      if (this.#beatFailing) this.#o.log.info({ event: 'heartbeat-ok', instance: this.#o.instance }, 'heartbeat written again');
+      this.#beatFailing = false;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // Retried at the next re-check; logged once per run of failures.
+      if (!this.#beatFailing) this.#o.log.warn({ event: 'heartbeat-failed', instance: this.#o.instance, err }, 'could not write the heartbeat tag on our ENI: a partitioned peer may retake the routes after the stale period');
+      this.#beatFailing = true;
+    }
   }
 
   /** Claims and records; returns the resources that failed. */

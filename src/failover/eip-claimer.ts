@@ -88,7 +88,7 @@ export class EipClaimer implements Claimer {
     if (eni === null) return { kind: 'none' };
     if (eni === this.#o.networkInterfaceId) return { kind: 'us' };
     const peer = this.#o.peers.find((p) => p.address === privateIp);
-    return peer ? { kind: 'peer', node: peer.node, priority: peer.priority } : { kind: 'other', target: eni };
+    return peer ? { kind: 'peer', node: peer.node, priority: peer.priority, networkInterfaceId: eni } : { kind: 'other', target: eni };
   }
 
   #describe(id: string, signal: AbortSignal, deadline: number): ReturnType<AddressApi['describeAddress']> {

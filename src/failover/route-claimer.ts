@@ -126,7 +126,7 @@ export class RouteClaimer implements Claimer {
     if (r === null || r.state === 'blackhole') return { kind: 'none' };
     if (r.networkInterfaceId === this.#o.networkInterfaceId) return { kind: 'us' };
     const peer = r.networkInterfaceId ? this.#peerEnis.get(r.networkInterfaceId) : undefined;
-    if (peer) return { kind: 'peer', node: peer.node, priority: peer.priority };
+    if (peer && r.networkInterfaceId) return { kind: 'peer', node: peer.node, priority: peer.priority, networkInterfaceId: r.networkInterfaceId };
     return { kind: 'other', target: r.networkInterfaceId ?? r.instanceId ?? r.otherTarget ?? 'unknown' };
   }
 

@@ -4,7 +4,7 @@ import type { TableOutcome } from '../cloud/claim.js';
 export type Holder =
   | { readonly kind: 'us' }
   /** Another node of this cluster. */
-  | { readonly kind: 'peer'; readonly node: string; readonly priority: number }
+  | { readonly kind: 'peer'; readonly node: string; readonly priority: number; readonly networkInterfaceId: string }
   /** A target that is not a node of this cluster (set by hand, another system). */
   | { readonly kind: 'other'; readonly target: string }
   /** No route / not associated / a blackhole route. */

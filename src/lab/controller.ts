@@ -21,6 +21,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createNetServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HEARTBEAT_TAG } from '../failover/heartbeat.js';
 import type { LabPlan } from './plan.js';
 import { openLab, type Lab } from './topology.js';
 import { LabStateFile } from './state-file.js';
@@ -352,17 +353,24 @@ function eipBase(plan: LabPlan): string {
   return [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join('.');
 }
 
-/** The least-privilege policy of the LB nodes' role: what the agent needs and nothing more. */
-export function lbNodePolicy(cloud: LabCloud, plan: LabPlan, eipAllocationId: string | null): PolicyDocument {
-  const inVpc = { StringEquals: { 'ec2:Vpc': cloud.arn('vpc', plan.vpc.id) } };
+/**
+ * The least-privilege policy of the LB nodes' role: what the agent needs and nothing more (the
+ * one docs/install.md prints; a test keeps the two equal). `arn` names a resource of the account
+ * and region.
+ */
+export function lbNodePolicy(options: { readonly arn: (type: string, id: string) => string; readonly vpcId: string; readonly eipAllocationId: string | null }): PolicyDocument {
+  const { arn, eipAllocationId } = options;
+  const inVpc = { StringEquals: { 'ec2:Vpc': arn('vpc', options.vpcId) } };
   return {
     Version: '2012-10-17',
     Statement: [
       { Sid: 'Discover', Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' },
-      { Sid: 'MoveVipRoute', Effect: 'Allow', Action: ['ec2:ReplaceRoute', 'ec2:CreateRoute'], Resource: cloud.arn('route-table', '*'), Condition: inVpc },
+      { Sid: 'MoveVipRoute', Effect: 'Allow', Action: ['ec2:ReplaceRoute', 'ec2:CreateRoute'], Resource: arn('route-table', '*'), Condition: inVpc },
+      // The master's heartbeat (src/failover/heartbeat.ts): that one tag, on the VPC's ENIs only.
+      { Sid: 'MasterHeartbeat', Effect: 'Allow', Action: 'ec2:CreateTags', Resource: arn('network-interface', '*'), Condition: { ...inVpc, 'ForAllValues:StringEquals': { 'aws:TagKeys': [HEARTBEAT_TAG] } } },
       ...(eipAllocationId === null ? [] : [
-        { Sid: 'MoveElasticIp', Effect: 'Allow' as const, Action: 'ec2:AssociateAddress', Resource: cloud.arn('elastic-ip', eipAllocationId) },
-        { Sid: 'ElasticIpTargets', Effect: 'Allow' as const, Action: 'ec2:AssociateAddress', Resource: [cloud.arn('network-interface', '*'), cloud.arn('instance', '*')], Condition: inVpc },
+        { Sid: 'MoveElasticIp', Effect: 'Allow' as const, Action: 'ec2:AssociateAddress', Resource: arn('elastic-ip', eipAllocationId) },
+        { Sid: 'ElasticIpTargets', Effect: 'Allow' as const, Action: 'ec2:AssociateAddress', Resource: [arn('network-interface', '*'), arn('instance', '*')], Condition: inVpc },
       ]),
     ],
   };
@@ -396,7 +404,7 @@ export function seedLabCloud(cloud: LabCloud, plan: LabPlan, options: { readonly
     eipAllocated = cloud.allocateAddress({ tags: tags('vip') }).allocationId;
     eipAllocationId = options.eipAllocationId !== undefined && isWellFormedId('eipalloc', options.eipAllocationId) ? options.eipAllocationId : eipAllocated;
   }
-  cloud.putRolePolicy(LB_NODE_ROLE, lbNodePolicy(cloud, plan, eipAllocationId));
+  cloud.putRolePolicy(LB_NODE_ROLE, lbNodePolicy({ arn: (type, id) => cloud.arn(type, id), vpcId: plan.vpc.id, eipAllocationId }));
   for (const instance of plan.instances) {
     cloud.createInstance({
       subnetId: instance.eni.subnetId, privateIp: instance.eni.privateIp, mac: instance.eni.mac,

@@ -45,7 +45,10 @@ export async function collectClusterStatus(spec: Spec, endpoints: readonly Agent
   for (const n of up) {
     if (!n.status.haproxy.healthy) problems.push(`${n.node}: HAProxy unhealthy (health URI fails)`);
     if (!n.status.keepalived.alive) problems.push(`${n.node}: keepalived not running`);
-    if (n.status.switchover?.handoff) problems.push(`${n.node}: switchover handoff still on (${n.status.switchover.handoff.role}); a switchover is running or was abandoned`);
+    const h = n.status.switchover?.handoff;
+    // A failback's handoff is normal for its 40 s; a switchover's means one is running or was abandoned.
+    if (h && h.reason !== 'takeover') problems.push(`${n.node}: switchover handoff still on (${h.role}); a switchover is running or was abandoned`);
+    if (n.status.vrrp.heartbeatFailing === true) problems.push(`${n.node}: cannot write its heartbeat tag (ec2:CreateTags on its ENI, see docs/install.md): under a partition the routes would change hands every three re-check periods`);
     if (n.status.vrrp.contests > 0) problems.push(`${n.node}: ${n.status.vrrp.contests} contest(s) seen (another master held a route)`);
   }
   // Only the spec hash must agree: each node's haproxy.cfg differs by design (its own address in

@@ -33,10 +33,11 @@ export interface AgentStatusView {
     readonly resources: readonly { readonly id: string; readonly holder: { readonly kind: string; readonly node?: string; readonly target?: string } | null; readonly lastClaim: { readonly kind: string; readonly reason?: string } | null; readonly contested: boolean }[];
     readonly contests: number;
     readonly yieldingTo?: string | null;
+    readonly heartbeatFailing?: boolean;
   };
   readonly haproxy: { readonly alive: boolean; readonly healthy: boolean };
   readonly keepalived: { readonly alive: boolean };
-  readonly switchover?: { readonly priorityAdjust: number | null; readonly handoff: { readonly role: string; readonly peerAddress: string; readonly since: number } | null };
+  readonly switchover?: { readonly priorityAdjust: number | null; readonly handoff: { readonly role: string; readonly peerAddress: string; readonly since: number; readonly reason?: string; readonly peer?: string } | null };
 }
 
 export interface SwitchoverOptions {

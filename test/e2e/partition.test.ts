@@ -4,6 +4,8 @@
 // and yields. The routes settle on lb-a and then stop changing. After the partition heals lb-b
 // goes back to BACKUP and nothing moves.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { agentStatus, formatViews, isRoot, recordRouteChanges, routeViews, allOn, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
@@ -45,4 +47,27 @@ void test('partition between the LB nodes: both master, the routes settle on lb-
   const healedMoves = changes.slice(before).filter((c) => c.node !== 'lb-a');
   assert.deepEqual(healedMoves, [], `routes moved away from lb-a after healing: ${JSON.stringify(healedMoves)}`);
   assert.ok(allOn(await routeViews(lab), 'lb-a'));
+});
+
+// Review finding: under a partition lb-b yields to lb-a, which it cannot reach. If lb-a then dies,
+// lb-b never sees a VRRP transition (it is master already): without a cloud-visible heartbeat it
+// would yield for ever and the VIP would stay black-holed. lb-a's heartbeat tag stops moving, so
+// lb-b retakes the routes after three re-check periods.
+void test('partition, then the master that kept the routes dies: the other master retakes them once its heartbeat stops', { skip: !isRoot && 'needs root (network namespaces)', timeout: 120_000 }, async (t) => {
+  const e2e = await startE2eLab(t, { recheckInterval: `${RECHECK_MS / 1000}s` });
+  const { lab } = e2e;
+  // GIVEN a partition, both nodes master, the routes settled on lb-a
+  await lab.faults.inject({ kind: 'partition' });
+  await waitFor(e2e, 'lb-b master too', async () => (await agentStatus(lab, 'lb-b'))?.vrrp.vrrp === 'MASTER');
+  await waitRoutesOn(e2e, 'lb-a');
+  await waitFor(e2e, 'lb-b yielding', async () => (await agentStatus(lab, 'lb-b'))?.vrrp.resources.some((r) => r.contested) === true);
+  // WHEN lb-a's node goes down while the partition lasts
+  await lab.faults.inject({ kind: 'node-down', node: 'lb-a' });
+  const downAt = Date.now();
+  // THEN lb-b takes every route, after lb-a's heartbeat has stood still for three re-check periods
+  const backAt = await waitRoutesOn(e2e, 'lb-b');
+  t.diagnostic(`lb-a down -> every route on lb-b: ${backAt - downAt} ms (heartbeat stale after ${3 * RECHECK_MS} ms)`);
+  const bLog = await readFile(join(e2e.runDir('lb-b'), 'agent.log'), 'utf8');
+  assert.match(bLog, /"event":"holder-stale".*"holder":"lb-a"/);
+  assert.equal((await agentStatus(lab, 'lb-b'))?.vrrp.vrrp, 'MASTER');
 });

@@ -11,6 +11,8 @@ import { createEc2Client, Ec2RouteApi } from '../../src/cloud/aws/ec2-routes.js'
 import { FailoverController } from '../../src/failover/controller.js';
 import type { PeerAnswer } from '../../src/failover/controller.js';
 import { RouteClaimer } from '../../src/failover/route-claimer.js';
+import { EniHeartbeat, HEARTBEAT_TAG } from '../../src/failover/heartbeat.js';
+import { Ec2HeartbeatApi } from '../../src/cloud/aws/ec2-heartbeat.js';
 import { buildExampleCloud } from '../../src/lab/ec2/example.js';
 import type { ExampleCloud } from '../../src/lab/ec2/example.js';
 import { ALLOW_ALL_POLICY } from '../../src/lab/ec2/policy.js';
@@ -48,7 +50,7 @@ interface Fixture {
   named(name: string): Record<string, unknown>[];
 }
 
-async function fixture(t: test.TestContext, options: { ourPriority: number; peerPriority: number; retakeDelayMs?: number; recheckIntervalMs?: number; describeDeadlineMs?: number; clock?: Clock }): Promise<Fixture> {
+async function fixture(t: test.TestContext, options: { ourPriority: number; peerPriority: number; retakeDelayMs?: number; recheckIntervalMs?: number; describeDeadlineMs?: number; clock?: Clock; heartbeatStaleMs?: number }): Promise<Fixture> {
   const ex = buildExampleCloud();
   const stop = new AbortController();
   const knobs: Knobs = { answer: null, policy: ALLOW_ALL_POLICY };
@@ -67,6 +69,11 @@ async function fixture(t: test.TestContext, options: { ourPriority: number; peer
     metrics,
     ...(options.describeDeadlineMs !== undefined ? { describeDeadlineMs: options.describeDeadlineMs } : {}),
   });
+  const client = createEc2Client({ region: ex.cloud.region, endpoint: api.url, credentials: credential });
+  const heartbeat = options.heartbeatStaleMs === undefined ? undefined : new EniHeartbeat({
+    api: new Ec2HeartbeatApi(client), networkInterfaceId: ex.ids.lb2Eni, staleAfterMs: options.heartbeatStaleMs,
+    buckets: { mutating: new TokenBucket(EC2_BUCKETS.mutating), describe: new TokenBucket(EC2_BUCKETS.describe) }, metrics,
+  });
   const controller = new FailoverController({
     instance: 'VI_test',
     claimer,
@@ -76,6 +83,7 @@ async function fixture(t: test.TestContext, options: { ourPriority: number; peer
     retakeDelayMs: options.retakeDelayMs ?? 0,
     peerState: (node) => Promise.resolve(node === 'lb1' ? knobs.answer : null),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(heartbeat ? { heartbeat } : {}),
     log: createLogger({ write: (line) => void events.push(JSON.parse(line) as Record<string, unknown>), level: 'debug' }),
     metrics,
   });
@@ -314,5 +322,38 @@ void test('controller: MASTER_RX_LOWER_PRI re-checks back off while they find no
   const before = passes();
   await advert();
   assert.equal(passes(), before + 1);
+});
+
+void test('controller: a master beats on its ENI; a silent higher-priority holder is yielded to while its heartbeat moves, and retaken once it stops', async (t) => {
+  const STALE_MS = 800;
+  const f = await fixture(t, { ourPriority: 100, peerPriority: 150, heartbeatStaleMs: STALE_MS });
+  await masterHoldingAll(f);
+  // Our own heartbeat: written at once, then once per re-check period
+  const ours = (): string | undefined => f.ex.cloud.view().networkInterfaces[f.ex.ids.lb2Eni]?.tags[HEARTBEAT_TAG];
+  await until('our heartbeat', () => ours() !== undefined);
+  const first = ours();
+  await until('our heartbeat moved', () => ours() !== first);
+  // GIVEN lb1 (priority 150) holds a table, does not answer (a partition), and beats
+  const table = f.tables[0]!;
+  f.pointAt(table, f.ex.ids.lb1Eni);
+  let beats = 0;
+  let lastBeatAt = 0;
+  const beat = (): void => {
+    f.ex.cloud.createTags({ resourceIds: [f.ex.ids.lb1Eni], tags: { [HEARTBEAT_TAG]: String(++beats) } });
+    lastBeatAt = Date.now();
+  };
+  const beating = setInterval(beat, 100);
+  t.after(() => clearInterval(beating));
+  // THEN we yield for longer than the stale period
+  await until('a yield', () => f.named('contest').some((e) => e['action'] === 'yield'));
+  await sleep(2 * STALE_MS);
+  assert.equal(f.target(table), f.ex.ids.lb1Eni);
+  assert.equal(f.named('holder-stale').length, 0);
+  // WHEN lb1 stops beating (it died while cut off)
+  clearInterval(beating);
+  // THEN the table comes back to us, no earlier than the stale period after the last beat
+  await until('table back on lb2', () => f.target(table) === f.ex.ids.lb2Eni);
+  assert.ok(Date.now() - lastBeatAt >= STALE_MS, `retaken ${Date.now() - lastBeatAt} ms after the last beat`);
+  assert.deepEqual(f.named('holder-stale').map((e) => [e['resource'], e['holder'], e['eni']]), [[table, 'lb1', f.ex.ids.lb1Eni]]);
 });
 

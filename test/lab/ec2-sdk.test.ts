@@ -13,6 +13,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
 import { ALLOW_ALL_POLICY, type LabCredential, type PolicyDocument } from '../../src/lab/ec2/policy.js';
 import { startEc2Api } from '../../src/lab/ec2/server.js';
+import { lbNodePolicy } from '../../src/lab/controller.js';
 import type { LabCloudEvent } from '../../src/lab/ec2/state.js';
 
 const REGION = 'eu-west-1';
@@ -38,18 +39,9 @@ class NodeSha256 {
 }
 const ADMIN: LabCredential = { accessKeyId: 'AKIALABADMIN0000001', secretAccessKey: 'admin-secret', principal: 'admin', policy: ALLOW_ALL_POLICY };
 
-/** The least-privilege policy overlay-lb provisions: describe anything, change routes only in its VPC. */
-function leastPrivilege(vpcArn: string): PolicyDocument {
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      { Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' },
-      {
-        Effect: 'Allow', Action: ['ec2:ReplaceRoute', 'ec2:CreateRoute'], Resource: `arn:aws:ec2:${REGION}:123456789012:route-table/*`,
-        Condition: { StringEquals: { 'ec2:Vpc': vpcArn } },
-      },
-    ],
-  };
+/** The policy the LB nodes' role gets (docs/install.md), for the example cloud's VPC. */
+function nodePolicy(lab: ExampleCloud): PolicyDocument {
+  return lbNodePolicy({ arn: (type, id) => lab.cloud.arn(type, id), vpcId: lab.ids.vpc, eipAllocationId: null });
 }
 
 async function start(t: TestContext): Promise<{ lab: ExampleCloud; url: string; client: (c?: Partial<LabCredential> & { sessionToken?: string }) => EC2Client; events: LabCloudEvent[] }> {
@@ -58,7 +50,8 @@ async function start(t: TestContext): Promise<{ lab: ExampleCloud; url: string; 
   lab.cloud.on((e) => events.push(e));
   const controller = new AbortController();
   const limited: LabCredential = {
-    accessKeyId: 'AKIALABLIMITED00001', secretAccessKey: 'limited-secret', principal: 'limited', policy: leastPrivilege(lab.cloud.arn('vpc', lab.ids.vpc)),
+    accessKeyId: 'AKIALABLIMITED00001', secretAccessKey: 'limited-secret', principal: 'limited',
+    policy: nodePolicy(lab),
   };
   const api = await startEc2Api({ cloud: lab.cloud, host: '127.0.0.1', port: 0, signal: controller.signal, credentials: [ADMIN, limited] });
   const clients: EC2Client[] = [];
@@ -310,7 +303,7 @@ void test('DryRun answers DryRunOperation (412) when allowed and UnauthorizedOpe
   assert.equal((await admin.send(new DescribeAddressesCommand({}))).Addresses?.length, 0);
 });
 
-void test('a least-privilege principal may replace routes in its VPC only', async (t) => {
+void test('the LB nodes\' policy: replace routes in its VPC only; the heartbeat tag on its VPC\'s ENIs, and no other tag', async (t) => {
   const { lab, client } = await start(t);
   const limited = client({ accessKeyId: 'AKIALABLIMITED00001', secretAccessKey: 'limited-secret' });
   await limited.send(new ReplaceRouteCommand({ RouteTableId: lab.ids.routeTableB, DestinationCidrBlock: lab.vip, NetworkInterfaceId: lab.ids.lb2Eni }));
@@ -319,6 +312,15 @@ void test('a least-privilege principal may replace routes in its VPC only', asyn
   await rejectsWith(limited.send(new DeleteRouteCommand({ RouteTableId: lab.ids.routeTableB, DestinationCidrBlock: lab.vip })), 'UnauthorizedOperation', 403);
   const described = await limited.send(new DescribeRouteTablesCommand({ RouteTableIds: [lab.ids.routeTableB] }));
   assert.equal(described.RouteTables?.[0]?.Routes?.[1]?.NetworkInterfaceId, lab.ids.lb2Eni);
+  // The master's heartbeat: that one tag key, on an ENI of its VPC
+  const tag = (resource: string, tags: { Key: string; Value: string }[]): Promise<unknown> => limited.send(new CreateTagsCommand({ Resources: [resource], Tags: tags }));
+  await tag(lab.ids.lb2Eni, [{ Key: 'overlay-lb:heartbeat', Value: '1' }]);
+  assert.equal(lab.cloud.view().networkInterfaces[lab.ids.lb2Eni]?.tags['overlay-lb:heartbeat'], '1');
+  await rejectsWith(tag(lab.ids.lb2Eni, [{ Key: 'Name', Value: 'x' }]), 'UnauthorizedOperation', 403);
+  await rejectsWith(tag(lab.ids.lb2Eni, [{ Key: 'overlay-lb:heartbeat', Value: '2' }, { Key: 'Name', Value: 'x' }]), 'UnauthorizedOperation', 403);
+  await rejectsWith(tag(lab.ids.otherEni, [{ Key: 'overlay-lb:heartbeat', Value: '1' }]), 'UnauthorizedOperation', 403);
+  await rejectsWith(tag(lab.ids.routeTableB, [{ Key: 'overlay-lb:heartbeat', Value: '1' }]), 'UnauthorizedOperation', 403);
+  assert.equal(lab.cloud.view().networkInterfaces[lab.ids.lb2Eni]?.tags['overlay-lb:heartbeat'], '1');
 });
 
 void test('SigV4: a wrong secret or unknown key is AuthFailure (401); role credentials need their session token', async (t) => {
@@ -326,7 +328,7 @@ void test('SigV4: a wrong secret or unknown key is AuthFailure (401); role crede
   await rejectsWith(client({ secretAccessKey: 'wrong' }).send(new DescribeVpcsCommand({})), 'AuthFailure', 401, /AWS was not able to validate the provided access credentials/);
   await rejectsWith(client({ accessKeyId: 'AKIANOSUCHKEY000000' }).send(new DescribeVpcsCommand({})), 'AuthFailure', 401);
   // Role credentials, as the IMDS hands them to an instance, carry the role's policy.
-  lab.cloud.putRolePolicy('lb-node', leastPrivilege(lab.cloud.arn('vpc', lab.ids.vpc)));
+  lab.cloud.putRolePolicy('lb-node', nodePolicy(lab));
   const role = lab.cloud.issueRoleCredentials('lb-node');
   const asRole = client({ accessKeyId: role.accessKeyId, secretAccessKey: role.secretAccessKey, sessionToken: role.sessionToken });
   await asRole.send(new ReplaceRouteCommand({ RouteTableId: lab.ids.routeTableA, DestinationCidrBlock: lab.vip, NetworkInterfaceId: lab.ids.lb2Eni }));

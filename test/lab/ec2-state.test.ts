@@ -1,11 +1,13 @@
 // The lab's cloud model and policy evaluator, without HTTP.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { buildExampleCloud } from '../../src/lab/ec2/example.js';
 import { Ec2ApiError } from '../../src/lab/ec2/errors.js';
 import { isAllowed, wildcardMatch, type PolicyDocument } from '../../src/lab/ec2/policy.js';
 import { QueryParams } from '../../src/lab/ec2/query.js';
 import { LabCloud, effectiveRouteTable, type LabCloudEvent } from '../../src/lab/ec2/state.js';
+import { lbNodePolicy } from '../../src/lab/controller.js';
 
 function code(fn: () => unknown): string {
   try {
@@ -125,6 +127,29 @@ void test('policy evaluation: wildcards, the ec2:Vpc condition and explicit deny
   assert.equal(isAllowed(policy, 'ec2:ReplaceRoute', []), false); // '*' is not a route-table ARN
   assert.equal(wildcardMatch('arn:aws:ec2:*:route-table/rtb-?', 'arn:aws:ec2:x:route-table/rtb-1', { ignoreCase: false }), true);
   assert.equal(wildcardMatch('a.b', 'axb', { ignoreCase: false }), false);
+});
+
+void test('policy evaluation: ForAllValues:StringEquals on the multi-valued aws:TagKeys', () => {
+  const policy: PolicyDocument = {
+    Statement: [{ Effect: 'Allow', Action: 'ec2:CreateTags', Resource: '*', Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['a', 'b'] } } }],
+  };
+  const tags = (keys: readonly string[] | undefined) => ({ arn: 'arn:aws:ec2:eu-west-1:123456789012:network-interface/eni-1', conditions: keys === undefined ? {} : { 'aws:tagkeys': keys } });
+  assert.equal(isAllowed(policy, 'ec2:CreateTags', [tags(['a'])]), true);
+  assert.equal(isAllowed(policy, 'ec2:CreateTags', [tags(['a', 'b'])]), true);
+  assert.equal(isAllowed(policy, 'ec2:CreateTags', [tags(['a', 'c'])]), false);
+  // IAM: a request without the key satisfies ForAllValues (why the LB policy also scopes by VPC).
+  assert.equal(isAllowed(policy, 'ec2:CreateTags', [tags(undefined)]), true);
+  // A single-valued operator never matches a multi-valued key.
+  const single: PolicyDocument = { Statement: [{ Effect: 'Allow', Action: 'ec2:CreateTags', Resource: '*', Condition: { StringEquals: { 'aws:TagKeys': 'a' } } }] };
+  assert.equal(isAllowed(single, 'ec2:CreateTags', [tags(['a'])]), false);
+});
+
+void test('docs/install.md prints the LB nodes\' policy the lab enforces', async () => {
+  const doc = await readFile(new URL('../../../docs/install.md', import.meta.url), 'utf8');
+  const json = /```json\n([\s\S]*?)\n```/.exec(doc)?.[1];
+  assert.ok(json, 'no json block in docs/install.md');
+  const placeholders = (type: string, id: string): string => (type === 'vpc' ? 'VPC_ARN' : `arn:aws:ec2:REGION:ACCOUNT:${type}/${id}`);
+  assert.deepEqual(JSON.parse(json), lbNodePolicy({ arn: placeholders, vpcId: 'VPC_ID', eipAllocationId: null }));
 });
 
 void test('query parameters: lists, structures and filters in index order', () => {

@@ -467,11 +467,13 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
         tags[t['Key']] = t['Value'] ?? '';
       }
       const world = ctx.cloud.view() as World;
+      const tagKeys = Object.keys(tags);
       ctx.authorize(resourceIds.map((id) => {
         const type = resourceTypeOf(id);
         if (type === undefined) throw ec2Errors.invalidParameterValue(`Value (${id}) for parameter resourceId is invalid. The resource type cannot be tagged.`);
         const resource = lookup<{ vpcId?: string }>(world, id.slice(0, id.indexOf('-')), id);
-        return inVpc(ctx.cloud, type, id, resource.vpcId ?? (type === 'vpc' ? id : null));
+        const r = inVpc(ctx.cloud, type, id, resource.vpcId ?? (type === 'vpc' ? id : null));
+        return { ...r, conditions: { ...r.conditions, 'aws:tagkeys': tagKeys } };
       }));
       ctx.cloud.createTags({ resourceIds, tags });
       return ok();

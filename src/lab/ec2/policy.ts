@@ -2,7 +2,8 @@
  * An IAM-like policy evaluator for the lab's EC2 API (pure), so least privilege is testable:
  * Allow and Deny statements, Action and Resource wildcards, and the StringEquals / StringLike /
  * StringNotEquals condition operators (enough for `ec2:Vpc`, the key real least-privilege policies
- * use to scope ReplaceRoute to one VPC's route tables).
+ * use to scope ReplaceRoute to one VPC's route tables), plus `ForAllValues:StringEquals` for the
+ * multi-valued `aws:TagKeys` (which tag keys a CreateTags may set).
  *
  * Semantics follow https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
  * for a single identity policy: an explicit Deny wins, otherwise some Allow must match, otherwise denied.
@@ -10,7 +11,7 @@
 
 type OneOrMany = string | readonly string[];
 
-export type ConditionOperator = 'StringEquals' | 'StringLike' | 'StringNotEquals';
+export type ConditionOperator = 'StringEquals' | 'StringLike' | 'StringNotEquals' | 'ForAllValues:StringEquals';
 
 export interface PolicyStatement {
   readonly Sid?: string;
@@ -32,8 +33,8 @@ export interface PolicyDocument {
 export interface AuthorizedResource {
   /** The resource ARN, or `*` for actions that do not support resource-level permissions (Describe*). */
   readonly arn: string;
-  /** Condition keys, lower-case (`ec2:vpc`). */
-  readonly conditions: Readonly<Record<string, string>>;
+  /** Condition keys, lower-case (`ec2:vpc`); multi-valued keys (`aws:tagkeys`) as lists. */
+  readonly conditions: Readonly<Record<string, string | readonly string[]>>;
 }
 
 /** An API credential of the lab: an access key, its secret and the principal's policy. */
@@ -66,6 +67,14 @@ function conditionsHold(statement: PolicyStatement, resource: AuthorizedResource
     for (const [key, expected] of Object.entries(entries)) {
       const actual = resource.conditions[key.toLowerCase()];
       const values = list(expected);
+      if (operator === 'ForAllValues:StringEquals') {
+        // IAM: true when every value of the request is listed, and also when the request carries
+        // no value at all (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html).
+        if (actual !== undefined && !list(actual).every((a) => values.includes(a))) return false;
+        continue;
+      }
+      // The single-valued operators never match a multi-valued key here (IAM wants a set operator).
+      if (typeof actual === 'object') return false;
       if (operator === 'StringNotEquals') {
         if (actual !== undefined && values.includes(actual)) return false;
         continue;
