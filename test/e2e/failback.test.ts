@@ -40,6 +40,9 @@ void test('failback to the restarted preferred node after the preempt delay: zer
   // lb-b drains once every route has left it (its keep-alive clients reconnect, to lb-a).
   await waitFor(e2e, 'lb-b drained', async () => (await readFile(join(e2e.runDir('lb-b'), 'agent.log'), 'utf8')).includes('"event":"drain"'));
   await new Promise((r) => setTimeout(r, 1000));
+  // Packets lb-a handed to lb-b so far (the handoff stays on for 40 s after the routes moved).
+  const mangle = (await lab.exec('lb-a', ['iptables', '-w', '5', '-t', 'mangle', '-L', 'PREROUTING', '-v', '-x', '-n'], { signal: AbortSignal.timeout(10_000) })).stdout;
+  const handedOff = Number(/^\s*(\d+)\s+\d+\s+MARK\b.*olb-handoff/m.exec(mangle)?.[1] ?? 0);
   const report = await probe.stop();
   const counts = await client.stop();
   t.diagnostic(`restart -> routes back on lb-a: ${backAt - restartAt} ms`);
@@ -53,9 +56,11 @@ void test('failback to the restarted preferred node after the preempt delay: zer
   assert.equal(report.failed, 0, `failed requests during failback: ${summarizeProbe(report)}\n${await e2e.logs()}`);
   assert.ok(counts.keepAlive.ok > 50 && counts.fresh.ok > 50, `too few requests: ${JSON.stringify(counts)}`);
   assert.equal(counts.fresh.failed + counts.keepAlive.failed, 0, `failed requests during failback: ${JSON.stringify(counts)}\n${await e2e.logs()}`);
-  // AND that was the handoff's doing: lb-a turned it on for the takeover from lb-b
+  // AND that was the handoff's doing: lb-a turned it on for the takeover from lb-b, and packets of
+  // lb-b's open connections went through it
   const aLog = await readFile(join(e2e.runDir('lb-a'), 'agent.log'), 'utf8');
   assert.match(aLog, /"event":"handoff-on","role":"target","peer":"lb-b","reason":"takeover"/);
+  assert.ok(handedOff > 0, `no packet was handed off:\n${mangle}`);
 
   // AND nobody but the peers can send into the link: VXLAN from a client, to a node's address and
   // to the VIP, is dropped by OLB-HANDOFF-IN
