@@ -147,8 +147,15 @@ export class HandoffManager {
         throw new UserError('SWITCHOVER_INVALID', `no handoff link between ${this.#o.self.name} and ${peer}: it works between the first ${HANDOFF_MAX_NODES} nodes of cluster.nodes, once the link is up (see the agent's log)`);
       }
       if (reason === 'switchover' && this.#current?.reason === 'takeover') {
+        if (role === 'origin' && this.#current.peer === node.name) {
+          // A switchover back to the node whose connections this one hands back: they are local
+          // there again once the routes move, so the handoff stays until the switchover ends it.
+          this.#expireAfter(ttlMs);
+          this.#o.log.info({ event: 'handoff-kept', peer: node.name, reason, ttlMs }, 'switchover to the peer this node hands connections back to: handoff kept until the switchover ends');
+          return this.#current;
+        }
         const left = Math.ceil((this.#current.since + TAKEOVER_HANDOFF_MS - Date.now()) / 1000);
-        throw new UserError('SWITCHOVER_INVALID', `${this.#o.self.name} is still handing connections back to ${this.#current.peer} after a failback (about ${Math.max(1, left)} s more); a switchover now would reset them: retry after that`);
+        throw new UserError('SWITCHOVER_INVALID', `${this.#o.self.name} is still handing connections back to ${this.#current.peer} after a failback (about ${Math.max(1, left)} s more); a switchover to another node now would reset them: retry after that, or switch over to ${this.#current.peer}`);
       }
       clearTimeout(this.#timer);
       try {

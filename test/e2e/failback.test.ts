@@ -5,16 +5,19 @@
 // traffic moves back to a node that serves. Through the whole failback a probe (a new connection
 // per request) and a client on keep-alive connections (which live across the route flip) must see
 // zero failed requests: lb-a hands the packets of connections it does not know back to lb-b over
-// the handoff link while the routes move, and lb-b drains once they have.
+// the handoff link while the routes move, and lb-b drains once they have. A switchover straight
+// back to lb-b then fails no request either.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { runCli } from '../../src/cli/main.js';
+import { memoryIo } from '../../src/cli/io.js';
 import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
 import { startVipClient } from '../helpers/vip-client.js';
 import { agentStatus, CONVERGE_MS, isRoot, nodeAddress, recordRouteChanges, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
 
-void test('failback to the restarted preferred node after the preempt delay: zero failed requests', { skip: !isRoot && 'needs root (network namespaces)', timeout: 120_000 }, async (t) => {
+void test('failback to the restarted preferred node after the preempt delay: zero failed requests', { skip: !isRoot && 'needs root (network namespaces)', timeout: 180_000 }, async (t) => {
   const e2e = await startE2eLab(t, { preemptDelay: '3s' });
   const { lab } = e2e;
   const signal = AbortSignal.timeout(10_000);
@@ -61,6 +64,20 @@ void test('failback to the restarted preferred node after the preempt delay: zer
   const aLog = await readFile(join(e2e.runDir('lb-a'), 'agent.log'), 'utf8');
   assert.match(aLog, /"event":"handoff-on","role":"target","peer":"lb-b","reason":"takeover"/);
   assert.ok(handedOff > 0, `no packet was handed off:\n${mangle}`);
+
+  // AND a switchover back to lb-b right away, while lb-a still hands lb-b's connections back,
+  // fails no request either (lb-a keeps that handoff until the switchover ends)
+  const again = startVipClient(t, lab, 'client-az-a', { maxMs: 60_000 });
+  await new Promise((r) => setTimeout(r, 1000));
+  const io = memoryIo();
+  const code = await runCli(['switchover', '--spec', e2e.specFile, '--lab-prefix', lab.plan.prefix, '--lab-state-dir', dirname(lab.stateFile), '--to', 'lb-b'], io, AbortSignal.timeout(90_000));
+  assert.equal(code, 0, `switchover --to lb-b right after the failback failed:\n${io.stdout.join('\n')}\n${io.stderr.join('\n')}\n${await e2e.logs()}`);
+  await waitRoutesOn(e2e, 'lb-b');
+  await new Promise((r) => setTimeout(r, 1000));
+  const afterSwitchover = await again.stop();
+  t.diagnostic(`client across the switchover: ${JSON.stringify(afterSwitchover)}`);
+  assert.equal(afterSwitchover.fresh.failed + afterSwitchover.keepAlive.failed, 0, `failed requests in the switchover after the failback: ${JSON.stringify(afterSwitchover)}\n${await e2e.logs()}`);
+  assert.match(await readFile(join(e2e.runDir('lb-a'), 'agent.log'), 'utf8'), /"event":"handoff-kept","peer":"lb-b"/);
 
   // AND nobody but the peers can send into the link: VXLAN from a client, to a node's address and
   // to the VIP, is dropped by OLB-HANDOFF-IN
