@@ -14,7 +14,8 @@
  *   soak:        SOAK minutes with both LB nodes' CPUs saturated: spurious VRRP transitions
  *
  * The spec is examples/demo.yaml with preemptDelay 2s (instead of 10s) to keep trials short.
- * Usage (root): node dist/bench/failover.js [--quick] [--trials N] [--baseline-trials N] [--soak-minutes N] [--out FILE] [--report-only] [--skip ours,baseline,convergence]
+ * Usage (root): node dist/bench/failover.js [--quick] [--trials N] [--baseline-trials N] [--soak-minutes N] [--out FILE] [--report-only] [--skip ours,baseline,convergence] [--faults a,b]
+ * (--faults runs only those faults, e.g. az-blackhole, to look into one: the JSON is written, docs/BENCHMARKS.md is not.)
  * Defaults: full 20 trials (baseline 5), soak 10 min, about 45 min; --quick 3 (baseline 1), soak 1 min, about 8 min.
  * Traffic stays inside the lab's namespaces; every phase is bounded in count and time.
  */
@@ -45,6 +46,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results/failover.json' },
     'report-only': { type: 'boolean', default: false },
     skip: { type: 'string', default: '' },
+    faults: { type: 'string' },
   },
 });
 const QUICK = values.quick === true;
@@ -56,6 +58,8 @@ const SOAK_MINUTES = Math.max(0.05, Number(values['soak-minutes'] ?? (QUICK ? 1 
 // Planned switchovers, back and forth (an even number ends on the preferred node).
 const SWITCHOVERS = 2 * Math.ceil(Number(values.switchovers ?? (QUICK ? 2 : 6)) / 2);
 const SKIP = new Set((values.skip ?? '').split(',').filter(Boolean));
+const ONLY = values.faults === undefined ? FAULTS : values.faults.split(',').filter(Boolean);
+for (const f of ONLY) if (!FAULTS.includes(f as FaultName)) throw new Error(`--faults: ${JSON.stringify(f)} is not one of ${FAULTS.join(', ')}`);
 const PREFIX = `olbfo${process.pid % 10000}`;
 const INTERVAL_MS = 10;
 const log = (msg: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -87,9 +91,13 @@ function clientNamespace(lab: LabHandle, az: string): string {
 }
 
 /** The probe from the AZ without an LB node; wrk from the backup's AZ (never black-holed here). */
-function startTraffic(lab: LabHandle, maxMs: number): { records: readonly ProbeRecord[]; stop(): Promise<WrkResult> } {
+function startTrafficNamespace(lab: LabHandle): string {
   const probeAz = lab.plan.azs.find((az) => !spec.cluster.nodes.some((n) => n.zone === az)) ?? spec.cluster.nodes[1]!.zone;
-  const probe = startNamespaceProbe({ namespace: clientNamespace(lab, probeAz), host: spec.cluster.vip, port: 80, path: '/', intervalMs: INTERVAL_MS, timeoutMs: 1000, maxMs, signal });
+  return clientNamespace(lab, probeAz);
+}
+
+function startTraffic(lab: LabHandle, maxMs: number): { records: readonly ProbeRecord[]; stop(): Promise<WrkResult> } {
+  const probe = startNamespaceProbe({ namespace: startTrafficNamespace(lab), host: spec.cluster.vip, port: 80, path: '/', intervalMs: INTERVAL_MS, timeoutMs: 1000, maxMs, signal });
   const wrk = startNamespaceWrk({ namespace: clientNamespace(lab, spec.cluster.nodes[1]!.zone), url: `http://${spec.cluster.vip}/`, connections: 4, threads: 1, maxSeconds: Math.ceil(maxMs / 1000), signal });
   return { records: probe.records, stop: async () => { await probe.stop(); return wrk.stop(); } };
 }
@@ -119,14 +127,17 @@ async function runFaults(lab: LabHandle, sut: SystemUnderTest, records: readonly
   const out = {} as Record<FaultName, TrialResult[]>;
   for (const fault of FAULTS) {
     out[fault] = [];
+    if (!ONLY.includes(fault)) continue;
     for (let i = 0; i < (sut.name === 'baseline' ? BASELINE_TRIALS : TRIALS); i++) {
       const r = await runTrial({
-        lab, sut, fault, master, backup, vip: spec.cluster.vip, records, signal,
+        lab, sut, fault, master, backup, vip: spec.cluster.vip, records, signal, probeTable: probeTable(lab),
         moveTimeoutMs: sut.name === 'baseline' ? 30_000 : 15_000, backTimeoutMs: sut.name === 'baseline' ? 30_000 : 20_000,
         ...(onMoved ? { onMoved: () => onMoved(fault) } : {}),
       });
       out[fault].push(r);
-      log(`${sut.name} ${fault} #${i + 1}: move ${r.routeMoveMs} ms, outage ${r.outage.outageMs} ms, failed ${r.outage.failed}, failback ${r.failbackMs} ms / ${r.failback.failed} failed${r.forcedBack ? ' (forced back)' : ''}`);
+      log(`${sut.name} ${fault} #${i + 1}: move ${r.routeMoveMs} ms, outage ${r.outage.outageMs} ms, failed ${r.outage.failed}, failback ${r.failbackMs} ms / ${r.failback.failed} failed${r.forcedBack ? ' (forced back)' : ''}` +
+        (r.failback.failed > 0 ? ` ${JSON.stringify(r.failback.failures)}, probe table back at ${r.failbackProbeTableMs} ms` : ''));
+      if (r.failback.failed > 0 && sut.name === 'overlay-lb') await saveAgentLogs(lab, `${fault}-${i + 1}`, r.at.clear - 1000, r.at.clear + (r.failbackMs ?? 20_000) + 2000);
     }
   }
   return out;
@@ -294,6 +305,27 @@ if (!SKIP.has('baseline') || !SKIP.has('convergence')) {
   }
 }
 
+/** The route table of the probe's subnet. */
+function probeTable(lab: LabHandle): string | undefined {
+  const ns = startTrafficNamespace(lab);
+  const client = lab.plan.instances.find((i) => i.namespace === ns);
+  return lab.plan.subnets.find((s) => s.id === client?.eni.subnetId)?.routeTableId;
+}
+
+/** A failed failback comes with its evidence: both agents' log lines of that window, next to the JSON. */
+async function saveAgentLogs(lab: LabHandle, name: string, from: number, to: number): Promise<void> {
+  for (const node of [master, backup]) {
+    const text = await readFile(join(nodeRunDir(labFiles(lab.stateFile, lab.plan.prefix).dir, node), 'agent.log'), 'utf8').catch(() => '');
+    const lines = text.split('\n').filter((l) => {
+      const at = Date.parse(/"time":"([^"]+)"/.exec(l)?.[1] ?? '');
+      return at >= from && at <= to;
+    });
+    const file = `${values.out.replace(/\.json$/, '')}.${name}.${node}.log`;
+    await writeFile(file, `${lines.join('\n')}\n`);
+    log(`saved ${lines.length} log lines of ${node} to ${file}`);
+  }
+}
+
 async function checkpoint(): Promise<void> {
   results.meta.durationS = Math.round((Date.now() - started) / 1000);
   await writeFile(values.out, `${JSON.stringify(results, null, 2)}\n`);
@@ -306,6 +338,7 @@ function percentilePick(v: readonly number[], p: number): number {
 
 results.meta.durationS = Math.round((Date.now() - started) / 1000);
 await writeFile(values.out, `${JSON.stringify(results, null, 2)}\n`);
-await writeFailoverReport(results, { docsDir: 'docs' });
+if (ONLY.length === FAULTS.length) await writeFailoverReport(results, { docsDir: 'docs' });
+else log('docs/BENCHMARKS.md not written: only some faults ran (--faults)');
 await rm(work, { recursive: true, force: true });
 log(`done in ${results.meta.durationS} s: ${values.out}`);

@@ -18,6 +18,8 @@ export interface ProbeRecord {
   readonly end: number;
   /** HTTP status, or 0 for a connection error or timeout. */
   readonly status: number;
+  /** For status 0: `timeout` or the socket error's code (ECONNRESET, ECONNREFUSED...). */
+  readonly error?: string;
 }
 
 export interface RunningProbe {
@@ -36,14 +38,14 @@ const stopAt = now() + Number(maxMs);
 const one = () => {
   const start = now();
   let done = false;
-  const finish = (status) => { if (done) return; done = true; process.stdout.write(start.toFixed(1) + ' ' + now().toFixed(1) + ' ' + status + '\\n'); };
+  const finish = (status, error) => { if (done) return; done = true; process.stdout.write(start.toFixed(1) + ' ' + now().toFixed(1) + ' ' + status + (error ? ' ' + error : '') + '\\n'); };
   const req = request({ host, port: Number(port), path, agent: false, timeout: Number(timeout) }, (res) => {
     res.resume();
     res.on('end', () => finish(res.statusCode));
-    res.on('error', () => finish(0));
+    res.on('error', (e) => finish(0, e.code || 'error'));
   });
-  req.on('timeout', () => { req.destroy(); finish(0); });
-  req.on('error', () => finish(0));
+  req.on('timeout', () => { req.destroy(); finish(0, 'timeout'); });
+  req.on('error', (e) => finish(0, e.code || 'error'));
   req.end();
 };
 const timer = setInterval(() => { if (now() > stopAt) { clearInterval(timer); setTimeout(() => process.exit(0), Number(timeout) + 100); return; } one(); }, Number(interval));
@@ -69,8 +71,8 @@ export function startNamespaceProbe(options: {
     options.host, String(options.port), options.path, String(options.intervalMs), String(options.timeoutMs), String(options.maxMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');
   createInterface({ input: child.stdout }).on('line', (line) => {
-    const [s, e, st] = line.split(' ');
-    records.push({ start: Number(s), end: Number(e), status: Number(st) });
+    const [s, e, st, err] = line.split(' ');
+    records.push({ start: Number(s), end: Number(e), status: Number(st), ...(err ? { error: err } : {}) });
   });
   const stop = async (): Promise<void> => {
     stopChild(child, 'SIGTERM');
@@ -115,6 +117,8 @@ export interface WindowStats {
   /** Requests started in the window that failed (error, timeout or non-2xx). */
   readonly failed: number;
   readonly requests: number;
+  /** The first failures: when each started (ms after the window's start), how long it took, what it was. */
+  readonly failures: readonly { readonly atMs: number; readonly ms: number; readonly what: string }[];
 }
 
 /**
@@ -137,5 +141,7 @@ export function windowStats(records: readonly ProbeRecord[], from: number, to: n
   // No success since the last one up to the window's end: that gap is an outage too.
   outage = Math.max(outage, to - prev);
   const inWindow = records.filter((r) => r.start >= from && r.start <= to);
-  return { outageMs: Math.round(outage * 10) / 10, failed: inWindow.filter((r) => !ok(r)).length, requests: inWindow.length };
+  const failed = inWindow.filter((r) => !ok(r));
+  const failures = failed.slice(0, 10).map((r) => ({ atMs: Math.round(r.start - from), ms: Math.round(r.end - r.start), what: r.status === 0 ? (r.error ?? 'error') : `HTTP ${r.status}` }));
+  return { outageMs: Math.round(outage * 10) / 10, failed: failed.length, requests: inWindow.length, failures };
 }

@@ -153,13 +153,13 @@ function defaultsText(r: FailoverResults): string[] {
     const fbFailed = FAULTS.reduce((n, f) => n + ours.summary[f].failback.failedTotal, 0);
     const fbTrials = FAULTS.reduce((n, f) => n + ours.summary[f].trials, 0);
     out.push(`- **Failback with the connection handoff.** ${fbFailed} failed request(s) over ${fbTrials} failbacks (goal 0${fbFailed === 0 ? ', met' : ', missed: see the per-fault failback column'}). ` +
-      'The returning node takes the routes from a lower-priority peer that still answers over the handoff link, so it hands that peer\'s open connections back to it for 30 s while the old master drains; ' +
+      'The returning node takes the routes from a lower-priority peer that still answers over the handoff link, so it hands that peer\'s open connections back to it while the old master drains (40 s from when the routes moved); ' +
       'a master that stayed MASTER while its AZ was black-holed retakes only after the preempt delay. ' +
       `The baseline's routes did not come back by themselves after ${base.summary['az-blackhole'].failback.notBackByItself} of ${base.summary['az-blackhole'].trials} AZ black-holes (the benchmark put them back), the known stale-route bug of the notify script.`);
     out.push('- **Where the numbers need care.** ' +
       `(1) keepalived killed: the baseline's outage is small only because the old master's haproxy keeps serving and both nodes serve the VIP; its routes take ${s(base.summary['keepalived-kill'].routeMoveMs.p50)} to move. ` +
       '(2) The keep-alive wrk connections are reset by every unplanned failover on both systems (the old node is gone, or not trusted to answer: no connection state moves between nodes), hence its socket errors. ' +
-      `(3) The agent's resident memory (${r.agent ? (r.agent.idle.master.rssKiB / 1024).toFixed(0) : '?'} MiB, Node.js plus the AWS SDK) and idle CPU (${r.agent ? r.agent.idle.master.cpuPercent.toFixed(1) : '?'}% of one CPU: health polling, track file, status) are higher than a node daemon should need; no goal is set for them. ` +
+      `(3) The agent's resident memory (${r.agent ? (r.agent.idle.master.rssKiB / 1024).toFixed(0) : '?'} MiB, Node.js plus the AWS SDK) and idle CPU (${r.agent ? r.agent.idle.master.cpuPercent.toFixed(1) : '?'}% of one CPU: health polling, track file, peer questions, status) are higher than a node daemon should need; no goal is set for them. ` +
       `(4) The soak ran ${r.soak?.minutes ?? 0} min${(r.soak?.minutes ?? 0) < 10 ? ' (the goal asks 10)' : ''}; the baseline ran ${r.meta.baselineTrials} trials per fault against ${r.meta.trials} for overlay-lb (a baseline trial takes about 45 s).`);
   }
   out.push('- **Preempt delay.** The benchmark uses 2 s to keep trials short; the failback columns show whether the returning node waited long enough for its HAProxy to have backends (the example keeps 10 s).');

@@ -29,6 +29,10 @@ export interface TrialResult {
   readonly failback: WindowStats;
   /** The routes had to be put back by hand (through the lab cloud) for the next trial. */
   readonly forcedBack: boolean;
+  /** Clear to the probe subnet's route table pointing at the preferred node again (null: not seen). */
+  readonly failbackProbeTableMs: number | null;
+  /** When the fault was injected and cleared (ms epoch), to find the trial in the agents' logs. */
+  readonly at: { readonly fault: number; readonly clear: number };
 }
 
 /** Waits until every route table's VIP route points at `node` (API view); returns the time or null. */
@@ -61,6 +65,8 @@ export async function runTrial(options: {
   readonly signal: AbortSignal;
   /** Called between inject and clear, e.g. to sample the agents' CPU. */
   readonly onMoved?: () => Promise<void>;
+  /** The route table of the probe's subnet (its flip back is timed). */
+  readonly probeTable?: string | undefined;
 }): Promise<TrialResult> {
   const { lab, sut, fault, signal } = options;
   let forcedBack = false;
@@ -77,6 +83,12 @@ export async function runTrial(options: {
   await options.onMoved?.();
   // The failback window starts once the fault is gone (the AZ reachable again, the process
   // restarted): requests sent while the clear is under way still meet the fault.
+  let probeTableBackAt: number | null = null;
+  const masterEni = lab.plan.instances.find((i) => i.name === options.master)?.eni.id;
+  const off = lab.controller.cloud.on((e) => {
+    if (probeTableBackAt === null && e.type === 'route-changed' && e.routeTableId === options.probeTable && e.destinationCidrBlock === `${options.vip}/32`
+      && e.target !== null && 'networkInterfaceId' in e.target && e.target.networkInterfaceId === masterEni) probeTableBackAt = Date.now();
+  });
   await sut.clear(fault);
   const tClear = Date.now();
   const back = await waitRoutes(lab, options.master, { timeoutMs: options.backTimeoutMs, signal });
@@ -86,6 +98,7 @@ export async function runTrial(options: {
   }
   await sleep(1000, undefined, { signal });
   const tEnd = Date.now();
+  off();
   // Requests started before tEnd finish within the probe's timeout.
   await sleep(1100, undefined, { signal });
   return {
@@ -95,6 +108,8 @@ export async function runTrial(options: {
     failbackMs: back === null ? null : back - tClear,
     failback: windowStats(options.records, tClear, tEnd),
     forcedBack,
+    failbackProbeTableMs: probeTableBackAt === null ? null : (probeTableBackAt as number) - tClear,
+    at: { fault: t0, clear: tClear },
   };
 }
 
