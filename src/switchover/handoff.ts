@@ -40,6 +40,10 @@
  *   the VPC routes by destination, and the VIP's route now points at the target itself.
  *   (This kernel has no ipip/gre modules; VXLAN, UDP 4789, works here and in a VPC.)
  *
+ * - `net.ipv4.tcp_early_demux=0` (restored afterwards): a client port reused for a connection to
+ *   the origin would otherwise be handed to this node's TIME_WAIT socket of that 4-tuple before
+ *   routing, and stall (test/e2e/failback-reused-port.test.ts).
+ *
  * Every target-side change is recorded in `<runDir>/handoff.json` before it is made, so `disable`
  * removes exactly what `enable` added, also after an agent restart. Commands run as argument vectors.
  */
@@ -195,6 +199,8 @@ export interface HandoffRecord extends HandoffOptions {
   readonly localMoved: boolean;
   /** `net.ipv4.conf.<iface>.forwarding` before, when we changed it. */
   readonly forwardingBefore: string | null;
+  /** `net.ipv4.tcp_early_demux` before, when we changed it. */
+  readonly earlyDemuxBefore?: string | null;
 }
 
 /** The record file of a run dir. */
@@ -234,6 +240,15 @@ export async function enableHandoff(runDir: string, options: HandoffOptions, ctx
     if (fwd !== '1') {
       await save({ ...record, forwardingBefore: fwd });
       await must(['sysctl', '-q', '-w', `${forwarding}=1`], signal);
+    }
+    // TCP early demux hands a packet to a local socket of its 4-tuple before routing, TIME_WAIT
+    // sockets included, and ip_forward drops a packet that has a socket: a client port reused for
+    // a connection to the origin would stall here. Off while the handoff is on (it only saves a
+    // route lookup per packet).
+    const demux = (await must(['sysctl', '-n', 'net.ipv4.tcp_early_demux'], signal)).trim();
+    if (demux !== '0') {
+      await save({ ...record, earlyDemuxBefore: demux });
+      await must(['sysctl', '-q', '-w', 'net.ipv4.tcp_early_demux=0'], signal);
     }
     // The local table moves behind our rule: add it at 100 first, so it is never missing.
     await save({ ...record, localMoved: true, rule: true });
@@ -290,6 +305,7 @@ export async function disableHandoff(runDir: string, ctx: { readonly signal: Abo
   }
   if (record.role === 'target') await runCommand(['ip', 'route', 'flush', 'table', HANDOFF_TABLE], { signal });
   if (record.forwardingBefore !== null) await attempt(['sysctl', '-q', '-w', `net.ipv4.conf.${record.iface}.forwarding=${record.forwardingBefore}`]);
+  if (record.earlyDemuxBefore != null) await attempt(['sysctl', '-q', '-w', `net.ipv4.tcp_early_demux=${record.earlyDemuxBefore}`]);
   if (problems.length > 0) {
     throw new SystemError('SWITCHOVER_HANDOFF', `could not remove every handoff change (record kept in ${handoffRecordPath(runDir)}; retry, or remove by hand): ${problems.join('; ')}`);
   }
