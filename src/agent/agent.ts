@@ -300,7 +300,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         if (role !== 'target' && role !== 'origin') throw new UserError('SWITCHOVER_INVALID', `handoff role ${JSON.stringify(role)} is not target or origin`);
         return { handoff: await handoff.on(role, peer.name, 'switchover', SWITCHOVER_HANDOFF_MS, s) };
       },
-      'POST /switchover/handoff-off': async () => ({ removed: await handoff.off('switchover finished') }),
+      'POST /switchover/handoff-off': async (body) => ({ removed: await handoff.endSwitchover(body['claimFailed'] === true) }),
       'POST /switchover/yield': (body) => {
         const to = body['to'];
         if (to === null) controller.yieldTo(null);

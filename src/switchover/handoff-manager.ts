@@ -62,6 +62,10 @@ export class HandoffManager {
   readonly #o: HandoffManagerOptions;
   #current: HandoffRecord | null = null;
   #timer: NodeJS.Timeout | undefined;
+  /** When the handoff's timer ends it (epoch ms). */
+  #expiresAt = 0;
+  /** A failback's handoff kept for a switchover back to its peer: when it would have ended. */
+  #keptUntil: number | null = null;
   #channel: PeerChannel | null = null;
   /** on/off/extend run one at a time. */
   #queue: Promise<unknown> = Promise.resolve();
@@ -150,6 +154,7 @@ export class HandoffManager {
         if (role === 'origin' && this.#current.peer === node.name) {
           // A switchover back to the node whose connections this one hands back: they are local
           // there again once the routes move, so the handoff stays until the switchover ends it.
+          this.#keptUntil ??= this.#expiresAt;
           this.#expireAfter(ttlMs);
           this.#o.log.info({ event: 'handoff-kept', peer: node.name, reason, ttlMs }, 'switchover to the peer this node hands connections back to: handoff kept until the switchover ends');
           return this.#current;
@@ -171,15 +176,36 @@ export class HandoffManager {
     });
   }
 
+  /**
+   * A switchover ends (its CLI's last step): the handoff is removed, except a failback's handoff
+   * kept for a switchover whose target could not claim: the routes stay here, so it runs on to its
+   * own end. Returns whether a handoff was removed.
+   */
+  endSwitchover(claimFailed: boolean): Promise<boolean> {
+    return this.#serial(async () => {
+      const keptUntil = this.#keptUntil;
+      if (claimFailed && keptUntil !== null && this.#current?.reason === 'takeover') {
+        this.#keptUntil = null;
+        this.#expireAfter(Math.max(0, keptUntil - Date.now()));
+        this.#o.log.info({ event: 'handoff-kept', peer: this.#current.peer, reason: 'switchover failed', ttlMs: Math.max(0, keptUntil - Date.now()) }, 'the switchover failed: the handoff to the failback\'s peer runs on to its own end');
+        return false;
+      }
+      return this.#disable('switchover finished');
+    });
+  }
+
   /** Turns the handoff off; returns whether one was on. */
   off(why: string): Promise<boolean> {
-    return this.#serial(async () => {
-      clearTimeout(this.#timer);
-      const had = await disableHandoff(this.#o.runDir, { signal: AbortSignal.timeout(30_000) });
-      this.#current = null;
-      if (had) this.#o.log.info({ event: 'handoff-off', why }, 'connection handoff removed');
-      return had;
-    });
+    return this.#serial(() => this.#disable(why));
+  }
+
+  async #disable(why: string): Promise<boolean> {
+    clearTimeout(this.#timer);
+    this.#keptUntil = null;
+    const had = await disableHandoff(this.#o.runDir, { signal: AbortSignal.timeout(30_000) });
+    this.#current = null;
+    if (had) this.#o.log.info({ event: 'handoff-off', why }, 'connection handoff removed');
+    return had;
   }
 
   /** What `node` says over the link now (null: no answer within answerTimeoutMs). */
@@ -236,10 +262,7 @@ export class HandoffManager {
         this.#expireAfter(TAKEOVER_HANDOFF_MS);
         return;
       }
-      clearTimeout(this.#timer);
-      const had = await disableHandoff(this.#o.runDir, { signal: AbortSignal.timeout(30_000) });
-      this.#current = null;
-      if (had) this.#o.log.info({ event: 'handoff-off', why: 'the claim moved no route' }, 'connection handoff removed');
+      await this.#disable('the claim moved no route');
     }).catch((err: unknown) => this.#o.log.error({ event: 'handoff-off-failed', err }, 'could not update the handoff after the claim'));
   }
 
@@ -269,6 +292,7 @@ export class HandoffManager {
 
   #expireAfter(ms: number): void {
     clearTimeout(this.#timer);
+    this.#expiresAt = Date.now() + ms;
     this.#timer = setTimeout(() => {
       this.off('time limit reached').catch((err: unknown) => this.#o.log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff'));
     }, ms);

@@ -19,7 +19,7 @@
  *   any source address, so nobody else may inject into it (the security group should say the
  *   same). Every local destination, because the VXLAN socket takes them all.
  * - `iptables -I INPUT ! -i olbho -d 169.254.79.0/24 -j DROP`: the link addresses (the agents'
- *   peer endpoint, src/agent/peer-server.ts) only through the link.
+ *   peer endpoint, src/switchover/peer-channel.ts) only through the link.
  * Because the receiving end is always there, a node that loses the routes needs to do nothing
  * for its connections to keep working, and nodes need no channel to each other.
  *

@@ -109,18 +109,27 @@ export async function runSwitchover(options: SwitchoverOptions): Promise<Switcho
   // (not only at start-up): the target takes over after that delay.
   const vrrpTimeoutMs = options.vrrpTimeoutMs ?? spec.cluster.vrrp.preemptDelayMs + 10_000;
   let drained = false;
+  let claimFailed = false;
+  // Also when the CLI's own signal has ended (interrupted): the origin must not keep yielding.
+  const endYield = (): Promise<unknown> => agentCall(ep(from), 'POST', '/switchover/yield', { to: null }, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
   try {
     await timed('handoff on', async () => {
       await call(from, 'POST', '/switchover/handoff', { role: 'origin', peer: to });
       await call(to, 'POST', '/switchover/handoff', { role: 'target', peer: from });
     });
     await timed('origin yields', () => call(from, 'POST', '/switchover/yield', { to, ttlMs: 120_000 }));
+    // Until every table is on the target, a failure leaves the origin master: its yield ends, it
+    // retakes what moved, and a failback's handoff it kept for this switchover stays on.
     const claims = await timed('target claims', () => call<{ outcomes: { table: string; kind: string; reason?: string }[] }>(to, 'POST', '/switchover/claim'),
-      (v) => v.outcomes.map((o) => `${o.table} ${o.kind}`).join(', '));
+      (v) => v.outcomes.map((o) => `${o.table} ${o.kind}`).join(', ')).catch(async (err: unknown) => {
+      claimFailed = true;
+      await endYield();
+      throw new SystemError('SWITCHOVER_FAILED', `the target's claim failed: ${(err as Error).message}; ${from} stays master and retakes any table that moved`, { cause: err });
+    });
     const failed = claims.outcomes.filter((o) => o.kind === 'failed' || o.kind === 'aborted');
     if (failed.length > 0) {
-      // The origin stays master and retakes what moved (its yield ends now).
-      await call(from, 'POST', '/switchover/yield', { to: null }).catch(() => undefined);
+      claimFailed = true;
+      await endYield();
       throw new SystemError('SWITCHOVER_FAILED', `the target could not claim ${failed.map((o) => `${o.table} (${o.reason ?? o.kind})`).join(', ')}; ${from} stays master and retakes them`);
     }
     await timed('origin drains (haproxy reload)', () => call(from, 'POST', '/switchover/drain'));
@@ -152,7 +161,7 @@ export async function runSwitchover(options: SwitchoverOptions): Promise<Switcho
     const cleanup = AbortSignal.timeout(30_000);
     const errors: string[] = [];
     for (const node of [to, from]) {
-      await agentCall(ep(node), 'POST', '/switchover/handoff-off', {}, { signal: cleanup }).catch((err: unknown) => errors.push(`${node}: ${(err as Error).message}`));
+      await agentCall(ep(node), 'POST', '/switchover/handoff-off', { claimFailed }, { signal: cleanup }).catch((err: unknown) => errors.push(`${node}: ${(err as Error).message}`));
     }
     steps.push({ step: 'handoff off', ms: 0, ...(errors.length > 0 ? { detail: errors.join('; ') } : {}) });
     say(`handoff off${errors.length > 0 ? `: ${errors.join('; ')}` : ''}`);

@@ -5,8 +5,8 @@
 // traffic moves back to a node that serves. Through the whole failback a probe (a new connection
 // per request) and a client on keep-alive connections (which live across the route flip) must see
 // zero failed requests: lb-a hands the packets of connections it does not know back to lb-b over
-// the handoff link while the routes move, and lb-b drains once they have. A switchover straight
-// back to lb-b then fails no request either.
+// the handoff link while the routes move, and lb-b drains once they have. A switchover back to
+// lb-b that fails keeps that handoff; one straight after that fails no request either.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +15,7 @@ import { runCli } from '../../src/cli/main.js';
 import { memoryIo } from '../../src/cli/io.js';
 import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
 import { startVipClient } from '../helpers/vip-client.js';
+import { TAKEOVER_HANDOFF_MS } from '../../src/switchover/handoff-manager.js';
 import { agentStatus, CONVERGE_MS, isRoot, nodeAddress, recordRouteChanges, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
 
 void test('failback to the restarted preferred node after the preempt delay: zero failed requests', { skip: !isRoot && 'needs root (network namespaces)', timeout: 180_000 }, async (t) => {
@@ -64,6 +65,20 @@ void test('failback to the restarted preferred node after the preempt delay: zer
   const aLog = await readFile(join(e2e.runDir('lb-a'), 'agent.log'), 'utf8');
   assert.match(aLog, /"event":"handoff-on","role":"target","peer":"lb-b","reason":"takeover"/);
   assert.ok(handedOff > 0, `no packet was handed off:\n${mangle}`);
+
+  // AND a switchover back to lb-b that fails (lb-b cannot reach the EC2 API) leaves lb-a's
+  // handoff to lb-b running on to its own end (40 s after the routes moved)
+  const unreachable = { kind: 'api-unreachable', az: 'az-b', mode: 'hang' } as const;
+  await lab.faults.inject(unreachable);
+  const failedIo = memoryIo();
+  const failedCode = await runCli(['switchover', '--spec', e2e.specFile, '--lab-prefix', lab.plan.prefix, '--lab-state-dir', dirname(lab.stateFile), '--to', 'lb-b'], failedIo, AbortSignal.timeout(90_000));
+  await lab.faults.clear(unreachable);
+  assert.notEqual(failedCode, 0, `switchover with lb-b cut off from the API succeeded:\n${failedIo.stdout.join('\n')}`);
+  const afterFailed = await agentStatus(lab, 'lb-a');
+  const sinceBack = Date.now() - backAt;
+  t.diagnostic(`failed switchover ended ${sinceBack} ms after the routes moved back; lb-a's handoff: ${JSON.stringify(afterFailed?.switchover?.handoff ?? null)}`);
+  assert.match(await readFile(join(e2e.runDir('lb-a'), 'agent.log'), 'utf8'), /"event":"handoff-kept","peer":"lb-b","reason":"switchover failed"/);
+  if (sinceBack < TAKEOVER_HANDOFF_MS - 2000) assert.equal(afterFailed?.switchover?.handoff?.reason, 'takeover', `lb-a's failback handoff ended with the failed switchover, ${sinceBack} ms after the routes moved`);
 
   // AND a switchover back to lb-b right away, while lb-a still hands lb-b's connections back,
   // fails no request either (lb-a keeps that handoff until the switchover ends)

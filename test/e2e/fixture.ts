@@ -134,9 +134,12 @@ export interface AgentStatus {
     readonly transitions: readonly { readonly at: number; readonly from: string; readonly to: string; readonly reason: string }[];
     readonly lastDetectToClaimedMs: number | null;
     readonly contests: number;
+    /** The switchover target this node leaves its resources to (null: none). */
+    readonly yieldingTo?: string | null;
   };
   readonly haproxy: { readonly pid: number | null; readonly alive: boolean; readonly healthy: boolean };
   readonly keepalived: { readonly pid: number; readonly alive: boolean };
+  readonly switchover?: { readonly handoff: { readonly role: string; readonly peer: string; readonly reason?: string } | null };
 }
 
 /** The agent's /status on a node, or null when it does not answer. */

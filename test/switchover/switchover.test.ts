@@ -1,7 +1,8 @@
 /**
- * Planned switchover in the lab (real haproxy, keepalived, agents): lb-a -> lb-b -> lb-a while a
- * client sends new-connection requests every 10 ms and a keep-alive client sends back-to-back
- * requests through the VIP. Zero failed requests, routes and VRRP on the target, handoff rules gone.
+ * Planned switchover in the lab (real haproxy, keepalived, agents): one to lb-b that fails (lb-b
+ * cannot reach the EC2 API), then lb-a -> lb-b -> lb-a, while a client sends new-connection
+ * requests every 10 ms and a keep-alive client sends back-to-back requests through the VIP. Zero
+ * failed requests, the failed one changes nothing, routes and VRRP on the target, handoff rules gone.
  */
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
@@ -9,7 +10,7 @@ import { test } from 'node:test';
 import { runCli } from '../../src/cli/main.js';
 import { memoryIo } from '../../src/cli/io.js';
 import { startVipClient } from '../helpers/vip-client.js';
-import { agentStatus, isRoot, startE2eLab, waitFor, waitRoutesOn } from '../e2e/fixture.js';
+import { agentStatus, isRoot, recordRouteChanges, startE2eLab, waitFor, waitRoutesOn } from '../e2e/fixture.js';
 import type { E2eLab } from '../e2e/fixture.js';
 
 async function netState(e2e: E2eLab, node: string): Promise<string> {
@@ -19,7 +20,7 @@ async function netState(e2e: E2eLab, node: string): Promise<string> {
   return `${mangle.stdout}\n${rules.stdout}\n${links.stdout.split('\n').map((l) => l.split(':')[1]?.trim() ?? '').join(' ')}`;
 }
 
-void test('planned switchover lb-a -> lb-b -> lb-a fails no request', { skip: !isRoot && 'needs root (network namespaces)', timeout: 180_000 }, async (t) => {
+void test('planned switchover: a failed one changes nothing, lb-a -> lb-b -> lb-a fails no request', { skip: !isRoot && 'needs root (network namespaces)', timeout: 180_000 }, async (t) => {
   const e2e = await startE2eLab(t, { recheckInterval: '2s' });
   const { lab } = e2e;
   const prefix = lab.plan.prefix;
@@ -30,6 +31,23 @@ void test('planned switchover lb-a -> lb-b -> lb-a fails no request', { skip: !i
   // GIVEN a client in az-a sending new-connection and keep-alive requests through the VIP
   const client = startVipClient(t, lab, 'client-az-a', { maxMs: 120_000 });
   await new Promise((r) => setTimeout(r, 1000));
+
+  // WHEN switching over to lb-b while lb-b cannot reach the EC2 API (its claim cannot even list the tables)
+  const { changes } = recordRouteChanges(t, lab);
+  const unreachable = { kind: 'api-unreachable', az: 'az-b', mode: 'hang' } as const;
+  await lab.faults.inject(unreachable);
+  const failedIo = memoryIo();
+  const failedCode = await runCli(['switchover', ...cliArgs, '--to', 'lb-b'], failedIo, AbortSignal.timeout(90_000));
+  await lab.faults.clear(unreachable);
+  // THEN it fails and says so; lb-a stays master, yields to nobody, and no route ever moved
+  const failedOut = `${failedIo.stdout.join('\n')}\n${failedIo.stderr.join('\n')}`;
+  assert.notEqual(failedCode, 0, `switchover with lb-b cut off from the API succeeded:\n${failedOut}`);
+  assert.match(failedIo.stderr.join('\n'), /the target's claim failed: lb-b: DescribeRouteTables: no answer from the EC2 API.*; lb-a stays master.*\[SWITCHOVER_FAILED\]/, failedOut);
+  const origin = await agentStatus(lab, 'lb-a');
+  assert.equal(origin?.vrrp.vrrp, 'MASTER');
+  assert.equal(origin?.vrrp.yieldingTo, null, 'lb-a still yields to lb-b after the failed switchover');
+  assert.deepEqual(changes, [], 'a route moved in the failed switchover');
+  assert.equal(await netState(e2e, 'lb-b'), before.b, 'the failed switchover left handoff rules on lb-b');
 
   // WHEN switching over to lb-b, then back to lb-a
   for (const to of ['lb-b', 'lb-a']) {

@@ -15,7 +15,7 @@ export class Ec2AddressApi implements AddressApi {
       if (!a) throw new OverlayError('CLOUD_NOT_FOUND', `Elastic IP ${input.allocationId} does not exist; check cloud.eipAllocationId`);
       return { allocationId: input.allocationId, publicIp: a.PublicIp ?? '', networkInterfaceId: a.NetworkInterfaceId ?? null, privateIp: a.PrivateIpAddress ?? null };
     } catch (err) {
-      throw wrapAwsError(err, 'DescribeAddresses');
+      throw wrapAwsError(err, 'DescribeAddresses', options.signal);
     }
   }
 
@@ -28,7 +28,7 @@ export class Ec2AddressApi implements AddressApi {
         AllowReassociation: true,
       }), { abortSignal: options.signal });
     } catch (err) {
-      throw wrapAwsError(err, 'AssociateAddress');
+      throw wrapAwsError(err, 'AssociateAddress', options.signal);
     }
   }
 }

@@ -11,7 +11,7 @@ export class Ec2HeartbeatApi implements HeartbeatApi {
     try {
       await this.client.send(new CreateTagsCommand({ Resources: [input.networkInterfaceId], Tags: [{ Key: input.key, Value: input.value }] }), { abortSignal: options.signal });
     } catch (err) {
-      throw wrapAwsError(err, 'CreateTags');
+      throw wrapAwsError(err, 'CreateTags', options.signal);
     }
   }
 
@@ -26,7 +26,7 @@ export class Ec2HeartbeatApi implements HeartbeatApi {
       }
       return out;
     } catch (err) {
-      throw wrapAwsError(err, 'DescribeNetworkInterfaces');
+      throw wrapAwsError(err, 'DescribeNetworkInterfaces', options.signal);
     }
   }
 }

@@ -51,7 +51,7 @@ export class Ec2RouteApi implements RouteApi {
     try {
       await this.client.send(new ReplaceRouteCommand({ RouteTableId: input.routeTableId, DestinationCidrBlock: input.destinationCidr, NetworkInterfaceId: input.networkInterfaceId }), { abortSignal: options.signal });
     } catch (err) {
-      throw wrapAwsError(err, 'ReplaceRoute');
+      throw wrapAwsError(err, 'ReplaceRoute', options.signal);
     }
   }
 
@@ -59,7 +59,7 @@ export class Ec2RouteApi implements RouteApi {
     try {
       await this.client.send(new CreateRouteCommand({ RouteTableId: input.routeTableId, DestinationCidrBlock: input.destinationCidr, NetworkInterfaceId: input.networkInterfaceId }), { abortSignal: options.signal });
     } catch (err) {
-      throw wrapAwsError(err, 'CreateRoute');
+      throw wrapAwsError(err, 'CreateRoute', options.signal);
     }
   }
 
@@ -82,7 +82,7 @@ export class Ec2RouteApi implements RouteApi {
       } while (nextToken);
       return out;
     } catch (err) {
-      throw wrapAwsError(err, 'DescribeNetworkInterfaces');
+      throw wrapAwsError(err, 'DescribeNetworkInterfaces', options.signal);
     }
   }
 
@@ -96,7 +96,7 @@ export class Ec2RouteApi implements RouteApi {
         nextToken = page.NextToken;
       } while (nextToken);
     } catch (err) {
-      throw wrapAwsError(err, 'DescribeRouteTables');
+      throw wrapAwsError(err, 'DescribeRouteTables', options.signal);
     }
     return out;
   }

@@ -47,9 +47,11 @@ interface SdkErrorShape {
 
 /**
  * Wraps an error from the AWS SDK once, at the boundary, keeping it as `cause` and the EC2 error
- * code and request id in `details` (`awsCode`, `requestId`, `httpStatus`).
+ * code and request id in `details` (`awsCode`, `requestId`, `httpStatus`). `signal` is the call's:
+ * the SDK reports every abort as "AbortError: Request aborted", so the message says why instead
+ * (e.g. the call's timeout: no answer from the API).
  */
-export function wrapAwsError(err: unknown, action: string): OverlayError {
+export function wrapAwsError(err: unknown, action: string, signal?: AbortSignal): OverlayError {
   if (err instanceof OverlayError) return err;
   const e = (err ?? {}) as SdkErrorShape;
   const awsCode = e.Code ?? e.name ?? 'Unknown';
@@ -61,5 +63,10 @@ export function wrapAwsError(err: unknown, action: string): OverlayError {
     code = abort || e.$fault === 'server' || status === undefined || status >= 500 ? 'CLOUD_UNAVAILABLE' : 'CLOUD_INVALID_REQUEST';
   }
   const details = { awsCode, action, ...(status !== undefined ? { httpStatus: status } : {}), ...(e.$metadata?.requestId ? { requestId: e.$metadata.requestId } : {}) };
+  const reason: unknown = abort && signal?.aborted ? signal.reason : undefined;
+  if (reason instanceof Error) {
+    const why = reason.name === 'TimeoutError' ? `no answer from the EC2 API (${reason.message})` : `aborted (${reason.message})`;
+    return new OverlayError(code, `${action}: ${why}`, { cause: err, details });
+  }
   return new OverlayError(code, `${action}: ${awsCode}${e.message ? `: ${e.message}` : ''}`, { cause: err, details });
 }
