@@ -1,8 +1,11 @@
+import { request } from 'node:http';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
-import { timeoutSignal } from '../util/abort.js';
+
+/** A probe without a full answer within this long fails. */
+const PROBE_TIMEOUT_MS = 500;
 
 export interface HealthMonitorOptions {
   /** HAProxy's health URI (monitor-uri on localhost): fails while a default backend has no server up. */
@@ -25,6 +28,11 @@ export interface HealthMonitorOptions {
  * Keeps keepalived's track file in step with HAProxy's health, event-driven for keepalived
  * (track_file is watched with inotify; a vrrp_script would run at most once a second). The file is
  * written only on a change, atomically; `markDown` (HAProxy's process exited) acts at once.
+ *
+ * The probe is a plain `node:http` GET on a fresh connection (no keep-alive: every probe reaches
+ * the listener of the current worker, not an old one kept by an idle connection across a reload).
+ * Not `fetch`: undici's fetch costs about twice the CPU per request (2.7 ms against 1.3 ms on this
+ * machine), and at 10 probes a second that was a third of an idle agent's CPU.
  */
 export class HealthMonitor {
   readonly #o: HealthMonitorOptions;
@@ -69,9 +77,8 @@ export class HealthMonitor {
 
   async #probe(signal: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string }> {
     try {
-      const res = await fetch(this.#o.url, { signal: timeoutSignal(500, signal) });
-      await res.arrayBuffer();
-      return res.status === 200 ? { ok: true } : { ok: false, reason: `haproxy health URI answers ${res.status} (a default backend has no server up)` };
+      const status = await httpGetStatus(this.#o.url, PROBE_TIMEOUT_MS, signal);
+      return status === 200 ? { ok: true } : { ok: false, reason: `haproxy health URI answers ${status} (a default backend has no server up)` };
     } catch (err) {
       return { ok: false, reason: `haproxy health URI unreachable: ${(err as Error).message}` };
     }
@@ -84,4 +91,39 @@ export class HealthMonitor {
     this.#o.log.info({ event: 'health', healthy, reason }, healthy ? 'node healthy: keepalived may elect it' : 'node unhealthy: keepalived goes FAULT');
     this.#o.onChange?.(healthy, reason);
   }
+}
+
+/**
+ * GETs `url` on a new connection and reads the whole answer; resolves to the status code. Settles
+ * exactly once: on the answer's end, on any error, on a connection closed early, or after
+ * `timeoutMs` (its own timer, cleared when the probe ends: ten probes a second must not leave ten
+ * pending timers behind them).
+ */
+function httpGetStatus(url: string, timeoutMs: number, parent: AbortSignal): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let timedOut = false;
+    let done = false;
+    const settle = (status: number | null, err?: Error): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (timedOut) reject(new Error(`no answer within ${timeoutMs} ms`));
+      else if (status === null) reject(err ?? new Error('connection closed before the answer ended'));
+      else resolve(status);
+    };
+    const req = request(url, { agent: false, signal: parent, headers: { connection: 'close' } }, (res) => {
+      res.on('end', () => settle(res.statusCode ?? 0));
+      res.on('error', (err) => settle(null, err));
+      res.on('close', () => settle(null));
+      res.resume();
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      req.destroy();
+      settle(null);
+    }, timeoutMs);
+    req.on('error', (err) => settle(null, err));
+    req.on('close', () => settle(null));
+    req.end();
+  });
 }
