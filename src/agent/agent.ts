@@ -268,7 +268,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     vrrp: controller.status(),
     haproxy: { pid: haproxy?.masterPid ?? null, alive: haproxy?.isAlive() ?? false, healthy: health.healthy },
     keepalived: { pid: keepalived.pid, alive: isAlive(keepalived.pid) },
-    switchover: { priorityAdjust: sw.priorityAdjust, handoff: handoff.current === null ? null : { role: handoff.current.role, peer: handoff.current.peer, peerAddress: handoff.current.peerAddress, reason: handoff.current.reason, since: handoff.current.since } },
+    switchover: { priorityAdjust: sw.priorityAdjust, handoff: handoff.current === null ? null : { role: handoff.current.role, peer: handoff.current.peer, peerAddress: handoff.current.peerAddress, reason: handoff.current.reason, since: handoff.current.since, until: handoff.current.until } },
   });
   const server = await startStatusServer({
     host: adminHost(spec.admin.agent.bind, node, spec.cluster.vip),
@@ -403,8 +403,9 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
   stopping = true;
   log.info({ event: 'agent-stopping' }, 'agent stopping; haproxy and keepalived keep running');
-  // A failback's handoff ends with the agent that turned it on (a switchover's stays: the CLI ends it).
-  if (handoff.current?.reason === 'takeover') await handoff.off('agent stopping').catch((err: unknown) => log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff'));
+  // A handoff stays on (an upgrade must not reset the connections a failback hands back): the next
+  // agent picks it up, and the kernel stops it at its deadline if none comes (src/switchover/handoff.ts).
+  if (handoff.current !== null) log.info({ event: 'handoff-left-on', reason: handoff.current.reason, peer: handoff.current.peer, until: handoff.current.until }, 'the connection handoff stays on until its deadline');
   await Promise.allSettled(tasks);
   if (fatal.signal.aborted) throw fatal.signal.reason;
 }

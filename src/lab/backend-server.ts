@@ -5,6 +5,9 @@
  * run it so that a response tells which server HAProxy picked; tests run it on an LB node bound
  * to the VIP so that a response tells which node the VPC route reached.
  *
+ * `?drip=MS` (at most 60000) makes a long-lived response: the headers at once, then 1 KiB every
+ * 100 ms for MS ms, then the name (tests that a connection lives across a route flip use it).
+ *
  * Usage: node backend-server.js ADDRESS:PORT=NAME [ADDRESS:PORT=NAME ...]
  * Prints `ready` on stdout once every listener is bound, then never writes to stdout again (the
  * parent closes the pipe). Stops on SIGTERM/SIGINT.
@@ -13,6 +16,8 @@ import { createServer, type Server } from 'node:http';
 
 /** The line printed once every listener is bound. */
 export const NAME_SERVER_READY_LINE = 'ready';
+/** The longest `?drip=MS`. */
+const MAX_DRIP_MS = 60_000;
 
 /** One listener of the name server. */
 export interface NameListener {
@@ -42,7 +47,20 @@ async function main(argv: readonly string[]): Promise<void> {
       // Who connected: through HAProxy, the LB node's address (the failover probe reports it).
       res.setHeader('x-remote-address', (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
       res.setHeader('content-type', 'text/plain');
-      res.end(`${l.name}\n`);
+      const drip = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('drip') ?? 0);
+      if (!(Number.isInteger(drip) && drip > 0)) {
+        res.end(`${l.name}\n`);
+        return;
+      }
+      const end = Date.now() + Math.min(drip, MAX_DRIP_MS);
+      res.flushHeaders();
+      const timer = setInterval(() => {
+        if (Date.now() >= end) {
+          clearInterval(timer);
+          res.end(`${l.name}\n`);
+        } else res.write(Buffer.alloc(1024, 46));
+      }, 100);
+      res.on('close', () => clearInterval(timer));
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

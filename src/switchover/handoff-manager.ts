@@ -22,7 +22,7 @@
 import type { ClusterNode } from '../model/spec.js';
 import type { Logger } from '../util/log.js';
 import { UserError } from '../util/errors.js';
-import { HANDOFF_MAX_NODES, disableHandoff, enableHandoff, ensureHandoffLink, handoffLinkAddress, readHandoff } from './handoff.js';
+import { HANDOFF_MAX_NODES, disableHandoff, enableHandoff, ensureHandoffLink, handoffLinkAddress, readHandoff, setHandoffDeadline } from './handoff.js';
 import type { HandoffRecord, HandoffRole } from './handoff.js';
 import { PeerChannel } from './peer-channel.js';
 import type { PeerView } from './peer-channel.js';
@@ -62,8 +62,10 @@ export class HandoffManager {
   readonly #o: HandoffManagerOptions;
   #current: HandoffRecord | null = null;
   #timer: NodeJS.Timeout | undefined;
-  /** When the handoff's timer ends it (epoch ms). */
+  /** When the handoff's timer ends it (epoch ms); the kernel stops handing off then too. */
   #expiresAt = 0;
+  /** When this agent's manager started: a peer it has not asked yet is not silent before that. */
+  #startedAt = Date.now();
   /** A failback's handoff kept for a switchover back to its peer: when it would have ended. */
   #keptUntil: number | null = null;
   #channel: PeerChannel | null = null;
@@ -83,16 +85,19 @@ export class HandoffManager {
 
   /**
    * Sets up this node's end of the link (idempotent) and its peer channel, picks up a handoff
-   * left by a previous agent (removed when its time limit has passed), starts asking the
-   * lower-priority peers, and re-checks the link every minute (a firewall reload must not leave it
-   * open). A link that cannot be set up is logged and tried again; meanwhile this node takes part
-   * in no handoff (failover itself does not depend on it).
+   * left by a previous agent (it runs on to its deadline: an agent restart does not cut a
+   * failback's handoff short), starts asking the lower-priority peers, and re-checks the link every
+   * minute (a firewall reload must not leave it open). A link that cannot be set up is logged and
+   * tried again; meanwhile this node takes part in no handoff (failover itself does not depend on it).
    */
   async start(signal: AbortSignal): Promise<void> {
+    this.#startedAt = Date.now();
     this.#current = await readHandoff(this.#o.runDir);
     if (this.#current !== null) {
-      const limit = this.#current.reason === 'takeover' ? TAKEOVER_HANDOFF_MS : SWITCHOVER_HANDOFF_MS;
-      this.#expireAfter(Math.max(0, this.#current.since + limit - Date.now()));
+      const { role, peer, reason, since, until } = this.#current;
+      this.#expireAt(until);
+      this.#o.log.info({ event: 'handoff-resumed', role, peer, reason, since, until },
+        until > Date.now() ? 'picked up the connection handoff a previous agent turned on: it runs on to its deadline' : 'removing the connection handoff a previous agent left: its deadline has passed');
     }
     const address = handoffLinkAddress(this.#o.nodes, this.#o.self.name);
     if (address === null) {
@@ -155,22 +160,23 @@ export class HandoffManager {
           // A switchover back to the node whose connections this one hands back: they are local
           // there again once the routes move, so the handoff stays until the switchover ends it.
           this.#keptUntil ??= this.#expiresAt;
-          this.#expireAfter(ttlMs);
+          await this.#moveDeadline(Date.now() + ttlMs);
           this.#o.log.info({ event: 'handoff-kept', peer: node.name, reason, ttlMs }, 'switchover to the peer this node hands connections back to: handoff kept until the switchover ends');
           return this.#current;
         }
-        const left = Math.ceil((this.#current.since + TAKEOVER_HANDOFF_MS - Date.now()) / 1000);
+        const left = Math.ceil((this.#expiresAt - Date.now()) / 1000);
         throw new UserError('SWITCHOVER_INVALID', `${this.#o.self.name} is still handing connections back to ${this.#current.peer} after a failback (about ${Math.max(1, left)} s more); a switchover to another node now would reset them: retry after that, or switch over to ${this.#current.peer}`);
       }
       clearTimeout(this.#timer);
+      const until = Date.now() + ttlMs;
       try {
-        this.#current = await enableHandoff(this.#o.runDir, { role, vip: this.#o.vip, peer: node.name, peerAddress: node.address, peerLinkAddress, iface: this.#o.self.interface, reason }, { signal });
+        this.#current = await enableHandoff(this.#o.runDir, { role, vip: this.#o.vip, peer: node.name, peerAddress: node.address, peerLinkAddress, iface: this.#o.self.interface, reason, until }, { signal });
       } catch (err) {
         this.#current = await readHandoff(this.#o.runDir).catch(() => null);
-        if (this.#current !== null) this.#expireAfter(0);
+        if (this.#current !== null) this.#expireAt(0);
         throw err;
       }
-      this.#expireAfter(ttlMs);
+      this.#expireAt(until);
       this.#o.log.info({ event: 'handoff-on', role, peer: node.name, reason, ttlMs }, 'connection handoff on');
       return this.#current;
     });
@@ -186,7 +192,7 @@ export class HandoffManager {
       const keptUntil = this.#keptUntil;
       if (claimFailed && keptUntil !== null && this.#current?.reason === 'takeover') {
         this.#keptUntil = null;
-        this.#expireAfter(Math.max(0, keptUntil - Date.now()));
+        await this.#moveDeadline(keptUntil);
         this.#o.log.info({ event: 'handoff-kept', peer: this.#current.peer, reason: 'switchover failed', ttlMs: Math.max(0, keptUntil - Date.now()) }, 'the switchover failed: the handoff to the failback\'s peer runs on to its own end');
         return false;
       }
@@ -259,7 +265,7 @@ export class HandoffManager {
     return this.#serial(async () => {
       if (this.#current?.reason !== 'takeover' || this.#current.role !== 'target') return;
       if (outcomes.some((o) => o.kind === 'claimed')) {
-        this.#expireAfter(TAKEOVER_HANDOFF_MS);
+        await this.#moveDeadline(Date.now() + TAKEOVER_HANDOFF_MS);
         return;
       }
       await this.#disable('the claim moved no route');
@@ -277,7 +283,7 @@ export class HandoffManager {
       await this.peerState(node, signal, this.#o.advertIntervalMs);
       const c = this.#current;
       const last = this.#seen.get(node)?.at ?? 0;
-      if (c?.reason === 'takeover' && c.role === 'target' && c.peer === node && Date.now() - Math.max(last, c.since) > 1000) {
+      if (c?.reason === 'takeover' && c.role === 'target' && c.peer === node && Date.now() - Math.max(last, c.since, this.#startedAt) > 1000) {
         await this.off(`${node} stopped answering: its connections are gone`).catch((err: unknown) => this.#o.log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff'));
       }
       await systemClock.sleep(Math.max(10, every - (Date.now() - started)), signal).catch(() => undefined);
@@ -290,12 +296,23 @@ export class HandoffManager {
     return next;
   }
 
-  #expireAfter(ms: number): void {
+  /** Ends the handoff at `at` (epoch ms; at once when past), by the agent's timer only. */
+  #expireAt(at: number): void {
     clearTimeout(this.#timer);
-    this.#expiresAt = Date.now() + ms;
+    this.#expiresAt = at;
     this.#timer = setTimeout(() => {
       this.off('time limit reached').catch((err: unknown) => this.#o.log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff'));
-    }, ms);
+    }, Math.max(0, at - Date.now()));
     this.#timer.unref();
+  }
+
+  /** Moves the handoff's end to `at`: the agent's timer and the kernel's deadline (its MARK rule). */
+  async #moveDeadline(at: number): Promise<void> {
+    this.#expireAt(at);
+    try {
+      this.#current = await setHandoffDeadline(this.#o.runDir, at, { signal: AbortSignal.timeout(30_000) }) ?? this.#current;
+    } catch (err) {
+      this.#o.log.error({ event: 'handoff-deadline-failed', err, until: at }, 'could not move the kernel\'s handoff deadline: the handoff may end earlier than planned');
+    }
   }
 }

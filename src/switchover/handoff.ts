@@ -43,6 +43,11 @@
  * - `net.ipv4.tcp_early_demux=0` (restored afterwards): a client port reused for a connection to
  *   the origin would otherwise be handed to this node's TIME_WAIT socket of that 4-tuple before
  *   routing, and stall (test/e2e/failback-reused-port.test.ts).
+ * - The MARK rule carries its deadline (`-m time --datestop`, UTC, whole seconds): the
+ *   kernel stops handing off at the deadline by itself, so a handoff can outlive the agent that
+ *   turned it on (an agent restart does not cut a failback's handoff short, and one that never comes
+ *   back leaves nothing that hands off). The agent removes the rest at the deadline
+ *   (`disableHandoff`); `setHandoffDeadline` moves the deadline.
  *
  * Every target-side change is recorded in `<runDir>/handoff.json` before it is made, so `disable`
  * removes exactly what `enable` added, also after an agent restart. Commands run as argument vectors.
@@ -189,6 +194,8 @@ export interface HandoffOptions {
   readonly iface: string;
   /** What turned it on. */
   readonly reason: 'switchover' | 'takeover';
+  /** When the handoff ends (epoch ms); the kernel stops within a second after it (the MARK rule's `--datestop`). */
+  readonly until: number;
 }
 
 /** What `enable` changed, as recorded in handoff.json. */
@@ -225,7 +232,7 @@ export async function enableHandoff(runDir: string, options: HandoffOptions, ctx
   let record: HandoffRecord = { ...options, since: Date.now(), iptables: [], rule: false, localMoved: false, forwardingBefore: null };
   const save = async (next: HandoffRecord): Promise<void> => {
     record = next;
-    await writeFileAtomic(handoffRecordPath(runDir), `${JSON.stringify(record, null, 2)}\n`, { signal, mode: 0o600 });
+    await writeRecord(runDir, record, signal);
   };
   try {
     await save(record);
@@ -255,10 +262,7 @@ export async function enableHandoff(runDir: string, options: HandoffOptions, ctx
     if (!(await localRulePrefs(signal)).includes(LOCAL_PREF_MOVED)) await must(['ip', 'rule', 'add', 'pref', LOCAL_PREF_MOVED, 'lookup', 'local'], signal);
     await must(['ip', 'rule', 'add', 'pref', RULE_PREF, 'fwmark', HANDOFF_MARK, 'lookup', HANDOFF_TABLE], signal);
     if ((await localRulePrefs(signal)).includes('0')) await must(['ip', 'rule', 'del', 'pref', '0', 'lookup', 'local'], signal);
-    // Never what came in over the link: two nodes handing off towards each other at once (an
-    // abandoned switchover and a failback) would bounce a stray packet between them.
-    const spec = ['PREROUTING', '!', '-i', HANDOFF_DEV, '-d', `${options.vip}/32`, '-p', 'tcp', '!', '--syn', '-m', 'conntrack', '!', '--ctstate', 'ESTABLISHED',
-      '-m', 'comment', '--comment', HANDOFF_COMMENT, '-j', 'MARK', '--set-mark', HANDOFF_MARK];
+    const spec = markRule(options.vip, options.until);
     // The VXLAN's outer route lookup uses the inner packet's mark (vxlan_get_route: flowi4_mark =
     // skb->mark): with our mark it finds table 20300 again, a circular route (counted as TX
     // errors/"collisions" on the link). Clear the mark once the packet is routed to the link.
@@ -311,6 +315,49 @@ export async function disableHandoff(runDir: string, ctx: { readonly signal: Abo
   }
   await rm(handoffRecordPath(runDir), { force: true });
   return true;
+}
+
+/**
+ * Moves the deadline of the handoff in force (later or earlier): the target's MARK rule is
+ * replaced by one with the new `--datestop` (added before the old one is deleted, so the handoff
+ * never pauses; the record lists both meanwhile).
+ * @returns the updated record (null: no handoff is on).
+ * @throws SystemError SWITCHOVER_HANDOFF when a kernel command fails (the old deadline stays).
+ */
+export async function setHandoffDeadline(runDir: string, until: number, ctx: { readonly signal: AbortSignal }): Promise<HandoffRecord | null> {
+  const { signal } = ctx;
+  const record = await readHandoff(runDir);
+  if (record === null) return null;
+  const old = record.iptables.find((r) => r[0] === 'PREROUTING');
+  const next = markRule(record.vip, until);
+  if (old === undefined || JSON.stringify(old) === JSON.stringify(next)) {
+    const updated = { ...record, until };
+    await writeRecord(runDir, updated, signal);
+    return updated;
+  }
+  await writeRecord(runDir, { ...record, iptables: [...record.iptables, next] }, signal);
+  await must(['iptables', '-w', '5', '-t', 'mangle', '-A', ...next], signal);
+  if ((await runCommand(['iptables', '-w', '5', '-t', 'mangle', '-C', ...old], { signal })).code === 0) await must(['iptables', '-w', '5', '-t', 'mangle', '-D', ...old], signal);
+  const updated = { ...record, until, iptables: record.iptables.map((r) => (r === old ? next : r)) };
+  await writeRecord(runDir, updated, signal);
+  return updated;
+}
+
+/**
+ * The target's MARK rule, ending at `until`. Never what came in over the link: two nodes handing
+ * off towards each other at once (an abandoned switchover and a failback) would bounce a stray
+ * packet between them.
+ */
+function markRule(vip: string, until: number): string[] {
+  // xt_time compares the kernel's UTC clock (no --kerneltz) in whole seconds, and matches through
+  // the whole second of --datestop: the kernel stops within a second after `until`.
+  const stop = new Date(Math.floor(until / 1000) * 1000).toISOString().slice(0, 19);
+  return ['PREROUTING', '!', '-i', HANDOFF_DEV, '-d', `${vip}/32`, '-p', 'tcp', '!', '--syn', '-m', 'conntrack', '!', '--ctstate', 'ESTABLISHED',
+    '-m', 'time', '--datestop', stop, '-m', 'comment', '--comment', HANDOFF_COMMENT, '-j', 'MARK', '--set-mark', HANDOFF_MARK];
+}
+
+async function writeRecord(runDir: string, record: HandoffRecord, signal: AbortSignal): Promise<void> {
+  await writeFileAtomic(handoffRecordPath(runDir), `${JSON.stringify(record, null, 2)}\n`, { signal, mode: 0o600 });
 }
 
 async function localRulePrefs(signal: AbortSignal): Promise<string[]> {

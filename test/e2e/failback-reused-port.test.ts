@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { agentStatus, CONVERGE_MS, isRoot, nodeAddress, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
+import { agentStatus, CONVERGE_MS, isRoot, killPreferredNode, nodeAddress, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
 
 // Phase 1: one request from port P, Connection: close (the server closes first). Phase 2 (once
 // `go` exists): a keep-alive connection from the same port P, requests back to back until `stop`.
@@ -54,7 +54,6 @@ async function reusedPort(t: TestContext, firewall: 'no' | 'a stateful'): Promis
   const { lab } = e2e;
   // A stateful rule turns conntrack on in lb-a's namespace (it is off until a rule needs it).
   if (firewall === 'a stateful') await lab.exec('lb-a', ['iptables', '-w', '5', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'INVALID', '-m', 'comment', '--comment', 'olb-test', '-j', 'ACCEPT'], { signal: AbortSignal.timeout(10_000) });
-  const signal = AbortSignal.timeout(10_000);
   const port = 40_000 + (process.pid % 10_000);
   const go = join(dirname(lab.stateFile), `reuse-${process.pid}.go`);
   const stop = join(dirname(lab.stateFile), `reuse-${process.pid}.stop`);
@@ -65,11 +64,8 @@ async function reusedPort(t: TestContext, firewall: 'no' | 'a stateful'): Promis
   // GIVEN lb-a served a request from port P and closed it (TIME_WAIT in its conntrack)
   await waitFor(e2e, 'lb-a master', async () => (await agentStatus(lab, 'lb-a'))?.vrrp.vrrp === 'MASTER');
   await new Promise((r) => setTimeout(r, 1000));
-  // AND lb-a died (agent first, so that nothing restarts the others), lb-b holds the routes
-  assert.equal(await lab.faults.kill('lb-a', 'agent', { signal }), 'killed');
-  await lab.faults.kill('lb-a', 'keepalived', { signal });
-  await lab.faults.kill('lb-a', 'haproxy', { signal });
-  await waitRoutesOn(e2e, 'lb-b');
+  // AND lb-a died, lb-b holds the routes
+  await killPreferredNode(e2e);
   // AND the client keeps a connection to lb-b open from the same port P
   await writeFile(go, 'go');
   await new Promise((r) => setTimeout(r, 1500));

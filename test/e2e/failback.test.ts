@@ -16,18 +16,14 @@ import { memoryIo } from '../../src/cli/io.js';
 import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
 import { startVipClient } from '../helpers/vip-client.js';
 import { TAKEOVER_HANDOFF_MS } from '../../src/switchover/handoff-manager.js';
-import { agentStatus, CONVERGE_MS, isRoot, nodeAddress, recordRouteChanges, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
+import { agentStatus, CONVERGE_MS, isRoot, killPreferredNode, nodeAddress, recordRouteChanges, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
 
 void test('failback to the restarted preferred node after the preempt delay: zero failed requests', { skip: !isRoot && 'needs root (network namespaces)', timeout: 180_000 }, async (t) => {
   const e2e = await startE2eLab(t, { preemptDelay: '3s' });
   const { lab } = e2e;
   const signal = AbortSignal.timeout(10_000);
-  // GIVEN lb-a dead (agent first, so that nothing restarts the others) and lb-b holding the routes
-  assert.equal(await lab.faults.kill('lb-a', 'agent', { signal }), 'killed');
-  await lab.faults.kill('lb-a', 'keepalived', { signal });
-  await lab.faults.kill('lb-a', 'haproxy', { signal });
-  await waitRoutesOn(e2e, 'lb-b');
-  await waitFor(e2e, 'lb-b master', async () => (await agentStatus(lab, 'lb-b'))?.vrrp.vrrp === 'MASTER');
+  // GIVEN lb-a dead and lb-b holding the routes
+  await killPreferredNode(e2e);
   const { changes } = recordRouteChanges(t, lab);
   const probe = await startProbe(lab, { clientAz: 'az-a', signal });
   t.after(() => probe.stop().then(() => undefined, () => undefined));

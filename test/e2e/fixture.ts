@@ -113,6 +113,20 @@ export async function startAgent(e2e: E2eLab, node: string): Promise<RecordedPro
   });
 }
 
+/**
+ * lb-a dies completely (agent first, so that nothing restarts the others; then keepalived and
+ * haproxy) and lb-b takes every route and reports MASTER: the start of every failback test.
+ */
+export async function killPreferredNode(e2e: E2eLab): Promise<void> {
+  const { lab } = e2e;
+  const signal = AbortSignal.timeout(10_000);
+  assert.equal(await lab.faults.kill('lb-a', 'agent', { signal }), 'killed');
+  await lab.faults.kill('lb-a', 'keepalived', { signal });
+  await lab.faults.kill('lb-a', 'haproxy', { signal });
+  await waitRoutesOn(e2e, 'lb-b');
+  await waitFor(e2e, 'lb-b master', async () => (await agentStatus(lab, 'lb-b'))?.vrrp.vrrp === 'MASTER');
+}
+
 /** The LB nodes of the lab, by name. */
 export function lbNodes(lab: LabHandle): string[] {
   return lab.plan.instances.filter((i) => i.role === 'lb-node').map((i) => i.name);
@@ -139,7 +153,7 @@ export interface AgentStatus {
   };
   readonly haproxy: { readonly pid: number | null; readonly alive: boolean; readonly healthy: boolean };
   readonly keepalived: { readonly pid: number; readonly alive: boolean };
-  readonly switchover?: { readonly handoff: { readonly role: string; readonly peer: string; readonly reason?: string } | null };
+  readonly switchover?: { readonly handoff: { readonly role: string; readonly peer: string; readonly reason?: string; readonly since?: number; readonly until?: number } | null };
 }
 
 /** The agent's /status on a node, or null when it does not answer. */

@@ -50,6 +50,8 @@ export interface SandboxProcess {
   output(): string;
   /** Resolves when the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Writes to its stdin (spawned with `{ stdin: true }`). */
+  write(text: string): void;
 }
 
 export interface Sandbox {
@@ -61,8 +63,8 @@ export interface Sandbox {
   addVeth(a: VethEnd, b: VethEnd, options: { signal: AbortSignal }): Promise<void>;
   /** Runs `argv` in namespace `ns` (through `ip netns exec`) to completion. */
   exec(ns: string, argv: readonly string[], options: ExecOptions): Promise<ExecResult>;
-  /** Starts a long-running process in `ns`; its PID is the program's (ip execs it). */
-  spawn(ns: string, argv: readonly string[]): SandboxProcess;
+  /** Starts a long-running process in `ns`; its PID is the program's (ip execs it). Its stdin is a pipe with `stdin: true`. */
+  spawn(ns: string, argv: readonly string[], options?: { readonly stdin?: boolean }): SandboxProcess;
   /** Kills this sandbox's live processes by PID (TERM, then KILL), deletes its namespaces. Never throws. */
   cleanup(): Promise<void>;
 }
@@ -127,8 +129,9 @@ export function createSandbox(): Sandbox {
     exec(ns, argv, options) {
       return run(['ip', 'netns', 'exec', own(ns), ...argv], options);
     },
-    spawn(ns, argv) {
-      const child = spawnChild('ip', ['netns', 'exec', own(ns), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    spawn(ns, argv, options = {}) {
+      const child = spawnChild('ip', ['netns', 'exec', own(ns), ...argv], { stdio: [options.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+      child.stdin?.on('error', () => undefined);
       let out = '';
       child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
       child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -136,7 +139,13 @@ export function createSandbox(): Sandbox {
         child.on('exit', (code, signal) => resolve({ code, signal }));
         child.on('error', () => resolve({ code: null, signal: null }));
       });
-      const proc: SandboxProcess = { child, exited, output: () => out };
+      const proc: SandboxProcess = {
+        child, exited, output: () => out,
+        write: (text) => {
+          if (child.stdin === null) throw new Error(`${argv.join(' ')} was spawned without stdin: pass { stdin: true }`);
+          child.stdin.write(text);
+        },
+      };
       processes.push(proc);
       return proc;
     },
