@@ -18,6 +18,8 @@ import { createServer, type Server } from 'node:http';
 export const NAME_SERVER_READY_LINE = 'ready';
 /** The longest `?drip=MS`. */
 const MAX_DRIP_MS = 60_000;
+/** What `?drip=` sends every 100 ms. */
+const DRIP_CHUNK = Buffer.alloc(1024, 46);
 
 /** One listener of the name server. */
 export interface NameListener {
@@ -58,7 +60,7 @@ async function main(argv: readonly string[]): Promise<void> {
         if (Date.now() >= end) {
           clearInterval(timer);
           res.end(`${l.name}\n`);
-        } else res.write(Buffer.alloc(1024, 46));
+        } else res.write(DRIP_CHUNK);
       }, 100);
       res.on('close', () => clearInterval(timer));
     });

@@ -64,8 +64,8 @@ export class HandoffManager {
   #timer: NodeJS.Timeout | undefined;
   /** When the handoff's timer ends it (epoch ms); the kernel stops handing off then too. */
   #expiresAt = 0;
-  /** When this agent's manager started: a peer it has not asked yet is not silent before that. */
-  #startedAt = Date.now();
+  /** When `start` ran: a peer this agent has not asked yet is not silent before that. */
+  #startedAt = 0;
   /** A failback's handoff kept for a switchover back to its peer: when it would have ended. */
   #keptUntil: number | null = null;
   #channel: PeerChannel | null = null;

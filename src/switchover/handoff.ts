@@ -43,8 +43,8 @@
  * - `net.ipv4.tcp_early_demux=0` (restored afterwards): a client port reused for a connection to
  *   the origin would otherwise be handed to this node's TIME_WAIT socket of that 4-tuple before
  *   routing, and stall (test/e2e/failback-reused-port.test.ts).
- * - The MARK rule carries its deadline (`-m time --datestop`, UTC, whole seconds): the
- *   kernel stops handing off at the deadline by itself, so a handoff can outlive the agent that
+ * - The MARK rule carries its deadline (`-m time --datestop`, UTC, whole seconds): the kernel
+ *   stops handing off within a second after it by itself, so a handoff can outlive the agent that
  *   turned it on (an agent restart does not cut a failback's handoff short, and one that never comes
  *   back leaves nothing that hands off). The agent removes the rest at the deadline
  *   (`disableHandoff`); `setHandoffDeadline` moves the deadline.

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { killLabProcess } from '../../src/lab/infra-faults.js';
 import { startVipClient } from '../helpers/vip-client.js';
 import { TAKEOVER_HANDOFF_MS } from '../../src/switchover/handoff-manager.js';
-import { agentStatus, CONVERGE_MS, isRoot, killPreferredNode, nodeAddress, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
+import { agentStatus, CONVERGE_MS, handedOffPackets, isRoot, killPreferredNode, nodeAddress, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
 
 /** A download that lasts DRIP_MS (the lab backends' `?drip=`); prints its outcome as JSON. */
 const DOWNLOAD = `
@@ -52,10 +52,7 @@ void test('failback: an agent restart on the new master keeps the handoff, a dow
     return h?.reason === 'takeover' && h.peer === 'lb-b' ? h : null;
   });
   // AND lb-a's agent is stopped and, a second later, started again
-  const marked = async (): Promise<number> => {
-    const out = (await lab.exec('lb-a', ['iptables', '-w', '5', '-t', 'mangle', '-L', 'PREROUTING', '-v', '-x', '-n'], { signal: AbortSignal.timeout(10_000) })).stdout;
-    return Number(/^\s*(\d+)\s+\d+\s+MARK\b.*olb-handoff/m.exec(out)?.[1] ?? Number.NaN);
-  };
+  const marked = async (): Promise<number> => (await handedOffPackets(lab, 'lb-a')).count ?? Number.NaN;
   assert.equal(await killLabProcess(lab.stateFile, { label: 'agent lb-a' }, { signal, killSignal: 'SIGTERM' }), 'killed');
   const stoppedAt = Date.now();
   const markedAtStop = await marked();

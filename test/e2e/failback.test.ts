@@ -16,7 +16,7 @@ import { memoryIo } from '../../src/cli/io.js';
 import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
 import { startVipClient } from '../helpers/vip-client.js';
 import { TAKEOVER_HANDOFF_MS } from '../../src/switchover/handoff-manager.js';
-import { agentStatus, CONVERGE_MS, isRoot, killPreferredNode, nodeAddress, recordRouteChanges, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
+import { agentStatus, CONVERGE_MS, handedOffPackets, isRoot, killPreferredNode, nodeAddress, recordRouteChanges, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
 
 void test('failback to the restarted preferred node after the preempt delay: zero failed requests', { skip: !isRoot && 'needs root (network namespaces)', timeout: 180_000 }, async (t) => {
   const e2e = await startE2eLab(t, { preemptDelay: '3s' });
@@ -41,8 +41,8 @@ void test('failback to the restarted preferred node after the preempt delay: zer
   await waitFor(e2e, 'lb-b drained', async () => (await readFile(join(e2e.runDir('lb-b'), 'agent.log'), 'utf8')).includes('"event":"drain"'));
   await new Promise((r) => setTimeout(r, 1000));
   // Packets lb-a handed to lb-b so far (the handoff stays on for 40 s after the routes moved).
-  const mangle = (await lab.exec('lb-a', ['iptables', '-w', '5', '-t', 'mangle', '-L', 'PREROUTING', '-v', '-x', '-n'], { signal: AbortSignal.timeout(10_000) })).stdout;
-  const handedOff = Number(/^\s*(\d+)\s+\d+\s+MARK\b.*olb-handoff/m.exec(mangle)?.[1] ?? 0);
+  const { count, listing: mangle } = await handedOffPackets(lab, 'lb-a');
+  const handedOff = count ?? 0;
   const report = await probe.stop();
   const counts = await client.stop();
   t.diagnostic(`restart -> routes back on lb-a: ${backAt - restartAt} ms`);

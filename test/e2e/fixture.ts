@@ -127,6 +127,16 @@ export async function killPreferredNode(e2e: E2eLab): Promise<void> {
   await waitFor(e2e, 'lb-b master', async () => (await agentStatus(lab, 'lb-b'))?.vrrp.vrrp === 'MASTER');
 }
 
+/**
+ * How many packets a node has handed off so far (its handoff MARK rule's counter), with
+ * `iptables -L` for failure messages; count null when no handoff rule is in place.
+ */
+export async function handedOffPackets(lab: LabHandle, node: string): Promise<{ count: number | null; listing: string }> {
+  const listing = (await lab.exec(node, ['iptables', '-w', '5', '-t', 'mangle', '-L', 'PREROUTING', '-v', '-x', '-n'], { signal: AbortSignal.timeout(10_000) })).stdout;
+  const m = /^\s*(\d+)\s+\d+\s+MARK\b.*olb-handoff/m.exec(listing);
+  return { count: m === null ? null : Number(m[1]), listing };
+}
+
 /** The LB nodes of the lab, by name. */
 export function lbNodes(lab: LabHandle): string[] {
   return lab.plan.instances.filter((i) => i.role === 'lb-node').map((i) => i.name);

@@ -120,7 +120,7 @@ void test('handoff: the kernel ends it at its (moved) deadline with no agent run
   const second = Date.now() + 8000;
   const moved = await call(a, 'setHandoffDeadline', runDir, second) as { until: number; iptables: string[][] };
   assert.equal(moved.until, second);
-  assert.equal(moved.iptables.length, 2, `the record keeps the old rule: ${JSON.stringify(moved.iptables)}`);
+  assert.equal(moved.iptables.length, 2, `the record lists the unmark rule and the new MARK rule: ${JSON.stringify(moved.iptables)}`);
   const mangle = async (): Promise<string> => (await sb.exec(a, ['iptables', '-w', '5', '-t', 'mangle', '-S'], { signal })).stdout;
   const stop = new Date(Math.floor(second / 1000) * 1000).toISOString().slice(0, 19);
   assert.equal((await mangle()).match(/--datestop/g)?.length, 1, await mangle());
