@@ -11,7 +11,7 @@
 import type { AccessLog, AdminBind, Backend, Bind, Condition, Frontend, HealthCheck, Route, RouteAction, Spec, StringMatch } from '../model/spec.js';
 import { SystemError, UserError } from '../util/errors.js';
 import { assertCidr, describeShape, planRoutes, splitEntries, type MapEntry, type MapShape } from './maps.js';
-import { assertName, assertToken, quoteValue } from './quote.js';
+import { assertName, assertPath, assertToken, quoteValue } from './quote.js';
 import { adminHost } from './admin-host.js';
 
 /** Options of {@link renderHaproxy}. */
@@ -141,8 +141,8 @@ function renderGlobal(spec: Spec): string[] {
     'global',
     '  master-worker',
     '  # The master CLI cannot be declared here; the agent starts haproxy as:',
-    `  #   haproxy -W -S ${assertToken(admin.masterSocket, 'master socket')},mode,600 -f <this file>`,
-    `  stats socket ${assertToken(admin.runtimeSocket, 'runtime socket')} mode 600 level admin expose-fd listeners`,
+    `  #   haproxy -W -S ${assertPath(admin.masterSocket, 'master socket')},mode,600 -f <this file>`,
+    `  stats socket ${assertPath(admin.runtimeSocket, 'runtime socket')} mode 600 level admin expose-fd listeners`,
     '  stats timeout 30s',
     // stdout, not /dev/log: the agent supervises haproxy and reads its stdout, and network
     // namespaces in the lab have no syslog daemon. Writes are non-blocking; the agent must drain.
@@ -221,7 +221,7 @@ function bindLine(ctx: Ctx, bind: Bind): string {
   if (bind.tls !== undefined) {
     const tls = bind.tls;
     line += ' ssl';
-    for (const crt of tls.certificates) line += ` crt ${assertToken(crt, 'certificate path')}`;
+    for (const crt of tls.certificates) line += ` crt ${assertPath(crt, 'certificate path')}`;
     line += ` ssl-min-ver ${tls.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2'}`;
     if (tls.alpn.length > 0) line += ` alpn ${tls.alpn.map((a) => assertToken(a, 'ALPN protocol')).join(',')}`;
   }

@@ -45,6 +45,19 @@ export function assertToken(token: string, what: string): string {
   return token;
 }
 
+/** Absolute paths: names of letters, digits, '.', '_', '-', '+' between single '/' (no HAProxy address syntax). */
+const PATH = /^(\/[A-Za-z0-9._+-]+)+$/;
+
+/**
+ * Returns `path` unchanged after checking it holds no HAProxy address syntax (`,` lists,
+ * `family@` prefixes, `:port`) and no `.`/`..` component: a runtime socket rendered from it is
+ * always a Unix socket with the file permissions given next to it, never a network port.
+ */
+export function assertPath(path: string, what: string): string {
+  if (!PATH.test(path) || path.split('/').some((s) => s === '.' || s === '..')) fail(what, path, "it must be an absolute path of letters, digits, '.', '_', '-' and '+' between single '/'");
+  return path;
+}
+
 /**
  * True when `key` can be a map-file key: map files split a line at the first blank, take a line
  * starting with '#' as a comment and have no quoting, so keys must be non-empty printable ASCII

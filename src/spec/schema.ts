@@ -14,7 +14,6 @@ import {
   bindAddressCheck,
   cidrCheck,
   durationCheck,
-  filePathCheck,
   headerNameCheck,
   hostExactCheck,
   hostSuffixCheck,
@@ -33,6 +32,7 @@ import {
   type DurationRule,
   type StringCheck,
 } from './strings.js';
+import { pathCheck } from './paths.js';
 
 /** Params carried by our custom zod issues. */
 export interface IssueParams {
@@ -73,7 +73,9 @@ const headerName = (what: string) => str(headerNameCheck(what), { pattern: HEADE
 const port = int(1, 65535);
 const ipv4 = str(ipv4Check, { description: 'IPv4 address' });
 const cidr = str(cidrCheck, { description: 'IPv4 CIDR a.b.c.d/len' });
-const absPath = str(filePathCheck, { pattern: '^/', description: 'absolute path' });
+const filePath = str(pathCheck('file'), { pattern: '^(/[A-Za-z0-9._+-]+)+$', description: 'absolute path of a file' });
+const socketPath = str(pathCheck('socket'), { pattern: '^(/[A-Za-z0-9._+-]+)+$', description: 'absolute path of a Unix socket (at most 95 characters)' });
+const dirPath = str(pathCheck('directory'), { pattern: '^(/[A-Za-z0-9._+-]+)+$', description: 'absolute path of a directory, without a trailing /' });
 const rtbId = str(tokenCheck(/^rtb-[0-9a-z]{1,32}$/, 'route table id', 'rtb-0123456789abcdef0'));
 const tagMap = z.record(str(plainTextCheck), str(plainTextCheck));
 const adminBind = z.enum(['localhost', 'node', 'vip']);
@@ -163,9 +165,9 @@ export const AdminSchema = z.strictObject({
     })
     .optional(),
   health: z.strictObject({ bind: nodeLocalBind.optional(), port: port.optional(), path: str(urlPathCheck).optional() }).optional(),
-  runtimeSocket: absPath.optional(),
-  masterSocket: absPath.optional(),
-  stateDir: absPath.optional(),
+  runtimeSocket: socketPath.optional(),
+  masterSocket: socketPath.optional(),
+  stateDir: dirPath.optional(),
   agent: z.strictObject({ bind: nodeLocalBind.optional(), port: port.optional() }).optional(),
 });
 
@@ -243,7 +245,7 @@ export const BindSchema = z.strictObject({
   port,
   tls: z
     .strictObject({
-      certificates: z.array(absPath).min(1, { message: 'list at least one certificate file' }),
+      certificates: z.array(filePath).min(1, { message: 'list at least one certificate file' }),
       minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).optional(),
       alpn: z.array(str(tokenCheck(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$/, 'ALPN protocol', 'h2'))).optional(),
     })
@@ -318,7 +320,7 @@ export const SwitchSchema = z.strictObject({
 
 const sourceName = name('discovery source');
 export const DiscoverySourceSchema = z.discriminatedUnion('type', [
-  z.strictObject({ name: sourceName, type: z.literal('file'), path: absPath }),
+  z.strictObject({ name: sourceName, type: z.literal('file'), path: filePath }),
   z.strictObject({
     name: sourceName,
     type: z.literal('dns'),

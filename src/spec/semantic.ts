@@ -12,7 +12,7 @@ import { valueAt } from './issues.js';
 import { cidrContains, parseCidr, parseIpv4, type ParsedCidr } from './ipv4.js';
 import type { SpecPath } from './locate.js';
 import { didYouMean, formatPath, isSafeName, quoteForMessage } from './names.js';
-import { derivedPriority } from './normalize.js';
+import { DEFAULT_RUN_DIR, derivedPriority } from './normalize.js';
 
 type Add = (code: ErrorCode, path: SpecPath, message: string) => void;
 
@@ -54,6 +54,7 @@ export function checkSemantics(raw: unknown): Finding[] {
   checkReferences(raw, add);
   checkCluster(raw, add);
   checkBinds(raw, add);
+  checkAdminPaths(raw, add);
   return out;
 }
 
@@ -269,4 +270,13 @@ function checkBinds(raw: unknown, add: Add): void {
     if (e.path[0] === 'admin') add('SPEC_CONFLICT', e.path, `port ${e.port} of ${e.label} (bind ${e.address}) collides with ${clash.label} (${clash.address}:${clash.port}); choose another port`);
     else add('SPEC_DUPLICATE', e.path, `${e.address}:${e.port} is already bound by ${clash.label} (${clash.address}:${clash.port}); each address and port can be bound once per node: change the port or the address`);
   });
+}
+
+/** HAProxy's two admin sockets are two listeners: one path cannot hold both. */
+function checkAdminPaths(raw: unknown, add: Add): void {
+  const runtime = text(raw, ['admin', 'runtimeSocket']) ?? `${DEFAULT_RUN_DIR}/haproxy.sock`;
+  const master = text(raw, ['admin', 'masterSocket']) ?? `${DEFAULT_RUN_DIR}/haproxy-master.sock`;
+  if (runtime !== master) return;
+  const at = valueAt(raw, ['admin', 'masterSocket']) === undefined ? ['admin', 'runtimeSocket'] : ['admin', 'masterSocket'];
+  add('SPEC_CONFLICT', at, `the runtime socket and the master socket are both ${quoteForMessage(runtime)}; HAProxy binds them as two sockets: give each its own path, for example ${quoteForMessage(`${DEFAULT_RUN_DIR}/haproxy-master.sock`)} for the master socket`);
 }

@@ -121,14 +121,6 @@ export const passwordHashCheck: StringCheck = (v) => {
   return problem('SPEC_FORMAT', 'the value is not a crypt(3) password hash ($5$..., $6$... or $y$...); never put a plain password in the spec: generate a hash with `mkpasswd -m sha-512` or `openssl passwd -6`');
 };
 
-/** An absolute file path without whitespace or quotes. */
-export const filePathCheck: StringCheck = all(printable, (v) => {
-  if (/['"`]/.test(v)) return problem('SPEC_UNSAFE_VALUE', `${quoteForMessage(v)} contains a quote character, which cannot be placed safely in a generated file: rename the file`);
-  if (!v.startsWith('/')) return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not an absolute path: file paths must start with '/', for example ${quoteForMessage(`/etc/overlay-lb/${v.replace(/^(\.\/)+/, '')}`)}`);
-  if (!/^\/[A-Za-z0-9._/@+=,:-]*$/.test(v)) return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a usable path: use letters, digits and . _ / @ + = , : - (no spaces)`);
-  return undefined;
-});
-
 /** A pattern-checked token (zones, interfaces, ids...). */
 export function tokenCheck(re: RegExp, what: string, example: string): StringCheck {
   return all(printable, (v) => (re.test(v) ? undefined : problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a valid ${what}, for example ${quoteForMessage(example)}`)));

@@ -80,15 +80,15 @@ const FIELDS: readonly Field[] = [
   { name: 'method', carrier: (v) => `GE${v}T`, place: (q) => ({ yaml: spec({ route: `{ method: ${q} }` }), path: [...ROUTE_COND, 'method'] }), safe: /^[A-Z]+$/ },
   { name: 'custom log format', carrier: (v) => `%ci ${v} %ST`, place: (q) => ({ yaml: spec({ frontendExtra: `    accessLog: { custom: ${q} }` }), path: ['frontends', 0, 'accessLog', 'custom'] }), safe: PRINTABLE_NO_QUOTE },
   { name: 'request id header', carrier: (v) => `X-Req${v}Id`, place: (q) => ({ yaml: spec({ frontendExtra: `    requestId: { header: ${q} }` }), path: ['frontends', 0, 'requestId', 'header'] }), safe: HEADER_NAME_RE },
-  { name: 'certificate path', carrier: (v) => `/etc/a${v}b.pem`, place: (q) => ({ yaml: spec({ bindTls: `, tls: { certificates: [${q}] }` }), path: ['frontends', 0, 'binds', 0, 'tls', 'certificates', 0] }), safe: /^\/[A-Za-z0-9._/@+=,:-]*$/ },
+  { name: 'certificate path', carrier: (v) => `/etc/a${v}b.pem`, place: (q) => ({ yaml: spec({ bindTls: `, tls: { certificates: [${q}] }` }), path: ['frontends', 0, 'binds', 0, 'tls', 'certificates', 0] }), safe: /^(\/[A-Za-z0-9._+-]+)+$/ },
   { name: 'health-check path', carrier: (v) => `/health${v}z`, place: (q) => ({ yaml: spec({ backendExtra: `    healthCheck: { type: http, path: ${q} }` }), path: ['backends', 0, 'healthCheck', 'path'] }), safe: URL_PATH },
   { name: 'health-check host', carrier: (v) => `a${v}b.internal`, place: (q) => ({ yaml: spec({ backendExtra: `    healthCheck: { type: http, host: ${q} }` }), path: ['backends', 0, 'healthCheck', 'host'] }), safe: /^[a-z0-9.-]+$/ },
   { name: 'admin health path', carrier: (v) => `/ok${v}`, place: (q) => ({ yaml: spec({ admin: `admin:\n  health: { path: ${q} }` }), path: ['admin', 'health', 'path'] }), safe: URL_PATH },
   { name: 'password hash', carrier: (v) => `$6$saltsalt$abcdefgh${v}ijkl`, place: (q) => ({ yaml: spec({ admin: `admin:\n  stats: { bind: node, auth: { user: ops, passwordHash: ${q} } }` }), path: ['admin', 'stats', 'auth', 'passwordHash'] }), safe: /^\$[./0-9A-Za-z$=,]+$/ },
-  { name: 'runtime socket', carrier: (v) => `/run/a${v}b.sock`, place: (q) => ({ yaml: spec({ admin: `admin:\n  runtimeSocket: ${q}` }), path: ['admin', 'runtimeSocket'] }), safe: /^\/[A-Za-z0-9._/@+=,:-]*$/ },
+  { name: 'runtime socket', carrier: (v) => `/run/a${v}b.sock`, place: (q) => ({ yaml: spec({ admin: `admin:\n  runtimeSocket: ${q}` }), path: ['admin', 'runtimeSocket'] }), safe: /^(\/[A-Za-z0-9._+-]+)+$/ },
   { name: 'route table tag value', carrier: (v) => `a${v}b`, place: (q) => ({ yaml: spec({ cloud: `  cloud: { routeTables: { tags: { owner: ${q} } } }` }), path: ['cluster', 'cloud', 'routeTables', 'tags', 'owner'] }), safe: /^[\x20-\x21\x23-\x26\x28-\x5f\x61-\x7e]*$/ },
   { name: 'backend name', carrier: (v) => `app${v}x`, place: (q) => ({ yaml: spec({ backendName: q }).replace('defaultBackend: app', `defaultBackend: ${q}`).replace('], backend: app }', `], backend: ${q} }`), path: ['backends', 0, 'name'] }), safe: SAFE_NAME_RE },
-  { name: 'file source path', carrier: (v) => `/etc/s${v}.json`, place: (q) => ({ yaml: spec({ extra: `discovery:\n  - { name: f, type: file, path: ${q} }` }), path: ['discovery', 0, 'path'] }), safe: /^\/[A-Za-z0-9._/@+=,:-]*$/ },
+  { name: 'file source path', carrier: (v) => `/etc/s${v}.json`, place: (q) => ({ yaml: spec({ extra: `discovery:\n  - { name: f, type: file, path: ${q} }` }), path: ['discovery', 0, 'path'] }), safe: /^(\/[A-Za-z0-9._+-]+)+$/ },
   { name: 'etcd prefix', carrier: (v) => `/svc${v}/`, place: (q) => ({ yaml: spec({ extra: `discovery:\n  - { name: e, type: etcd, endpoints: ["http://127.0.0.1:2379"], prefix: ${q} }` }), path: ['discovery', 0, 'prefix'] }), safe: /^[\x20-\x21\x23-\x26\x28-\x5f\x61-\x7e]*$/ },
 ];
 
