@@ -73,7 +73,8 @@ export async function applySpecToRunDir(options: ApplySpecOptions): Promise<Appl
       }
     }
     const membership = new Map(saved?.membership ?? []);
-    const desired = desiredState(spec, membership, { node, specHash, mapDir, ...(applied === null ? {} : { previous: applied }) });
+    // `now`: servers the agent is draining keep draining to their deadline (without it they would be freed here).
+    const desired = desiredState(spec, membership, { node, specHash, mapDir, now: systemClock.now(), ...(applied === null ? {} : { previous: applied }) });
     return { saved, applied, desired, plan: planChange(applied, desired), ...(note === undefined ? {} : { note }) };
   };
 

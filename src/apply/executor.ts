@@ -16,7 +16,7 @@
  * Results are typed outcomes, never thrown, except for bugs and aborts.
  */
 import type { Spec } from '../model/spec.js';
-import { plan as planChange, type Plan, type Reason, type RuntimeOp } from '../plan/planner.js';
+import type { Plan, Reason, RuntimeOp } from '../plan/planner.js';
 import { specForState, type HaproxyState } from '../plan/state.js';
 import { renderHaproxy } from '../render/haproxy.js';
 import { applyConfig, haproxyPaths } from '../haproxy/config-writer.js';
@@ -113,17 +113,30 @@ export function fillSpareSlots(config: string, desired: HaproxyState): string {
       const slot = m === null ? undefined : backend?.get(m[1] ?? '');
       if (m === null || slot === undefined) return line;
       const addr = slot.address.includes(':') ? `[${slot.address}]` : slot.address;
-      return `  server ${m[1] ?? ''} ${addr}:${slot.port} weight ${slot.weight}${m[2] ?? ''}`;
+      // A config line cannot say "drain": weight 0 keeps a new worker from sending a draining
+      // server anything until `afterReload` sets its state (and its weight back).
+      const weight = slot.state === 'drain' ? 0 : slot.weight;
+      return `  server ${m[1] ?? ''} ${addr}:${slot.port} weight ${weight}${m[2] ?? ''}`;
     })
     .join('\n');
 }
 
 /**
- * The operations still needed once a reload loaded the filled config: only `drain` states (a
- * config line cannot say "draining"); addresses, weights and readiness are in the file.
+ * The operations still needed once a reload loaded the filled config: addresses, weights and
+ * readiness are in the file, but a config line cannot say "draining" (the file gives a draining
+ * slot weight 0): `state drain`, then its weight back, so the slot matches `desired` (what
+ * `verifyAppliedState` compares after a restart) while HAProxy keeps it out of load balancing.
  */
-function afterReload(after: readonly RuntimeOp[]): RuntimeOp[] {
-  return after.filter((op) => op.op === 'set-server-state' && op.state === 'drain');
+export function afterReload(desired: HaproxyState): RuntimeOp[] {
+  const ops: RuntimeOp[] = [];
+  for (const b of desired.backends) {
+    for (const s of b.slots) {
+      if (!s.spare || s.state !== 'drain') continue;
+      ops.push({ op: 'set-server-state', backend: b.name, server: s.server, state: 'drain' });
+      ops.push({ op: 'set-server-weight', backend: b.name, server: s.server, weight: s.weight });
+    }
+  }
+  return ops;
 }
 
 /** One line per reason, for logs and the reload's reason string. */
@@ -170,10 +183,7 @@ export async function executePlan(input: ExecuteInput, target: ExecutorTarget, o
     }
     target.log.warn({ error: done.error, opsSent: done.sent, opsPlanned: plan.ops.length }, 'runtime operation failed; reloading instead');
     metrics?.fallbacks.inc();
-    // Plan the reload as if nothing were known: its `after` refills every discovered slot.
-    const fallback = planChange(null, desired);
-    if (fallback.kind !== 'reload') throw new Error('planner returned no reload for an unknown applied state');
-    const reloaded = await reloadAndRefill(files, afterReload(fallback.after), `fallback: ${done.error.message}`, target, common, true);
+    const reloaded = await reloadAndRefill(files, afterReload(desired), `fallback: ${done.error.message}`, target, common, true);
     const ops = done.sent + reloaded.ops;
     if (reloaded.error !== undefined) {
       return record(metrics, { kind: 'failed', reasons: plan.reasons, ops, ...(reloaded.reloadId === undefined ? {} : { reloadId: reloaded.reloadId }), error: reloaded.error, live: reloaded.live });
@@ -184,7 +194,7 @@ export async function executePlan(input: ExecuteInput, target: ExecutorTarget, o
 
   // An initial plan does not know what haproxy runs: reload even if the file on disk matches.
   const force = plan.reasons.some((r) => r.code === 'initial');
-  const reloaded = await reloadAndRefill(files, afterReload(plan.after), describeReasons(plan.reasons), target, common, force);
+  const reloaded = await reloadAndRefill(files, afterReload(desired), describeReasons(plan.reasons), target, common, force);
   if (reloaded.error !== undefined) {
     return record(metrics, { kind: 'failed', reasons: plan.reasons, ops: reloaded.ops, ...(reloaded.reloadId === undefined ? {} : { reloadId: reloaded.reloadId }), error: reloaded.error, live: reloaded.live });
   }
@@ -265,6 +275,8 @@ async function runOp(op: RuntimeOp, runtime: RuntimeApi, signal: AbortSignal): P
       return runtime.setServer(op.backend, op.server, { weight: op.weight }, o);
     case 'set-server-state':
       return runtime.setServer(op.backend, op.server, { state: op.state }, o);
+    case 'shutdown-sessions':
+      return expectEmpty(runtime, `shutdown sessions server ${assertCliToken('backend', op.backend)}/${assertCliToken('server', op.server)}`, signal);
     case 'set-server-health':
       return expectEmpty(runtime, `set server ${assertCliToken('backend', op.backend)}/${assertCliToken('server', op.server)} health ${op.health}`, signal);
     case 'map-add':

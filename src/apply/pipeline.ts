@@ -54,8 +54,6 @@ export interface ApplyPipelineOptions {
   readonly sourceDeps?: Omit<SourceDeps, 'clock' | 'logger'>;
   /** Debounce and removal guard. @default {minWaitMs: 200, maxWaitMs: 2000, maxRemovalShare: 0.5} */
   readonly aggregator?: { readonly minWaitMs?: number; readonly maxWaitMs?: number; readonly maxRemovalShare?: number };
-  /** Drain removed discovered servers this long before maintenance. @default 0 (maint at once) */
-  readonly drainMs?: number;
   /** Backoff after a failed apply. @default {minMs: 500, maxMs: 30000} */
   readonly retry?: { readonly minMs: number; readonly maxMs: number };
 }
@@ -344,14 +342,13 @@ class Pipeline implements ApplyPipeline {
     const specHash = this.#specHash;
     const generation = this.#publishedGeneration;
     const membership = this.#membership;
-    const now = this.#clock.now();
-    const drainMs = this.#o.drainMs ?? 0;
+    // `now`: removed servers drain for their backend's drainTime (spec), deadlines on this clock.
     const desired = desiredState(spec, membership, {
       node: this.#o.node,
       specHash,
       mapDir: this.#mapDir,
+      now: this.#clock.now(),
       ...(this.#applied === null ? {} : { previous: this.#applied }),
-      ...(drainMs > 0 ? { drain: { now, drainMs } } : {}),
     });
     const thePlan = planChange(this.#applied, desired);
     if (thePlan.kind !== 'none') this.#o.log.info({ plan: thePlan.kind, reasons: describeReasons(thePlan.reasons), ops: thePlan.kind === 'runtime' ? thePlan.ops.length : thePlan.after.length, generation }, 'applying');

@@ -254,6 +254,21 @@ export interface Backend {
   /** Per-server connection limit. */
   readonly serverMaxconn?: number;
   readonly timeouts: { readonly connectMs: number; readonly serverMs: number; readonly queueMs: number };
+  /**
+   * How long a discovered server that left the membership keeps its slot in state `drain` (no
+   * new requests; requests in flight and keep-alive connections finish) before it goes to
+   * maintenance and the sessions still open on it are shut down (the ALB's deregistration
+   * delay). 0: at once. Static servers leave only with a spec change, i.e. a reload, whose old
+   * worker finishes their requests (bounded by `hard-stop-after`). @default 30000
+   */
+  readonly drainMs: number;
+  /**
+   * HAProxy's `slowstart`: a server that joins (a discovered server filled into a slot, or any
+   * server back from DOWN or maintenance) ramps its weight and connection limit linearly from
+   * ~0 to full over this time. Not applied to servers present when haproxy (re)starts. 0: off.
+   * @default 0
+   */
+  readonly slowStartMs: number;
 }
 
 export interface Server {

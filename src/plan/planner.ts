@@ -32,6 +32,12 @@ export type RuntimeOp =
    * failed. Send it on the same CLI line as the `state ready` (`cmd1; cmd2`).
    */
   | { readonly op: 'set-server-health'; readonly backend: string; readonly server: string; readonly health: 'down' }
+  /**
+   * `shutdown sessions server <backend>/<server>`: a discovered server leaves its slot (its drain
+   * time is over, or the slot is given to another server): requests still open on it are cut, so
+   * the drain time bounds how long a removed server is used and a reused slot starts clean.
+   */
+  | { readonly op: 'shutdown-sessions'; readonly backend: string; readonly server: string }
   /** `add map <path> <key> <value>` (the key is not in the map yet) */
   | { readonly op: 'map-add'; readonly map: string; readonly path: string; readonly key: string; readonly value: string }
   /** `set map <path> <key> <value>` (the key is in the map) */
@@ -164,13 +170,17 @@ function serverOps(applied: readonly BackendIntent[], desired: readonly BackendI
       const id = { backend: b.name, server: d.server };
       const subject = `${b.name}/${d.server}`;
       const moved = a.address !== d.address || a.port !== d.port;
+      // A discovered server leaves its slot: its drain is over (or it had none), or the slot goes to another server.
+      const leaving = d.spare && a.member !== undefined && a.state !== 'maint' && (d.state === 'maint' || a.member !== d.member);
       if (d.state === 'maint') {
         if (a.state === 'maint') continue;
         down.push({ op: 'set-server-state', ...id, state: 'maint' });
+        if (leaving) down.push({ op: 'shutdown-sessions', ...id });
         reasons.push({ code: d.spare ? 'server-removed' : 'server-state-changed', subject, detail: a.member ?? `${a.address}:${a.port}` });
         continue;
       }
       const target = d.state === 'ready' ? up : down;
+      if (leaving) target.push({ op: 'shutdown-sessions', ...id });
       if (moved) target.push({ op: 'set-server-addr', ...id, address: d.address, port: d.port });
       if (a.weight !== d.weight) target.push({ op: 'set-server-weight', ...id, weight: d.weight });
       if (a.state !== d.state) target.push({ op: 'set-server-state', ...id, state: d.state });

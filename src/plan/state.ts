@@ -106,10 +106,12 @@ export interface DesiredStateOptions extends RenderHaproxyOptions {
    */
   readonly previous?: HaproxyState;
   /**
-   * Drain removed servers for `drainMs` (state `drain`) before putting their slot in `maint`.
-   * `now` is the caller's clock (ms). Absent: removed servers go to `maint` at once.
+   * The caller's clock (ms). With it, a discovered server that left the membership drains for its
+   * backend's `drainMs` (state `drain`, deadline `drainUntil`) before its slot goes to `maint`.
+   * Absent (pure rendering, no clock): removed servers go to `maint` at once, and servers
+   * already draining in `previous` are freed.
    */
-  readonly drain?: { readonly now: number; readonly drainMs: number };
+  readonly now?: number;
 }
 
 function compareNames(a: { readonly name: string }, b: { readonly name: string }): number {
@@ -154,7 +156,7 @@ export function desiredState(spec: Spec, membership: MembershipInput, options: D
       minSlots: be.spareSlots,
       members: membership.get(be.name) ?? [],
       ...(prev === undefined ? {} : { previous: prev }),
-      ...(options.drain === undefined ? {} : { drain: options.drain }),
+      ...(options.now === undefined ? {} : { drain: { now: options.now, drainMs: be.drainMs } }),
     });
     return { name: be.name, discovery: true, healthChecked: be.healthCheck.type !== 'none', minSpareSlots: be.spareSlots, spareSlots: assigned.spareSlots, slots: [...statics, ...assigned.slots] };
   });

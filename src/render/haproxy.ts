@@ -427,6 +427,9 @@ function renderBackend(be: Backend): string[] {
   const ds: string[] = [];
   if (hc.type !== 'none') ds.push(`inter ${duration(hc.intervalMs)} rise ${integer(hc.rise, 'rise')} fall ${integer(hc.fall, 'fall')}`);
   if (be.serverMaxconn !== undefined) ds.push(`maxconn ${integer(be.serverMaxconn, 'server maxconn')}`);
+  // On default-server, so every server line gets it, spare slots included (a discovered server
+  // ramps up when its slot leaves maintenance), and a change is structural (a reload).
+  if (be.slowStartMs > 0) ds.push(`slowstart ${duration(be.slowStartMs)}`);
   if (ds.length > 0) lines.push(`  default-server ${ds.join(' ')}`);
   const check = hc.type === 'none' ? '' : ' check';
   const seen = new Set<string>();

@@ -208,6 +208,9 @@ function normalizeHealthCheck(input: BackendInput['healthCheck']): HealthCheck {
   };
 }
 
+/** A backend's `drainTime` when the spec gives none (docs/spec.md: why 30 s). */
+export const DEFAULT_DRAIN_MS = 30_000;
+
 export function normalizeBackend(input: BackendInput): Backend {
   const b = input.balance;
   const balance: BalanceAlgorithm = b === undefined ? { kind: 'roundrobin' } : typeof b === 'string' ? { kind: b } : { kind: 'header', name: b.header.toLowerCase() };
@@ -223,6 +226,10 @@ export function normalizeBackend(input: BackendInput): Backend {
     redispatch: input.redispatch ?? true,
     ...(input.serverMaxconn === undefined ? {} : { serverMaxconn: input.serverMaxconn }),
     timeouts: { connectMs: ms(input.timeouts?.connect, 5000), serverMs: ms(input.timeouts?.server, 30_000), queueMs: ms(input.timeouts?.queue, 10_000) },
+    // 30 s, not the ALB's 300 s: the same bound a request in flight gets at a reload
+    // (hard-stop-after) and the default server timeout; docs/spec.md says why.
+    drainMs: ms(input.drainTime, DEFAULT_DRAIN_MS),
+    slowStartMs: ms(input.slowStart, 0),
   };
 }
 

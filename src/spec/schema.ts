@@ -307,6 +307,8 @@ export const BackendSchema = z
     redispatch: z.boolean().optional(),
     serverMaxconn: int(1, 1_000_000).optional(),
     timeouts: z.strictObject({ connect: timeout('default 5s').optional(), server: timeout('default 30s').optional(), queue: timeout('default 10s').optional() }).optional(),
+    drainTime: duration({ minMs: 0, maxMs: 3_600_000 }, 'how long a removed discovered server finishes its requests (no new ones) before it goes; default 30s').optional(),
+    slowStart: duration({ minMs: 0, maxMs: 3_600_000 }, 'a joining server ramps from ~0 to its full weight over this time; default 0 (off)').optional(),
   })
   .superRefine((v, ctx) => void exactlyOne(ctx, v, ['servers', 'discovery'], `backend "${v.name}"`));
 

@@ -35,6 +35,10 @@ export interface SpecParams {
   readonly split?: readonly [number, number];
   readonly serverTimeout?: string;
   readonly healthCheck?: string;
+  /** `drainTime` of `svc`. @default "0s": removed servers leave at once (drain tests set it). */
+  readonly drainTime?: string;
+  /** `slowStart` of `svc`. @default absent (off) */
+  readonly slowStart?: string;
 }
 
 /** A spec: `web` on 127.0.0.1:port; `/checkout` -> switch `checkout` (blue/green), `x-beta` -> split blue/green, default `svc` (discovery). */
@@ -84,6 +88,7 @@ backends:
     spareSlots: ${p.spareSlots ?? 4}
     healthCheck: ${p.healthCheck ?? '{ type: none }'}
     timeouts: { server: ${p.serverTimeout ?? '30s'} }
+    drainTime: ${p.drainTime ?? '0s'}${p.slowStart === undefined ? '' : `\n    slowStart: ${p.slowStart}`}
 discovery:
   - ${p.source}
 `;

@@ -72,6 +72,8 @@ function buildSpec(options: { ruleSet: RuleSet; backends: BackendSet; port: numb
       retries: 1,
       redispatch: false,
       timeouts: { connectMs: 2000, serverMs: 5000, queueMs: 2000 },
+      drainMs: 30_000,
+      slowStartMs: 0,
     })),
     switches: ruleSet.switches,
     discovery: [],

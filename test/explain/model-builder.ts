@@ -15,6 +15,8 @@ export function backend(name: string): Backend {
     retries: 3,
     redispatch: true,
     timeouts: { connectMs: 5000, serverMs: 30000, queueMs: 5000 },
+    drainMs: 30_000,
+    slowStartMs: 0,
   };
 }
 

@@ -74,6 +74,8 @@ export function makeBackend(name: string, over: Partial<Mutable<Backend>> = {}):
     retries: 3,
     redispatch: true,
     timeouts: { connectMs: 5000, serverMs: 30000, queueMs: 30000 },
+    drainMs: 30_000,
+    slowStartMs: 0,
     ...over,
   };
 }

@@ -60,7 +60,7 @@ export function svc(...servers: string[]): MembershipInput {
   ]);
 }
 
-export function stateOf(spec: Spec, membership: MembershipInput = new Map(), extra: Partial<Pick<DesiredStateOptions, 'previous' | 'drain'>> = {}): HaproxyState {
+export function stateOf(spec: Spec, membership: MembershipInput = new Map(), extra: Partial<Pick<DesiredStateOptions, 'previous' | 'now'>> = {}): HaproxyState {
   return desiredState(spec, membership, { node: 'lb-a', specHash: 'test', mapDir: MAP_DIR, ...extra });
 }
 

@@ -11,11 +11,17 @@ import { baseSpec, edit, MAP_DIR, svc, stateOf } from './fixtures.js';
 import { headerExact, makeBackend, method, route, to } from '../helpers/model-builders.js';
 
 const base = baseSpec();
+/** The base spec with a 5000 ms drain time on every backend. */
+const drain5000 = edit(base, (s) => {
+  for (const b of s.backends) b.drainMs = 5000;
+});
 const ready = (server: string, address: string, port: number): RuntimeOp[] => [
   { op: 'set-server-addr', backend: 'svc', server, address, port },
   { op: 'set-server-state', backend: 'svc', server, state: 'ready' },
 ];
 const state = (server: string, s: 'ready' | 'drain' | 'maint'): RuntimeOp => ({ op: 'set-server-state', backend: 'svc', server, state: s });
+/** A discovered server leaving its slot: maintenance, then what still runs on it is cut. */
+const gone = (server: string): RuntimeOp[] => [state(server, 'maint'), { op: 'shutdown-sessions', backend: 'svc', server }];
 
 function structural(change: (s: Parameters<Parameters<typeof edit>[1]>[0]) => void): { before: HaproxyState; after: HaproxyState } {
   return { before: stateOf(base), after: stateOf(edit(base, change)) };
@@ -118,13 +124,13 @@ const CASES: readonly Case[] = [
       const before = stateOf(base, svc('10.0.0.1:80', '10.0.0.2:80'));
       return { before, after: stateOf(base, svc('10.0.0.2:80'), { previous: before }) };
     },
-    expected: { kind: 'runtime', ops: [state('olb-spare-1', 'maint')], reasons: [{ code: 'server-removed', subject: 'svc/olb-spare-1', detail: '10.0.0.1:80' }] },
+    expected: { kind: 'runtime', ops: gone('olb-spare-1'), reasons: [{ code: 'server-removed', subject: 'svc/olb-spare-1', detail: '10.0.0.1:80' }] },
   },
   {
     name: 'with a drain period a removed server drains first',
     states: () => {
       const before = stateOf(base, svc('10.0.0.1:80', '10.0.0.2:80'));
-      return { before, after: stateOf(base, svc('10.0.0.2:80'), { previous: before, drain: { now: 1000, drainMs: 5000 } }) };
+      return { before, after: stateOf(drain5000, svc('10.0.0.2:80'), { previous: before, now: 1000 }) };
     },
     expected: { kind: 'runtime', ops: [state('olb-spare-1', 'drain')], reasons: [{ code: 'server-removed', subject: 'svc/olb-spare-1', detail: '10.0.0.1:80 (draining)' }] },
   },
@@ -132,17 +138,17 @@ const CASES: readonly Case[] = [
     name: 'a draining server goes to maint at its deadline',
     states: () => {
       const first = stateOf(base, svc('10.0.0.1:80'));
-      const draining = stateOf(base, svc(), { previous: first, drain: { now: 1000, drainMs: 5000 } });
-      return { before: draining, after: stateOf(base, svc(), { previous: draining, drain: { now: 6000, drainMs: 5000 } }) };
+      const draining = stateOf(drain5000, svc(), { previous: first, now: 1000 });
+      return { before: draining, after: stateOf(drain5000, svc(), { previous: draining, now: 6000 }) };
     },
-    expected: { kind: 'runtime', ops: [state('olb-spare-1', 'maint')], reasons: [{ code: 'server-removed', subject: 'svc/olb-spare-1', detail: '10.0.0.1:80' }] },
+    expected: { kind: 'runtime', ops: gone('olb-spare-1'), reasons: [{ code: 'server-removed', subject: 'svc/olb-spare-1', detail: '10.0.0.1:80' }] },
   },
   {
     name: 'a draining server that comes back is ready again in its slot',
     states: () => {
       const first = stateOf(base, svc('10.0.0.1:80'));
-      const draining = stateOf(base, svc(), { previous: first, drain: { now: 1000, drainMs: 5000 } });
-      return { before: draining, after: stateOf(base, svc('10.0.0.1:80'), { previous: draining, drain: { now: 2000, drainMs: 5000 } }) };
+      const draining = stateOf(drain5000, svc(), { previous: first, now: 1000 });
+      return { before: draining, after: stateOf(drain5000, svc('10.0.0.1:80'), { previous: draining, now: 2000 }) };
     },
     expected: { kind: 'runtime', ops: [state('olb-spare-1', 'ready')], reasons: [{ code: 'server-added', subject: 'svc/olb-spare-1', detail: '10.0.0.1:80' }] },
   },
@@ -154,7 +160,7 @@ const CASES: readonly Case[] = [
     },
     expected: {
       kind: 'runtime',
-      ops: [...ready('olb-spare-2', '10.0.0.7', 80), state('olb-spare-1', 'maint')],
+      ops: [...ready('olb-spare-2', '10.0.0.7', 80), ...gone('olb-spare-1')],
       reasons: [
         { code: 'server-added', subject: 'svc/olb-spare-2', detail: '10.0.0.7:80' },
         { code: 'server-removed', subject: 'svc/olb-spare-1', detail: '10.0.0.1:80' },
@@ -182,7 +188,7 @@ const CASES: readonly Case[] = [
     },
     expected: {
       kind: 'runtime',
-      ops: [2, 3, 4, 5].map((n) => state(`olb-spare-${n}`, 'maint')),
+      ops: [2, 3, 4, 5].flatMap((n) => gone(`olb-spare-${n}`)),
       reasons: [2, 3, 4, 5].map((n) => ({ code: 'server-removed', subject: `svc/olb-spare-${n}`, detail: `10.0.0.${n}:80` })),
     },
   },

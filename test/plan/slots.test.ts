@@ -6,9 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assignSpareSlots, memberKey, nextPowerOfTwo } from '../../src/plan/slots.js';
 import { plan } from '../../src/plan/planner.js';
-import { baseSpec, slotMap, stateOf, svc } from './fixtures.js';
+import { baseSpec, edit, slotMap, stateOf, svc } from './fixtures.js';
 
 const base = baseSpec();
+/** The base spec with a 1000 ms drain time on every backend. */
+const drain1000 = edit(base, (s) => {
+  for (const b of s.backends) b.drainMs = 1000;
+});
 const A = '10.0.0.1:80';
 const B = '10.0.0.2:80';
 const C = '10.0.0.3:80';
@@ -46,7 +50,11 @@ void test('slots: when every slot is taken, a newcomer reuses the slot freed in 
   assert.deepEqual(slotMap(next)['svc/olb-spare-1'], `${E} ready`);
   assert.deepEqual(plan(full, next), {
     kind: 'runtime',
-    ops: [{ op: 'set-server-addr', backend: 'svc', server: 'olb-spare-1', address: '10.0.0.5', port: 80 }],
+    // The old server's open requests are cut before the slot takes the new address.
+    ops: [
+      { op: 'shutdown-sessions', backend: 'svc', server: 'olb-spare-1' },
+      { op: 'set-server-addr', backend: 'svc', server: 'olb-spare-1', address: '10.0.0.5', port: 80 },
+    ],
     reasons: [
       { code: 'server-added', subject: 'svc/olb-spare-1', detail: E },
       { code: 'server-removed', subject: 'svc/olb-spare-1', detail: A },
@@ -56,13 +64,13 @@ void test('slots: when every slot is taken, a newcomer reuses the slot freed in 
 
 void test('slots: draining servers keep their slot, newcomers go elsewhere, and the deadline is reported', () => {
   const s1 = stateOf(base, svc(A, B));
-  const s2 = stateOf(base, svc(B, C), { previous: s1, drain: { now: 100, drainMs: 1000 } });
+  const s2 = stateOf(drain1000, svc(B, C), { previous: s1, now: 100 });
   assert.deepEqual(slotMap(s2), { 'svc/olb-spare-1': `${A} drain`, 'svc/olb-spare-2': `${B} ready`, 'svc/olb-spare-3': `${C} ready` });
   assert.equal(s2.nextDeadline, 1100);
   // The deadline is kept, not pushed back, by later computations.
-  const s3 = stateOf(base, svc(B, C), { previous: s2, drain: { now: 500, drainMs: 1000 } });
+  const s3 = stateOf(drain1000, svc(B, C), { previous: s2, now: 500 });
   assert.equal(s3.nextDeadline, 1100);
-  const s4 = stateOf(base, svc(B, C), { previous: s3, drain: { now: 1100, drainMs: 1000 } });
+  const s4 = stateOf(drain1000, svc(B, C), { previous: s3, now: 1100 });
   assert.deepEqual(slotMap(s4), { 'svc/olb-spare-2': `${B} ready`, 'svc/olb-spare-3': `${C} ready` });
   assert.equal(s4.nextDeadline, undefined);
 });

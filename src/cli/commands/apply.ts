@@ -86,6 +86,7 @@ function describeOp(o: RuntimeOp): string {
     case 'set-server-weight': return `set server ${o.backend}/${o.server} weight ${o.weight}`;
     case 'set-server-state': return `set server ${o.backend}/${o.server} state ${o.state}`;
     case 'set-server-health': return `set server ${o.backend}/${o.server} health ${o.health}`;
+    case 'shutdown-sessions': return `shutdown sessions server ${o.backend}/${o.server}`;
     case 'map-add': return `add map ${o.map} ${o.key} ${o.value}`;
     case 'map-set': return `set map ${o.map} ${o.key} ${o.value}`;
     case 'map-del': return `del map ${o.map} ${o.key}`;
