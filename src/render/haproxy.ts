@@ -11,7 +11,7 @@
 import type { AccessLog, AdminBind, Backend, Bind, Condition, Frontend, HealthCheck, Route, RouteAction, Spec, StringMatch } from '../model/spec.js';
 import { SystemError, UserError } from '../util/errors.js';
 import { assertCidr, describeShape, planRoutes, splitEntries, type MapEntry, type MapShape } from './maps.js';
-import { assertName, assertPath, assertToken, quoteValue } from './quote.js';
+import { assertMapKey, assertName, assertPath, assertToken, quoteValue } from './quote.js';
 import { adminHost } from './admin-host.js';
 
 /** Options of {@link renderHaproxy}. */
@@ -284,7 +284,7 @@ function renderRoutes(ctx: Ctx, fe: Frontend): string[] {
   }
   for (const item of planRoutes(fe)) {
     if (item.kind === 'inline') {
-      lines.push(...routeLines(ctx, fe, rule, item.route));
+      lines.push(...routeLines(ctx, fe, rule, item.route, item.index));
       continue;
     }
     const mapPath = `${ctx.mapDir}/${item.mapName}`;
@@ -300,7 +300,7 @@ function renderRoutes(ctx: Ctx, fe: Frontend): string[] {
 }
 
 function mapLine(e: MapEntry): string {
-  return `${assertToken(e.key, 'map key')} ${assertName(e.backend, 'backend name')}`;
+  return `${assertMapKey(e.key, 'map key')} ${assertName(e.backend, 'backend name')}`;
 }
 
 function mapLookup(fe: Frontend, shape: MapShape, mapPath: string): string {
@@ -322,13 +322,32 @@ function mapLookup(fe: Frontend, shape: MapShape, mapPath: string): string {
   }
 }
 
-function stringAcl(fetch: string, m: StringMatch, what: string): string {
-  const flag = m.type === 'exact' ? 'str' : m.type === 'prefix' ? 'beg' : 'reg';
-  // `--` ends flag parsing, so a value such as "-i" stays a value.
-  return `{ ${fetch} -m ${flag} -- ${quoteValue(m.value, what)} }`;
+/**
+ * One condition as an ACL: `negate`, the fetch and its flags (`head`) and the patterns
+ * (`values`, each one word, quoted where needed). Rendered either anonymously,
+ * `{ <head> <values> }`, or as a named `acl` (see {@link routeLines}).
+ */
+interface Acl {
+  readonly negate: boolean;
+  readonly head: readonly string[];
+  readonly values: readonly string[];
+  /**
+   * False when a pattern cannot sit inside `{ ... }`: HAProxy ends an anonymous ACL at the first
+   * word that reads `}` after unquoting, so a header value "}" must go in a named ACL.
+   */
+  readonly anonymous: boolean;
 }
 
-function conditionAcl(fe: Frontend, c: Condition): string {
+function stringAcl(fetch: string, m: StringMatch, what: string): Acl {
+  // An empty pattern is dropped by HAProxy's word splitter ('' is no word), leaving an ACL that
+  // never matches: exact "" is an empty value (length 0), prefix "" and regex "" any value.
+  if (m.value === '') return { negate: false, head: m.type === 'exact' ? [fetch, '-m', 'len', '0'] : [fetch, '-m', 'found'], values: [], anonymous: true };
+  const flag = m.type === 'exact' ? 'str' : m.type === 'prefix' ? 'beg' : 'reg';
+  // `--` ends flag parsing, so a value such as "-i" stays a value.
+  return { negate: false, head: [fetch, '-m', flag, '--'], values: [quoteValue(m.value, what)], anonymous: m.value !== '}' };
+}
+
+function conditionAcl(fe: Frontend, c: Condition): Acl {
   if (c.kind !== 'source' && fe.mode !== 'http') {
     throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but has a ${c.kind} condition; the spec layer should have rejected it`);
   }
@@ -336,39 +355,74 @@ function conditionAcl(fe: Frontend, c: Condition): string {
     case 'header': {
       const fetch = `req.fhdr(${assertName(c.name, 'header name')},-1)`;
       // `-m found` on the last occurrence is true even for an empty value (checked with 2.6.12).
-      if (c.match.type === 'present') return `{ ${fetch} -m found }`;
-      if (c.match.type === 'absent') return `!{ ${fetch} -m found }`;
+      if (c.match.type === 'present') return { negate: false, head: [fetch, '-m', 'found'], values: [], anonymous: true };
+      if (c.match.type === 'absent') return { negate: true, head: [fetch, '-m', 'found'], values: [], anonymous: true };
       return stringAcl(fetch, c.match, 'header value');
     }
     case 'host':
-      return `{ var(${TXN_HOST}) -m ${c.match.type === 'exact' ? 'str' : 'end'} -- ${quoteValue(c.match.value, 'host')} }`;
+      return { negate: false, head: [`var(${TXN_HOST})`, '-m', c.match.type === 'exact' ? 'str' : 'end', '--'], values: [quoteValue(c.match.value, 'host')], anonymous: true };
     case 'path':
       return stringAcl('path', c.match, 'path');
     case 'method':
-      return `{ method ${c.methods.map((m) => assertName(m, 'method')).join(' ')} }`;
+      return { negate: false, head: ['method'], values: c.methods.map((m) => assertName(m, 'method')), anonymous: true };
     case 'source':
-      return `{ src -m ip ${c.cidrs.map(assertCidr).join(' ')} }`;
+      return { negate: false, head: ['src', '-m', 'ip'], values: c.cidrs.map(assertCidr), anonymous: true };
   }
 }
 
-function routeLines(ctx: Ctx, fe: Frontend, rule: string, route: Route): string[] {
-  const conds = route.conditions.map((c) => conditionAcl(fe, c));
-  const guard = [NOT_ROUTED, ...conds].join(' ');
+function anonymousAcl(acl: Acl): string {
+  return `${acl.negate ? '!' : ''}{ ${[...acl.head, ...acl.values].join(' ')} }`;
+}
+
+/** HAProxy splits a configuration line into at most 64 words (MAX_LINE_ARGS) and refuses more. */
+const MAX_WORDS = 64;
+/** Patterns per `acl` line: lines of one name are ORed, so a long list spans several lines. */
+const PATTERNS_PER_ACL_LINE = 48;
+
+function words(line: string): number {
+  // Quoted values never contain a quote (quoteValue), so a quoted word is one word.
+  return (line.trim().match(/'[^']*'|\S+/g) ?? []).length;
+}
+
+function routeLines(ctx: Ctx, fe: Frontend, rule: string, route: Route, index: number): string[] {
+  const acls = route.conditions.map((c) => conditionAcl(fe, c));
   const head = `  # route ${route.name}`;
   const action: RouteAction = route.action;
+  const guardOf = (conds: readonly string[]): string => [NOT_ROUTED, ...conds].join(' ');
+  let lines = routeRules(ctx, fe, rule, route, action, guardOf(acls.map(anonymousAcl)));
+  if (acls.every((a) => a.anonymous) && lines.every((l) => words(l) <= MAX_WORDS)) return [head, ...lines];
+  // Too many words for one line, or a pattern that cannot be anonymous: named ACLs, one word
+  // each in the rule, their patterns spread over as many `acl` lines as needed.
+  const named: string[] = [];
+  const refs = acls.map((acl, k) => {
+    const name = `olb-r${index + 1}-c${k + 1}`;
+    const chunks = acl.values.length === 0 ? [[]] : Array.from({ length: Math.ceil(acl.values.length / PATTERNS_PER_ACL_LINE) }, (_, n) => acl.values.slice(n * PATTERNS_PER_ACL_LINE, (n + 1) * PATTERNS_PER_ACL_LINE));
+    for (const chunk of chunks) named.push(`  acl ${name} ${[...acl.head, ...chunk].join(' ')}`);
+    return `${acl.negate ? '!' : ''}${name}`;
+  });
+  lines = routeRules(ctx, fe, rule, route, action, guardOf(refs));
+  for (const l of [...named, ...lines]) {
+    if (words(l) > MAX_WORDS) throw new SystemError('INTERNAL', `route ${route.name} of frontend ${fe.name} renders a line of ${words(l)} words; HAProxy reads at most ${MAX_WORDS} (the spec layer limits conditions per route)`);
+  }
+  return [head, ...named, ...lines];
+}
+
+function routeRules(ctx: Ctx, fe: Frontend, rule: string, route: Route, action: RouteAction, guard: string): string[] {
   switch (action.kind) {
     case 'backend':
-      return [head, `  ${rule} set-var(${TXN_BE}) str(${assertName(action.backend, 'backend name')}) if ${guard}`];
+      return [`  ${rule} set-var(${TXN_BE}) str(${assertName(action.backend, 'backend name')}) if ${guard}`];
     case 'switch':
-      return [head, `  ${rule} set-var(${TXN_BE}) str(${assertName(action.switch, 'switch name')}),map_str(${ctx.mapDir}/${SWITCHES_MAP}) if ${guard}`];
+      return [`  ${rule} set-var(${TXN_BE}) str(${assertName(action.switch, 'switch name')}),map_str(${ctx.mapDir}/${SWITCHES_MAP}) if ${guard}`];
     case 'split': {
       const name = splitMapName(assertName(fe.name, 'frontend name'), assertName(route.name, 'route name'));
       const mapPath = `${ctx.mapDir}/${name}`;
-      ctx.maps.push({
-        name,
-        content: mapFile(`frontend ${fe.name}, route ${route.name}: bucket range [0,100) -> backend`, splitEntries(action.sides).map(mapLine)),
-      });
-      const lines = [head];
+      if (!ctx.maps.some((m) => m.name === name)) {
+        ctx.maps.push({
+          name,
+          content: mapFile(`frontend ${fe.name}, route ${route.name}: bucket range [0,100) -> backend`, splitEntries(action.sides).map(mapLine)),
+        });
+      }
+      const lines: string[] = [];
       if (action.sticky !== undefined) {
         if (fe.mode !== 'http') throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but route ${route.name} has a sticky key; the spec layer should have rejected it`);
         const key =

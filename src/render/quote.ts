@@ -66,3 +66,14 @@ export function assertPath(path: string, what: string): string {
 export function isMapKey(key: string): boolean {
   return /^[\x21-\x7e]+$/.test(key) && !key.startsWith('#');
 }
+
+/**
+ * Returns `key` unchanged after checking {@link isMapKey}. A map file has no quoting and no
+ * escapes (HAProxy 2.6 pattern.c, `pat_ref_read_from_file_smp`: a line starting with '#' is a
+ * comment, the key ends at the first blank, the value runs to the end of the line), so `"`, `\`
+ * and a '#' after the first character are literal key characters.
+ */
+export function assertMapKey(key: string, what: string): string {
+  if (!isMapKey(key)) fail(what, key, "map keys must be printable ASCII without blanks and not start with '#'");
+  return key;
+}

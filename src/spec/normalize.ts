@@ -44,9 +44,22 @@ function canonicalCidr(c: string): string {
   return parseCidr(c)?.canonical ?? c;
 }
 
-/** VRRP priority of the node at `index` when the spec gives none. */
-export function derivedPriority(index: number): number {
-  return 200 - 10 * index;
+/**
+ * VRRP priority of the node at `index` of `count` nodes when the spec gives none: 200 - 10 x
+ * position up to 20 nodes (the first node highest), and steps of floor(199 / (count - 1)) above,
+ * so every allowed node count gets distinct priorities in 1..200.
+ */
+export function derivedPriority(index: number, count: number): number {
+  return 200 - derivedPriorityStep(count) * index;
+}
+
+function derivedPriorityStep(count: number): number {
+  return count <= 20 ? 10 : Math.max(1, Math.floor(199 / (count - 1)));
+}
+
+/** The rule of {@link derivedPriority} for `count` nodes, for messages: `200 - 10 x position`. */
+export function derivedPriorityRule(count: number): string {
+  return `200 - ${derivedPriorityStep(count)} x position`;
 }
 
 /** The virtual router id derived from a cluster name: crc32(name) mod 255 + 1. */
@@ -84,7 +97,7 @@ export function normalizeCluster(input: ClusterInput): Cluster {
       name: n.name,
       address: n.address,
       zone: n.zone,
-      priority: n.priority ?? derivedPriority(i),
+      priority: n.priority ?? derivedPriority(i, input.nodes.length),
       interface: n.interface ?? 'eth0',
     })),
     vrrp: {

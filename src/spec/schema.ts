@@ -17,6 +17,7 @@ import {
   headerNameCheck,
   hostExactCheck,
   hostSuffixCheck,
+  interfaceCheck,
   ipv4Check,
   logFormatCheck,
   matchValueCheck,
@@ -25,6 +26,7 @@ import {
   passwordHashCheck,
   plainTextCheck,
   regexCheck,
+  requestPathCheck,
   statusRangeCheck,
   tokenCheck,
   urlCheck,
@@ -91,6 +93,13 @@ function exactlyOne(ctx: RefineCtx, value: Record<string, unknown>, keys: readon
   return undefined;
 }
 
+/** Most nodes in a cluster: one VRRP group in which every node advertises to every other one. */
+export const MAX_NODES = 32;
+/** Most conditions of one route: each is one word of the route's line (HAProxy reads 64 words). */
+export const MAX_CONDITIONS = 32;
+/** Most certificates of one bind: two words each on the bind line (HAProxy reads 64 words). */
+export const MAX_CERTIFICATES = 24;
+
 // ---- cluster -------------------------------------------------------------------------------
 
 export const NodeSchema = z.strictObject({
@@ -98,7 +107,7 @@ export const NodeSchema = z.strictObject({
   address: ipv4,
   zone: str(tokenCheck(/^[a-z0-9][a-z0-9-]{0,62}$/, 'zone', 'us-east-1a')),
   priority: int(1, 254, 'VRRP priority; default 200 - 10 x position').optional(),
-  interface: str(tokenCheck(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,14}$/, 'interface name', 'eth0')).optional(),
+  interface: str(interfaceCheck, { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$' }).optional(),
 });
 
 export const VrrpSchema = z.strictObject({
@@ -144,7 +153,7 @@ export const ClusterSchema = z.strictObject({
   vip: ipv4,
   vpcCidrs: z.array(cidr).optional(),
   peerCidrs: z.array(cidr).optional(),
-  nodes: z.array(NodeSchema).min(1, { message: 'list at least one node' }),
+  nodes: z.array(NodeSchema).min(1, { message: 'list at least one node' }).max(MAX_NODES, { message: `list at most ${MAX_NODES} nodes (one VRRP group: every node advertises to every other one)` }),
   vrrp: VrrpSchema.optional(),
   cloud: CloudSchema.optional(),
 });
@@ -164,7 +173,7 @@ export const AdminSchema = z.strictObject({
       if (v.enabled !== false && bind !== 'localhost' && v.auth === undefined) report(ctx, 'SPEC_REQUIRED', [], `stats bound to "${bind}" needs auth: {user, passwordHash}; only bind: localhost may go without authentication`);
     })
     .optional(),
-  health: z.strictObject({ bind: nodeLocalBind.optional(), port: port.optional(), path: str(urlPathCheck).optional() }).optional(),
+  health: z.strictObject({ bind: nodeLocalBind.optional(), port: port.optional(), path: str(requestPathCheck).optional() }).optional(),
   runtimeSocket: socketPath.optional(),
   masterSocket: socketPath.optional(),
   stateDir: dirPath.optional(),
@@ -216,7 +225,7 @@ export const SplitSideSchema = z.strictObject({ backend: name('backend'), weight
 export const RouteSchema = z
   .strictObject({
     name: name('route').optional(),
-    when: z.array(ConditionSchema).optional(),
+    when: z.array(ConditionSchema).max(MAX_CONDITIONS, { message: `a route takes at most ${MAX_CONDITIONS} conditions (HAProxy reads at most 64 words per line); combine some: a source or method condition takes a list, and one regex can replace several header or path conditions on the same subject` }).optional(),
     backend: name('backend').optional(),
     split: z.array(SplitSideSchema).min(2, { message: 'a split needs at least 2 sides; to send all traffic to one backend write backend: NAME' }).optional(),
     sticky: z.strictObject({ header: headerName('header').optional(), cookie: headerName('cookie').optional() }).optional(),
@@ -245,7 +254,7 @@ export const BindSchema = z.strictObject({
   port,
   tls: z
     .strictObject({
-      certificates: z.array(filePath).min(1, { message: 'list at least one certificate file' }),
+      certificates: z.array(filePath).min(1, { message: 'list at least one certificate file' }).max(MAX_CERTIFICATES, { message: `list at most ${MAX_CERTIFICATES} certificates (HAProxy reads at most 64 words per line); put more in one directory and list the directory: HAProxy loads every certificate in it` }),
       minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).optional(),
       alpn: z.array(str(tokenCheck(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$/, 'ALPN protocol', 'h2'))).optional(),
     })
@@ -280,7 +289,7 @@ const expectOne = z.union([int(100, 599), str(statusRangeCheck)]);
 export const HealthCheckSchema = z
   .strictObject({
     type: z.enum(['http', 'tcp', 'none']),
-    path: str(urlPathCheck).optional(),
+    path: str(requestPathCheck).optional(),
     expectStatus: z.union([expectOne, z.array(expectOne).min(1, { message: 'list at least one status or range' })]).optional(),
     host: str((v) => hostExactCheck(v.toLowerCase())).optional(),
     interval: duration({ minMs: 100, maxMs: 3_600_000 }, 'default 2s').optional(),

@@ -12,7 +12,7 @@ import { valueAt } from './issues.js';
 import { cidrContains, parseCidr, parseIpv4, type ParsedCidr } from './ipv4.js';
 import type { SpecPath } from './locate.js';
 import { didYouMean, formatPath, isSafeName, quoteForMessage } from './names.js';
-import { DEFAULT_RUN_DIR, derivedPriority } from './normalize.js';
+import { DEFAULT_RUN_DIR, derivedPriority, derivedPriorityRule } from './normalize.js';
 
 type Add = (code: ErrorCode, path: SpecPath, message: string) => void;
 
@@ -55,6 +55,7 @@ export function checkSemantics(raw: unknown): Finding[] {
   checkCluster(raw, add);
   checkBinds(raw, add);
   checkAdminPaths(raw, add);
+  checkEipBinds(raw, add);
   return out;
 }
 
@@ -186,6 +187,23 @@ function cidrs(raw: unknown, path: SpecPath): { text: string; cidr: ParsedCidr; 
   });
 }
 
+const SPECIAL_RANGES: readonly [string, string][] = [
+  ['0.0.0.0/8', 'in 0.0.0.0/8 ("this network", the wildcard address)'],
+  ['127.0.0.0/8', 'a loopback address (127.0.0.0/8)'],
+  ['169.254.0.0/16', 'link-local (169.254.0.0/16)'],
+  ['224.0.0.0/4', 'a multicast address (224.0.0.0/4)'],
+  ['240.0.0.0/4', 'reserved or the broadcast address (240.0.0.0/4, 255.255.255.255)'],
+];
+
+/** Why `address` cannot be a host's unicast address, or undefined when it can. */
+function notUnicast(address: number): string | undefined {
+  for (const [range, why] of SPECIAL_RANGES) {
+    const c = parseCidr(range);
+    if (c !== undefined && cidrContains(c, address)) return why;
+  }
+  return undefined;
+}
+
 function checkCluster(raw: unknown, add: Add): void {
   const vipText = text(raw, ['cluster', 'vip']);
   const vip = vipText === undefined ? undefined : parseIpv4(vipText);
@@ -199,12 +217,31 @@ function checkCluster(raw: unknown, add: Add): void {
       }
     }
   }
+  if (vip !== undefined && vipText !== undefined) {
+    const why = notUnicast(vip);
+    if (why !== undefined) add('SPEC_FORMAT', ['cluster', 'vip'], `VIP ${vipText} is ${why}; the VIP must be a unicast address that a route can point at, outside the VPC, for example 192.168.100.10`);
+  }
   const nodes = list(raw, ['cluster', 'nodes']);
+  const markerText = text(raw, ['cluster', 'vrrp', 'markerAddress']);
+  const marker = markerText === undefined ? undefined : parseIpv4(markerText);
+  if (marker !== undefined && markerText !== undefined) {
+    const at = ['cluster', 'vrrp', 'markerAddress'];
+    const why = notUnicast(marker);
+    const node = nodes.findIndex((_, i) => text(raw, ['cluster', 'nodes', i, 'address']) === markerText);
+    if (marker === vip) add('SPEC_CONFLICT', at, `markerAddress ${markerText} is the VIP; keepalived manages the marker address and deletes it on every backup, where HAProxy then cannot bind the VIP: remove markerAddress (default 169.254.240.<virtualRouterId>) or choose an unused link-local address such as 169.254.240.1`);
+    else if (node >= 0) add('SPEC_CONFLICT', at, `markerAddress ${markerText} is the address of node ${quoteForMessage(text(raw, ['cluster', 'nodes', node, 'name']) ?? '')}; keepalived would delete it on every backup: remove markerAddress or choose an unused link-local address such as 169.254.240.1`);
+    else if (why !== undefined && !why.startsWith('link-local')) add('SPEC_FORMAT', at, `markerAddress ${markerText} is ${why}; keepalived puts the marker on lo of the master: choose an unused link-local address such as 169.254.240.1`);
+  }
   nodes.forEach((_, i) => {
     const at = ['cluster', 'nodes', i, 'address'];
     const t = text(raw, at);
     const a = t === undefined ? undefined : parseIpv4(t);
     if (a === undefined) return;
+    const why = notUnicast(a);
+    if (why !== undefined) {
+      add('SPEC_FORMAT', at, `node address ${t} is ${why}; a node's address is its own unicast private address (its ENI's), for example 10.0.1.10`);
+      return;
+    }
     const name = quoteForMessage(text(raw, ['cluster', 'nodes', i, 'name']) ?? '');
     if (a === vip) add('SPEC_CONFLICT', at, `node ${name} has the VIP ${t} as its address; a node's address is its own private address, the VIP must differ`);
     else if (vpc.length > 0 && !vpc.some((c) => cidrContains(c.cidr, a))) {
@@ -213,8 +250,8 @@ function checkCluster(raw: unknown, add: Add): void {
   });
   // Equal priorities make VRRP break ties by address: almost never what was meant.
   const seen = new Map<number, number>();
-  const priority = (i: number): number | undefined => (valueAt(raw, ['cluster', 'nodes', i, 'priority']) === undefined ? derivedPriority(i) : num(raw, ['cluster', 'nodes', i, 'priority']));
-  const how = (j: number): string => (valueAt(raw, ['cluster', 'nodes', j, 'priority']) === undefined ? ` (derived: 200 - 10 x ${j})` : '');
+  const priority = (i: number): number | undefined => (valueAt(raw, ['cluster', 'nodes', i, 'priority']) === undefined ? derivedPriority(i, nodes.length) : num(raw, ['cluster', 'nodes', i, 'priority']));
+  const how = (j: number): string => (valueAt(raw, ['cluster', 'nodes', j, 'priority']) === undefined ? ` (derived: ${derivedPriorityRule(nodes.length).replace('position', String(j))})` : '');
   nodes.forEach((_, i) => {
     const p = priority(i);
     if (p === undefined) return;
@@ -240,7 +277,8 @@ interface BindEntry {
   readonly port: number;
 }
 
-const ADMIN_DEFAULTS = { stats: ['localhost', 8404], health: ['node', 8405], agent: ['localhost', 8406] } as const;
+/** The admin listeners' defaults, as normalize.ts applies them (a test keeps the two in step). */
+export const ADMIN_DEFAULTS = { stats: ['localhost', 8404], health: ['localhost', 8405], agent: ['localhost', 8406] } as const;
 
 function checkBinds(raw: unknown, add: Add): void {
   const entries: BindEntry[] = [];
@@ -279,4 +317,26 @@ function checkAdminPaths(raw: unknown, add: Add): void {
   if (runtime !== master) return;
   const at = valueAt(raw, ['admin', 'masterSocket']) === undefined ? ['admin', 'runtimeSocket'] : ['admin', 'masterSocket'];
   add('SPEC_CONFLICT', at, `the runtime socket and the master socket are both ${quoteForMessage(runtime)}; HAProxy binds them as two sockets: give each its own path, for example ${quoteForMessage(`${DEFAULT_RUN_DIR}/haproxy-master.sock`)} for the master socket`);
+}
+
+/**
+ * With `failover: eip` the Elastic IP is associated with the master's private address (its ENI's
+ * primary address): its traffic arrives at the node's address, never at the VIP. A frontend bound
+ * only to the VIP would never receive it.
+ */
+function checkEipBinds(raw: unknown, add: Add): void {
+  if (valueAt(raw, ['cluster', 'cloud', 'failover']) !== 'eip') return;
+  const vip = text(raw, ['cluster', 'vip']);
+  list(raw, ['frontends']).forEach((_, i) => {
+    const binds = list(raw, ['frontends', i, 'binds']);
+    const addresses = binds.map((_b, k) => text(raw, ['frontends', i, 'binds', k, 'address']));
+    if (addresses.length === 0 || !addresses.every((a) => a === 'vip' || (a !== undefined && a === vip))) return;
+    const name = quoteForMessage(text(raw, ['frontends', i, 'name']) ?? `frontends[${i}]`);
+    const port = num(raw, ['frontends', i, 'binds', 0, 'port']) ?? 80;
+    add(
+      'SPEC_CONFLICT',
+      ['frontends', i, 'binds'],
+      `frontend ${name} binds only the VIP${vip === undefined ? '' : ` (${vip})`}, but with failover: eip the Elastic IP's traffic arrives at the active node's private address, so this frontend would never receive it: bind the node's address instead (address: node, or 0.0.0.0 for every address), for example binds: [{ address: node, port: ${port} }]`,
+    );
+  });
 }

@@ -53,6 +53,17 @@ export function all(...checks: StringCheck[]): StringCheck {
 
 const printable: StringCheck = (v) => checkPrintable(v);
 
+/**
+ * Longest value matched against a request (header values, paths, regexes) or written into
+ * haproxy.cfg as one word. HAProxy holds a whole request head in one buffer (tune.bufsize, 16384
+ * bytes) and reads each map-file line into a buffer of that size, so a longer value could never
+ * match and would be cut in a map file.
+ */
+export const MAX_VALUE_LENGTH = 4096;
+
+const bounded: StringCheck = (v) =>
+  v.length <= MAX_VALUE_LENGTH ? undefined : problem('SPEC_RANGE', `the value starting ${quoteForMessage(v.slice(0, 32))} is ${v.length} characters long; at most ${MAX_VALUE_LENGTH} are allowed (HAProxy holds a whole request head in 16384 bytes): shorten it`);
+
 function suggestName(value: string): string | undefined {
   const s = value.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^[^a-z]+/, '').replace(/-+$/, '').slice(0, 63);
   return SAFE_NAME_RE.test(s) ? s : undefined;
@@ -79,10 +90,10 @@ export function headerNameCheck(what: string): StringCheck {
 }
 
 /** A header value compared by exact or prefix match (single-quoted by the renderer). */
-export const matchValueCheck: StringCheck = all(printable, checkNoSingleQuote);
+export const matchValueCheck: StringCheck = all(printable, checkNoSingleQuote, bounded);
 
 /** A URL path (path conditions, health-check path). */
-export const urlPathCheck: StringCheck = all(printable, checkNoSingleQuote, (v) => {
+export const urlPathCheck: StringCheck = all(printable, checkNoSingleQuote, bounded, (v) => {
   if (!v.startsWith('/')) return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a URL path: it must start with '/', for example ${quoteForMessage(`/${v.replace(/^\/*/, '')}`)}`);
   const bad = /[ #?]/.exec(v);
   if (bad !== null) {
@@ -93,7 +104,7 @@ export const urlPathCheck: StringCheck = all(printable, checkNoSingleQuote, (v) 
 });
 
 /** A regex in the PCRE2/JavaScript common subset. */
-export const regexCheck: StringCheck = all(printable, checkNoSingleQuote, (v) => {
+export const regexCheck: StringCheck = all(printable, checkNoSingleQuote, bounded, (v) => {
   const why = checkRegexSubset(v);
   return why === undefined ? undefined : problem('SPEC_REGEX', `regex ${quoteForMessage(v)} ${why}`);
 });
@@ -109,7 +120,7 @@ export const hostSuffixCheck: StringCheck = all(printable, checkNoSingleQuote, (
 );
 
 /** A custom log format (single-quoted by the renderer; `%[...]` is its purpose). */
-export const logFormatCheck: StringCheck = all(printable, checkNoSingleQuote, (v) =>
+export const logFormatCheck: StringCheck = all(printable, checkNoSingleQuote, bounded, (v) =>
   v.trim() === '' ? problem('SPEC_FORMAT', 'a custom log format must not be empty; use accessLog: default for the default one') : undefined,
 );
 
@@ -156,9 +167,47 @@ export const ipv4Check: StringCheck = all(printable, (v) =>
   parseIpv4(v) === undefined ? problem('SPEC_FORMAT', `${quoteForMessage(v)} is not an IPv4 address, for example "10.0.1.10"`) : undefined,
 );
 
-export const cidrCheck: StringCheck = all(printable, (v) =>
-  parseCidr(v) === undefined ? problem('SPEC_FORMAT', `${quoteForMessage(v)} is not an IPv4 CIDR, for example "10.0.0.0/16"`) : undefined,
-);
+/**
+ * A CIDR whose address is its network address. `10.10.0.0/8` would silently mean 10.0.0.0/8 (a
+ * network 256 times larger than it reads), so host bits are an error whose fix is the canonical form.
+ */
+export const cidrCheck: StringCheck = all(printable, (v) => {
+  const c = parseCidr(v);
+  if (c === undefined) return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not an IPv4 CIDR, for example "10.0.0.0/16"`);
+  const written = v.includes('/') ? v : `${v}/32`;
+  if (c.canonical !== written) {
+    return problem('SPEC_FORMAT', `${quoteForMessage(v)} has host bits set after the /${c.length} prefix, so it means the network ${c.canonical}: write ${quoteForMessage(c.canonical)}, or a longer prefix if you meant a smaller network`);
+  }
+  return undefined;
+});
+
+/** Linux interface names as keepalived takes them: no ':' alias labels (eth0:1 is an address label of eth0, not an interface). */
+export const interfaceCheck: StringCheck = all(printable, (v) => {
+  if (/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(v)) return undefined;
+  if (/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}:/.test(v)) {
+    const base = v.slice(0, v.indexOf(':'));
+    return problem('SPEC_FORMAT', `${quoteForMessage(v)} is an address label (alias), not an interface: keepalived sends VRRP on the interface itself; write ${quoteForMessage(base)}`);
+  }
+  return problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a valid interface name: use 1 to 15 letters, digits, '_', '.' and '-', starting with a letter or digit, for example "eth0"`);
+});
+
+/**
+ * A URL path that overlay-lb itself sends or answers (the health URI, a backend's HTTP check),
+ * rendered as a bare word in haproxy.cfg: RFC 3986 path characters only, `%` followed by two hex
+ * digits, and no `$` (HAProxy would expand `$NAME` in a bare word).
+ */
+export const requestPathCheck: StringCheck = all(urlPathCheck, (v) => {
+  const bad = /[^A-Za-z0-9\-._~!&()*+,;=:@%/]/.exec(v);
+  if (bad !== null) {
+    const ch = bad[0];
+    const code = ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0');
+    const why = ch === '$' ? 'HAProxy would expand "$NAME" in it as an environment variable' : 'it is not a URL path character (RFC 3986)';
+    return problem('SPEC_FORMAT', `${quoteForMessage(v)} contains ${quoteForMessage(ch)} at position ${bad.index + 1}: ${why}; percent-encode it as %${code}`);
+  }
+  const pct = /%(?![0-9A-Fa-f]{2})/.exec(v);
+  if (pct !== null) return problem('SPEC_FORMAT', `${quoteForMessage(v)} has a '%' at position ${pct.index + 1} that is not followed by two hex digits; write a literal '%' as %25`);
+  return undefined;
+});
 
 export const bindAddressCheck: StringCheck = all(printable, (v) =>
   v === 'vip' || v === 'node' || parseIpv4(v) !== undefined ? undefined : problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a bind address: use vip, node or an IPv4 address`),

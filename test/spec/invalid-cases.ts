@@ -183,7 +183,7 @@ export const CASES: readonly Case[] = [
   { name: 'plaintext password', yaml: base({ admin: 'admin:\n  stats: { bind: node, auth: { user: ops, passwordHash: hunter2 } }' }), expected: [
     "t.yaml:11:57: admin.stats.auth.passwordHash: the value is not a crypt(3) password hash ($5$..., $6$... or $y$...); never put a plain password in the spec: generate a hash with `mkpasswd -m sha-512` or `openssl passwd -6`",
   ] },
-  { name: 'eip without allocation id', yaml: base({ cluster: CLUSTER + '\n  cloud: { provider: aws, region: us-east-1, failover: eip }' }), expected: [
+  { name: 'eip without allocation id', yaml: base({ cluster: CLUSTER + '\n  cloud: { provider: aws, region: us-east-1, failover: eip }', frontends: FRONTENDS.replace('address: vip', 'address: node') }), expected: [
     "t.yaml:10:10: cluster.cloud: failover \"eip\" needs eipAllocationId (the Elastic IP to move), for example eipAllocationId: eipalloc-0123456789abcdef0",
   ] },
   { name: 'route failover on aws without vpcId', yaml: base({ cluster: CLUSTER + '\n  cloud: { provider: aws, region: us-east-1 }' }), expected: [
@@ -262,6 +262,69 @@ export const CASES: readonly Case[] = [
   ] },
   { name: 'tcp health check with a path', yaml: base({ backends: BACKENDS + '\n    healthCheck: { type: tcp, path: /health }' }), expected: [
     "t.yaml:19:37: backends[1].healthCheck.path: path does not apply to a tcp health check; remove it or use type: http",
+  ] },
+  // The outside battery of issue 15: values HAProxy or keepalived would read as syntax or refuse.
+  { name: "eip frontend bound only to the VIP", yaml: base({ cluster: CLUSTER + '\n  cloud: { provider: aws, region: us-east-1, failover: eip, eipAllocationId: eipalloc-0abc }', frontends: FRONTENDS + '\n  - name: api\n    binds: [{ address: vip, port: 81 }, { address: 192.168.100.10, port: 82 }]\n    defaultBackend: app\n  - name: ok\n    binds: [{ address: vip, port: 83 }, { address: node, port: 83 }]\n    defaultBackend: app' }), expected: [
+    "t.yaml:13:12: frontends[0].binds: frontend \"web\" binds only the VIP (192.168.100.10), but with failover: eip the Elastic IP's traffic arrives at the active node's private address, so this frontend would never receive it: bind the node's address instead (address: node, or 0.0.0.0 for every address), for example binds: [{ address: node, port: 80 }]",
+    "t.yaml:16:12: frontends[1].binds: frontend \"api\" binds only the VIP (192.168.100.10), but with failover: eip the Elastic IP's traffic arrives at the active node's private address, so this frontend would never receive it: bind the node's address instead (address: node, or 0.0.0.0 for every address), for example binds: [{ address: node, port: 81 }]",
+  ] },
+  { name: "vip 0.0.0.0", yaml: base({ cluster: CLUSTER.replace('vip: 192.168.100.10', 'vip: 0.0.0.0') }), expected: [
+    "t.yaml:4:8: cluster.vip: VIP 0.0.0.0 is in 0.0.0.0/8 (\"this network\", the wildcard address); the VIP must be a unicast address that a route can point at, outside the VPC, for example 192.168.100.10",
+  ] },
+  { name: "vip loopback", yaml: base({ cluster: CLUSTER.replace('vip: 192.168.100.10', 'vip: 127.0.0.1') }), expected: [
+    "t.yaml:4:8: cluster.vip: VIP 127.0.0.1 is a loopback address (127.0.0.0/8); the VIP must be a unicast address that a route can point at, outside the VPC, for example 192.168.100.10",
+  ] },
+  { name: "vip broadcast", yaml: base({ cluster: CLUSTER.replace('vip: 192.168.100.10', 'vip: 255.255.255.255') }), expected: [
+    "t.yaml:4:8: cluster.vip: VIP 255.255.255.255 is reserved or the broadcast address (240.0.0.0/4, 255.255.255.255); the VIP must be a unicast address that a route can point at, outside the VPC, for example 192.168.100.10",
+  ] },
+  { name: "vip multicast", yaml: base({ cluster: CLUSTER.replace('vip: 192.168.100.10', 'vip: 224.0.0.18') }), expected: [
+    "t.yaml:4:8: cluster.vip: VIP 224.0.0.18 is a multicast address (224.0.0.0/4); the VIP must be a unicast address that a route can point at, outside the VPC, for example 192.168.100.10",
+  ] },
+  { name: "vip link-local", yaml: base({ cluster: CLUSTER.replace('vip: 192.168.100.10', 'vip: 169.254.169.254') }), expected: [
+    "t.yaml:4:8: cluster.vip: VIP 169.254.169.254 is link-local (169.254.0.0/16); the VIP must be a unicast address that a route can point at, outside the VPC, for example 192.168.100.10",
+  ] },
+  { name: "node address loopback", yaml: base({ cluster: CLUSTER.replace('  vpcCidrs: [10.0.0.0/16]\n', '').replace('address: 10.0.2.10', 'address: 127.0.0.2') }), expected: [
+    "t.yaml:8:30: cluster.nodes[1].address: node address 127.0.0.2 is a loopback address (127.0.0.0/8); a node's address is its own unicast private address (its ENI's), for example 10.0.1.10",
+  ] },
+  { name: "marker address is the VIP", yaml: base({ cluster: CLUSTER + '\n  vrrp: { markerAddress: 192.168.100.10 }' }), expected: [
+    "t.yaml:10:26: cluster.vrrp.markerAddress: markerAddress 192.168.100.10 is the VIP; keepalived manages the marker address and deletes it on every backup, where HAProxy then cannot bind the VIP: remove markerAddress (default 169.254.240.<virtualRouterId>) or choose an unused link-local address such as 169.254.240.1",
+  ] },
+  { name: "marker address is a node address", yaml: base({ cluster: CLUSTER + '\n  vrrp: { markerAddress: 10.0.2.10 }' }), expected: [
+    "t.yaml:10:26: cluster.vrrp.markerAddress: markerAddress 10.0.2.10 is the address of node \"lb-b\"; keepalived would delete it on every backup: remove markerAddress or choose an unused link-local address such as 169.254.240.1",
+  ] },
+  { name: "marker address multicast", yaml: base({ cluster: CLUSTER + '\n  vrrp: { markerAddress: 224.0.0.1 }' }), expected: [
+    "t.yaml:10:26: cluster.vrrp.markerAddress: markerAddress 224.0.0.1 is a multicast address (224.0.0.0/4); keepalived puts the marker on lo of the master: choose an unused link-local address such as 169.254.240.1",
+  ] },
+  { name: "CIDRs with host bits", yaml: base({ cluster: CLUSTER.replace('[10.0.0.0/16]', '[10.10.0.0/8]'), frontends: FRONTENDS + '\n    routes:\n      - { when: [{ source: [10.0.0.0/8, 192.168.1.1/24] }], backend: app }' }), expected: [
+    "t.yaml:5:14: cluster.vpcCidrs[0]: \"10.10.0.0/8\" has host bits set after the /8 prefix, so it means the network 10.0.0.0/8: write \"10.0.0.0/8\", or a longer prefix if you meant a smaller network",
+    "t.yaml:15:41: frontends[0].routes[0].when[0].source[1]: \"192.168.1.1/24\" has host bits set after the /24 prefix, so it means the network 192.168.1.0/24: write \"192.168.1.0/24\", or a longer prefix if you meant a smaller network",
+  ] },
+  { name: "interface alias eth0:1", yaml: base({ cluster: CLUSTER.replace('zone: az-a }', 'zone: az-a, interface: "eth0:1" }') }), expected: [
+    "t.yaml:8:64: cluster.nodes[0].interface: \"eth0:1\" is an address label (alias), not an interface: keepalived sends VRRP on the interface itself; write \"eth0\"",
+  ] },
+  { name: "health paths with a backslash and a double quote", yaml: base({ admin: 'admin:\n  health: { path: "/he\\\\alth" }', backends: BACKENDS + '\n    healthCheck: { type: http, path: "/a\\"b" }' }), expected: [
+    "t.yaml:11:19: admin.health.path: \"/he\\\\alth\" contains \"\\\\\" at position 4: it is not a URL path character (RFC 3986); percent-encode it as %5C",
+    "t.yaml:21:38: backends[1].healthCheck.path: \"/a\\\"b\" contains \"\\\"\" at position 3: it is not a URL path character (RFC 3986); percent-encode it as %22",
+  ] },
+  { name: "health paths with $ and a bad percent escape", yaml: base({ admin: 'admin:\n  health: { path: "/h$HOME" }', backends: BACKENDS + '\n    healthCheck: { type: http, path: "/a%zz" }' }), expected: [
+    "t.yaml:11:19: admin.health.path: \"/h$HOME\" contains \"$\" at position 3: HAProxy would expand \"$NAME\" in it as an environment variable; percent-encode it as %24",
+    "t.yaml:21:38: backends[1].healthCheck.path: \"/a%zz\" has a '%' at position 3 that is not followed by two hex digits; write a literal '%' as %25",
+  ] },
+  { name: "regexes that JavaScript accepts and PCRE2 rejects", yaml: base({ frontends: FRONTENDS + `\n    routes:\n      - { when: [{ header: X-A, regex: '^[\\w-.]+$' }], backend: app }\n      - { when: [{ header: X-A, regex: '[\\d-z]' }], backend: app }\n      - { when: [{ header: X-A, regex: 'a{65536}' }], backend: app }\n      - { when: [{ path: { regex: '${'('.repeat(40)}a${')'.repeat(40)}' } }], backend: app }\n      - { when: [{ path: { regex: '(ab){5000}' } }], backend: app }` }), expected: [
+    "t.yaml:15:40: frontends[0].routes[0].when[0].regex: regex \"^[\\\\w-.]+$\" uses '-' next to \\w inside [...]: PCRE2 (HAProxy) rejects a range that starts or ends with a class escape (\"invalid range in character class\") while JavaScript reads the '-' as a literal; escape it as \\- or put it last in the class",
+    "t.yaml:16:40: frontends[0].routes[1].when[0].regex: regex \"[\\\\d-z]\" uses '-' next to \\d inside [...]: PCRE2 (HAProxy) rejects a range that starts or ends with a class escape (\"invalid range in character class\") while JavaScript reads the '-' as a literal; escape it as \\- or put it last in the class",
+    "t.yaml:17:40: frontends[0].routes[2].when[0].regex: regex \"a{65536}\" repeats 65536 times in {65536}; PCRE2 (HAProxy) allows at most 65535 (\"number too big in {} quantifier\"): lower the count or use + or *",
+    "t.yaml:18:35: frontends[0].routes[3].when[0].path.regex: regex \"((((((((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))))))))\" nests groups more than 32 deep; at most 32 levels are allowed (PCRE2 stops at 250): flatten the groups",
+    "t.yaml:19:35: frontends[0].routes[4].when[0].path.regex: regex \"(ab){5000}\" is too large to compile in PCRE2 (HAProxy), whose compiled form of a regex holds 65535 units: its repetitions and classes come to about 90000 units, at most 20000 are allowed; lower the repeat counts of groups ((...){n} is compiled as n copies) or split the route",
+  ] },
+  { name: "33 conditions on one route", yaml: base({ frontends: FRONTENDS + `\n    routes:\n      - when: [${Array.from({ length: 33 }, (_, i) => `{ header: X-${i}, present: true }`).join(', ')}]\n        backend: app` }), expected: [
+    "t.yaml:15:15: frontends[0].routes[0].when: a route takes at most 32 conditions (HAProxy reads at most 64 words per line); combine some: a source or method condition takes a list, and one regex can replace several header or path conditions on the same subject",
+  ] },
+  { name: "33 nodes", yaml: base({ cluster: `cluster:\n  name: t\n  vip: 192.168.100.10\n  nodes:\n${Array.from({ length: 33 }, (_, i) => `    - { name: n${i}, address: 10.0.${i}.10, zone: az-a }`).join('\n')}` }), expected: [
+    "t.yaml:6:5: cluster.nodes: list at most 32 nodes (one VRRP group: every node advertises to every other one)",
+  ] },
+  { name: "a header value over 4096 characters", yaml: base({ frontends: FRONTENDS + `\n    routes:\n      - { when: [{ header: X-A, exact: ${'v'.repeat(4097)} }], backend: app }` }), expected: [
+    "t.yaml:15:40: frontends[0].routes[0].when[0].exact: the value starting \"vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\" is 4097 characters long; at most 4096 are allowed (HAProxy holds a whole request head in 16384 bytes): shorten it",
   ] },
 ];
 

@@ -31,3 +31,19 @@ void test('constructs outside the subset are rejected with the reason', () => {
   ];
   for (const [p, why] of cases) assert.match(checkRegexSubset(p) ?? 'accepted', why, p);
 });
+
+void test('what JavaScript accepts and PCRE2 (HAProxy) refuses is rejected, naming the rule', () => {
+  const cases: [string, RegExp][] = [
+    ['^[\\w-.]+$', /'-' next to \\w inside \[\.\.\.\]: PCRE2 \(HAProxy\) rejects a range that starts or ends with a class escape/],
+    ['[\\d-z]', /'-' next to \\d/],
+    ['[a-\\s]', /'-' next to \\s/],
+    ['a{65536}', /repeats 65536 times in \{65536\}; PCRE2 \(HAProxy\) allows at most 65535/],
+    ['x{2,70000}', /repeats 70000 times/],
+    [`${'('.repeat(33)}a${')'.repeat(33)}`, /nests groups more than 32 deep/],
+    ['(ab){5000}', /too large to compile in PCRE2/],
+    ['((ab){100}){100}', /too large to compile in PCRE2/],
+  ];
+  for (const [p, why] of cases) assert.match(checkRegexSubset(p) ?? 'accepted', why, p);
+  // The same constructs where both engines agree stay accepted.
+  for (const p of ['^[\\w.-]+$', '[-\\d]', '[\\d\\-z]', 'a{65535}', `${'('.repeat(32)}a${')'.repeat(32)}`, '(ab){1000}', '[\\\\d-z]']) assert.equal(checkRegexSubset(p), undefined, p);
+});
