@@ -35,6 +35,8 @@ export interface SpecParams {
   readonly split?: readonly [number, number];
   readonly serverTimeout?: string;
   readonly healthCheck?: string;
+  /** Port of a second server `g2` of backend `green`. @default none */
+  readonly green2?: number;
   /** `drainTime` of `svc`. @default "0s": removed servers leave at once (drain tests set it). */
   readonly drainTime?: string;
   /** `slowStart` of `svc`. @default absent (off) */
@@ -82,7 +84,7 @@ backends:
     servers: [{ name: b1, address: 127.0.0.1, port: ${p.blue} }]
   - name: green
     healthCheck: { type: none }
-    servers: [{ name: g1, address: 127.0.0.1, port: ${p.green} }]
+    servers: [{ name: g1, address: 127.0.0.1, port: ${p.green} }${p.green2 === undefined ? '' : `, { name: g2, address: 127.0.0.1, port: ${p.green2} }`}]
   - name: svc
     discovery: { source: svc-src }
     spareSlots: ${p.spareSlots ?? 4}
