@@ -2,6 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { OverlayError, SpecInvalidError, formatDiagnostic } from '../util/errors.js';
+import { describeErrno } from '../ops/paths.js';
 import { EXIT, processIo } from './io.js';
 import type { CliIo } from './io.js';
 import { runValidate } from './commands/validate.js';
@@ -33,9 +34,29 @@ Usage: overlay-lb COMMAND [options]   (overlay-lb COMMAND --help for details)
 Commands:
 ${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n')}`;
 
+/** The abort reason when the process received SIGINT or SIGTERM. */
+export class Interrupted extends Error {
+  readonly signal: 'SIGINT' | 'SIGTERM';
+  constructor(signal: 'SIGINT' | 'SIGTERM') {
+    super(`stopped by ${signal}`);
+    this.name = 'Interrupted';
+    this.signal = signal;
+  }
+}
+
+/** 128 + the signal number, the shell's convention for "ended by a signal". */
+export function interruptedStatus(signal: 'SIGINT' | 'SIGTERM'): number {
+  return 128 + (signal === 'SIGINT' ? 2 : 15);
+}
+
+/** System-call failures on a path that the person running the command can fix. */
+const USER_ERRNO = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'ENAMETOOLONG', 'ELOOP', 'EEXIST', 'ENXIO']);
+
 /**
  * Runs the CLI in-process and returns the exit status. Errors become one clear line on stderr:
- * user errors without a stack trace, bugs with one.
+ * a user error (fault `user`) one line without a stack trace; a failed system call on a path
+ * (a foreign error that escaped a boundary) one line naming the path; only a bug carries a stack.
+ * When `signal` aborts (SIGINT/SIGTERM), the command stops and the status is 128 + the signal.
  */
 export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const [name, ...rest] = argv;
@@ -45,21 +66,35 @@ export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSi
   }
   const command = commands[name];
   if (command === undefined) {
-    io.err(`overlay-lb: unknown command "${name}"; commands: ${Object.keys(commands).join(', ')}. See: overlay-lb --help`);
+    io.err(`overlay-lb: unknown command ${JSON.stringify(name)}; commands: ${Object.keys(commands).join(', ')}. See: overlay-lb --help`);
     return EXIT.usage;
   }
+  // Messages of a command often start with its name already ("render: --out ...").
+  const prefixed = (message: string): string => (message.startsWith(`${name}:`) || message.startsWith(`${name} `) ? `overlay-lb ${message}` : `overlay-lb ${name}: ${message}`);
   try {
     return await command.run(rest, io, signal);
   } catch (err) {
+    if (signal.aborted) {
+      const reason: unknown = signal.reason;
+      io.err(prefixed(reason instanceof Error ? reason.message : 'stopped'));
+      return reason instanceof Interrupted ? interruptedStatus(reason.signal) : EXIT.failure;
+    }
     if (err instanceof SpecInvalidError) {
       for (const d of err.diagnostics) io.err(formatDiagnostic(d));
       return EXIT.invalid;
     }
     if (err instanceof OverlayError) {
-      io.err(`overlay-lb ${name}: ${err.message} [${err.code}]`);
+      // A user error is one line; a system error may carry a tool's output below its first line.
+      const message = err.fault === 'user' ? err.message.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ') : err.message;
+      io.err(`${prefixed(message)} [${err.code}]`);
       return err.code === 'CLI_USAGE' ? EXIT.usage : EXIT.failure;
     }
-    io.err(`overlay-lb ${name}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    const errno = err as Partial<NodeJS.ErrnoException>;
+    if (typeof errno.code === 'string' && USER_ERRNO.has(errno.code) && typeof errno.path === 'string') {
+      io.err(`${prefixed(`cannot ${errno.syscall ?? 'use'} ${errno.path}: ${describeErrno(err)}; check the path and its permissions`)} [PATH_INVALID]`);
+      return EXIT.failure;
+    }
+    io.err(`overlay-lb ${name}: internal error (a bug in overlay-lb; please report it with this output): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return EXIT.failure;
   }
 }
@@ -74,8 +109,33 @@ function isEntryPoint(): boolean {
   }
 }
 
+/**
+ * How long a command may take to stop after the first SIGINT/SIGTERM before the process exits
+ * anyway. Commands stop through their AbortSignal well within it (the agent's orderly stop and
+ * `lab up`'s clean-up of a half-built lab included); this only bounds a stop that hangs. A second
+ * signal exits at once.
+ */
+const STOP_GRACE_MS = 60_000;
+
 if (isEntryPoint()) {
   const controller = new AbortController();
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => controller.abort(new Error(`received ${sig}`)));
-  process.exitCode = await runCli(process.argv.slice(2), processIo(), controller.signal);
+  let received: 'SIGINT' | 'SIGTERM' | undefined;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (received !== undefined) {
+        process.stderr.write(`overlay-lb: ${sig} again: exiting now\n`);
+        process.exit(interruptedStatus(sig));
+      }
+      received = sig;
+      controller.abort(new Interrupted(sig));
+      setTimeout(() => {
+        process.stderr.write(`overlay-lb: did not stop within ${STOP_GRACE_MS / 1000} s after ${sig}: exiting now\n`);
+        process.exit(interruptedStatus(sig));
+      }, STOP_GRACE_MS).unref();
+    });
+  }
+  const status = await runCli(process.argv.slice(2), processIo(), controller.signal);
+  // Stopped by a signal: what is still open (a socket, a child's pipe) must not keep us alive.
+  if (received !== undefined) process.exit(status);
+  process.exitCode = status;
 }

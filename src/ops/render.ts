@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Spec } from '../model/spec.js';
 import { renderHaproxy } from '../render/haproxy.js';
@@ -8,6 +9,7 @@ import { checkKeepalivedConfig } from '../keepalived/check.js';
 import type { ConfigCheckResult } from '../haproxy/check.js';
 import { OverlayError, SystemError, UserError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
+import { describeErrno, ensureWritableDirectory } from './paths.js';
 
 /** `auto`: check with each tool that is installed; `require`: a missing tool is an error; `skip`: no check. */
 export type ValidateMode = 'auto' | 'require' | 'skip';
@@ -30,8 +32,14 @@ export interface RenderNodeResult {
  * directory, checked there (`haproxy -c`, keepalived's config test), then written atomically
  * (maps first, so the config never references a map that is not there yet).
  *
- * @throws UserError SPEC_NODE (unknown node), TOOL_MISSING (validate `require`)
- * @throws SystemError HAPROXY_CONFIG_INVALID, KEEPALIVED_CONFIG_INVALID, FILE_WRITE
+ * A keepalived config test that fails only because the VRRP interface does not exist on this
+ * machine is a warning: rendering happens on a workstation, the interface exists on the node.
+ *
+ * @throws UserError SPEC_NODE (unknown node), TOOL_MISSING (validate `require`), PATH_INVALID
+ *   (`outDir` is not a writable directory), TLS_CERTIFICATE (a certificate file is missing,
+ *   unreadable or refused by HAProxy), LOG_FORMAT_INVALID (HAProxy refused the custom log format)
+ * @throws SystemError HAPROXY_CONFIG_INVALID, KEEPALIVED_CONFIG_INVALID (a generated file that the
+ *   tool refused for another reason: a bug)
  */
 export async function renderNodeFiles(
   spec: Spec,
@@ -44,15 +52,18 @@ export async function renderNodeFiles(
   if (!spec.cluster.nodes.some((n) => n.name === node)) {
     throw new UserError('SPEC_NODE', `node "${node}" is not in the spec; nodes: ${spec.cluster.nodes.map((n) => n.name).join(', ')}. Pass one of them with --node.`);
   }
-  await mkdir(join(outDir, 'maps'), { recursive: true });
-  const staging = await mkdtemp(join(outDir, '.staging-'));
+  if (options.validate !== 'skip') await checkCertificates(spec, signal);
+  await ensureWritableDirectory(join(outDir, 'maps'), { what: 'output directory', missing: 'create', ...(signal ? { signal } : {}) });
+  const staging = await writing(outDir, () => mkdtemp(join(outDir, '.staging-')));
   try {
     const staged = renderHaproxy(spec, { node, specHash, mapDir: join(staging, 'maps') });
     const keepalived = renderKeepalived(spec, { node, specHash });
-    await mkdir(join(staging, 'maps'));
-    for (const map of staged.maps) await writeFile(join(staging, 'maps', map.name), map.content);
-    await writeFile(join(staging, 'haproxy.cfg'), staged.config);
-    await writeFile(join(staging, 'keepalived.conf'), keepalived);
+    await writing(outDir, async () => {
+      await mkdir(join(staging, 'maps'));
+      for (const map of staged.maps) await writeFile(join(staging, 'maps', map.name), map.content);
+      await writeFile(join(staging, 'haproxy.cfg'), staged.config);
+      await writeFile(join(staging, 'keepalived.conf'), keepalived);
+    });
 
     const haproxyCheck = await runCheck('haproxy', () => checkHaproxyConfig(join(staging, 'haproxy.cfg'), signal ? { signal } : {}), options.validate);
     const keepalivedCheck = await runCheck('keepalived', () => checkKeepalivedConfig(join(staging, 'keepalived.conf'), signal ? { signal } : {}), options.validate);
@@ -60,21 +71,25 @@ export async function renderNodeFiles(
     const final = renderHaproxy(spec, { node, specHash, mapDir: join(outDir, 'maps') });
     const files: string[] = [];
     const wanted = new Set(final.maps.map((m) => m.name));
-    for (const map of final.maps) {
-      const path = join(outDir, 'maps', map.name);
-      await writeFileAtomic(path, map.content, signal ? { signal } : {});
-      files.push(path);
-    }
-    for (const [name, content] of [['haproxy.cfg', final.config], ['keepalived.conf', keepalived]] as const) {
-      const path = join(outDir, name);
-      await writeFileAtomic(path, content, signal ? { signal } : {});
-      files.push(path);
-    }
-    // Map files of an earlier render that the new config no longer references.
-    for (const entry of await readdir(join(outDir, 'maps'))) {
-      if (entry.endsWith('.map') && !wanted.has(entry)) await rm(join(outDir, 'maps', entry), { force: true });
-    }
-    return { outDir, files, checks: { haproxy: haproxyCheck, keepalived: keepalivedCheck } };
+    await writing(outDir, async () => {
+      for (const map of final.maps) {
+        const path = join(outDir, 'maps', map.name);
+        await writeFileAtomic(path, map.content, signal ? { signal } : {});
+        files.push(path);
+      }
+      for (const [name, content] of [['haproxy.cfg', final.config], ['keepalived.conf', keepalived]] as const) {
+        const path = join(outDir, name);
+        await writeFileAtomic(path, content, signal ? { signal } : {});
+        files.push(path);
+      }
+      // Map files of an earlier render that the new config no longer references.
+      for (const entry of await readdir(join(outDir, 'maps'))) {
+        if (entry.endsWith('.map') && !wanted.has(entry)) await rm(join(outDir, 'maps', entry), { force: true });
+      }
+    });
+    // The tools' messages name the staging directory, which is gone when the caller reads them.
+    const here = (c: CheckOutcome): CheckOutcome => (c.status === 'skipped' ? c : { ...c, output: c.output.replaceAll(staging, outDir) });
+    return { outDir, files, checks: { haproxy: here(haproxyCheck), keepalived: here(keepalivedCheck) } };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -97,17 +112,81 @@ async function runCheck(tool: 'haproxy' | 'keepalived', check: () => Promise<Con
     // rendering on a workstation for a node, that is expected and not a defect of the file.
     return { status: 'warning', output: result.output, reason: 'the VRRP interface does not exist on this machine; the rest of the file passed keepalived\'s config test' };
   }
+  if (tool === 'haproxy') {
+    const refused = userInputRefusal(result.output);
+    if (refused !== null) throw refused;
+  }
   const code = tool === 'haproxy' ? 'HAPROXY_CONFIG_INVALID' : 'KEEPALIVED_CONFIG_INVALID';
   throw new SystemError(code, `${tool} rejected the generated configuration (nothing was written):\n${result.output}`, { details: { output: result.output } });
 }
 
 function onlyMissingInterface(output: string): boolean {
   const lines = output.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  return lines.length > 0 && lines.every((l) => /Unknown interface|interface .* doesn't exist|VRRP_Instance .* ignoring/i.test(l));
+  // keepalived 2.2.7 prints, for an interface missing here:
+  //   (…/keepalived.conf: Line 57) WARNING - interface ens99 for vrrp_instance OLB_DEMO doesn't exist
+  //   Non-existent interface specified in configuration
+  return lines.length > 0 && lines.every((l) => /Unknown interface|interface .* doesn't exist|Non-existent interface specified in configuration|VRRP_Instance .* ignoring/i.test(l));
+}
+
+/** System-call failures while writing into the output directory are the user's to fix (a path, a disk). */
+async function writing<T>(outDir: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    const errno = err instanceof OverlayError ? err.cause : err;
+    const code = (errno as NodeJS.ErrnoException | undefined)?.code;
+    if (typeof code !== 'string' || !USER_ERRNO.has(code)) throw err;
+    throw new UserError('PATH_INVALID', `cannot write into the output directory ${outDir}: ${describeErrno(errno)}; give a directory on a normal file system that you can write to`, { cause: err, details: { path: outDir } });
+  }
+}
+
+const USER_ERRNO = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'ENOTDIR', 'EISDIR', 'ENOENT', 'ENAMETOOLONG', 'ELOOP', 'EEXIST']);
+
+/**
+ * The certificate files of every TLS bind must exist here for `haproxy -c` (it loads them). A
+ * missing one is the user's to fix, named with its place in the spec.
+ */
+async function checkCertificates(spec: Spec, signal: AbortSignal | undefined): Promise<void> {
+  for (const [fi, f] of spec.frontends.entries()) {
+    for (const [bi, b] of f.binds.entries()) {
+      for (const [ci, path] of (b.tls?.certificates ?? []).entries()) {
+        signal?.throwIfAborted();
+        const where = `frontends[${fi}] (${f.name}).binds[${bi}].tls.certificates[${ci}]`;
+        try {
+          const st = await stat(path);
+          if (!st.isFile() && !st.isDirectory()) throw Object.assign(new Error('not a file'), { code: 'ENXIO' });
+          await access(path, constants.R_OK);
+        } catch (err) {
+          throw new UserError('TLS_CERTIFICATE', `${where}: cannot read certificate ${path}: ${describeErrno(err)}; put the PEM file (certificate and key) there, or render with --no-validate when it exists only on the node`, { cause: err, details: { path } });
+        }
+      }
+    }
+  }
+}
+
+/**
+ * haproxy -c refusing a value the spec hands it for HAProxy to interpret (a certificate file's
+ * content, a custom log format) is the user's to fix, not a bug: one line, with the value's place.
+ * Returns null for any other refusal.
+ */
+function userInputRefusal(output: string): UserError | null {
+  const alerts = output.split('\n')
+    .filter((l) => l.includes('[ALERT]'))
+    .map((l) => l.replace(/^\[ALERT\]\s*\(\d+\)\s*:\s*(config\s*:\s*)?/, '').trim())
+    .filter((l) => !/^(Error\(s\) found in configuration file|Fatal errors found in configuration)/.test(l));
+  const reason = (l: string): string => l.replace(/^[Pp]arsing \[[^\]]*\]\s*:\s*/, '');
+  if (alerts.length === 0) return null;
+  if (alerts.every((l) => /SSL certificate|load certificate|crt/.test(l))) {
+    return new UserError('TLS_CERTIFICATE', `haproxy refused a certificate of a TLS bind: ${alerts.map(reason).join('; ')}; give a PEM file with the certificate chain and its private key`, { details: { output } });
+  }
+  if (alerts.every((l) => /log-format/.test(l))) {
+    return new UserError('LOG_FORMAT_INVALID', `haproxy refused the custom access log format (frontends[].accessLog.custom): ${alerts.map(reason).join('; ')}; see https://docs.haproxy.org/2.6/configuration.html#8.2.4 for the variables and fetches allowed`, { details: { output } });
+  }
+  return null;
 }
 
 /** Resolves `--out` relative to the working directory; rejects an empty value. */
 export function resolveOutDir(dir: string): string {
-  if (dir.trim() === '') throw new UserError('CLI_USAGE', '--out needs a directory, for example --out /etc/overlay-lb');
+  if (dir.trim() === '') throw new UserError('CLI_USAGE', 'render: --out needs a directory, for example --out /etc/overlay-lb');
   return isAbsolute(dir) ? dir : resolve(dir);
 }

@@ -2,6 +2,7 @@ import { runAgent } from '../../agent/agent.js';
 import { createLogger } from '../../util/log.js';
 import type { LogLevel } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
+import { ensureWritableDirectory } from '../../ops/paths.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
@@ -38,6 +39,7 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo, signal
   if (values.node === undefined) throw new UserError('CLI_USAGE', 'agent: --node NAME is required (one of the spec\'s cluster.nodes)');
   const level = values['log-level'] ?? 'info';
   if (!(LEVELS as readonly string[]).includes(level)) throw new UserError('CLI_USAGE', `agent: --log-level ${JSON.stringify(level)} is not one of ${LEVELS.join(', ')}`);
+  if (values['run-dir'] !== undefined) await ensureWritableDirectory(values['run-dir'], { what: 'agent: --run-dir', missing: 'allow', signal });
   const log = createLogger({ write: (line) => io.out(line), level: level as LogLevel, base: { component: 'agent' } });
   await runAgent({
     specFile: values.spec,

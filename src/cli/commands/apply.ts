@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { applySpecToRunDir } from '../../apply/apply-spec.js';
 import { describeReasons } from '../../apply/executor.js';
 import { loadSpecFile } from '../../ops/load-spec.js';
+import { ensureWritableDirectory } from '../../ops/paths.js';
 import type { Plan, RuntimeOp } from '../../plan/planner.js';
 import { UserError } from '../../util/errors.js';
 import { createLogger } from '../../util/log.js';
@@ -34,12 +35,13 @@ export async function runApply(argv: readonly string[], io: CliIo, signal: Abort
   const file = onePositional('apply', positionals, 'spec');
   if (values.node === undefined) throw new UserError('CLI_USAGE', "apply: --node NAME is required (one of the spec's cluster.nodes)");
   if (values['run-dir'] === undefined || values['run-dir'].trim() === '') throw new UserError('CLI_USAGE', 'apply: --run-dir DIR is required, for example --run-dir /run/overlay-lb');
+  const runDir = await ensureWritableDirectory(resolve(values['run-dir']), { what: 'apply: --run-dir', missing: 'error', signal });
   const { spec, hash } = await loadSpecFile(file, { signal });
   const report = await applySpecToRunDir({
     spec,
     specHash: hash,
     node: values.node,
-    runDir: resolve(values['run-dir']),
+    runDir,
     dryRun: values['dry-run'] === true,
     signal,
     log: createLogger({ write: (line) => io.err(line), level: 'warn' }),

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { openSync, closeSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { loadSpecFile } from '../../ops/load-spec.js';
+import { ensureWritableDirectory, requireRegularFile } from '../../ops/paths.js';
 import { buildLab, openLab } from '../../lab/topology.js';
 import { labFiles, readJson, startLabController, type ControllerInfo, type LabFault } from '../../lab/controller.js';
 import {
@@ -64,7 +65,9 @@ async function labDemo(argv: readonly string[], io: CliIo, signal: AbortSignal):
 
 const common = { prefix: { type: 'string' }, 'state-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
 
-function stateFileOf(values: { prefix?: string | undefined; 'state-dir'?: string | undefined }): string {
+/** The lab's state file from --prefix and --state-dir (a --state-dir on /proc or naming a file is refused). */
+async function stateFileOf(values: { prefix?: string | undefined; 'state-dir'?: string | undefined }, signal: AbortSignal): Promise<string> {
+  if (values['state-dir'] !== undefined) await ensureWritableDirectory(values['state-dir'], { what: 'lab: --state-dir', missing: 'allow', signal });
   return labStateFile({ ...(values.prefix === undefined ? {} : { prefix: values.prefix }), ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }) });
 }
 
@@ -74,6 +77,7 @@ async function labUp(argv: readonly string[], io: CliIo, signal: AbortSignal): P
   if (positionals.length > 0) throw new UserError('CLI_USAGE', `lab up: unexpected argument ${JSON.stringify(positionals[0])}; the spec goes in --spec FILE`);
   if (values.azs !== undefined && values.azs !== '2' && values.azs !== '3') throw new UserError('CLI_USAGE', `lab up: --azs ${values.azs} is not allowed: use 2 or 3`);
   const specFile = values.spec ?? 'examples/demo.yaml';
+  if (values['state-dir'] !== undefined) await ensureWritableDirectory(values['state-dir'], { what: 'lab up: --state-dir', missing: 'allow', signal });
   const { spec } = await loadSpecFile(specFile, { signal });
   const { plan } = await planFromOptions({ spec, azs: values.azs === '3' ? 3 : 2, ...(values.prefix === undefined ? {} : { prefix: values.prefix }), signal });
   const stateDir = values['state-dir'];
@@ -129,6 +133,7 @@ async function labServe(argv: readonly string[], io: CliIo, signal: AbortSignal)
   const { values } = parseCommandArgs('lab serve', argv, { 'state-file': { type: 'string' }, failover: { type: 'string' }, 'eip-allocation-id': { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   if (values.help) return (io.out(labHelp), EXIT.ok);
   if (values['state-file'] === undefined) throw new UserError('CLI_USAGE', 'lab serve: --state-file FILE is required (lab up starts it for you)');
+  await requireRegularFile(values['state-file'], { what: 'lab serve: --state-file', fix: 'give the state file that lab up wrote (<state dir>/<prefix>state.json)' });
   const failover = values.failover === 'eip' ? 'eip' : 'route';
   const log = createLogger({ write: (line) => process.stderr.write(line), base: { component: 'lab-controller' } });
   const controller = await startLabController({
@@ -147,7 +152,7 @@ async function labServe(argv: readonly string[], io: CliIo, signal: AbortSignal)
 async function labDown(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const { values } = parseCommandArgs('lab down', argv, common);
   if (values.help) return (io.out(labHelp), EXIT.ok);
-  const stateFile = stateFileOf(values);
+  const stateFile = await stateFileOf(values, signal);
   const { wasUp } = await stopLab(stateFile, { signal });
   io.out(wasUp ? `lab ${values.prefix ?? 'olb-'} is down` : `no lab with prefix ${values.prefix ?? 'olb-'} was up (no state file ${stateFile}); nothing to do`);
   return EXIT.ok;
@@ -156,7 +161,7 @@ async function labDown(argv: readonly string[], io: CliIo, signal: AbortSignal):
 async function labStatus(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const { values } = parseCommandArgs('lab status', argv, { ...common, json: { type: 'boolean' } });
   if (values.help) return (io.out(labHelp), EXIT.ok);
-  const report = await collectLabStatus(stateFileOf(values), { signal });
+  const report = await collectLabStatus(await stateFileOf(values, signal), { signal });
   if (values.json === true) io.out(JSON.stringify(report, null, 2));
   else printStatus(io, report);
   return EXIT.ok;
@@ -183,7 +188,7 @@ async function labExec(argv: readonly string[], io: CliIo, signal: AbortSignal):
   const command = dash < 0 ? positionals.slice(1) : argv.slice(dash + 1);
   const node = positionals[0];
   if (node === undefined || command.length === 0) throw new UserError('CLI_USAGE', 'lab exec: usage: overlay-lb lab exec NODE -- CMD [ARGS...] (NODE: an instance name, router or internet)');
-  const lab = await openLab({ signal, stateFile: stateFileOf(values) });
+  const lab = await openLab({ signal, stateFile: await stateFileOf(values, signal) });
   const result = await lab.exec(node, command, { signal, allowFailure: true, timeoutMs: 3_600_000 });
   if (result.stdout !== '') io.out(result.stdout);
   if (result.stderr !== '') io.err(result.stderr);
@@ -193,7 +198,7 @@ async function labExec(argv: readonly string[], io: CliIo, signal: AbortSignal):
 async function labEnv(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const { values } = parseCommandArgs('lab env', argv, common);
   if (values.help) return (io.out(labHelp), EXIT.ok);
-  const state = await openLab({ signal, stateFile: stateFileOf(values) });
+  const state = await openLab({ signal, stateFile: await stateFileOf(values, signal) });
   const info = await readJson<ControllerInfo>(labFiles(state.stateFilePath, state.plan.prefix).info);
   if (info === null) throw new SystemError('LAB_CONTROLLER', `the lab controller of ${state.plan.prefix} has published no endpoint: check \`overlay-lb lab status\``);
   io.out([
@@ -213,17 +218,18 @@ async function labFault(argv: readonly string[], io: CliIo, signal: AbortSignal)
     rate: { type: 'string' }, az: { type: 'string' }, mode: { type: 'string' }, sides: { type: 'string' },
   });
   if (values.help) return (io.out(labHelp), EXIT.ok);
-  const stateFile = stateFileOf(values);
-  const lab = await openLab({ signal, stateFile });
-  const socket = labFiles(stateFile, lab.plan.prefix).controlSocket;
+  const stateFile = await stateFileOf(values, signal);
+  // The lab is opened only once the arguments are known to be right: a bad number is reported
+  // as such, also when no lab is up.
+  const controlSocket = async (): Promise<string> => labFiles(stateFile, (await openLab({ signal, stateFile })).plan.prefix).controlSocket;
   const [kind, ...args] = positionals;
   if (values['clear-all'] === true) {
-    await controlRequest(socket, { method: 'POST', path: '/faults', body: { op: 'clear-all' } }, { signal });
+    await controlRequest(await controlSocket(), { method: 'POST', path: '/faults', body: { op: 'clear-all' } }, { signal });
     io.out('every fault cleared');
     return EXIT.ok;
   }
   if (kind === undefined || kind === 'status') {
-    io.out(JSON.stringify(await controlRequest(socket, { method: 'GET', path: '/status' }, { signal }), null, 2));
+    io.out(JSON.stringify(await controlRequest(await controlSocket(), { method: 'GET', path: '/status' }, { signal }), null, 2));
     return EXIT.ok;
   }
   if (kind === 'kill') {
@@ -238,9 +244,10 @@ async function labFault(argv: readonly string[], io: CliIo, signal: AbortSignal)
   let on = values.clear !== true;
   const number = (name: 'ms' | 'rate', text: string | undefined): number => {
     const n = Number(text);
-    if (text === undefined || text.trim() === '' || !Number.isFinite(n)) {
-      if (!on) return 0;
-      throw new UserError('CLI_USAGE', `lab fault ${kind}: --${name} NUMBER is required (got ${JSON.stringify(text ?? null)})`);
+    if (text === undefined || text.trim() === '' || !Number.isFinite(n) || n < 0 || (name === 'rate' && n > 1)) {
+      if (!on && text === undefined) return 0;
+      const allowed = name === 'ms' ? 'a number of milliseconds >= 0, for example --ms 500' : 'a fraction from 0 to 1, for example --rate 0.2';
+      throw new UserError('CLI_USAGE', `lab fault ${kind}: --${name} ${text === undefined ? 'is required' : `${JSON.stringify(text)} is not allowed`}: give ${allowed}`);
     }
     return n;
   };
@@ -279,7 +286,7 @@ async function labFault(argv: readonly string[], io: CliIo, signal: AbortSignal)
     default:
       throw new UserError('LAB_FAULT_INVALID', `unknown fault kind ${JSON.stringify(kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, node-down, az-blackhole, partition, kill`);
   }
-  const answer = await controlRequest(socket, { method: 'POST', path: '/faults', body: { op: on ? 'inject' : 'clear', fault } }, { signal }) as { faults: unknown[] };
+  const answer = await controlRequest(await controlSocket(), { method: 'POST', path: '/faults', body: { op: on ? 'inject' : 'clear', fault } }, { signal }) as { faults: unknown[] };
   io.out(`${on ? 'injected' : 'cleared'} ${kind}; active faults: ${answer.faults.length === 0 ? 'none' : answer.faults.map((f) => JSON.stringify(f)).join(' ')}`);
   return EXIT.ok;
 }

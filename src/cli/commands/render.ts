@@ -1,5 +1,6 @@
 import { loadSpecFile } from '../../ops/load-spec.js';
 import { renderNodeFiles, resolveOutDir } from '../../ops/render.js';
+import { ensureWritableDirectory } from '../../ops/paths.js';
 import type { CheckOutcome } from '../../ops/render.js';
 import { UserError } from '../../util/errors.js';
 import { parseCommandArgs, onePositional } from '../args.js';
@@ -29,10 +30,13 @@ export async function runRender(argv: readonly string[], io: CliIo, signal: Abor
   const file = onePositional('render', positionals, 'spec');
   if (values.node === undefined) throw new UserError('CLI_USAGE', 'render: --node NAME is required (one of the spec\'s cluster.nodes)');
   if (values.out === undefined) throw new UserError('CLI_USAGE', 'render: --out DIR is required, for example --out ./out/lb-a');
+  const outDir = resolveOutDir(values.out);
+  // Before the spec: a bad --out is reported even when the spec has errors too.
+  await ensureWritableDirectory(outDir, { what: 'render: --out', missing: 'allow', signal });
   const { spec, hash } = await loadSpecFile(file, { signal });
   const result = await renderNodeFiles(spec, hash, {
     node: values.node,
-    outDir: resolveOutDir(values.out),
+    outDir,
     validate: values['no-validate'] ? 'skip' : values['require-tools'] ? 'require' : 'auto',
     signal,
   });

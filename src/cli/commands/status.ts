@@ -1,6 +1,7 @@
 import { loadSpecFile } from '../../ops/load-spec.js';
 import { collectClusterStatus, formatClusterStatus } from '../../switchover/cluster-status.js';
 import { UserError } from '../../util/errors.js';
+import { ensureWritableDirectory } from '../../ops/paths.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
@@ -30,6 +31,7 @@ export async function runStatusCommand(argv: readonly string[], io: CliIo, signa
   });
   if (values.help) return (io.out(statusHelp), EXIT.ok);
   if (values.spec === undefined) throw new UserError('CLI_USAGE', 'status: --spec FILE is required');
+  if (values['lab-state-dir'] !== undefined) await ensureWritableDirectory(values['lab-state-dir'], { what: 'status: --lab-state-dir', missing: 'allow', signal });
   const { spec } = await loadSpecFile(values.spec, { signal });
   const report = await collectClusterStatus(spec, resolveEndpoints('status', spec, values), { signal });
   io.out(values.json ? JSON.stringify(report, null, 2) : formatClusterStatus(report));

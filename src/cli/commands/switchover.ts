@@ -6,6 +6,7 @@ import type { AgentEndpoint } from '../../switchover/agent-client.js';
 import { runSwitchover } from '../../switchover/switchover.js';
 import type { Spec } from '../../model/spec.js';
 import { UserError } from '../../util/errors.js';
+import { ensureWritableDirectory } from '../../ops/paths.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
@@ -56,6 +57,7 @@ export async function runSwitchoverCommand(argv: readonly string[], io: CliIo, s
   if (values.to === undefined) throw new UserError('CLI_USAGE', 'switchover: --to NODE is required');
   const drain = values['drain-timeout'] === undefined ? 15 : Number(values['drain-timeout']);
   if (!Number.isFinite(drain) || drain <= 0 || drain > 3600) throw new UserError('CLI_USAGE', `switchover: --drain-timeout ${JSON.stringify(values['drain-timeout'])} is not a number of seconds in (0, 3600]`);
+  if (values['lab-state-dir'] !== undefined) await ensureWritableDirectory(values['lab-state-dir'], { what: 'switchover: --lab-state-dir', missing: 'allow', signal });
   const { spec } = await loadSpecFile(values.spec, { signal });
   const report = await runSwitchover({
     spec, to: values.to, endpoints: resolveEndpoints('switchover', spec, values), drainTimeoutMs: drain * 1000, signal,
