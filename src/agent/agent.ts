@@ -1,10 +1,10 @@
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { access, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ClusterNode, Spec } from '../model/spec.js';
 import { loadSpecFile } from '../ops/load-spec.js';
 import { renderHaproxy } from '../render/haproxy.js';
 import { adminHost } from '../render/admin-host.js';
-import { keepalivedFifoPath, keepalivedInstanceName, keepalivedPriorityPath, keepalivedTrackPath, renderKeepalived } from '../render/keepalived.js';
+import { AGENT_HEARTBEAT_INTERVAL_MS, keepalivedAlivePath, keepalivedFifoPath, keepalivedInstanceName, keepalivedPriorityPath, keepalivedTrackPath, renderKeepalived } from '../render/keepalived.js';
 import { applyConfig, haproxyPaths } from '../haproxy/config-writer.js';
 import { attachHaproxy, startHaproxy } from '../haproxy/process.js';
 import { MasterCli } from '../haproxy/master-cli.js';
@@ -24,6 +24,9 @@ import { ImdsClient } from '../cloud/imds.js';
 import type { InstanceIdentity } from '../cloud/types.js';
 import { createEc2Client, Ec2RouteApi } from '../cloud/aws/ec2-routes.js';
 import { Ec2AddressApi } from '../cloud/aws/ec2-addresses.js';
+import { Ec2InstancesApi } from '../cloud/aws/ec2-instances.js';
+import type { Ec2InstanceDescriber } from '../discovery/ec2-tags-source.js';
+import type { PipelineStatus } from '../apply/pipeline.js';
 import { FailoverController } from '../failover/controller.js';
 import { RouteClaimer } from '../failover/route-claimer.js';
 import { retry } from '../util/retry.js';
@@ -73,8 +76,15 @@ export const LAB_EC2_ENDPOINT = 'http://169.254.169.250';
  *
  * When the agent stops, HAProxy and keepalived keep running: a restarted agent attaches to them
  * and moves nothing (it learns whether this node is master from the marker address keepalived
- * holds only on the master). A dead agent is noticed by keepalived's /alive check, which gives up
- * mastership.
+ * holds only on the master). The agent touches its heartbeat file every second, first thing at
+ * start and once more when it stops; keepalived's agent check gives up mastership when the
+ * heartbeat is older than its grace (src/render/keepalived.ts `AGENT_DEAD_BOUND_MS`), so a restart
+ * never fails the node over and a dead agent is noticed within that bound.
+ *
+ * A valid spec never stops the agent: a discovery source that cannot start, a spec change that
+ * cannot be applied, a failed apply or cloud call is reported (`/status` `problems`, `/metrics`,
+ * a log line with the cause) while haproxy serves the last good config and the node stays in
+ * the election.
  *
  * Resolves when `signal` aborts.
  */
@@ -90,10 +100,29 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const log = options.log.child({ node: node.name, cluster: spec.cluster.name });
   await mkdir(join(runDir, 'haproxy'), { recursive: true, mode: 0o700 });
 
+  const tasks: Promise<unknown>[] = [];
+  const supervise = (name: string, task: Promise<unknown>): void => {
+    tasks.push(task.catch((err: unknown) => {
+      if (signal.aborted) return;
+      log.error({ event: 'agent-task-failed', task: name, err }, 'an agent task failed: stopping the agent (haproxy and keepalived keep running)');
+      fatal.abort(err);
+    }));
+  };
+  // The heartbeat keepalived's agent check reads: before anything slow (haproxy, IMDS, the
+  // status server), so that a restarted agent is seen alive long before it could answer HTTP.
+  supervise('heartbeat', runHeartbeat(keepalivedAlivePath(runDir), { signal, log }));
+
   const registry = new Registry();
   const failoverMetrics = createFailoverMetrics(registry);
   const healthGauge = registry.gauge('overlay_lb_node_healthy', '1 when HAProxy serves (the track file says 0), else 0.');
   const restarts = registry.counter('overlay_lb_process_restarts_total', 'Restarts of haproxy or keepalived after they exited.');
+  const taskRestarts = registry.counter('overlay_lb_agent_task_restarts_total', 'Agent tasks that failed and were restarted after a backoff, by task.');
+  const rollouts = registry.counter('overlay_lb_spec_rollouts_total', 'Spec file changes seen by the agent, by result: applied, invalid, rejected (needs an agent restart) or failed.');
+  const sourceUp = registry.gauge('overlay_lb_discovery_source_up', '1 when a discovery source\'s last read succeeded, 0 when it is starting, stale or failed.');
+  const sourceFailures = registry.gauge('overlay_lb_discovery_source_failures', 'Consecutive failures of a discovery source since its last good read.');
+  const problemsGauge = registry.gauge('overlay_lb_agent_problems', 'Problems the agent reports in /status (failed sources, applies, spec rollouts, tasks), by component.');
+  /** The latest failure of each part that keeps running (restarted, retried or kept at its last good state). */
+  const failures = new Map<string, Problem>();
 
   // The VIP is static on every node (the route decides who gets the traffic); keepalived never
   // manages it. `lo` because it must not answer ARP on the subnet.
@@ -114,6 +143,14 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   if (!haproxy) haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: join(runDir, 'haproxy.log'), signal });
   log.info({ event: 'haproxy', pid: haproxy.masterPid, attached: !haproxy.owned }, 'haproxy running');
 
+  // `ec2-tags` discovery: DescribeInstances through the same client as failover, known once the
+  // instance identity (region, role credentials) is (the pipeline starts after that).
+  let ec2Client: ReturnType<typeof createEc2Client> | null = null;
+  const ec2Describer: Ec2InstanceDescriber = {
+    describeInstancesByTags: (tags, o) => (ec2Client === null
+      ? Promise.reject(new OverlayError('CLOUD_UNAVAILABLE', 'DescribeInstances: the EC2 client is not ready (the instance identity is not known yet)'))
+      : new Ec2InstancesApi(ec2Client).describeInstancesByTags(tags, o)),
+  };
   // From here on the apply pipeline owns haproxy's config: discovered servers, switches and
   // splits change through the Runtime API, anything else is one reload with its reasons. The
   // master CLI socket is stable across haproxy restarts, so it is the reloader.
@@ -125,8 +162,11 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     haproxy: { runtime: new RuntimeApi({ socketPath: spec.admin.runtimeSocket }), reloader: new MasterCli({ socketPath: spec.admin.masterSocket }) },
     log,
     metrics: createApplyMetrics(registry),
+    ...(spec.cluster.cloud.provider === 'none' ? {} : { sourceDeps: { ec2: ec2Describer } }),
   });
   let current = { spec, hash: loaded.hash, generation: 1 };
+  /** The last spec file change and what became of it (null: none since start). */
+  let specRollout: { result: string; at: number; specHash: string | null; error?: { code: string; message: string } } | null = null;
   const masterCli = new MasterCli({ socketPath: spec.admin.masterSocket });
 
   // keepalived's track file starts at FAULT until HAProxy answers its health URI.
@@ -158,7 +198,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     const imds = new ImdsClient(options.imdsEndpoint ? { endpoint: options.imdsEndpoint } : {});
     identity = await imds.identity(node.address, { signal, deadlineMs: 60_000 });
     log.info({ event: 'identity', instanceId: identity.instanceId, eni: identity.networkInterfaceId, az: identity.availabilityZone }, 'instance identity from IMDSv2');
-    ({ claimer, heartbeat } = createClaimer(spec, node, identity, imds, options, signal, failoverMetrics, handoff));
+    ({ claimer, heartbeat, client: ec2Client } = createClaimer(spec, node, identity, imds, options, signal, failoverMetrics, handoff));
     if (claimer instanceof RouteClaimer) {
       const rc = claimer;
       // The peers' ENIs, so that a claim never waits for that lookup (inspect refreshes them).
@@ -224,13 +264,27 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   if (kconfChanged) await writeFileAtomic(kconfPath, kconf, { signal, mode: 0o600 });
   const fifo = keepalivedFifoPath(runDir);
   if (!(await exists(fifo))) await runCommand(['mkfifo', '-m', '0600', fifo], { signal });
-  const tasks: Promise<unknown>[] = [];
-  const supervise = (name: string, task: Promise<unknown>): void => {
-    tasks.push(task.catch((err: unknown) => {
-      if (signal.aborted) return;
-      log.error({ event: 'agent-task-failed', task: name, err }, 'an agent task failed: stopping the agent (haproxy and keepalived keep running)');
-      fatal.abort(err);
-    }));
+  // A task whose failure says nothing about this node's ability to serve (the spec watcher) is
+  // restarted after a backoff, its failure reported; it never stops the agent.
+  const superviseRestarting = (name: string, run: (s: AbortSignal) => Promise<unknown>): void => {
+    tasks.push((async () => {
+      let n = 0;
+      while (!signal.aborted) {
+        try {
+          await run(signal);
+          if (signal.aborted) break;
+          throw new OverlayError('INTERNAL', `the ${name} task ended without being stopped`);
+        } catch (err) {
+          if (signal.aborted) break;
+          n++;
+          const waitMs = Math.min(30_000, 500 * 2 ** Math.min(n - 1, 10));
+          failures.set(`task:${name}`, { component: `task:${name}`, ...describeError(err), at: Date.now() });
+          taskRestarts.inc({ task: name });
+          log.error({ event: 'agent-task-failed', task: name, restartInMs: waitMs, err }, 'an agent task failed: restarting it after a backoff (haproxy keeps serving the last good config)');
+          await systemClock.sleep(waitMs, signal).catch(() => undefined);
+        }
+      }
+    })());
   };
   supervise('notify-fifo', (async () => {
     for await (const t of readNotifyFifo(fifo, { signal })) {
@@ -256,6 +310,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const sw: { priorityAdjust: number | null } = { priorityAdjust: await readPriority() };
 
   let stopping = false;
+  const problems = (): Problem[] => listProblems(pipeline.status(), failures);
   const status = (): unknown => ({
     node: node.name,
     address: node.address,
@@ -269,13 +324,31 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     haproxy: { pid: haproxy?.masterPid ?? null, alive: haproxy?.isAlive() ?? false, healthy: health.healthy },
     keepalived: { pid: keepalived.pid, alive: isAlive(keepalived.pid) },
     switchover: { priorityAdjust: sw.priorityAdjust, handoff: handoff.current === null ? null : { role: handoff.current.role, peer: handoff.current.peer, peerAddress: handoff.current.peerAddress, reason: handoff.current.reason, since: handoff.current.since, until: handoff.current.until } },
+    specRollout,
+    problems: problems(),
   });
+  // Gauges derived from the status at scrape time (nothing to keep in step).
+  const refreshGauges = (): void => {
+    for (const src of pipeline.status().sources) {
+      sourceUp.set({ source: src.name }, src.state === 'ok' ? 1 : 0);
+      sourceFailures.set({ source: src.name }, src.failures);
+    }
+    const byComponent = new Map<string, number>();
+    for (const p of problems()) {
+      const kind = p.component.split(':')[0] ?? p.component;
+      byComponent.set(kind, (byComponent.get(kind) ?? 0) + 1);
+    }
+    for (const kind of ['discovery', 'apply', 'spec', 'task']) problemsGauge.set({ component: kind }, byComponent.get(kind) ?? 0);
+  };
   const server = await startStatusServer({
     host: adminHost(spec.admin.agent.bind, node, spec.cluster.vip),
     port: spec.admin.agent.port,
     signal,
     status,
-    metrics: () => registry.render(),
+    metrics: () => {
+      refreshGauges();
+      return registry.render();
+    },
     alive: () => !stopping,
   });
   log.info({ event: 'status-server', url: server.url }, 'agent status endpoint listening');
@@ -337,10 +410,17 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   supervise('apply', pipeline.run(signal));
   // The spec file is watched: a valid change rolls out (runtime where possible, else one reload);
   // an invalid one is logged with every diagnostic and changes nothing.
-  supervise('spec-watch', watchSpec(options.specFile, loaded.hash, { signal, log, onChange: async (next) => {
+  const rollout = (result: 'applied' | 'invalid' | 'rejected' | 'failed', specHash: string | null, error?: { code: string; message: string }): void => {
+    rollouts.inc({ result });
+    specRollout = { result, at: Date.now(), specHash, ...(error === undefined ? {} : { error }) };
+    if (result === 'applied') failures.delete('spec');
+    else failures.set('spec', { component: 'spec', code: error?.code ?? 'INTERNAL', message: error?.message ?? result, at: specRollout.at });
+  };
+  superviseRestarting('spec-watch', (s) => watchSpec(options.specFile, current.hash, { signal: s, log, onRejected: (r) => rollout(r.kind, r.specHash, r.error), onChange: async (next) => {
     const nextSpec = withRunDir(next.spec, runDir);
     if (!nextSpec.cluster.nodes.some((n) => n.name === node.name)) {
       log.error({ event: 'spec-rejected', reason: `node ${node.name} is no longer in the spec` }, 'spec change ignored');
+      rollout('rejected', next.hash, { code: 'SPEC_NODE', message: `node ${node.name} is no longer in the spec: nothing was changed` });
       return;
     }
     // The cluster and admin sections (VIP, nodes, VRRP, cloud, sockets, ports) shape the running
@@ -349,16 +429,19 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     const changed = (['cluster', 'admin'] as const).filter((k) => JSON.stringify(nextSpec[k]) !== JSON.stringify(current.spec[k]));
     if (changed.length > 0) {
       log.error({ event: 'spec-rejected', sections: changed, specHash: next.hash }, `the spec's ${changed.join(' and ')} section changed: restart the agent to apply it (systemctl restart overlay-lb-agent); nothing was changed`);
+      rollout('rejected', next.hash, { code: 'SPEC_CONFLICT', message: `the spec's ${changed.join(' and ')} section changed: restart the agent to apply it; nothing was changed` });
       return;
     }
     const outcome = await pipeline.applySpec(nextSpec, next.hash);
     if (outcome.result.kind === 'failed') {
       log.error({ event: 'spec-apply-failed', specHash: next.hash, error: outcome.result.error }, 'the spec change could not be applied; the last good config keeps serving');
+      rollout('failed', next.hash, outcome.result.error);
       return;
     }
     // Only the header's spec hash differs: keep the file true for a reader, without a reload.
     await writeFileAtomic(kconfPath, renderKeepalived(nextSpec, { node: node.name, specHash: next.hash }), { signal, mode: 0o600 });
     current = { spec: nextSpec, hash: next.hash, generation: current.generation + 1 };
+    rollout('applied', next.hash);
     log.info({ event: 'spec-applied', specHash: next.hash, generation: current.generation, result: outcome.result.kind }, 'spec change rolled out');
   } }));
   // Supervision: a dead haproxy means FAULT at once (no waiting for health checks), then a restart.
@@ -417,7 +500,7 @@ function findNode(spec: Spec, name: string): ClusterNode {
 }
 
 function createClaimer(spec: Spec, node: ClusterNode, identity: InstanceIdentity, imds: ImdsClient, options: AgentOptions, signal: AbortSignal, metrics: ReturnType<typeof createFailoverMetrics>,
-  handoff: HandoffManager): { claimer: Claimer; heartbeat: MasterHeartbeat } {
+  handoff: HandoffManager): { claimer: Claimer; heartbeat: MasterHeartbeat; client: ReturnType<typeof createEc2Client> } {
   const cloud = spec.cluster.cloud;
   const endpoint = options.ec2Endpoint ?? cloud.endpoint ?? (cloud.provider === 'lab' ? LAB_EC2_ENDPOINT : undefined);
   const client = createEc2Client({ region: cloud.region ?? identity.region, ...(endpoint ? { endpoint } : {}), credentials: imds.roleCredentials({ signal }) });
@@ -427,12 +510,12 @@ function createClaimer(spec: Spec, node: ClusterNode, identity: InstanceIdentity
   const heartbeat = new EniHeartbeat({ api: new Ec2HeartbeatApi(client), networkInterfaceId: identity.networkInterfaceId, staleAfterMs: 3 * cloud.recheckIntervalMs, buckets, metrics });
   if (cloud.failover === 'eip') {
     if (!cloud.eipAllocationId) throw new OverlayError('SPEC_CONFLICT', 'failover mode eip needs cloud.eipAllocationId');
-    return { claimer: new EipClaimer({ api: new Ec2AddressApi(client), allocationId: cloud.eipAllocationId, networkInterfaceId: identity.networkInterfaceId, privateIp: node.address, peers, buckets, metrics }), heartbeat };
+    return { claimer: new EipClaimer({ api: new Ec2AddressApi(client), allocationId: cloud.eipAllocationId, networkInterfaceId: identity.networkInterfaceId, privateIp: node.address, peers, buckets, metrics }), heartbeat, client };
   }
   if (!cloud.vpcId) throw new OverlayError('SPEC_CONFLICT', 'failover mode route needs cloud.vpcId');
   const claimer = new RouteClaimer({ api: new Ec2RouteApi(client), vpcId: cloud.vpcId, vip: spec.cluster.vip, networkInterfaceId: identity.networkInterfaceId, selector: cloud.routeTables, peers, buckets, metrics,
     onTakeover: (from, s) => handoff.onTakeover(from, s), afterTakeover: (outcomes) => handoff.afterTakeover(outcomes) });
-  return { claimer, heartbeat };
+  return { claimer, heartbeat, client };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -449,4 +532,56 @@ async function ensureVip(vip: string, signal: AbortSignal): Promise<void> {
 async function hasAddress(address: string, signal: AbortSignal): Promise<boolean> {
   const r = await runCommand(['ip', '-o', '-4', 'addr', 'show'], { signal });
   return r.stdout.split('\n').some((l) => l.includes(` ${address}/`));
+}
+
+/** One thing that failed and is being retried, restarted or kept at its last good state. */
+interface Problem {
+  /** `discovery:<source>`, `apply`, `spec`, `task:<name>`. */
+  readonly component: string;
+  readonly code: string;
+  readonly message: string;
+  readonly at: number;
+}
+
+/** Everything that is not well right now: sources not ok, the last apply if it failed, the rest. */
+function listProblems(p: PipelineStatus, failures: ReadonlyMap<string, Problem>): Problem[] {
+  const out: Problem[] = [];
+  for (const src of p.sources) {
+    if ((src.state === 'failed' || src.state === 'stale') && src.lastError !== undefined) out.push({ component: `discovery:${src.name}`, ...src.lastError });
+  }
+  if (p.discoveryError !== undefined) out.push({ component: 'discovery', ...p.discoveryError });
+  if (p.lastApply?.result.kind === 'failed') out.push({ component: 'apply', ...p.lastApply.result.error, at: p.lastApply.at });
+  out.push(...failures.values());
+  return out;
+}
+
+function describeError(err: unknown): { code: string; message: string } {
+  if (err instanceof OverlayError) return { code: err.code, message: err.message };
+  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+/**
+ * Touches `path` (its modification time) every AGENT_HEARTBEAT_INTERVAL_MS, creating it when
+ * missing, and once more when `signal` aborts (a planned stop: the next agent gets the whole
+ * grace). A failed touch is logged once per run of failures and retried; keepalived's agent check
+ * then sees the heartbeat age, which is what it should see.
+ */
+async function runHeartbeat(path: string, options: { readonly signal: AbortSignal; readonly log: Logger }): Promise<void> {
+  let failing = false;
+  for (;;) {
+    try {
+      const now = new Date();
+      await utimes(path, now, now).catch(async (err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await writeFile(path, 'the agent touches this file every second (keepalived checks its age)\n', { mode: 0o600 });
+      });
+      if (failing) options.log.info({ event: 'heartbeat-restored', path }, 'heartbeat file written again');
+      failing = false;
+    } catch (err) {
+      if (!failing) options.log.error({ event: 'heartbeat-failed', path, err }, 'cannot touch the heartbeat file: keepalived will count this agent as dead after the grace');
+      failing = true;
+    }
+    if (options.signal.aborted) return;
+    await systemClock.sleep(AGENT_HEARTBEAT_INTERVAL_MS, options.signal).catch(() => undefined);
+  }
 }

@@ -12,12 +12,16 @@
  *   otherwise one reload with reasons. Discovery sources restart only when the spec's discovery
  *   settings changed; the current membership is kept meanwhile.
  * - A failed apply is retried with backoff; a failed reload leaves the last known good serving.
+ * - Nothing a valid spec can lead to stops `run`: a source that cannot be built or started reports
+ *   `failed` health (its backends keep their servers), and an unexpected error of the discovery
+ *   loop or of an apply is logged, counted in `status().counts` and retried with backoff, while
+ *   haproxy keeps serving what it runs. `run` ends only when its signal aborts.
  */
 import { createHash } from 'node:crypto';
 import type { Spec } from '../model/spec.js';
 import { AggregatorCore, type HeldChange, type Publication } from '../discovery/aggregator.js';
 import { runAggregator } from '../discovery/aggregator-runner.js';
-import { createDiscoverySource, type SourceDeps } from '../discovery/create-source.js';
+import { createDiscoverySourceOrFailed, type SourceDeps } from '../discovery/create-source.js';
 import type { SourceHealth } from '../discovery/types.js';
 import { plan as planChange } from '../plan/planner.js';
 import { desiredState, type HaproxyState } from '../plan/state.js';
@@ -90,7 +94,9 @@ export interface PipelineStatus {
   readonly sources: readonly SourceStatus[];
   readonly held: readonly HeldChange[];
   /** Counts since start. */
-  readonly counts: { readonly applies: number; readonly reloads: number; readonly runtime: number; readonly fallbacks: number; readonly failures: number };
+  readonly counts: { readonly applies: number; readonly reloads: number; readonly runtime: number; readonly fallbacks: number; readonly failures: number; readonly discoveryRestarts: number };
+  /** The last unexpected error of the discovery loop (it restarts after a backoff). */
+  readonly discoveryError?: { readonly code: string; readonly message: string; readonly at: number };
 }
 
 export interface ApplyPipeline {
@@ -134,7 +140,8 @@ class Pipeline implements ApplyPipeline {
   #wake: () => void = () => undefined;
   #waiters: ((o: ApplyOutcome) => void)[] = [];
   #idleWaiters: (() => void)[] = [];
-  #counts = { applies: 0, reloads: 0, runtime: 0, fallbacks: 0, failures: 0 };
+  #counts = { applies: 0, reloads: 0, runtime: 0, fallbacks: 0, failures: 0, discoveryRestarts: 0 };
+  #discoveryError: { code: string; message: string; at: number } | undefined;
 
   constructor(options: ApplyPipelineOptions) {
     this.#o = options;
@@ -190,6 +197,7 @@ class Pipeline implements ApplyPipeline {
       sources,
       held: [...this.#held.values()],
       counts: { ...this.#counts },
+      ...(this.#discoveryError === undefined ? {} : { discoveryError: this.#discoveryError }),
     };
   }
 
@@ -208,7 +216,14 @@ class Pipeline implements ApplyPipeline {
   }
 
   async #loadApplied(signal: AbortSignal): Promise<void> {
-    const saved = await readAppliedState(this.#o.runDir, { signal });
+    let saved: Awaited<ReturnType<typeof readAppliedState>>;
+    try {
+      saved = await readAppliedState(this.#o.runDir, { signal });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.#o.log.warn({ event: 'applied-state-unreadable', error: describeError(err) }, 'cannot read the persisted applied state; planning from nothing (one reload)');
+      return;
+    }
     if (saved === undefined) return;
     this.#seq = saved.seq;
     this.#membership = new Map(saved.membership);
@@ -234,39 +249,59 @@ class Pipeline implements ApplyPipeline {
   }
 
   async #discoveryLoop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
     while (!signal.aborted) {
-      this.#discoveryRestart = new AbortController();
-      const inner = AbortSignal.any([signal, this.#discoveryRestart.signal]);
-      const spec = this.#spec;
-      const backends = spec.backends.flatMap((b) => (b.discovery === undefined ? [] : [{ name: b.name, source: b.discovery.source }]));
-      const agg = this.#o.aggregator ?? {};
-      const core = new AggregatorCore({ backends, ...agg });
-      this.#core = core;
-      this.#held.clear();
-      const used = new Set(backends.map((b) => b.source));
-      const sources = spec.discovery.filter((s) => used.has(s.name)).map((s) => createDiscoverySource(s, { ...this.#o.sourceDeps, clock: this.#clock, logger: this.#o.log.child({ source: s.name }) }));
-      for (const name of [...this.#health.keys()]) if (!used.has(name)) this.#health.delete(name);
-      if (sources.length === 0) {
-        await new Promise<void>((resolve) => inner.addEventListener('abort', () => resolve(), { once: true }));
-        continue;
+      try {
+        await this.#discoveryRound(signal);
+        failures = 0;
+      } catch (err) {
+        if (signal.aborted) break;
+        // A bug or an unforeseen failure: report it and start the sources again after a backoff;
+        // the membership published so far stays, haproxy keeps serving.
+        failures++;
+        this.#counts.discoveryRestarts++;
+        this.#discoveryError = { ...describeError(err), at: this.#clock.now() };
+        const backoff = this.#o.retry ?? { minMs: 500, maxMs: 30_000 };
+        const waitMs = Math.min(backoff.maxMs, backoff.minMs * 2 ** Math.min(failures - 1, 16));
+        this.#o.log.error({ event: 'discovery-failed', error: this.#discoveryError, restartInMs: waitMs }, 'the discovery loop failed; restarting it, the last membership keeps serving');
+        await this.#clock.sleep(waitMs, signal).catch(() => undefined);
       }
-      await runAggregator({
-        core,
-        sources,
-        signal: inner,
-        clock: this.#clock,
-        logger: this.#o.log,
-        onPublish: (p) => this.#onPublish(p),
-        onHeld: (held) => {
-          for (const h of held) this.#held.set(h.backend, h);
-          this.#updateHeldMetric();
-        },
-        onHealth: (source, health) => {
-          this.#health.set(source, health);
-          if (health.lastSuccessAt !== undefined) this.#o.metrics?.sourceStaleness.set({ source }, Math.max(0, (this.#clock.now() - health.lastSuccessAt) / 1000));
-        },
-      });
     }
+  }
+
+  /** One run of the sources and the aggregator, until the spec's discovery settings change or `signal` aborts. */
+  async #discoveryRound(signal: AbortSignal): Promise<void> {
+    this.#discoveryRestart = new AbortController();
+    const inner = AbortSignal.any([signal, this.#discoveryRestart.signal]);
+    const spec = this.#spec;
+    const backends = spec.backends.flatMap((b) => (b.discovery === undefined ? [] : [{ name: b.name, source: b.discovery.source }]));
+    const agg = this.#o.aggregator ?? {};
+    const core = new AggregatorCore({ backends, ...agg });
+    this.#core = core;
+    this.#held.clear();
+    const used = new Set(backends.map((b) => b.source));
+    const sources = spec.discovery.filter((s) => used.has(s.name)).map((s) => createDiscoverySourceOrFailed(s, { ...this.#o.sourceDeps, clock: this.#clock, logger: this.#o.log.child({ source: s.name }) }));
+    for (const name of [...this.#health.keys()]) if (!used.has(name)) this.#health.delete(name);
+    if (sources.length === 0) {
+      await new Promise<void>((resolve) => inner.addEventListener('abort', () => resolve(), { once: true }));
+      return;
+    }
+    await runAggregator({
+      core,
+      sources,
+      signal: inner,
+      clock: this.#clock,
+      logger: this.#o.log,
+      onPublish: (p) => this.#onPublish(p),
+      onHeld: (held) => {
+        for (const h of held) this.#held.set(h.backend, h);
+        this.#updateHeldMetric();
+      },
+      onHealth: (source, health) => {
+        this.#health.set(source, health);
+        if (health.lastSuccessAt !== undefined) this.#o.metrics?.sourceStaleness.set({ source }, Math.max(0, (this.#clock.now() - health.lastSuccessAt) / 1000));
+      },
+    });
   }
 
   #onPublish(p: Publication): void {
@@ -308,9 +343,12 @@ class Pipeline implements ApplyPipeline {
         outcome = await withApplyLock(this.#o.runDir, () => this.#applyOnce(signal), { signal, clock: this.#clock });
       } catch (err) {
         if (signal.aborted) break;
-        if (!(err instanceof OverlayError)) throw err;
-        outcome = { at: this.#clock.now(), generation: this.#publishedGeneration, specHash: this.#specHash, result: { kind: 'failed', reasons: [], ops: 0, error: { code: err.code, message: err.message }, live: 'unchanged' } };
-        this.#o.log.error({ error: err }, 'apply failed');
+        // Not only OverlayErrors: a bug in one apply must not stop the pipeline (and the agent);
+        // it is reported like any failed apply and retried with backoff.
+        const error = describeError(err);
+        outcome = { at: this.#clock.now(), generation: this.#publishedGeneration, specHash: this.#specHash, result: { kind: 'failed', reasons: [], ops: 0, error, live: 'unchanged' } };
+        this.#counts.failures++;
+        this.#o.log.error({ event: 'apply-failed', error, ...(err instanceof OverlayError ? {} : { stack: err instanceof Error ? err.stack : undefined }) }, 'apply failed; retrying with backoff, the last good config keeps serving');
       } finally {
         this.#applying = false;
       }
@@ -392,4 +430,10 @@ function discoveryKey(spec: Spec): string {
 /** sha256 hex of a string. */
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/** Code and message of any thrown value (INTERNAL for what is not an OverlayError). */
+function describeError(err: unknown): { code: string; message: string } {
+  if (err instanceof OverlayError) return { code: err.code, message: err.message };
+  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
 }

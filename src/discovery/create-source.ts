@@ -3,15 +3,15 @@
  * (resolver address, intervals, limits) come from {@link SourceDeps}, with defaults per source.
  */
 import type { DiscoverySource } from '../model/spec.js';
-import type { Clock } from '../util/clock.js';
-import { UserError } from '../util/errors.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { OverlayError, UserError } from '../util/errors.js';
 import { createConsulSource } from './consul-source.js';
 import { createDnsSource } from './dns-source.js';
 import { type Ec2InstanceDescriber, createEc2TagsSource } from './ec2-tags-source.js';
 import { createEtcdSource } from './etcd-source.js';
 import { createFileSource } from './file-source.js';
 import type { BackoffOptions } from './source-runner.js';
-import type { DiscoverySourceRunner, Logger } from './types.js';
+import { type DiscoverySourceRunner, type Logger, type SourceHealth, silentLogger } from './types.js';
 
 export interface SourceDeps {
   readonly clock?: Clock;
@@ -27,7 +27,8 @@ export interface SourceDeps {
 
 /**
  * Creates the runner of one configured source.
- * @throws UserError SPEC_REQUIRED for an `ec2-tags` source without an EC2 describer, or an A/AAAA source without a port.
+ * @throws UserError SPEC_CONFLICT for an `ec2-tags` source without an EC2 describer (provider none),
+ *   SPEC_REQUIRED for an A/AAAA source without a port. The agent uses {@link createDiscoverySourceOrFailed}.
  */
 export function createDiscoverySource(config: DiscoverySource, deps: SourceDeps = {}): DiscoverySourceRunner {
   const common = {
@@ -53,7 +54,40 @@ export function createDiscoverySource(config: DiscoverySource, deps: SourceDeps 
     case 'consul':
       return createConsulSource({ ...common, address: config.address, service: config.service, ...(config.tag === undefined ? {} : { tag: config.tag }) });
     case 'ec2-tags':
-      if (!deps.ec2) throw new UserError('SPEC_REQUIRED', `ec2-tags source ${config.name} needs the EC2 API: set cluster.cloud.provider to aws or lab`);
+      if (!deps.ec2) {
+        throw new UserError('SPEC_CONFLICT', `ec2-tags source ${config.name} needs the EC2 API, but cluster.cloud.provider is none: set it to aws (or lab), or use another discovery source type for this backend`);
+      }
       return createEc2TagsSource({ ...common, tags: config.tags, port: config.port, describer: deps.ec2 });
   }
+}
+
+/**
+ * Like {@link createDiscoverySource}, but never throws: a source that cannot be built (a setting
+ * it needs is missing, a bug) becomes a runner that reports `failed` health with the cause and
+ * does nothing else. A valid spec must never stop the agent: the backends of that source keep
+ * their last servers, the other sources run, and the failure shows in status, metrics and the log.
+ */
+export function createDiscoverySourceOrFailed(config: DiscoverySource, deps: SourceDeps = {}): DiscoverySourceRunner {
+  try {
+    return createDiscoverySource(config, deps);
+  } catch (err) {
+    const code = err instanceof OverlayError ? err.code : 'INTERNAL';
+    const message = `${config.type} source ${config.name} could not start: ${err instanceof Error ? err.message : String(err)}`;
+    (deps.logger ?? silentLogger).error({ event: 'discovery-source-failed', source: config.name, type: config.type, code, error: message }, 'discovery source could not start; its backends keep their last servers');
+    return failedSource(config.name, { code, message, at: (deps.clock ?? systemClock).now() });
+  }
+}
+
+/** A source that never started: reports `failed` with `error` once, then waits for the stop. */
+function failedSource(name: string, error: NonNullable<SourceHealth['lastError']>): DiscoverySourceRunner {
+  const health: SourceHealth = { state: 'failed', lastError: error, failures: 1 };
+  return {
+    name,
+    health: () => health,
+    run: async ({ signal, onEvent }) => {
+      onEvent({ kind: 'health', source: name, health });
+      if (signal.aborted) return;
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    },
+  };
 }

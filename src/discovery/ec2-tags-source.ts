@@ -8,6 +8,7 @@ import type { Clock } from '../util/clock.js';
 import { type BackoffOptions, createSourceRunner, unavailable, commonRunnerOptions } from './source-runner.js';
 import type { DiscoverySourceRunner, Logger } from './types.js';
 import { timeoutSignal } from '../util/abort.js';
+import { OverlayError } from '../util/errors.js';
 
 /** One instance as the source needs it. */
 export interface Ec2InstanceSummary {
@@ -53,7 +54,13 @@ export function createEc2TagsSource(options: Ec2TagsSourceOptions): DiscoverySou
           instances = await options.describer.describeInstancesByTags(options.tags, { signal });
         } catch (err) {
           ctx.signal.throwIfAborted();
-          throw unavailable(source, `DescribeInstances by tags ${JSON.stringify(options.tags)} failed`, err);
+          const what = `DescribeInstances by tags ${JSON.stringify(options.tags)} failed`;
+          // A cloud error keeps its code (CLOUD_UNAUTHORIZED says whose fault it is and the fix).
+          if (err instanceof OverlayError && err.code.startsWith('CLOUD_')) {
+            const fix = err.code === 'CLOUD_UNAUTHORIZED' ? ' (the node role needs ec2:DescribeInstances on Resource "*": docs/install.md)' : '';
+            throw new OverlayError(err.code, `${source.type} source ${source.name}: ${what}: ${err.message}${fix}`, { cause: err, details: err.details });
+          }
+          throw unavailable(source, what, err);
         }
         // Only running instances serve; pending ones have no app yet, stopping ones are leaving.
         ctx.emit(

@@ -43,12 +43,19 @@ export function createFileSource(options: FileSourceOptions): DiscoverySourceRun
       let watchError: unknown;
       let wake: () => void = () => undefined;
       const base = basename(options.path);
-      const watcher = watch(dirname(options.path), { signal, persistent: false }, (_event, filename) => {
-        if (filename === null || filename === base) {
-          dirty = true;
-          wake();
-        }
-      });
+      let watcher: ReturnType<typeof watch>;
+      try {
+        watcher = watch(dirname(options.path), { signal, persistent: false }, (_event, filename) => {
+          if (filename === null || filename === base) {
+            dirty = true;
+            wake();
+          }
+        });
+      } catch (err) {
+        // A missing directory: fs.watch throws at once (a missing file alone is caught by stat below).
+        local.abort();
+        throw unavailable(source, `cannot watch ${dirname(options.path)} for ${options.path} (create the directory and the file, or fix the path)`, err);
+      }
       watcher.on('error', (err) => {
         watchError = err;
         wake();

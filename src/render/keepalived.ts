@@ -15,8 +15,11 @@
  *   `KEEPALIVED_FIFO_LINE_RE` for the line format.
  * - Health reaches keepalived through a `track_file` that the agent writes (event-driven:
  *   `vrrp_track_process` does not work inside a network namespace and scripts run at most once
- *   a second). A `vrrp_script` running curl against the agent's `/alive` endpoint catches a dead
- *   agent, whose track file would otherwise stay "0" forever.
+ *   a second). A dead agent, whose track file would otherwise stay "0" forever, is caught by a
+ *   `vrrp_script` that checks the agent's heartbeat file (`keepalivedAlivePath`, touched every
+ *   second) is younger than `AGENT_ALIVE_GRACE_MS`: a restarted agent has that long to beat again
+ *   (it does so first thing, long before it could answer HTTP), and a dead agent is noticed
+ *   within `AGENT_DEAD_BOUND_MS`.
  */
 import { posix } from 'node:path';
 
@@ -24,7 +27,6 @@ import type { Spec } from '../model/spec.js';
 import { parseIpv4 } from '../spec/ipv4.js';
 import { SAFE_NAME_RE, quoteForMessage } from '../spec/names.js';
 import { SystemError, UserError } from '../util/errors.js';
-import { adminHost } from './admin-host.js';
 
 /** Options of `renderKeepalived`. */
 export interface RenderKeepalivedOptions {
@@ -56,10 +58,39 @@ export function keepalivedPriorityPath(stateDir: string): string {
 
 /** Name of the `vrrp_script` that checks the agent is alive. */
 export const KEEPALIVED_AGENT_SCRIPT_NAME = 'olb_agent';
-/** The unprivileged user and group the agent check runs as (they exist on Debian and Ubuntu). */
+/** The unprivileged user and group scripts run as by default (they exist on Debian and Ubuntu). */
 export const KEEPALIVED_SCRIPT_USER = { user: 'nobody', group: 'nogroup' } as const;
 /** The binary of the agent check. Absolute, root-owned: `enable_script_security` accepts it. */
-export const KEEPALIVED_CURL = '/usr/bin/curl';
+export const KEEPALIVED_FIND = '/usr/bin/find';
+/** Exits 1: `find -exec` fails the check through it when the heartbeat is stale. */
+export const KEEPALIVED_FALSE = '/bin/false';
+
+/**
+ * Path of the agent's heartbeat file: `<stateDir>/alive`. The agent sets its modification time
+ * to now every {@link AGENT_HEARTBEAT_INTERVAL_MS} while it runs (and once more when it stops);
+ * keepalived's agent check fails when it is older than {@link AGENT_ALIVE_GRACE_MS} or missing.
+ */
+export function keepalivedAlivePath(stateDir: string): string {
+  return posix.join(stateDir, 'alive');
+}
+
+/** How often the agent touches its heartbeat file. */
+export const AGENT_HEARTBEAT_INTERVAL_MS = 1000;
+/**
+ * How old the heartbeat may be before the agent counts as dead: the whole budget of an agent
+ * restart (stop, start, imports, spec load, first beat), on a node whose CPUs are saturated too.
+ * A restarted agent takes ~1.2 s to its first beat on a loaded node, several seconds with every
+ * core busy; it did not need to answer HTTP (its status server comes seconds later).
+ */
+export const AGENT_ALIVE_GRACE_MS = 10_000;
+/** Consecutive failed checks (1 s apart) before FAULT: one slow `find` on a starved node is not a dead agent. */
+const AGENT_CHECK_FALL = 2;
+/**
+ * The longest a dead (killed, hung) agent goes unnoticed: its last beat ages past the grace, then
+ * {@link AGENT_CHECK_FALL} checks 1 s apart fail (each allowed 2 s on a starved node), then
+ * keepalived enters FAULT and gives up mastership: 10 s + 2 x 1 s + 3 s of slack = 15 s.
+ */
+export const AGENT_DEAD_BOUND_MS = AGENT_ALIVE_GRACE_MS + AGENT_CHECK_FALL * 1000 + 3000;
 
 /**
  * One line keepalived 2.2.7 writes to the `vrrp_notify_fifo` (one `write(2)` per line, in the
@@ -142,9 +173,6 @@ export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): 
   const advertMs = int('advertIntervalMs', vrrp.advertIntervalMs, 10, 40950);
   if (advertMs % 10 !== 0) internal('advertIntervalMs', advertMs, 'a multiple of 10 ms');
   const preemptDelayMs = int('preemptDelayMs', vrrp.preemptDelayMs, 0, 1_000_000);
-  const agentPort = int('admin.agent.port', admin.agent.port, 1, 65535);
-  // The agent listens on localhost or on the node's own address (never the VIP).
-  const agentHost = ipv4('agent address', adminHost(admin.agent.bind, node, spec.cluster.vip));
   const instance = keepalivedInstanceName(clusterName);
 
   const lines: string[] = [
@@ -193,16 +221,19 @@ export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): 
   const agentCheck = options.agentCheck ?? true;
   if (agentCheck) {
     lines.push(
-      '# A dead agent would leave the track file at 0: three failed /alive checks in a row mean FAULT',
-      '# (three, not two: an agent restart must fit in between without a failover).',
-      '# Executed directly (no shell) as an unprivileged user; only a validated address and port are interpolated.',
+      '# A dead agent would leave the track file at 0. The agent touches its heartbeat file every',
+      `# second; this check fails when the file is older than ${AGENT_ALIVE_GRACE_MS / 1000} s (or missing), and ${AGENT_CHECK_FALL} failures`,
+      '# in a row mean FAULT: a restarted agent has the whole grace to beat again (no HTTP answer',
+      `# needed), a dead one is noticed within ${AGENT_DEAD_BOUND_MS / 1000} s. find exits 0 for a fresh file, 1 otherwise.`,
+      '# Executed directly (no shell), as root because the run dir is 0700; only a validated path is interpolated.',
       `vrrp_script ${KEEPALIVED_AGENT_SCRIPT_NAME} {`,
-      `    script "${KEEPALIVED_CURL} -fsS -o /dev/null --max-time 0.5 http://${agentHost}:${agentPort}/alive"`,
+      `    script "${KEEPALIVED_FIND} ${keepalivedAlivePath(stateDir)} -mmin +${graceMinutes(AGENT_ALIVE_GRACE_MS)} -exec ${KEEPALIVED_FALSE} {} +"`,
       '    interval 1',
-      '    timeout 1',
-      '    fall 3',
-      '    rise 2',
+      '    timeout 2',
+      `    fall ${AGENT_CHECK_FALL}`,
+      '    rise 1',
       '    weight 0',
+      '    user root',
       '}',
       '',
     );
@@ -247,6 +278,11 @@ export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): 
   }
   lines.push('}', '');
   return lines.join('\n');
+}
+
+/** The grace in minutes for `find -mmin` (GNU find takes fractions): 10000 ms -> `0.1667` (10.002 s). */
+function graceMinutes(ms: number): string {
+  return (Math.ceil((ms / 60_000) * 10_000) / 10_000).toFixed(4);
 }
 
 /** `100` -> `0.1`, `1000` -> `1`, `1250` -> `1.25`: keepalived's decimal seconds. */

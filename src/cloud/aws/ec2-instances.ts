@@ -1,0 +1,54 @@
+import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import type { EC2Client, Filter } from '@aws-sdk/client-ec2';
+import type { Ec2InstanceDescriber, Ec2InstanceSummary } from '../../discovery/ec2-tags-source.js';
+import { OverlayError } from '../../util/errors.js';
+import { wrapAwsError } from './errors.js';
+
+/** Largest page DescribeInstances allows (MaxResults 5..1000): fewer calls against its throttle bucket. */
+const PAGE_SIZE = 1000;
+/** A guard against a NextToken loop (an API that keeps answering the same token): 1,000 pages of 1,000. */
+const MAX_PAGES = 1000;
+
+/**
+ * The `ec2-tags` discovery source's describer over the AWS SDK: DescribeInstances filtered by
+ * `tag:<key>` = value for every tag and by `instance-state-name` = running, every page
+ * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html). Needs
+ * `ec2:DescribeInstances`, which IAM grants only on `Resource: "*"`.
+ *
+ * Errors are wrapped once here (`wrapAwsError`: CLOUD_THROTTLED, CLOUD_UNAUTHORIZED...); the
+ * source reports them as its health and keeps the last good snapshot.
+ */
+export class Ec2InstancesApi implements Ec2InstanceDescriber {
+  readonly #pageSize: number;
+
+  /** @param options.pageSize MaxResults of each page (5..1000). @default 1000 */
+  constructor(private readonly client: EC2Client, options: { readonly pageSize?: number } = {}) {
+    this.#pageSize = options.pageSize ?? PAGE_SIZE;
+  }
+
+  async describeInstancesByTags(tags: Readonly<Record<string, string>>, options: { readonly signal: AbortSignal }): Promise<readonly Ec2InstanceSummary[]> {
+    const filters: Filter[] = [
+      ...Object.entries(tags).sort(([a], [b]) => a.localeCompare(b)).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })),
+      // Only running instances serve; the source filters by state again (EC2 may be eventually consistent).
+      { Name: 'instance-state-name', Values: ['running'] },
+    ];
+    const out: Ec2InstanceSummary[] = [];
+    let nextToken: string | undefined;
+    try {
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const res = await this.client.send(new DescribeInstancesCommand({ Filters: filters, MaxResults: this.#pageSize, ...(nextToken === undefined ? {} : { NextToken: nextToken }) }), { abortSignal: options.signal });
+        for (const reservation of res.Reservations ?? []) {
+          for (const i of reservation.Instances ?? []) {
+            if (i.InstanceId === undefined) continue;
+            out.push({ instanceId: i.InstanceId, state: i.State?.Name ?? 'unknown', ...(i.PrivateIpAddress === undefined ? {} : { privateIp: i.PrivateIpAddress }) });
+          }
+        }
+        nextToken = res.NextToken === undefined || res.NextToken === '' ? undefined : res.NextToken;
+        if (nextToken === undefined) return out;
+      }
+    } catch (err) {
+      throw wrapAwsError(err, 'DescribeInstances', options.signal);
+    }
+    throw new OverlayError('CLOUD_UNAVAILABLE', `DescribeInstances: more than ${MAX_PAGES} pages (the API kept answering a NextToken)`, { details: { action: 'DescribeInstances' } });
+  }
+}
