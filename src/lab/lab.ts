@@ -44,6 +44,11 @@ export interface StartLabOptions {
   readonly nodes?: boolean;
   /** @default "/run/overlay-lb-lab" */
   readonly stateDir?: string;
+  /**
+   * Bounds the start-up only (a deadline such as `AbortSignal.timeout(60_000)` is fine): once
+   * started, the lab (its EC2 API, IMDS, relays) runs until `close()`, however long the caller
+   * uses it.
+   */
   readonly signal: AbortSignal;
   readonly log?: LabLogger & { error(fields: Readonly<Record<string, unknown>>, message: string): void };
 }
@@ -123,9 +128,16 @@ export async function startLab(options: StartLabOptions): Promise<LabHandle> {
   const built = await buildLab(plan, { signal, ...(options.log === undefined ? {} : { log: options.log }), ...(options.stateDir === undefined ? {} : { stateDir: options.stateDir }) });
   const stateFile = built.stateFilePath;
   let controller: LabController | undefined;
+  // The controller's servers live until close(), not until the start-up deadline: with the
+  // caller's signal as their lifetime, a test's `AbortSignal.timeout(60_000)` stopped the EC2 API
+  // 60 s after the lab started (every later call: ECONNRESET), which failed any test that ran
+  // longer, on a busy machine most of them.
+  const lifetime = new AbortController();
+  const abortStart = (): void => lifetime.abort(signal.reason);
+  signal.addEventListener('abort', abortStart, { once: true });
   try {
     controller = await startLabController({
-      stateFile, signal, failover: spec.cluster.cloud.failover,
+      stateFile, signal: lifetime.signal, failover: spec.cluster.cloud.failover,
       ...(spec.cluster.cloud.eipAllocationId === undefined ? {} : { eipAllocationId: spec.cluster.cloud.eipAllocationId }),
       ...(options.log === undefined ? {} : { log: options.log }),
     });
@@ -133,8 +145,10 @@ export async function startLab(options: StartLabOptions): Promise<LabHandle> {
     if (options.nodes ?? true) {
       nodesSkipped = await startNodeSoftware(controller.lab, { specFile: options.specFile, signal });
     }
+    signal.removeEventListener('abort', abortStart);
     return labHandle(controller, nodesSkipped);
   } catch (error) {
+    signal.removeEventListener('abort', abortStart);
     await controller?.close().catch(() => undefined);
     await stopLab(stateFile, { signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
     throw error;

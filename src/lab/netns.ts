@@ -23,6 +23,8 @@ export interface RunOptions {
   readonly allowFailure?: boolean;
   /** @default 30000 */
   readonly timeoutMs?: number;
+  /** Written to the program's stdin (then closed): `ip -batch -`, `iptables-restore`. */
+  readonly input?: string;
 }
 
 /**
@@ -34,11 +36,15 @@ export async function runCommand(argv: readonly string[], options: RunOptions): 
   if (file === undefined) throw new SystemError('INTERNAL', 'runCommand needs a program');
   const signal = timeoutSignal(options.timeoutMs ?? 30_000, options.signal);
   const result = await new Promise<CommandResult & { spawnError?: NodeJS.ErrnoException }>((resolve) => {
-    execFile(file, args, { signal, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    const child = execFile(file, args, { signal, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error === null) resolve({ stdout, stderr, code: 0 });
       else if (typeof error.code === 'number') resolve({ stdout, stderr, code: error.code });
       else resolve({ stdout, stderr, code: -1, spawnError: error as NodeJS.ErrnoException });
     });
+    if (options.input !== undefined) {
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(options.input);
+    }
   });
   if (result.spawnError?.code === 'ENOENT') {
     throw new SystemError('TOOL_MISSING', `${file} is not installed: the lab needs iproute2 (ip), iptables and procps (sysctl); install them with apt-get install iproute2 iptables procps`);

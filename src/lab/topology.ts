@@ -145,9 +145,9 @@ export async function buildLab(plan: LabPlan, options: BuildLabOptions): Promise
       await run(iptablesIn(router, ['-N', chain]));
       await run(iptablesIn(router, ['-A', parent, '-j', chain]));
     }
-    for (const [chain, parent] of [[LAB_CHAINS.eipPrerouting, 'PREROUTING'], [LAB_CHAINS.eipPostrouting, 'POSTROUTING']] as const) {
-      await run(iptablesIn(router, ['-t', 'nat', '-N', chain]));
-      await run(iptablesIn(router, ['-t', 'nat', '-A', parent, '-j', chain]));
+    for (const [table, chain, parent] of [['nat', LAB_CHAINS.eipPrerouting, 'PREROUTING'], ['nat', LAB_CHAINS.eipPostrouting, 'POSTROUTING'], ['raw', LAB_CHAINS.eipZone, 'PREROUTING']] as const) {
+      await run(iptablesIn(router, ['-t', table, '-N', chain]));
+      await run(iptablesIn(router, ['-t', table, '-A', parent, '-j', chain]));
     }
     // Instances.
     for (const instance of plan.instances) {

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { planLab, type LabSpec } from '../../src/lab/plan.js';
 import { buildLab, destroyLab, type Lab } from '../../src/lab/topology.js';
 
@@ -27,6 +29,39 @@ async function get(lab: Lab, node: string, url: string): Promise<string | null> 
   const signal = AbortSignal.timeout(10_000);
   const r = await lab.exec(node, ['curl', '-sS', '--connect-timeout', '1', '--max-time', '2', url], { signal, allowFailure: true });
   return r.code === 0 ? r.stdout.trim() : null;
+}
+
+/**
+ * From the internet namespace: one request on a keep-alive connection, then `between()`, then a
+ * second request on the same connection. Each result is the body or `error <code>`.
+ */
+async function keepAliveAcross(lab: Lab, url: string, between: () => Promise<void>): Promise<{ before: string; after: string }> {
+  const script = `
+import http from 'node:http';
+const [url] = process.argv.slice(1);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const get = () => new Promise((resolve) => {
+  const req = http.get(url, { agent, timeout: 3000 }, (res) => { let b = ''; res.on('data', (c) => { b += c; }); res.on('end', () => resolve(b.trim() + (req.reusedSocket ? '' : ' (new connection)'))); });
+  req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+  req.on('error', (e) => resolve('error ' + (e.code ?? e.message)));
+});
+process.stdout.write(JSON.stringify(await get()) + '\\n');
+await new Promise((resolve) => process.stdin.once('data', resolve));
+process.stdout.write(JSON.stringify(await get()) + '\\n');
+process.exit(0);`;
+  const child = spawn('ip', ['netns', 'exec', lab.plan.internet.namespace, process.execPath, '--input-type=module', '-e', script, url], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  try {
+    const first = await lines.next();
+    await between();
+    child.stdin.write('go\n');
+    const second = await lines.next();
+    return { before: JSON.parse(String(first.value)) as string, after: JSON.parse(String(second.value)) as string };
+  } finally {
+    clearTimeout(timer);
+    child.kill('SIGKILL');
+  }
 }
 
 void test('kernel data path follows routes, source/dest check and Elastic IPs', async (t) => {
@@ -96,5 +131,22 @@ void test('kernel data path follows routes, source/dest check and Elastic IPs', 
     assert.equal(await get(lab, 'internet', `http://${publicIp}:8080/`), 'lb-b');
     await lab.datapath.applyEvent({ type: 'address-disassociated', publicIp }, { signal });
     assert.equal(await get(lab, 'internet', `http://${publicIp}:8080/`), null);
+  });
+
+  await t.test('a connection open across an Elastic IP move is reset by the new node, as in EC2; one across a move and back still works', async () => {
+    // EC2 maps every packet by the current association (stateless 1:1 NAT): after a move, the
+    // packets of a connection opened before reach the new node, which has no such connection.
+    const publicIp = '203.0.113.6';
+    await lab.datapath.associateAddress({ publicIp, networkInterfaceId: eni('lb-a') }, { signal });
+    const moved = await keepAliveAcross(lab, `http://${publicIp}:8080/`, () => lab.datapath.associateAddress({ publicIp, networkInterfaceId: eni('lb-b') }, { signal }));
+    assert.equal(moved.before, 'lb-a (new connection)');
+    assert.match(moved.after, /^error (ECONNRESET|EPIPE)$/, `the connection opened on lb-a survived the move to lb-b: ${JSON.stringify(moved)}`);
+    assert.equal(await get(lab, 'internet', `http://${publicIp}:8080/`), 'lb-b');
+    const back = await keepAliveAcross(lab, `http://${publicIp}:8080/`, async () => {
+      await lab.datapath.associateAddress({ publicIp, networkInterfaceId: eni('lb-a') }, { signal });
+      await lab.datapath.associateAddress({ publicIp, networkInterfaceId: eni('lb-b') }, { signal });
+    });
+    assert.deepEqual(back, { before: 'lb-b (new connection)', after: 'lb-b' }, 'a connection on lb-b broke although the address came back to lb-b (the mapping is stateless)');
+    await lab.datapath.disassociateAddress({ publicIp }, { signal });
   });
 });
