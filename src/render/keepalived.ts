@@ -246,12 +246,14 @@ export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): 
     `    virtual_router_id ${vrid}`,
     `    priority ${priority}`,
     `    advert_int ${formatSeconds(advertMs)}`,
-    `    unicast_src_ip ${src}`,
   );
+  // A single-node cluster has no peer: keepalived 2.2.7 warns about unicast keywords without a
+  // peer ("defaulting to multicast", deprecated), which fails `render`'s config check. With no
+  // peer there is nobody to advertise to: no unicast keywords.
   if (peers.length > 0) {
-    lines.push('    unicast_peer {', ...peers.map((p) => `        ${p}`), '    }');
+    lines.push(`    unicast_src_ip ${src}`, '    unicast_peer {', ...peers.map((p) => `        ${p}`), '    }');
+    lines.push('    # Ignore adverts from addresses that are not our peers.', '    check_unicast_src');
   }
-  lines.push('    # Ignore adverts from addresses that are not our peers.', '    check_unicast_src');
   if (!vrrp.preempt) {
     lines.push('    # A recovered higher-priority node stays backup: no failback.', '    nopreempt');
   } else if (preemptDelayMs > 0) {

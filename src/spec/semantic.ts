@@ -13,6 +13,7 @@ import { cidrContains, parseCidr, parseIpv4, type ParsedCidr } from './ipv4.js';
 import type { SpecPath } from './locate.js';
 import { didYouMean, formatPath, isSafeName, quoteForMessage } from './names.js';
 import { DEFAULT_RUN_DIR, derivedPriority, derivedPriorityRule } from './normalize.js';
+import { LOG_FORMAT_VARIABLES, logFormatVariables } from './strings.js';
 
 type Add = (code: ErrorCode, path: SpecPath, message: string) => void;
 
@@ -141,6 +142,11 @@ function checkReferences(raw: unknown, add: Add): void {
       }
     });
     if (feMode === 'tcp') {
+      const custom = text(raw, [...fe, 'accessLog', 'custom']);
+      const httpOnly = custom === undefined ? [] : [...new Set(logFormatVariables(custom).filter((name) => LOG_FORMAT_VARIABLES[name] === true))];
+      if (httpOnly.length > 0) {
+        add('SPEC_CONFLICT', [...fe, 'accessLog', 'custom'], `tcp frontend ${quoteForMessage(feName)} logs ${httpOnly.map((n) => `%${n}`).join(', ')}, which HAProxy allows only in http mode; remove ${httpOnly.length === 1 ? 'it' : 'them'} or set mode: http`);
+      }
       if (list(raw, [...fe, 'routes']).length > 0) add('SPEC_CONFLICT', [...fe, 'routes'], `tcp frontend ${quoteForMessage(feName)} cannot have routes (they match HTTP requests); set mode: http or remove the routes`);
       if (valueAt(raw, [...fe, 'requestId']) !== undefined) add('SPEC_CONFLICT', [...fe, 'requestId'], `tcp frontend ${quoteForMessage(feName)} cannot set a request-id header; set mode: http or remove requestId`);
       if (valueAt(raw, [...fe, 'forwardedFor']) === true) add('SPEC_CONFLICT', [...fe, 'forwardedFor'], `tcp frontend ${quoteForMessage(feName)} cannot add X-Forwarded-For; set mode: http or remove forwardedFor`);

@@ -119,10 +119,65 @@ export const hostSuffixCheck: StringCheck = all(printable, checkNoSingleQuote, (
   /^\.?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(v) ? undefined : problem('SPEC_FORMAT', `${quoteForMessage(v)} is not a host suffix: use letters, digits, '-' and '.', optionally starting with '.', for example ".example.com"`),
 );
 
-/** A custom log format (single-quoted by the renderer; `%[...]` is its purpose). */
-export const logFormatCheck: StringCheck = all(printable, checkNoSingleQuote, bounded, (v) =>
-  v.trim() === '' ? problem('SPEC_FORMAT', 'a custom log format must not be empty; use accessLog: default for the default one') : undefined,
-);
+/**
+ * The variables of HAProxy 2.6's log-format (configuration manual 8.2.4, log.c
+ * `logformat_keywords`), each checked against haproxy 2.6.12: `true` when only an http proxy may
+ * use it (HAProxy refuses it in a tcp one).
+ */
+export const LOG_FORMAT_VARIABLES: Readonly<Record<string, boolean>> = {
+  o: false, B: false, CC: true, CS: true, H: false, HM: true, HP: true, HPO: true, HQ: true, HU: true, HV: true, ID: false, ST: false,
+  T: false, Ta: true, Tc: false, Th: false, Ti: true, Tl: false, Tq: true, Tr: true, Tt: false, Tu: false, Tw: false, U: false,
+  ac: false, b: false, bc: false, bi: false, bp: false, bq: false, ci: false, cp: false, f: false, fc: false, fi: false, fp: false,
+  ft: false, hr: false, hrl: false, hs: false, hsl: false, lc: false, ms: false, pid: false, r: true, rc: false, rt: false, s: false,
+  sc: false, si: false, sp: false, sq: false, sslc: false, sslv: false, t: false, tr: true, trg: true, trl: true, ts: false, tsc: false,
+};
+
+/** The `%` variables of a log format (after its syntax passed {@link logFormatCheck}). */
+export function logFormatVariables(format: string): string[] {
+  const out: string[] = [];
+  const re = /%(?:\{[^}]*\})?(?:%|\[[^\]]*\]|([A-Za-z0-9]+))/g;
+  for (let m = re.exec(format); m !== null; m = re.exec(format)) if (m[1] !== undefined) out.push(m[1]);
+  return out;
+}
+
+/**
+ * A custom log format (single-quoted by the renderer), in HAProxy's log-format syntax: `%%` is a
+ * literal '%'; otherwise '%' takes optional `{flags}` and then a known variable (its name runs
+ * over letters and digits: "%cifoo" is the unknown variable "cifoo") or a sample expression
+ * `%[...]`. The expression's fetches are not checked here.
+ */
+export const logFormatCheck: StringCheck = all(printable, checkNoSingleQuote, bounded, (v) => {
+  if (v.trim() === '') return problem('SPEC_FORMAT', 'a custom log format must not be empty; use accessLog: default for the default one');
+  for (let i = 0; i < v.length; i++) {
+    if (v[i] !== '%') continue;
+    const at = i + 1;
+    let j = at;
+    if (v[j] === '%') {
+      i = j;
+      continue;
+    }
+    if (v[j] === '{') {
+      const close = v.indexOf('}', j);
+      if (close < 0) return problem('SPEC_FORMAT', `log format ${quoteForMessage(v)} opens flags with '%{' at position ${at} but never closes them with '}'; HAProxy refuses it: close them, as in %{+Q}r`);
+      j = close + 1;
+    }
+    if (v[j] === '[') {
+      const close = v.indexOf(']', j);
+      if (close < 0 || close === j + 1) return problem('SPEC_FORMAT', `log format ${quoteForMessage(v)} has a sample expression '%[' at position ${at} without a fetch and a closing ']'; HAProxy refuses it: write it as %[src] (a literal '%' is %%)`);
+      i = close;
+      continue;
+    }
+    const name = /^[A-Za-z0-9]*/.exec(v.slice(j))?.[0] ?? '';
+    if (name === '') return problem('SPEC_FORMAT', `log format ${quoteForMessage(v)} has a '%' at position ${at} that starts no variable; HAProxy refuses it: write %% for a literal '%'`);
+    if (!(name in LOG_FORMAT_VARIABLES)) {
+      const prefix = Object.keys(LOG_FORMAT_VARIABLES).filter((k) => name.startsWith(k)).sort((a, b) => b.length - a.length)[0];
+      const hint = prefix === undefined ? 'see "Custom log format" in the HAProxy manual for the variables' : `a variable name runs over letters and digits: to follow %${prefix} with text, put a non-alphanumeric character between them (for example %${prefix}-${name.slice(prefix.length)})`;
+      return problem('SPEC_FORMAT', `log format ${quoteForMessage(v)} uses the unknown variable %${name} at position ${at}; HAProxy refuses it: ${hint}`);
+    }
+    i = j + name.length - 1;
+  }
+  return undefined;
+});
 
 /** A crypt(3) hash; never echoed (it may be a plain password by mistake). */
 export const passwordHashCheck: StringCheck = (v) => {

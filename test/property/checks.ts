@@ -51,10 +51,37 @@ export async function keepalivedCheck(options: { text: string; interfaceName: st
   // The peer's name must differ from the interface's and fit in 15 characters.
   const peer = options.interfaceName === 'olbpeer0' ? 'olbpeer1' : 'olbpeer0';
   const script = [
-    `ip link add "$1" type veth peer name ${peer}`,
+    `ip link add name "$1" type veth peer name ${peer}`,
     `exec keepalived --config-test="$2" -f "$3" -p "$4/k.pid" -r "$4/v.pid" -c "$4/c.pid"`,
   ].join(' && ');
   const r = await run(['unshare', '--net', 'sh', '-c', script, 'sh', options.interfaceName, log, file, options.dir], options.signal);
   const logged = await readFile(log, 'utf8').catch(() => '');
   return { ok: r.code === 0 && logged.trim() === '', output: `${logged}${r.output}`.trim() };
+}
+
+/**
+ * keepalived's config test of many configs in one private network namespace holding a veth
+ * for each name in `interfaces`: one `unshare` for the batch instead of one per config.
+ * Returns one verdict per config, in order.
+ */
+export async function keepalivedBatchCheck(options: { texts: readonly string[]; interfaces: readonly string[]; dir: string; signal: AbortSignal }): Promise<ToolVerdict[]> {
+  const names = [...new Set(options.interfaces)];
+  for (const n of names) if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(n) || /^olbpeer\d+$/.test(n)) throw new Error(`interface ${JSON.stringify(n)} is not usable here`);
+  await rm(options.dir, { recursive: true, force: true });
+  await mkdir(options.dir, { recursive: true });
+  for (const [i, text] of options.texts.entries()) {
+    await writeFile(join(options.dir, `${i}.conf`), text.split('\n').filter((l) => !/^\s*script_user\s/.test(l)).join('\n'));
+  }
+  const links = names.map((n, i) => `ip link add name '${n}' type veth peer name olbpeer${i}`).join(' && ');
+  const loop = `i=0; while [ $i -lt ${options.texts.length} ]; do keepalived --config-test="$1/$i.log" -f "$1/$i.conf" -p "$1/k.pid" -r "$1/v.pid" -c "$1/c.pid" > "$1/$i.out" 2>&1; echo $? > "$1/$i.rc"; i=$((i+1)); done`;
+  const r = await run(['unshare', '--net', 'sh', '-c', `${links} && ${loop}`, 'sh', options.dir], options.signal);
+  if (r.code !== 0) throw new Error(`the keepalived batch could not run: ${r.output}`);
+  const out: ToolVerdict[] = [];
+  for (let i = 0; i < options.texts.length; i++) {
+    const rc = (await readFile(join(options.dir, `${i}.rc`), 'utf8').catch(() => 'missing')).trim();
+    const logged = (await readFile(join(options.dir, `${i}.log`), 'utf8').catch(() => '')).trim();
+    const printed = (await readFile(join(options.dir, `${i}.out`), 'utf8').catch(() => '')).trim();
+    out.push({ ok: rc === '0' && logged === '', output: `exit ${rc}\n${logged}\n${printed}`.trim() });
+  }
+  return out;
 }

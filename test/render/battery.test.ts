@@ -162,3 +162,12 @@ void test('the health listener defaults to localhost in the validator, the model
   const docs = await readFile(new URL('../../../docs/spec.md', import.meta.url), 'utf8');
   assert.match(docs, /\| `health: \{bind, port, path\}` \| `localhost`, 8405, `\/healthz` \|/);
 });
+
+void test('a single-node cluster renders keepalived.conf without unicast keywords, which keepalived accepts without a warning', async (t) => {
+  const dir = await tmp(t);
+  const s = parse(spec());
+  const text = renderKeepalived(s.spec, { node: 'lb-a', specHash: s.hash });
+  assert.ok(!text.includes('unicast'), text);
+  const v = await keepalivedCheck({ text, interfaceName: 'eth0', dir, signal: AbortSignal.timeout(60_000) });
+  assert.equal(v.ok, true, v.output);
+});

@@ -326,5 +326,11 @@ export const CASES: readonly Case[] = [
   { name: "a header value over 4096 characters", yaml: base({ frontends: FRONTENDS + `\n    routes:\n      - { when: [{ header: X-A, exact: ${'v'.repeat(4097)} }], backend: app }` }), expected: [
     "t.yaml:15:40: frontends[0].routes[0].when[0].exact: the value starting \"vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\" is 4097 characters long; at most 4096 are allowed (HAProxy holds a whole request head in 16384 bytes): shorten it",
   ] },
+  { name: "log formats HAProxy refuses", yaml: base({ frontends: FRONTENDS + `\n    accessLog: { custom: '%ciliteral %' }\n  - name: t2\n    binds: [{ address: vip, port: 81 }]\n    defaultBackend: app\n    accessLog: { custom: 'x %[src' }\n  - name: t3\n    binds: [{ address: vip, port: 82 }]\n    defaultBackend: app\n    accessLog: { custom: '%{+Q' }\n  - name: t4\n    mode: tcp\n    binds: [{ address: vip, port: 83 }]\n    defaultBackend: app\n    accessLog: { custom: '%ci %Tr %HM %Tr' }` }), expected: [
+    "t.yaml:14:26: frontends[0].accessLog.custom: log format \"%ciliteral %\" uses the unknown variable %ciliteral at position 1; HAProxy refuses it: a variable name runs over letters and digits: to follow %ci with text, put a non-alphanumeric character between them (for example %ci-literal)",
+    "t.yaml:18:26: frontends[1].accessLog.custom: log format \"x %[src\" has a sample expression '%[' at position 3 without a fetch and a closing ']'; HAProxy refuses it: write it as %[src] (a literal '%' is %%)",
+    "t.yaml:22:26: frontends[2].accessLog.custom: log format \"%{+Q\" opens flags with '%{' at position 1 but never closes them with '}'; HAProxy refuses it: close them, as in %{+Q}r",
+    "t.yaml:27:26: frontends[3].accessLog.custom: tcp frontend \"t4\" logs %Tr, %HM, which HAProxy allows only in http mode; remove them or set mode: http",
+  ] },
 ];
 
