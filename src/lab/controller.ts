@@ -163,7 +163,11 @@ export async function startLabController(options: StartLabControllerOptions): Pr
   let pending: Promise<void> = Promise.resolve();
   const cloud = new LabCloud({ region: plan.region, publicIpBase: eipBase(plan) });
   cloud.on((event) => {
-    const applied = datapath.applyEvent(event as DataPathEvent, { signal: inner }).catch((error: unknown) => {
+    const at = performance.now();
+    const applied = datapath.applyEvent(event as DataPathEvent, { signal: inner }).then(() => {
+      // How far the kernel lags the API (a busy machine stretches it): in the log, for tests.
+      if (event.type === 'route-changed' || event.type === 'address-associated') log?.info({ event, lagMs: Math.round(performance.now() - at) }, 'lab data path changed');
+    }, (error: unknown) => {
       log?.error({ event, error: (error as Error).message }, 'lab data path change failed');
     });
     pending = Promise.all([pending, applied]).then(() => undefined);

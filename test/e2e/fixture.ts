@@ -8,7 +8,8 @@
  * removed in t.after even when the test fails.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,14 +21,19 @@ import { agentAvailable, cliEntryPoint, nodeRunDir, startLab, stopLab, type LabH
 import type { RecordedProcess } from '../../src/lab/netns.js';
 import { labFiles } from '../../src/lab/controller.js';
 import { startProbe, summarizeProbe, type ProbeReport } from '../helpers/lab-probe.js';
+import { startCpuHogIfRequested } from '../helpers/cpu-hog.js';
 
 export const DEMO_SPEC = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
+/** The internet-facing example: failover `eip`, the frontend bound to the node address. */
+export const EIP_SPEC = fileURLToPath(new URL('../../../examples/eip.yaml', import.meta.url));
 export const isRoot = process.getuid?.() === 0;
 /** The one generous deadline of these tests: a fault must be repaired within it. */
 export const CONVERGE_MS = 30_000;
 
 /** Edits applied to the copy of the demo spec (YAML paths under `cluster`). */
 export interface SpecEdits {
+  /** The spec to copy: `EIP_SPEC` for Elastic IP mode. @default DEMO_SPEC */
+  readonly spec?: string;
   /** `cluster.cloud.recheckInterval`, e.g. `2s`. */
   readonly recheckInterval?: string;
   /** `cluster.vrrp.preemptDelay`, e.g. `3s`. */
@@ -37,6 +43,15 @@ export interface SpecEdits {
 export interface E2eLab {
   readonly lab: LabHandle;
   readonly specFile: string;
+  /**
+   * Elastic IP mode (`cluster.cloud.failover: eip`): the address and its allocation, reached
+   * from the lab's `internet` namespace. Null in route mode (the VIP's routes move).
+   */
+  readonly eip: { readonly publicIp: string; readonly allocationId: string } | null;
+  /** Where test clients stand: an AZ's client in route mode, `internet` in EIP mode. */
+  readonly clientSide: (az: string) => string;
+  /** Where their requests go: the VIP, or the Elastic IP. */
+  readonly serviceHost: string;
   /** The agent's run dir of a node (agent.log, haproxy.log, keepalived.log...). */
   runDir(node: string): string;
   /** The last lines of every node's agent log, for failure messages. */
@@ -53,24 +68,44 @@ export async function startE2eLab(t: TestContext, edits: SpecEdits = {}): Promis
   const prefix = `olbt${process.pid}`.slice(0, 12);
   const stateDir = join(dir, 'state');
   const specFile = join(dir, 'spec.yaml');
-  const doc = parseDocument(await readFile(DEMO_SPEC, 'utf8'));
+  const doc = parseDocument(await readFile(edits.spec ?? DEMO_SPEC, 'utf8'));
+  const eipMode = doc.getIn(['cluster', 'cloud', 'failover']) === 'eip';
   if (edits.recheckInterval !== undefined) doc.setIn(['cluster', 'cloud', 'recheckInterval'], edits.recheckInterval);
   if (edits.preemptDelay !== undefined) doc.setIn(['cluster', 'vrrp', 'preemptDelay'], edits.preemptDelay);
   await writeFile(specFile, doc.toString());
+  // The harness switch OVERLAY_LB_TEST_CPU_HOG=1: every core saturated from before the lab starts
+  // until it is taken down (stopped in the teardown hook, also when the test fails).
+  const hog = startCpuHogIfRequested(t);
+  const labLog = createWriteStream(join(dir, 'lab.log'), { flags: 'a' });
+  const writeLog = (level: string) => (fields: Readonly<Record<string, unknown>>, message: string): void => {
+    labLog.write(`${JSON.stringify({ at: new Date().toISOString(), level, msg: message, ...fields })}\n`);
+  };
   t.after(async () => {
-    await stopLab(join(stateDir, `${prefix}state.json`), { signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    try {
+      await keepLogs(t, dir, labFiles(join(stateDir, `${prefix}state.json`), prefix).dir).catch(() => undefined);
+      await new Promise((resolve) => labLog.end(resolve));
+      await stopLab(join(stateDir, `${prefix}state.json`), { signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    } finally {
+      await hog?.stop();
+    }
   });
   // Nodes are started here one by one (not by startLab): lb-a first, so that it is master when
   // lb-b starts. Started together, whichever node's HAProxy is healthy first wins, and lb-a then
   // waits for the preempt delay.
-  const lab = await startLab({ specFile, prefix, nodes: false, stateDir, signal: AbortSignal.timeout(60_000) });
+  const lab = await startLab({ specFile, prefix, nodes: false, stateDir, signal: AbortSignal.timeout(60_000), log: { info: writeLog('info'), error: writeLog('error') } });
   t.after(() => lab.close());
   assert.ok(agentAvailable(), 'the agent is not built (dist/src/cli/commands/agent.js)');
   const labDir = labFiles(lab.stateFile, lab.plan.prefix).dir;
+  const address = eipMode ? Object.values(lab.controller.cloud.view().addresses)[0] : undefined;
+  assert.ok(!eipMode || address !== undefined, 'the lab allocated no Elastic IP in eip mode');
+  const eip = address === undefined ? null : { publicIp: address.publicIp, allocationId: address.allocationId };
   const e2e: E2eLab = {
     lab,
     specFile,
+    eip,
+    clientSide: (az) => (eip === null ? az : 'internet'),
+    serviceHost: eip?.publicIp ?? lab.plan.vip,
     runDir: (node) => nodeRunDir(labDir, node),
     logs: async (lines = 30) => {
       const parts: string[] = [];
@@ -93,12 +128,27 @@ export async function startE2eLab(t: TestContext, edits: SpecEdits = {}): Promis
     const [a, b] = [await agentStatus(lab, 'lb-a'), await agentStatus(lab, 'lb-b')];
     return a?.vrrp.vrrp === 'MASTER' && b?.vrrp.vrrp === 'BACKUP' && a.haproxy.healthy && b.haproxy.healthy;
   }, { timeoutMs: 60_000 });
-  await waitRoutesOn(e2e, 'lb-a');
-  await waitFor(e2e, 'a request through the VIP answered by lb-a', async () => {
-    const r = await lab.request('az-a', { signal: AbortSignal.timeout(10_000), timeoutMs: 1000 }).catch(() => null);
-    return r?.status === 200 && r.headers['x-remote-address'] === nodeAddress(lab, 'lb-a');
-  });
+  await waitServedBy(e2e, 'lb-a');
+  await waitFor(e2e, `a request to ${e2e.serviceHost} answered by lb-a`, async () => (await answeredBy(e2e, 'az-a')) === 'lb-a');
   return e2e;
+}
+
+/** Where `OVERLAY_LB_TEST_KEEP_LOGS=DIR` keeps each lab test's logs (unset: nothing kept). */
+export const KEEP_LOGS_ENV = 'OVERLAY_LB_TEST_KEEP_LOGS';
+
+/**
+ * With `OVERLAY_LB_TEST_KEEP_LOGS=DIR`, copies a test's logs before its lab is removed: the lab
+ * controller's log (`lab.log`: every EC2 API request with its status and server time) and each
+ * node's agent, keepalived and haproxy logs, into DIR/<time>-<test name>/.
+ */
+async function keepLogs(t: TestContext, dir: string, labDir: string): Promise<void> {
+  const keep = process.env[KEEP_LOGS_ENV];
+  if (keep === undefined || keep === '') return;
+  const into = join(keep, `${new Date().toISOString().replaceAll(':', '')}-${t.name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 80)}`);
+  await mkdir(into, { recursive: true });
+  await cp(join(dir, 'lab.log'), join(into, 'lab.log')).catch(() => undefined);
+  await cp(join(labDir, 'nodes'), join(into, 'nodes'), { recursive: true, filter: (src) => !/\.(sock|fifo)$/.test(src) && !src.endsWith('keepalived.fifo') }).catch(() => undefined);
+  t.diagnostic(`logs kept in ${into}`);
 }
 
 /**
@@ -123,8 +173,58 @@ export async function killPreferredNode(e2e: E2eLab): Promise<void> {
   assert.equal(await lab.faults.kill('lb-a', 'agent', { signal }), 'killed');
   await lab.faults.kill('lb-a', 'keepalived', { signal });
   await lab.faults.kill('lb-a', 'haproxy', { signal });
-  await waitRoutesOn(e2e, 'lb-b');
+  await waitServedBy(e2e, 'lb-b');
   await waitFor(e2e, 'lb-b master', async () => (await agentStatus(lab, 'lb-b'))?.vrrp.vrrp === 'MASTER');
+}
+
+/**
+ * Which LB node answers one request from `az`'s side (route mode: that AZ's client to the VIP;
+ * EIP mode: the internet client to the Elastic IP), by the backends' `x-remote-address`; null
+ * when the request fails.
+ */
+export async function answeredBy(e2e: E2eLab, az: string): Promise<string | null> {
+  const { lab } = e2e;
+  let remote: string | undefined;
+  if (e2e.eip === null) {
+    const r = await lab.request(az, { signal: AbortSignal.timeout(10_000), timeoutMs: 1000 }).catch(() => null);
+    if (r?.status !== 200) return null;
+    remote = r.headers['x-remote-address'];
+  } else {
+    const r = await lab.exec('internet', ['curl', '-sS', '-o', '/dev/null', '-D', '-', '--max-time', '1', `http://${e2e.eip.publicIp}/`], { signal: AbortSignal.timeout(10_000), allowFailure: true, timeoutMs: 5000 }).catch(() => null);
+    if (r === null || r.code !== 0 || !/^HTTP\/\S+ 200/.test(r.stdout)) return null;
+    remote = /^x-remote-address:\s*(\S+)/im.exec(r.stdout)?.[1];
+  }
+  return lab.plan.instances.find((i) => i.role === 'lb-node' && i.eni.privateIp === remote)?.name ?? null;
+}
+
+/**
+ * The LB node the Elastic IP maps to, in the API (its association) and in the kernel (the
+ * router's DNAT rule); null where it maps to none.
+ */
+export async function eipViews(e2e: E2eLab): Promise<{ api: string | null; kernel: string | null }> {
+  const { lab, eip } = e2e;
+  assert.ok(eip !== null, 'not an Elastic IP lab');
+  const nodeOf = (address: string | undefined): string | null => lab.plan.instances.find((i) => i.role === 'lb-node' && i.eni.privateIp === address)?.name ?? null;
+  const association = lab.controller.cloud.view().addresses[eip.allocationId]?.association ?? null;
+  await lab.settled();
+  const rules = (await lab.exec('router', ['iptables', '-w', '5', '-t', 'nat', '-S', 'OLB-EIP-PRE'], { signal: AbortSignal.timeout(10_000) })).stdout;
+  const dnat = rules.split('\n').find((l) => l.includes(`-d ${eip.publicIp}/32`) && l.includes('--to-destination'));
+  return { api: nodeOf(association?.privateIp), kernel: nodeOf(/--to-destination (\S+)/.exec(dnat ?? '')?.[1]) };
+}
+
+/**
+ * Waits until `node` serves the cluster's address: every route table points at it (route mode),
+ * or the Elastic IP maps to it (EIP mode), in the API and in the kernel. Returns when (ms epoch).
+ */
+export async function waitServedBy(e2e: E2eLab, node: string, options: { readonly timeoutMs?: number } = {}): Promise<number> {
+  if (e2e.eip === null) return waitRoutesOn(e2e, node, options);
+  let last = '';
+  await waitFor(e2e, () => `the Elastic IP on ${node} (last seen: ${last})`, async () => {
+    const views = await eipViews(e2e);
+    last = JSON.stringify(views);
+    return views.api === node && views.kernel === node;
+  }, options);
+  return Date.now();
 }
 
 /**
@@ -226,7 +326,8 @@ export interface UnplannedResult {
  * The common shape of the unplanned faults (scenarios 1-4): lb-a master with every route, a
  * probe from `clientAz`; inject the fault; then every route table must end on lb-b in the API
  * and in the kernel, lb-b's agent must report MASTER holding every table, and the probe must see
- * service restored by lb-b. The outage is only recorded (t.diagnostic), never bounded beyond the
+ * service restored by lb-b. In EIP mode (`edits.spec: EIP_SPEC`) the same with the Elastic IP in
+ * place of the route tables and the probe on the internet side, sending to the Elastic IP. The outage is only recorded (t.diagnostic), never bounded beyond the
  * generous CONVERGE_MS deadline.
  */
 export async function runUnplannedFailover(
@@ -236,27 +337,25 @@ export async function runUnplannedFailover(
   // A long preempt delay: lb-a must not take the routes back while the test looks at lb-b.
   const e2e = await startE2eLab(t, { preemptDelay: '120s', ...options.edits });
   const { lab } = e2e;
-  const probe = await startProbe(lab, { clientAz: options.clientAz, signal: AbortSignal.timeout(10_000) });
+  const probe = await startProbe(lab, { clientAz: e2e.clientSide(options.clientAz), host: e2e.serviceHost, signal: AbortSignal.timeout(10_000) });
   t.after(() => probe.stop().then(() => undefined, () => undefined));
   await probe.firstSuccess();
   const faultAt = Date.now();
   await options.fault(e2e);
   await options.during?.(e2e);
-  const convergedAt = await waitRoutesOn(e2e, 'lb-b');
-  await waitFor(e2e, 'lb-b master and holding every table', async () => {
+  const convergedAt = await waitServedBy(e2e, 'lb-b');
+  const resources = e2e.eip === null ? lab.plan.routeTables.length : 1;
+  await waitFor(e2e, `lb-b master and holding every resource (${resources})`, async () => {
     const s = await agentStatus(lab, 'lb-b');
-    return s?.vrrp.vrrp === 'MASTER' && s.vrrp.resources.length === lab.plan.routeTables.length && s.vrrp.resources.every((r) => r.holder?.kind === 'us');
+    return s?.vrrp.vrrp === 'MASTER' && s.vrrp.resources.length === resources && s.vrrp.resources.every((r) => r.holder?.kind === 'us');
   });
-  await waitFor(e2e, `a request from ${options.clientAz} answered by lb-b`, async () => {
-    const r = await lab.request(options.clientAz, { signal: AbortSignal.timeout(10_000), timeoutMs: 1000 }).catch(() => null);
-    return r?.status === 200 && r.headers['x-remote-address'] === nodeAddress(lab, 'lb-b');
-  });
+  await waitFor(e2e, `a request from ${e2e.clientSide(options.clientAz)} answered by lb-b`, async () => (await answeredBy(e2e, options.clientAz)) === 'lb-b');
   // Service fully back: 1 s of requests in a row answered (backends in a lost AZ may take their
   // health checks' fall time to be marked down).
   await probe.streak(100, { timeoutMs: CONVERGE_MS });
   const report = await probe.stop();
   const b = await agentStatus(lab, 'lb-b');
-  t.diagnostic(`fault -> routes on lb-b (API and kernel, as polled): ${convergedAt - faultAt} ms; lb-b detect-to-claimed: ${b?.vrrp.lastDetectToClaimedMs ?? '?'} ms`);
+  t.diagnostic(`fault -> ${e2e.eip === null ? 'routes' : 'Elastic IP'} on lb-b (API and kernel, as polled): ${convergedAt - faultAt} ms; lb-b detect-to-claimed: ${b?.vrrp.lastDetectToClaimedMs ?? '?'} ms`);
   t.diagnostic(`probe: ${summarizeProbe(report)}`);
 
   // THEN the probe saw lb-a before, lb-b after, and every outage ended with a success.
@@ -300,4 +399,39 @@ export async function agentCounter(lab: LabHandle, node: string, name: string): 
   const r = await lab.exec(node, ['curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:8406/metrics'], { signal: AbortSignal.timeout(10_000), allowFailure: true, timeoutMs: 5000 });
   if (r.code !== 0) return 0;
   return r.stdout.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+
+/** An Elastic IP association seen by the lab's cloud: the node it maps to from then on. */
+export interface EipMove {
+  /** When the API changed the association (ms epoch). */
+  readonly at: number;
+  /** When the lab's kernel had followed (ms epoch, set once it has): the move took effect in [at, appliedAt]. */
+  appliedAt: number | null;
+  /** The LB node of the new association (null: disassociated, or not an LB node). */
+  readonly node: string | null;
+}
+
+/** Records every association of the lab's Elastic IP from now on (by anyone). Stops in t.after. */
+export function recordEipMoves(t: TestContext, e2e: E2eLab): { readonly moves: EipMove[] } {
+  const moves: EipMove[] = [];
+  const { lab } = e2e;
+  const seen = (node: string | null): void => {
+    const move: EipMove = { at: Date.now(), appliedAt: null, node };
+    moves.push(move);
+    // settled() resolves once every change so far is in the kernel, this one included.
+    void lab.settled().then(() => {
+      move.appliedAt = Date.now();
+    });
+  };
+  const off = lab.controller.cloud.on((e) => {
+    if (e.type === 'address-associated' && e.allocationId === e2e.eip?.allocationId) {
+      seen(lab.plan.instances.find((i) => i.role === 'lb-node' && i.eni.privateIp === e.privateIp)?.name ?? null);
+    } else if (e.type === 'address-disassociated' && e.allocationId === e2e.eip?.allocationId) {
+      seen(null);
+    }
+  });
+  t.after(() => {
+    off();
+  });
+  return { moves };
 }

@@ -7,7 +7,8 @@
  * - a test that is about contention starts one itself: `const hog = startCpuHog({...}); t.after(() => hog.stop())`;
  * - any e2e or switchover test runs under one when the harness switch is on:
  *   `OVERLAY_LB_TEST_CPU_HOG=1` (see `cpuHogRequested`), e.g.
- *   `OVERLAY_LB_TEST_CPU_HOG=1 node --test --test-concurrency=1 'dist/test/e2e/*.test.js'`.
+ *   `OVERLAY_LB_TEST_CPU_HOG=1 node --test --test-concurrency=1 'dist/test/e2e/*.test.js' 'dist/test/switchover/*.test.js'`
+ *   (`startCpuHogIfRequested`, called by test/e2e/fixture.ts and the namespace tests of test/switchover).
  *
  * The loops run in the host namespace with the lowest priority a test can ask for (nice 0, like
  * the lab's processes: a hog at nice 19 would hardly disturb anything).
@@ -66,4 +67,18 @@ export function startCpuHog(options: CpuHogOptions = {}): CpuHog {
       return stopped;
     },
   };
+}
+
+/**
+ * The harness switch for one test: when `OVERLAY_LB_TEST_CPU_HOG=1`, starts a hog now (before the
+ * caller builds anything) and returns it; otherwise null. The caller stops it in the same
+ * `t.after` hook that tears its namespaces down, after the teardown, so the hog lasts from before
+ * the lab starts until cleanup and is stopped also when the test fails (and by timeout(1) at the
+ * latest, should the test process be killed).
+ */
+export function startCpuHogIfRequested(t: { diagnostic(message: string): void }, env: NodeJS.ProcessEnv = process.env): CpuHog | null {
+  if (!cpuHogRequested(env)) return null;
+  const hog = startCpuHog();
+  t.diagnostic(`${CPU_HOG_ENV}=1: ${hog.pids.length} busy loops (pids ${hog.pids.join(', ')}) beside this test`);
+  return hog;
 }

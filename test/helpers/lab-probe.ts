@@ -29,8 +29,10 @@ export type { ProbeSample } from '../../src/lab/probe.js';
 const PROBE_SCRIPT = fileURLToPath(new URL('../../src/lab/probe.js', import.meta.url));
 
 export interface ProbeOptions {
-  /** The AZ whose lab client sends the requests. */
+  /** The AZ whose lab client sends the requests (to the VIP); `'internet'`: the lab's internet client (to `host`). */
   readonly clientAz: string;
+  /** Where the requests go. @default the VIP; from the internet, the Elastic IP. */
+  readonly host?: string;
   /** @default 10 */
   readonly intervalMs?: number;
   /** @default "/" */
@@ -97,15 +99,16 @@ export interface Probe {
  * @throws Error when the AZ has no client or the probe does not start.
  */
 export async function startProbe(lab: LabHandle, options: ProbeOptions): Promise<Probe> {
-  const client = lab.plan.instances.find((i) => i.role === 'client' && i.az === options.clientAz);
-  if (client === undefined) throw new Error(`AZ ${JSON.stringify(options.clientAz)} has no lab client; AZs: ${lab.plan.azs.join(', ')}`);
+  const client = options.clientAz === 'internet' ? { name: 'internet' } : lab.plan.instances.find((i) => i.role === 'client' && i.az === options.clientAz);
+  if (client === undefined) throw new Error(`AZ ${JSON.stringify(options.clientAz)} has no lab client; AZs: ${lab.plan.azs.join(', ')} (or 'internet')`);
+  if (options.clientAz === 'internet' && options.host === undefined) throw new Error('a probe from the internet needs a host (the Elastic IP)');
   const dir = await mkdtemp(join(tmpdir(), 'olb-probe-'));
   const out = join(dir, 'report.json');
   const nodes = lab.plan.instances.filter((i) => i.role === 'lb-node').map((i) => `${i.eni.privateIp}=${i.name}`).join(',');
   const timeoutMs = options.timeoutMs ?? 1000;
   const argv = [
     process.execPath, PROBE_SCRIPT,
-    '--url', `http://${lab.plan.vip}:${options.port ?? 80}${options.path ?? '/'}`,
+    '--url', `http://${options.host ?? lab.plan.vip}:${options.port ?? 80}${options.path ?? '/'}`,
     '--out', out,
     '--interval-ms', String(options.intervalMs ?? 10),
     '--timeout-ms', String(timeoutMs),

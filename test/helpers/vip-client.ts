@@ -46,10 +46,13 @@ export interface VipClientCounts {
   readonly errors: readonly string[];
 }
 
-/** Starts the client in `namespaceNode` (a lab instance name); it stops by itself after `maxMs`. */
-export function startVipClient(t: TestContext, lab: LabHandle, namespaceNode: string, options: { readonly maxMs: number }): { stop(): Promise<VipClientCounts> } {
+/**
+ * Starts the client in `namespaceNode` (a lab instance name, or `internet`); it stops by itself
+ * after `maxMs`. It sends to the VIP, or to `host` (from the internet: the Elastic IP).
+ */
+export function startVipClient(t: TestContext, lab: LabHandle, namespaceNode: string, options: { readonly maxMs: number; readonly host?: string }): { stop(): Promise<VipClientCounts> } {
   const stopFile = join(dirname(lab.stateFile), `vip-client-${process.pid}-${Date.now()}.stop`);
-  const run = lab.exec(namespaceNode, [process.execPath, '--input-type=module', '-e', CLIENT, `http://${lab.plan.vip}/`, stopFile, String(options.maxMs)], {
+  const run = lab.exec(namespaceNode, [process.execPath, '--input-type=module', '-e', CLIENT, `http://${options.host ?? lab.plan.vip}/`, stopFile, String(options.maxMs)], {
     signal: AbortSignal.timeout(options.maxMs + 30_000), timeoutMs: options.maxMs + 20_000,
   });
   t.after(() => writeFile(stopFile, 'stop').catch(() => undefined));

@@ -366,3 +366,33 @@ void test('a route to a stopped instance turns blackhole', async (t) => {
   assert.deepEqual(out.RouteTables?.map((r) => r.RouteTableId).sort(), [lab.ids.mainRouteTable, lab.ids.routeTableA, lab.ids.routeTableB].sort());
   assert.equal(out.RouteTables?.[0]?.Routes?.[1]?.State, 'blackhole');
 });
+
+void test('the LB nodes\' policy in eip mode: AssociateAddress with AllowReassociation moves its address between the VPC\'s ENIs; no DisassociateAddress, no other address, no ENI outside the VPC', async (t) => {
+  // GIVEN the policy of docs/install.md for failover `eip`, naming one allocated address
+  const lab = buildExampleCloud({ region: REGION });
+  const ours = lab.cloud.allocateAddress({}).allocationId;
+  const other = lab.cloud.allocateAddress({}).allocationId;
+  const node: LabCredential = {
+    accessKeyId: 'AKIALABNODEEIP00001', secretAccessKey: 'node-secret', principal: 'role/lb-node',
+    policy: lbNodePolicy({ arn: (type, id) => lab.cloud.arn(type, id), vpcId: lab.ids.vpc, eipAllocationId: ours }),
+  };
+  const controller = new AbortController();
+  const api = await startEc2Api({ cloud: lab.cloud, host: '127.0.0.1', port: 0, signal: controller.signal, credentials: [ADMIN, node] });
+  const ec2 = new EC2Client({ region: REGION, endpoint: api.url, maxAttempts: 1, credentials: { accessKeyId: node.accessKeyId, secretAccessKey: node.secretAccessKey } });
+  t.after(async () => {
+    ec2.destroy();
+    controller.abort();
+    await api.close();
+  });
+  // WHEN the agent's calls (src/cloud/aws/ec2-addresses.ts): associate, then reassociate to the peer
+  await ec2.send(new AssociateAddressCommand({ AllocationId: ours, NetworkInterfaceId: lab.ids.lb1Eni, PrivateIpAddress: '10.0.1.10', AllowReassociation: true }));
+  await ec2.send(new AssociateAddressCommand({ AllocationId: ours, NetworkInterfaceId: lab.ids.lb2Eni, PrivateIpAddress: '10.0.2.10', AllowReassociation: true }));
+  // THEN the address moved with no DisassociateAddress permission
+  const described = await ec2.send(new DescribeAddressesCommand({ AllocationIds: [ours] }));
+  assert.equal(described.Addresses?.[0]?.NetworkInterfaceId, lab.ids.lb2Eni);
+  // AND nothing else is allowed: removing it, another address, an ENI of another VPC
+  const association = described.Addresses?.[0]?.AssociationId;
+  await rejectsWith(ec2.send(new DisassociateAddressCommand({ AssociationId: association })), 'UnauthorizedOperation', 403);
+  await rejectsWith(ec2.send(new AssociateAddressCommand({ AllocationId: other, NetworkInterfaceId: lab.ids.lb1Eni, AllowReassociation: true })), 'UnauthorizedOperation', 403);
+  await rejectsWith(ec2.send(new AssociateAddressCommand({ AllocationId: ours, NetworkInterfaceId: lab.ids.otherEni, AllowReassociation: true })), 'UnauthorizedOperation', 403);
+});

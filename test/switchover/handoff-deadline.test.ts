@@ -24,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createSandbox } from '../helpers/netns.js';
 import type { SandboxProcess } from '../helpers/netns.js';
+import { startCpuHogIfRequested } from '../helpers/cpu-hog.js';
 
 const HANDOFF_MODULE = fileURLToPath(new URL('../../src/switchover/handoff.js', import.meta.url));
 const VIP = '192.168.100.10';
@@ -79,11 +80,16 @@ async function nextLine(p: SandboxProcess, from: number, what: string): Promise<
 
 void test('handoff: the kernel ends it at its (moved) deadline with no agent running', { timeout: 120_000 }, async (t) => {
   const signal = AbortSignal.timeout(100_000);
+  const hog = startCpuHogIfRequested(t);
   const sb = createSandbox();
   const dirs: string[] = [];
   t.after(async () => {
-    await sb.cleanup();
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
+    try {
+      await sb.cleanup();
+      for (const d of dirs) await rm(d, { recursive: true, force: true });
+    } finally {
+      await hog?.stop();
+    }
   });
   const c = await sb.addNamespace('c', { signal });
   const a = await sb.addNamespace('a', { signal });

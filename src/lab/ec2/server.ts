@@ -27,6 +27,8 @@ export interface Ec2ApiRequestLog {
   readonly remoteAddress: string;
   readonly status: number;
   readonly code: string | undefined;
+  /** From the request's arrival to its answer, in ms (the server's share of a call's latency). */
+  readonly ms: number;
 }
 
 export interface Ec2ApiOptions {
@@ -97,6 +99,7 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const startedAt = performance.now();
     const remoteAddress = plainAddress(req.socket.remoteAddress);
     const unreachable = faults.unreachableMode(remoteAddress);
     if (unreachable === 'drop') {
@@ -151,7 +154,7 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
       code = apiError.code;
       answer(res, status, errorXml(apiError.code, apiError.message, requestId), requestId);
     }
-    options.onRequest?.({ requestId, action, principal, remoteAddress, status, code });
+    options.onRequest?.({ requestId, action, principal, remoteAddress, status, code, ms: Math.round((performance.now() - startedAt) * 10) / 10 });
   };
 
   const server = createServer((req, res) => {
