@@ -243,8 +243,10 @@ function checkCluster(raw: unknown, add: Add): void {
     const t = text(raw, at);
     const a = t === undefined ? undefined : parseIpv4(t);
     if (a === undefined) return;
+    // Loopback and link-local stay allowed: a single node on 127.0.0.1 is how tests and local
+    // trials run overlay-lb. No host can have a wildcard, multicast or broadcast address.
     const why = notUnicast(a);
-    if (why !== undefined) {
+    if (why !== undefined && !why.startsWith('a loopback') && !why.startsWith('link-local')) {
       add('SPEC_FORMAT', at, `node address ${t} is ${why}; a node's address is its own unicast private address (its ENI's), for example 10.0.1.10`);
       return;
     }

@@ -330,8 +330,8 @@ export function generateSpec(seed: number, index: number, options: GenerateOptio
     const binds = Array.from({ length: bindCount }, (_, k): Obj => {
       const address = failover === 'eip' && k === 0 ? rng.pick(['node', '0.0.0.0']) : rng.pick(['vip', 'vip', 'node', '0.0.0.0', `10.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`, vip]);
       const b: Obj = { address, port: port() };
-      if (rng.chance(0.2)) {
-        const count = rng.chance(0.1) ? 24 : rng.int(1, 3);
+      if (rng.chance(0.12)) {
+        const count = rng.chance(0.04) ? 24 : rng.int(1, 2);
         // One directory per certificate, so no certificate path is a directory of another.
         const certs = Array.from({ length: count }, (_c, n) => legalPath(rng, `${options.certDir}/c${certificates.size + n}`, 1024));
         for (const c of certs) certificates.add(c);

@@ -54,9 +54,9 @@ interface Failure {
   readonly file: string;
 }
 
-void test(`${CASES} generated valid specs validate, render and pass haproxy -c and keepalived's config test (seed ${SEED})`, { timeout: 1_800_000 }, async (t) => {
+void test(`${CASES} generated valid specs validate, render and pass haproxy -c and keepalived's config test (seed ${SEED})`, { timeout: 1_200_000 }, async (t) => {
   process.stdout.write(`# property seed: OLB_PROPERTY_SEED=${SEED} (${CASES} specs from case ${FIRST})\n`);
-  const signal = AbortSignal.timeout(1_700_000);
+  const signal = AbortSignal.timeout(1_100_000);
   const root = await mkdtemp(join(tmpdir(), 'olb-prop-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const pem = await selfSignedPem(root, signal);

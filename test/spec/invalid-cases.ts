@@ -283,8 +283,8 @@ export const CASES: readonly Case[] = [
   { name: "vip link-local", yaml: base({ cluster: CLUSTER.replace('vip: 192.168.100.10', 'vip: 169.254.169.254') }), expected: [
     "t.yaml:4:8: cluster.vip: VIP 169.254.169.254 is link-local (169.254.0.0/16); the VIP must be a unicast address that a route can point at, outside the VPC, for example 192.168.100.10",
   ] },
-  { name: "node address loopback", yaml: base({ cluster: CLUSTER.replace('  vpcCidrs: [10.0.0.0/16]\n', '').replace('address: 10.0.2.10', 'address: 127.0.0.2') }), expected: [
-    "t.yaml:8:30: cluster.nodes[1].address: node address 127.0.0.2 is a loopback address (127.0.0.0/8); a node's address is its own unicast private address (its ENI's), for example 10.0.1.10",
+  { name: "node address multicast", yaml: base({ cluster: CLUSTER.replace('  vpcCidrs: [10.0.0.0/16]\n', '').replace('address: 10.0.2.10', 'address: 224.0.0.5') }), expected: [
+    "t.yaml:8:30: cluster.nodes[1].address: node address 224.0.0.5 is a multicast address (224.0.0.0/4); a node's address is its own unicast private address (its ENI's), for example 10.0.1.10",
   ] },
   { name: "marker address is the VIP", yaml: base({ cluster: CLUSTER + '\n  vrrp: { markerAddress: 192.168.100.10 }' }), expected: [
     "t.yaml:10:26: cluster.vrrp.markerAddress: markerAddress 192.168.100.10 is the VIP; keepalived manages the marker address and deletes it on every backup, where HAProxy then cannot bind the VIP: remove markerAddress (default 169.254.240.<virtualRouterId>) or choose an unused link-local address such as 169.254.240.1",

@@ -138,3 +138,22 @@ discovery:
   assert.deepEqual(r.spec.frontends[0]!.accessLog, { enabled: true, format: 'json' });
   assert.deepEqual(r.spec.discovery, [{ name: 'svc', type: 'dns', query: 'app.internal', recordType: 'SRV' }]);
 });
+
+void test('every examples/*.yaml validates; the EIP example fails with the EIP bind rule once bound to the VIP', async () => {
+  const { readdir } = await import('node:fs/promises');
+  const dir = new URL('../../../examples/', import.meta.url);
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort();
+  assert.ok(files.includes('demo.yaml') && files.includes('eip.yaml'), files.join(', '));
+  for (const f of files) {
+    const r = parseSpec(await readFile(new URL(f, dir), 'utf8'), { file: `examples/${f}` });
+    assert.ok(r.ok, r.ok ? '' : r.diagnostics.map(formatDiagnostic).join('\n'));
+  }
+  const eip = (await readFile(new URL('eip.yaml', dir), 'utf8')).replace('{ address: node, port: 80 }', '{ address: vip, port: 80 }');
+  const r = parseSpec(eip, { file: 'examples/eip.yaml' });
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
+      "examples/eip.yaml:40:7: frontends[0].binds: frontend \"public\" binds only the VIP (192.168.100.10), but with failover: eip the Elastic IP's traffic arrives at the active node's private address, so this frontend would never receive it: bind the node's address instead (address: node, or 0.0.0.0 for every address), for example binds: [{ address: node, port: 80 }]",
+    ]);
+  }
+});

@@ -177,3 +177,23 @@ void test('accepted socket forms render as Unix sockets with mode 600: no networ
     assert.equal(check.ok, true, check.output);
   }
 });
+
+/** Address fields: HAProxy address syntax in any of them is not an IPv4 address. */
+const ADDRESS_FIELDS: readonly { path: string; yaml: (q: string) => string; fix: string }[] = [
+  { path: 'cluster.vip', yaml: (q) => spec().replace('vip: 192.168.100.10', `vip: ${q}`), fix: 'is not an IPv4 address, for example "10.0.1.10"' },
+  { path: 'cluster.nodes[0].address', yaml: (q) => spec().replace('address: 10.0.1.10', `address: ${q}`), fix: 'is not an IPv4 address, for example "10.0.1.10"' },
+  { path: 'cluster.vrrp.markerAddress', yaml: (q) => spec().replace('  nodes:', `  vrrp: { markerAddress: ${q} }\n  nodes:`), fix: 'is not an IPv4 address, for example "10.0.1.10"' },
+  { path: 'frontends[0].binds[0].address', yaml: (q) => spec().replace('address: vip', `address: ${q}`), fix: 'is not a bind address: use vip, node or an IPv4 address' },
+  { path: 'backends[0].servers[0].address', yaml: (q) => spec().replace('address: 10.0.11.11', `address: ${q}`), fix: 'is not an IPv4 address, for example "10.0.1.10"' },
+];
+
+void test('address fields reject HAProxy address syntax (ipv4@, abns@, unix@, fd@, a list, a port)', () => {
+  for (const field of ADDRESS_FIELDS) {
+    for (const value of ['10.0.0.1,ipv4@0.0.0.0', 'ipv4@10.0.0.1', '10.0.0.1:9999', 'unix@/run/x', 'abns@x', 'fd@3', '0.0.0.0/0']) {
+      const r = parseSpec(field.yaml(yq(value)), { file: 't.yaml' });
+      assert.equal(r.ok, false, `${field.path} accepted ${value}`);
+      if (r.ok) continue;
+      assert.deepEqual(r.diagnostics.map((d) => `${d.code} ${d.message}`), [`SPEC_FORMAT ${field.path}: ${JSON.stringify(value)} ${field.fix}`]);
+    }
+  }
+});
