@@ -40,6 +40,14 @@ export interface ExplainResult {
     /** `crc32(value) mod 100` when the sticky value is present, else null (uniformly random). */
     readonly bucket: number | null;
   };
+  /**
+   * Set when HAProxy answers the request itself with 400 Bad Request before any route is
+   * evaluated (then `route` and `backend` are null): a header name that is not an HTTP token
+   * (a space before the colon included), `#`, a control character or a non-ASCII character in
+   * the request target, a method that is not a token, two Host headers that differ. Measured on
+   * HAProxy 2.6.12 and kept true by test/differential/routing.test.ts.
+   */
+  readonly rejected?: { readonly status: 400; readonly reason: string };
   /** Which conditions of which routes matched or failed, in evaluation order. */
   readonly reasons: readonly string[];
 }
@@ -73,6 +81,9 @@ const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 export function explainRequest(spec: Spec, request: ExplainRequest, options: ExplainOptions = {}): ExplainResult {
   const frontend = selectFrontend(spec, options.frontend);
   const req = normalizeRequest(request);
+  if ('rejected' in req) {
+    return { frontend: frontend.name, route: null, backend: null, rejected: { status: 400, reason: req.rejected }, reasons: [`HAProxy rejects this request with 400 Bad Request: ${req.rejected}`] };
+  }
   const reasons: string[] = [];
   for (const [index, route] of frontend.routes.entries()) {
     const label = `route ${index + 1} "${route.name}"`;
@@ -102,11 +113,15 @@ function selectFrontend(spec: Spec, name: string | undefined): Frontend {
   return found;
 }
 
-function normalizeRequest(request: ExplainRequest): NormalizedRequest {
-  if (!TOKEN_RE.test(request.method)) {
+/**
+ * Checks the request as a person gives it (a user error when it cannot be sent at all), then as
+ * HAProxy 2.6's HTTP/1 parser does: what it answers with 400 itself is returned as `rejected`.
+ */
+function normalizeRequest(request: ExplainRequest): NormalizedRequest | { readonly rejected: string } {
+  if (request.method === '' || /[\s\0]/.test(request.method)) {
     throw new UserError('EXPLAIN_REQUEST', `method ${JSON.stringify(request.method)} is not an HTTP token; give an upper-case method such as GET or POST`);
   }
-  if (!request.path.startsWith('/') || /[\s\0]/.test(request.path)) {
+  if (!request.path.startsWith('/') || /[ \r\n\0]/.test(request.path)) {
     throw new UserError('EXPLAIN_REQUEST', `path ${JSON.stringify(request.path)} is not an origin-form request target; give a path starting with "/" and without spaces, for example /api/v1?x=1`);
   }
   const source = parseIpv4(request.source);
@@ -117,20 +132,50 @@ function normalizeRequest(request: ExplainRequest): NormalizedRequest {
   if (request.host !== undefined && request.headers.some((h) => h.name.toLowerCase() === 'host')) {
     throw new UserError('EXPLAIN_REQUEST', `the host is given twice (host ${JSON.stringify(request.host)} and a Host header); give it once`);
   }
-  const hosts = new Set(raw.filter((h) => h.name.toLowerCase() === 'host').map((h) => trimSpHt(h.value)));
-  if (hosts.size > 1) {
-    throw new UserError('EXPLAIN_REQUEST', `the request has Host headers with different values (${[...hosts].map((h) => JSON.stringify(h)).join(', ')}); HAProxy rejects such a request with 400: give one Host`);
-  }
-  const headers = raw.map((h): Header => {
-    if (!TOKEN_RE.test(h.name)) {
-      throw new UserError('EXPLAIN_REQUEST', `header name ${JSON.stringify(h.name)} is not an HTTP token; write headers as "Name: value", for example "X-Canary: 1"`);
-    }
+  for (const h of raw) {
     if (/[\r\n\0]/.test(h.value)) {
       throw new UserError('EXPLAIN_REQUEST', `header "${h.name}" has a value with CR, LF or NUL (${JSON.stringify(h.value)}); give a single-line value`);
     }
-    return { name: h.name.toLowerCase(), value: trimSpHt(h.value) };
-  });
+    if (/[\r\n]/.test(h.name) || h.name.trim() === '') {
+      throw new UserError('EXPLAIN_REQUEST', `header name ${JSON.stringify(h.name)} is empty or has a line break; write headers as "Name: value", for example "X-Canary: 1"`);
+    }
+  }
+  // What HAProxy 2.6 refuses with 400 before any rule runs (each measured with raw requests).
+  if (!TOKEN_RE.test(request.method)) return { rejected: `the method ${JSON.stringify(request.method)} is not an HTTP token` };
+  const badTarget = rejectedTargetCharacter(request.path);
+  if (badTarget !== undefined) return { rejected: `the request target ${JSON.stringify(request.path)} contains ${badTarget}` };
+  for (const h of raw) {
+    if (!TOKEN_RE.test(h.name)) {
+      const why = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]+$/.test(h.name) ? 'has a space or tab before the colon' : 'is not an HTTP token';
+      return { rejected: `the header name ${JSON.stringify(h.name)} ${why}` };
+    }
+  }
+  // Host values compared case-insensitively (ASCII), as HAProxy does.
+  const hosts = new Set(raw.filter((h) => h.name.toLowerCase() === 'host').map((h) => asciiLower(trimSpHt(h.value))));
+  if (hosts.size > 1) return { rejected: `two Host headers differ (${[...hosts].map((h) => JSON.stringify(h)).join(', ')})` };
+  const headers = raw.map((h): Header => ({ name: h.name.toLowerCase(), value: trimSpHt(h.value) }));
   return { method: request.method, path: request.path, headers, source };
+}
+
+/**
+ * The first character of a request target that HAProxy 2.6's HTTP/1 parser answers with 400, in
+ * words, or undefined. Measured byte by byte on 2.6.12: every control character (0x00-0x1F), `#`
+ * (a fragment), and the bytes 0xA4-0xFF, which include the first byte of every non-ASCII
+ * character in UTF-8 (so any non-ASCII character; send it percent-encoded). DEL (0x7F) passes.
+ */
+function rejectedTargetCharacter(target: string): string | undefined {
+  for (const ch of target) {
+    const code = ch.codePointAt(0) ?? 0;
+    if (code < 0x20) return `the control character U+${code.toString(16).padStart(4, '0').toUpperCase()}`;
+    if (ch === '#') return 'a "#" (a fragment is never sent to a server)';
+    if (code > 0x7f) return `the non-ASCII character ${JSON.stringify(ch)} (send it percent-encoded)`;
+  }
+  return undefined;
+}
+
+/** Lower-cases ASCII letters only, as HAProxy's `lower` converter and header comparisons do. */
+function asciiLower(value: string): string {
+  return value.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
 /**
@@ -144,6 +189,11 @@ export function parseHeaderLine(line: string): { name: string; value: string } {
     throw new UserError('EXPLAIN_REQUEST', `header ${JSON.stringify(line)} is not of the form "Name: value"; for example "X-Canary: 1"`);
   }
   return { name, value: trimSpHt(line.slice(colon + 1)) };
+}
+
+/** JSON-quoted, with invisible and non-ASCII space characters escaped (a trailing U+00A0 shows). */
+function show(value: string): string {
+  return JSON.stringify(value).replace(/[\u007f-\u00a0\u00ad\u1680\u2000-\u200f\u2028-\u202f\u205f\u3000\ufeff]/g, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
 }
 
 function trimSpHt(value: string): string {
@@ -166,7 +216,7 @@ function lastHeader(req: NormalizedRequest, name: string): string | undefined {
  */
 function effectiveHost(req: NormalizedRequest): string | undefined {
   const host = lastHeader(req, 'host');
-  return host?.toLowerCase().replace(/:[0-9]+$/, '');
+  return host === undefined ? undefined : asciiLower(host).replace(/:[0-9]+$/, '');
 }
 
 function pathOf(req: NormalizedRequest): string {
@@ -188,17 +238,17 @@ function evaluateCondition(c: Condition, req: NormalizedRequest): string | undef
   switch (c.kind) {
     case 'header': {
       const value = lastHeader(req, c.name);
-      if (c.match.type === 'absent') return value === undefined ? undefined : `header is present (${JSON.stringify(value)})`;
+      if (c.match.type === 'absent') return value === undefined ? undefined : `header is present (${show(value)})`;
       if (value === undefined) return 'header is absent';
       if (c.match.type === 'present') return undefined;
-      return stringMatches(c.match, value) ? undefined : `value ${JSON.stringify(value)} does not match`;
+      return stringMatches(c.match, value) ? undefined : `value ${show(value)} does not match`;
     }
     case 'host': {
       const host = effectiveHost(req);
       if (host === undefined) return 'no Host header';
       const want = c.match.value.toLowerCase();
       const ok = c.match.type === 'exact' ? host === want : host.endsWith(want);
-      return ok ? undefined : `host ${JSON.stringify(host)} does not match`;
+      return ok ? undefined : `host ${show(host)} does not match`;
     }
     case 'path': {
       const path = pathOf(req);
@@ -218,9 +268,54 @@ function stringMatches(match: { readonly type: 'exact' | 'prefix' | 'regex'; rea
     case 'prefix':
       return value.startsWith(match.value);
     case 'regex':
-      // Unanchored search, as HAProxy's `-m reg`.
-      return new RegExp(match.value).test(value);
+      // Unanchored search, as HAProxy's `-m reg`, over bytes (see `pcreByteRegex`).
+      return pcreByteRegex(match.value).test(utf8Binary(value));
   }
+}
+
+/** The UTF-8 bytes of `value`, one char (U+0000-U+00FF) per byte. */
+function utf8Binary(value: string): string {
+  let out = '';
+  for (const byte of new TextEncoder().encode(value)) out += String.fromCharCode(byte);
+  return out;
+}
+
+const SPACE_CLASS = '\\t\\n\\v\\f\\r ';
+const NON_SPACE_CLASS = '\\x00-\\x08\\x0e-\\x1f\\x21-\\xff';
+
+/**
+ * A JavaScript regex that matches a binary string (see `utf8Binary`) as HAProxy 2.6's PCRE2
+ * matches the same bytes: HAProxy compiles without PCRE2_UTF or UCP, so `.` is one byte, a
+ * non-ASCII literal is its UTF-8 bytes (inside [...] each byte a member), and \s is only ASCII
+ * white space (JavaScript's \s would also take 0xA0, a non-breaking space's last byte).
+ * \d, \w and \b are ASCII in both. The pattern is in the spec's regex subset.
+ */
+function pcreByteRegex(pattern: string): RegExp {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i] ?? '';
+    if (ch === '\\') {
+      const next = pattern[i + 1] ?? '';
+      i++;
+      if (next === 's') out += inClass ? SPACE_CLASS : `[${SPACE_CLASS}]`;
+      else if (next === 'S') out += inClass ? NON_SPACE_CLASS : `[${NON_SPACE_CLASS}]`;
+      else out += `\\${next}`;
+      continue;
+    }
+    if (ch === '[' && !inClass) inClass = true;
+    else if (ch === ']' && inClass) inClass = false;
+    const code = ch.codePointAt(0) ?? 0;
+    if (code > 0x7f) {
+      // A surrogate pair is one character: encode it whole.
+      const whole = String.fromCodePoint(code);
+      if (whole.length === 2) i++;
+      for (const byte of new TextEncoder().encode(whole)) out += `\\x${byte.toString(16).padStart(2, '0')}`;
+      continue;
+    }
+    out += ch;
+  }
+  return new RegExp(out);
 }
 
 function describeCondition(c: Condition): string {

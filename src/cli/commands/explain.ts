@@ -10,7 +10,9 @@ export const explainHelp = `Usage: overlay-lb explain SPEC [--header 'Name: valu
                            [--method M] [--source IP] [--frontend NAME] [--json]
 
 Tells which backend a request reaches and which route matched, from the reference evaluator of
-the spec's routing semantics (the same semantics the compiled HAProxy config implements).
+the spec's routing semantics (the same semantics the compiled HAProxy config implements), or that
+HAProxy answers the request itself with 400 (a space before a header's colon, '#' or a non-ASCII
+character in the path...). Regexes match bytes as HAProxy's do (UTF-8, no Unicode classes).
 
   --header 'Name: value'   a request header (repeatable, in order)
   --host H                 the Host header (default: none)
@@ -50,7 +52,10 @@ export async function runExplain(argv: readonly string[], io: CliIo, signal: Abo
 function parseHeaderArg(arg: string): { name: string; value: string } {
   const i = arg.indexOf(':');
   if (i <= 0) throw new UserError('CLI_USAGE', `explain: --header ${JSON.stringify(arg)} is not 'Name: value'; for example --header 'X-Canary: 1'`);
-  return { name: arg.slice(0, i).trim(), value: arg.slice(i + 1).trim() };
+  // The name exactly as typed: 'X-Canary : 1' has a space before the colon, which HAProxy answers
+  // with 400 (and so does explain). The value loses spaces and tabs around it, as in HTTP, and
+  // nothing else (a non-breaking space is part of the value).
+  return { name: arg.slice(0, i), value: arg.slice(i + 1).replace(/^[ \t]+|[ \t]+$/g, '') };
 }
 
 /** Human-readable explanation, one fact a line. */
@@ -58,8 +63,12 @@ export function formatExplain(request: ExplainRequest, r: ExplainResult): string
   const lines = [
     `request   ${request.method} ${request.path}${request.host !== undefined ? ` host=${request.host}` : ''} source=${request.source}${request.headers.map((h) => ` [${h.name}: ${h.value}]`).join('')}`,
     `frontend  ${r.frontend}`,
-    `route     ${r.route ? `#${r.route.index + 1} ${r.route.name}` : '(none matched: default backend)'}`,
   ];
+  if (r.rejected !== undefined) {
+    lines.push(`result    HAProxy rejects this request with ${r.rejected.status} Bad Request: ${r.rejected.reason}`);
+    return lines.join('\n');
+  }
+  lines.push(`route     ${r.route ? `#${r.route.index + 1} ${r.route.name}` : '(none matched: default backend)'}`);
   if (r.split) {
     const sides = r.split.sides.map((s) => `${s.backend} ${s.weight}%`).join(' / ');
     const st = r.split.sticky;
