@@ -44,6 +44,7 @@ import { agentSocketPath, startControlServer } from './control-server.js';
 import { HandoffManager, SWITCHOVER_HANDOFF_MS } from '../switchover/handoff-manager.js';
 import type { PeerView } from '../switchover/peer-channel.js';
 import { withRunDir } from './run-dir.js';
+import { DeferredClaimer, DeferredHeartbeat } from './deferred-cloud.js';
 import { runCommand } from '../util/exec.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { OverlayError, UserError } from '../util/errors.js';
@@ -189,22 +190,41 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   });
   await handoff.start(signal);
 
-  // The failover controller (no cloud: VRRP state is still followed and reported).
+  // The failover controller (no cloud: VRRP state is still followed and reported). With a cloud,
+  // the claimer and the master heartbeat need the instance identity from IMDS: they are looked up
+  // in the background, retried and reported until they answer, so that a slow or failing IMDS
+  // never holds back keepalived's attach, /status and the health track file, nor stops the agent
+  // (claims wait for the identity meanwhile).
   const instance = keepalivedInstanceName(spec.cluster.name);
   let identity: InstanceIdentity | null = null;
-  let claimer: Claimer = NO_CLAIMER;
-  let heartbeat: MasterHeartbeat | undefined;
-  if (spec.cluster.cloud.provider !== 'none') {
+  const cloudOn = spec.cluster.cloud.provider !== 'none';
+  const deferredClaimer = new DeferredClaimer(spec.cluster.cloud.failover === 'eip' ? 'eip' : 'route');
+  const claimer: Claimer = cloudOn ? deferredClaimer : NO_CLAIMER;
+  const heartbeat: MasterHeartbeat | undefined = cloudOn ? new DeferredHeartbeat() : undefined;
+  if (cloudOn && heartbeat instanceof DeferredHeartbeat) {
     const imds = new ImdsClient(options.imdsEndpoint ? { endpoint: options.imdsEndpoint } : {});
-    identity = await imds.identity(node.address, { signal, deadlineMs: 60_000 });
-    log.info({ event: 'identity', instanceId: identity.instanceId, eni: identity.networkInterfaceId, az: identity.availabilityZone }, 'instance identity from IMDSv2');
-    ({ claimer, heartbeat, client: ec2Client } = createClaimer(spec, node, identity, imds, options, signal, failoverMetrics, handoff));
-    if (claimer instanceof RouteClaimer) {
-      const rc = claimer;
-      // The peers' ENIs, so that a claim never waits for that lookup (inspect refreshes them).
-      void retry(() => rc.prefetchPeers(timeoutSignal(5000, signal)), { signal, deadline: Date.now() + 120_000, baseMs: 500, maxMs: 10_000 })
-        .catch((err: unknown) => log.warn({ event: 'peer-lookup-failed', err }, 'could not look the peers\' ENIs up yet; the first takeover looks them up'));
-    }
+    supervise('cloud-identity', (async () => {
+      const found = await retry(() => imds.identity(node.address, { signal, deadlineMs: 20_000 }), {
+        signal, baseMs: 1000, maxMs: 30_000, isRetryable: () => true,
+        onRetry: ({ error, delayMs }) => {
+          failures.set('cloud', { component: 'cloud', ...describeError(error), at: Date.now() });
+          log.error({ event: 'identity-failed', retryInMs: delayMs, err: error }, 'cannot read the instance identity from IMDSv2 yet: retrying; nothing can be claimed until it answers');
+        },
+      });
+      identity = found;
+      failures.delete('cloud');
+      log.info({ event: 'identity', instanceId: found.instanceId, eni: found.networkInterfaceId, az: found.availabilityZone }, 'instance identity from IMDSv2');
+      const made = createClaimer(spec, node, found, imds, options, signal, failoverMetrics, handoff);
+      ec2Client = made.client;
+      deferredClaimer.set(made.claimer);
+      heartbeat.set(made.heartbeat);
+      if (made.claimer instanceof RouteClaimer) {
+        const rc = made.claimer;
+        // The peers' ENIs, so that a claim never waits for that lookup (inspect refreshes them).
+        void retry(() => rc.prefetchPeers(timeoutSignal(5000, signal)), { signal, deadline: Date.now() + 120_000, baseMs: 500, maxMs: 10_000 })
+          .catch((err: unknown) => log.warn({ event: 'peer-lookup-failed', err }, 'could not look the peers\' ENIs up yet; the first takeover looks them up'));
+      }
+    })());
   }
   const controller = new FailoverController({
     instance,
@@ -338,7 +358,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       const kind = p.component.split(':')[0] ?? p.component;
       byComponent.set(kind, (byComponent.get(kind) ?? 0) + 1);
     }
-    for (const kind of ['discovery', 'apply', 'spec', 'task']) problemsGauge.set({ component: kind }, byComponent.get(kind) ?? 0);
+    for (const kind of ['discovery', 'apply', 'spec', 'task', 'cloud']) problemsGauge.set({ component: kind }, byComponent.get(kind) ?? 0);
   };
   const server = await startStatusServer({
     host: adminHost(spec.admin.agent.bind, node, spec.cluster.vip),
@@ -536,7 +556,7 @@ async function hasAddress(address: string, signal: AbortSignal): Promise<boolean
 
 /** One thing that failed and is being retried, restarted or kept at its last good state. */
 interface Problem {
-  /** `discovery:<source>`, `apply`, `spec`, `task:<name>`. */
+  /** `discovery:<source>`, `apply`, `spec`, `task:<name>`, `cloud`. */
   readonly component: string;
   readonly code: string;
   readonly message: string;
