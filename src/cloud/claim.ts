@@ -33,7 +33,9 @@ export interface ClaimOptions {
   /** A newer transition aborts the claim in flight. */
   readonly signal: AbortSignal;
   readonly clock?: Clock;
-  /** Timeout of each API call. @default 3000 */
+  /**
+   * Timeout of each API call. @default 3000 (`DEFAULT_CALL_TIMEOUT_MS`: why 3 s)
+   */
   readonly callTimeoutMs?: number;
   /** Give up on a table (failed, reason `timeout`) after this long. @default 60000 */
   readonly deadlineMs?: number;
@@ -193,8 +195,21 @@ async function writeRoute(ctx: Ctx, table: string, exists: boolean): Promise<voi
   }
 }
 
+/**
+ * The per-call timeout of every cloud call of the failover path (claims, re-checks, the heartbeat,
+ * the Elastic IP claimer): 3 s, chosen from measurements on a busy node, not guessed. With one busy
+ * loop per core beside the lab (bench/lab-api-latency.ts, the agent's calls from an LB node through
+ * the lab's relay, AWS SDK, keep-alive), DescribeRouteTables took p50 7.6 ms, p99 32 ms, max 76 ms
+ * (quiet: p99 40 ms, max 70 ms); in the e2e tests under the same hog, with both agents running, the
+ * lab API's own share was p99 160 ms, max 391 ms. 3 s is ~8x the worst seen: a call still pending
+ * then is an unreachable or hanging API (the lab's `api-unreachable --mode hang`), which the claim
+ * retries within its deadline. The ECONNRESETs of issue 15 were not timeouts: the lab's API had
+ * stopped (fixed in src/lab/lab.ts).
+ */
+export const DEFAULT_CALL_TIMEOUT_MS = 3000;
+
 async function call<T>(ctx: Ctx, action: 'DescribeRouteTables' | 'ReplaceRoute' | 'CreateRoute', table: string | undefined, bucket: TokenBucket, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const timeout = ctx.callTimeoutMs ?? 3000;
+  const timeout = ctx.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   return retry(async () => {
     await bucket.take(ctx.signal);
     ctx.onEvent?.({ type: 'api-call', action, ...(table ? { table } : {}) });

@@ -1,3 +1,4 @@
+import { DEFAULT_CALL_TIMEOUT_MS } from '../cloud/claim.js';
 import type { AddressApi } from '../cloud/types.js';
 import { retry } from '../util/retry.js';
 import { systemClock } from '../util/clock.js';
@@ -100,7 +101,7 @@ export class EipClaimer implements Claimer {
       await bucket.take(signal);
       this.#o.metrics?.apiCalls.inc({ action });
       try {
-        return await fn(timeoutSignal(3000, signal));
+        return await fn(timeoutSignal(DEFAULT_CALL_TIMEOUT_MS, signal));
       } catch (err) {
         const code = err instanceof OverlayError ? err.code : 'CLOUD_UNAVAILABLE';
         this.#o.metrics?.apiErrors.inc({ action, code });

@@ -10,6 +10,7 @@
  * node first saw it), never by comparing the writer's timestamp: the nodes' clocks may differ.
  * A read that fails says nothing (not stale): a cloud API outage must not make anyone retake.
  */
+import { DEFAULT_CALL_TIMEOUT_MS } from '../cloud/claim.js';
 import type { HeartbeatApi } from '../cloud/types.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
@@ -59,7 +60,7 @@ export class EniHeartbeat implements MasterHeartbeat {
     await this.#o.buckets.mutating.take(signal);
     this.#o.metrics?.apiCalls.inc({ action: 'CreateTags' });
     try {
-      await this.#o.api.tagNetworkInterface({ networkInterfaceId: this.#o.networkInterfaceId, key: HEARTBEAT_TAG, value: String(this.#clock.now()) }, { signal: timeoutSignal(this.#o.callTimeoutMs ?? 3000, signal) });
+      await this.#o.api.tagNetworkInterface({ networkInterfaceId: this.#o.networkInterfaceId, key: HEARTBEAT_TAG, value: String(this.#clock.now()) }, { signal: timeoutSignal(this.#o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, signal) });
     } catch (err) {
       this.#o.metrics?.apiErrors.inc({ action: 'CreateTags', code: (err as { code?: string }).code ?? 'INTERNAL' });
       throw err;
@@ -71,7 +72,7 @@ export class EniHeartbeat implements MasterHeartbeat {
     await this.#o.buckets.describe.take(signal);
     this.#o.metrics?.apiCalls.inc({ action: 'DescribeNetworkInterfaces' });
     try {
-      tags = await this.#o.api.networkInterfaceTags({ networkInterfaceIds: [networkInterfaceId], key: HEARTBEAT_TAG }, { signal: timeoutSignal(this.#o.callTimeoutMs ?? 3000, signal) });
+      tags = await this.#o.api.networkInterfaceTags({ networkInterfaceIds: [networkInterfaceId], key: HEARTBEAT_TAG }, { signal: timeoutSignal(this.#o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, signal) });
     } catch (err) {
       if (signal.aborted) throw err;
       this.#o.metrics?.apiErrors.inc({ action: 'DescribeNetworkInterfaces', code: (err as { code?: string }).code ?? 'INTERNAL' });

@@ -1,5 +1,5 @@
 import type { RouteTableSelector } from '../model/spec.js';
-import { claimRoutes } from '../cloud/claim.js';
+import { claimRoutes, DEFAULT_CALL_TIMEOUT_MS } from '../cloud/claim.js';
 import type { ClaimBuckets, ClaimEvent } from '../cloud/claim.js';
 import type { RouteApi, RouteTableInfo } from '../cloud/types.js';
 import type { Clock } from '../util/clock.js';
@@ -29,7 +29,7 @@ export interface RouteClaimerOptions {
   readonly onTakeover?: (from: readonly TakeoverFrom[], signal: AbortSignal) => Promise<void>;
   /** Called when a claim that called `onTakeover` has ended, with its outcomes. */
   readonly afterTakeover?: (outcomes: readonly ClaimOutcome[]) => Promise<void>;
-  /** Timeout of each describe call outside a claim (list, inspect). @default 3000 */
+  /** Timeout of each describe call outside a claim (list, inspect). @default 3000 (`DEFAULT_CALL_TIMEOUT_MS`) */
   readonly callTimeoutMs?: number;
   /** Retry a failed describe outside a claim until this long has passed. @default 10000 */
   readonly describeDeadlineMs?: number;
@@ -152,7 +152,7 @@ export class RouteClaimer implements Claimer {
       await bucket.take(signal);
       this.#o.metrics?.apiCalls.inc({ action });
       try {
-        return await fn(timeoutSignal(this.#o.callTimeoutMs ?? 3000, signal));
+        return await fn(timeoutSignal(this.#o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, signal));
       } catch (err) {
         const e = err instanceof OverlayError ? err : new OverlayError('CLOUD_UNAVAILABLE', `${action} failed: ${(err as Error).message}`, { cause: err });
         this.#o.metrics?.apiErrors.inc({ action, code: e.code });
