@@ -182,12 +182,26 @@ void test('keepalived in two namespaces: election, FAULT by track file, failback
   // frames not addressed to it; a prohibit route does not stop keepalived's device-bound socket).
   const signal = AbortSignal.timeout(10_000);
   const bogus = ['lladdr', '02:00:00:00:00:01', 'dev', 'eth0', 'nud', 'permanent'];
-  await sb.exec(a.ns, ['ip', 'neigh', 'replace', '10.0.1.11', ...bogus], { signal });
+  // lb-b's side first: once lb-a's adverts stop reaching lb-b, lb-b turns MASTER and adverts, and
+  // those must already go nowhere. In the other order, on a busy machine, lb-b's adverts could
+  // reach lb-a before lb-b's side was cut, and lb-a's MASTER_RX_LOWER_PRI came before the heal.
   await sb.exec(b.ns, ['ip', 'neigh', 'replace', '10.0.1.10', ...bogus], { signal });
-  await waitUntil('both MASTER during the partition', () => a.fifo.state() === 'MASTER' && b.fifo.state() === 'MASTER');
+  await sb.exec(a.ns, ['ip', 'neigh', 'replace', '10.0.1.11', ...bogus], { signal });
+  // Both MASTER, and lb-b settled there: on a busy machine lb-b's timer can fire before it reads an
+  // advert lb-a sent just before the cut, which flips it back to BACKUP once more. Healing during
+  // such a blip would leave lb-a nothing lower to hear. "Settled" = no new FIFO line from lb-b for
+  // 10 advert intervals while both are MASTER (a wait on state, not a bound on the product).
+  let settled = { lines: -1, since: 0 };
+  await waitUntil('both MASTER during the partition, lb-b settled', () => {
+    if (a.fifo.state() !== 'MASTER' || b.fifo.state() !== 'MASTER') return false;
+    if (settled.lines !== b.fifo.lines.length) settled = { lines: b.fifo.lines.length, since: Date.now() };
+    return Date.now() - settled.since >= 1_000;
+  });
   const beforeHeal = a.fifo.lines.length;
-  await sb.exec(a.ns, ['ip', 'neigh', 'del', '10.0.1.11', 'dev', 'eth0'], { signal });
+  // Healed lb-b's side first, for the same reason: lb-b answers lb-a's first advert with one last
+  // advert of its own (vrrp_higher_prio_send_advert), which must reach lb-a.
   await sb.exec(b.ns, ['ip', 'neigh', 'del', '10.0.1.10', 'dev', 'eth0'], { signal });
+  await sb.exec(a.ns, ['ip', 'neigh', 'del', '10.0.1.11', 'dev', 'eth0'], { signal });
   // Healed: the rightful master hears the lower priority and says so on its FIFO, with no
   // notify_master_rx_lower_pri script configured; the other one yields.
   await waitUntil('MASTER_RX_LOWER_PRI on lb-a and lb-b BACKUP', () =>
