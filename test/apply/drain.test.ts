@@ -24,7 +24,12 @@ const MAX_PER_CLIENT = 4000;
 /** Held requests sent at most while looking for some that land on the server to remove. */
 const MAX_HELD = 40;
 
-function startPipeline(t: TestContext, node: Node, spec: Partial<SpecParams>): ApplyPipeline {
+/**
+ * Starts the pipeline; `stop()` waits until it is idle and stops it. Call it at the end of a test:
+ * the fixture's after hooks (registered first) remove the run dir, which must not race an apply
+ * still writing its files (a runtime plan writes the file after its Runtime API commands).
+ */
+function startPipeline(t: TestContext, node: Node, spec: Partial<SpecParams>): ApplyPipeline & { stop(signal: AbortSignal): Promise<void> } {
   const parsed = parse(specYaml({ ...node.params, ...spec }));
   const pipeline = createApplyPipeline({
     spec: parsed.spec,
@@ -38,11 +43,17 @@ function startPipeline(t: TestContext, node: Node, spec: Partial<SpecParams>): A
   });
   const ctl = new AbortController();
   const running = pipeline.run(ctl.signal);
-  t.after(async () => {
+  const stop = async (): Promise<void> => {
     ctl.abort();
     await running;
+  };
+  t.after(stop);
+  return Object.assign(pipeline, {
+    stop: async (signal: AbortSignal): Promise<void> => {
+      await pipeline.idle(signal);
+      await stop();
+    },
   });
-  return pipeline;
 }
 
 async function settled(pipeline: ApplyPipeline, generation: number, signal: AbortSignal): Promise<void> {
@@ -75,6 +86,9 @@ function keepAliveLoad(options: { readonly port: number; readonly path: string; 
         outcomes.push(await send({ port: options.port, path: options.path, id: `ka${c}-${i}`, agent, signal: options.signal }));
         await sleep(10, undefined, { signal: options.signal });
       }
+    } catch (err) {
+      // Only the test's deadline ends a loop early; the test reports that itself.
+      if (!options.signal.aborted) throw err;
     } finally {
       agent.destroy();
     }
@@ -133,6 +147,10 @@ void test('a server removed by discovery drains: held and keep-alive requests fi
 
   // GIVEN keep-alive clients served by both servers and requests held open on k2
   const load = keepAliveLoad({ port, path: '/', clients: 2, signal });
+  t.after(async () => {
+    slow.release();
+    await load.stop();
+  });
   await waitFor('keep-alive requests on both servers', () => (['k1', 'k2'].every((b) => slow.received(b).some((id) => id.startsWith('ka'))) ? true : undefined), { signal });
   const held = await holdOn(slow, 'k2', 2, { port, path: '/', signal });
   const heldOnK2 = held.filter((h) => slow.received('k2').includes(h.id)).map((h) => h.id);
@@ -168,6 +186,7 @@ void test('a server removed by discovery drains: held and keep-alive requests fi
   assert.deepEqual(servedAfter(all, 'k2', removedAt), []);
   assert.ok(all.some((o) => o.backend === 'k2' && o.sentAt < removedAt), 'k2 served keep-alive requests before its removal');
   assert.equal(await reloads(node, signal), reloadsBefore, 'draining needs no reload');
+  await pipeline.stop(signal);
 });
 
 void test('a reload while a server drains keeps it draining: no new request reaches it, its requests finish, it goes at its deadline', async (t) => {
@@ -184,6 +203,10 @@ void test('a reload while a server drains keeps it draining: no new request reac
   const port = node.params.port;
 
   const load = keepAliveLoad({ port, path: '/', clients: 2, signal });
+  t.after(async () => {
+    slow.release();
+    await load.stop();
+  });
   await waitFor('keep-alive requests on both servers', () => (['k1', 'k2'].every((b) => slow.received(b).some((id) => id.startsWith('ka'))) ? true : undefined), { signal });
   const held = await holdOn(slow, 'k2', 1, { port, path: '/', signal });
   await writeServers(file, members(slow, 'k1'));
@@ -216,6 +239,7 @@ void test('a reload while a server drains keeps it draining: no new request reac
   const all = await load.stop();
   assert.deepEqual(failures(all), []);
   assert.deepEqual(servedAfter(all, 'k2', removedAt), []);
+  await pipeline.stop(signal);
 });
 
 void test('a static server removed by a spec change: the reload takes it out of load balancing, its held and keep-alive requests finish', async (t) => {
@@ -232,6 +256,10 @@ void test('a static server removed by a spec change: the reload takes it out of 
   const port = node.params.port;
 
   const load = keepAliveLoad({ port, path: '/checkout', clients: 2, signal });
+  t.after(async () => {
+    slow.release();
+    await load.stop();
+  });
   await waitFor('keep-alive requests on both servers', () => (['k1', 'k2'].every((b) => slow.received(b).some((id) => id.startsWith('ka'))) ? true : undefined), { signal });
   const held = await holdOn(slow, 'k2', 2, { port, path: '/checkout', signal });
 
@@ -255,6 +283,7 @@ void test('a static server removed by a spec change: the reload takes it out of 
   const all = await load.stop();
   assert.deepEqual(failures(all), []);
   assert.deepEqual(servedAfter(all, 'k2', removedAt), []);
+  await pipeline.stop(signal);
 });
 
 void test('slow start: a discovered server joins below its full weight and ramps up to it', async (t) => {
@@ -302,4 +331,5 @@ void test('slow start: a discovered server joins below its full weight and ramps
     return w.k2 === 100 && w.opState === 2 ? true : undefined;
   }, { signal, timeoutMs: 120_000 });
   assert.ok([...seen].some((w) => w > start && w < 100), `weights seen while ramping: ${[...seen].sort((a, b) => a - b).join(', ')}`);
+  await pipeline.stop(signal);
 });

@@ -117,7 +117,8 @@ export interface Node {
 export async function startNode(t: TestContext, options: { readonly signal: AbortSignal; readonly servers?: number; readonly source: (dir: string) => string; readonly spec?: Partial<SpecParams> }): Promise<Node> {
   const { signal } = options;
   const dir = await mkdtemp(join(tmpdir(), 'olb-apply-test-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // Retries: an apply still running when a test fails may be writing into the dir (ENOTEMPTY).
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
   const names = ['blue', 'green', ...Array.from({ length: options.servers ?? 6 }, (_, i) => `s${i + 1}`)];
   const backends = await startNamedBackends({ names, signal });
   t.after(() => backends.close());
