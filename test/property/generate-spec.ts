@@ -307,6 +307,8 @@ export function generateSpec(seed: number, index: number, options: GenerateOptio
     if (rng.chance(0.3)) b['redispatch'] = rng.chance(0.5);
     if (rng.chance(0.3)) b['serverMaxconn'] = rng.pick([1, 1_000_000, rng.int(1, 5000)]);
     if (rng.chance(0.3)) b['timeouts'] = { connect: duration(rng, 1, 86_400_000), server: duration(rng, 1, 86_400_000), queue: duration(rng, 1, 86_400_000) };
+    if (rng.chance(0.3)) b['drainTime'] = rng.chance(0.2) ? '0s' : duration(rng, 0, 3_600_000);
+    if (rng.chance(0.3)) b['slowStart'] = rng.chance(0.2) ? '0s' : duration(rng, 0, 3_600_000);
     return b;
   });
   const httpBackends = backends.filter((b) => b['mode'] !== 'tcp').map((b) => String(b['name']));
