@@ -9,7 +9,7 @@ export interface StatusServerOptions {
   readonly signal: AbortSignal;
   readonly status: () => unknown;
   readonly metrics: () => string;
-  /** Whether the agent's loops are alive (keepalived's vrrp_script asks /alive every second). */
+  /** Whether the agent's loops are alive (for monitoring; keepalived checks the heartbeat file instead). */
   readonly alive: () => boolean;
 }
 

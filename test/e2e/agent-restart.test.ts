@@ -21,7 +21,7 @@ void test('agent restarted while master: no route change, no failed request', { 
   await probe.firstSuccess();
 
   // WHEN the agent on lb-a is stopped and started again
-  assert.equal(await killLabProcess(lab.stateFile, { label: 'agent lb-a' }, { signal, killSignal: 'SIGTERM' }), 'killed');
+  assert.equal(await killLabProcess(lab.stateFile, { label: 'agent lb-a' }, { signal: AbortSignal.timeout(10_000), killSignal: 'SIGTERM' }), 'killed');
   await startAgent(e2e, 'lb-a');
   // THEN it attached to the same haproxy and keepalived and reports MASTER
   const after = await waitFor(e2e, 'the restarted agent reports MASTER', async () => {
