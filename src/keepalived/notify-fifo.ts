@@ -2,36 +2,27 @@ import { constants, open } from 'node:fs';
 import { promisify } from 'node:util';
 import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-
-/** VRRP states keepalived reports, plus its "master received lower priority advert" event. */
-export type VrrpState = 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP' | 'INIT' | 'DELETED' | 'MASTER_RX_LOWER_PRI';
-
-export interface VrrpTransition {
-  readonly kind: 'INSTANCE' | 'GROUP';
-  readonly name: string;
-  readonly state: VrrpState;
-  readonly priority: number | null;
-}
-
-const STATES = new Set<string>(['MASTER', 'BACKUP', 'FAULT', 'STOP', 'INIT', 'DELETED', 'MASTER_RX_LOWER_PRI']);
+import { parseNotifyLine } from './notify-line.js';
+import type { VrrpState as NotifyWord, VrrpTransition as NotifyTransition } from './notify-line.js';
 
 /**
- * Parses one line keepalived writes to its `vrrp_notify_fifo`, for example
- * `INSTANCE "OLB_DEMO" MASTER 200` (keepalived.conf(5), "notify_fifo"). Returns null for lines
- * that are not a VRRP transition (keepalived also writes lines for other subsystems).
+ * A VRRP state as the agent tracks it: a word of a notify line, or INIT before keepalived said
+ * anything. The line grammar itself lives in notify-line.ts, shared with the renderer.
  */
-export function parseNotifyLine(line: string): VrrpTransition | null {
-  const m = /^(INSTANCE|GROUP) "([^"]*)" ([A-Z_]+)(?: (\d+))?\s*$/.exec(line.trim());
-  if (!m || !STATES.has(m[3]!)) return null;
-  return { kind: m[1] as 'INSTANCE' | 'GROUP', name: m[2]!, state: m[3] as VrrpState, priority: m[4] === undefined ? null : Number(m[4]) };
+export type VrrpState = NotifyWord | 'INIT';
+/** A transition as the agent handles it: a parsed line, or one it synthesizes (STOP when keepalived died). */
+export interface VrrpTransition extends Omit<NotifyTransition, 'state'> {
+  readonly state: VrrpState;
 }
+export { parseNotifyLine };
 
 /**
  * Reads transitions from keepalived's notify FIFO, in order, until the signal aborts. The FIFO is
  * opened read-write so the read end never sees EOF when keepalived restarts (it reopens its write
- * end); lines are delivered exactly as keepalived wrote them.
+ * end); lines are delivered exactly as keepalived wrote them. A line outside the grammar goes to
+ * `onUnknownLine` (to log), never guessed at.
  */
-export async function* readNotifyFifo(path: string, options: { signal: AbortSignal }): AsyncGenerator<VrrpTransition> {
+export async function* readNotifyFifo(path: string, options: { signal: AbortSignal; onUnknownLine?: (line: string) => void }): AsyncGenerator<NotifyTransition> {
   // O_RDWR: opening a FIFO read-write never blocks and keeps a writer on it, so keepalived's
   // restarts never hand us an EOF. A net.Socket over the fd reads it through the event loop
   // (a plain fs stream would park a thread-pool thread in a blocking read that cannot be aborted).
@@ -48,7 +39,14 @@ export async function* readNotifyFifo(path: string, options: { signal: AbortSign
   try {
     for await (const line of lines) {
       const t = parseNotifyLine(line);
-      if (t) yield t;
+      if (t === null) {
+        if (line.trim() !== '') options.onUnknownLine?.(line);
+        continue;
+      }
+      // Priority-change events come only with notify_priority_changes, which is not rendered;
+      // they are not transitions.
+      if (t.state === 'MASTER_PRIORITY' || t.state === 'BACKUP_PRIORITY') continue;
+      yield t;
     }
   } catch (err) {
     if (!options.signal.aborted) throw err;

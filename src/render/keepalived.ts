@@ -12,7 +12,7 @@
  *   start without a managed address, and a managed VIP is deleted on the backups, where HAProxy
  *   then cannot bind it. The agent configures the VIP on `lo` on every node itself.
  * - Transitions reach the agent through `vrrp_notify_fifo` only (no notify shell scripts); see
- *   `KEEPALIVED_FIFO_LINE_RE` for the line format.
+ *   `KEEPALIVED_FIFO_LINE_RE` for the line format (the one grammar, which the agent parses with).
  * - Health reaches keepalived through a `track_file` that the agent writes (event-driven:
  *   `vrrp_track_process` does not work inside a network namespace and scripts run at most once
  *   a second). A dead agent, whose track file would otherwise stay "0" forever, is caught by a
@@ -92,21 +92,31 @@ const AGENT_CHECK_FALL = 2;
  */
 export const AGENT_DEAD_BOUND_MS = AGENT_ALIVE_GRACE_MS + AGENT_CHECK_FALL * 1000 + 3000;
 
+/** The state changes keepalived reports on the `vrrp_notify_fifo`. */
+export const VRRP_STATES = ['MASTER', 'BACKUP', 'FAULT', 'STOP', 'DELETED'] as const;
+/** The events keepalived reports there without a state change. */
+export const VRRP_EVENTS = ['MASTER_RX_LOWER_PRI', 'MASTER_PRIORITY', 'BACKUP_PRIORITY'] as const;
+/** A state or an event word of a notify line. */
+export type VrrpNotifyWord = (typeof VRRP_STATES)[number] | (typeof VRRP_EVENTS)[number];
+
 /**
- * One line keepalived 2.2.7 writes to the `vrrp_notify_fifo` (one `write(2)` per line, in the
- * order of the transitions). Source: vrrp_notify.c `notify_fifo()`, format
+ * The one grammar of a line keepalived 2.2.7 writes to the `vrrp_notify_fifo` configured here
+ * (one `write(2)` per line, in the order of the transitions), used by the agent's parser
+ * (src/keepalived/notify-line.ts). Source: vrrp_notify.c `notify_fifo()`, format
  * `"%s \"%s\" %s %d\n"`:
  *
  * ```
+ * INSTANCE "OLB_DEMO" BACKUP 200
  * INSTANCE "OLB_DEMO" MASTER 200
- * INSTANCE "OLB_DEMO" BACKUP 190
  * INSTANCE "OLB_DEMO" FAULT 200
- * INSTANCE "OLB_DEMO" STOP 200
  * INSTANCE "OLB_DEMO" MASTER_RX_LOWER_PRI 200
+ * INSTANCE "OLB_DEMO" STOP 200
  * ```
  *
- * - groups: 1 type (`INSTANCE`; `GROUP` only for sync groups, which we do not render),
- *   2 instance name (see `keepalivedInstanceName`), 3 state or event, 4 the effective priority.
+ * - groups: 1 `INSTANCE` (`GROUP` for sync groups, which we do not render), 2 the name exactly as
+ *   configured, not escaped (keepalived accepts `.`, `:`, `@`, `/`, `'`, non-ASCII letters and,
+ *   quoted in the config, spaces; the name is greedy so even a `"` in it is kept), 3 the state or
+ *   event, 4 the instance's configured priority (an unsigned byte), always present.
  * - States: MASTER, BACKUP, FAULT, STOP (keepalived is stopping), DELETED (removed by a reload).
  * - Events, not state changes: `MASTER_RX_LOWER_PRI` is written while MASTER each time an advert
  *   with a lower priority arrives, i.e. another node also believes it is master (a healed
@@ -116,9 +126,9 @@ export const AGENT_DEAD_BOUND_MS = AGENT_ALIVE_GRACE_MS + AGENT_CHECK_FALL * 100
  *   (not rendered).
  * - keepalived opens the FIFO at start (it must exist: the agent creates it with mkfifo before
  *   starting keepalived) and writes `STOP` lines when it stops.
+ * Checked against the real keepalived 2.2.7 by test/keepalived/notify-line-real.test.ts.
  */
-export const KEEPALIVED_FIFO_LINE_RE =
-  /^(INSTANCE|GROUP) "([^"]*)" (MASTER|BACKUP|FAULT|STOP|DELETED|MASTER_RX_LOWER_PRI|MASTER_PRIORITY|BACKUP_PRIORITY) (-?[0-9]+)$/;
+export const KEEPALIVED_FIFO_LINE_RE = new RegExp(`^(INSTANCE|GROUP) "(.*)" (${[...VRRP_STATES, ...VRRP_EVENTS].join('|')}) ([0-9]{1,3})$`, 's');
 
 /** Path of the notify FIFO: `<stateDir>/keepalived.fifo`. */
 export function keepalivedFifoPath(stateDir: string): string {

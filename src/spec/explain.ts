@@ -159,9 +159,13 @@ function normalizeRequest(request: ExplainRequest): NormalizedRequest | { readon
 
 /**
  * The first character of a request target that HAProxy 2.6's HTTP/1 parser answers with 400, in
- * words, or undefined. Measured byte by byte on 2.6.12: every control character (0x00-0x1F), `#`
- * (a fragment), and the bytes 0xA4-0xFF, which include the first byte of every non-ASCII
- * character in UTF-8 (so any non-ASCII character; send it percent-encoded). DEL (0x7F) passes.
+ * words, or undefined. Measured on 2.6.12: every control character (0x00-0x1F), `#` (a
+ * fragment), and any non-ASCII character (the first byte of a character in UTF-8 is 0xC2 or
+ * more). DEL (0x7F) is refused only where the parser reads byte by byte: h1.c first skips the
+ * target 4 bytes at a time while a word passes a SWAR test (`x = word - 0x24242424`, stop if any
+ * high bit; `x -= 0x5b5b5b5b`, stop if no high bit), which lets a DEL through inside such a word;
+ * from the first word that fails the test on, every byte must be in 0x21-0x7E. Emulated here
+ * exactly (little-endian words, the request line's " HTTP/1.1" following the target).
  */
 function rejectedTargetCharacter(target: string): string | undefined {
   for (const ch of target) {
@@ -170,7 +174,19 @@ function rejectedTargetCharacter(target: string): string | undefined {
     if (ch === '#') return 'a "#" (a fragment is never sent to a server)';
     if (code > 0x7f) return `the non-ASCII character ${JSON.stringify(ch)} (send it percent-encoded)`;
   }
-  return undefined;
+  if (!target.includes('\u007f')) return undefined;
+  const bytes = new TextEncoder().encode(`${target} HTTP/1.1\r\n`);
+  let p = 0;
+  while (p + 4 <= bytes.length) {
+    const word = ((bytes[p] ?? 0) | ((bytes[p + 1] ?? 0) << 8) | ((bytes[p + 2] ?? 0) << 16) | ((bytes[p + 3] ?? 0) << 24)) >>> 0;
+    let x = (word - 0x24242424) >>> 0;
+    if ((x & 0x80808080) !== 0) break;
+    x = (x - 0x5b5b5b5b) >>> 0;
+    if ((x & 0x80808080) === 0) break;
+    p += 4;
+  }
+  const rest = target.slice(p);
+  return rest.includes('\u007f') ? 'a DEL character (U+007F) where HAProxy checks byte by byte' : undefined;
 }
 
 /** Lower-cases ASCII letters only, as HAProxy's `lower` converter and header comparisons do. */

@@ -42,11 +42,18 @@ export const ALL_BACKENDS = [...ROUTE_BACKENDS, DEFAULT_BACKEND, ...SWITCH_BACKE
 
 const HEADER_NAMES = ['x-tenant', 'x-canary', 'x-env'];
 const HEADER_VALUES = ['a', 'b', 'ab', 'abc', 'A', '1', '12', 'v1', 'v2-beta', 'beta'];
+/**
+ * Values where byte and character semantics differ (HAProxy matches UTF-8 bytes): non-ASCII
+ * letters, an emoji, a trailing non-breaking space (part of the value: only SP and HT are trimmed).
+ */
+const ODD_VALUES = ['a\u00e9', '\u00e9', '\u00e9\u00e9', 'caf\u00e9', 'a\u00a0', 'b\u00a0', '\u{1F600}', 'a\u00a0b'];
 const HOSTS = ['api.example.com', 'www.example.com', 'example.com', 'shop.test', 'a.shop.test'];
 const HOST_SUFFIXES = ['.example.com', 'example.com', '.test', 'shop.test'];
 const PATHS = ['/', '/api', '/api/v1', '/api/v1/users', '/api/v2', '/login', '/static/app.js', '/x%41'];
 const PATH_REGEXES = ['^/api/v[0-9]+', 'users$', 'p/v', '^/[a-z]+$', '%41', 'app\\.js'];
 const VALUE_REGEXES = ['^a', 'b+c?$', '[0-9]{2}', 'beta', '^v[0-9]', 'A'];
+/** Regexes whose answer on ODD_VALUES depends on bytes versus characters, and on what \s is. */
+const ODD_REGEXES = ['^a.$', '^.{2}$', 'a\\s$', '\\S$', '^[^a]$', '^a\\S+$', '^.{4}$', '\\bb', 'a[\\s]', '^..$'];
 const METHOD_SETS: readonly (readonly string[])[] = [['GET'], ['GET', 'HEAD'], ['POST'], ['PUT', 'DELETE'], ['POST', 'PUT']];
 const REQUEST_METHODS = ['GET', 'GET', 'GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'get', 'Post'];
 const CIDRS = ['127.0.0.0/30', '127.0.0.4/31', '127.0.0.8/29', '127.0.0.2/32', '127.0.0.0/8', '127.0.0.6/32', '10.0.0.0/8'];
@@ -63,7 +70,7 @@ function randomCondition(rng: Rng): Condition {
     case 1:
       return { kind: 'header', name: rng.pick(HEADER_NAMES), match: { type: 'prefix', value: rng.pick(HEADER_VALUES) } };
     case 2:
-      return { kind: 'header', name: rng.pick(HEADER_NAMES), match: { type: 'regex', value: rng.pick(VALUE_REGEXES) } };
+      return { kind: 'header', name: rng.pick(HEADER_NAMES), match: { type: 'regex', value: rng.chance(0.4) ? rng.pick(ODD_REGEXES) : rng.pick(VALUE_REGEXES) } };
     case 3:
       return { kind: 'header', name: rng.pick(HEADER_NAMES), match: rng.chance(0.5) ? { type: 'present' } : { type: 'absent' } };
     case 4:
@@ -161,7 +168,7 @@ export function generateRequest(rng: Rng): ExplainRequest {
   for (const name of HEADER_NAMES) {
     if (!rng.chance(0.5)) continue;
     const count = rng.chance(0.25) ? 2 : 1;
-    for (let i = 0; i < count; i++) headers.push({ name: randomCase(rng, name), value: rng.chance(0.08) ? '' : rng.pick(HEADER_VALUES) });
+    for (let i = 0; i < count; i++) headers.push({ name: randomCase(rng, name), value: rng.chance(0.08) ? '' : rng.chance(0.25) ? rng.pick(ODD_VALUES) : rng.pick(HEADER_VALUES) });
   }
   if (rng.chance(0.4)) headers.push({ name: randomCase(rng, STICKY_HEADER), value: `user-${rng.int(1000)}` });
   if (rng.chance(0.4)) {
@@ -182,5 +189,27 @@ export function generateRequest(rng: Rng): ExplainRequest {
   }
   let path = rng.pick(PATHS) + rng.pick(['', '', '/', 'x', '/users']);
   if (rng.chance(0.3)) path += rng.pick(['?a=1', '?next=/api/v1', '?q=users', '?']);
-  return { method: rng.pick(REQUEST_METHODS), path, headers, source: rng.pick(SOURCES) };
+  let method = rng.pick(REQUEST_METHODS);
+  // Now and then a request HAProxy answers with 400 itself (explain must say so, not route it).
+  if (rng.chance(0.06)) {
+    switch (rng.int(5)) {
+      case 0: {
+        const name = rng.pick([...HEADER_NAMES, 'X-Other']);
+        headers.splice(rng.int(headers.length + 1), 0, { name: `${name}${rng.pick([' ', '\t', '  '])}`, value: rng.pick(HEADER_VALUES) });
+        break;
+      }
+      case 1:
+        path += rng.pick(['#', '#frag', '?a=#']);
+        break;
+      case 2:
+        path += rng.pick(['\u00e9', '\u00a0', '/\u{1F600}', '\u007f', 'a\u007f', '\u007fb', '%\u007f"']);
+        break;
+      case 3:
+        headers.push({ name: 'Host', value: 'other.test' }, { name: 'Host', value: rng.pick(HOSTS) });
+        break;
+      default:
+        method = rng.pick(['G(T', 'GET/', 'P@ST']);
+    }
+  }
+  return { method, path, headers, source: rng.pick(SOURCES) };
 }
