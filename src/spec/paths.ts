@@ -33,6 +33,9 @@ const EXAMPLES: Record<PathKind, string> = { socket: '/run/overlay-lb/haproxy.so
 
 const SEGMENT = /^[A-Za-z0-9._+-]+$/;
 
+/** Kernel pseudo file systems: no socket or state directory belongs there. */
+const PSEUDO_FS = ['/proc', '/sys', '/dev'] as const;
+
 /** What HAProxy or keepalived would read in a character of a path, when it is syntax to them. */
 function syntaxOf(ch: string, rest: string): string | undefined {
   switch (ch) {
@@ -97,6 +100,14 @@ function checkPath(v: string, kind: PathKind): Problem | undefined {
   const dots = segments.find((s) => s === '.' || s === '..');
   if (dots !== undefined) return { code: 'SPEC_FORMAT', message: `${q} contains a ${quoteForMessage(dots)} component; write the path without it, for example ${quoteForMessage(canonical)}` };
   if (!segments.every((s) => SEGMENT.test(s))) return { code: 'SPEC_FORMAT', message: `${q} is not a usable path; a path is ${PATH_RULE}` };
+  // The kernel's pseudo file systems: directories cannot be made there (Node 20's recursive mkdir
+  // never returns under /proc), and a socket, state directory, certificate or discovery file
+  // there is never what was meant.
+  // /dev/shm is an ordinary tmpfs and stays allowed.
+  const pseudo = v.startsWith('/dev/shm/') ? undefined : PSEUDO_FS.find((root) => v === root || v.startsWith(`${root}/`));
+  if (pseudo !== undefined) {
+    return { code: 'SPEC_FORMAT', message: `${q} lies under ${pseudo}, a kernel pseudo file system, where no ${kind} of overlay-lb belongs (and where directories cannot be made): use a path on a real file system, for example ${quoteForMessage(EXAMPLES[kind])}` };
+  }
   const max = kind === 'socket' ? MAX_SOCKET_PATH : MAX_PATH;
   if (v.length > max) {
     const why = kind === 'socket' ? ' (a Unix socket path holds 107 bytes, and HAProxy binds "<path>.<pid>.tmp" first)' : '';

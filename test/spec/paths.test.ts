@@ -99,6 +99,9 @@ const HOSTILE: readonly Hostile[] = [
   { value: '/run/./olb', expected: () => 'SPEC_FORMAT "/run/./olb" contains a "." component; write the path without it, for example "/run/olb"' },
   { value: '/run/../etc/olb', expected: () => 'SPEC_FORMAT "/run/../etc/olb" contains a ".." component; write the path without it, for example "/etc/olb"' },
   { value: '/', expected: (k) => `SPEC_FORMAT "/" is the root directory; ${k === 'directory' ? 'use a directory of its own' : 'name a file'}, for example "${EXAMPLE[k]}"` },
+  { value: '/proc/olb', expected: (k) => `SPEC_FORMAT "/proc/olb" lies under /proc, a kernel pseudo file system, where no ${k} of overlay-lb belongs (and where directories cannot be made): use a path on a real file system, for example "${EXAMPLE[k]}"` },
+  { value: '/sys/olb/x', expected: (k) => `SPEC_FORMAT "/sys/olb/x" lies under /sys, a kernel pseudo file system, where no ${k} of overlay-lb belongs (and where directories cannot be made): use a path on a real file system, for example "${EXAMPLE[k]}"` },
+  { value: '/dev/olb', expected: (k) => `SPEC_FORMAT "/dev/olb" lies under /dev, a kernel pseudo file system, where no ${k} of overlay-lb belongs (and where directories cannot be made): use a path on a real file system, for example "${EXAMPLE[k]}"` },
   { value: 'run/olb', expected: (k) => `SPEC_FORMAT "run/olb" is not an absolute path: ${k} paths must start with '/', for example "${k === 'file' ? '/etc/overlay-lb/run/olb' : EXAMPLE[k]}"` },
 ];
 
