@@ -23,7 +23,7 @@ void test('EIP mode: failback to the restarted preferred node after the preempt 
   // GIVEN lb-a dead and lb-b holding the Elastic IP
   await killPreferredNode(e2e);
   const { moves } = recordEipMoves(t, e2e);
-  const probe = await startProbe(lab, { clientAz: 'internet', host: e2e.eip.publicIp, signal: AbortSignal.timeout(10_000) });
+  const probe = await startProbe(lab, { clientAz: 'internet', host: e2e.eip.publicIp, timeoutMs: 3000, signal: AbortSignal.timeout(10_000) });
   t.after(() => probe.stop().then(() => undefined, () => undefined));
   await probe.firstSuccess();
   const client = startVipClient(t, lab, 'internet', { maxMs: 90_000, host: e2e.eip.publicIp });

@@ -29,7 +29,7 @@ void test('EIP mode: planned switchover lb-a -> lb-b -> lb-a; only connections o
   const cliArgs = ['--spec', e2e.specFile, '--lab-prefix', lab.plan.prefix, '--lab-state-dir', dirname(lab.stateFile)];
 
   // GIVEN clients on the internet side sending to the Elastic IP
-  const probe = await startProbe(lab, { clientAz: 'internet', host: e2e.eip.publicIp, signal: AbortSignal.timeout(10_000), maxDurationMs: 180_000 });
+  const probe = await startProbe(lab, { clientAz: 'internet', host: e2e.eip.publicIp, timeoutMs: 3000, signal: AbortSignal.timeout(10_000), maxDurationMs: 180_000 });
   t.after(() => probe.stop().then(() => undefined, () => undefined));
   await probe.firstSuccess();
   const client = startVipClient(t, lab, 'internet', { maxMs: 150_000, host: e2e.eip.publicIp });
