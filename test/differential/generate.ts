@@ -4,17 +4,11 @@
  */
 import type { Condition, Route, RouteAction, Switch } from '../../src/model/spec.js';
 import type { ExplainRequest } from '../../src/spec/explain.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
-/** mulberry32: a tiny deterministic PRNG, good enough to pick test cases. */
+/** A seeded picker over mulberry32. */
 export function makeRng(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number): number => Math.floor(next() * n);
   return {
     next,

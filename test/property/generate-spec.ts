@@ -13,17 +13,11 @@
 import { stringify } from 'yaml';
 import { checkRegexSubset } from '../../src/spec/regex-subset.js';
 import { LOG_FORMAT_VARIABLES, logFormatCheck } from '../../src/spec/strings.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
-/** mulberry32: small, fast, deterministic. */
+/** A seeded picker over mulberry32. */
 export function makeRng(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (lo: number, hi: number): number => lo + Math.floor(next() * (hi - lo + 1));
   return {
     int,
