@@ -4,7 +4,7 @@
  */
 import type { Condition, Route, RouteAction, Switch } from '../../src/model/spec.js';
 import type { ExplainRequest } from '../../src/spec/explain.js';
-import { mulberry32 } from '../helpers/mulberry32.js';
+import { mulberry32 } from '../../src/util/mulberry32.js';
 
 /** A seeded picker over mulberry32. */
 export function makeRng(seed: number): Rng {

@@ -13,7 +13,7 @@
 import { stringify } from 'yaml';
 import { checkRegexSubset } from '../../src/spec/regex-subset.js';
 import { LOG_FORMAT_VARIABLES, logFormatCheck } from '../../src/spec/strings.js';
-import { mulberry32 } from '../helpers/mulberry32.js';
+import { mulberry32 } from '../../src/util/mulberry32.js';
 
 /** A seeded picker over mulberry32. */
 export function makeRng(seed: number): Rng {

@@ -10,6 +10,7 @@
  */
 import { ec2Errors, type Ec2ApiError } from './errors.js';
 import type { LabCloud } from './state.js';
+import { mulberry32 } from '../../util/mulberry32.js';
 
 export interface BucketSize {
   readonly capacity: number;
@@ -44,17 +45,6 @@ class TokenBucket {
   }
 }
 
-/** mulberry32: a small seeded PRNG so an error rate gives the same sequence on every run. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The faults currently set, for `lab fault status`. */
 export interface ApiFaultStatus {
@@ -70,7 +60,7 @@ export class ApiFaults {
   private latency = new Map<string, number>();
   private buckets: { mutating: TokenBucket; nonMutating: TokenBucket } | null = null;
   private errorRate = 0;
-  private random: () => number = seededRandom(1);
+  private random: () => number = mulberry32(1);
   private errorCodes: readonly ('InternalError' | 'Unavailable')[] = ['InternalError', 'Unavailable'];
   private consistencyDelayMs = 0;
   private unreachable: { predicate: (remoteAddress: string) => boolean; mode: UnreachableMode } | null = null;
@@ -107,7 +97,7 @@ export class ApiFaults {
   setErrorRate(options: { rate: number; seed?: number; codes?: readonly ('InternalError' | 'Unavailable')[] }): void {
     if (!(options.rate >= 0 && options.rate <= 1)) throw new RangeError(`error rate ${options.rate} must lie in [0, 1]`);
     this.errorRate = options.rate;
-    this.random = seededRandom(options.seed ?? 1);
+    this.random = mulberry32(options.seed ?? 1);
     this.errorCodes = options.codes !== undefined && options.codes.length > 0 ? options.codes : ['InternalError', 'Unavailable'];
   }
 

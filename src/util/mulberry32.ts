@@ -1,7 +1,7 @@
 /**
  * mulberry32: a tiny deterministic PRNG (uniform in [0, 1)), good enough to pick test cases; the
- * one source of randomness for the seeded generators (differential and property tests), so a
- * printed seed reproduces a run.
+ * one source of seeded randomness in the project (the lab's fault injection, the differential and
+ * property test generators), so a seed reproduces a run.
  */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
