@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-olb() { node dist/src/cli/main.js "$@"; }
+source scripts/runtime.sh   # the pinned Node.js 24 (installed by install-deps)
+olb() { "$OVERLAY_LB_NODE" dist/src/cli/main.js "$@"; }
 spec=examples/demo.yaml
 out=${OVERLAY_LB_DEMO_OUT:-/tmp/overlay-lb-demo}
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs what overlay-lb needs on Debian 12, idempotently; quick when everything is there.
+# Installs what overlay-lb needs on Debian 12, idempotently; quick when everything is there:
+# the Debian packages, the pinned Node.js 24 runtime from the npm registry (scripts/runtime.sh;
+# needs curl and ca-certificates, installed here first), the npm packages from the lockfile with
+# the pinned npm, and the TypeScript build. Works whatever `node` is on PATH, or none.
 # Usage: scripts/install-deps.sh [--with-bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(haproxy keepalived iproute2 iptables curl openssl awscli wrk etcd-server dnsmasq-base)
+pkgs=(ca-certificates curl haproxy keepalived iproute2 iptables openssl awscli wrk etcd-server dnsmasq-base)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -25,8 +28,8 @@ for svc in haproxy keepalived etcd dnsmasq; do
   fi
 done
 
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-if ((node_major < 20)); then echo "install-deps: Node.js >= 20 is required (found ${node_major})" >&2; exit 1; fi
+# The pinned runtime first on PATH for the rest of this script: npm, npx and tsc run on it.
+source scripts/runtime.sh
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund >/dev/null

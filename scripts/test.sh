@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+source scripts/runtime.sh   # the pinned Node.js 24 first on PATH (installed by install-deps)
 npx eslint .
 # Tests run one file at a time: many of them own network namespaces and real haproxy/keepalived.
-node --test --test-concurrency=1 --test-timeout=600000 dist/test/
+# Every *.test.js under dist/test, matched by the runner's own glob (quoted: Node >= 22 expands it;
+# a directory argument is no longer searched for tests).
+node --test --test-concurrency=1 --test-timeout=600000 'dist/test/**/*.test.js'

@@ -93,7 +93,7 @@ void test('agent: election, haproxy death, agent restart and keepalived death wi
   const nsA = await sb.addNamespace('a', { signal });
   const nsB = await sb.addNamespace('b', { signal });
   await sb.addVeth({ ns: nsA, ifname: 'eth0', address: '10.0.1.10/24' }, { ns: nsB, ifname: 'eth0', address: '10.0.1.11/24' }, { signal });
-  const start = (k: 'a' | 'b'): SandboxProcess => sb.spawn(k === 'a' ? nsA : nsB, ['node', CLI, 'agent', '--spec', specFile, '--node', `lb-${k}`, '--run-dir', runDir[k]]);
+  const start = (k: 'a' | 'b'): SandboxProcess => sb.spawn(k === 'a' ? nsA : nsB, [process.execPath, CLI, 'agent', '--spec', specFile, '--node', `lb-${k}`, '--run-dir', runDir[k]]);
   const logs = (): string => `--- lb-a agent ---\n${agents.a?.output().slice(-3000) ?? ''}\n--- lb-b agent ---\n${agents.b?.output().slice(-3000) ?? ''}`;
   agents.a = start('a');
   agents.b = start('b');

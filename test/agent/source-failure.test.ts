@@ -113,10 +113,10 @@ for (const c of CASES) {
     const ns = await sb.addNamespace('a', { signal });
     const peer = await sb.addNamespace('p', { signal });
     await sb.addVeth({ ns, ifname: 'eth0', address: '10.0.1.10/24' }, { ns: peer, ifname: 'eth0', address: '10.0.1.11/24' }, { signal });
-    sb.spawn(ns, ['node', '-e', APP_SERVER]);
+    sb.spawn(ns, [process.execPath, '-e', APP_SERVER]);
 
     // WHEN the agent starts with the spec
-    const agent: SandboxProcess = sb.spawn(ns, ['node', CLI, 'agent', '--spec', specFile, '--node', 'lb-a', '--run-dir', runDir]);
+    const agent: SandboxProcess = sb.spawn(ns, [process.execPath, CLI, 'agent', '--spec', specFile, '--node', 'lb-a', '--run-dir', runDir]);
     const logs = (): string => agent.output().slice(-4000);
     let exited: string | null = null;
     void agent.exited.then((e) => {
