@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(ca-certificates curl haproxy keepalived iproute2 iptables openssl awscli wrk etcd-server dnsmasq-base)
+# debootstrap: test/install/fresh-root.test.ts builds a fresh Debian 12 root with it.
+pkgs=(ca-certificates curl haproxy keepalived iproute2 iptables openssl awscli wrk etcd-server dnsmasq-base debootstrap)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -32,7 +33,7 @@ done
 source scripts/runtime.sh
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
-  npm ci --no-audit --no-fund >/dev/null
+  npm ci --no-audit --no-fund --no-update-notifier >/dev/null
 fi
 if [[ ! -f dist/src/cli/main.js ]] || [[ -n "$(find src test bench -newer dist/.built -name '*.ts' 2>/dev/null | head -1)" ]] || [[ ! -f dist/.built ]]; then
   npx tsc -p tsconfig.json
