@@ -48,7 +48,7 @@ overlay_lb_runtime() {
   fi
   export OVERLAY_LB_NODE=$dir/bin/node OVERLAY_LB_NODE_VERSION=$node_version OVERLAY_LB_RUNTIME=$dir
   case ":$PATH:" in
-    "$dir/bin:"*) ;;
+    ":$dir/bin:"*) ;;
     *) export PATH=$dir/bin:$PATH ;;
   esac
 }
