@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SystemError } from '../util/errors.js';
 import { isProcessAlive as isAlive } from '../util/pid.js';
+import { systemClock } from '../util/clock.js';
 
 export interface KeepalivedPaths {
   readonly config: string;
@@ -101,8 +102,8 @@ function handle(pid: number, attached: boolean): KeepalivedProcess {
     async stop(options = {}) {
       if (!isAlive(pid)) return;
       process.kill(pid, 'SIGTERM');
-      const deadline = Date.now() + (options.graceMs ?? 5000);
-      while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+      const deadline = systemClock.now() + (options.graceMs ?? 5000);
+      while (isAlive(pid) && systemClock.now() < deadline) await sleep(50);
       if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       await exited;
     },

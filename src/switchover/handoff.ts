@@ -57,6 +57,7 @@ import { join } from 'node:path';
 import { runCommand } from '../util/exec.js';
 import { SystemError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
+import { systemClock } from '../util/clock.js';
 
 /** The firewall mark of handed-off packets ("OL"). */
 export const HANDOFF_MARK = '0x4f4c';
@@ -229,7 +230,7 @@ export async function readHandoff(runDir: string): Promise<HandoffRecord | null>
 export async function enableHandoff(runDir: string, options: HandoffOptions, ctx: { readonly signal: AbortSignal }): Promise<HandoffRecord> {
   const { signal } = ctx;
   await disableHandoff(runDir, ctx);
-  let record: HandoffRecord = { ...options, since: Date.now(), iptables: [], rule: false, localMoved: false, forwardingBefore: null };
+  let record: HandoffRecord = { ...options, since: systemClock.now(), iptables: [], rule: false, localMoved: false, forwardingBefore: null };
   const save = async (next: HandoffRecord): Promise<void> => {
     record = next;
     await writeRecord(runDir, record, signal);
