@@ -1,6 +1,7 @@
 import { access, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ClusterNode, Spec } from '../model/spec.js';
+import type { ClusterNode } from '../model/spec.js';
+import { findNode } from '../spec/nodes.js';
 import { loadSpecFile } from '../ops/load-spec.js';
 import { renderHaproxy } from '../render/haproxy.js';
 import { adminHost } from '../render/admin-host.js';
@@ -88,7 +89,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const fatal = new AbortController();
   const signal = AbortSignal.any([options.signal, fatal.signal]);
   const loaded = await loadSpecFile(options.specFile, { signal });
-  const node = findNode(loaded.spec, options.node);
+  const node = findNode(loaded.spec.cluster, options.node);
   const runDir = resolve(options.runDir ?? loaded.spec.admin.stateDir);
   const spec = withRunDir(loaded.spec, runDir);
   const log = options.log.child({ node: node.name, cluster: spec.cluster.name });
@@ -510,12 +511,6 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   if (handoff.current !== null) log.info({ event: 'handoff-left-on', reason: handoff.current.reason, peer: handoff.current.peer, until: handoff.current.until }, 'the connection handoff stays on until its deadline');
   await Promise.allSettled(tasks);
   if (fatal.signal.aborted) throw fatal.signal.reason;
-}
-
-function findNode(spec: Spec, name: string): ClusterNode {
-  const node = spec.cluster.nodes.find((n) => n.name === name);
-  if (!node) throw new UserError('SPEC_NODE', `node "${name}" is not in the spec; nodes: ${spec.cluster.nodes.map((n) => n.name).join(', ')}. Pass one of them with --node.`);
-  return node;
 }
 
 async function exists(path: string): Promise<boolean> {

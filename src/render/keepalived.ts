@@ -26,7 +26,8 @@ import { posix } from 'node:path';
 import type { Spec } from '../model/spec.js';
 import { parseIpv4 } from '../spec/ipv4.js';
 import { SAFE_NAME_RE, quoteForMessage } from '../spec/names.js';
-import { SystemError, UserError } from '../util/errors.js';
+import { findNode } from '../spec/nodes.js';
+import { SystemError } from '../util/errors.js';
 
 /** Options of `renderKeepalived`. */
 export interface RenderKeepalivedOptions {
@@ -159,15 +160,7 @@ export function keepalivedInstanceName(clusterName: string): string {
  */
 export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): string {
   const { cluster, admin } = spec;
-  const node = cluster.nodes.find((n) => n.name === options.node);
-  if (node === undefined) {
-    const known = cluster.nodes.map((n) => (SAFE_NAME_RE.test(n.name) ? n.name : quoteForMessage(n.name))).join(', ');
-    throw new UserError(
-      'SPEC_NODE',
-      `node ${quoteForMessage(options.node)} is not in the spec of cluster ${quoteForMessage(cluster.name)}; known nodes: ${known === '' ? '(none)' : known}. Name one of them.`,
-      { details: { node: options.node, known: cluster.nodes.map((n) => n.name) } },
-    );
-  }
+  const node = findNode(cluster, options.node);
   const { vrrp } = cluster;
   const hash = safe('spec hash', options.specHash, /^[0-9a-f]{64}$/, 'lower-case hex sha256');
   const clusterName = safe('cluster name', cluster.name, SAFE_NAME_RE, 'a safe name');
