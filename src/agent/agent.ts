@@ -1,5 +1,5 @@
 import { access, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { ClusterNode } from '../model/spec.js';
 import { findNode } from '../spec/nodes.js';
 import { loadSpecFile } from '../ops/load-spec.js';
@@ -46,6 +46,7 @@ import { OverlayError, UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Registry } from '../util/metrics.js';
 import { systemClock } from '../util/clock.js';
+import { nodePaths } from '../util/node-paths.js';
 
 export interface AgentOptions {
   readonly specFile: string;
@@ -93,7 +94,8 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const runDir = resolve(options.runDir ?? loaded.spec.admin.stateDir);
   const spec = withRunDir(loaded.spec, runDir);
   const log = options.log.child({ node: node.name, cluster: spec.cluster.name });
-  await mkdir(join(runDir, 'haproxy'), { recursive: true, mode: 0o700 });
+  const paths = nodePaths(runDir);
+  await mkdir(paths.haproxyDir, { recursive: true, mode: 0o700 });
 
   const tasks: Promise<unknown>[] = [];
   const supervise = (name: string, task: Promise<unknown>): void => {
@@ -124,9 +126,9 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   await ensureVip(spec.cluster.vip, signal);
 
   // HAProxy: the file on disk is always the desired, validated config; attach when one runs.
-  const hpDir = join(runDir, 'haproxy');
+  const hpDir = paths.haproxyDir;
   const hp = haproxyPaths(hpDir);
-  const pidFile = join(runDir, 'haproxy.pid');
+  const pidFile = paths.haproxyPid;
   let haproxy: HaproxyProcess | null = await attachHaproxy({ pidFile, masterSocket: spec.admin.masterSocket, signal }).catch(() => null);
   // A running haproxy keeps its config (the pipeline below plans from what it runs); a stopped one
   // starts from the last config written, or from a first render when there is none.
@@ -135,7 +137,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     const rendered = renderHaproxy(spec, { node: node.name, specHash: loaded.hash, mapDir: hp.mapDir });
     await applyConfig({ dir: hpDir, config: rendered.config, maps: rendered.maps }, { signal, reload: null, reason: 'initial' });
   }
-  if (!haproxy) haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: join(runDir, 'haproxy.log'), signal });
+  if (!haproxy) haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: paths.haproxyLog, signal });
   log.info({ event: 'haproxy', pid: haproxy.masterPid, attached: !haproxy.owned }, 'haproxy running');
 
   // `ec2-tags` discovery: DescribeInstances through the same client as failover, known once the
@@ -278,7 +280,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   };
 
   // keepalived: the FIFO reader is open before keepalived starts, so no transition is missed.
-  const kconfPath = join(runDir, 'keepalived.conf');
+  const kconfPath = paths.keepalivedConfig;
   const kconf = renderKeepalived(spec, { node: node.name, specHash: loaded.hash });
   const kconfChanged = (await readFile(kconfPath, 'utf8').catch(() => '')) !== kconf;
   if (kconfChanged) await writeFileAtomic(kconfPath, kconf, { signal, mode: 0o600 });
@@ -425,7 +427,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   log.info({ event: 'control-socket', path: agentSocketPath(runDir) }, 'agent control socket listening');
 
   supervise('health', health.run(signal));
-  supervise('log-cap', capLogs([join(runDir, 'haproxy.log'), join(runDir, 'keepalived.log')], { signal, log }));
+  supervise('log-cap', capLogs([paths.haproxyLog, paths.keepalivedLog], { signal, log }));
   supervise('failover', controller.run(signal));
   supervise('apply', pipeline.run(signal));
   // The spec file is watched: a valid change rolls out (runtime where possible, else one reload);
@@ -475,7 +477,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       restarts.inc({ process: 'haproxy' });
       await systemClock.sleep(backoff, signal).catch(() => undefined);
       try {
-        haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: join(runDir, 'haproxy.log'), signal });
+        haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: paths.haproxyLog, signal });
         backoff = 500;
       } catch (err) {
         backoff = Math.min(backoff * 2, 10_000);
