@@ -1,9 +1,14 @@
-// Lint rules that protect the architecture (docs/ARCHITECTURE.md):
-// - no floating promises anywhere;
+// Lint rules that protect the architecture (docs/ARCHITECTURE.md, "Layers and their rules"):
+// - the house plan: one table of layers -> allowed imports (eslint.house-plan.js) generates the
+//   import rule of every folder of src/; no import cycles (house/no-cycle);
 // - the pure layers (model, spec, render, plan) do no I/O;
-// - only src/cloud/aws may import the AWS SDK (tests and the lab's own client checks excepted).
+// - only src/cloud/aws may import the AWS SDK (tests and the lab's own client checks excepted);
+// - time only through the injected clock (src/util/clock.ts) outside the lab;
+// - no floating promises anywhere; no default exports;
+// - warnings for files over 400 lines and functions over 80 (code lines): a sign to split.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { LAYERS, PURE_LAYERS, housePlugin } from './eslint.house-plan.js';
 
 const ioModules = [
   'fs', 'fs/promises', 'net', 'http', 'https', 'http2', 'dgram', 'child_process', 'cluster', 'dns', 'dns/promises',
@@ -11,6 +16,29 @@ const ioModules = [
 ].flatMap((m) => [m, `node:${m}`]);
 
 const awsSdk = { group: ['@aws-sdk/*', '@smithy/*'], message: 'Only src/cloud/aws may import the AWS SDK.' };
+
+/** The import rule of one folder of src/, from the house plan. */
+function layerRule(layer, { sdk }) {
+  const allowed = LAYERS[layer];
+  const forbidden = Object.keys(LAYERS).filter((l) => l !== layer && !allowed.includes(l));
+  const patterns = [
+    ...(sdk ? [] : [awsSdk]),
+    ...(forbidden.length === 0 ? [] : [{
+      group: forbidden.map((l) => `**/${l}/*`),
+      message: `src/${layer} may import only ${allowed.length === 0 ? 'itself' : allowed.join(', ')} (the house plan: eslint.house-plan.js, docs/ARCHITECTURE.md).`,
+    }]),
+  ];
+  const pure = PURE_LAYERS.includes(layer);
+  return {
+    '@typescript-eslint/no-restricted-imports': ['error', {
+      ...(pure ? { paths: ioModules.map((name) => ({ name, message: 'Pure layers (model, spec, render, plan) do no I/O.' })) } : {}),
+      patterns,
+    }],
+    ...(pure ? { 'no-restricted-globals': ['error', { name: 'process', message: 'Pure layers do no I/O.' }, { name: 'fetch', message: 'Pure layers do no I/O.' }] } : {}),
+  };
+}
+
+const noDateNow = ['error', { object: 'Date', property: 'now', message: 'Read time through the injected clock (src/util/clock.ts: options.clock ?? systemClock), so decisions can be tested without sleeping.' }];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'schema/**'] },
@@ -27,42 +55,39 @@ export default tseslint.config(
     },
   },
   {
-    // The agent is the composition root: nothing imports it (the CLI starts it).
     files: ['src/**/*.ts'],
-    ignores: ['src/agent/**', 'src/cli/**'],
+    plugins: { house: housePlugin },
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [awsSdk, { group: ['**/agent/*'], message: 'Nothing imports src/agent (the composition root); move what is shared elsewhere.' }] }],
+      'house/no-cycle': 'error',
+      'max-lines': ['warn', { max: 400, skipBlankLines: true, skipComments: true }],
+      'max-lines-per-function': ['warn', { max: 80, skipBlankLines: true, skipComments: true, IIFEs: true }],
+      'no-restricted-properties': noDateNow,
     },
   },
+  // One import rule per folder, generated from the house plan.
+  ...Object.keys(LAYERS).map((layer) => ({ files: [`src/${layer}/**/*.ts`], rules: layerRule(layer, { sdk: false }) })),
+  // The AWS SDK lives behind the cloud driver.
+  { files: ['src/cloud/aws/**/*.ts'], rules: layerRule('cloud', { sdk: true }) },
   {
-    files: ['src/model/**/*.ts', 'src/spec/**/*.ts', 'src/render/**/*.ts', 'src/plan/**/*.ts'],
-    rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        paths: ioModules.map((name) => ({ name, message: 'Pure layers (model, spec, render, plan) do no I/O.' })),
-        patterns: [awsSdk, { group: ['**/haproxy/*', '**/keepalived/*', '**/agent/*', '**/lab/*', '**/ops/*', '**/cli/*', '**/cloud/*', '**/discovery/*'], message: 'Pure layers import only model, spec, render, plan and util.' }],
-      }],
-      'no-restricted-globals': ['error', { name: 'process', message: 'Pure layers do no I/O.' }, { name: 'fetch', message: 'Pure layers do no I/O.' }],
-    },
+    // The lab is the simulated world: its clock is the wall clock.
+    files: ['src/lab/**/*.ts', 'src/util/clock.ts'],
+    rules: { 'no-restricted-properties': 'off' },
   },
   {
-    files: ['src/model/**/*.ts'],
-    rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['../*', './*/../*'], message: 'model imports nothing.' }, awsSdk] }],
-    },
+    // The agent is being split into parts (issue 16 item 1); its time reads move to the clock with them.
+    files: ['src/agent/**/*.ts'],
+    rules: { 'no-restricted-properties': ['warn', noDateNow[1]] },
   },
   {
-    // The AWS SDK lives behind the cloud driver; tests and the lab's client-compatibility checks use it as a user would.
-    files: ['src/cloud/aws/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
-    rules: { '@typescript-eslint/no-restricted-imports': 'off' },
-  },
-  {
+    // Tests and benchmarks use the SDK as a user would.
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {
+      '@typescript-eslint/no-restricted-imports': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
     },
   },
   // ESLint's flat config must be a default export.
-  { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked, rules: { ...tseslint.configs.disableTypeChecked.rules, 'no-restricted-syntax': 'off' } },
+  { files: ['eslint.config.js', 'eslint.house-plan.js'], ...tseslint.configs.disableTypeChecked, rules: { ...tseslint.configs.disableTypeChecked.rules, 'no-restricted-syntax': 'off' } },
 );

@@ -36,6 +36,8 @@ export async function measureConvergence(lab: LabHandle, options: {
   readonly cliMaxTables: number;
   readonly signal: AbortSignal;
   readonly log: (msg: string) => void;
+  /** A round trip the lab adds to every EC2 call (its `api-latency` fault on `*`), as AWS's is tens to hundreds of ms. @default 0 */
+  readonly latencyMs?: number;
 }): Promise<ConvergenceRow[]> {
   const { signal } = options;
   const cloud = lab.controller.cloud;
@@ -62,6 +64,7 @@ export async function measureConvergence(lab: LabHandle, options: {
   const sdk = new EC2Client({ region, endpoint: lab.apiUrl, credentials });
 
   await lab.faults.inject({ kind: 'api-throttle' });
+  if ((options.latencyMs ?? 0) > 0) await lab.faults.inject({ kind: 'api-latency', action: '*', ms: options.latencyMs ?? 0 });
   const rows: ConvergenceRow[] = [];
   try {
     for (const n of options.counts) {
@@ -117,6 +120,7 @@ export async function measureConvergence(lab: LabHandle, options: {
     }
   } finally {
     await lab.faults.clear({ kind: 'api-throttle' });
+    if ((options.latencyMs ?? 0) > 0) await lab.faults.clear({ kind: 'api-latency', action: '*', ms: options.latencyMs ?? 0 });
     sdk.destroy();
   }
   return rows;

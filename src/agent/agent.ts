@@ -1,6 +1,7 @@
 import { access, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import type { ClusterNode, Spec } from '../model/spec.js';
+import { resolve } from 'node:path';
+import type { ClusterNode } from '../model/spec.js';
+import { findNode } from '../spec/nodes.js';
 import { loadSpecFile } from '../ops/load-spec.js';
 import { renderHaproxy } from '../render/haproxy.js';
 import { adminHost } from '../render/admin-host.js';
@@ -20,21 +21,15 @@ import type { VrrpState } from '../keepalived/notify-fifo.js';
 import { startKeepalived } from '../keepalived/process.js';
 import { isProcessAlive as isAlive } from '../util/pid.js';
 import type { KeepalivedProcess } from '../keepalived/process.js';
-import { ImdsClient } from '../cloud/imds.js';
 import type { InstanceIdentity } from '../cloud/types.js';
-import { createEc2Client, Ec2RouteApi } from '../cloud/aws/ec2-routes.js';
-import { Ec2AddressApi } from '../cloud/aws/ec2-addresses.js';
-import { Ec2InstancesApi } from '../cloud/aws/ec2-instances.js';
 import type { Ec2InstanceDescriber } from '../discovery/ec2-tags-source.js';
 import type { PipelineStatus } from '../apply/pipeline.js';
 import { FailoverController } from '../failover/controller.js';
-import { RouteClaimer } from '../failover/route-claimer.js';
+import { createFailoverParts } from '../failover/create-failover.js';
+import { cloudDriver } from '../cloud/registry.js';
 import { retry } from '../util/retry.js';
 import { timeoutSignal } from '../util/abort.js';
-import { EipClaimer } from '../failover/eip-claimer.js';
-import { EniHeartbeat } from '../failover/heartbeat.js';
 import type { MasterHeartbeat } from '../failover/heartbeat.js';
-import { Ec2HeartbeatApi } from '../cloud/aws/ec2-heartbeat.js';
 import { NO_CLAIMER } from '../failover/types.js';
 import type { Claimer } from '../failover/types.js';
 import { createFailoverMetrics } from '../failover/metrics.js';
@@ -50,8 +45,8 @@ import { writeFileAtomic } from '../util/fs-atomic.js';
 import { OverlayError, UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Registry } from '../util/metrics.js';
-import { EC2_BUCKETS, TokenBucket } from '../util/token-bucket.js';
 import { systemClock } from '../util/clock.js';
+import { nodePaths } from '../util/node-paths.js';
 
 export interface AgentOptions {
   readonly specFile: string;
@@ -67,7 +62,7 @@ export interface AgentOptions {
 }
 
 /** The lab serves its EC2-compatible API here, inside every lab VPC. */
-export const LAB_EC2_ENDPOINT = 'http://169.254.169.250';
+export { LAB_EC2_ENDPOINT } from '../cloud/aws/driver.js';
 
 /**
  * The node agent: the composition root on every LB node. Starts (or attaches to) HAProxy and
@@ -95,11 +90,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const fatal = new AbortController();
   const signal = AbortSignal.any([options.signal, fatal.signal]);
   const loaded = await loadSpecFile(options.specFile, { signal });
-  const node = findNode(loaded.spec, options.node);
+  const node = findNode(loaded.spec.cluster, options.node);
   const runDir = resolve(options.runDir ?? loaded.spec.admin.stateDir);
   const spec = withRunDir(loaded.spec, runDir);
   const log = options.log.child({ node: node.name, cluster: spec.cluster.name });
-  await mkdir(join(runDir, 'haproxy'), { recursive: true, mode: 0o700 });
+  const paths = nodePaths(runDir);
+  await mkdir(paths.haproxyDir, { recursive: true, mode: 0o700 });
 
   const tasks: Promise<unknown>[] = [];
   const supervise = (name: string, task: Promise<unknown>): void => {
@@ -130,9 +126,9 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   await ensureVip(spec.cluster.vip, signal);
 
   // HAProxy: the file on disk is always the desired, validated config; attach when one runs.
-  const hpDir = join(runDir, 'haproxy');
+  const hpDir = paths.haproxyDir;
   const hp = haproxyPaths(hpDir);
-  const pidFile = join(runDir, 'haproxy.pid');
+  const pidFile = paths.haproxyPid;
   let haproxy: HaproxyProcess | null = await attachHaproxy({ pidFile, masterSocket: spec.admin.masterSocket, signal }).catch(() => null);
   // A running haproxy keeps its config (the pipeline below plans from what it runs); a stopped one
   // starts from the last config written, or from a first render when there is none.
@@ -141,16 +137,17 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     const rendered = renderHaproxy(spec, { node: node.name, specHash: loaded.hash, mapDir: hp.mapDir });
     await applyConfig({ dir: hpDir, config: rendered.config, maps: rendered.maps }, { signal, reload: null, reason: 'initial' });
   }
-  if (!haproxy) haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: join(runDir, 'haproxy.log'), signal });
+  if (!haproxy) haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: paths.haproxyLog, signal });
   log.info({ event: 'haproxy', pid: haproxy.masterPid, attached: !haproxy.owned }, 'haproxy running');
 
   // `ec2-tags` discovery: DescribeInstances through the same client as failover, known once the
   // instance identity (region, role credentials) is (the pipeline starts after that).
-  let ec2Client: ReturnType<typeof createEc2Client> | null = null;
+  // The provider's `instances` capability (src/cloud/registry.ts), once the identity is known.
+  let instances: Ec2InstanceDescriber | null = null;
   const ec2Describer: Ec2InstanceDescriber = {
-    describeInstancesByTags: (tags, o) => (ec2Client === null
+    describeInstancesByTags: (tags, o) => (instances === null
       ? Promise.reject(new OverlayError('CLOUD_UNAVAILABLE', 'DescribeInstances: the EC2 client is not ready (the instance identity is not known yet)'))
-      : new Ec2InstancesApi(ec2Client).describeInstancesByTags(tags, o)),
+      : instances.describeInstancesByTags(tags, o)),
   };
   // From here on the apply pipeline owns haproxy's config: discovered servers, switches and
   // splits change through the Runtime API, anything else is one reload with its reasons. The
@@ -202,9 +199,13 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const claimer: Claimer = cloudOn ? deferredClaimer : NO_CLAIMER;
   const heartbeat: MasterHeartbeat | undefined = cloudOn ? new DeferredHeartbeat() : undefined;
   if (cloudOn && heartbeat instanceof DeferredHeartbeat) {
-    const imds = new ImdsClient(options.imdsEndpoint ? { endpoint: options.imdsEndpoint } : {});
+    const cloud = cloudDriver(spec.cluster.cloud.provider).open({
+      cloud: spec.cluster.cloud, signal,
+      ...(options.ec2Endpoint === undefined ? {} : { endpoint: options.ec2Endpoint }),
+      ...(options.imdsEndpoint === undefined ? {} : { metadataEndpoint: options.imdsEndpoint }),
+    });
     supervise('cloud-identity', (async () => {
-      const found = await retry(() => imds.identity(node.address, { signal, deadlineMs: 20_000 }), {
+      const found = await retry(() => cloud.identity(node.address, { signal, deadlineMs: 20_000 }), {
         signal, baseMs: 1000, maxMs: 30_000, isRetryable: () => true,
         onRetry: ({ error, delayMs }) => {
           failures.set('cloud', { component: 'cloud', ...describeError(error), at: Date.now() });
@@ -214,14 +215,15 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       identity = found;
       failures.delete('cloud');
       log.info({ event: 'identity', instanceId: found.instanceId, eni: found.networkInterfaceId, az: found.availabilityZone }, 'instance identity from IMDSv2');
-      const made = createClaimer(spec, node, found, imds, options, signal, failoverMetrics, handoff);
-      ec2Client = made.client;
+      const capabilities = cloud.connect(found);
+      const made = createFailoverParts({ spec, node, capabilities, metrics: failoverMetrics, onTakeover: (from, s) => handoff.onTakeover(from, s), afterTakeover: (outcomes) => handoff.afterTakeover(outcomes) });
+      instances = capabilities.instances ?? null;
       deferredClaimer.set(made.claimer);
       heartbeat.set(made.heartbeat);
-      if (made.claimer instanceof RouteClaimer) {
-        const rc = made.claimer;
+      const prefetch = made.prefetchPeers;
+      if (prefetch) {
         // The peers' ENIs, so that a claim never waits for that lookup (inspect refreshes them).
-        void retry(() => rc.prefetchPeers(timeoutSignal(5000, signal)), { signal, deadline: Date.now() + 120_000, baseMs: 500, maxMs: 10_000 })
+        void retry(() => prefetch(timeoutSignal(5000, signal)), { signal, deadline: Date.now() + 120_000, baseMs: 500, maxMs: 10_000 })
           .catch((err: unknown) => log.warn({ event: 'peer-lookup-failed', err }, 'could not look the peers\' ENIs up yet; the first takeover looks them up'));
       }
     })());
@@ -278,7 +280,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   };
 
   // keepalived: the FIFO reader is open before keepalived starts, so no transition is missed.
-  const kconfPath = join(runDir, 'keepalived.conf');
+  const kconfPath = paths.keepalivedConfig;
   const kconf = renderKeepalived(spec, { node: node.name, specHash: loaded.hash });
   const kconfChanged = (await readFile(kconfPath, 'utf8').catch(() => '')) !== kconf;
   if (kconfChanged) await writeFileAtomic(kconfPath, kconf, { signal, mode: 0o600 });
@@ -425,7 +427,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   log.info({ event: 'control-socket', path: agentSocketPath(runDir) }, 'agent control socket listening');
 
   supervise('health', health.run(signal));
-  supervise('log-cap', capLogs([join(runDir, 'haproxy.log'), join(runDir, 'keepalived.log')], { signal, log }));
+  supervise('log-cap', capLogs([paths.haproxyLog, paths.keepalivedLog], { signal, log }));
   supervise('failover', controller.run(signal));
   supervise('apply', pipeline.run(signal));
   // The spec file is watched: a valid change rolls out (runtime where possible, else one reload);
@@ -475,7 +477,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       restarts.inc({ process: 'haproxy' });
       await systemClock.sleep(backoff, signal).catch(() => undefined);
       try {
-        haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: join(runDir, 'haproxy.log'), signal });
+        haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: paths.haproxyLog, signal });
         backoff = 500;
       } catch (err) {
         backoff = Math.min(backoff * 2, 10_000);
@@ -511,31 +513,6 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   if (handoff.current !== null) log.info({ event: 'handoff-left-on', reason: handoff.current.reason, peer: handoff.current.peer, until: handoff.current.until }, 'the connection handoff stays on until its deadline');
   await Promise.allSettled(tasks);
   if (fatal.signal.aborted) throw fatal.signal.reason;
-}
-
-function findNode(spec: Spec, name: string): ClusterNode {
-  const node = spec.cluster.nodes.find((n) => n.name === name);
-  if (!node) throw new UserError('SPEC_NODE', `node "${name}" is not in the spec; nodes: ${spec.cluster.nodes.map((n) => n.name).join(', ')}. Pass one of them with --node.`);
-  return node;
-}
-
-function createClaimer(spec: Spec, node: ClusterNode, identity: InstanceIdentity, imds: ImdsClient, options: AgentOptions, signal: AbortSignal, metrics: ReturnType<typeof createFailoverMetrics>,
-  handoff: HandoffManager): { claimer: Claimer; heartbeat: MasterHeartbeat; client: ReturnType<typeof createEc2Client> } {
-  const cloud = spec.cluster.cloud;
-  const endpoint = options.ec2Endpoint ?? cloud.endpoint ?? (cloud.provider === 'lab' ? LAB_EC2_ENDPOINT : undefined);
-  const client = createEc2Client({ region: cloud.region ?? identity.region, ...(endpoint ? { endpoint } : {}), credentials: imds.roleCredentials({ signal }) });
-  const buckets = { mutating: new TokenBucket(EC2_BUCKETS.mutating), describe: new TokenBucket(EC2_BUCKETS.describe) };
-  const peers = spec.cluster.nodes.filter((n) => n.name !== node.name).map((n) => ({ node: n.name, address: n.address, priority: n.priority }));
-  // Masters beat once per re-check period: three periods without a change mean the holder is gone.
-  const heartbeat = new EniHeartbeat({ api: new Ec2HeartbeatApi(client), networkInterfaceId: identity.networkInterfaceId, staleAfterMs: 3 * cloud.recheckIntervalMs, buckets, metrics });
-  if (cloud.failover === 'eip') {
-    if (!cloud.eipAllocationId) throw new OverlayError('SPEC_CONFLICT', 'failover mode eip needs cloud.eipAllocationId');
-    return { claimer: new EipClaimer({ api: new Ec2AddressApi(client), allocationId: cloud.eipAllocationId, networkInterfaceId: identity.networkInterfaceId, privateIp: node.address, peers, buckets, metrics }), heartbeat, client };
-  }
-  if (!cloud.vpcId) throw new OverlayError('SPEC_CONFLICT', 'failover mode route needs cloud.vpcId');
-  const claimer = new RouteClaimer({ api: new Ec2RouteApi(client), vpcId: cloud.vpcId, vip: spec.cluster.vip, networkInterfaceId: identity.networkInterfaceId, selector: cloud.routeTables, peers, buckets, metrics,
-    onTakeover: (from, s) => handoff.onTakeover(from, s), afterTakeover: (outcomes) => handoff.afterTakeover(outcomes) });
-  return { claimer, heartbeat, client };
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { once } from 'node:events';
 import { OverlayError } from '../util/errors.js';
 import { timeoutSignal } from '../util/abort.js';
+import { nodePaths } from '../util/node-paths.js';
 
 /** One control operation: the parsed JSON body in, a JSON-serializable answer out. */
 export type ControlHandler = (body: Readonly<Record<string, unknown>>, signal: AbortSignal) => Promise<unknown>;
@@ -17,7 +18,7 @@ export interface ControlServerOptions {
 
 /** The control socket of a run dir. */
 export function agentSocketPath(runDir: string): string {
-  return `${runDir.replace(/\/$/, '')}/agent.sock`;
+  return nodePaths(runDir).agentSocket;
 }
 
 /**

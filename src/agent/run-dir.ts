@@ -1,5 +1,6 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Spec } from '../model/spec.js';
+import { nodePaths } from '../util/node-paths.js';
 
 /**
  * The spec with every per-node runtime path (state dir, HAProxy's runtime and master sockets)
@@ -13,8 +14,8 @@ export function withRunDir(spec: Spec, runDir: string): Spec {
     admin: Object.freeze({
       ...spec.admin,
       stateDir: dir,
-      runtimeSocket: join(dir, 'haproxy.sock'),
-      masterSocket: join(dir, 'haproxy-master.sock'),
+      runtimeSocket: nodePaths(dir).haproxyRuntimeSocket,
+      masterSocket: nodePaths(dir).haproxyMasterSocket,
     }),
   });
 }

@@ -1,11 +1,14 @@
+import { cloudErrorOutcome } from './types.js';
 import type { RouteApi, RouteTableInfo } from './types.js';
-import { retry } from '../util/retry.js';
 import { systemClock } from '../util/clock.js';
 import type { Clock } from '../util/clock.js';
 import { OverlayError } from '../util/errors.js';
 import type { ErrorCode } from '../util/errors.js';
 import type { TokenBucket } from '../util/token-bucket.js';
-import { timeoutSignal } from '../util/abort.js';
+import { guardedCall } from './guarded-call.js';
+import type { CloudBuckets, CloudCallEvent } from './guarded-call.js';
+
+export { DEFAULT_CALL_TIMEOUT_MS } from './guarded-call.js';
 
 /** How one route table ended after a claim. */
 export type TableOutcome =
@@ -14,10 +17,7 @@ export type TableOutcome =
   | { readonly kind: 'failed'; readonly table: string; readonly ms: number; readonly code: ErrorCode; readonly reason: string }
   | { readonly kind: 'aborted'; readonly table: string; readonly ms: number };
 
-export interface ClaimBuckets {
-  readonly mutating: TokenBucket;
-  readonly describe: TokenBucket;
-}
+export type ClaimBuckets = CloudBuckets;
 
 export interface ClaimOptions {
   readonly api: RouteApi;
@@ -51,8 +51,7 @@ export interface ClaimOptions {
 }
 
 export type ClaimEvent =
-  | { readonly type: 'api-call'; readonly action: 'DescribeRouteTables' | 'ReplaceRoute' | 'CreateRoute'; readonly table?: string }
-  | { readonly type: 'api-error'; readonly action: string; readonly code: ErrorCode; readonly retryable: boolean; readonly table?: string }
+  | CloudCallEvent
   | { readonly type: 'table-done'; readonly outcome: TableOutcome };
 
 /**
@@ -186,7 +185,7 @@ async function writeRoute(ctx: Ctx, table: string, exists: boolean): Promise<voi
       else await call(ctx, 'CreateRoute', table, ctx.buckets.mutating, (signal) => ctx.api.createRoute(input, { signal }));
       return;
     } catch (err) {
-      if (flips < 2 && err instanceof OverlayError && (replace ? isRouteMissing(err) : err.details['awsCode'] === 'RouteAlreadyExists')) {
+      if (flips < 2 && err instanceof OverlayError && cloudErrorOutcome(err) === (replace ? 'route-missing' : 'route-exists')) {
         replace = !replace;
         continue;
       }
@@ -195,41 +194,13 @@ async function writeRoute(ctx: Ctx, table: string, exists: boolean): Promise<voi
   }
 }
 
-/**
- * The per-call timeout of every cloud call of the failover path (claims, re-checks, the heartbeat,
- * the Elastic IP claimer): 3 s, chosen from measurements on a busy node, not guessed. With one busy
- * loop per core beside the lab (bench/lab-api-latency.ts, the agent's calls from an LB node through
- * the lab's relay, AWS SDK, keep-alive), DescribeRouteTables took p50 7.6 ms, p99 32 ms, max 76 ms
- * (quiet: p99 40 ms, max 70 ms); in the e2e tests under the same hog, with both agents running, the
- * lab API's own share was p99 160 ms, max 391 ms. 3 s is ~8x the worst seen: a call still pending
- * then is an unreachable or hanging API (the lab's `api-unreachable --mode hang`), which the claim
- * retries within its deadline. The ECONNRESETs of issue 15 were not timeouts: the lab's API had
- * stopped (fixed in src/lab/lab.ts).
- */
-export const DEFAULT_CALL_TIMEOUT_MS = 3000;
-
-async function call<T>(ctx: Ctx, action: 'DescribeRouteTables' | 'ReplaceRoute' | 'CreateRoute', table: string | undefined, bucket: TokenBucket, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const timeout = ctx.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-  return retry(async () => {
-    await bucket.take(ctx.signal);
-    ctx.onEvent?.({ type: 'api-call', action, ...(table ? { table } : {}) });
-    try {
-      return await fn(timeoutSignal(timeout, ctx.signal));
-    } catch (err) {
-      const e = err instanceof OverlayError ? err : new OverlayError('CLOUD_UNAVAILABLE', `${action} failed: ${(err as Error).message}`, { cause: err });
-      if (e.code === 'CLOUD_THROTTLED') bucket.drain();
-      ctx.onEvent?.({ type: 'api-error', action, code: e.code, retryable: e.retryable, ...(table ? { table } : {}) });
-      throw e;
-    }
-  }, { signal: ctx.signal, deadline: ctx.deadline, baseMs: 100, maxMs: 2000, clock: ctx.clock, ...(ctx.random ? { random: ctx.random } : {}) });
-}
-
-/**
- * ReplaceRoute on a table without the route answers InvalidParameterValue ("There is no route
- * defined for '<cidr>' in the route table. Please use CreateRoute instead."), not
- * InvalidRoute.NotFound (that one is DeleteRoute's).
- */
-function isRouteMissing(err: OverlayError): boolean {
-  const code = err.details['awsCode'];
-  return code === 'InvalidRoute.NotFound' || (code === 'InvalidParameterValue' && /no route defined/i.test(err.message));
+/** One call of the claim: the guarded cloud call (src/cloud/guarded-call.ts) within the claim's deadline. */
+function call<T>(ctx: Ctx, action: 'DescribeRouteTables' | 'ReplaceRoute' | 'CreateRoute', table: string | undefined, bucket: TokenBucket, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  return guardedCall({
+    action, bucket, signal: ctx.signal, deadline: ctx.deadline, clock: ctx.clock,
+    ...(table === undefined ? {} : { table }),
+    ...(ctx.callTimeoutMs === undefined ? {} : { callTimeoutMs: ctx.callTimeoutMs }),
+    ...(ctx.random ? { random: ctx.random } : {}),
+    ...(ctx.onEvent ? { onEvent: ctx.onEvent } : {}),
+  }, fn);
 }

@@ -22,6 +22,22 @@ export interface RouteTableInfo {
   readonly vipRoute: VipRoute | null;
 }
 
+/**
+ * What a provider's error means for the caller, beyond its ErrorCode: a driver sets it as
+ * `details.outcome` of the OverlayError it throws (src/cloud/aws/errors.ts maps EC2's codes and
+ * messages), so the claim never reads a provider's error codes.
+ * - `route-missing`: a replace found no route to replace (create it instead);
+ * - `route-exists`: a create found the route there already (replace it instead).
+ */
+export type CloudErrorOutcome = 'route-missing' | 'route-exists';
+
+/** The neutral outcome of a provider error (undefined: none). */
+export function cloudErrorOutcome(err: unknown): CloudErrorOutcome | undefined {
+  if (typeof err !== 'object' || err === null || !('details' in err)) return undefined;
+  const o = (err as { details?: Readonly<Record<string, unknown>> }).details?.['outcome'];
+  return o === 'route-missing' || o === 'route-exists' ? o : undefined;
+}
+
 export interface CallOptions {
   readonly signal: AbortSignal;
 }
@@ -53,6 +69,9 @@ export interface AddressApi {
   associateAddress(input: { allocationId: string; networkInterfaceId: string; privateIp: string }, options: CallOptions): Promise<void>;
 }
 
+/** The tag (on a master's own network interface) that carries its heartbeat. */
+export const HEARTBEAT_TAG = 'overlay-lb:heartbeat';
+
 /**
  * A master's heartbeat, visible to the other nodes through the cloud API even when they cannot
  * reach it: a tag on its own ENI, rewritten while it is master (src/failover/heartbeat.ts).
@@ -72,4 +91,19 @@ export interface InstanceIdentity {
   /** The ENI that holds the node's address: routes target it, never the instance. */
   readonly networkInterfaceId: string;
   readonly privateIp: string;
+}
+
+/** One instance, as a discovery source sees it. */
+export interface InstanceSummary {
+  readonly instanceId: string;
+  /** Absent for an instance without a network interface (terminated). */
+  readonly privateIp?: string;
+  /** The provider's state name; `running` serves (EC2: pending, running, stopping, stopped, shutting-down, terminated). */
+  readonly state: string;
+}
+
+/** Instances by tags, for the `ec2-tags` discovery source (src/discovery/ec2-tags-source.ts). */
+export interface InstanceDescriber {
+  /** Every instance (all pages) carrying all of `tags`. */
+  describeInstancesByTags(tags: Readonly<Record<string, string>>, options: { readonly signal: AbortSignal }): Promise<readonly InstanceSummary[]>;
 }

@@ -5,25 +5,14 @@
  * `tag:<key>` filters, paginated).
  */
 import type { Clock } from '../util/clock.js';
+import type { InstanceDescriber as Ec2InstanceDescriber, InstanceSummary as Ec2InstanceSummary } from '../cloud/types.js';
 import { type BackoffOptions, createSourceRunner, unavailable, commonRunnerOptions } from './source-runner.js';
 import type { DiscoverySourceRunner, Logger } from './types.js';
 import { timeoutSignal } from '../util/abort.js';
 import { OverlayError } from '../util/errors.js';
 
-/** One instance as the source needs it. */
-export interface Ec2InstanceSummary {
-  readonly instanceId: string;
-  /** Absent for an instance without a network interface (terminated). */
-  readonly privateIp?: string;
-  /** EC2 state name: pending, running, stopping, stopped, shutting-down, terminated. */
-  readonly state: string;
-}
-
-/** What the source needs from the cloud layer. Throws OverlayError (CLOUD_*) on failure. */
-export interface Ec2InstanceDescriber {
-  /** Every instance (all pages) carrying all of `tags`. */
-  describeInstancesByTags(tags: Readonly<Record<string, string>>, options: { readonly signal: AbortSignal }): Promise<readonly Ec2InstanceSummary[]>;
-}
+/** What the source needs from the cloud layer (src/cloud/types.ts; a provider's `instances` capability). Throws OverlayError (CLOUD_*) on failure. */
+export type { Ec2InstanceDescriber, Ec2InstanceSummary };
 
 export interface Ec2TagsSourceOptions {
   readonly name: string;

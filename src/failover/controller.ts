@@ -5,6 +5,8 @@ import type { Logger } from '../util/log.js';
 import type { Claimer, ClaimOutcome, ResourceView } from './types.js';
 import type { FailoverMetrics } from './metrics.js';
 import type { MasterHeartbeat } from './heartbeat.js';
+import { decideContest, DEFER_RECHECK_MAX_MS, isDecision } from './contest.js';
+import type { ContestDecision, ContestFacts, ContestView, PeerAnswer } from './contest.js';
 
 /** Re-checks on MASTER_RX_LOWER_PRI come at most this often (more rarely while they find nothing to fix). */
 const RECLAIM_GAP_MS = 1000;
@@ -41,12 +43,7 @@ export interface ControllerStatus {
   readonly heartbeatFailing: boolean;
 }
 
-/** What a peer says about itself over the handoff link. */
-export interface PeerAnswer {
-  readonly vrrp: VrrpState;
-  /** Its HAProxy answers its health URI. */
-  readonly healthy: boolean;
-}
+export type { PeerAnswer } from './contest.js';
 
 export interface FailoverControllerOptions {
   /** The VRRP instance this controller follows. */
@@ -346,71 +343,89 @@ export class FailoverController {
       r.holder = v.holder;
       r.contested = false;
       if (v.holder.kind !== 'peer') this.#deferred.delete(v.id);
-      switch (v.holder.kind) {
-        case 'us':
-          this.#mustRetake.delete(v.id);
-          break;
-        case 'peer': {
-          if (this.#yield !== null && this.#yield.node === v.holder.node && this.#clock.now() < this.#yield.until) {
-            this.#o.log.info({ event: 'switchover-yielded', instance: this.#o.instance, resource: v.id, holder: v.holder.node }, 'switchover target holds the resource: left alone');
-            break;
-          }
-          const node = v.holder.node;
-          // INIT (an agent still starting) is no answer yet.
-          const ask = async (): Promise<PeerAnswer | null> => {
-            if (!this.#o.peerState) return null;
-            if (!answers.has(node)) answers.set(node, this.#o.peerState(node, signal).then((a) => (a === null || a.vrrp === 'INIT' ? null : a)));
-            const said = await answers.get(node)!;
-            if (signal.aborted) throw signal.reason;
-            return said;
-          };
-          let yieldTo = v.holder.priority > this.#o.priority;
-          if (yieldTo) {
-            const said = await ask();
-            const notMaster = said !== null && said.vrrp !== 'MASTER';
-            if (notMaster || (this.#mustRetake.has(v.id) && said === null)) {
-              yieldTo = false;
-              this.#o.log.warn({ event: 'holder-not-master', instance: this.#o.instance, resource: v.id, holder: node, holderVrrp: said?.vrrp ?? null },
-                notMaster ? 'a higher-priority node holds the resource but says it is not master: retaking' : 'our claim of this resource failed and its higher-priority holder does not answer: retaking');
-            } else if (said === null && this.#o.heartbeat && await this.#o.heartbeat.stale(v.holder.networkInterfaceId, signal)) {
-              yieldTo = false;
-              this.#o.log.warn({ event: 'holder-stale', instance: this.#o.instance, resource: v.id, holder: node, eni: v.holder.networkInterfaceId },
-                'a higher-priority node holds the resource, does not answer, and its heartbeat has stopped: retaking');
-            }
-          } else {
-            // A lower-priority peer: retake, after the retake delay while it answers and serves.
-            const delay = this.#o.retakeDelayMs ?? 0;
-            const now = this.#clock.now();
-            const since = this.#deferred.get(v.id) ?? now;
-            const said = delay > 0 && now - since < delay ? await ask() : null;
-            if (said !== null && said.healthy && (said.vrrp === 'MASTER' || said.vrrp === 'BACKUP')) {
-              if (!this.#deferred.has(v.id)) {
-                this.#o.log.info({ event: 'retake-deferred', instance: this.#o.instance, resource: v.id, holder: node, holderPriority: v.holder.priority, delayMs: delay },
-                  'a lower-priority node that still serves holds the resource: retaking it after the retake delay (preempt delay)');
-              }
-              this.#deferred.set(v.id, since);
-              nextDeferredMs = Math.min(nextDeferredMs ?? 1000, since + delay - now, 1000);
-              break;
-            }
-            this.#deferred.delete(v.id);
-          }
-          this.#contests++;
-          r.contested = true;
-          this.#o.metrics?.contests.inc({ instance: this.#o.instance, resolution: yieldTo ? 'yielded' : 'retaken' });
-          this.#o.log.warn({ event: 'contest', instance: this.#o.instance, resource: v.id, holder: v.holder.node, holderPriority: v.holder.priority, ourPriority: this.#o.priority, action: yieldTo ? 'yield' : 'retake' },
-            yieldTo ? 'another master holds the resource and has a higher priority: yielding' : 'another node with a lower priority holds the resource: retaking');
-          if (!yieldTo) retake.push(v.id);
-          break;
-        }
-        case 'other':
-        case 'none':
-          this.#o.log.warn({ event: 'drift', instance: this.#o.instance, resource: v.id, holder: v.holder }, 'resource drifted from this node: restoring');
-          this.#o.metrics?.drift.inc({ instance: this.#o.instance });
-          retake.push(v.id);
-          break;
-      }
+      const { decision: d, at, facts } = await this.#decide(v, answers, signal);
+      this.#act(v, d, at, facts, r);
+      if (d.action === 'retake') retake.push(v.id);
+      if (d.action === 'defer') nextDeferredMs = Math.min(nextDeferredMs ?? DEFER_RECHECK_MAX_MS, d.recheckInMs ?? DEFER_RECHECK_MAX_MS);
     }
     return { retake, nextDeferredMs };
+  }
+
+  /**
+   * Gathers what the contest decision asks for (the holder's answer, once per node and pass; its
+   * heartbeat) and returns the decision (src/failover/contest.ts). Throws when `signal` aborts.
+   */
+  async #decide(v: ResourceView, answers: Map<string, Promise<PeerAnswer | null>>, signal: AbortSignal): Promise<{ decision: ContestDecision; at: number; facts: ContestFacts }> {
+    const view: ContestView = {
+      holder: v.holder,
+      ourPriority: this.#o.priority,
+      retakeDelayMs: this.#o.retakeDelayMs ?? 0,
+      mustRetake: this.#mustRetake.has(v.id),
+      deferredSince: this.#deferred.get(v.id) ?? null,
+      yieldTo: this.#yield,
+      heartbeat: this.#o.heartbeat !== undefined,
+    };
+    let facts: ContestFacts = {};
+    for (;;) {
+      const now = this.#clock.now();
+      const d = decideContest(view, facts, now);
+      if (isDecision(d)) return { decision: d, at: now, facts };
+      if (v.holder.kind !== 'peer') throw new Error(`contest: ${d.need} asked for a resource held by ${v.holder.kind}`);
+      if (d.need === 'peer') {
+        const node = v.holder.node;
+        const peerState = this.#o.peerState;
+        if (peerState && !answers.has(node)) answers.set(node, peerState(node, signal));
+        const said = peerState ? await answers.get(node)! : null;
+        if (signal.aborted) throw signal.reason;
+        facts = { ...facts, peer: said };
+      } else {
+        facts = { ...facts, heartbeatStale: await this.#o.heartbeat!.stale(v.holder.networkInterfaceId, signal) };
+      }
+    }
+  }
+
+  /** Carries a decision out in the controller's state, logs and metrics (the claim itself is batched by the caller). */
+  #act(v: ResourceView, d: ContestDecision, at: number, facts: ContestFacts, r: { contested: boolean }): void {
+    const base = { instance: this.#o.instance, resource: v.id, reason: d.reason };
+    switch (d.action) {
+      case 'keep':
+        this.#mustRetake.delete(v.id);
+        return;
+      case 'leave':
+        this.#o.log.info({ event: 'switchover-yielded', ...base, holder: v.holder.kind === 'peer' ? v.holder.node : null }, 'switchover target holds the resource: left alone');
+        return;
+      case 'defer':
+        // The deferral starts at the first look that defers.
+        if (!this.#deferred.has(v.id) && v.holder.kind === 'peer') {
+          this.#o.log.info({ event: 'retake-deferred', ...base, holder: v.holder.node, holderPriority: v.holder.priority, delayMs: this.#o.retakeDelayMs ?? 0 },
+            'a lower-priority node that still serves holds the resource: retaking it after the retake delay (preempt delay)');
+        }
+        this.#deferred.set(v.id, this.#deferred.get(v.id) ?? at);
+        return;
+      case 'retake':
+      case 'yield':
+        break;
+    }
+    if (v.holder.kind !== 'peer') {
+      this.#o.log.warn({ event: 'drift', ...base, holder: v.holder }, 'resource drifted from this node: restoring');
+      this.#o.metrics?.drift.inc({ instance: this.#o.instance, reason: d.reason });
+      return;
+    }
+    this.#deferred.delete(v.id);
+    const holder = v.holder;
+    if (d.reason === 'higher-priority-not-master' || d.reason === 'claim-failed-holder-silent') {
+      this.#o.log.warn({ event: 'holder-not-master', ...base, holder: holder.node, holderVrrp: facts.peer?.vrrp ?? null },
+        d.reason === 'higher-priority-not-master' ? 'a higher-priority node holds the resource but says it is not master: retaking' : 'our claim of this resource failed and its higher-priority holder does not answer: retaking');
+    } else if (d.reason === 'heartbeat-stopped') {
+      this.#o.log.warn({ event: 'holder-stale', ...base, holder: holder.node, eni: holder.networkInterfaceId },
+        'a higher-priority node holds the resource, does not answer, and its heartbeat has stopped: retaking');
+    }
+    const yielded = d.action === 'yield';
+    this.#contests++;
+    r.contested = true;
+    this.#o.metrics?.contests.inc({ instance: this.#o.instance, resolution: yielded ? 'yielded' : 'retaken', reason: d.reason });
+    this.#o.log.warn({ event: 'contest', ...base, holder: holder.node, holderPriority: holder.priority, ourPriority: this.#o.priority, action: yielded ? 'yield' : 'retake' },
+      yielded ? 'another master holds the resource and has a higher priority: yielding' : 'another node with a lower priority holds the resource: retaking');
   }
 
   /** Writes the heartbeat when a re-check period has passed since the last write; never throws but for abort. */

@@ -1,13 +1,11 @@
-import { DEFAULT_CALL_TIMEOUT_MS } from '../cloud/claim.js';
+import { countCloudCall, guardedCall } from '../cloud/guarded-call.js';
 import type { AddressApi } from '../cloud/types.js';
-import { retry } from '../util/retry.js';
 import { systemClock } from '../util/clock.js';
 import type { Clock } from '../util/clock.js';
 import { OverlayError } from '../util/errors.js';
 import type { TokenBucket } from '../util/token-bucket.js';
 import type { Claimer, ClaimOutcome, Holder, ResourceView } from './types.js';
 import type { FailoverMetrics } from './metrics.js';
-import { timeoutSignal } from '../util/abort.js';
 
 export interface EipClaimerOptions {
   readonly api: AddressApi;
@@ -97,20 +95,7 @@ export class EipClaimer implements Claimer {
   }
 
   #call<T>(action: string, bucket: TokenBucket, signal: AbortSignal, deadline: number, fn: (s: AbortSignal) => Promise<T>): Promise<T> {
-    return retry(async () => {
-      await bucket.take(signal);
-      this.#o.metrics?.apiCalls.inc({ action });
-      try {
-        return await fn(timeoutSignal(DEFAULT_CALL_TIMEOUT_MS, signal));
-      } catch (err) {
-        const code = err instanceof OverlayError ? err.code : 'CLOUD_UNAVAILABLE';
-        this.#o.metrics?.apiErrors.inc({ action, code });
-        if (code === 'CLOUD_THROTTLED') {
-          this.#o.metrics?.apiThrottles.inc({ action });
-          bucket.drain();
-        }
-        throw err instanceof OverlayError ? err : new OverlayError('CLOUD_UNAVAILABLE', `${action}: ${(err as Error).message}`, { cause: err });
-      }
-    }, { signal, deadline, baseMs: 100, maxMs: 2000, clock: this.#clock });
+    const onEvent = countCloudCall(this.#o.metrics);
+    return guardedCall({ action, bucket, signal, deadline, clock: this.#clock, ...(onEvent ? { onEvent } : {}) }, fn);
   }
 }

@@ -10,16 +10,16 @@
  * node first saw it), never by comparing the writer's timestamp: the nodes' clocks may differ.
  * A read that fails says nothing (not stale): a cloud API outage must not make anyone retake.
  */
-import { DEFAULT_CALL_TIMEOUT_MS } from '../cloud/claim.js';
+import { countCloudCall, guardedCall } from '../cloud/guarded-call.js';
+import { HEARTBEAT_TAG } from '../cloud/types.js';
 import type { HeartbeatApi } from '../cloud/types.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
-import { timeoutSignal } from '../util/abort.js';
 import type { TokenBucket } from '../util/token-bucket.js';
 import type { FailoverMetrics } from './metrics.js';
 
-/** The ENI tag that carries a master's heartbeat. */
-export const HEARTBEAT_TAG = 'overlay-lb:heartbeat';
+/** The ENI tag that carries a master's heartbeat (defined by the cloud layer, which the IAM policy names). */
+export { HEARTBEAT_TAG };
 
 /** What the failover controller needs of a heartbeat. */
 export interface MasterHeartbeat {
@@ -31,6 +31,12 @@ export interface MasterHeartbeat {
    */
   stale(networkInterfaceId: string, signal: AbortSignal): Promise<boolean>;
 }
+
+/** A provider without a heartbeat: nothing is written, and no holder is ever stale. */
+export const NO_HEARTBEAT: MasterHeartbeat = {
+  beat: () => Promise.resolve(),
+  stale: () => Promise.resolve(false),
+};
 
 export interface EniHeartbeatOptions {
   readonly api: HeartbeatApi;
@@ -56,26 +62,19 @@ export class EniHeartbeat implements MasterHeartbeat {
     this.#clock = options.clock ?? systemClock;
   }
 
+  /** One attempt (the controller writes again at the next re-check). */
   async beat(signal: AbortSignal): Promise<void> {
-    await this.#o.buckets.mutating.take(signal);
-    this.#o.metrics?.apiCalls.inc({ action: 'CreateTags' });
-    try {
-      await this.#o.api.tagNetworkInterface({ networkInterfaceId: this.#o.networkInterfaceId, key: HEARTBEAT_TAG, value: String(this.#clock.now()) }, { signal: timeoutSignal(this.#o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, signal) });
-    } catch (err) {
-      this.#o.metrics?.apiErrors.inc({ action: 'CreateTags', code: (err as { code?: string }).code ?? 'INTERNAL' });
-      throw err;
-    }
+    await this.#call('CreateTags', this.#o.buckets.mutating, signal, (s) =>
+      this.#o.api.tagNetworkInterface({ networkInterfaceId: this.#o.networkInterfaceId, key: HEARTBEAT_TAG, value: String(this.#clock.now()) }, { signal: s }));
   }
 
   async stale(networkInterfaceId: string, signal: AbortSignal): Promise<boolean> {
     let tags: Map<string, string>;
-    await this.#o.buckets.describe.take(signal);
-    this.#o.metrics?.apiCalls.inc({ action: 'DescribeNetworkInterfaces' });
     try {
-      tags = await this.#o.api.networkInterfaceTags({ networkInterfaceIds: [networkInterfaceId], key: HEARTBEAT_TAG }, { signal: timeoutSignal(this.#o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, signal) });
+      tags = await this.#call('DescribeNetworkInterfaces', this.#o.buckets.describe, signal, (s) =>
+        this.#o.api.networkInterfaceTags({ networkInterfaceIds: [networkInterfaceId], key: HEARTBEAT_TAG }, { signal: s }));
     } catch (err) {
       if (signal.aborted) throw err;
-      this.#o.metrics?.apiErrors.inc({ action: 'DescribeNetworkInterfaces', code: (err as { code?: string }).code ?? 'INTERNAL' });
       return false;
     }
     const now = this.#clock.now();
@@ -87,5 +86,15 @@ export class EniHeartbeat implements MasterHeartbeat {
       return false;
     }
     return now - seen.since >= this.#o.staleAfterMs;
+  }
+
+  /** One guarded call (src/cloud/guarded-call.ts), one attempt: a heartbeat is never worth a retry within the re-check. */
+  #call<T>(action: string, bucket: TokenBucket, signal: AbortSignal, fn: (s: AbortSignal) => Promise<T>): Promise<T> {
+    const onEvent = countCloudCall(this.#o.metrics);
+    return guardedCall({
+      action, bucket, signal, deadline: this.#clock.now(), attempts: 1, clock: this.#clock,
+      ...(this.#o.callTimeoutMs === undefined ? {} : { callTimeoutMs: this.#o.callTimeoutMs }),
+      ...(onEvent ? { onEvent } : {}),
+    }, fn);
   }
 }

@@ -1,11 +1,11 @@
 import type { RouteTableSelector } from '../model/spec.js';
-import { claimRoutes, DEFAULT_CALL_TIMEOUT_MS } from '../cloud/claim.js';
-import type { ClaimBuckets, ClaimEvent } from '../cloud/claim.js';
+import { claimRoutes } from '../cloud/claim.js';
+import type { ClaimBuckets } from '../cloud/claim.js';
+import { countCloudCall, guardedCall } from '../cloud/guarded-call.js';
+import type { CloudCallEvent } from '../cloud/guarded-call.js';
 import type { RouteApi, RouteTableInfo } from '../cloud/types.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
-import { OverlayError } from '../util/errors.js';
-import { retry } from '../util/retry.js';
 import type { Claimer, ClaimOutcome, Holder, ResourceView } from './types.js';
 import type { FailoverMetrics } from './metrics.js';
 import { timeoutSignal } from '../util/abort.js';
@@ -52,10 +52,12 @@ export class RouteClaimer implements Claimer {
   readonly #o: RouteClaimerOptions;
   readonly #cidr: string;
   #peerEnis = new Map<string, { node: string; priority: number }>();
+  readonly #count: ((e: CloudCallEvent) => void) | undefined;
 
   constructor(options: RouteClaimerOptions) {
     this.#o = options;
     this.#cidr = `${options.vip}/32`;
+    this.#count = countCloudCall(options.metrics);
   }
 
   async list(signal: AbortSignal): Promise<readonly string[]> {
@@ -76,7 +78,7 @@ export class RouteClaimer implements Claimer {
       buckets: this.#o.buckets,
       signal,
       ...(this.#o.clock ? { clock: this.#o.clock } : {}),
-      onEvent: (e) => this.#count(e),
+      onEvent: (e) => { if (e.type !== 'table-done') this.#count?.(e); },
       ...(this.#o.onTakeover ? { beforeWrite: async (infos: readonly RouteTableInfo[], s: AbortSignal) => { tookOver = await this.#beforeWrite(infos, s); } } : {}),
     });
     if (tookOver) await this.#o.afterTakeover?.(outcomes);
@@ -145,34 +147,14 @@ export class RouteClaimer implements Claimer {
    * per-call timeout (an API that accepts the connection and never answers must not hang the
    * controller: found by the API-unreachable e2e test), throttling and 5xx retried for a while.
    */
-  async #describeCall<T>(action: string, signal: AbortSignal, fn: (callSignal: AbortSignal) => Promise<T>): Promise<T> {
+  #describeCall<T>(action: string, signal: AbortSignal, fn: (callSignal: AbortSignal) => Promise<T>): Promise<T> {
     const clock = this.#o.clock ?? systemClock;
-    const bucket = this.#o.buckets.describe;
-    return retry(async () => {
-      await bucket.take(signal);
-      this.#o.metrics?.apiCalls.inc({ action });
-      try {
-        return await fn(timeoutSignal(this.#o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, signal));
-      } catch (err) {
-        const e = err instanceof OverlayError ? err : new OverlayError('CLOUD_UNAVAILABLE', `${action} failed: ${(err as Error).message}`, { cause: err });
-        this.#o.metrics?.apiErrors.inc({ action, code: e.code });
-        if (e.code === 'CLOUD_THROTTLED') {
-          this.#o.metrics?.apiThrottles.inc({ action });
-          bucket.drain();
-        }
-        throw e;
-      }
-    }, { signal, deadline: clock.now() + (this.#o.describeDeadlineMs ?? 10_000), baseMs: 100, maxMs: 2000, clock });
-  }
-
-  #count(e: ClaimEvent): void {
-    const m = this.#o.metrics;
-    if (!m) return;
-    if (e.type === 'api-call') m.apiCalls.inc({ action: e.action });
-    if (e.type === 'api-error') {
-      m.apiErrors.inc({ action: e.action, code: e.code });
-      if (e.code === 'CLOUD_THROTTLED') m.apiThrottles.inc({ action: e.action });
-    }
+    const onEvent = countCloudCall(this.#o.metrics);
+    return guardedCall({
+      action, bucket: this.#o.buckets.describe, signal, deadline: clock.now() + (this.#o.describeDeadlineMs ?? 10_000), clock,
+      ...(this.#o.callTimeoutMs === undefined ? {} : { callTimeoutMs: this.#o.callTimeoutMs }),
+      ...(onEvent ? { onEvent } : {}),
+    }, fn);
   }
 }
 

@@ -20,6 +20,7 @@ import { checkHaproxyConfig } from './check.js';
 import type { Reloader, ReloadResult } from './master-cli.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { SystemError, UserError } from '../util/errors.js';
+import { systemClock } from '../util/clock.js';
 
 /** The files of one desired configuration. */
 export interface HaproxyFiles {
@@ -82,7 +83,7 @@ const MAP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/u;
 export async function applyConfig(files: HaproxyFiles, options: ApplyConfigOptions): Promise<ApplyConfigResult> {
   const { signal, reason } = options;
   signal.throwIfAborted();
-  const reloadId = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  const reloadId = `${systemClock.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   const paths = haproxyPaths(files.dir);
   const names = new Set<string>();
   for (const m of files.maps) {

@@ -12,6 +12,7 @@ import { OverlayError, SystemError, UserError } from '../util/errors.js';
 import { MasterCli, type ProcList, type ReloadResult, type Reloader } from './master-cli.js';
 import { timeoutSignal } from '../util/abort.js';
 import { isProcessAlive } from '../util/pid.js';
+import { systemClock } from '../util/clock.js';
 
 /** Where the supervised haproxy is in its life. */
 export type HaproxyState =
@@ -165,8 +166,8 @@ export class HaproxyProcess implements Reloader {
         timer.abort();
       }
     }
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
+    const until = systemClock.now() + ms;
+    while (systemClock.now() < until) {
       if (!this.isAlive()) return true;
       await sleep(20, undefined, { signal });
     }

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { open, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SystemError } from '../util/errors.js';
 import { isProcessAlive as isAlive } from '../util/pid.js';
+import { systemClock } from '../util/clock.js';
+import { nodePaths } from '../util/node-paths.js';
 
 export interface KeepalivedPaths {
   readonly config: string;
@@ -23,7 +24,7 @@ export interface KeepalivedProcess {
   stop(options?: { graceMs?: number }): Promise<void>;
 }
 
-const pidFile = (p: KeepalivedPaths): string => join(p.runDir, 'keepalived.pid');
+const pidFile = (p: KeepalivedPaths): string => nodePaths(p.runDir).keepalivedPid;
 
 /**
  * Starts keepalived (VRRP only, in the foreground, logging to `<runDir>/keepalived.log`), or
@@ -38,11 +39,11 @@ export async function startKeepalived(paths: KeepalivedPaths, options: { signal:
   const existing = await runningPid(pidFile(paths));
   if (existing !== null) return handle(existing, true);
   await reapOrphans(paths, options.signal);
-  const log = await open(join(paths.runDir, 'keepalived.log'), 'a');
+  const log = await open(nodePaths(paths.runDir).keepalivedLog, 'a');
   try {
     const child = spawn(options.binary ?? 'keepalived', [
       '--vrrp', '--dont-fork', '--log-console', '--log-detail', '--no-syslog',
-      '-f', paths.config, '-p', pidFile(paths), '-r', join(paths.runDir, 'keepalived-vrrp.pid'), '-c', join(paths.runDir, 'keepalived-checkers.pid'),
+      '-f', paths.config, '-p', pidFile(paths), '-r', nodePaths(paths.runDir).keepalivedVrrpPid, '-c', nodePaths(paths.runDir).keepalivedCheckersPid,
     ], { stdio: ['ignore', log.fd, log.fd], detached: true });
     child.unref();
     const pid = child.pid;
@@ -51,7 +52,7 @@ export async function startKeepalived(paths: KeepalivedPaths, options: { signal:
     for (let i = 0; i < 100; i++) {
       options.signal.throwIfAborted();
       if (child.exitCode !== null) {
-        const tail = (await readFile(join(paths.runDir, 'keepalived.log'), 'utf8').catch(() => '')).split('\n').slice(-10).join('\n');
+        const tail = (await readFile(nodePaths(paths.runDir).keepalivedLog, 'utf8').catch(() => '')).split('\n').slice(-10).join('\n');
         throw new SystemError('INTERNAL', `keepalived exited at start (${child.exitCode}):\n${tail}`);
       }
       if ((await runningPid(pidFile(paths))) === pid) break;
@@ -71,8 +72,9 @@ export async function startKeepalived(paths: KeepalivedPaths, options: { signal:
  * priority-0 advert; SIGKILL after 2 s): without their parent nothing supervises them.
  */
 async function reapOrphans(paths: KeepalivedPaths, signal: AbortSignal): Promise<void> {
-  for (const name of ['keepalived-vrrp.pid', 'keepalived-checkers.pid']) {
-    const pid = await runningPid(join(paths.runDir, name));
+  const files = nodePaths(paths.runDir);
+  for (const file of [files.keepalivedVrrpPid, files.keepalivedCheckersPid]) {
+    const pid = await runningPid(file);
     if (pid === null) continue;
     process.kill(pid, 'SIGTERM');
     for (let i = 0; i < 40 && isAlive(pid); i++) await sleep(50, undefined, { signal });
@@ -82,8 +84,7 @@ async function reapOrphans(paths: KeepalivedPaths, signal: AbortSignal): Promise
   // keepalived's own "already running" test is kill(pid, 0) on the pids in these files, which a
   // zombie passes: a crashed keepalived whose parent (the agent) died too stays a zombie until
   // init reaps it (in a container, maybe never). Its stale pid files would make the new one exit 0.
-  for (const name of ['keepalived.pid', 'keepalived-vrrp.pid', 'keepalived-checkers.pid']) {
-    const file = join(paths.runDir, name);
+  for (const file of [files.keepalivedPid, files.keepalivedVrrpPid, files.keepalivedCheckersPid]) {
     if ((await runningPid(file)) === null) await rm(file, { force: true });
   }
 }
@@ -101,8 +102,8 @@ function handle(pid: number, attached: boolean): KeepalivedProcess {
     async stop(options = {}) {
       if (!isAlive(pid)) return;
       process.kill(pid, 'SIGTERM');
-      const deadline = Date.now() + (options.graceMs ?? 5000);
-      while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+      const deadline = systemClock.now() + (options.graceMs ?? 5000);
+      while (isAlive(pid) && systemClock.now() < deadline) await sleep(50);
       if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       await exited;
     },

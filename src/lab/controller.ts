@@ -21,14 +21,14 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createNetServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HEARTBEAT_TAG } from '../failover/heartbeat.js';
+import { lbNodePolicy } from '../cloud/aws/iam-policy.js';
 import type { LabPlan } from './plan.js';
 import { openLab, type Lab } from './topology.js';
 import { LabStateFile } from './state-file.js';
 import type { DataPathEvent } from './datapath.js';
 import { LabCloud, isWellFormedId, type World } from './ec2/state.js';
 import { startEc2Api, type Ec2Api } from './ec2/server.js';
-import { ALLOW_ALL_POLICY, type LabCredential, type PolicyDocument } from './ec2/policy.js';
+import { ALLOW_ALL_POLICY, type LabCredential } from './ec2/policy.js';
 import type { ApiFaultStatus } from './ec2/faults.js';
 import { startImds, type Imds } from './imds/server.js';
 import { acceptProxyConnection, RELAY_READY_LINE } from './netns-relay.js';
@@ -357,28 +357,8 @@ function eipBase(plan: LabPlan): string {
   return [24, 16, 8, 0].map((s) => (n >>> s) & 0xff).join('.');
 }
 
-/**
- * The least-privilege policy of the LB nodes' role: what the agent needs and nothing more (the
- * one docs/install.md prints; a test keeps the two equal). `arn` names a resource of the account
- * and region.
- */
-export function lbNodePolicy(options: { readonly arn: (type: string, id: string) => string; readonly vpcId: string; readonly eipAllocationId: string | null }): PolicyDocument {
-  const { arn, eipAllocationId } = options;
-  const inVpc = { StringEquals: { 'ec2:Vpc': arn('vpc', options.vpcId) } };
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      { Sid: 'Discover', Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' },
-      { Sid: 'MoveVipRoute', Effect: 'Allow', Action: ['ec2:ReplaceRoute', 'ec2:CreateRoute'], Resource: arn('route-table', '*'), Condition: inVpc },
-      // The master's heartbeat (src/failover/heartbeat.ts): that one tag, on the VPC's ENIs only.
-      { Sid: 'MasterHeartbeat', Effect: 'Allow', Action: 'ec2:CreateTags', Resource: arn('network-interface', '*'), Condition: { ...inVpc, 'ForAllValues:StringEquals': { 'aws:TagKeys': [HEARTBEAT_TAG] } } },
-      ...(eipAllocationId === null ? [] : [
-        { Sid: 'MoveElasticIp', Effect: 'Allow' as const, Action: 'ec2:AssociateAddress', Resource: arn('elastic-ip', eipAllocationId) },
-        { Sid: 'ElasticIpTargets', Effect: 'Allow' as const, Action: 'ec2:AssociateAddress', Resource: [arn('network-interface', '*'), arn('instance', '*')], Condition: inVpc },
-      ]),
-    ],
-  };
-}
+/** The LB nodes' least-privilege policy is the product's (src/cloud/aws/iam-policy.ts); the lab enforces it. */
+export { lbNodePolicy };
 
 /**
  * Seeds the cloud from the plan with the plan's ids: VPC, subnets, route tables and associations,

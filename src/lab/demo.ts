@@ -4,12 +4,19 @@ import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startLab } from './lab.js';
 import type { LabHandle } from './lab.js';
-import type { CliIo } from '../cli/io.js';
+
+/** The demo's output: the part of the CLI's `CliIo` it uses. */
+export interface DemoIo {
+  out(text: string): void;
+  err(text: string): void;
+  readonly isTty: boolean;
+}
 
 export interface DemoOptions {
   readonly specFile: string;
   readonly prefix: string;
-  readonly io: CliIo;
+  /** Where the tour writes (the CLI passes its CliIo: the lab does not import the CLI). */
+  readonly io: DemoIo;
   readonly signal: AbortSignal;
 }
 
@@ -90,7 +97,7 @@ async function waitForMaster(lab: LabHandle, signal: AbortSignal): Promise<strin
   }
 }
 
-async function showRoutes(lab: LabHandle, io: CliIo): Promise<void> {
+async function showRoutes(lab: LabHandle, io: DemoIo): Promise<void> {
   const api = await lab.routeTargets({ view: 'api' });
   const kernel = await lab.routeTargets({ view: 'kernel' });
   io.out('VIP route in each VPC route table (API view / kernel view):');

@@ -25,6 +25,7 @@ import type { LabCredential } from './ec2/policy.js';
 import type { World } from './ec2/state.js';
 import { SystemError, UserError } from '../util/errors.js';
 import { unixHttpRequest } from '../util/unix-http.js';
+import { nodePaths } from '../util/node-paths.js';
 
 export type { LabFault } from './controller.js';
 
@@ -169,7 +170,7 @@ export async function startNodeSoftware(lab: Lab, options: { readonly specFile: 
     const runDir = nodeRunDir(files.dir, node.name);
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     await lab.spawn(node.name, [process.execPath, cliEntryPoint(), 'agent', '--spec', options.specFile, '--node', node.name, '--run-dir', runDir], {
-      signal: options.signal, label: `agent ${node.name}`, logFile: join(runDir, 'agent.log'),
+      signal: options.signal, label: `agent ${node.name}`, logFile: nodePaths(runDir).agentLog,
     });
   }
   return null;

@@ -2,6 +2,7 @@ import { access, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/pr
 import { constants } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Spec } from '../model/spec.js';
+import { findNode } from '../spec/nodes.js';
 import { renderHaproxy } from '../render/haproxy.js';
 import { renderKeepalived } from '../render/keepalived.js';
 import { checkHaproxyConfig } from '../haproxy/check.js';
@@ -49,9 +50,7 @@ export async function renderNodeFiles(
   const outDir = resolve(options.outDir);
   const signal = options.signal;
   const node = options.node;
-  if (!spec.cluster.nodes.some((n) => n.name === node)) {
-    throw new UserError('SPEC_NODE', `node "${node}" is not in the spec; nodes: ${spec.cluster.nodes.map((n) => n.name).join(', ')}. Pass one of them with --node.`);
-  }
+  findNode(spec.cluster, node);
   if (options.validate !== 'skip') await checkCertificates(spec, signal);
   await ensureWritableDirectory(join(outDir, 'maps'), { what: 'output directory', missing: 'create', ...(signal ? { signal } : {}) });
   const staging = await writing(outDir, () => mkdtemp(join(outDir, '.staging-')));

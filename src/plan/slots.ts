@@ -14,8 +14,28 @@
  *    never shrinks below a count the previous state had grown to (no reload flapping around a
  *    power of two); a restart (no previous state) starts again from the pure formula.
  */
-import type { ServerState, SlotIntent } from './state.js';
 import { SPARE_PREFIX } from './structure.js';
+
+/** A server's administrative state, as `set server <b>/<s> state` takes it. */
+export type ServerState = 'ready' | 'drain' | 'maint';
+
+/** One `server` line of a backend: a static server of the spec or a spare slot. */
+export interface SlotIntent {
+  /** The HAProxy server name: the spec's name, or `olb-spare-<n>`. */
+  readonly server: string;
+  readonly spare: boolean;
+  /** `0.0.0.0` (port 0) for a free spare slot. */
+  readonly address: string;
+  readonly port: number;
+  /** 0-256. */
+  readonly weight: number;
+  /** `maint` for a free spare slot; static servers are always `ready`. */
+  readonly state: ServerState;
+  /** The discovered server (`address:port`) occupying a spare slot; absent when free or static. */
+  readonly member?: string;
+  /** Clock time until which a removed server drains in this slot (state `drain`). */
+  readonly drainUntil?: number;
+}
 
 /** One server of a discovery membership (structurally the discovery layer's `DiscoveredServer`). */
 export interface MemberServer {

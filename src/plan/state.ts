@@ -13,29 +13,11 @@ import type { Spec } from '../model/spec.js';
 import { renderHaproxy, splitMapName, SWITCHES_MAP, type RenderHaproxyOptions } from '../render/haproxy.js';
 import { planRoutes } from '../render/maps.js';
 import { deepFreeze } from '../spec/parse.js';
-import { assignSpareSlots, FREE_ADDRESS, spareName, SPARE_WEIGHT, type MemberServer } from './slots.js';
+import { assignSpareSlots, FREE_ADDRESS, spareName, SPARE_WEIGHT, type MemberServer, type SlotIntent } from './slots.js';
 import { hashJson, maskConfig, type ConfigSection } from './structure.js';
 
-/** A server's administrative state, as `set server <b>/<s> state` takes it. */
-export type ServerState = 'ready' | 'drain' | 'maint';
-
-/** One `server` line of a backend: a static server of the spec or a spare slot. */
-export interface SlotIntent {
-  /** The HAProxy server name: the spec's name, or `olb-spare-<n>`. */
-  readonly server: string;
-  readonly spare: boolean;
-  /** `0.0.0.0` (port 0) for a free spare slot. */
-  readonly address: string;
-  readonly port: number;
-  /** 0-256. */
-  readonly weight: number;
-  /** `maint` for a free spare slot; static servers are always `ready`. */
-  readonly state: ServerState;
-  /** The discovered server (`address:port`) occupying a spare slot; absent when free or static. */
-  readonly member?: string;
-  /** Clock time until which a removed server drains in this slot (state `drain`). */
-  readonly drainUntil?: number;
-}
+/** The slot types live beside the slot assignment (src/plan/slots.ts), which state.ts uses. */
+export type { ServerState, SlotIntent } from './slots.js';
 
 export interface BackendIntent {
   readonly name: string;

@@ -9,7 +9,8 @@
  * lookup (src/render/maps.ts).
  */
 import type { AccessLog, AdminBind, Backend, Bind, Condition, Frontend, HealthCheck, Route, RouteAction, Spec, StringMatch } from '../model/spec.js';
-import { SystemError, UserError } from '../util/errors.js';
+import { findNode } from '../spec/nodes.js';
+import { SystemError } from '../util/errors.js';
 import { assertCidr, describeShape, planRoutes, splitEntries, type MapEntry, type MapShape } from './maps.js';
 import { assertMapKey, assertName, assertPath, assertToken, quoteValue } from './quote.js';
 import { adminHost } from './admin-host.js';
@@ -93,13 +94,7 @@ interface Ctx {
  * @throws SystemError INTERNAL when a value that the spec layer should have rejected reaches it.
  */
 export function renderHaproxy(spec: Spec, options: RenderHaproxyOptions): RenderedHaproxy {
-  const node = spec.cluster.nodes.find((n) => n.name === options.node);
-  if (node === undefined) {
-    const known = spec.cluster.nodes.map((n) => n.name).join(', ');
-    throw new UserError('SPEC_NODE', `node ${JSON.stringify(options.node)} is not in cluster ${spec.cluster.name}; known nodes: ${known}. Pass one of them with --node.`, {
-      details: { node: options.node, known: spec.cluster.nodes.map((n) => n.name) },
-    });
-  }
+  const node = findNode(spec.cluster, options.node);
   if (!/^\/[A-Za-z0-9._/-]*$/.test(options.mapDir)) {
     throw new SystemError('INTERNAL', `map directory ${JSON.stringify(options.mapDir)} must be an absolute path of letters, digits, '.', '_', '-' and '/'`);
   }

@@ -26,7 +26,9 @@ import { posix } from 'node:path';
 import type { Spec } from '../model/spec.js';
 import { parseIpv4 } from '../spec/ipv4.js';
 import { SAFE_NAME_RE, quoteForMessage } from '../spec/names.js';
-import { SystemError, UserError } from '../util/errors.js';
+import { findNode } from '../spec/nodes.js';
+import { SystemError } from '../util/errors.js';
+import { nodePaths } from '../util/node-paths.js';
 
 /** Options of `renderKeepalived`. */
 export interface RenderKeepalivedOptions {
@@ -53,7 +55,7 @@ export const KEEPALIVED_PRIORITY_FILE_NAME = 'olb_priority';
  * FAULT. `overlay-lb switchover` writes `254 - priority` on the preferred node, 0 elsewhere.
  */
 export function keepalivedPriorityPath(stateDir: string): string {
-  return posix.join(stateDir, 'priority');
+  return nodePaths(stateDir).priority;
 }
 
 /** Name of the `vrrp_script` that checks the agent is alive. */
@@ -71,7 +73,7 @@ export const KEEPALIVED_FALSE = '/bin/false';
  * keepalived's agent check fails when it is older than {@link AGENT_ALIVE_GRACE_MS} or missing.
  */
 export function keepalivedAlivePath(stateDir: string): string {
-  return posix.join(stateDir, 'alive');
+  return nodePaths(stateDir).alive;
 }
 
 /** How often the agent touches its heartbeat file. */
@@ -132,7 +134,7 @@ export const KEEPALIVED_FIFO_LINE_RE = new RegExp(`^(INSTANCE|GROUP) "(.*)" (${[
 
 /** Path of the notify FIFO: `<stateDir>/keepalived.fifo`. */
 export function keepalivedFifoPath(stateDir: string): string {
-  return posix.join(stateDir, 'keepalived.fifo');
+  return nodePaths(stateDir).keepalivedFifo;
 }
 
 /**
@@ -142,7 +144,7 @@ export function keepalivedFifoPath(stateDir: string): string {
  * (keepalived creates it with `1`, `init_file 1`).
  */
 export function keepalivedTrackPath(stateDir: string): string {
-  return posix.join(stateDir, 'track');
+  return nodePaths(stateDir).track;
 }
 
 /** VRRP instance name of a cluster: `OLB_` + the name upper-cased, '-' -> '_' (`demo-1` -> `OLB_DEMO_1`). */
@@ -159,15 +161,7 @@ export function keepalivedInstanceName(clusterName: string): string {
  */
 export function renderKeepalived(spec: Spec, options: RenderKeepalivedOptions): string {
   const { cluster, admin } = spec;
-  const node = cluster.nodes.find((n) => n.name === options.node);
-  if (node === undefined) {
-    const known = cluster.nodes.map((n) => (SAFE_NAME_RE.test(n.name) ? n.name : quoteForMessage(n.name))).join(', ');
-    throw new UserError(
-      'SPEC_NODE',
-      `node ${quoteForMessage(options.node)} is not in the spec of cluster ${quoteForMessage(cluster.name)}; known nodes: ${known === '' ? '(none)' : known}. Name one of them.`,
-      { details: { node: options.node, known: cluster.nodes.map((n) => n.name) } },
-    );
-  }
+  const node = findNode(cluster, options.node);
   const { vrrp } = cluster;
   const hash = safe('spec hash', options.specHash, /^[0-9a-f]{64}$/, 'lower-case hex sha256');
   const clusterName = safe('cluster name', cluster.name, SAFE_NAME_RE, 'a safe name');

@@ -29,6 +29,7 @@ import type { PeerView } from './peer-channel.js';
 import type { TakeoverFrom } from '../failover/route-claimer.js';
 import type { ClaimOutcome } from '../failover/types.js';
 import { systemClock } from '../util/clock.js';
+import type { Clock } from '../util/clock.js';
 
 /**
  * How long a takeover handoff stays on once the routes have moved: the old node notices that the
@@ -56,10 +57,13 @@ export interface HandoffManagerOptions {
   readonly view: () => PeerView;
   /** How long a peer may take to answer a direct question. @default 300 */
   readonly answerTimeoutMs?: number;
+  /** Every time this manager reads or waits on (answer freshness, deadlines, polling). @default systemClock */
+  readonly clock?: Clock;
 }
 
 export class HandoffManager {
   readonly #o: HandoffManagerOptions;
+  readonly #clock: Clock;
   #current: HandoffRecord | null = null;
   #timer: NodeJS.Timeout | undefined;
   /** When the handoff's timer ends it (epoch ms); the kernel stops handing off then too. */
@@ -76,6 +80,7 @@ export class HandoffManager {
 
   constructor(options: HandoffManagerOptions) {
     this.#o = options;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** The handoff in force (null: none). */
@@ -91,13 +96,13 @@ export class HandoffManager {
    * tried again; meanwhile this node takes part in no handoff (failover itself does not depend on it).
    */
   async start(signal: AbortSignal): Promise<void> {
-    this.#startedAt = Date.now();
+    this.#startedAt = this.#clock.now();
     this.#current = await readHandoff(this.#o.runDir);
     if (this.#current !== null) {
       const { role, peer, reason, since, until } = this.#current;
       this.#expireAt(until);
       this.#o.log.info({ event: 'handoff-resumed', role, peer, reason, since, until },
-        until > Date.now() ? 'picked up the connection handoff a previous agent turned on: it runs on to its deadline' : 'removing the connection handoff a previous agent left: its deadline has passed');
+        until > this.#clock.now() ? 'picked up the connection handoff a previous agent turned on: it runs on to its deadline' : 'removing the connection handoff a previous agent left: its deadline has passed');
     }
     const address = handoffLinkAddress(this.#o.nodes, this.#o.self.name);
     if (address === null) {
@@ -119,7 +124,7 @@ export class HandoffManager {
     };
     const keepUp = async (): Promise<void> => {
       while (!signal.aborted) {
-        await systemClock.sleep(this.#channel === null ? 30_000 : LINK_CHECK_MS, signal).catch(() => undefined);
+        await this.#clock.sleep(this.#channel === null ? 30_000 : LINK_CHECK_MS, signal).catch(() => undefined);
         if (signal.aborted) return;
         try {
           if (this.#channel === null) {
@@ -160,15 +165,15 @@ export class HandoffManager {
           // A switchover back to the node whose connections this one hands back: they are local
           // there again once the routes move, so the handoff stays until the switchover ends it.
           this.#keptUntil ??= this.#expiresAt;
-          await this.#moveDeadline(Date.now() + ttlMs);
+          await this.#moveDeadline(this.#clock.now() + ttlMs);
           this.#o.log.info({ event: 'handoff-kept', peer: node.name, reason, ttlMs }, 'switchover to the peer this node hands connections back to: handoff kept until the switchover ends');
           return this.#current;
         }
-        const left = Math.ceil((this.#expiresAt - Date.now()) / 1000);
+        const left = Math.ceil((this.#expiresAt - this.#clock.now()) / 1000);
         throw new UserError('SWITCHOVER_INVALID', `${this.#o.self.name} is still handing connections back to ${this.#current.peer} after a failback (about ${Math.max(1, left)} s more); a switchover to another node now would reset them: retry after that, or switch over to ${this.#current.peer}`);
       }
       clearTimeout(this.#timer);
-      const until = Date.now() + ttlMs;
+      const until = this.#clock.now() + ttlMs;
       try {
         this.#current = await enableHandoff(this.#o.runDir, { role, vip: this.#o.vip, peer: node.name, peerAddress: node.address, peerLinkAddress, iface: this.#o.self.interface, reason, until }, { signal });
       } catch (err) {
@@ -193,7 +198,7 @@ export class HandoffManager {
       if (claimFailed && keptUntil !== null && this.#current?.reason === 'takeover') {
         this.#keptUntil = null;
         await this.#moveDeadline(keptUntil);
-        this.#o.log.info({ event: 'handoff-kept', peer: this.#current.peer, reason: 'switchover failed', ttlMs: Math.max(0, keptUntil - Date.now()) }, 'the switchover failed: the handoff to the failback\'s peer runs on to its own end');
+        this.#o.log.info({ event: 'handoff-kept', peer: this.#current.peer, reason: 'switchover failed', ttlMs: Math.max(0, keptUntil - this.#clock.now()) }, 'the switchover failed: the handoff to the failback\'s peer runs on to its own end');
         return false;
       }
       return this.#disable('switchover finished');
@@ -222,7 +227,7 @@ export class HandoffManager {
     // Positions in cluster.nodes give the addresses: a node that answers with another name means
     // the nodes run different node lists (a rolling spec change): no answer.
     if (view === null || view.node !== node) return null;
-    this.#seen.set(node, { view, at: Date.now() });
+    this.#seen.set(node, { view, at: this.#clock.now() });
     return view;
   }
 
@@ -238,12 +243,12 @@ export class HandoffManager {
     if (this.#current?.reason === 'switchover') return; // a switchover runs its own handoff
     const serving = (v: PeerView): boolean => v.healthy && (v.vrrp === 'MASTER' || v.vrrp === 'BACKUP');
     const seen = this.#seen.get(peer.node);
-    const fresh = seen !== undefined && Date.now() - seen.at <= 1.5 * this.#o.advertIntervalMs && serving(seen.view);
+    const fresh = seen !== undefined && this.#clock.now() - seen.at <= 1.5 * this.#o.advertIntervalMs && serving(seen.view);
     // Fresh means alive a moment ago: one more question costs a round trip, and catches a peer
     // that went FAULT since (keepalived's priority-0 advert makes this node master at once).
     const now = fresh ? await this.peerState(peer.node, signal, this.#o.advertIntervalMs) : null;
     if (now === null || !serving(now)) {
-      this.#o.log.warn({ event: 'takeover-no-handoff', peer: peer.node, tables: peer.tables.length, lastAnswer: seen ? { ...seen.view, ageMs: Date.now() - seen.at } : null, now },
+      this.#o.log.warn({ event: 'takeover-no-handoff', peer: peer.node, tables: peer.tables.length, lastAnswer: seen ? { ...seen.view, ageMs: this.#clock.now() - seen.at } : null, now },
         'taking routes from a peer that does not serve (or did not answer just now): its open connections are reset');
       return;
     }
@@ -251,7 +256,7 @@ export class HandoffManager {
     const turnOn = this.on('target', peer.node, 'takeover', TAKEOVER_HANDOFF_MS, AbortSignal.timeout(30_000));
     const outcome = await Promise.race([
       turnOn.then(() => 'on' as const, (err: unknown) => err),
-      systemClock.sleep(2000, signal).then(() => 'late' as const, () => 'aborted' as const),
+      this.#clock.sleep(2000, signal).then(() => 'late' as const, () => 'aborted' as const),
     ]);
     if (outcome === 'late') this.#o.log.warn({ event: 'takeover-handoff-late', peer: peer.node }, 'the handoff took longer than 2 s to set up: the routes move now');
     else if (outcome !== 'on' && outcome !== 'aborted') this.#o.log.error({ event: 'takeover-handoff-failed', peer: peer.node, err: outcome }, 'could not hand connections back to the peer; the routes move anyway');
@@ -265,7 +270,7 @@ export class HandoffManager {
     return this.#serial(async () => {
       if (this.#current?.reason !== 'takeover' || this.#current.role !== 'target') return;
       if (outcomes.some((o) => o.kind === 'claimed')) {
-        await this.#moveDeadline(Date.now() + TAKEOVER_HANDOFF_MS);
+        await this.#moveDeadline(this.#clock.now() + TAKEOVER_HANDOFF_MS);
         return;
       }
       await this.#disable('the claim moved no route');
@@ -279,14 +284,14 @@ export class HandoffManager {
   async #pollPeer(node: string, signal: AbortSignal): Promise<void> {
     const every = this.#o.advertIntervalMs / 2;
     while (!signal.aborted) {
-      const started = Date.now();
+      const started = this.#clock.now();
       await this.peerState(node, signal, this.#o.advertIntervalMs);
       const c = this.#current;
       const last = this.#seen.get(node)?.at ?? 0;
-      if (c?.reason === 'takeover' && c.role === 'target' && c.peer === node && Date.now() - Math.max(last, c.since, this.#startedAt) > 1000) {
+      if (c?.reason === 'takeover' && c.role === 'target' && c.peer === node && this.#clock.now() - Math.max(last, c.since, this.#startedAt) > 1000) {
         await this.off(`${node} stopped answering: its connections are gone`).catch((err: unknown) => this.#o.log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff'));
       }
-      await systemClock.sleep(Math.max(10, every - (Date.now() - started)), signal).catch(() => undefined);
+      await this.#clock.sleep(Math.max(10, every - (this.#clock.now() - started)), signal).catch(() => undefined);
     }
   }
 
@@ -302,7 +307,7 @@ export class HandoffManager {
     this.#expiresAt = at;
     this.#timer = setTimeout(() => {
       this.off('time limit reached').catch((err: unknown) => this.#o.log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff'));
-    }, Math.max(0, at - Date.now()));
+    }, Math.max(0, at - this.#clock.now()));
     this.#timer.unref();
   }
 

@@ -53,10 +53,11 @@
  * removes exactly what `enable` added, also after an agent restart. Commands run as argument vectors.
  */
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { runCommand } from '../util/exec.js';
 import { SystemError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
+import { systemClock } from '../util/clock.js';
+import { nodePaths } from '../util/node-paths.js';
 
 /** The firewall mark of handed-off packets ("OL"). */
 export const HANDOFF_MARK = '0x4f4c';
@@ -212,7 +213,7 @@ export interface HandoffRecord extends HandoffOptions {
 
 /** The record file of a run dir. */
 export function handoffRecordPath(runDir: string): string {
-  return join(runDir, 'handoff.json');
+  return nodePaths(runDir).handoffRecord;
 }
 
 /** The handoff in force on this node (null: none). */
@@ -229,7 +230,7 @@ export async function readHandoff(runDir: string): Promise<HandoffRecord | null>
 export async function enableHandoff(runDir: string, options: HandoffOptions, ctx: { readonly signal: AbortSignal }): Promise<HandoffRecord> {
   const { signal } = ctx;
   await disableHandoff(runDir, ctx);
-  let record: HandoffRecord = { ...options, since: Date.now(), iptables: [], rule: false, localMoved: false, forwardingBefore: null };
+  let record: HandoffRecord = { ...options, since: systemClock.now(), iptables: [], rule: false, localMoved: false, forwardingBefore: null };
   const save = async (next: HandoffRecord): Promise<void> => {
     record = next;
     await writeRecord(runDir, record, signal);

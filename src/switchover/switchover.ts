@@ -71,11 +71,11 @@ export async function runSwitchover(options: SwitchoverOptions): Promise<Switcho
   const say = options.progress ?? ((): void => undefined);
   const steps: { step: string; ms: number; detail?: string }[] = [];
   const timed = async <T>(step: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> => {
-    const start = Date.now();
+    const start = systemClock.now();
     const v = await fn();
     const d = detail?.(v);
-    steps.push({ step, ms: Date.now() - start, ...(d === undefined ? {} : { detail: d }) });
-    say(`${step}: ${Date.now() - start} ms${d === undefined ? '' : ` (${d})`}`);
+    steps.push({ step, ms: systemClock.now() - start, ...(d === undefined ? {} : { detail: d }) });
+    say(`${step}: ${systemClock.now() - start} ms${d === undefined ? '' : ` (${d})`}`);
     return v;
   };
   if (!spec.cluster.nodes.some((n) => n.name === to)) {
@@ -139,21 +139,21 @@ export async function runSwitchover(options: SwitchoverOptions): Promise<Switcho
         if (!spec.cluster.vrrp.preempt) await call(from, 'POST', '/switchover/priority', { mode: 'neutral' }).catch(() => undefined);
         throw err;
       });
-      const deadline = Date.now() + vrrpTimeoutMs;
+      const deadline = systemClock.now() + vrrpTimeoutMs;
       for (;;) {
         const [t, f] = [await call<AgentStatusView>(to, 'GET', '/status'), await call<AgentStatusView>(from, 'GET', '/status')];
         if (t.vrrp.vrrp === 'MASTER' && f.vrrp.vrrp !== 'MASTER') break;
-        if (Date.now() > deadline) throw new SystemError('SWITCHOVER_FAILED', `VRRP did not follow within ${vrrpTimeoutMs} ms: ${to} is ${t.vrrp.vrrp}, ${from} is ${f.vrrp.vrrp}; the routes point at ${to} (its claim holds them once it is master)`);
+        if (systemClock.now() > deadline) throw new SystemError('SWITCHOVER_FAILED', `VRRP did not follow within ${vrrpTimeoutMs} ms: ${to} is ${t.vrrp.vrrp}, ${from} is ${f.vrrp.vrrp}; the routes point at ${to} (its claim holds them once it is master)`);
         await systemClock.sleep(50, signal);
       }
       if (!spec.cluster.vrrp.preempt) await call(from, 'POST', '/switchover/priority', { mode: 'neutral' });
     });
     drained = await timed('origin drained', async () => {
-      const deadline = Date.now() + (options.drainTimeoutMs ?? 15_000);
+      const deadline = systemClock.now() + (options.drainTimeoutMs ?? 15_000);
       for (;;) {
         const d = await call<{ oldWorkers: number }>(from, 'GET', '/switchover/drain');
         if (d.oldWorkers === 0) return true;
-        if (Date.now() > deadline) return false;
+        if (systemClock.now() > deadline) return false;
         await systemClock.sleep(100, signal);
       }
     }, (v) => (v ? 'no connection left' : 'timeout: connections still open are reset when the handoff ends'));

@@ -3,6 +3,8 @@
  * loggers that carry context, and redaction of secret-looking fields. No global logger: the
  * composition root creates one and passes it down.
  */
+import { systemClock } from './clock.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 const LEVELS: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -18,7 +20,7 @@ export interface Logger {
 
 export function createLogger(options: { write: (line: string) => void; level?: LogLevel; base?: Readonly<Record<string, unknown>>; now?: () => number }): Logger {
   const min = LEVELS[options.level ?? 'info'];
-  const now = options.now ?? Date.now;
+  const now = options.now ?? ((): number => systemClock.now());
   const make = (base: Readonly<Record<string, unknown>>): Logger => {
     const emit = (level: LogLevel, fields: Readonly<Record<string, unknown>>, msg: string): void => {
       if (LEVELS[level] < min) return;

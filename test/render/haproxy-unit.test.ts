@@ -114,7 +114,7 @@ void test('unknown node: UserError SPEC_NODE naming the known nodes', () => {
   assert.throws(() => renderHaproxy(spec, { ...opts, node: 'lb-z' }), {
     name: 'UserError',
     code: 'SPEC_NODE',
-    message: 'node "lb-z" is not in cluster demo; known nodes: lb-a, lb-b. Pass one of them with --node.',
+    message: 'node "lb-z" is not in the spec of cluster "demo"; known nodes: lb-a, lb-b. Pass one of them with --node.',
   });
 });
 

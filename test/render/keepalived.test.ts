@@ -202,7 +202,7 @@ void describe('renderKeepalived', () => {
         e instanceof OverlayError &&
         e.code === 'SPEC_NODE' &&
         e.fault === 'user' &&
-        e.message === 'node "lb-z" is not in the spec of cluster "demo"; known nodes: lb-a, lb-b. Name one of them.',
+        e.message === 'node "lb-z" is not in the spec of cluster "demo"; known nodes: lb-a, lb-b. Pass one of them with --node.',
     );
   });
 });

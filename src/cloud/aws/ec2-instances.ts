@@ -1,6 +1,6 @@
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import type { EC2Client, Filter } from '@aws-sdk/client-ec2';
-import type { Ec2InstanceDescriber, Ec2InstanceSummary } from '../../discovery/ec2-tags-source.js';
+import type { InstanceDescriber, InstanceSummary } from '../types.js';
 import { OverlayError } from '../../util/errors.js';
 import { wrapAwsError } from './errors.js';
 
@@ -18,7 +18,7 @@ const MAX_PAGES = 1000;
  * Errors are wrapped once here (`wrapAwsError`: CLOUD_THROTTLED, CLOUD_UNAUTHORIZED...); the
  * source reports them as its health and keeps the last good snapshot.
  */
-export class Ec2InstancesApi implements Ec2InstanceDescriber {
+export class Ec2InstancesApi implements InstanceDescriber {
   readonly #pageSize: number;
 
   /** @param options.pageSize MaxResults of each page (5..1000). @default 1000 */
@@ -26,13 +26,13 @@ export class Ec2InstancesApi implements Ec2InstanceDescriber {
     this.#pageSize = options.pageSize ?? PAGE_SIZE;
   }
 
-  async describeInstancesByTags(tags: Readonly<Record<string, string>>, options: { readonly signal: AbortSignal }): Promise<readonly Ec2InstanceSummary[]> {
+  async describeInstancesByTags(tags: Readonly<Record<string, string>>, options: { readonly signal: AbortSignal }): Promise<readonly InstanceSummary[]> {
     const filters: Filter[] = [
       ...Object.entries(tags).sort(([a], [b]) => a.localeCompare(b)).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })),
       // Only running instances serve; the source filters by state again (EC2 may be eventually consistent).
       { Name: 'instance-state-name', Values: ['running'] },
     ];
-    const out: Ec2InstanceSummary[] = [];
+    const out: InstanceSummary[] = [];
     let nextToken: string | undefined;
     try {
       for (let page = 0; page < MAX_PAGES; page++) {

@@ -1,5 +1,6 @@
 import { OverlayError } from '../../util/errors.js';
 import type { ErrorCode } from '../../util/errors.js';
+import type { CloudErrorOutcome } from '../types.js';
 
 /**
  * The one table from EC2 error codes to ours, with retryability
@@ -62,11 +63,24 @@ export function wrapAwsError(err: unknown, action: string, signal?: AbortSignal)
     // Network errors (ECONNREFUSED, ECONNRESET, timeouts) and unknown 5xx: the API is unavailable.
     code = abort || e.$fault === 'server' || status === undefined || status >= 500 ? 'CLOUD_UNAVAILABLE' : 'CLOUD_INVALID_REQUEST';
   }
-  const details = { awsCode, action, ...(status !== undefined ? { httpStatus: status } : {}), ...(e.$metadata?.requestId ? { requestId: e.$metadata.requestId } : {}) };
+  const outcome = neutralOutcome(awsCode, e.message ?? '');
+  const details = { awsCode, action, ...(outcome === undefined ? {} : { outcome }), ...(status !== undefined ? { httpStatus: status } : {}), ...(e.$metadata?.requestId ? { requestId: e.$metadata.requestId } : {}) };
   const reason: unknown = abort && signal?.aborted ? signal.reason : undefined;
   if (reason instanceof Error) {
     const why = reason.name === 'TimeoutError' ? `no answer from the EC2 API (${reason.message})` : `aborted (${reason.message})`;
     return new OverlayError(code, `${action}: ${why}`, { cause: err, details });
   }
   return new OverlayError(code, `${action}: ${awsCode}${e.message ? `: ${e.message}` : ''}`, { cause: err, details });
+}
+
+/**
+ * EC2's errors that the claim acts on, as neutral outcomes (src/cloud/types.ts). ReplaceRoute on
+ * a table without the route answers InvalidParameterValue ("There is no route defined for
+ * '<cidr>' in the route table. Please use CreateRoute instead."), not InvalidRoute.NotFound
+ * (that one is DeleteRoute's).
+ */
+function neutralOutcome(awsCode: string, message: string): CloudErrorOutcome | undefined {
+  if (awsCode === 'InvalidRoute.NotFound' || (awsCode === 'InvalidParameterValue' && /no route defined/i.test(message))) return 'route-missing';
+  if (awsCode === 'RouteAlreadyExists') return 'route-exists';
+  return undefined;
 }

@@ -1,9 +1,9 @@
-import { OverlayError, SystemError } from '../util/errors.js';
-import { retry } from '../util/retry.js';
-import { systemClock } from '../util/clock.js';
-import type { Clock } from '../util/clock.js';
-import type { InstanceIdentity } from './types.js';
-import { timeoutSignal } from '../util/abort.js';
+import { OverlayError, SystemError } from '../../util/errors.js';
+import { retry } from '../../util/retry.js';
+import { systemClock } from '../../util/clock.js';
+import type { Clock } from '../../util/clock.js';
+import type { InstanceIdentity } from '../types.js';
+import { timeoutSignal } from '../../util/abort.js';
 
 export interface ImdsClientOptions {
   /** @default http://169.254.169.254 */
