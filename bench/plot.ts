@@ -1,10 +1,12 @@
 /**
  * Writes the SVG plots of docs/BENCHMARKS.md from the JSON results of the routing and discovery
- * benchmarks (the failover benchmark writes its own).
+ * benchmarks and of the failover benchmark's columns (bench/failover-columns.ts: route and EIP
+ * mode, quiet and beside a CPU hog); bench/failover.ts writes its own.
  * Usage: node dist/bench/plot.js
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { barChartSvg } from './lib/svg.js';
+import { columnsOutageBars, type ColumnsResults } from './lib/failover-columns-report.js';
 
 interface RoutingResult {
   throughput: Record<string, { label: string; requestsPerSec: number; p99Ms: number }>;
@@ -44,6 +46,14 @@ if (discovery) {
     title: 'Discovery-to-traffic latency (includes the 200 ms minimum debounce)',
     unit: 'ms',
     bars: lat.flatMap(([k, v]) => [{ label: `${k} p50`, value: v.p50Ms }, { label: `${k} p99`, value: v.p99Ms }]),
+  }));
+}
+const columns = await readJson<ColumnsResults>('bench/results/failover-columns.json');
+if (columns) {
+  await writeFile('docs/bench/failover-columns-outage.svg', barChartSvg({
+    title: 'Unplanned failover: outage p50 by mode, quiet and beside a CPU hog (lower is better)',
+    unit: 's',
+    bars: columnsOutageBars(columns),
   }));
 }
 process.stdout.write('plots written to docs/bench/\n');

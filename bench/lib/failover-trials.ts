@@ -21,7 +21,7 @@ export interface SystemUnderTest {
 
 export interface TrialResult {
   readonly fault: FaultName;
-  /** Fault to every route table pointing at the backup (API view); null: not within the limit. */
+  /** Fault to every route table pointing at the backup (EIP mode: the address associated with it; API view); null: not within the limit. */
   readonly routeMoveMs: number | null;
   readonly outage: WindowStats;
   /** Clear to every route back on the preferred node; null: it did not come back by itself. */
@@ -52,6 +52,44 @@ export function forceRoutes(lab: LabHandle, node: string, vip: string): void {
   for (const t of lab.plan.routeTables) lab.controller.cloud.replaceRoute({ routeTableId: t.id, destinationCidrBlock: `${vip}/32`, target: { networkInterfaceId: eni } });
 }
 
+/**
+ * What "the node serves" means in a trial: every VIP route points at it (route mode) or the
+ * Elastic IP is associated with it (EIP mode), in the API's view.
+ */
+export interface ServiceMapping {
+  /** Waits until `node` serves; returns the time or null after `timeoutMs`. */
+  wait(node: string, options: { readonly timeoutMs: number; readonly signal: AbortSignal }): Promise<number | null>;
+  /** Points the service at `node` directly in the lab cloud (no API call), for the next trial. */
+  force(node: string): void;
+}
+
+/** Route mode: every route table's VIP route. */
+export function routeMapping(lab: LabHandle, vip: string): ServiceMapping {
+  return { wait: (node, o) => waitRoutes(lab, node, o), force: (node) => forceRoutes(lab, node, vip) };
+}
+
+/** EIP mode: the association of the Elastic IP `allocationId`. */
+export function eipMapping(lab: LabHandle, allocationId: string): ServiceMapping {
+  const eniOf = (node: string): { id: string; ip: string } => {
+    const instance = lab.plan.instances.find((i) => i.name === node)!;
+    return { id: instance.eni.id, ip: instance.eni.privateIp };
+  };
+  return {
+    wait: async (node, options) => {
+      const deadline = Date.now() + options.timeoutMs;
+      const { ip } = eniOf(node);
+      while (Date.now() < deadline) {
+        if (lab.controller.cloud.view().addresses[allocationId]?.association?.privateIp === ip) return Date.now();
+        await sleep(5, undefined, { signal: options.signal });
+      }
+      return null;
+    },
+    force: (node) => {
+      lab.controller.cloud.associateAddress({ allocationId, target: { networkInterfaceId: eniOf(node).id }, allowReassociation: true });
+    },
+  };
+}
+
 export async function runTrial(options: {
   readonly lab: LabHandle;
   readonly sut: SystemUnderTest;
@@ -67,17 +105,20 @@ export async function runTrial(options: {
   readonly onMoved?: () => Promise<void>;
   /** The route table of the probe's subnet (its flip back is timed). */
   readonly probeTable?: string | undefined;
+  /** What serving means. @default routeMapping(lab, vip) */
+  readonly mapping?: ServiceMapping;
 }): Promise<TrialResult> {
   const { lab, sut, fault, signal } = options;
+  const mapping = options.mapping ?? routeMapping(lab, options.vip);
   let forcedBack = false;
-  if ((await waitRoutes(lab, options.master, { timeoutMs: 5000, signal })) === null) {
-    forceRoutes(lab, options.master, options.vip);
+  if ((await mapping.wait(options.master, { timeoutMs: 5000, signal })) === null) {
+    mapping.force(options.master);
     forcedBack = true;
   }
   await sleep(800, undefined, { signal });
   const t0 = Date.now();
   await sut.inject(fault);
-  const moved = await waitRoutes(lab, options.backup, { timeoutMs: options.moveTimeoutMs, signal });
+  const moved = await mapping.wait(options.backup, { timeoutMs: options.moveTimeoutMs, signal });
   // Let the probe see the new node serve, then undo the fault.
   await sleep(1200, undefined, { signal });
   await options.onMoved?.();
@@ -91,9 +132,9 @@ export async function runTrial(options: {
   });
   await sut.clear(fault);
   const tClear = Date.now();
-  const back = await waitRoutes(lab, options.master, { timeoutMs: options.backTimeoutMs, signal });
+  const back = await mapping.wait(options.master, { timeoutMs: options.backTimeoutMs, signal });
   if (back === null) {
-    forceRoutes(lab, options.master, options.vip);
+    mapping.force(options.master);
     forcedBack = true;
   }
   await sleep(1000, undefined, { signal });

@@ -17,14 +17,23 @@
  *   flows in a conntrack zone of their own, the zone of the ENI's realm (raw table,
  *   `-j CT --zone`): after a move, packets of an old connection miss their old entry and are
  *   translated afresh to the new node, as in EC2; and a move back finds the old entries again,
- *   as a stateless mapping would. A move swaps the rules in one `iptables-restore` (atomic
- *   per table), so no packet meets no mapping.
+ *   as a stateless mapping would. The raw rule that picks the zone also marks the packet, and
+ *   the DNAT/SNAT rules translate only packets marked with their zone, so zone and translation
+ *   change together in one commit of the raw table (`setEipRules`): no packet meets no mapping,
+ *   and none gets an entry in one association's zone translated to another node.
  * The rules are tagged with iptables comments, so any process can undo them (no memory needed).
  */
 import type { LabPlan, LabInstance } from './plan.js';
 import { findInstance } from './plan.js';
 import { execIn, iptablesIn, ipIn, runCommand } from './netns.js';
 import { UserError } from '../util/errors.js';
+
+/**
+ * The bits of the packet mark (router namespace) that carry an Elastic IP association's conntrack
+ * zone from the raw table to the nat table (see `setEipRules`); nothing else in the lab marks
+ * packets there.
+ */
+const EIP_MARK_MASK = '0xffff';
 
 /** The iptables chains the lab creates in the router namespace. */
 export const LAB_CHAINS = {
@@ -164,35 +173,63 @@ export function createKernelDataPath(plan: LabPlan): KernelDataPath {
     );
   };
   /**
-   * Sets the rules of one Elastic IP in one `iptables-restore --noflush` (each table changes
-   * atomically at its COMMIT, so no packet meets half a move): removes every rule of the address
-   * (any association) and, when `to` is given, adds those of the new association. Two processes in
-   * all, where a rule per process made the kernel lag the API by seconds on a busy machine
-   * (measured under the tests' CPU hog: 4.2-5.5 s; iptables also waits for the xtables lock, which
-   * every namespace shares).
+   * Sets the rules of one Elastic IP in one `iptables-restore --noflush`: removes every rule of
+   * the address (any association) and, when `to` is given, adds those of the new association. Two
+   * processes in all, where a rule per process made the kernel lag the API by seconds on a busy
+   * machine (measured under the tests' CPU hog: 4.2-5.5 s; iptables also waits for the xtables
+   * lock, which every namespace shares).
+   *
+   * The zone (raw table) and the translation (nat table) of a packet must never disagree: each
+   * table commits on its own, so a zone rule swapped before the DNAT rule gave every connection
+   * opened in between an entry in the new zone translated to the old node (and the reverse for the
+   * other order). Its answers then meet no entry and go untranslated, and the entry stays (TCP
+   * SYN_SENT: 2 minutes), so a later connection from the same client port (the internet client
+   * cycles through its ports within seconds under the tests' load) timed out on a node that held
+   * no mapping any more (measured: one probe request 3-8 s after a move, under the CPU hog). So
+   * the raw rule that picks the zone also marks the packet with it, and the nat rules translate
+   * only packets with their zone's mark: the raw table alone, in one commit, decides zone and
+   * translation together. The new nat rules commit before the raw swap and the old ones go after
+   * it, so no packet finds its mark without its rule.
    */
   const setEipRules = async (publicIp: string, to: { readonly privateIp: string; readonly zone: number } | null, options: IoOptions): Promise<void> => {
-    const ofIp = (line: string): boolean => {
-      const tag = /--comment "?([^" ]+)"?/.exec(line)?.[1];
-      return tag !== undefined && (tag === `eip:${publicIp}` || tag.startsWith(`eip:${publicIp}>`));
-    };
-    const pub = plan.internet.routerInterface;
-    const sections: string[] = [];
-    for (const table of ['raw', 'nat'] as const) {
+    const tagOf = (line: string): string | undefined => /--comment "?([^" ]+)"?/.exec(line)?.[1];
+    const ofIp = (tag: string | undefined): boolean => tag !== undefined && (tag === `eip:${publicIp}` || tag.startsWith(`eip:${publicIp}>`));
+    const rulesOf = async (table: 'raw' | 'nat'): Promise<string[]> => {
       const saved = (await runCommand(execIn(router, ['iptables-save', '-t', table]), options)).stdout;
       const chains = table === 'raw' ? [LAB_CHAINS.eipZone] : [LAB_CHAINS.eipPrerouting, LAB_CHAINS.eipPostrouting];
-      const lines = saved.split('\n').filter((l) => chains.some((c) => l.startsWith(`-A ${c} `)) && ofIp(l)).map((l) => `-D${l.slice(2)}`);
-      if (to !== null) {
-        const comment = `-m comment --comment eip:${publicIp}>${to.privateIp}`;
-        if (table === 'raw') {
-          lines.push(`-I ${LAB_CHAINS.eipZone} 1 ${comment} -i ${pub} -d ${publicIp} -j CT --zone ${to.zone}`);
-          lines.push(`-I ${LAB_CHAINS.eipZone} 1 ${comment} -s ${to.privateIp} -d ${plan.internet.cidr} -j CT --zone ${to.zone}`);
-        } else {
-          lines.push(`-I ${LAB_CHAINS.eipPrerouting} 1 ${comment} -i ${pub} -d ${publicIp} -j DNAT --to-destination ${to.privateIp}`);
-          lines.push(`-I ${LAB_CHAINS.eipPostrouting} 1 ${comment} -o ${pub} -s ${to.privateIp} -j SNAT --to-source ${publicIp}`);
-        }
-      }
+      return saved.split('\n').filter((l) => chains.some((c) => l.startsWith(`-A ${c} `)) && ofIp(tagOf(l)));
+    };
+    const remove = (lines: readonly string[]): string[] => lines.map((l) => `-D${l.slice(2)}`);
+    const pub = plan.internet.routerInterface;
+    const [raw, nat] = [await rulesOf('raw'), await rulesOf('nat')];
+    const sections: string[] = [];
+    const section = (table: string, lines: readonly string[]): void => {
       if (lines.length > 0) sections.push(`*${table}`, ...lines, 'COMMIT');
+    };
+    if (to === null) {
+      section('raw', remove(raw));
+      section('nat', remove(nat));
+    } else {
+      if (!Number.isInteger(to.zone) || to.zone < 1 || to.zone > 0xffff) throw new UserError('INTERNAL', `conntrack zone ${to.zone} of ${to.privateIp} is not in 1-65535`);
+      const tag = `eip:${publicIp}>${to.privateIp}@${to.zone}`;
+      const comment = `-m comment --comment ${tag}`;
+      const mark = `0x${to.zone.toString(16)}/${EIP_MARK_MASK}`;
+      // The new association's translation, keyed by its zone's mark (kept when it is there already).
+      const keep = nat.filter((l) => tagOf(l) === tag);
+      section('nat', keep.length > 0 ? [] : [
+        `-I ${LAB_CHAINS.eipPrerouting} 1 ${comment} -i ${pub} -d ${publicIp} -m mark --mark ${mark} -j DNAT --to-destination ${to.privateIp}`,
+        `-I ${LAB_CHAINS.eipPostrouting} 1 ${comment} -o ${pub} -s ${to.privateIp} -m mark --mark ${mark} -j SNAT --to-source ${publicIp}`,
+      ]);
+      // Then zone and mark together, in one commit.
+      section('raw', [
+        ...remove(raw),
+        `-I ${LAB_CHAINS.eipZone} 1 ${comment} -i ${pub} -d ${publicIp} -j CT --zone ${to.zone}`,
+        `-I ${LAB_CHAINS.eipZone} 1 ${comment} -i ${pub} -d ${publicIp} -j MARK --set-xmark ${mark}`,
+        `-I ${LAB_CHAINS.eipZone} 1 ${comment} -s ${to.privateIp} -d ${plan.internet.cidr} -j CT --zone ${to.zone}`,
+        `-I ${LAB_CHAINS.eipZone} 1 ${comment} -s ${to.privateIp} -d ${plan.internet.cidr} -j MARK --set-xmark ${mark}`,
+      ]);
+      // Then the old translations, which no packet is marked for any more.
+      section('nat', remove(nat.filter((l) => tagOf(l) !== tag)));
     }
     if (sections.length > 0) await runCommand(execIn(router, ['iptables-restore', '-w', '5', '--noflush']), { ...options, input: `${sections.join('\n')}\n` });
   };

@@ -206,3 +206,17 @@ void test('10,000 path-prefix rules with shadowing stay linear and correct', () 
   assert.equal(item.entries.length, 9_000);
   assert.ok(item.entries.every((e) => e.key.endsWith('/')));
 });
+
+void test('hard-stop-after covers the longest drainTime: a reload during a drain does not cut the drain short', () => {
+  const stopAfter = (drainMs: readonly number[]): string | undefined => {
+    const spec = makeSpec({ backends: drainMs.map((ms, i) => makeBackend(`b${i}`, { servers: [makeServer('s1', `10.0.0.${i + 1}`, 80)], drainMs: ms })) });
+    return /^ {2}hard-stop-after (\S+)$/m.exec(renderHaproxy(spec, opts).config)?.[1];
+  };
+  // At least 30 s (the default drain and the bound every reload gives requests in flight).
+  assert.equal(stopAfter([30_000]), '30s');
+  assert.equal(stopAfter([0, 10_000]), '30s');
+  // A longer drain raises it to that drain (whole seconds, rounded up), the longest of all backends.
+  assert.equal(stopAfter([120_000, 45_000]), '120s');
+  assert.equal(stopAfter([30_000, 90_500]), '91s');
+  assert.equal(stopAfter([3_600_000]), '3600s');
+});
