@@ -1,6 +1,7 @@
 /**
- * The lab's EC2-compatible Query API over HTTP: SigV4 checked against the lab credentials, the
- * caller's policy enforced, faults applied, actions answered in EC2's XML.
+ * The lab's AWS endpoint over HTTP: the EC2-compatible Query API and IAM's (told apart by the
+ * service the request is signed for), SigV4 checked against the lab credentials, the caller's
+ * policy enforced, faults applied, actions answered in each service's XML.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -8,14 +9,16 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { SystemError } from '../../util/errors.js';
+import { IAM_ACTIONS, IAM_XMLNS } from '../iam/actions.js';
+import { iamErrors, iamSigV4Error } from '../iam/errors.js';
 import { ACTIONS } from './actions.js';
 import { Ec2ApiError, ec2Errors } from './errors.js';
 import { ApiFaults } from './faults.js';
 import { isAllowed, type LabCredential } from './policy.js';
 import { QueryParams } from './query.js';
-import { verifySigV4 } from './sigv4.js';
+import { signingService, verifySigV4 } from './sigv4.js';
 import type { LabCloud } from './state.js';
-import { errorXml, responseXml } from './xml.js';
+import { errorXml, queryErrorXml, queryResponseXml, responseXml } from './xml.js';
 
 export type { LabCredential } from './policy.js';
 
@@ -112,12 +115,44 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
     let principal: string | undefined;
     let status = 200;
     let code: string | undefined;
+    const service = signingService(req.rawHeaders) === 'iam' ? 'iam' : 'ec2';
     try {
       const body = await readBody(req);
       const rawUrl = req.url ?? '/';
       const q = rawUrl.indexOf('?');
       const contentType = req.headers['content-type'] ?? '';
       const params = QueryParams.parse(q < 0 ? '' : rawUrl.slice(q + 1), contentType.startsWith('application/x-www-form-urlencoded') ? body.toString('utf8') : '');
+      if (service === 'iam') {
+        const credential = verifySigV4({
+          request: { method: req.method ?? 'GET', rawUrl, rawHeaders: req.rawHeaders, body },
+          // IAM is global: at a custom endpoint the SDK and the CLI sign for their own region; AWS's scope is us-east-1.
+          region: cloud.region, otherRegions: ['us-east-1'], service: 'iam', fail: iamSigV4Error,
+          findCredential: (id) => staticCredentials.get(id) ?? cloud.findRoleCredential(id),
+        });
+        principal = credential.principal;
+        action = params.get('Action');
+        if (action === undefined) throw iamErrors.invalidAction('(none)');
+        const handler = Object.hasOwn(IAM_ACTIONS, action) ? IAM_ACTIONS[action] : undefined;
+        if (handler === undefined) throw iamErrors.invalidAction(action);
+        if (faults.serverError() !== null) throw iamErrors.serviceFailure();
+        const delay = faults.latencyFor(action);
+        if (delay > 0) await sleep(delay, AbortSignal.any([options.signal, closing.signal]));
+        const actionName = `iam:${action}`;
+        const principalArn = credential.principal.startsWith('role/')
+          ? `arn:aws:sts::${cloud.accountId}:assumed-role/${credential.principal.slice(5)}/${credential.principal.slice(5)}`
+          : `arn:aws:iam::${cloud.accountId}:user/${credential.principal}`;
+        const result = handler.run({
+          iam: cloud.iam, params,
+          authorize: (resource) => {
+            if (!isAllowed(credential.policy, actionName, [{ arn: resource, conditions: {} }])) throw iamErrors.accessDenied({ principalArn, action: actionName, resource });
+          },
+        });
+        const xml = queryResponseXml({ action, xmlns: IAM_XMLNS, requestId, result });
+        res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(xml) });
+        res.end(xml);
+        options.onRequest?.({ requestId, action, principal, remoteAddress, status, code, ms: Math.round((performance.now() - startedAt) * 10) / 10 });
+        return;
+      }
       const credential = verifySigV4({
         request: { method: req.method ?? 'GET', rawUrl, rawHeaders: req.rawHeaders, body },
         region: cloud.region, service: 'ec2',
@@ -149,10 +184,16 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
         req.socket.destroy();
         return;
       }
-      const apiError = error instanceof Ec2ApiError ? error : ec2Errors.internalError();
+      const apiError = error instanceof Ec2ApiError ? error : service === 'iam' ? iamErrors.serviceFailure() : ec2Errors.internalError();
       status = apiError.status;
       code = apiError.code;
-      answer(res, status, errorXml(apiError.code, apiError.message, requestId), requestId);
+      if (service === 'iam') {
+        const xml = queryErrorXml({ xmlns: IAM_XMLNS, code: apiError.code, message: apiError.message, status, requestId });
+        res.writeHead(status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(xml) });
+        res.end(xml);
+      } else {
+        answer(res, status, errorXml(apiError.code, apiError.message, requestId), requestId);
+      }
     }
     options.onRequest?.({ requestId, action, principal, remoteAddress, status, code, ms: Math.round((performance.now() - startedAt) * 10) / 10 });
   };

@@ -69,6 +69,20 @@ function headerMap(rawHeaders: readonly string[]): Map<string, string[]> {
   return map;
 }
 
+/** Why a signature was refused; each protocol answers it with its own error code. */
+export type SigV4Failure = 'missing' | 'malformed' | 'unknown-key' | 'scope' | 'token' | 'signature';
+
+/** EC2's answers: MissingAuthenticationToken, else AuthFailure with the reason in the message. */
+export function ec2SigV4Error(reason: SigV4Failure, message: string | undefined): Error {
+  return reason === 'missing' ? ec2Errors.missingAuth() : ec2Errors.authFailure(message);
+}
+
+/** The service a request is signed for (the credential scope's fourth part), if it is signed at all. */
+export function signingService(rawHeaders: readonly string[]): string | undefined {
+  const authorization = headerMap(rawHeaders).get('authorization')?.[0];
+  return authorization === undefined ? undefined : parseAuthorization(authorization)?.service;
+}
+
 interface ParsedAuthorization {
   readonly accessKeyId: string;
   readonly date: string;
@@ -95,23 +109,29 @@ function parseAuthorization(header: string): ParsedAuthorization | undefined {
  */
 export function verifySigV4(options: {
   request: SignedRequest; region: string; service: string; findCredential: (accessKeyId: string) => LabCredential | undefined;
+  /** Further regions the scope may name (IAM is global: clients sign it for us-east-1 or for their own region). */
+  otherRegions?: readonly string[];
+  /** The protocol's error for a refusal. @default ec2SigV4Error */
+  fail?: (reason: SigV4Failure, message: string | undefined) => Error;
 }): LabCredential {
+  const fail = options.fail ?? ec2SigV4Error;
   const headers = headerMap(options.request.rawHeaders);
   const authorization = headers.get('authorization')?.[0];
-  if (authorization === undefined) throw ec2Errors.missingAuth();
+  if (authorization === undefined) throw fail('missing', undefined);
   const auth = parseAuthorization(authorization);
-  if (auth === undefined) throw ec2Errors.authFailure('Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.');
+  if (auth === undefined) throw fail('malformed', 'Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.');
   const credential = options.findCredential(auth.accessKeyId);
-  if (credential === undefined) throw ec2Errors.authFailure();
-  if (auth.region !== options.region || auth.service !== options.service) {
-    throw ec2Errors.authFailure(`Credential should be scoped to a valid region and service: expected ${options.region}/${options.service}, got ${auth.region}/${auth.service}.`);
+  if (credential === undefined) throw fail('unknown-key', undefined);
+  const regionOk = auth.region === options.region || (options.otherRegions ?? []).includes(auth.region);
+  if (!regionOk || auth.service !== options.service) {
+    throw fail('scope', `Credential should be scoped to a valid region and service: expected ${options.region}/${options.service}, got ${auth.region}/${auth.service}.`);
   }
   const token = headers.get('x-amz-security-token')?.[0];
-  if (credential.sessionToken !== undefined && token !== credential.sessionToken) throw ec2Errors.authFailure();
-  if (!auth.signedHeaders.includes('host')) throw ec2Errors.authFailure('The host header must be signed.');
+  if (credential.sessionToken !== undefined && token !== credential.sessionToken) throw fail('token', undefined);
+  if (!auth.signedHeaders.includes('host')) throw fail('malformed', 'The host header must be signed.');
 
   const amzDate = headers.get('x-amz-date')?.[0];
-  if (amzDate === undefined || !amzDate.startsWith(auth.date)) throw ec2Errors.authFailure('X-Amz-Date is missing or does not match the credential scope date.');
+  if (amzDate === undefined || !amzDate.startsWith(auth.date)) throw fail('malformed', 'X-Amz-Date is missing or does not match the credential scope date.');
 
   const { rawUrl } = options.request;
   const q = rawUrl.indexOf('?');
@@ -132,6 +152,6 @@ export function verifySigV4(options: {
   );
   const expected = Buffer.from(hmac(key, stringToSign).toString('hex'), 'utf8');
   const given = Buffer.from(auth.signature, 'utf8');
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) throw ec2Errors.authFailure();
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) throw fail('signature', undefined);
   return credential;
 }

@@ -45,3 +45,20 @@ export function responseXml(action: string, requestId: string, body: XmlNode): s
 export function errorXml(code: string, message: string, requestId: string): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`;
 }
+
+/**
+ * A Query-protocol response of the services other than EC2 (IAM, STS):
+ * `<ActionResponse xmlns><ActionResult>..</ActionResult><ResponseMetadata><RequestId/>..`; actions
+ * without output have no Result element. https://docs.aws.amazon.com/IAM/latest/APIReference/
+ */
+export function queryResponseXml(options: { action: string; xmlns: string; requestId: string; result: XmlNode | null }): string {
+  const { action, requestId, result } = options;
+  const body = result === null ? '' : `<${action}Result>${renderChildren(result)}</${action}Result>`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<${action}Response xmlns="${options.xmlns}">${body}<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`;
+}
+
+/** A Query-protocol error of IAM or STS: `<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/>`. */
+export function queryErrorXml(options: { xmlns: string; code: string; message: string; status: number; requestId: string }): string {
+  const type = options.status >= 500 ? 'Receiver' : 'Sender';
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${options.xmlns}"><Error><Type>${type}</Type><Code>${escapeXml(options.code)}</Code><Message>${escapeXml(options.message)}</Message></Error><RequestId>${options.requestId}</RequestId></ErrorResponse>`;
+}
