@@ -32,7 +32,8 @@ function render(name: string, value: XmlValue): string {
   return `<${name}>${escapeXml(String(value))}</${name}>`;
 }
 
-function renderChildren(node: XmlNode): string {
+/** The elements of a node, without a root (for lists that interleave element names). */
+export function renderChildren(node: XmlNode): string {
   return Object.entries(node).map(([k, v]) => render(k, v)).join('');
 }
 
@@ -61,4 +62,10 @@ export function queryResponseXml(options: { action: string; xmlns: string; reque
 export function queryErrorXml(options: { xmlns: string; code: string; message: string; status: number; requestId: string }): string {
   const type = options.status >= 500 ? 'Receiver' : 'Sender';
   return `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${options.xmlns}"><Error><Type>${type}</Type><Code>${escapeXml(options.code)}</Code><Message>${escapeXml(options.message)}</Message></Error><RequestId>${options.requestId}</RequestId></ErrorResponse>`;
+}
+
+/** A REST-XML document (S3): `<?xml?><root xmlns>children</root>`. */
+export function xmlDocument(options: { root: string; xmlns?: string; body: XmlNode }): string {
+  const ns = options.xmlns === undefined ? '' : ` xmlns="${options.xmlns}"`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<${options.root}${ns}>${renderChildren(options.body)}</${options.root}>`;
 }
