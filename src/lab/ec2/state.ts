@@ -120,8 +120,14 @@ export type RouteTargetInput =
   | { readonly instanceId: string }
   | { readonly gatewayId: string };
 
-/** The AMI and type every lab instance reports (the lab does not model images). */
-export const LAB_IMAGE_ID = 'ami-0000000000000lab0';
+/**
+ * The AMI every lab instance reports: Debian 12, what the lab's host runs (instances are
+ * namespaces of the host). DescribeImages describes it as Debian's own AMIs are described.
+ */
+export const LAB_IMAGE_ID = 'ami-0deb12a0000000001';
+/** Debian's AWS account, the owner of the official Debian AMIs (https://wiki.debian.org/Cloud/AmazonEC2Image). */
+export const DEBIAN_OWNER_ID = '136693071363';
+export const LAB_IMAGE_NAME = 'debian-12-amd64-20240717-1811';
 export const LAB_INSTANCE_TYPE = 't3.micro';
 /** Role credentials live this long, as an instance profile's do (IMDS refreshes them earlier). */
 const ROLE_CREDENTIAL_LIFETIME_MS = 6 * 3600_000;
