@@ -29,6 +29,9 @@ void test('aws iam: roles, inline policies, instance profiles and tags, with IAM
   const { lab, cli, aws } = await start(t);
   const version = await cli.run(['--version']);
   assert.match(version.stdout, /^aws-cli\/2\./);
+  const whoami = await aws(['sts', 'get-caller-identity']);
+  assert.equal(whoami.code, 0, whoami.stderr);
+  assert.equal((JSON.parse(whoami.stdout) as { Arn: string }).Arn, 'arn:aws:iam::123456789012:user/admin');
   const trustFile = join(cli.home, 'trust.json');
   await writeFile(trustFile, JSON.stringify(TRUST));
 

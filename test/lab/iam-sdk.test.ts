@@ -9,6 +9,7 @@ import {
   TagInstanceProfileCommand, TagRoleCommand, UntagInstanceProfileCommand, UntagRoleCommand, paginateListInstanceProfilesForRole,
 } from '@aws-sdk/client-iam';
 import { DescribeVpcsCommand, EC2Client, ReplaceRouteCommand } from '@aws-sdk/client-ec2';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
 import { ALLOW_ALL_POLICY, type LabCredential } from '../../src/lab/ec2/policy.js';
 import { startEc2Api } from '../../src/lab/ec2/server.js';
@@ -22,7 +23,7 @@ const DESCRIBE_ONLY = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effe
 
 interface Creds { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
 
-async function start(t: TestContext): Promise<{ lab: ExampleCloud; iam: (c?: Creds) => IAMClient; ec2: (c: Creds) => EC2Client }> {
+async function start(t: TestContext): Promise<{ lab: ExampleCloud; iam: (c?: Creds) => IAMClient; ec2: (c: Creds) => EC2Client; sts: (c: Creds) => STSClient }> {
   const lab = buildExampleCloud({ region: REGION });
   const controller = new AbortController();
   const api = await startEc2Api({ cloud: lab.cloud, host: '127.0.0.1', port: 0, signal: controller.signal, credentials: [ADMIN] });
@@ -42,6 +43,11 @@ async function start(t: TestContext): Promise<{ lab: ExampleCloud; iam: (c?: Cre
     },
     ec2: (c) => {
       const client = new EC2Client({ region: REGION, endpoint: api.url, maxAttempts: 1, credentials: c });
+      clients.push(client);
+      return client;
+    },
+    sts: (c) => {
+      const client = new STSClient({ region: REGION, endpoint: api.url, maxAttempts: 1, credentials: c });
       clients.push(client);
       return client;
     },
@@ -235,4 +241,19 @@ void test('IAM refuses unknown keys and bad signatures with its own codes', asyn
   const { iam } = await start(t);
   await rejectsWith(iam({ accessKeyId: 'AKIAUNKNOWN00000000', secretAccessKey: 'x' }).send(new GetRoleCommand({ RoleName: 'a' })), 'InvalidClientTokenId', 403);
   await rejectsWith(iam({ accessKeyId: ADMIN.accessKeyId, secretAccessKey: 'wrong' }).send(new GetRoleCommand({ RoleName: 'a' })), 'SignatureDoesNotMatch', 403);
+});
+
+void test('STS GetCallerIdentity names the caller: the admin user, or the role session of instance credentials (no permission needed)', async (t) => {
+  const { lab, iam, sts } = await start(t);
+  const admin = await sts({ accessKeyId: ADMIN.accessKeyId, secretAccessKey: ADMIN.secretAccessKey }).send(new GetCallerIdentityCommand({}));
+  assert.deepEqual([admin.Account, admin.Arn], [lab.cloud.accountId, 'arn:aws:iam::123456789012:user/admin']);
+  assert.match(admin.UserId ?? '', /^AIDA[0-9A-F]{17}$/);
+  const role = (await iam().send(new CreateRoleCommand({ RoleName: 'node', AssumeRolePolicyDocument: TRUST }))).Role!;
+  // A role whose policies allow nothing still learns who it is, as in AWS.
+  await iam().send(new PutRolePolicyCommand({ RoleName: 'node', PolicyName: 'none', PolicyDocument: JSON.stringify({ Statement: [] }) }));
+  const c = lab.cloud.issueRoleCredentials('node');
+  const me = await sts({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken }).send(new GetCallerIdentityCommand({}));
+  assert.deepEqual([me.Arn, me.UserId], ['arn:aws:sts::123456789012:assumed-role/node/node', `${role.RoleId}:node`]);
+  await rejectsWith(sts({ accessKeyId: c.accessKeyId, secretAccessKey: 'wrong', sessionToken: c.sessionToken }).send(new GetCallerIdentityCommand({})), 'SignatureDoesNotMatch', 403);
+  await rejectsWith(sts({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey }).send(new GetCallerIdentityCommand({})), 'InvalidClientTokenId', 403);
 });

@@ -9,7 +9,8 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { SystemError } from '../../util/errors.js';
-import { IAM_ACTIONS, IAM_XMLNS } from '../iam/actions.js';
+import { createHash } from 'node:crypto';
+import { IAM_ACTIONS, IAM_XMLNS, STS_ACTIONS, STS_XMLNS } from '../iam/actions.js';
 import { iamErrors, iamSigV4Error } from '../iam/errors.js';
 import { answerS3 } from '../s3/api.js';
 import { S3ApiError, s3Errors, s3SigV4Error } from '../s3/errors.js';
@@ -128,7 +129,8 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
     let status = 200;
     let code: string | undefined;
     const signedFor = signingService(req.rawHeaders);
-    const service = signedFor === 'iam' || signedFor === 's3' ? signedFor : 'ec2';
+    const service = signedFor === 'iam' || signedFor === 'sts' || signedFor === 's3' ? signedFor : 'ec2';
+    const query = service === 'sts' ? { actions: STS_ACTIONS, xmlns: STS_XMLNS, version: '2011-06-15' } : { actions: IAM_ACTIONS, xmlns: IAM_XMLNS, version: '2010-05-08' };
     try {
       const body = service === 's3'
         ? await readBody(req, { max: s3MaxBodyBytes, tooLarge: () => s3Errors.entityTooLarge(s3MaxBodyBytes) })
@@ -165,31 +167,36 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
       const q = rawUrl.indexOf('?');
       const contentType = req.headers['content-type'] ?? '';
       const params = QueryParams.parse(q < 0 ? '' : rawUrl.slice(q + 1), contentType.startsWith('application/x-www-form-urlencoded') ? body.toString('utf8') : '');
-      if (service === 'iam') {
+      if (service === 'iam' || service === 'sts') {
         const credential = verifySigV4({
           request: { method: req.method ?? 'GET', rawUrl, rawHeaders: req.rawHeaders, body },
           // IAM is global: at a custom endpoint the SDK and the CLI sign for their own region; AWS's scope is us-east-1.
-          region: cloud.region, otherRegions: ['us-east-1'], service: 'iam', fail: iamSigV4Error, findCredential,
+          region: cloud.region, otherRegions: ['us-east-1'], service, fail: iamSigV4Error, findCredential,
         });
         principal = credential.principal;
         action = params.get('Action');
-        if (action === undefined) throw iamErrors.invalidAction('(none)');
-        const handler = Object.hasOwn(IAM_ACTIONS, action) ? IAM_ACTIONS[action] : undefined;
-        if (handler === undefined) throw iamErrors.invalidAction(action);
+        if (action === undefined) throw iamErrors.invalidAction('(none)', query.version);
+        const handler = Object.hasOwn(query.actions, action) ? query.actions[action] : undefined;
+        if (handler === undefined) throw iamErrors.invalidAction(action, query.version);
         if (faults.serverError() !== null) throw iamErrors.serviceFailure();
         const delay = faults.latencyFor(action);
         if (delay > 0) await sleep(delay, AbortSignal.any([options.signal, closing.signal]));
-        const actionName = `iam:${action}`;
-        const principalArn = credential.principal.startsWith('role/')
-          ? `arn:aws:sts::${cloud.accountId}:assumed-role/${credential.principal.slice(5)}/${credential.principal.slice(5)}`
+        const actionName = `${service}:${action}`;
+        const roleName = credential.principal.startsWith('role/') ? credential.principal.slice(5) : null;
+        const principalArn = roleName !== null
+          ? `arn:aws:sts::${cloud.accountId}:assumed-role/${roleName}/${roleName}`
           : `arn:aws:iam::${cloud.accountId}:user/${credential.principal}`;
+        // STS's user ids: the role's id and the session for a role, a stable AIDA id for a user.
+        const userId = roleName !== null
+          ? `${cloud.view().roles[roleName]?.roleId ?? 'AROA'}:${roleName}`
+          : `AIDA${createHash('sha256').update(credential.accessKeyId).digest('hex').slice(0, 17).toUpperCase()}`;
         const result = handler.run({
-          iam: cloud.iam, params,
+          iam: cloud.iam, params, caller: { arn: principalArn, userId, account: cloud.accountId },
           authorize: (resource) => {
             if (!isAllowed(credential.policy, actionName, [{ arn: resource, conditions: {} }])) throw iamErrors.accessDenied({ principalArn, action: actionName, resource });
           },
         });
-        const xml = queryResponseXml({ action, xmlns: IAM_XMLNS, requestId, result });
+        const xml = queryResponseXml({ action, xmlns: query.xmlns, requestId, result });
         res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(xml) });
         res.end(xml);
         options.onRequest?.({ requestId, action, principal, remoteAddress, status, code, ms: Math.round((performance.now() - startedAt) * 10) / 10 });
@@ -226,7 +233,7 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
         return;
       }
       const apiError = error instanceof Ec2ApiError ? error
-        : service === 'iam' ? iamErrors.serviceFailure() : service === 's3' ? s3Errors.internalError() : ec2Errors.internalError();
+        : service === 'iam' || service === 'sts' ? iamErrors.serviceFailure() : service === 's3' ? s3Errors.internalError() : ec2Errors.internalError();
       status = apiError.status;
       code = apiError.code;
       if (service === 's3') {
@@ -235,8 +242,8 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
         const xml = req.method === 'HEAD' ? '' : xmlDocument({ root: 'Error', body: { Code: s3Error.code, Message: s3Error.message, ...s3Error.details, RequestId: requestId } });
         res.writeHead(status, { 'content-type': 'application/xml', 'x-amz-request-id': requestId, 'content-length': Buffer.byteLength(xml), ...s3Error.headers });
         res.end(xml);
-      } else if (service === 'iam') {
-        const xml = queryErrorXml({ xmlns: IAM_XMLNS, code: apiError.code, message: apiError.message, status, requestId });
+      } else if (service === 'iam' || service === 'sts') {
+        const xml = queryErrorXml({ xmlns: query.xmlns, code: apiError.code, message: apiError.message, status, requestId });
         res.writeHead(status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(xml) });
         res.end(xml);
       } else {

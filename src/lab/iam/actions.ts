@@ -16,6 +16,8 @@ export interface IamActionContext {
   readonly params: QueryParams;
   /** Check the caller's policy for `iam:<action>` on the resource ARN; throws AccessDenied. */
   readonly authorize: (resourceArn: string) => void;
+  /** Who is calling, as STS names it. */
+  readonly caller: { readonly arn: string; readonly userId: string; readonly account: string };
 }
 
 export interface IamActionHandler {
@@ -105,6 +107,19 @@ function profileResource(iam: LabIam, name: string, path?: string): string {
   }
   return iam.instanceProfileArn({ path: profilePath, instanceProfileName: name });
 }
+
+export const STS_XMLNS = 'https://sts.amazonaws.com/doc/2011-06-15/';
+
+/**
+ * The STS actions the lab answers: GetCallerIdentity (no permission needed, as in AWS), so a
+ * node's user-data or a test can ask whose credentials it holds.
+ */
+export const STS_ACTIONS: Readonly<Record<string, IamActionHandler>> = {
+  GetCallerIdentity: {
+    mutating: false,
+    run: ({ caller }) => ({ UserId: caller.userId, Account: caller.account, Arn: caller.arn }),
+  },
+};
 
 /** Every IAM action the lab answers, by name. */
 export const IAM_ACTIONS: Readonly<Record<string, IamActionHandler>> = {

@@ -16,8 +16,8 @@ export const iamErrors = {
   invalidInput: (message: string): Ec2ApiError => new Ec2ApiError({ code: 'InvalidInput', message, status: 400 }),
   /** The Query protocol's constraint violation, worded as AWS words it. */
   validation: (message: string): Ec2ApiError => new Ec2ApiError({ code: 'ValidationError', message: `1 validation error detected: ${message}`, status: 400 }),
-  invalidAction: (action: string): Ec2ApiError =>
-    new Ec2ApiError({ code: 'InvalidAction', message: `Could not find operation ${action} for version 2010-05-08`, status: 400 }),
+  invalidAction: (action: string, version = '2010-05-08'): Ec2ApiError =>
+    new Ec2ApiError({ code: 'InvalidAction', message: `Could not find operation ${action} for version ${version}`, status: 400 }),
   accessDenied: (options: { principalArn: string; action: string; resource: string }): Ec2ApiError =>
     new Ec2ApiError({
       code: 'AccessDenied', status: 403,
