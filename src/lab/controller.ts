@@ -384,11 +384,18 @@ export function seedLabCloud(cloud: LabCloud, plan: LabPlan, options: { readonly
   }
   let eipAllocationId: string | null = null;
   let eipAllocated: string | null = null;
-  if (options.failover === 'eip') {
+  if (options.failover === 'eip' && plan.bare !== true) {
     eipAllocated = cloud.allocateAddress({ tags: tags('vip') }).allocationId;
     eipAllocationId = options.eipAllocationId !== undefined && isWellFormedId('eipalloc', options.eipAllocationId) ? options.eipAllocationId : eipAllocated;
   }
-  cloud.putRolePolicy(LB_NODE_ROLE, lbNodePolicy({ arn: (type, id) => cloud.arn(type, id), vpcId: plan.vpc.id, eipAllocationId }));
+  // A bare account starts without the LB role: the provisioner under test creates it through IAM.
+  if (plan.bare !== true) cloud.putRolePolicy(LB_NODE_ROLE, lbNodePolicy({ arn: (type, id) => cloud.arn(type, id), vpcId: plan.vpc.id, eipAllocationId }));
+  if (plan.bare === true) {
+    // An internet gateway and the default route to it in every table, as a public VPC has (the
+    // kernel tables reach the internet side by construction; see topology.ts).
+    const { internetGatewayId } = cloud.createInternetGateway({ vpcId, tags: tags(`${plan.clusterName}-igw`) });
+    for (const table of plan.routeTables) cloud.createRoute({ routeTableId: table.id, destinationCidrBlock: '0.0.0.0/0', target: { gatewayId: internetGatewayId } });
+  }
   for (const instance of plan.instances) {
     cloud.createInstance({
       subnetId: instance.eni.subnetId, privateIp: instance.eni.privateIp, mac: instance.eni.mac,

@@ -69,7 +69,10 @@ export interface RouteChange {
  * are ignored). Route tables are named by id; the plan maps ids to kernel table numbers.
  */
 export type DataPathEvent =
-  | { readonly type: 'route-changed'; readonly routeTableId: string; readonly destinationCidrBlock: string; readonly target: { readonly networkInterfaceId: string } | null }
+  | {
+    readonly type: 'route-changed'; readonly routeTableId: string; readonly destinationCidrBlock: string;
+    readonly target: { readonly networkInterfaceId: string } | { readonly gatewayId: string } | null;
+  }
   | { readonly type: 'source-dest-check'; readonly networkInterfaceId: string; readonly enabled: boolean }
   | { readonly type: 'address-associated'; readonly publicIp: string; readonly networkInterfaceId: string; readonly privateIp?: string }
   | { readonly type: 'address-disassociated'; readonly publicIp: string }
@@ -253,8 +256,10 @@ export function createKernelDataPath(plan: LabPlan): KernelDataPath {
         case 'route-changed': {
           const r = event as Extract<DataPathEvent, { type: 'route-changed'; routeTableId: string }>;
           const tableNumber = tableNumberOf(r.routeTableId);
+          // Internet gateway routes: every kernel table already reaches the internet side (topology.ts).
+          if (r.target !== null && !('networkInterfaceId' in r.target)) return;
           if (r.target !== null) await replaceRouteBatched({ tableNumber, destinationCidrBlock: r.destinationCidrBlock, target: r.target }, options);
-          else await serial(() => applyRoute({ tableNumber, destinationCidrBlock: r.destinationCidrBlock, target: r.target }, options));
+          else await serial(() => applyRoute({ tableNumber, destinationCidrBlock: r.destinationCidrBlock, target: null }, options));
           return;
         }
         case 'source-dest-check': {

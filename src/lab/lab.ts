@@ -43,6 +43,12 @@ export interface StartLabOptions {
   readonly prefix?: string;
   /** Start the node software (the agent, which starts haproxy and keepalived) on every LB node. @default true */
   readonly nodes?: boolean;
+  /**
+   * A bare account (`lab up --bare`): the VPC with subnets in three AZs, route tables, an internet
+   * gateway, clients and backends, but no LB nodes, no LB role and no node software; a test
+   * launches and provisions the nodes through the API. Implies `azs: 3`. @default false
+   */
+  readonly bare?: boolean;
   /** @default "/run/overlay-lb-lab" */
   readonly stateDir?: string;
   /**
@@ -103,14 +109,16 @@ export function agentAvailable(): boolean {
 }
 
 /** Loads the spec of the options and plans the lab. */
-export async function planFromOptions(options: Pick<StartLabOptions, 'specFile' | 'spec' | 'azs' | 'prefix'> & { readonly signal: AbortSignal }): Promise<{ spec: Spec; plan: LabPlan }> {
+export async function planFromOptions(options: Pick<StartLabOptions, 'specFile' | 'spec' | 'azs' | 'prefix' | 'bare'> & { readonly signal: AbortSignal }): Promise<{ spec: Spec; plan: LabPlan }> {
+  const bare = options.bare === true;
+  if (bare && options.azs === 2) throw new UserError('LAB_PLAN_INVALID', 'a bare account has subnets in three AZs: drop --azs 2 (or pass --azs 3)');
   let spec = options.spec;
   if (spec === undefined) {
     if (options.specFile === undefined) throw new UserError('CLI_USAGE', 'startLab needs a spec or a specFile (for example examples/demo.yaml)');
     spec = (await loadSpecFile(options.specFile, { signal: options.signal })).spec;
   }
   const plan = planLab(spec, {
-    azs: options.azs ?? 2, ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    azs: options.azs ?? (bare ? 3 : 2), bare, ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
     // The VIP is not the LB nodes' own address: their check is off, as the overlay IP design requires.
     lbSourceDestCheck: false,
   });
@@ -143,7 +151,7 @@ export async function startLab(options: StartLabOptions): Promise<LabHandle> {
       ...(options.log === undefined ? {} : { log: options.log }),
     });
     let nodesSkipped: string | null = null;
-    if (options.nodes ?? true) {
+    if ((options.nodes ?? true) && options.bare !== true) {
       nodesSkipped = await startNodeSoftware(controller.lab, { specFile: options.specFile, signal });
     }
     signal.removeEventListener('abort', abortStart);

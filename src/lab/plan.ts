@@ -37,6 +37,11 @@ export interface PlanLabOptions {
   readonly routeTables?: 'per-subnet' | 'main';
   /** Initial source/destination check of the LB nodes' ENIs (AWS's default is on). @default true */
   readonly lbSourceDestCheck?: boolean;
+  /**
+   * A bare account: the LB subnets are laid out from the spec's nodes, but no LB node instance is
+   * made (a provisioner launches them through the API). @default false
+   */
+  readonly bare?: boolean;
 }
 
 export type LabSubnetRole = 'lb' | 'backend' | 'client';
@@ -118,6 +123,8 @@ export interface LabInternet {
 
 export interface LabPlan {
   readonly version: 1;
+  /** A bare account (PlanLabOptions.bare): no LB node instances, an internet gateway, no LB role. */
+  readonly bare?: boolean;
   readonly prefix: string;
   readonly clusterName: string;
   readonly region: string;
@@ -272,7 +279,7 @@ export function planLab(spec: LabSpec, options: PlanLabOptions): LabPlan {
       listeners,
     });
   };
-  for (const node of spec.cluster.nodes) addInstance(node.name, 'lb-node', node.address, []);
+  if (options.bare !== true) for (const node of spec.cluster.nodes) addInstance(node.name, 'lb-node', node.address, []);
   for (const [key, listeners] of backendListeners) addInstance(`be-${formatIpv4(key).replaceAll('.', '-')}`, 'backend', formatIpv4(key), listeners);
   for (const subnet of subnets.filter((s) => s.role === 'client')) {
     addInstance(`client-${subnet.az}`, 'client', formatIpv4(parseCidr(subnet.cidr).base + 10), []);
@@ -281,6 +288,7 @@ export function planLab(spec: LabSpec, options: PlanLabOptions): LabPlan {
 
   return {
     version: 1,
+    ...(options.bare === true ? { bare: true } : {}),
     prefix,
     clusterName: spec.cluster.name,
     region,

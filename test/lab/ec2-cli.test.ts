@@ -1,21 +1,13 @@
 // The lab's EC2 API driven by Debian's aws CLI v2 (/usr/bin/aws), exactly as an operator types it.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
 import { ALLOW_ALL_POLICY, type LabCredential } from '../../src/lab/ec2/policy.js';
 import { startEc2Api } from '../../src/lab/ec2/server.js';
+import { awsCli, awsCliSkip as skip, type CliResult } from '../helpers/aws-cli.js';
 
-const AWS = '/usr/bin/aws';
 const REGION = 'eu-west-1';
 const ADMIN: LabCredential = { accessKeyId: 'AKIALABADMIN0000001', secretAccessKey: 'admin-secret', principal: 'admin', policy: ALLOW_ALL_POLICY };
-const skip = existsSync(AWS) ? false : `${AWS} is not installed (apt install awscli)`;
-
-interface CliResult { readonly code: number; readonly stdout: string; readonly stderr: string }
 
 async function start(t: TestContext): Promise<{ lab: ExampleCloud; url: string; aws: (args: readonly string[], creds?: { key: string; secret: string }) => Promise<CliResult> }> {
   const lab = buildExampleCloud({ region: REGION });
@@ -30,29 +22,14 @@ async function start(t: TestContext): Promise<{ lab: ExampleCloud; url: string; 
     },
   };
   const api = await startEc2Api({ cloud: lab.cloud, host: '127.0.0.1', port: 0, signal: controller.signal, credentials: [ADMIN, limited] });
-  // The machine's own aws config must not leak in: empty config files and a private HOME.
-  const home = await mkdtemp(join(tmpdir(), 'olb-ec2-cli-'));
-  await writeFile(join(home, 'config'), '');
-  await writeFile(join(home, 'credentials'), '');
+  // The machine's own aws config must not leak in (see test/helpers/aws-cli.ts).
+  const cli = await awsCli({ region: REGION, creds: { key: ADMIN.accessKeyId, secret: ADMIN.secretAccessKey } });
   t.after(async () => {
     controller.abort();
     await api.close();
-    await rm(home, { recursive: true, force: true });
+    await cli.close();
   });
-  const aws = (args: readonly string[], creds = { key: ADMIN.accessKeyId, secret: ADMIN.secretAccessKey }): Promise<CliResult> =>
-    new Promise((resolve, reject) => {
-      execFile(AWS, [...args], {
-        signal: AbortSignal.timeout(60_000),
-        env: {
-          PATH: '/usr/bin:/bin', HOME: home, AWS_CONFIG_FILE: join(home, 'config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'credentials'),
-          AWS_ACCESS_KEY_ID: creds.key, AWS_SECRET_ACCESS_KEY: creds.secret, AWS_DEFAULT_REGION: REGION, AWS_EC2_METADATA_DISABLED: 'true',
-          AWS_MAX_ATTEMPTS: '1', AWS_RETRY_MODE: 'standard', AWS_PAGER: '',
-        },
-      }, (error, stdout, stderr) => {
-        if (error !== null && typeof error.code !== 'number') reject(new Error(`${AWS} did not run: ${error.message}`, { cause: error }));
-        else resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
-      });
-    });
+  const aws = (args: readonly string[], creds = { key: ADMIN.accessKeyId, secret: ADMIN.secretAccessKey }): Promise<CliResult> => cli.run(args, creds);
   return { lab, url: api.url, aws };
 }
 

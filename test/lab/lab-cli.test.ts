@@ -3,12 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stopLab } from '../../src/lab/lab.js';
-import { runCommand } from '../../src/lab/netns.js';
+import { leftovers as machine } from '../helpers/lab-leftovers.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const SPEC = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
@@ -20,21 +20,6 @@ function cli(args: readonly string[]): Promise<{ code: number; stdout: string; s
       resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
     });
   });
-}
-
-/** What the machine holds that a lab with this prefix could leave behind. */
-async function machine(prefix: string, stateDir: string): Promise<{ netns: string[]; links: string[]; files: string[]; processes: string[] }> {
-  const signal = AbortSignal.timeout(10_000);
-  const netns = (await runCommand(['ip', 'netns', 'list'], { signal })).stdout.split('\n').filter((l) => l.startsWith(prefix));
-  const links = (await runCommand(['ip', '-o', 'link'], { signal })).stdout.split('\n').map((l) => l.replace(/^\d+: /, '').split(':')[0] ?? '').sort();
-  const files = await readdir(stateDir);
-  const processes: string[] = [];
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    const cmdline = await runCommand(['cat', `/proc/${pid}/cmdline`], { signal, allowFailure: true });
-    if (cmdline.stdout.includes(prefix)) processes.push(`${pid} ${cmdline.stdout.replaceAll('\0', ' ')}`);
-  }
-  return { netns, links, files, processes };
 }
 
 void test('overlay-lb lab up, status, fault, down leave the machine as it was', { skip: isRoot ? false : 'needs root' }, async (t) => {

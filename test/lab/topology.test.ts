@@ -86,6 +86,17 @@ void test('planLab lays out subnets per AZ, route tables, ENIs and namespaces', 
   assert.equal(three.routeTables.length, 1);
 });
 
+void test('planLab with bare: the same subnets, route tables and ids, no LB node instance', () => {
+  const full = planLab(spec, { azs: 3 });
+  const bare = planLab(spec, { azs: 3, bare: true });
+  assert.equal(bare.bare, true);
+  assert.equal(full.bare, undefined);
+  assert.deepEqual(bare.subnets, full.subnets);
+  assert.deepEqual(bare.routeTables, full.routeTables);
+  assert.deepEqual(bare.instances.map((i) => i.name), full.instances.filter((i) => i.role !== 'lb-node').map((i) => i.name));
+  assert.deepEqual(bare.instances.find((i) => i.role === 'client')?.eni.id, full.instances.find((i) => i.role === 'client')?.eni.id);
+});
+
 void test('planLab rejects specs it cannot lay out, naming the value and the fix', () => {
   const withNode = (address: string, zone = 'us-east-1a'): LabSpec => ({
     ...spec,

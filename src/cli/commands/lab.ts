@@ -22,6 +22,8 @@ import { timeoutSignal } from '../../util/abort.js';
 export const labHelp = `Usage: overlay-lb lab COMMAND [options]
 
   up [--spec FILE] [--azs 2|3] [--no-nodes]   build the lab (default spec examples/demo.yaml)
+  up --bare [--spec FILE]                    a bare account: VPC, subnets in 3 AZs, route tables, internet
+                                             gateway, clients, backends; no LB nodes (launch them via the API)
   demo [--spec FILE]                         the guided tour: lab up, header routing, a node killed, lab down
   status [--json]                            namespaces, processes, VIP route per table, faults
   down                                       remove everything 'up' made (idempotent)
@@ -72,14 +74,17 @@ async function stateFileOf(values: { prefix?: string | undefined; 'state-dir'?: 
 }
 
 async function labUp(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
-  const { values, positionals } = parseCommandArgs('lab up', argv, { ...common, spec: { type: 'string' }, azs: { type: 'string' }, 'no-nodes': { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('lab up', argv, { ...common, spec: { type: 'string' }, azs: { type: 'string' }, 'no-nodes': { type: 'boolean' }, bare: { type: 'boolean' } });
   if (values.help) return (io.out(labHelp), EXIT.ok);
   if (positionals.length > 0) throw new UserError('CLI_USAGE', `lab up: unexpected argument ${JSON.stringify(positionals[0])}; the spec goes in --spec FILE`);
   if (values.azs !== undefined && values.azs !== '2' && values.azs !== '3') throw new UserError('CLI_USAGE', `lab up: --azs ${values.azs} is not allowed: use 2 or 3`);
   const specFile = values.spec ?? 'examples/demo.yaml';
   if (values['state-dir'] !== undefined) await ensureWritableDirectory(values['state-dir'], { what: 'lab up: --state-dir', missing: 'allow', signal });
   const { spec } = await loadSpecFile(specFile, { signal });
-  const { plan } = await planFromOptions({ spec, azs: values.azs === '3' ? 3 : 2, ...(values.prefix === undefined ? {} : { prefix: values.prefix }), signal });
+  const bare = values.bare === true;
+  const { plan } = await planFromOptions({
+    spec, ...(values.azs === undefined ? {} : { azs: values.azs === '3' ? 3 : 2 }), bare, ...(values.prefix === undefined ? {} : { prefix: values.prefix }), signal,
+  });
   const stateDir = values['state-dir'];
   const lab = await buildLab(plan, { signal, ...(stateDir === undefined ? {} : { stateDir }) });
   const stateFile = lab.stateFilePath;
@@ -88,7 +93,7 @@ async function labUp(argv: readonly string[], io: CliIo, signal: AbortSignal): P
     if (spec.cluster.cloud.eipAllocationId !== undefined) serveArgs.push('--eip-allocation-id', spec.cluster.cloud.eipAllocationId);
     await startDetachedController(serveArgs, labFiles(stateFile, plan.prefix).log, signal);
     const reopened = await openLab({ signal, stateFile });
-    const skipped = values['no-nodes'] === true ? null : await startNodeSoftware(reopened, { specFile, signal });
+    const skipped = values['no-nodes'] === true || bare ? null : await startNodeSoftware(reopened, { specFile, signal });
     printStatus(io, await collectLabStatus(stateFile, { signal }));
     if (skipped !== null) io.out(`note: node software not started: ${skipped}`);
     io.out(`take it down with: overlay-lb lab down${values.prefix === undefined ? '' : ` --prefix ${values.prefix}`}`);

@@ -7,7 +7,7 @@ import { Ec2ApiError, ec2Errors } from './errors.js';
 import type { AuthorizedResource } from './policy.js';
 import { applyFilters, paginate, type FilterFields, type QueryParams } from './query.js';
 import {
-  lookup, resourceTypeOf, routeState, LAB_IMAGE_ID, LAB_INSTANCE_TYPE,
+  lookup, resourceTypeOf, routeState, DEBIAN_OWNER_ID, LAB_IMAGE_ID, LAB_IMAGE_NAME, LAB_INSTANCE_TYPE,
   type AddressData, type InstanceData, type LabCloud, type NetworkInterfaceData, type RouteTableData,
   type RouteTargetInput, type SubnetData, type VpcData, type World,
 } from './state.js';
@@ -75,7 +75,7 @@ function subnetXml(cloud: LabCloud, world: Readonly<World>, s: SubnetData): XmlN
   return {
     subnetId: s.subnetId, subnetArn: cloud.arn('subnet', s.subnetId), ownerId: cloud.accountId, state: 'available', vpcId: s.vpcId,
     cidrBlock: s.cidrBlock, availableIpAddressCount: Math.max(0, 2 ** (32 - prefix) - 5 - used),
-    availabilityZone: s.availabilityZone, availabilityZoneId: `${cloud.region}-az${s.availabilityZone.slice(-1)}`,
+    availabilityZone: s.availabilityZone, availabilityZoneId: availabilityZones(cloud, world).find((z) => z.zoneName === s.availabilityZone)?.zoneId,
     defaultForAz: false, mapPublicIpOnLaunch: false, tagSet: tagSet(s.tags),
   };
 }
@@ -270,6 +270,66 @@ function sourceDestCheckValue(params: QueryParams): boolean {
 
 const ok = (): XmlNode => ({ return: true });
 
+/** The one image: Debian 12 (bookworm) for amd64, as Debian publishes its AMIs. */
+interface ImageData { readonly imageId: string; readonly name: string; readonly tags: Record<string, string> }
+const LAB_IMAGE: ImageData = { imageId: LAB_IMAGE_ID, name: LAB_IMAGE_NAME, tags: {} };
+
+function imageXml(image: ImageData): XmlNode {
+  return {
+    imageId: image.imageId, imageLocation: `${DEBIAN_OWNER_ID}/${image.name}`, imageState: 'available', imageOwnerId: DEBIAN_OWNER_ID,
+    creationDate: '2024-07-17T18:14:39.000Z', isPublic: true, architecture: 'x86_64', imageType: 'machine', name: image.name,
+    description: 'Debian 12 (20240717-1811)', rootDeviceType: 'ebs', rootDeviceName: '/dev/xvda',
+    blockDeviceMapping: itemSet([{ deviceName: '/dev/xvda', ebs: { deleteOnTermination: true, snapshotId: 'snap-0deb12a0000000001', volumeSize: 8, volumeType: 'gp2', encrypted: false } }]),
+    virtualizationType: 'hvm', hypervisor: 'xen', enaSupport: true, sriovNetSupport: 'simple', platformDetails: 'Linux/UNIX', usageOperation: 'RunInstances',
+    bootMode: 'uefi-preferred', deprecationTime: '2026-07-17T18:14:39.000Z', tagSet: tagSet(image.tags),
+  };
+}
+
+const imageFields: FilterFields<ImageData> = {
+  'image-id': (i) => [i.imageId], name: (i) => [i.name], 'owner-id': () => [DEBIAN_OWNER_ID], architecture: () => ['x86_64'],
+  state: () => ['available'], 'root-device-type': () => ['ebs'], 'virtualization-type': () => ['hvm'], 'is-public': () => ['true'],
+  'image-type': () => ['machine'], hypervisor: () => ['xen'], 'ena-support': () => ['true'], description: () => ['Debian 12 (20240717-1811)'],
+  'platform-details': () => ['Linux/UNIX'],
+};
+
+/**
+ * The AZs of the account: those of the VPCs' subnets (the lab's region has no others), with zone
+ * ids as AWS forms them (`euw1-az1` in eu-west-1), numbered in name order.
+ */
+function availabilityZones(cloud: LabCloud, world: Readonly<World>): { zoneName: string; zoneId: string }[] {
+  const names = [...new Set(Object.values(world.subnets).map((s) => s.availabilityZone))].sort();
+  const parts = cloud.region.split('-');
+  const short = `${parts[0] ?? ''}${parts.slice(1, -1).map((p) => p.charAt(0)).join('')}${parts.at(-1) ?? ''}`;
+  return names.map((zoneName, i) => ({ zoneName, zoneId: `${short}-az${i + 1}` }));
+}
+
+/** DescribeInstanceAttribute: the attributes the lab knows, each in EC2's shape. */
+function instanceAttributeXml(world: Readonly<World>, instance: InstanceData, attribute: string): XmlNode {
+  const primary = Object.values(world.networkInterfaces).find((e) => e.attachment?.instanceId === instance.instanceId && e.attachment.deviceIndex === 0);
+  const values: Record<string, XmlNode> = {
+    instanceType: { instanceType: { value: LAB_INSTANCE_TYPE } },
+    sourceDestCheck: { sourceDestCheck: { value: primary?.sourceDestCheck ?? true } },
+    disableApiTermination: { disableApiTermination: { value: false } },
+    disableApiStop: { disableApiStop: { value: false } },
+    instanceInitiatedShutdownBehavior: { instanceInitiatedShutdownBehavior: { value: 'stop' } },
+    rootDeviceName: { rootDeviceName: { value: '/dev/xvda' } },
+    blockDeviceMapping: { blockDeviceMapping: itemSet([]) },
+    ebsOptimized: { ebsOptimized: { value: false } },
+    enaSupport: { enaSupport: { value: true } },
+    sriovNetSupport: { sriovNetSupport: { value: 'simple' } },
+    kernel: { kernel: {} },
+    ramdisk: { ramdisk: {} },
+    productCodes: { productCodes: itemSet([]) },
+    groupSet: { groupSet: itemSet([]) },
+    userData: { userData: {} },
+  };
+  const value = Object.hasOwn(values, attribute) ? values[attribute] : undefined;
+  if (value === undefined) {
+    throw ec2Errors.invalidParameterValue(`Value (${attribute}) for parameter attribute is invalid. Allowed: ${Object.keys(values).join(', ')}.`);
+  }
+  return { instanceId: instance.instanceId, ...value };
+}
+
 /** Every supported action by name. */
 export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   DescribeVpcs: {
@@ -307,6 +367,61 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
         }))),
         nextToken,
       };
+    },
+  },
+  DescribeAvailabilityZones: {
+    mutating: false,
+    run: (ctx) => {
+      ctx.authorize([]);
+      const zones = availabilityZones(ctx.cloud, ctx.view);
+      const byName = ctx.params.list('ZoneName');
+      const byId = ctx.params.list('ZoneId');
+      for (const name of byName) {
+        if (!zones.some((z) => z.zoneName === name)) throw ec2Errors.invalidParameterValue(`The zone '${name}' does not exist in the region ${ctx.cloud.region}.`);
+      }
+      for (const id of byId) {
+        if (!zones.some((z) => z.zoneId === id)) throw ec2Errors.invalidParameterValue(`The zone ID '${id}' does not exist in the region ${ctx.cloud.region}.`);
+      }
+      const selected = zones.filter((z) => (byName.length === 0 && byId.length === 0) || byName.includes(z.zoneName) || byId.includes(z.zoneId));
+      const filtered = applyFilters({
+        items: selected, filters: ctx.params.filters(), tags: () => ({}),
+        fields: {
+          'zone-name': (z) => [z.zoneName], 'zone-id': (z) => [z.zoneId], state: () => ['available'], 'region-name': () => [ctx.cloud.region],
+          'group-name': () => [ctx.cloud.region], 'network-border-group': () => [ctx.cloud.region], 'zone-type': () => ['availability-zone'],
+          'opt-in-status': () => ['opt-in-not-required'],
+        },
+      });
+      return {
+        availabilityZoneInfo: itemSet(filtered.map((z) => ({
+          zoneName: z.zoneName, zoneId: z.zoneId, zoneState: 'available', regionName: ctx.cloud.region, groupName: ctx.cloud.region,
+          networkBorderGroup: ctx.cloud.region, zoneType: 'availability-zone', optInStatus: 'opt-in-not-required', messageSet: itemSet([]),
+        }))),
+      };
+    },
+  },
+  DescribeImages: {
+    mutating: false,
+    run: (ctx) => {
+      ctx.authorize([]);
+      const ids = ctx.params.list('ImageId');
+      for (const id of ids) {
+        if (!/^ami-[0-9a-f]{8,17}$/.test(id)) throw ec2Errors.malformed('InvalidAMIID.Malformed', id);
+        if (id !== LAB_IMAGE.imageId) throw new Ec2ApiError({ code: 'InvalidAMIID.NotFound', message: `The image id '[${id}]' does not exist` });
+      }
+      const owners = ctx.params.list('Owner');
+      const ownerOk = owners.length === 0 || owners.some((o) => o === DEBIAN_OWNER_ID);
+      const items = ownerOk ? applyFilters({ items: [LAB_IMAGE], filters: ctx.params.filters(), fields: imageFields, tags: (i) => i.tags }) : [];
+      const { page, nextToken } = paginate({ items, params: ctx.params, min: 1, max: 1000 });
+      return { imagesSet: itemSet(page.map(imageXml)), nextToken };
+    },
+  },
+  DescribeInstanceAttribute: {
+    mutating: false,
+    run: (ctx) => {
+      const instance = lookup<InstanceData>(ctx.view, 'i', ctx.params.require('InstanceId'));
+      const attribute = ctx.params.require('Attribute');
+      ctx.authorize([]);
+      return instanceAttributeXml(ctx.view, instance, attribute);
     },
   },
   DescribeNetworkInterfaces: {

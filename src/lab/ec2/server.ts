@@ -1,6 +1,7 @@
 /**
- * The lab's EC2-compatible Query API over HTTP: SigV4 checked against the lab credentials, the
- * caller's policy enforced, faults applied, actions answered in EC2's XML.
+ * The lab's AWS endpoint over HTTP: the EC2-compatible Query API, IAM's and S3's REST API (told
+ * apart by the service the request is signed for), SigV4 checked against the lab credentials, the
+ * caller's policy enforced, faults applied, actions answered in each service's XML.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -8,14 +9,20 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { SystemError } from '../../util/errors.js';
+import { createHash } from 'node:crypto';
+import { IAM_ACTIONS, IAM_XMLNS, STS_ACTIONS, STS_XMLNS } from '../iam/actions.js';
+import { iamErrors, iamSigV4Error } from '../iam/errors.js';
+import { answerS3 } from '../s3/api.js';
+import { S3ApiError, s3Errors, s3SigV4Error } from '../s3/errors.js';
+import { LabS3 } from '../s3/model.js';
 import { ACTIONS } from './actions.js';
 import { Ec2ApiError, ec2Errors } from './errors.js';
 import { ApiFaults } from './faults.js';
 import { isAllowed, type LabCredential } from './policy.js';
 import { QueryParams } from './query.js';
-import { verifySigV4 } from './sigv4.js';
+import { signingService, verifySigV4, verifySigV4Detailed } from './sigv4.js';
 import type { LabCloud } from './state.js';
-import { errorXml, responseXml } from './xml.js';
+import { errorXml, queryErrorXml, queryResponseXml, responseXml, xmlDocument } from './xml.js';
 
 export type { LabCredential } from './policy.js';
 
@@ -47,6 +54,10 @@ export interface Ec2ApiOptions {
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Called once per answered request. */
   readonly onRequest?: (entry: Ec2ApiRequestLog) => void;
+  /** The account's S3 (path-style on this endpoint). @default a new, empty LabS3 */
+  readonly s3?: LabS3;
+  /** The largest S3 request body accepted (EntityTooLarge above). @default 268435456 (256 MiB) */
+  readonly s3MaxBodyBytes?: number;
 }
 
 export interface Ec2Api {
@@ -54,6 +65,8 @@ export interface Ec2Api {
   readonly url: string;
   close(): Promise<void>;
   readonly faults: ApiFaults;
+  /** The S3 it serves. */
+  readonly s3: LabS3;
   /**
    * Serves one more connection accepted elsewhere (the lab relays instances' connections over a
    * unix socket, see `acceptProxyConnection` in src/lab/netns-relay.ts); the stream's
@@ -69,12 +82,12 @@ function plainAddress(address: string | undefined): string {
   return (address ?? '').replace(/^::ffff:/, '');
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
+async function readBody(req: IncomingMessage, options: { max: number; tooLarge: () => Error }): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw ec2Errors.invalidParameterValue(`The request body exceeds ${MAX_BODY_BYTES} bytes.`);
+    if (size > options.max) throw options.tooLarge();
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
@@ -92,6 +105,9 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
   const sleep = options.sleep ?? ((ms: number, signal: AbortSignal) => sleepFor(ms, undefined, { signal }));
   const closing = new AbortController();
   const sockets = new Set<Socket>();
+  const s3 = options.s3 ?? new LabS3({ region: cloud.region, clock: cloud.clock });
+  const s3MaxBodyBytes = options.s3MaxBodyBytes ?? 256 * 1024 * 1024;
+  const findCredential = (id: string): LabCredential | undefined => staticCredentials.get(id) ?? cloud.findRoleCredential(id);
 
   const answer = (res: ServerResponse, status: number, body: string, requestId: string): void => {
     res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(body) });
@@ -112,16 +128,83 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
     let principal: string | undefined;
     let status = 200;
     let code: string | undefined;
+    const signedFor = signingService(req.rawHeaders);
+    const service = signedFor === 'iam' || signedFor === 'sts' || signedFor === 's3' ? signedFor : 'ec2';
+    const query = service === 'sts' ? { actions: STS_ACTIONS, xmlns: STS_XMLNS, version: '2011-06-15' } : { actions: IAM_ACTIONS, xmlns: IAM_XMLNS, version: '2010-05-08' };
     try {
-      const body = await readBody(req);
+      const body = service === 's3'
+        ? await readBody(req, { max: s3MaxBodyBytes, tooLarge: () => s3Errors.entityTooLarge(s3MaxBodyBytes) })
+        : await readBody(req, { max: MAX_BODY_BYTES, tooLarge: () => ec2Errors.invalidParameterValue(`The request body exceeds ${MAX_BODY_BYTES} bytes.`) });
       const rawUrl = req.url ?? '/';
+      if (service === 's3') {
+        const verified = verifySigV4Detailed({
+          request: { method: req.method ?? 'GET', rawUrl, rawHeaders: req.rawHeaders, body }, region: cloud.region, service: 's3', s3: true,
+          fail: s3SigV4Error, findCredential,
+        });
+        principal = verified.credential.principal;
+        if (faults.serverError() !== null) throw s3Errors.internalError();
+        const out = answerS3(s3, {
+          method: req.method ?? 'GET', rawUrl, body, verified, accountId: cloud.accountId,
+          header: (name) => {
+            const value = req.headers[name];
+            return Array.isArray(value) ? value.join(',') : value;
+          },
+          headerNames: () => Object.keys(req.headers),
+          authorize: (s3Action, resource) => {
+            if (!isAllowed(verified.credential.policy, s3Action, [{ arn: resource, conditions: {} }])) throw s3Errors.accessDenied();
+          },
+        });
+        action = out.operation;
+        const delay = faults.latencyFor(action);
+        if (delay > 0) await sleep(delay, AbortSignal.any([options.signal, closing.signal]));
+        status = out.status;
+        const payload = typeof out.body === 'string' ? Buffer.from(out.body, 'utf8') : out.body;
+        res.writeHead(out.status, { 'x-amz-request-id': requestId, 'content-length': payload.length, ...out.headers });
+        res.end(req.method === 'HEAD' ? undefined : payload);
+        options.onRequest?.({ requestId, action, principal, remoteAddress, status, code, ms: Math.round((performance.now() - startedAt) * 10) / 10 });
+        return;
+      }
       const q = rawUrl.indexOf('?');
       const contentType = req.headers['content-type'] ?? '';
       const params = QueryParams.parse(q < 0 ? '' : rawUrl.slice(q + 1), contentType.startsWith('application/x-www-form-urlencoded') ? body.toString('utf8') : '');
+      if (service === 'iam' || service === 'sts') {
+        const credential = verifySigV4({
+          request: { method: req.method ?? 'GET', rawUrl, rawHeaders: req.rawHeaders, body },
+          // IAM is global: at a custom endpoint the SDK and the CLI sign for their own region; AWS's scope is us-east-1.
+          region: cloud.region, otherRegions: ['us-east-1'], service, fail: iamSigV4Error, findCredential,
+        });
+        principal = credential.principal;
+        action = params.get('Action');
+        if (action === undefined) throw iamErrors.invalidAction('(none)', query.version);
+        const handler = Object.hasOwn(query.actions, action) ? query.actions[action] : undefined;
+        if (handler === undefined) throw iamErrors.invalidAction(action, query.version);
+        if (faults.serverError() !== null) throw iamErrors.serviceFailure();
+        const delay = faults.latencyFor(action);
+        if (delay > 0) await sleep(delay, AbortSignal.any([options.signal, closing.signal]));
+        const actionName = `${service}:${action}`;
+        const roleName = credential.principal.startsWith('role/') ? credential.principal.slice(5) : null;
+        const principalArn = roleName !== null
+          ? `arn:aws:sts::${cloud.accountId}:assumed-role/${roleName}/${roleName}`
+          : `arn:aws:iam::${cloud.accountId}:user/${credential.principal}`;
+        // STS's user ids: the role's id and the session for a role, a stable AIDA id for a user.
+        const userId = roleName !== null
+          ? `${cloud.view().roles[roleName]?.roleId ?? 'AROA'}:${roleName}`
+          : `AIDA${createHash('sha256').update(credential.accessKeyId).digest('hex').slice(0, 17).toUpperCase()}`;
+        const result = handler.run({
+          iam: cloud.iam, params, caller: { arn: principalArn, userId, account: cloud.accountId },
+          authorize: (resource) => {
+            if (!isAllowed(credential.policy, actionName, [{ arn: resource, conditions: {} }])) throw iamErrors.accessDenied({ principalArn, action: actionName, resource });
+          },
+        });
+        const xml = queryResponseXml({ action, xmlns: query.xmlns, requestId, result });
+        res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(xml) });
+        res.end(xml);
+        options.onRequest?.({ requestId, action, principal, remoteAddress, status, code, ms: Math.round((performance.now() - startedAt) * 10) / 10 });
+        return;
+      }
       const credential = verifySigV4({
         request: { method: req.method ?? 'GET', rawUrl, rawHeaders: req.rawHeaders, body },
-        region: cloud.region, service: 'ec2',
-        findCredential: (id) => staticCredentials.get(id) ?? cloud.findRoleCredential(id),
+        region: cloud.region, service: 'ec2', findCredential,
       });
       principal = credential.principal;
       action = params.get('Action');
@@ -149,10 +232,23 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
         req.socket.destroy();
         return;
       }
-      const apiError = error instanceof Ec2ApiError ? error : ec2Errors.internalError();
+      const apiError = error instanceof Ec2ApiError ? error
+        : service === 'iam' || service === 'sts' ? iamErrors.serviceFailure() : service === 's3' ? s3Errors.internalError() : ec2Errors.internalError();
       status = apiError.status;
       code = apiError.code;
-      answer(res, status, errorXml(apiError.code, apiError.message, requestId), requestId);
+      if (service === 's3') {
+        const s3Error = apiError instanceof S3ApiError ? apiError : new S3ApiError({ code: apiError.code, message: apiError.message, status: apiError.status });
+        // HEAD answers carry no body, so the SDK names the error by its status (NotFound).
+        const xml = req.method === 'HEAD' ? '' : xmlDocument({ root: 'Error', body: { Code: s3Error.code, Message: s3Error.message, ...s3Error.details, RequestId: requestId } });
+        res.writeHead(status, { 'content-type': 'application/xml', 'x-amz-request-id': requestId, 'content-length': Buffer.byteLength(xml), ...s3Error.headers });
+        res.end(xml);
+      } else if (service === 'iam' || service === 'sts') {
+        const xml = queryErrorXml({ xmlns: query.xmlns, code: apiError.code, message: apiError.message, status, requestId });
+        res.writeHead(status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(xml) });
+        res.end(xml);
+      } else {
+        answer(res, status, errorXml(apiError.code, apiError.message, requestId), requestId);
+      }
     }
     options.onRequest?.({ requestId, action, principal, remoteAddress, status, code, ms: Math.round((performance.now() - startedAt) * 10) / 10 });
   };
@@ -182,5 +278,5 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
     return closed;
   };
   options.signal.addEventListener('abort', () => void close(), { once: true });
-  return { url: `http://${host}:${port}/`, close, faults, acceptConnection: (stream) => void server.emit('connection', stream) };
+  return { url: `http://${host}:${port}/`, close, faults, s3, acceptConnection: (stream) => void server.emit('connection', stream) };
 }

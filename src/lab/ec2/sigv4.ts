@@ -69,6 +69,20 @@ function headerMap(rawHeaders: readonly string[]): Map<string, string[]> {
   return map;
 }
 
+/** Why a signature was refused; each protocol answers it with its own error code. */
+export type SigV4Failure = 'missing' | 'malformed' | 'unknown-key' | 'scope' | 'token' | 'signature';
+
+/** EC2's answers: MissingAuthenticationToken, else AuthFailure with the reason in the message. */
+export function ec2SigV4Error(reason: SigV4Failure, message: string | undefined): Error {
+  return reason === 'missing' ? ec2Errors.missingAuth() : ec2Errors.authFailure(message);
+}
+
+/** The service a request is signed for (the credential scope's fourth part), if it is signed at all. */
+export function signingService(rawHeaders: readonly string[]): string | undefined {
+  const authorization = headerMap(rawHeaders).get('authorization')?.[0];
+  return authorization === undefined ? undefined : parseAuthorization(authorization)?.service;
+}
+
 interface ParsedAuthorization {
   readonly accessKeyId: string;
   readonly date: string;
@@ -93,25 +107,59 @@ function parseAuthorization(header: string): ParsedAuthorization | undefined {
  * AuthFailure for an unknown key, a wrong region or service, a missing or wrong session token,
  * or a signature that does not match.
  */
-export function verifySigV4(options: {
-  request: SignedRequest; region: string; service: string; findCredential: (accessKeyId: string) => LabCredential | undefined;
-}): LabCredential {
+export function verifySigV4(options: VerifySigV4Options): LabCredential {
+  return verifySigV4Detailed(options).credential;
+}
+
+export interface VerifySigV4Options {
+  readonly request: SignedRequest;
+  readonly region: string;
+  readonly service: string;
+  readonly findCredential: (accessKeyId: string) => LabCredential | undefined;
+  /** Further regions the scope may name (IAM is global: clients sign it for us-east-1 or for their own region). */
+  readonly otherRegions?: readonly string[];
+  /** The protocol's error for a refusal. @default ec2SigV4Error */
+  readonly fail?: (reason: SigV4Failure, message: string | undefined) => Error;
+  /**
+   * S3's variant: the path is signed encoded once (not twice), and the payload hash is the
+   * `x-amz-content-sha256` header as sent (a hex digest, `UNSIGNED-PAYLOAD` or a `STREAMING-...`
+   * mode); the caller checks the body against it. @default false
+   */
+  readonly s3?: boolean;
+}
+
+/** A verified signature and what S3's chunk signatures chain from. */
+export interface VerifiedSigV4 {
+  readonly credential: LabCredential;
+  /** The request's signature (the seed of aws-chunked chunk signatures). */
+  readonly signature: string;
+  readonly signingKey: Buffer;
+  readonly scope: string;
+  readonly amzDate: string;
+  /** The declared `x-amz-content-sha256`, if any. */
+  readonly contentSha256: string | undefined;
+}
+
+/** verifySigV4, also returning the signing key and signature (for S3's aws-chunked payloads). */
+export function verifySigV4Detailed(options: VerifySigV4Options): VerifiedSigV4 {
+  const fail = options.fail ?? ec2SigV4Error;
   const headers = headerMap(options.request.rawHeaders);
   const authorization = headers.get('authorization')?.[0];
-  if (authorization === undefined) throw ec2Errors.missingAuth();
+  if (authorization === undefined) throw fail('missing', undefined);
   const auth = parseAuthorization(authorization);
-  if (auth === undefined) throw ec2Errors.authFailure('Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.');
+  if (auth === undefined) throw fail('malformed', 'Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.');
   const credential = options.findCredential(auth.accessKeyId);
-  if (credential === undefined) throw ec2Errors.authFailure();
-  if (auth.region !== options.region || auth.service !== options.service) {
-    throw ec2Errors.authFailure(`Credential should be scoped to a valid region and service: expected ${options.region}/${options.service}, got ${auth.region}/${auth.service}.`);
+  if (credential === undefined) throw fail('unknown-key', undefined);
+  const regionOk = auth.region === options.region || (options.otherRegions ?? []).includes(auth.region);
+  if (!regionOk || auth.service !== options.service) {
+    throw fail('scope', `Credential should be scoped to a valid region and service: expected ${options.region}/${options.service}, got ${auth.region}/${auth.service}.`);
   }
   const token = headers.get('x-amz-security-token')?.[0];
-  if (credential.sessionToken !== undefined && token !== credential.sessionToken) throw ec2Errors.authFailure();
-  if (!auth.signedHeaders.includes('host')) throw ec2Errors.authFailure('The host header must be signed.');
+  if (credential.sessionToken !== undefined && token !== credential.sessionToken) throw fail('token', undefined);
+  if (!auth.signedHeaders.includes('host')) throw fail('malformed', 'The host header must be signed.');
 
   const amzDate = headers.get('x-amz-date')?.[0];
-  if (amzDate === undefined || !amzDate.startsWith(auth.date)) throw ec2Errors.authFailure('X-Amz-Date is missing or does not match the credential scope date.');
+  if (amzDate === undefined || !amzDate.startsWith(auth.date)) throw fail('malformed', 'X-Amz-Date is missing or does not match the credential scope date.');
 
   const { rawUrl } = options.request;
   const q = rawUrl.indexOf('?');
@@ -119,9 +167,16 @@ export function verifySigV4(options: {
   const rawQuery = q < 0 ? '' : rawUrl.slice(q + 1);
   const canonicalHeaders = auth.signedHeaders.map((name) => `${name}:${(headers.get(name) ?? []).join(',')}\n`).join('');
   const declaredHash = headers.get('x-amz-content-sha256')?.[0];
-  const payloadHash = declaredHash === 'UNSIGNED-PAYLOAD' ? declaredHash : sha256Hex(options.request.body);
+  let payloadHash: string;
+  if (options.s3 === true) {
+    if (declaredHash === undefined) throw fail('malformed', 'Missing required header for this request: x-amz-content-sha256');
+    payloadHash = declaredHash;
+  } else {
+    payloadHash = declaredHash === 'UNSIGNED-PAYLOAD' ? declaredHash : sha256Hex(options.request.body);
+  }
+  const uri = options.s3 === true ? s3CanonicalUri(rawPath) : canonicalUri(rawPath);
   const canonicalRequest = [
-    options.request.method.toUpperCase(), canonicalUri(rawPath), canonicalQuery(rawQuery), canonicalHeaders,
+    options.request.method.toUpperCase(), uri, canonicalQuery(rawQuery), canonicalHeaders,
     auth.signedHeaders.join(';'), payloadHash,
   ].join('\n');
   const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
@@ -132,6 +187,28 @@ export function verifySigV4(options: {
   );
   const expected = Buffer.from(hmac(key, stringToSign).toString('hex'), 'utf8');
   const given = Buffer.from(auth.signature, 'utf8');
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) throw ec2Errors.authFailure();
-  return credential;
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) throw fail('signature', undefined);
+  return { credential, signature: auth.signature, signingKey: key, scope, amzDate, contentSha256: declaredHash };
+}
+
+/** S3 signs each path segment encoded once (RFC 3986), whatever encoding the client chose on the wire. */
+function s3CanonicalUri(rawPath: string): string {
+  const joined = rawPath.split('/').map((s) => encodeRfc3986(safeDecode(s))).join('/');
+  return joined === '' ? '/' : joined;
+}
+
+/**
+ * The signature of one aws-chunked chunk (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`): each chains from
+ * the previous one, the first from the request's.
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html
+ */
+export function chunkSignature(options: { verified: VerifiedSigV4; previous: string; chunk: Buffer }): string {
+  const { verified } = options;
+  const stringToSign = ['AWS4-HMAC-SHA256-PAYLOAD', verified.amzDate, verified.scope, options.previous, sha256Hex(''), sha256Hex(options.chunk)].join('\n');
+  return hmac(verified.signingKey, stringToSign).toString('hex');
+}
+
+/** The SHA-256 of a payload in hex, as `x-amz-content-sha256` carries it. */
+export function payloadSha256(body: Buffer): string {
+  return sha256Hex(body);
 }

@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { cidrContains, cidrWithin, cidrOverlaps, formatIpv4, parseCidr, parseIpv4 } from './cidr.js';
 import { Ec2ApiError, ec2Errors } from './errors.js';
+import { EC2_TRUST_POLICY, LabIam, type IamRoleData, type InstanceProfileData } from '../iam/model.js';
 import type { LabCredential, PolicyDocument } from './policy.js';
 
 export type Tags = Readonly<Record<string, string>>;
@@ -52,7 +53,6 @@ export interface AddressData {
   readonly allocationId: string; readonly publicIp: string; association: AddressAssociation | null;
   tags: Record<string, string>;
 }
-export interface RoleData { policy: PolicyDocument }
 export interface RoleCredentialData {
   readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken: string;
   readonly roleName: string; readonly expiration: number;
@@ -68,7 +68,9 @@ export interface World {
   instances: Record<string, InstanceData>;
   networkInterfaces: Record<string, NetworkInterfaceData>;
   addresses: Record<string, AddressData>;
-  roles: Record<string, RoleData>;
+  /** IAM roles by name (src/lab/iam/model.ts). */
+  roles: Record<string, IamRoleData>;
+  instanceProfiles: Record<string, InstanceProfileData>;
   roleCredentials: Record<string, RoleCredentialData>;
 }
 
@@ -118,17 +120,24 @@ export type RouteTargetInput =
   | { readonly instanceId: string }
   | { readonly gatewayId: string };
 
-/** The AMI and type every lab instance reports (the lab does not model images). */
-export const LAB_IMAGE_ID = 'ami-0000000000000lab0';
+/**
+ * The AMI every lab instance reports: Debian 12, what the lab's host runs (instances are
+ * namespaces of the host). DescribeImages describes it as Debian's own AMIs are described.
+ */
+export const LAB_IMAGE_ID = 'ami-0deb12a0000000001';
+/** Debian's AWS account, the owner of the official Debian AMIs (https://wiki.debian.org/Cloud/AmazonEC2Image). */
+export const DEBIAN_OWNER_ID = '136693071363';
+export const LAB_IMAGE_NAME = 'debian-12-amd64-20240717-1811';
 export const LAB_INSTANCE_TYPE = 't3.micro';
 /** Role credentials live this long, as an instance profile's do (IMDS refreshes them earlier). */
 const ROLE_CREDENTIAL_LIFETIME_MS = 6 * 3600_000;
-const SNAPSHOT_VERSION = 1;
+/** 2: IAM roles with trust and inline policies, instance profiles. */
+const SNAPSHOT_VERSION = 2;
 
 function emptyWorld(): World {
   return {
     counters: {}, vpcs: {}, subnets: {}, internetGateways: {}, routeTables: {}, instances: {},
-    networkInterfaces: {}, addresses: {}, roles: {}, roleCredentials: {},
+    networkInterfaces: {}, addresses: {}, roles: {}, instanceProfiles: {}, roleCredentials: {},
   };
 }
 
@@ -211,11 +220,14 @@ export class LabCloud {
   /** Time-stamped copies of the world, oldest first; kept only while retainHistoryMs > 0. */
   private history: { time: number; world: World }[] = [];
   private retainHistoryMs = 0;
+  /** The account's IAM (roles, inline policies, instance profiles), kept in the same world. */
+  readonly iam: LabIam;
 
   constructor(options: LabCloudOptions) {
     this.region = options.region;
     this.accountId = options.accountId ?? '123456789012';
     this.clock = options.clock ?? Date.now;
+    this.iam = new LabIam({ store: () => this.world, commit: () => this.commit([]), clock: this.clock, accountId: this.accountId });
     const base = parseIpv4(options.publicIpBase ?? '198.51.100.10');
     if (base === undefined) throw new Error(`publicIpBase ${options.publicIpBase ?? ''} is not an IPv4 address`);
     this.publicIpBase = base;
@@ -680,15 +692,23 @@ export class LabCloud {
 
   // ---- roles and identities -------------------------------------------------------------------
 
-  /** Set an instance role's policy (the API enforces it for the role's credentials). */
+  /**
+   * An instance role as `lab up` and tests make it: the role (EC2 may assume it) and an instance
+   * profile of the same name holding it, created when missing, and `policy` as its inline policy
+   * of the same name (the API enforces it for the role's credentials).
+   */
   putRolePolicy(roleName: string, policy: PolicyDocument): void {
-    this.world.roles[roleName] = { policy };
-    this.commit([]);
+    if (this.world.roles[roleName] === undefined) this.iam.createRole({ roleName, assumeRolePolicyDocument: EC2_TRUST_POLICY });
+    if (this.world.instanceProfiles[roleName] === undefined) {
+      this.iam.createInstanceProfile({ instanceProfileName: roleName });
+      this.iam.addRoleToInstanceProfile({ instanceProfileName: roleName, roleName });
+    }
+    this.iam.putRolePolicy({ roleName, policyName: roleName, policyDocument: JSON.stringify(policy) });
   }
 
   /** Temporary credentials of a role; reused until 5 minutes before they expire. */
   issueRoleCredentials(roleName: string): RoleCredentialData {
-    if (this.world.roles[roleName] === undefined) throw new Error(`role ${roleName} has no policy; call putRolePolicy first`);
+    if (this.world.roles[roleName] === undefined) throw new Error(`role ${roleName} does not exist; create it first (putRolePolicy or the IAM API)`);
     const now = this.clock();
     const current = Object.values(this.world.roleCredentials).find((c) => c.roleName === roleName && c.expiration - now > 5 * 60_000);
     if (current !== undefined) return current;
@@ -708,9 +728,9 @@ export class LabCloud {
   /** The lab credential behind a role access key, if it is current. */
   findRoleCredential(accessKeyId: string): LabCredential | undefined {
     const c = this.world.roleCredentials[accessKeyId];
-    const role = c === undefined ? undefined : this.world.roles[c.roleName];
-    if (c === undefined || role === undefined || c.expiration <= this.clock()) return undefined;
-    return { accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, principal: `role/${c.roleName}`, policy: role.policy };
+    const policy = c === undefined ? undefined : this.iam.effectivePolicy(c.roleName);
+    if (c === undefined || policy === undefined || c.expiration <= this.clock()) return undefined;
+    return { accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, principal: `role/${c.roleName}`, policy };
   }
 
   /** The instance whose ENI has this private address (for IMDS and for API callers), if any. */

@@ -32,7 +32,8 @@ function render(name: string, value: XmlValue): string {
   return `<${name}>${escapeXml(String(value))}</${name}>`;
 }
 
-function renderChildren(node: XmlNode): string {
+/** The elements of a node, without a root (for lists that interleave element names). */
+export function renderChildren(node: XmlNode): string {
   return Object.entries(node).map(([k, v]) => render(k, v)).join('');
 }
 
@@ -44,4 +45,27 @@ export function responseXml(action: string, requestId: string, body: XmlNode): s
 /** An error response document. */
 export function errorXml(code: string, message: string, requestId: string): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`;
+}
+
+/**
+ * A Query-protocol response of the services other than EC2 (IAM, STS):
+ * `<ActionResponse xmlns><ActionResult>..</ActionResult><ResponseMetadata><RequestId/>..`; actions
+ * without output have no Result element. https://docs.aws.amazon.com/IAM/latest/APIReference/
+ */
+export function queryResponseXml(options: { action: string; xmlns: string; requestId: string; result: XmlNode | null }): string {
+  const { action, requestId, result } = options;
+  const body = result === null ? '' : `<${action}Result>${renderChildren(result)}</${action}Result>`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<${action}Response xmlns="${options.xmlns}">${body}<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`;
+}
+
+/** A Query-protocol error of IAM or STS: `<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/>`. */
+export function queryErrorXml(options: { xmlns: string; code: string; message: string; status: number; requestId: string }): string {
+  const type = options.status >= 500 ? 'Receiver' : 'Sender';
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse xmlns="${options.xmlns}"><Error><Type>${type}</Type><Code>${escapeXml(options.code)}</Code><Message>${escapeXml(options.message)}</Message></Error><RequestId>${options.requestId}</RequestId></ErrorResponse>`;
+}
+
+/** A REST-XML document (S3): `<?xml?><root xmlns>children</root>`. */
+export function xmlDocument(options: { root: string; xmlns?: string; body: XmlNode }): string {
+  const ns = options.xmlns === undefined ? '' : ` xmlns="${options.xmlns}"`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<${options.root}${ns}>${renderChildren(options.body)}</${options.root}>`;
 }

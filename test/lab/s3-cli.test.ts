@@ -1,0 +1,88 @@
+// The lab's S3 driven by Debian's aws CLI v2 with --endpoint-url (path-style): s3api and the
+// high-level `aws s3` commands, as an operator types them.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { buildExampleCloud } from '../../src/lab/ec2/example.js';
+import { ALLOW_ALL_POLICY, type LabCredential } from '../../src/lab/ec2/policy.js';
+import { startEc2Api, type Ec2Api } from '../../src/lab/ec2/server.js';
+import { awsCli, awsCliSkip as skip, type AwsCli, type CliResult } from '../helpers/aws-cli.js';
+
+const REGION = 'eu-west-1';
+const ADMIN: LabCredential = { accessKeyId: 'AKIALABADMIN0000001', secretAccessKey: 'admin-secret', principal: 'admin', policy: ALLOW_ALL_POLICY };
+const ERROR = (code: string, operation: string): RegExp => new RegExp(`An error occurred \\(${code}\\) when calling the ${operation} operation`);
+
+async function start(t: TestContext): Promise<{ api: Ec2Api; cli: AwsCli; aws: (args: readonly string[]) => Promise<CliResult> }> {
+  const lab = buildExampleCloud({ region: REGION });
+  const controller = new AbortController();
+  const api = await startEc2Api({ cloud: lab.cloud, host: '127.0.0.1', port: 0, signal: controller.signal, credentials: [ADMIN] });
+  const cli = await awsCli({ region: REGION, creds: { key: ADMIN.accessKeyId, secret: ADMIN.secretAccessKey } });
+  t.after(async () => {
+    controller.abort();
+    await api.close();
+    await cli.close();
+  });
+  return { api, cli, aws: (args) => cli.run([...args, '--endpoint-url', api.url]) };
+}
+
+void test('aws s3api and aws s3: buckets, objects, versions, and S3\'s errors', { skip }, async (t) => {
+  const { api, cli, aws } = await start(t);
+  assert.match((await cli.run(['--version'])).stdout, /^aws-cli\/2\./);
+  const ok = async (args: readonly string[]): Promise<string> => {
+    const r = await aws(args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  const none = await aws(['s3api', 'create-bucket', '--bucket', 'releases']);
+  assert.match(none.stderr, ERROR('IllegalLocationConstraintException', 'CreateBucket'));
+  assert.deepEqual(api.s3.listBuckets(), []);
+  await ok(['s3api', 'create-bucket', '--bucket', 'releases', '--create-bucket-configuration', `LocationConstraint=${REGION}`]);
+  assert.match((await aws(['s3api', 'create-bucket', '--bucket', 'releases', '--create-bucket-configuration', `LocationConstraint=${REGION}`])).stderr,
+    ERROR('BucketAlreadyOwnedByYou', 'CreateBucket'));
+  await ok(['s3api', 'put-bucket-versioning', '--bucket', 'releases', '--versioning-configuration', 'Status=Enabled']);
+  assert.deepEqual(JSON.parse(await ok(['s3api', 'get-bucket-versioning', '--bucket', 'releases', '--output', 'json'])), { Status: 'Enabled' });
+
+  // s3api put-object: signed SHA-256 payload with Content-MD5, behind Expect: 100-continue.
+  const file = join(cli.home, 'spec.yaml');
+  await writeFile(file, 'vip: 192.168.100.10\n');
+  const v1 = JSON.parse(await ok(['s3api', 'put-object', '--bucket', 'releases', '--key', 'specs/a b+c.yaml', '--body', file, '--output', 'json'])) as { ETag: string; VersionId: string };
+  assert.equal(v1.ETag, `"${createHash('md5').update('vip: 192.168.100.10\n').digest('hex')}"`);
+  await writeFile(file, 'vip: 192.168.100.20\n');
+  const v2 = JSON.parse(await ok(['s3api', 'put-object', '--bucket', 'releases', '--key', 'specs/a b+c.yaml', '--body', file, '--output', 'json'])) as { VersionId: string };
+  assert.notEqual(v1.VersionId, v2.VersionId);
+  const head = JSON.parse(await ok(['s3api', 'head-object', '--bucket', 'releases', '--key', 'specs/a b+c.yaml', '--output', 'json'])) as { ContentLength: number; VersionId: string };
+  assert.deepEqual([head.ContentLength, head.VersionId], [20, v2.VersionId]);
+  const out = join(cli.home, 'old.yaml');
+  await ok(['s3api', 'get-object', '--bucket', 'releases', '--key', 'specs/a b+c.yaml', '--version-id', v1.VersionId, out]);
+  assert.equal(await readFile(out, 'utf8'), 'vip: 192.168.100.10\n');
+  assert.match((await aws(['s3api', 'get-object', '--bucket', 'releases', '--key', 'nope', out])).stderr, ERROR('NoSuchKey', 'GetObject'));
+  assert.match((await aws(['s3api', 'head-object', '--bucket', 'releases', '--key', 'nope'])).stderr, /\(404\) when calling the HeadObject operation( \(reached max retries: \d+\))?: Not Found/);
+
+  // The high-level commands: cp up and down, ls (ListObjectsV2 with encoding-type=url).
+  await ok(['s3', 'cp', file, 's3://releases/pkg/overlay-lb.deb']);
+  await ok(['s3', 'cp', 's3://releases/pkg/overlay-lb.deb', join(cli.home, 'down.deb')]);
+  assert.equal(await readFile(join(cli.home, 'down.deb'), 'utf8'), 'vip: 192.168.100.20\n');
+  const listing = await ok(['s3', 'ls', 's3://releases/specs/']);
+  assert.match(listing, / 20 a b\+c\.yaml\n$/);
+
+  // Versions (the CLI asks for encoding-type=url and decodes the keys).
+  await ok(['s3api', 'delete-object', '--bucket', 'releases', '--key', 'specs/a b+c.yaml']);
+  const versions = JSON.parse(await ok(['s3api', 'list-object-versions', '--bucket', 'releases', '--prefix', 'specs/', '--output', 'json'])) as {
+    Versions: { Key: string; VersionId: string; IsLatest: boolean }[]; DeleteMarkers: { Key: string; VersionId: string; IsLatest: boolean }[];
+  };
+  assert.deepEqual(versions.Versions.map((v) => [v.Key, v.VersionId, v.IsLatest]), [['specs/a b+c.yaml', v2.VersionId, false], ['specs/a b+c.yaml', v1.VersionId, false]]);
+  assert.equal(versions.DeleteMarkers.length, 1);
+  assert.equal(versions.DeleteMarkers[0]?.IsLatest, true);
+
+  assert.match((await aws(['s3api', 'delete-bucket', '--bucket', 'releases'])).stderr, ERROR('BucketNotEmpty', 'DeleteBucket'));
+  for (const v of [...versions.Versions, ...versions.DeleteMarkers]) await ok(['s3api', 'delete-object', '--bucket', 'releases', '--key', v.Key, '--version-id', v.VersionId]);
+  await ok(['s3', 'rm', 's3://releases/pkg/overlay-lb.deb']);
+  const pkg = api.s3.allVersions(api.s3.bucket('releases'));
+  for (const { version } of pkg) await ok(['s3api', 'delete-object', '--bucket', 'releases', '--key', version.key, '--version-id', version.versionId]);
+  await ok(['s3api', 'delete-bucket', '--bucket', 'releases']);
+  assert.match((await aws(['s3api', 'delete-bucket', '--bucket', 'releases'])).stderr, ERROR('NoSuchBucket', 'DeleteBucket'));
+  assert.deepEqual(api.s3.listBuckets(), []);
+});
