@@ -9,6 +9,7 @@
  * default certificate answers. Names are written in lower case so what the spec says is what
  * HAProxy compares.
  */
+import type { Spec } from '../model/spec.js';
 import type { Problem, StringCheck } from './strings.js';
 import { checkPrintable } from './strings.js';
 import { quoteForMessage } from './names.js';
@@ -56,4 +57,36 @@ export function chooseSniCertificate(sni: string | undefined, entries: readonly 
     }
   }
   return { kind: 'default', certificate: defaultCertificate };
+}
+
+/** What one TLS bind serves for a server name, for `explain --sni`. */
+export interface SniExplanation {
+  readonly frontend: string;
+  /** `address:port` as the spec writes it (`vip:443`). */
+  readonly bind: string;
+  /** The certificate file, or null when HAProxy picks by the names inside the files (`certificates`). */
+  readonly certificate: string | null;
+  readonly why: string;
+}
+
+/** For every TLS bind of the spec: the certificate it serves for `sni` (undefined: no name sent). */
+export function explainSni(spec: Spec, sni: string | undefined): SniExplanation[] {
+  const out: SniExplanation[] = [];
+  for (const fe of spec.frontends) {
+    for (const b of fe.binds) {
+      if (b.tls === undefined) continue;
+      const bind = `${b.address}:${b.port}`;
+      const byName = b.tls.sni;
+      if (byName === undefined) {
+        out.push({ frontend: fe.name, bind, certificate: null, why: `HAProxy picks among ${b.tls.certificates.join(', ')} by the names inside the files (not visible to explain); when none matches, the first one` });
+        continue;
+      }
+      const c = chooseSniCertificate(sni, byName.entries, byName.defaultCertificate);
+      const why = c.kind === 'default'
+        ? (sni === undefined || sni === '' ? 'no server name sent: the default certificate' : `no entry lists ${sni.toLowerCase()}: the default certificate`)
+        : `sni[${c.entry}] lists ${c.kind === 'exact' ? 'it' : `the wildcard ${c.name}`}`;
+      out.push({ frontend: fe.name, bind, certificate: c.certificate, why });
+    }
+  }
+  return out;
 }
