@@ -25,7 +25,7 @@ export interface RenderHaproxyOptions {
   readonly mapDir: string;
 }
 
-/** One map file to write into `mapDir`. */
+/** One file to write into `mapDir`: a map, or the crt-list of a TLS bind (`*.crt-list`, see ./tls.ts). */
 export interface RenderedMap {
   /** File name inside `mapDir`, for example `web.run-2.map`. */
   readonly name: string;
