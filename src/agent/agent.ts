@@ -14,6 +14,8 @@ import { createApplyPipeline } from '../apply/pipeline.js';
 import { createApplyMetrics } from '../apply/metrics.js';
 import { withApplyLock } from '../apply/state-store.js';
 import { watchSpec } from './spec-watch.js';
+import { watchCertificates } from '../apply/cert-watch.js';
+import { tlsCertificateFiles } from '../render/tls.js';
 import { capLogs } from './log-cap.js';
 import type { HaproxyProcess } from '../haproxy/process.js';
 import { readNotifyFifo } from '../keepalived/notify-fifo.js';
@@ -360,7 +362,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       const kind = p.component.split(':')[0] ?? p.component;
       byComponent.set(kind, (byComponent.get(kind) ?? 0) + 1);
     }
-    for (const kind of ['discovery', 'apply', 'spec', 'task', 'cloud']) problemsGauge.set({ component: kind }, byComponent.get(kind) ?? 0);
+    for (const kind of ['discovery', 'apply', 'spec', 'task', 'cloud', 'tls']) problemsGauge.set({ component: kind }, byComponent.get(kind) ?? 0);
   };
   const server = await startStatusServer({
     host: adminHost(spec.admin.agent.bind, node, spec.cluster.vip),
@@ -466,6 +468,23 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     rollout('applied', next.hash);
     log.info({ event: 'spec-applied', specHash: next.hash, generation: current.generation, result: outcome.result.kind }, 'spec change rolled out');
   } }));
+  // Certificate files are watched: a changed file is swapped in through the Runtime API (no
+  // reload; one too large for it is loaded by a reload), a refused one reported as a problem.
+  const certRuntime = new RuntimeApi({ socketPath: spec.admin.runtimeSocket });
+  superviseRestarting('cert-watch', (s) => watchCertificates({
+    files: () => current.spec.frontends.flatMap((fe) => fe.binds.flatMap((b) => (b.tls === undefined ? [] : tlsCertificateFiles(b.tls)))),
+    runtime: certRuntime,
+    signal: s,
+    log,
+    reload: async (reason, rs) => {
+      const r = await withApplyLock(hpDir, () => masterCli.reload({ signal: rs }), { signal: rs, clock: systemClock });
+      if (!r.ok) throw new OverlayError('HAPROXY_RELOAD_FAILED', `haproxy reload (${reason}) failed (${r.reason}): ${r.detail}`);
+    },
+    onEvent: (e) => {
+      if (e.kind === 'failed') failures.set(`tls:${e.file}`, { component: `tls:${e.file}`, code: e.error.code, message: e.error.message, at: Date.now() });
+      else failures.delete(`tls:${e.file}`);
+    },
+  }));
   // Supervision: a dead haproxy means FAULT at once (no waiting for health checks), then a restart.
   supervise('haproxy-supervisor', (async () => {
     let backoff = 500;

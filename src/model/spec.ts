@@ -162,13 +162,55 @@ export interface Bind {
   readonly tls?: Tls;
 }
 
+/**
+ * A TLS bind. Certificates are either chosen by HAProxy from the names inside the files
+ * (`certificates`, the first is the default) or by the names the spec lists (`sni` +
+ * `defaultCertificate`, rendered to a crt-list, exact names before `*.` wildcards of one label,
+ * see src/spec/tls-names.ts). Certificate files are rotated without a reload (Runtime API
+ * `set ssl cert` / `commit ssl cert`) when their content changes; see docs/spec.md.
+ */
 export interface Tls {
-  /** Absolute paths of PEM files (certificate + key). */
+  /** Absolute paths of PEM files (certificate + key), chosen by the names inside them. Empty with `sni`. */
   readonly certificates: readonly string[];
+  /** Certificates chosen by the names the spec lists (a crt-list); `certificates` is then empty. */
+  readonly sni?: SniCertificates;
   /** @default "TLSv1.2" */
   readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** TLS 1.2 cipher names (OpenSSL). @default Mozilla "intermediate" (the global default) */
+  readonly ciphers?: readonly string[];
+  /** TLS 1.3 suites. @default OpenSSL's three default suites (the global default) */
+  readonly ciphersuites?: readonly string[];
   /** @default ["h2", "http/1.1"] for http mode */
   readonly alpn: readonly string[];
+  /** Client-certificate verification (mTLS). */
+  readonly clientCertificate?: ClientCertificate;
+}
+
+export interface SniCertificates {
+  /** Served when no entry matches the client's name, or it sends none. */
+  readonly defaultCertificate: string;
+  /** Names (lower case; `*.` = exactly one label) -> certificate; exact names before wildcards. */
+  readonly entries: readonly SniCertificate[];
+}
+
+export interface SniCertificate {
+  readonly names: readonly string[];
+  readonly certificate: string;
+}
+
+/**
+ * Client certificates verified against `ca`. In http mode the frontend removes any incoming
+ * `subjectHeader` / `verifiedHeader` and sets them itself, so a client cannot forge them.
+ */
+export interface ClientCertificate {
+  /** PEM bundle of the accepted certificate authorities. */
+  readonly ca: string;
+  /** `required`: no certificate, no handshake. `optional`: a client may send none (a bad one is still refused). @default "required" */
+  readonly verify: 'required' | 'optional';
+  /** Gets the verified subject DN (RFC 2253). @default "x-client-subject" */
+  readonly subjectHeader: string;
+  /** Gets `true` when a certificate was presented and verified, else `false`. @default "x-client-verified" */
+  readonly verifiedHeader: string;
 }
 
 export type AccessLog =

@@ -1,7 +1,7 @@
 import { access, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { Spec } from '../model/spec.js';
+import type { Spec, Tls } from '../model/spec.js';
 import { findNode } from '../spec/nodes.js';
 import { renderHaproxy } from '../render/haproxy.js';
 import { renderKeepalived } from '../render/keepalived.js';
@@ -148,19 +148,28 @@ const USER_ERRNO = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'ENO
 async function checkCertificates(spec: Spec, signal: AbortSignal | undefined): Promise<void> {
   for (const [fi, f] of spec.frontends.entries()) {
     for (const [bi, b] of f.binds.entries()) {
-      for (const [ci, path] of (b.tls?.certificates ?? []).entries()) {
+      for (const [where, path] of tlsFiles(b.tls, `frontends[${fi}] (${f.name}).binds[${bi}].tls`)) {
         signal?.throwIfAborted();
-        const where = `frontends[${fi}] (${f.name}).binds[${bi}].tls.certificates[${ci}]`;
         try {
           const st = await stat(path);
           if (!st.isFile() && !st.isDirectory()) throw Object.assign(new Error('not a file'), { code: 'ENXIO' });
           await access(path, constants.R_OK);
         } catch (err) {
-          throw new UserError('TLS_CERTIFICATE', `${where}: cannot read certificate ${path}: ${describeErrno(err)}; put the PEM file (certificate and key) there, or render with --no-validate when it exists only on the node`, { cause: err, details: { path } });
+          throw new UserError('TLS_CERTIFICATE', `${where}: cannot read certificate ${path}: ${describeErrno(err)}; put the PEM file there, or render with --no-validate when it exists only on the node`, { cause: err, details: { path } });
         }
       }
     }
   }
+}
+
+/** Every file a TLS bind makes HAProxy load, with its place in the spec. */
+function tlsFiles(tls: Tls | undefined, at: string): [string, string][] {
+  if (tls === undefined) return [];
+  return [
+    ...tls.certificates.map((p, i): [string, string] => [`${at}.certificates[${i}]`, p]),
+    ...(tls.sni === undefined ? [] : [[`${at}.defaultCertificate`, tls.sni.defaultCertificate] as [string, string], ...tls.sni.entries.map((e, i): [string, string] => [`${at}.sni[${i}].certificate`, e.certificate])]),
+    ...(tls.clientCertificate === undefined ? [] : [[`${at}.clientCertificate.ca`, tls.clientCertificate.ca] as [string, string]]),
+  ];
 }
 
 /**
@@ -175,6 +184,9 @@ function userInputRefusal(output: string): UserError | null {
     .filter((l) => !/^(Error\(s\) found in configuration file|Fatal errors found in configuration)/.test(l));
   const reason = (l: string): string => l.replace(/^[Pp]arsing \[[^\]]*\]\s*:\s*/, '');
   if (alerts.length === 0) return null;
+  if (alerts.every((l) => /ca-file/.test(l))) {
+    return new UserError('TLS_CERTIFICATE', `haproxy refused a client CA bundle (tls.clientCertificate.ca): ${alerts.map(reason).join('; ')}; give a PEM file with the CA certificates client certificates must chain to`, { details: { output } });
+  }
   if (alerts.every((l) => /SSL certificate|load certificate|crt/.test(l))) {
     return new UserError('TLS_CERTIFICATE', `haproxy refused a certificate of a TLS bind: ${alerts.map(reason).join('; ')}; give a PEM file with the certificate chain and its private key`, { details: { output } });
   }

@@ -11,6 +11,7 @@
  */
 import type { Spec } from '../model/spec.js';
 import { renderHaproxy, splitMapName, SWITCHES_MAP, type RenderHaproxyOptions } from '../render/haproxy.js';
+import { isCrtListName } from '../render/tls.js';
 import { planRoutes } from '../render/maps.js';
 import { deepFreeze } from '../spec/parse.js';
 import { assignSpareSlots, FREE_ADDRESS, spareName, SPARE_WEIGHT, type MemberServer, type SlotIntent } from './slots.js';
@@ -148,7 +149,10 @@ export function desiredState(spec: Spec, membership: MembershipInput, options: D
   const sections = maskConfig(rendered.config);
   const mapDir = options.mapDir.replace(/\/+$/, '');
   const roles = mapRoles(spec);
-  const maps: MapIntent[] = rendered.maps.map((m) => {
+  // crt-lists (src/render/tls.ts) sit beside the maps but are no map: HAProxy reads them at start
+  // only, so their content is structure (a changed name -> certificate choice is a reload).
+  const crtLists = rendered.maps.filter((m) => isCrtListName(m.name)).map((m) => [m.name, m.content]);
+  const maps: MapIntent[] = rendered.maps.filter((m) => !isCrtListName(m.name)).map((m) => {
     const role = roles.get(m.name) ?? { role: 'run', match: 'exact', subject: m.name };
     return { name: m.name, path: `${mapDir}/${m.name}`, ...role, entries: parseMap(m.content) };
   });
@@ -162,6 +166,7 @@ export function desiredState(spec: Spec, membership: MembershipInput, options: D
     sections,
     spareSlots: backends.map((b) => [b.name, b.spareSlots]),
     maps: maps.map((m) => [m.name, m.role, m.match]),
+    ...(crtLists.length === 0 ? {} : { crtLists }),
   });
   const state: HaproxyState = {
     node: options.node,

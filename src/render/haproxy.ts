@@ -14,6 +14,7 @@ import { SystemError } from '../util/errors.js';
 import { assertCidr, describeShape, planRoutes, splitEntries, type MapEntry, type MapShape } from './maps.js';
 import { assertMapKey, assertName, assertPath, assertToken, quoteValue } from './quote.js';
 import { adminHost } from './admin-host.js';
+import { clientCertificateLines, renderTlsBind } from './tls.js';
 
 /** Options of {@link renderHaproxy}. */
 export interface RenderHaproxyOptions {
@@ -25,7 +26,7 @@ export interface RenderHaproxyOptions {
   readonly mapDir: string;
 }
 
-/** One map file to write into `mapDir`. */
+/** One file to write into `mapDir`: a map, or the crt-list of a TLS bind (`*.crt-list`, see ./tls.ts). */
 export interface RenderedMap {
   /** File name inside `mapDir`, for example `web.run-2.map`. */
   readonly name: string;
@@ -222,15 +223,13 @@ function renderAdmin(ctx: Ctx): string[][] {
   return out;
 }
 
-function bindLine(ctx: Ctx, bind: Bind): string {
+function bindLine(ctx: Ctx, fe: Frontend, bind: Bind, bindIndex: number): string {
   const addr = bind.address === 'vip' ? ctx.spec.cluster.vip : bind.address === 'node' ? ctx.nodeAddress : bind.address;
   let line = `  bind ${assertToken(addr, 'bind address')}:${integer(bind.port, 'bind port')}`;
   if (bind.tls !== undefined) {
-    const tls = bind.tls;
-    line += ' ssl';
-    for (const crt of tls.certificates) line += ` crt ${assertPath(crt, 'certificate path')}`;
-    line += ` ssl-min-ver ${tls.minVersion === 'TLSv1.3' ? 'TLSv1.3' : 'TLSv1.2'}`;
-    if (tls.alpn.length > 0) line += ` alpn ${tls.alpn.map((a) => assertToken(a, 'ALPN protocol')).join(',')}`;
+    const tls = renderTlsBind({ frontend: fe.name, bindIndex, tls: bind.tls, mapDir: ctx.mapDir });
+    line += tls.words;
+    if (tls.crtList !== undefined) ctx.maps.push(tls.crtList);
   }
   return line;
 }
@@ -255,7 +254,7 @@ function renderFrontend(ctx: Ctx, fe: Frontend): string[] {
   const name = assertName(fe.name, 'frontend name');
   const http = fe.mode === 'http';
   const lines = [`frontend ${name}`, `  mode ${http ? 'http' : 'tcp'}`];
-  for (const b of fe.binds) lines.push(bindLine(ctx, b));
+  fe.binds.forEach((b, i) => lines.push(bindLine(ctx, fe, b, i)));
   if (fe.maxconn !== undefined) lines.push(`  maxconn ${integer(fe.maxconn, 'frontend maxconn')}`);
   lines.push(`  timeout client ${duration(fe.timeouts.clientMs)}`);
   if (http) {
@@ -270,6 +269,7 @@ function renderFrontend(ctx: Ctx, fe: Frontend): string[] {
     lines.push("  unique-id-format '%{+X}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid'");
     lines.push(`  http-request set-header ${h} %[unique-id] unless { req.hdr(${h}) -m found }`);
   }
+  lines.push(...clientCertificateLines(fe));
   lines.push(...renderRoutes(ctx, fe));
   lines.push(`  default_backend ${assertName(fe.defaultBackend, 'backend name')}`);
   return lines;

@@ -18,6 +18,7 @@ import type {
   RouteAction,
   RouteTableSelector,
   Switch,
+  Tls,
 } from '../model/spec.js';
 import { crc32 } from './crc32.js';
 import { parseDuration } from './duration.js';
@@ -175,6 +176,31 @@ function normalizeAccessLog(v: FrontendInput['accessLog']): AccessLog {
   return { enabled: true, format: 'custom', custom: v.custom };
 }
 
+type TlsInput = NonNullable<FrontendInput['binds'][number]['tls']>;
+
+/** TLS defaults: TLS 1.2 minimum, h2 + http/1.1 in http mode, verify required, x-client-* headers. */
+function normalizeTls(t: TlsInput, mode: 'http' | 'tcp'): Tls {
+  const cc = t.clientCertificate;
+  return {
+    certificates: t.certificates ?? [],
+    ...(t.defaultCertificate === undefined ? {} : { sni: { defaultCertificate: t.defaultCertificate, entries: (t.sni ?? []).map((e) => ({ names: e.names, certificate: e.certificate })) } }),
+    minVersion: t.minVersion ?? 'TLSv1.2',
+    ...(t.ciphers === undefined ? {} : { ciphers: t.ciphers }),
+    ...(t.ciphersuites === undefined ? {} : { ciphersuites: t.ciphersuites }),
+    alpn: t.alpn ?? (mode === 'http' ? ['h2', 'http/1.1'] : []),
+    ...(cc === undefined
+      ? {}
+      : {
+          clientCertificate: {
+            ca: cc.ca,
+            verify: cc.verify ?? 'required',
+            subjectHeader: (cc.subjectHeader ?? 'x-client-subject').toLowerCase(),
+            verifiedHeader: (cc.verifiedHeader ?? 'x-client-verified').toLowerCase(),
+          },
+        }),
+  };
+}
+
 export function normalizeFrontend(input: FrontendInput): Frontend {
   const mode = input.mode ?? 'http';
   return {
@@ -185,7 +211,7 @@ export function normalizeFrontend(input: FrontendInput): Frontend {
       port: b.port,
       ...(b.tls === undefined
         ? {}
-        : { tls: { certificates: b.tls.certificates, minVersion: b.tls.minVersion ?? 'TLSv1.2', alpn: b.tls.alpn ?? (mode === 'http' ? ['h2', 'http/1.1'] : []) } }),
+        : { tls: normalizeTls(b.tls, mode) }),
     })),
     ...(input.maxconn === undefined ? {} : { maxconn: input.maxconn }),
     timeouts: {

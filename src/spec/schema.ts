@@ -35,6 +35,8 @@ import {
   type StringCheck,
 } from './strings.js';
 import { pathCheck } from './paths.js';
+import { SNI_NAME_RE, sniNameCheck } from './tls-names.js';
+import { TLS12_CIPHER_NAMES, TLS13_SUITE_NAMES } from './tls-ciphers.js';
 
 /** Params carried by our custom zod issues. */
 export interface IssueParams {
@@ -249,16 +251,74 @@ export const RouteSchema = z
     }
   });
 
+/** Most SNI entries of one bind: one line each in the bind's crt-list. */
+export const MAX_SNI_ENTRIES = 10_000;
+/** Most names of one SNI entry (one line of a crt-list; HAProxy 2.6 reads at most 64 words per line). */
+export const MAX_SNI_NAMES = 32;
+
+/** A TLS server name: a lower-case DNS name, optionally with `*.` as its whole first label. */
+const sniName = str(sniNameCheck, { pattern: SNI_NAME_RE.source, description: 'server name, for example api.example.com or *.example.com' });
+
+/**
+ * A TLS bind. Certificates come either from `certificates` (HAProxy picks one by the names inside
+ * each file; the first is the default) or from `sni` + `defaultCertificate` (names in the spec,
+ * rendered to a crt-list); mixing both would make the choice depend on load order.
+ */
+export const TlsSchema = z
+  .strictObject({
+    certificates: z.array(filePath).min(1, { message: 'list at least one certificate file' }).max(MAX_CERTIFICATES, { message: `list at most ${MAX_CERTIFICATES} certificates (HAProxy reads at most 64 words per line); to serve more, name them under sni with a defaultCertificate` }).optional(),
+    sni: z
+      .array(z.strictObject({
+        names: z.array(sniName).min(1, { message: 'list at least one server name' }).max(MAX_SNI_NAMES, { message: `list at most ${MAX_SNI_NAMES} names per entry; add another entry with the same certificate for more` }),
+        certificate: filePath,
+      }))
+      .min(1, { message: 'list at least one entry, or remove sni' })
+      .max(MAX_SNI_ENTRIES, { message: `list at most ${MAX_SNI_ENTRIES} entries per bind` })
+      .optional(),
+    defaultCertificate: filePath.optional(),
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).optional(),
+    ciphers: z.array(z.enum(TLS12_CIPHER_NAMES)).min(1, { message: 'list at least one cipher, or remove ciphers for the default (Mozilla intermediate)' }).optional(),
+    ciphersuites: z.array(z.enum(TLS13_SUITE_NAMES)).min(1, { message: 'list at least one TLS 1.3 suite, or remove ciphersuites for the default' }).optional(),
+    alpn: z.array(str(tokenCheck(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$/, 'ALPN protocol', 'h2'))).optional(),
+    clientCertificate: z
+      .strictObject({
+        ca: filePath.meta({ description: 'PEM bundle of the certificate authorities client certificates must chain to' }),
+        verify: z.enum(['required', 'optional']).optional(),
+        subjectHeader: headerName('header').optional(),
+        verifiedHeader: headerName('header').optional(),
+      })
+      .optional(),
+  })
+  .superRefine((v, ctx) => {
+    const bySni = v.sni !== undefined || v.defaultCertificate !== undefined;
+    if (v.certificates !== undefined && bySni) {
+      report(ctx, 'SPEC_CONFLICT', ['certificates'], `use either certificates (HAProxy picks by the names inside each file) or sni + defaultCertificate (names in the spec), not both; move each file to sni with the names it serves`);
+    } else if (v.certificates === undefined && !bySni) {
+      report(ctx, 'SPEC_REQUIRED', [], 'a TLS bind needs certificates, or sni entries with a defaultCertificate');
+    }
+    if (v.sni !== undefined && v.defaultCertificate === undefined) {
+      report(ctx, 'SPEC_REQUIRED', ['defaultCertificate'], 'sni needs a defaultCertificate: the certificate served when the client sends no server name or one no entry lists');
+    }
+    if (v.minVersion === 'TLSv1.3' && v.ciphers !== undefined) {
+      report(ctx, 'SPEC_CONFLICT', ['ciphers'], 'ciphers apply to TLS 1.2 only and minVersion is TLSv1.3; remove ciphers or choose TLS 1.3 suites with ciphersuites');
+    }
+    if (v.clientCertificate !== undefined && v.clientCertificate.subjectHeader !== undefined && v.clientCertificate.subjectHeader.toLowerCase() === v.clientCertificate.verifiedHeader?.toLowerCase()) {
+      report(ctx, 'SPEC_CONFLICT', ['clientCertificate', 'verifiedHeader'], 'subjectHeader and verifiedHeader must be different headers');
+    }
+    const seen = new Map<string, number>();
+    (v.sni ?? []).forEach((e, i) => {
+      e.names.forEach((n, j) => {
+        const first = seen.get(n);
+        if (first !== undefined) report(ctx, 'SPEC_DUPLICATE', ['sni', i, 'names', j], `server name "${n}" is already listed in sni[${first}]; each name picks one certificate, remove one of them`);
+        else seen.set(n, i);
+      });
+    });
+  });
+
 export const BindSchema = z.strictObject({
   address: str(bindAddressCheck, { description: 'vip, node or an IPv4 address' }),
   port,
-  tls: z
-    .strictObject({
-      certificates: z.array(filePath).min(1, { message: 'list at least one certificate file' }).max(MAX_CERTIFICATES, { message: `list at most ${MAX_CERTIFICATES} certificates (HAProxy reads at most 64 words per line); put more in one directory and list the directory: HAProxy loads every certificate in it` }),
-      minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).optional(),
-      alpn: z.array(str(tokenCheck(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$/, 'ALPN protocol', 'h2'))).optional(),
-    })
-    .optional(),
+  tls: TlsSchema.optional(),
 });
 
 export const FrontendSchema = z.strictObject({

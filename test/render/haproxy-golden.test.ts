@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Spec } from '../../src/model/spec.js';
+import type { Spec, Tls } from '../../src/model/spec.js';
 import { renderHaproxy } from '../../src/render/haproxy.js';
 import { checkHaproxyConfig } from '../helpers/haproxy-check.js';
 import { parseSpec } from '../../src/spec/parse.js';
@@ -55,8 +55,19 @@ function withCertificate(spec: Spec, pem: string): Spec {
     ...spec,
     frontends: spec.frontends.map((fe) => ({
       ...fe,
-      binds: fe.binds.map((b) => (b.tls === undefined ? b : { ...b, tls: { ...b.tls, certificates: b.tls.certificates.map(() => pem) } })),
+      binds: fe.binds.map((b) => (b.tls === undefined ? b : { ...b, tls: withPem(b.tls, pem) })),
     })),
+  };
+}
+
+function withPem(tls: Tls, pem: string): Tls {
+  const cc = tls.clientCertificate;
+  return {
+    ...tls,
+    certificates: tls.certificates.map(() => pem),
+    ...(tls.sni === undefined ? {} : { sni: { defaultCertificate: pem, entries: tls.sni.entries.map((e) => ({ ...e, certificate: pem })) } }),
+    // A self-signed certificate is its own CA bundle.
+    ...(cc === undefined ? {} : { clientCertificate: { ...cc, ca: pem } }),
   };
 }
 

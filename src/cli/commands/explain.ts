@@ -1,5 +1,6 @@
 import { loadSpecFile } from '../../ops/load-spec.js';
 import { explainRequest } from '../../spec/explain.js';
+import { explainSni, type SniExplanation } from '../../spec/tls-names.js';
 import type { ExplainRequest, ExplainResult } from '../../spec/explain.js';
 import { UserError } from '../../util/errors.js';
 import { parseCommandArgs, onePositional } from '../args.js';
@@ -7,7 +8,7 @@ import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
 
 export const explainHelp = `Usage: overlay-lb explain SPEC [--header 'Name: value']... [--host H] [--path P]
-                           [--method M] [--source IP] [--frontend NAME] [--json]
+                           [--method M] [--source IP] [--frontend NAME] [--sni NAME] [--json]
 
 Tells which backend a request reaches and which route matched, from the reference evaluator of
 the spec's routing semantics (the same semantics the compiled HAProxy config implements), or that
@@ -20,6 +21,7 @@ character in the path...). Regexes match bytes as HAProxy's do (UTF-8, no Unicod
   --method M               default GET
   --source IP              the client address (default 10.0.0.100)
   --frontend NAME          default: the first http frontend
+  --sni NAME               also tell which certificate each TLS bind serves for this server name
   --json                   machine-readable result`;
 
 export async function runExplain(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
@@ -30,6 +32,7 @@ export async function runExplain(argv: readonly string[], io: CliIo, signal: Abo
     method: { type: 'string' },
     source: { type: 'string' },
     frontend: { type: 'string' },
+    sni: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -45,7 +48,8 @@ export async function runExplain(argv: readonly string[], io: CliIo, signal: Abo
     source: values.source ?? '10.0.0.100',
   };
   const result = explainRequest(spec, request, values.frontend !== undefined ? { frontend: values.frontend } : {});
-  io.out(values.json ? JSON.stringify({ request, ...result }) : formatExplain(request, result));
+  const tls = values.sni === undefined ? undefined : explainSni(spec, values.sni);
+  io.out(values.json ? JSON.stringify({ request, ...result, ...(tls === undefined ? {} : { tls }) }) : formatExplain(request, result) + (tls === undefined ? '' : formatSni(values.sni ?? '', tls)));
   return EXIT.ok;
 }
 
@@ -78,4 +82,10 @@ export function formatExplain(request: ExplainRequest, r: ExplainResult): string
   lines.push(`backend   ${r.backend ?? '(random by weight)'}`);
   if (r.reasons.length > 0) lines.push('why:', ...r.reasons.map((x) => `  ${x}`));
   return lines.join('\n');
+}
+
+/** `tls` lines of `explain --sni`: one per TLS bind. */
+function formatSni(sni: string, binds: readonly SniExplanation[]): string {
+  if (binds.length === 0) return `\ntls       no TLS bind in the spec for server name ${JSON.stringify(sni)}`;
+  return binds.map((b) => `\ntls       ${b.frontend} ${b.bind} sni=${JSON.stringify(sni)}: ${b.certificate ?? '(chosen by haproxy)'} (${b.why})`).join('');
 }
