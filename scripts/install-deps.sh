@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(haproxy keepalived iproute2 iptables curl openssl awscli wrk etcd-server dnsmasq-base)
+# dpkg-dev (dpkg-shlibdeps), binutils (strip), debootstrap and lintian: scripts/build-deb.sh and its test.
+pkgs=(haproxy keepalived iproute2 iptables curl openssl awscli wrk etcd-server dnsmasq-base dpkg-dev binutils debootstrap lintian)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
