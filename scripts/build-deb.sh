@@ -77,7 +77,8 @@ install -m 0644 packaging/deb/lintian-overrides "$pkg/usr/share/lintian/override
 echo "import { main } from './src/ops/third-party-notices.ts'; main(process.argv.slice(2));" \
   | node_modules/.bin/esbuild --bundle --platform=node --format=esm --log-level=warning --outfile="$work/notices.mjs"
 "$node" "$work/notices.mjs" "$work/meta.json" "$root_dir/node_modules" "$OVERLAY_LB_RUNTIME" | gzip -9n > "$doc/THIRD-PARTY-NOTICES.gz"
-first_year=$(git log --reverse --format=%ad --date=format:%Y 2>/dev/null | head -n 1)
+# (tail, not head: head would end git with SIGPIPE, which pipefail turns into a failure)
+first_year=$(git log --format=%ad --date=format:%Y 2>/dev/null | tail -n 1 || true)
 years=${first_year:-$(date -u +%Y)}-$(date -u +%Y)
 {
   cat <<COPYRIGHT
