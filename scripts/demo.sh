@@ -2,7 +2,8 @@
 # The demo: compile the example spec (checked by the real haproxy and keepalived), ask `explain`
 # where a request goes, then run the whole design in the lab: traffic through the VIP with header
 # routing, the active node killed under a steady request stream, the measured outage, and the VIP
-# routes on the other node. Everything the lab starts is removed at the end.
+# routes on the other node. The LB nodes run the packaged executable (scripts/build-deb.sh), not
+# dist/. Everything the lab starts is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -22,4 +23,11 @@ sed -n '/^frontend web/,/^$/p' "$out/lb-a/haproxy.cfg"
 step "explain: a beta user with a session cookie is pinned to one side of the 95/5 split"
 olb explain "$spec" --header 'X-Beta: yes' --header 'Cookie: session=u-1234'
 
-olb lab demo --spec "$spec"
+step "build the Debian package: the lab's LB nodes run its single executable, as a node would"
+deb=$(bash scripts/build-deb.sh --out "$out/deb" | tail -n 1)
+rm -rf "$out/pkg"
+dpkg-deb -x "$deb" "$out/pkg"
+"$out/pkg/usr/bin/overlay-lb" --version
+
+# The agents get the packaged unit's capability bounding set and no_new_privs (setpriv).
+olb lab demo --spec "$spec" --agent-exec "$out/pkg/usr/bin/overlay-lb" --agent-restricted

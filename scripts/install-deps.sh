@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# debootstrap: test/install/fresh-root.test.ts builds a fresh Debian 12 root with it.
-pkgs=(ca-certificates curl haproxy keepalived iproute2 iptables openssl awscli wrk etcd-server dnsmasq-base debootstrap)
+# debootstrap: test/install/fresh-root.test.ts builds a fresh Debian 12 root with it; dpkg-dev
+# (dpkg-shlibdeps), binutils (strip) and lintian: scripts/build-deb.sh and its test.
+pkgs=(ca-certificates curl haproxy keepalived iproute2 iptables openssl awscli wrk etcd-server dnsmasq-base debootstrap dpkg-dev binutils lintian)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

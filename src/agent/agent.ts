@@ -61,6 +61,17 @@ export interface AgentOptions {
   readonly ec2Endpoint?: string;
   readonly log: Logger;
   readonly signal: AbortSignal;
+  /**
+   * Called once, when the node is ready: haproxy serves the rendered config, keepalived runs, the
+   * status endpoint and the control socket listen and every task is started. The CLI tells
+   * systemd (`Type=notify`) from here.
+   */
+  readonly onReady?: () => void;
+  /**
+   * Fires `reload` when the spec file must be re-read at once (SIGHUP: `systemctl reload`),
+   * besides the file watch; the same rules apply to what it may change.
+   */
+  readonly reloadRequests?: EventTarget;
 }
 
 /** The lab serves its EC2-compatible API here, inside every lab VPC. */
@@ -440,7 +451,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     if (result === 'applied') failures.delete('spec');
     else failures.set('spec', { component: 'spec', code: error?.code ?? 'INTERNAL', message: error?.message ?? result, at: specRollout.at });
   };
-  superviseRestarting('spec-watch', (s) => watchSpec(options.specFile, current.hash, { signal: s, log, onRejected: (r) => rollout(r.kind, r.specHash, r.error), onChange: async (next) => {
+  superviseRestarting('spec-watch', (s) => watchSpec(options.specFile, current.hash, { signal: s, log, ...(options.reloadRequests === undefined ? {} : { reloadRequests: options.reloadRequests }), onRejected: (r) => rollout(r.kind, r.specHash, r.error), onChange: async (next) => {
     const nextSpec = withRunDir(next.spec, runDir);
     if (!nextSpec.cluster.nodes.some((n) => n.name === node.name)) {
       log.error({ event: 'spec-rejected', reason: `node ${node.name} is no longer in the spec` }, 'spec change ignored');
@@ -523,6 +534,9 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       }
     }
   })());
+
+  log.info({ event: 'ready' }, 'agent ready: haproxy and keepalived running, every task started');
+  options.onReady?.();
 
   await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
   stopping = true;

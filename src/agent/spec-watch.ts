@@ -18,6 +18,8 @@ export async function watchSpec(file: string, initialHash: string, options: {
   log: Logger;
   onChange: (next: { spec: Spec; hash: string }) => Promise<void>;
   onRejected?: (r: { kind: 'invalid' | 'failed'; specHash: string | null; error: { code: string; message: string } }) => void;
+  /** Its `reload` events re-read the file at once, even when it looks unchanged (`systemctl reload`). */
+  reloadRequests?: EventTarget;
 }): Promise<void> {
   const { signal, log } = options;
   let lastHash = initialHash;
@@ -27,6 +29,12 @@ export async function watchSpec(file: string, initialHash: string, options: {
     if (name === null || name === basename(file)) wake?.();
   });
   watcher.on('error', () => undefined);
+  const onReload = (): void => {
+    log.info({ event: 'spec-reload', file }, 'reload requested: re-reading the spec');
+    lastText = null;
+    wake?.();
+  };
+  options.reloadRequests?.addEventListener('reload', onReload);
   try {
     while (!signal.aborted) {
       await Promise.race([
@@ -58,6 +66,7 @@ export async function watchSpec(file: string, initialHash: string, options: {
       }
     }
   } finally {
+    options.reloadRequests?.removeEventListener('reload', onReload);
     watcher.close();
   }
 }

@@ -13,6 +13,8 @@ import { runApply } from './commands/apply.js';
 import { runAgentCommand } from './commands/agent.js';
 import { runSwitchoverCommand } from './commands/switchover.js';
 import { runStatusCommand } from './commands/status.js';
+import { versionLine } from '../util/build-info.js';
+import { runningAsSingleExecutable } from '../util/own-program.js';
 
 type Command = (argv: readonly string[], io: CliIo, signal: AbortSignal) => Promise<number>;
 
@@ -30,6 +32,7 @@ const commands: Readonly<Record<string, { summary: string; run: Command }>> = {
 export const mainHelp = `overlay-lb: a highly available layer-7 load balancer for cloud VPCs
 
 Usage: overlay-lb COMMAND [options]   (overlay-lb COMMAND --help for details)
+       overlay-lb --version              version, git commit and Node.js runtime
 
 Commands:
 ${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n')}`;
@@ -63,6 +66,10 @@ export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSi
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(mainHelp);
     return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.out(versionLine());
+    return EXIT.ok;
   }
   const command = commands[name];
   if (command === undefined) {
@@ -100,6 +107,8 @@ export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSi
 }
 
 function isEntryPoint(): boolean {
+  // The single executable runs the CLI from its own entry point (sea-main.ts).
+  if (runningAsSingleExecutable()) return false;
   const script = process.argv[1];
   if (script === undefined) return false;
   try {
@@ -117,7 +126,12 @@ function isEntryPoint(): boolean {
  */
 const STOP_GRACE_MS = 60_000;
 
-if (isEntryPoint()) {
+/**
+ * Runs the CLI as this process: SIGINT/SIGTERM abort the command (a second one, or a stop that
+ * hangs for STOP_GRACE_MS, exits at once), and the exit status is the command's. Used by this
+ * file as a script (dist/) and by the single executable's entry point (`sea-main.ts`).
+ */
+export async function runCliProcess(argv: readonly string[]): Promise<void> {
   const controller = new AbortController();
   let received: 'SIGINT' | 'SIGTERM' | undefined;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -134,8 +148,11 @@ if (isEntryPoint()) {
       }, STOP_GRACE_MS).unref();
     });
   }
-  const status = await runCli(process.argv.slice(2), processIo(), controller.signal);
+  const status = await runCli(argv, processIo(), controller.signal);
   // Stopped by a signal: what is still open (a socket, a child's pipe) must not keep us alive.
   if (received !== undefined) process.exit(status);
   process.exitCode = status;
 }
+
+// No top-level await: the single executable bundles this module as CommonJS.
+if (isEntryPoint()) void runCliProcess(process.argv.slice(2));

@@ -12,6 +12,7 @@
  * Prints `ready` on stdout once every listener is bound, then never writes to stdout again (the
  * parent closes the pipe). Stops on SIGTERM/SIGINT.
  */
+import { isMainScript } from '../util/own-program.js';
 import { createServer, type Server } from 'node:http';
 
 /** The line printed once every listener is bound. */
@@ -39,7 +40,8 @@ function parseArg(arg: string): NameListener {
   return { address: match[1] ?? '', port: Number(match[2]), name: match[3] ?? '' };
 }
 
-async function main(argv: readonly string[]): Promise<void> {
+/** The name-server process; exported for the single executable's `--own-program backend-server`. */
+export async function main(argv: readonly string[]): Promise<void> {
   const listeners = argv.map(parseArg);
   const servers: Server[] = [];
   for (const l of listeners) {
@@ -81,7 +83,7 @@ async function main(argv: readonly string[]): Promise<void> {
   process.stdout.write(`${NAME_SERVER_READY_LINE}\n`);
 }
 
-if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+if (isMainScript(import.meta.url)) {
   main(process.argv.slice(2)).catch((error: unknown) => {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exit(1);

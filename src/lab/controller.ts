@@ -22,6 +22,7 @@ import { createServer as createNetServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lbNodePolicy } from '../cloud/aws/iam-policy.js';
+import { HEARTBEAT_TAG } from '../failover/heartbeat.js';
 import type { LabPlan } from './plan.js';
 import { openLab, type Lab } from './topology.js';
 import { LabStateFile } from './state-file.js';
@@ -36,6 +37,7 @@ import { clearAllInfraFaults, clearInfraFault, injectInfraFault, type InfraFault
 import { killRecordedProcess, readProcessStartTime } from './netns.js';
 import { parseCidr as parsePlanCidr, parseIpv4 as parsePlanIpv4 } from './plan.js';
 import { SystemError, UserError } from '../util/errors.js';
+import { ownProgramArgv } from '../util/own-program.js';
 
 /** The IAM role of the LB nodes (instance profile) in the lab. */
 export const LB_NODE_ROLE = 'overlay-lb-node';
@@ -284,10 +286,9 @@ export async function startLabController(options: StartLabControllerOptions): Pr
       await killRecordedProcess({ pid: r.pid, startTime: r.startTime ?? null }, { signal });
     }
   }
-  const relay = fileURLToPath(new URL('./netns-relay.js', import.meta.url));
   const { imds: imdsAddress, api: apiAddress } = plan.router.serviceAddresses;
-  await lab.spawn('router', [process.execPath, relay, '--proxy-protocol', `${imdsAddress}:80`, files.imdsSocket], { signal, label: 'relay imds', readyLine: RELAY_READY_LINE });
-  await lab.spawn('router', [process.execPath, relay, '--proxy-protocol', `${apiAddress}:80`, files.apiSocket], { signal, label: 'relay api', readyLine: RELAY_READY_LINE });
+  await lab.spawn('router', ownProgramArgv('netns-relay', ['--proxy-protocol', `${imdsAddress}:80`, files.imdsSocket]), { signal, label: 'relay imds', readyLine: RELAY_READY_LINE });
+  await lab.spawn('router', ownProgramArgv('netns-relay', ['--proxy-protocol', `${apiAddress}:80`, files.apiSocket]), { signal, label: 'relay api', readyLine: RELAY_READY_LINE });
 
   const info: ControllerInfo = { pid: process.pid, apiUrl: api.url, region: plan.region, admin: { accessKeyId: admin.accessKeyId, secretAccessKey: admin.secretAccessKey } };
   await writeAtomic(files.info, JSON.stringify(info, null, 2));

@@ -3,7 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startLab } from './lab.js';
-import type { LabHandle } from './lab.js';
+import type { AgentCommand, LabHandle } from './lab.js';
+import { ownProgramArgv } from '../util/own-program.js';
 
 /** The demo's output: the part of the CLI's `CliIo` it uses. */
 export interface DemoIo {
@@ -18,6 +19,8 @@ export interface DemoOptions {
   /** Where the tour writes (the CLI passes its CliIo: the lab does not import the CLI). */
   readonly io: DemoIo;
   readonly signal: AbortSignal;
+  /** What the LB nodes run as the agent (the packaged executable). @default this build */
+  readonly agentCommand?: AgentCommand;
 }
 
 /**
@@ -31,7 +34,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const step = (s: string): void => io.out(`\n${bold(`== ${s}`)}`);
   const tmp = await mkdtemp(join(tmpdir(), 'olb-demo-'));
   step('building the lab: a VPC router, 2 AZs, 2 LB nodes (haproxy + keepalived + agent), backends, clients');
-  const lab = await startLab({ specFile: options.specFile, azs: 2, prefix: options.prefix, nodes: true, signal });
+  if (options.agentCommand !== undefined) io.out(`LB nodes run ${options.agentCommand.executable}${options.agentCommand.restricted === true ? ' under the packaged unit\'s capability bounding set and no_new_privs' : ''}`);
+  const lab = await startLab({ specFile: options.specFile, azs: 2, prefix: options.prefix, nodes: true, signal, ...(options.agentCommand === undefined ? {} : { agentCommand: options.agentCommand }) });
   try {
     const vip = lab.plan.vip;
     const lbNodes = lab.plan.instances.filter((i) => i.role === 'lb-node');
@@ -58,7 +62,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const probeOut = join(tmp, 'probe.json');
     const stopFile = join(tmp, 'stop');
     const client = `client-${lab.plan.azs[0] ?? 'az-a'}`;
-    const probe = lab.exec(client, [process.execPath, join(import.meta.dirname, 'demo-probe.js'), `http://${vip}/`, '30', '10', stopFile], { signal, timeoutMs: 60_000 });
+    const probe = lab.exec(client, ownProgramArgv('demo-probe', [`http://${vip}/`, '30', '10', stopFile]), { signal, timeoutMs: 60_000 });
     await sleep(1500, undefined, { signal });
     const fault = { kind: 'node-down', node: first } as const;
     await lab.faults.inject(fault);

@@ -8,7 +8,7 @@
  * CLI runs the same controller as the detached `lab serve` process; both publish the same files
  * and control socket, so `overlay-lb lab status|fault` work against either.
  */
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,8 @@ import type { World } from './ec2/state.js';
 import { SystemError, UserError } from '../util/errors.js';
 import { unixHttpRequest } from '../util/unix-http.js';
 import { nodePaths } from '../util/node-paths.js';
+import { ownProgramArgv, ownProgramScript, runningAsSingleExecutable } from '../util/own-program.js';
+import { AGENT_UNIT_CAPABILITIES } from '../ops/agent-unit.js';
 
 export type { LabFault } from './controller.js';
 
@@ -58,6 +60,24 @@ export interface StartLabOptions {
    */
   readonly signal: AbortSignal;
   readonly log?: LabLogger & { error(fields: Readonly<Record<string, unknown>>, message: string): void };
+  /**
+   * The program the LB nodes run as `PROGRAM agent ...`: the packaged single executable (for
+   * example `usr/bin/overlay-lb` from the .deb, extracted with `dpkg-deb -x`), so that what ships
+   * is what the lab tests; `withPrivileges` also applies the hardened unit's restrictions.
+   * @default this build's CLI on this process's Node runtime, with no restriction
+   */
+  readonly agentCommand?: AgentCommand;
+}
+
+/** How the lab starts the agent on its LB nodes (`StartLabOptions.agentCommand`). */
+export interface AgentCommand {
+  /** An executable that runs the overlay-lb CLI (the packaged `/usr/bin/overlay-lb`). */
+  readonly executable: string;
+  /**
+   * Start it under the packaged systemd unit's capability bounding set and no_new_privs (with
+   * `setpriv`), as far as this can be done without systemd. @default false
+   */
+  readonly restricted?: boolean;
 }
 
 /** The answer to a request through the VIP. */
@@ -100,12 +120,34 @@ export interface LabHandle {
 
 /** The compiled CLI entry point (dist/src/cli/main.js). */
 export function cliEntryPoint(): string {
-  return fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  return ownProgramScript('cli');
 }
 
 /** Whether the agent command is built (it is written separately from the lab). */
-export function agentAvailable(): boolean {
-  return existsSync(fileURLToPath(new URL('../cli/commands/agent.js', import.meta.url)));
+export function agentAvailable(command?: AgentCommand): boolean {
+  if (command !== undefined) return isExecutableFile(command.executable);
+  return runningAsSingleExecutable() || existsSync(fileURLToPath(new URL('../cli/commands/agent.js', import.meta.url)));
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The argument vector before `agent ...` on an LB node: this build's CLI, or the given
+ * executable, under the packaged unit's restrictions when asked (`setpriv`: bounding set,
+ * no_new_privs; see `AGENT_UNIT_CAPABILITIES`).
+ */
+export function agentCommandArgv(command?: AgentCommand): string[] {
+  const program = command === undefined ? ownProgramArgv('cli', []) : [command.executable];
+  if (command?.restricted !== true) return program;
+  const caps = AGENT_UNIT_CAPABILITIES.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`).join(',');
+  return ['setpriv', `--bounding-set=-all,${caps}`, '--inh-caps=-all', '--no-new-privs', '--', ...program];
 }
 
 /** Loads the spec of the options and plans the lab. */
@@ -152,7 +194,7 @@ export async function startLab(options: StartLabOptions): Promise<LabHandle> {
     });
     let nodesSkipped: string | null = null;
     if ((options.nodes ?? true) && options.bare !== true) {
-      nodesSkipped = await startNodeSoftware(controller.lab, { specFile: options.specFile, signal });
+      nodesSkipped = await startNodeSoftware(controller.lab, { specFile: options.specFile, signal, ...(options.agentCommand === undefined ? {} : { agentCommand: options.agentCommand }) });
     }
     signal.removeEventListener('abort', abortStart);
     return labHandle(controller, nodesSkipped);
@@ -170,14 +212,17 @@ export async function startLab(options: StartLabOptions): Promise<LabHandle> {
  * itself and writes their pid files (haproxy.pid, keepalived.pid) into its run dir.
  * @returns null when started, or why not (no spec file, agent not built).
  */
-export async function startNodeSoftware(lab: Lab, options: { readonly specFile: string | undefined; readonly signal: AbortSignal }): Promise<string | null> {
+export async function startNodeSoftware(lab: Lab, options: { readonly specFile: string | undefined; readonly agentCommand?: AgentCommand; readonly signal: AbortSignal }): Promise<string | null> {
   if (options.specFile === undefined) return 'node software needs a spec file (the agent reads it); none was given';
+  if (options.agentCommand !== undefined && !agentAvailable(options.agentCommand)) {
+    throw new UserError('PATH_INVALID', `the agent executable ${JSON.stringify(options.agentCommand.executable)} is not an executable file; give the packaged overlay-lb (usr/bin/overlay-lb of a .deb extracted with dpkg-deb -x), or leave the option out to run this build`);
+  }
   if (!agentAvailable()) return 'the agent is not built yet (dist/src/cli/commands/agent.js is missing): the LB nodes run no haproxy/keepalived';
   const files = labFiles(lab.stateFilePath, lab.plan.prefix);
   for (const node of lab.plan.instances.filter((i) => i.role === 'lb-node')) {
     const runDir = nodeRunDir(files.dir, node.name);
     await mkdir(runDir, { recursive: true, mode: 0o700 });
-    await lab.spawn(node.name, [process.execPath, cliEntryPoint(), 'agent', '--spec', options.specFile, '--node', node.name, '--run-dir', runDir], {
+    await lab.spawn(node.name, [...agentCommandArgv(options.agentCommand), 'agent', '--spec', options.specFile, '--node', node.name, '--run-dir', runDir], {
       signal: options.signal, label: `agent ${node.name}`, logFile: nodePaths(runDir).agentLog,
     });
   }
@@ -238,17 +283,6 @@ export function apiRouteTargets(plan: LabPlan, world: World): Map<string, string
   return targets;
 }
 
-const REQUEST_SCRIPT = `
-const [url, headers, timeout] = process.argv.slice(1);
-try {
-  const res = await fetch(url, { headers: JSON.parse(headers), signal: AbortSignal.timeout(Number(timeout)) });
-  const body = await res.text();
-  process.stdout.write(JSON.stringify({ status: res.status, headers: Object.fromEntries(res.headers), body }));
-} catch (error) {
-  process.stdout.write(JSON.stringify({ error: String(error && error.cause ? error.cause.code || error.cause : error) }));
-}
-// An aborted connect would keep the process alive until undici's own connect timeout.
-process.exit(0);`;
 
 /** An HTTP GET to the VIP from the client instance of an AZ (node's fetch inside its namespace). */
 export async function requestThroughVip(
@@ -260,7 +294,7 @@ export async function requestThroughVip(
   if (client === undefined) throw new UserError('LAB_UNKNOWN_NAME', `AZ ${JSON.stringify(clientAz)} has no lab client: known are ${lab.plan.azs.join(', ')}`);
   const url = `http://${lab.plan.vip}:${options.port ?? 80}${options.path ?? '/'}`;
   const timeoutMs = options.timeoutMs ?? 3000;
-  const { stdout } = await lab.exec(client.name, [process.execPath, '--input-type=module', '-e', REQUEST_SCRIPT, url, JSON.stringify(options.headers ?? {}), String(timeoutMs)], {
+  const { stdout } = await lab.exec(client.name, ownProgramArgv('vip-request', [url, JSON.stringify(options.headers ?? {}), String(timeoutMs)]), {
     signal: options.signal, timeoutMs: timeoutMs + 10_000,
   });
   const parsed = JSON.parse(stdout) as LabHttpResponse | { error: string };

@@ -17,6 +17,7 @@
  * Script usage (inside a namespace): node netns-relay.js [--proxy-protocol] ADDRESS:PORT UNIX_PATH
  * Prints `ready` once listening.
  */
+import { isMainScript } from '../util/own-program.js';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { rm } from 'node:fs/promises';
@@ -123,7 +124,8 @@ export function acceptProxyConnection(socket: Socket, handOff: (stream: Duplex) 
   });
 }
 
-async function main(argv: readonly string[]): Promise<void> {
+/** The relay process (script usage above); exported for the single executable's `--own-program netns-relay`. */
+export async function main(argv: readonly string[]): Promise<void> {
   const proxyProtocol = argv[0] === '--proxy-protocol';
   const [listen, path] = proxyProtocol ? argv.slice(1) : argv;
   const match = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(listen ?? '');
@@ -146,7 +148,7 @@ async function main(argv: readonly string[]): Promise<void> {
   process.stdout.write(`${RELAY_READY_LINE}\n`);
 }
 
-if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+if (isMainScript(import.meta.url)) {
   main(process.argv.slice(2)).catch((error: unknown) => {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exit(1);

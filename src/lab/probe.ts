@@ -17,6 +17,7 @@
  * number of successes in a row in FILE.streak (every 100 ms); writes the report (JSON, atomically) to FILE when it
  * gets SIGTERM/SIGINT or reaches its duration bound, then exits 0.
  */
+import { isMainScript } from '../util/own-program.js';
 import { request } from 'node:http';
 import { renameSync, writeFileSync } from 'node:fs';
 
@@ -199,7 +200,7 @@ async function main(argv: readonly string[]): Promise<void> {
   process.exit(0);
 }
 
-if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+if (isMainScript(import.meta.url)) {
   main(process.argv.slice(2)).catch((error: unknown) => {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exit(2);

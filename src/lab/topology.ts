@@ -19,7 +19,6 @@
  * it too, so that VIP traffic arriving on `eth0` for an address on `lo` is accepted whatever the
  * reverse path of its source is.
  */
-import { fileURLToPath } from 'node:url';
 import { rm, rmdir } from 'node:fs/promises';
 import type { LabInstance, LabPlan } from './plan.js';
 import { planNamespaces } from './plan.js';
@@ -32,6 +31,7 @@ import { createKernelDataPath, LAB_CHAINS, requireInstance, type KernelDataPath 
 import { formatNameServerArgs, NAME_SERVER_READY_LINE, type NameListener } from './backend-server.js';
 import { RELAY_READY_LINE } from './netns-relay.js';
 import { SystemError, UserError } from '../util/errors.js';
+import { ownProgramArgv } from '../util/own-program.js';
 
 /** A structured logger (the shape of src/util's logger). */
 export interface LabLogger {
@@ -216,14 +216,14 @@ function labHandle(plan: LabPlan, state: LabStateFile): Lab {
     exec: (node, argv, options) => runCommand(execIn(namespaceOf(node), argv), options),
     spawn,
     startNameServer: (node, listeners, options) =>
-      spawn(node, [process.execPath, labScript('backend-server.js'), ...formatNameServerArgs(listeners)], {
+      spawn(node, ownProgramArgv('backend-server', formatNameServerArgs(listeners)), {
         signal: options.signal,
         label: `name-server ${node}`,
         readyLine: NAME_SERVER_READY_LINE,
       }),
     startServiceRelay: async (listen, unixPath, options) => {
       await state.record({ kind: 'file', path: unixPath }, options);
-      return spawn('router', [process.execPath, labScript('netns-relay.js'), `${listen.address}:${listen.port}`, unixPath], {
+      return spawn('router', ownProgramArgv('netns-relay', [`${listen.address}:${listen.port}`, unixPath]), {
         signal: options.signal,
         label: `relay ${listen.address}:${listen.port}`,
         readyLine: RELAY_READY_LINE,
@@ -255,11 +255,6 @@ function labHandle(plan: LabPlan, state: LabStateFile): Lab {
       return { namespaces: planNamespaces(plan).map((name) => ({ name, exists: present.has(name) })), routeTables, processes };
     },
   };
-}
-
-/** A compiled script of this directory (dist/src/lab/NAME). */
-function labScript(name: string): string {
-  return fileURLToPath(new URL(`./${name}`, import.meta.url));
 }
 
 export interface DestroyReport {

@@ -17,6 +17,12 @@ import { adminHost } from './admin-host.js';
 import { clientCertificateLines, renderTlsBind } from './tls.js';
 
 /** Options of {@link renderHaproxy}. */
+/**
+ * Who HAProxy's workers run as: the user, group and empty chroot directory that Debian's haproxy
+ * package creates (`/var/lib/haproxy`), so a compromised worker holds no root and sees no files.
+ */
+export const HAPROXY_WORKER_USER = { user: 'haproxy', group: 'haproxy', chroot: '/var/lib/haproxy' } as const;
+
 export interface RenderHaproxyOptions {
   /** The node this config is for (its address is used by `node` binds). */
   readonly node: string;
@@ -148,6 +154,12 @@ function renderGlobal(spec: Spec): string[] {
   return [
     'global',
     '  master-worker',
+    // Least privilege: the master (root, started by the agent) binds the listeners and sockets;
+    // its workers, which parse traffic, run as Debian's haproxy user, chrooted into its empty
+    // directory (as Debian's own haproxy.cfg does). Logs go to stdout, which needs no path.
+    `  user ${HAPROXY_WORKER_USER.user}`,
+    `  group ${HAPROXY_WORKER_USER.group}`,
+    `  chroot ${HAPROXY_WORKER_USER.chroot}`,
     '  # The master CLI cannot be declared here; the agent starts haproxy as:',
     `  #   haproxy -W -S ${assertPath(admin.masterSocket, 'master socket')},mode,600 -f <this file>`,
     `  stats socket ${assertPath(admin.runtimeSocket, 'runtime socket')} mode 600 level admin expose-fd listeners`,

@@ -17,7 +17,7 @@ import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDocument } from 'yaml';
 import { mkdir } from 'node:fs/promises';
-import { agentAvailable, cliEntryPoint, nodeRunDir, startLab, stopLab, type LabHandle } from '../../src/lab/lab.js';
+import { agentAvailable, agentCommandArgv, nodeRunDir, startLab, stopLab, type AgentCommand, type LabHandle } from '../../src/lab/lab.js';
 import type { RecordedProcess } from '../../src/lab/netns.js';
 import { labFiles } from '../../src/lab/controller.js';
 import { startProbe, summarizeProbe, type ProbeReport } from '../helpers/lab-probe.js';
@@ -38,11 +38,18 @@ export interface SpecEdits {
   readonly recheckInterval?: string;
   /** `cluster.vrrp.preemptDelay`, e.g. `3s`. */
   readonly preemptDelay?: string;
+  /**
+   * What the LB nodes run as the agent: the packaged executable (test/helpers/package.ts), maybe
+   * under the unit's restrictions. @default this build on the test's Node.js
+   */
+  readonly agentCommand?: AgentCommand;
 }
 
 export interface E2eLab {
   readonly lab: LabHandle;
   readonly specFile: string;
+  /** The agent command of the edits (undefined: this build). */
+  readonly agentCommand: AgentCommand | undefined;
   /**
    * Elastic IP mode (`cluster.cloud.failover: eip`): the address and its allocation, reached
    * from the lab's `internet` namespace. Null in route mode (the VIP's routes move).
@@ -95,7 +102,7 @@ export async function startE2eLab(t: TestContext, edits: SpecEdits = {}): Promis
   // waits for the preempt delay.
   const lab = await startLab({ specFile, prefix, nodes: false, stateDir, signal: AbortSignal.timeout(60_000), log: { info: writeLog('info'), error: writeLog('error') } });
   t.after(() => lab.close());
-  assert.ok(agentAvailable(), 'the agent is not built (dist/src/cli/commands/agent.js)');
+  assert.ok(agentAvailable(edits.agentCommand), `the agent is not built (dist/src/cli/commands/agent.js) or not executable (${edits.agentCommand?.executable ?? ''})`);
   const labDir = labFiles(lab.stateFile, lab.plan.prefix).dir;
   const address = eipMode ? Object.values(lab.controller.cloud.view().addresses)[0] : undefined;
   assert.ok(!eipMode || address !== undefined, 'the lab allocated no Elastic IP in eip mode');
@@ -103,6 +110,7 @@ export async function startE2eLab(t: TestContext, edits: SpecEdits = {}): Promis
   const e2e: E2eLab = {
     lab,
     specFile,
+    agentCommand: edits.agentCommand,
     eip,
     clientSide: (az) => (eip === null ? az : 'internet'),
     serviceHost: eip?.publicIp ?? lab.plan.vip,
@@ -158,7 +166,7 @@ async function keepLogs(t: TestContext, dir: string, labDir: string): Promise<vo
 export async function startAgent(e2e: E2eLab, node: string): Promise<RecordedProcess> {
   const runDir = e2e.runDir(node);
   await mkdir(runDir, { recursive: true, mode: 0o700 });
-  return e2e.lab.spawn(node, [process.execPath, cliEntryPoint(), 'agent', '--spec', e2e.specFile, '--node', node, '--run-dir', runDir], {
+  return e2e.lab.spawn(node, [...agentCommandArgv(e2e.agentCommand), 'agent', '--spec', e2e.specFile, '--node', node, '--run-dir', runDir], {
     signal: AbortSignal.timeout(20_000), label: `agent ${node}`, logFile: join(runDir, 'agent.log'),
   });
 }

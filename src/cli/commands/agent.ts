@@ -1,4 +1,5 @@
 import { runAgent } from '../../agent/agent.js';
+import { notifyReady } from '../../util/sd-notify.js';
 import { createLogger } from '../../util/log.js';
 import type { LogLevel } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
@@ -41,14 +42,30 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo, signal
   if (!(LEVELS as readonly string[]).includes(level)) throw new UserError('CLI_USAGE', `agent: --log-level ${JSON.stringify(level)} is not one of ${LEVELS.join(', ')}`);
   if (values['run-dir'] !== undefined) await ensureWritableDirectory(values['run-dir'], { what: 'agent: --run-dir', missing: 'allow', signal });
   const log = createLogger({ write: (line) => io.out(line), level: level as LogLevel, base: { component: 'agent' } });
-  await runAgent({
-    specFile: values.spec,
-    node: values.node,
-    ...(values['run-dir'] !== undefined ? { runDir: values['run-dir'] } : {}),
-    ...(values['imds-endpoint'] !== undefined ? { imdsEndpoint: values['imds-endpoint'] } : {}),
-    ...(values['ec2-endpoint'] !== undefined ? { ec2Endpoint: values['ec2-endpoint'] } : {}),
-    log,
-    signal,
-  });
+  // systemctl reload (the unit's ExecReload sends SIGHUP): re-read the spec now. Without a
+  // handler, SIGHUP would end the process.
+  const reloadRequests = new EventTarget();
+  const onHangup = (): void => {
+    reloadRequests.dispatchEvent(new Event('reload'));
+  };
+  process.on('SIGHUP', onHangup);
+  try {
+    await runAgent({
+      specFile: values.spec,
+      node: values.node,
+      ...(values['run-dir'] !== undefined ? { runDir: values['run-dir'] } : {}),
+      ...(values['imds-endpoint'] !== undefined ? { imdsEndpoint: values['imds-endpoint'] } : {}),
+      ...(values['ec2-endpoint'] !== undefined ? { ec2Endpoint: values['ec2-endpoint'] } : {}),
+      log,
+      signal,
+      reloadRequests,
+      // Type=notify: READY=1 only now, when the node really serves (a no-op outside systemd).
+      onReady: () => {
+        void notifyReady({ status: `serving as node ${values.node ?? ''}`, log, signal });
+      },
+    });
+  } finally {
+    process.off('SIGHUP', onHangup);
+  }
   return EXIT.ok;
 }

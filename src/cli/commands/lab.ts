@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { loadSpecFile } from '../../ops/load-spec.js';
 import { ensureWritableDirectory, requireRegularFile } from '../../ops/paths.js';
 import { buildLab, openLab } from '../../lab/topology.js';
@@ -18,13 +18,17 @@ import { SystemError, UserError } from '../../util/errors.js';
 import { parseCommandArgs } from '../args.js';
 import { EXIT, type CliIo } from '../io.js';
 import { timeoutSignal } from '../../util/abort.js';
+import { ownProgramArgv } from '../../util/own-program.js';
+import type { AgentCommand } from '../../lab/lab.js';
 
 export const labHelp = `Usage: overlay-lb lab COMMAND [options]
 
-  up [--spec FILE] [--azs 2|3] [--no-nodes]   build the lab (default spec examples/demo.yaml)
+  up [--spec FILE] [--azs 2|3] [--no-nodes] [--agent-exec PATH [--agent-restricted]]
+                                             build the lab (default spec examples/demo.yaml)
   up --bare [--spec FILE]                    a bare account: VPC, subnets in 3 AZs, route tables, internet
                                              gateway, clients, backends; no LB nodes (launch them via the API)
-  demo [--spec FILE]                         the guided tour: lab up, header routing, a node killed, lab down
+  demo [--spec FILE] [--agent-exec PATH [--agent-restricted]]
+                                             the guided tour: lab up, header routing, a node killed, lab down
   status [--json]                            namespaces, processes, VIP route per table, faults
   down                                       remove everything 'up' made (idempotent)
   exec NODE -- CMD [ARGS...]                 run a command inside a lab instance (no shell)
@@ -35,7 +39,21 @@ export const labHelp = `Usage: overlay-lb lab COMMAND [options]
       node-down NODE    az-blackhole AZ    partition [--sides AZ,AZ:AZ]    kill NODE haproxy|keepalived|agent
   serve --state-file FILE                    run the lab controller (started by 'up')
 
-Common options: --prefix P (default olb-), --state-dir DIR (default /run/overlay-lb-lab).`;
+Common options: --prefix P (default olb-), --state-dir DIR (default /run/overlay-lb-lab).
+--agent-exec PATH: the LB nodes run this executable as the agent (the packaged overlay-lb, e.g.
+usr/bin/overlay-lb of the .deb extracted with dpkg-deb -x) instead of this build;
+--agent-restricted: under the packaged unit's capability bounding set and no_new_privs (setpriv).`;
+
+const agentOptions = { 'agent-exec': { type: 'string' }, 'agent-restricted': { type: 'boolean' } } as const;
+
+/** The lab's agent command from --agent-exec/--agent-restricted (undefined: this build). */
+function agentCommandOf(values: { 'agent-exec'?: string | undefined; 'agent-restricted'?: boolean | undefined }, command: string): AgentCommand | undefined {
+  if (values['agent-exec'] === undefined) {
+    if (values['agent-restricted'] === true) throw new UserError('CLI_USAGE', `${command}: --agent-restricted needs --agent-exec PATH (the packaged executable)`);
+    return undefined;
+  }
+  return { executable: resolve(values['agent-exec']), restricted: values['agent-restricted'] === true };
+}
 
 const READY_LINE = 'lab controller ready';
 
@@ -59,9 +77,10 @@ export async function runLab(argv: readonly string[], io: CliIo, signal: AbortSi
 }
 
 async function labDemo(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
-  const { values } = parseCommandArgs('lab demo', argv, { ...common, spec: { type: 'string' } });
+  const { values } = parseCommandArgs('lab demo', argv, { ...common, ...agentOptions, spec: { type: 'string' } });
   if (values.help) return (io.out(labHelp), EXIT.ok);
-  await runDemo({ specFile: values.spec ?? 'examples/demo.yaml', prefix: values.prefix ?? 'olbdemo-', io, signal });
+  const agentCommand = agentCommandOf(values, 'lab demo');
+  await runDemo({ specFile: values.spec ?? 'examples/demo.yaml', prefix: values.prefix ?? 'olbdemo-', io, signal, ...(agentCommand === undefined ? {} : { agentCommand }) });
   return EXIT.ok;
 }
 
@@ -74,7 +93,8 @@ async function stateFileOf(values: { prefix?: string | undefined; 'state-dir'?: 
 }
 
 async function labUp(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
-  const { values, positionals } = parseCommandArgs('lab up', argv, { ...common, spec: { type: 'string' }, azs: { type: 'string' }, 'no-nodes': { type: 'boolean' }, bare: { type: 'boolean' } });
+  const { values, positionals } = parseCommandArgs('lab up', argv, { ...common, ...agentOptions, spec: { type: 'string' }, azs: { type: 'string' }, 'no-nodes': { type: 'boolean' }, bare: { type: 'boolean' } });
+  const agentCommand = agentCommandOf(values, 'lab up');
   if (values.help) return (io.out(labHelp), EXIT.ok);
   if (positionals.length > 0) throw new UserError('CLI_USAGE', `lab up: unexpected argument ${JSON.stringify(positionals[0])}; the spec goes in --spec FILE`);
   if (values.azs !== undefined && values.azs !== '2' && values.azs !== '3') throw new UserError('CLI_USAGE', `lab up: --azs ${values.azs} is not allowed: use 2 or 3`);
@@ -93,7 +113,7 @@ async function labUp(argv: readonly string[], io: CliIo, signal: AbortSignal): P
     if (spec.cluster.cloud.eipAllocationId !== undefined) serveArgs.push('--eip-allocation-id', spec.cluster.cloud.eipAllocationId);
     await startDetachedController(serveArgs, labFiles(stateFile, plan.prefix).log, signal);
     const reopened = await openLab({ signal, stateFile });
-    const skipped = values['no-nodes'] === true || bare ? null : await startNodeSoftware(reopened, { specFile, signal });
+    const skipped = values['no-nodes'] === true || bare ? null : await startNodeSoftware(reopened, { specFile, signal, ...(agentCommand === undefined ? {} : { agentCommand }) });
     printStatus(io, await collectLabStatus(stateFile, { signal }));
     if (skipped !== null) io.out(`note: node software not started: ${skipped}`);
     io.out(`take it down with: overlay-lb lab down${values.prefix === undefined ? '' : ` --prefix ${values.prefix}`}`);
@@ -108,7 +128,8 @@ async function labUp(argv: readonly string[], io: CliIo, signal: AbortSignal): P
 async function startDetachedController(args: readonly string[], logPath: string, signal: AbortSignal): Promise<void> {
   mkdirSync(dirname(logPath), { recursive: true, mode: 0o700 });
   const logFd = openSync(logPath, 'a', 0o600);
-  const child = spawn(process.execPath, [process.argv[1] ?? '', ...args], { detached: true, stdio: ['ignore', 'pipe', logFd] });
+  const [program = process.execPath, ...programArgs] = ownProgramArgv('cli', args);
+  const child = spawn(program, programArgs, { detached: true, stdio: ['ignore', 'pipe', logFd] });
   closeSync(logFd);
   try {
     await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,38 @@
+/**
+ * The entry point of the single executable (`/usr/bin/overlay-lb` from the .deb): esbuild bundles
+ * it with everything it imports into one CommonJS file, which scripts/build-deb.sh injects into
+ * the pinned Node.js runtime. `overlay-lb ARGS` runs the CLI; `overlay-lb --own-program NAME
+ * ARGS` runs one of the lab's helper processes, which a build runs as `node dist/src/lab/NAME.js`
+ * (see `util/own-program.ts`).
+ */
+import { runCliProcess } from './main.js';
+import { HELPER_PROGRAMS, OWN_PROGRAM_FLAG } from '../util/own-program.js';
+import { main as netnsRelay } from '../lab/netns-relay.js';
+import { main as backendServer } from '../lab/backend-server.js';
+import { main as demoProbe } from '../lab/demo-probe.js';
+import { main as vipRequest } from '../lab/vip-request.js';
+
+const helpers: Readonly<Record<(typeof HELPER_PROGRAMS)[number], (argv: readonly string[]) => Promise<void>>> = {
+  'netns-relay': netnsRelay,
+  'backend-server': backendServer,
+  'demo-probe': demoProbe,
+  'vip-request': vipRequest,
+};
+
+// In a single executable, process.argv is [executable, executable, ...arguments].
+const args = process.argv.slice(2);
+if (args[0] === OWN_PROGRAM_FLAG) {
+  const name = args[1] ?? '';
+  const helper = (helpers as Record<string, ((argv: readonly string[]) => Promise<void>) | undefined>)[name];
+  if (helper === undefined) {
+    process.stderr.write(`overlay-lb: ${OWN_PROGRAM_FLAG} ${JSON.stringify(name)} is not a helper program; known: ${HELPER_PROGRAMS.join(', ')}\n`);
+    process.exitCode = 64;
+  } else {
+    helper(args.slice(2)).catch((error: unknown) => {
+      process.stderr.write(`${(error as Error).message}\n`);
+      process.exit(1);
+    });
+  }
+} else {
+  void runCliProcess(args);
+}
