@@ -20,9 +20,7 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { lbNodePolicy } from '../cloud/aws/iam-policy.js';
-import { HEARTBEAT_TAG } from '../failover/heartbeat.js';
 import type { LabPlan } from './plan.js';
 import { openLab, type Lab } from './topology.js';
 import { LabStateFile } from './state-file.js';
