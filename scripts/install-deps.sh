@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(haproxy keepalived iproute2 iptables curl openssl awscli wrk etcd-server dnsmasq-base)
+# prometheus: its promtool checks the agent's /metrics and the alert rules in packaging/ (tests).
+pkgs=(haproxy keepalived iproute2 iptables curl openssl awscli wrk etcd-server dnsmasq-base prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -19,7 +20,8 @@ fi
 
 # Debian starts haproxy and keepalived as services on install; overlay-lb runs its own
 # instances (the agent, the lab and the tests), so the distribution's units must not hold the ports.
-for svc in haproxy keepalived etcd dnsmasq; do
+# The prometheus server (port 9090) is installed for promtool only.
+for svc in haproxy keepalived etcd dnsmasq prometheus; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled "$svc" >/dev/null 2>&1; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi

@@ -221,6 +221,7 @@ async function reloadAndRefill(
   try {
     const r = await applyConfig(files, { ...common, reload: target.reloader, reason, force });
     reloadId = r.reloadId;
+    if (r.changed && r.reload !== null) target.metrics?.lastReloadSuccess.set({}, Date.now() / 1000);
     target.log.info({ reloadId, reason, changed: r.changed, workers: r.changed && r.reload !== null ? r.reload.newWorkerPids : [] }, 'haproxy reloaded');
   } catch (err) {
     const error = toError(err, common.signal);
