@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # debootstrap: test/install/fresh-root.test.ts builds a fresh Debian 12 root with it; dpkg-dev
-# (dpkg-shlibdeps), binutils (strip) and lintian: scripts/build-deb.sh and its test.
-pkgs=(ca-certificates curl haproxy keepalived iproute2 iptables openssl awscli wrk etcd-server dnsmasq-base debootstrap dpkg-dev binutils lintian)
+# (dpkg-shlibdeps), binutils (strip) and lintian: scripts/build-deb.sh and its test; prometheus:
+# its promtool checks the agent's /metrics and the alert rules in packaging/ (tests).
+pkgs=(ca-certificates curl haproxy keepalived iproute2 iptables openssl awscli wrk etcd-server dnsmasq-base debootstrap dpkg-dev binutils lintian prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -24,7 +25,8 @@ fi
 
 # Debian starts haproxy and keepalived as services on install; overlay-lb runs its own
 # instances (the agent, the lab and the tests), so the distribution's units must not hold the ports.
-for svc in haproxy keepalived etcd dnsmasq; do
+# The prometheus server (port 9090) is installed for promtool only.
+for svc in haproxy keepalived etcd dnsmasq prometheus; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled "$svc" >/dev/null 2>&1; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi

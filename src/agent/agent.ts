@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { access, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ClusterNode } from '../model/spec.js';
@@ -5,7 +6,7 @@ import { findNode } from '../spec/nodes.js';
 import { loadSpecFile } from '../ops/load-spec.js';
 import { renderHaproxy } from '../render/haproxy.js';
 import { adminHost } from '../render/admin-host.js';
-import { AGENT_HEARTBEAT_INTERVAL_MS, keepalivedAlivePath, keepalivedFifoPath, keepalivedInstanceName, keepalivedPriorityPath, keepalivedTrackPath, renderKeepalived } from '../render/keepalived.js';
+import { AGENT_HEARTBEAT_INTERVAL_MS, VRRP_STATES, keepalivedAlivePath, keepalivedFifoPath, keepalivedInstanceName, keepalivedPriorityPath, keepalivedTrackPath, renderKeepalived } from '../render/keepalived.js';
 import { applyConfig, haproxyPaths } from '../haproxy/config-writer.js';
 import { attachHaproxy, startHaproxy } from '../haproxy/process.js';
 import { MasterCli } from '../haproxy/master-cli.js';
@@ -30,7 +31,7 @@ import { FailoverController } from '../failover/controller.js';
 import { createFailoverParts } from '../failover/create-failover.js';
 import { cloudDriver } from '../cloud/registry.js';
 import { retry } from '../util/retry.js';
-import { timeoutSignal } from '../util/abort.js';
+import { timeoutSignal, untilAborted } from '../util/abort.js';
 import type { MasterHeartbeat } from '../failover/heartbeat.js';
 import { NO_CLAIMER } from '../failover/types.js';
 import type { Claimer } from '../failover/types.js';
@@ -47,6 +48,8 @@ import { writeFileAtomic } from '../util/fs-atomic.js';
 import { OverlayError, UserError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Registry } from '../util/metrics.js';
+import { registerProcessMetrics } from '../util/process-metrics.js';
+import { buildInfo } from '../util/build-info.js';
 import { systemClock } from '../util/clock.js';
 import { nodePaths } from '../util/node-paths.js';
 
@@ -73,6 +76,9 @@ export interface AgentOptions {
    */
   readonly reloadRequests?: EventTarget;
 }
+
+/** Abort listeners the agent's long-running tasks may hold on its signal (see runAgent). */
+const AGENT_SIGNAL_LISTENERS = 40;
 
 /** The lab serves its EC2-compatible API here, inside every lab VPC. */
 export { LAB_EC2_ENDPOINT } from '../cloud/aws/driver.js';
@@ -102,6 +108,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   // haproxy and keepalived keep serving meanwhile.
   const fatal = new AbortController();
   const signal = AbortSignal.any([options.signal, fatal.signal]);
+  // Every long-running task (heartbeat, supervisors, servers, watchers, loops) holds one abort
+  // listener on this signal for the agent's lifetime: a dozen without a cloud, more with one. That
+  // is by design, not a leak, but it passes Node's default of 10 (MaxListenersExceededWarning in
+  // every agent log). A count that keeps growing still warns: listeners added per round of a loop
+  // are removed (`untilAborted`).
+  setMaxListeners(AGENT_SIGNAL_LISTENERS, signal);
   const loaded = await loadSpecFile(options.specFile, { signal });
   const node = findNode(loaded.spec.cluster, options.node);
   const runDir = resolve(options.runDir ?? loaded.spec.admin.stateDir);
@@ -124,6 +136,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
 
   const registry = new Registry();
   const failoverMetrics = createFailoverMetrics(registry);
+  const applyMetrics = createApplyMetrics(registry);
   const healthGauge = registry.gauge('overlay_lb_node_healthy', '1 when HAProxy serves (the track file says 0), else 0.');
   const restarts = registry.counter('overlay_lb_process_restarts_total', 'Restarts of haproxy or keepalived after they exited.');
   const taskRestarts = registry.counter('overlay_lb_agent_task_restarts_total', 'Agent tasks that failed and were restarted after a backoff, by task.');
@@ -131,6 +144,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   const sourceUp = registry.gauge('overlay_lb_discovery_source_up', '1 when a discovery source\'s last read succeeded, 0 when it is starting, stale or failed.');
   const sourceFailures = registry.gauge('overlay_lb_discovery_source_failures', 'Consecutive failures of a discovery source since its last good read.');
   const problemsGauge = registry.gauge('overlay_lb_agent_problems', 'Problems the agent reports in /status (failed sources, applies, spec rollouts, tasks), by component.');
+  const build = buildInfo();
+  registry.gauge('overlay_lb_build_info', 'Always 1; the labels say which overlay-lb runs here: version, commit and Node.js runtime.').set({ version: build.version, commit: build.commit, runtime: build.runtime }, 1);
+  const specInfo = registry.gauge('overlay_lb_spec_info', 'Always 1; the labels name the cluster and the hash of the spec this node runs (every node of a cluster should show the same).');
+  const vrrpState = registry.gauge('overlay_lb_vrrp_state', '1 for the VRRP state this node is in (keepalived\'s last transition), 0 for every other state, by cluster, vrrp_instance and state.');
+  const discoveryLastSuccess = registry.gauge('overlay_lb_discovery_last_success_timestamp_seconds', 'When a discovery source last read a valid snapshot, in seconds since the Unix epoch, by source.');
+  const stopProcessMetrics = registerProcessMetrics(registry);
   /** The latest failure of each part that keeps running (restarted, retried or kept at its last good state). */
   const failures = new Map<string, Problem>();
 
@@ -172,7 +191,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     runDir: hpDir,
     haproxy: { runtime: new RuntimeApi({ socketPath: spec.admin.runtimeSocket }), reloader: new MasterCli({ socketPath: spec.admin.masterSocket }) },
     log,
-    metrics: createApplyMetrics(registry),
+    metrics: applyMetrics,
     ...(spec.cluster.cloud.provider === 'none' ? {} : { sourceDeps: { ec2: ec2Describer } }),
   });
   let current = { spec, hash: loaded.hash, generation: 1 };
@@ -362,11 +381,17 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     specRollout,
     problems: problems(),
   });
-  // Gauges derived from the status at scrape time (nothing to keep in step).
+  // Gauges derived from the status at scrape time (nothing to keep in step, never stale).
   const refreshGauges = (): void => {
+    const now = Date.now();
+    healthGauge.set({}, health.healthy ? 1 : 0);
     for (const src of pipeline.status().sources) {
       sourceUp.set({ source: src.name }, src.state === 'ok' ? 1 : 0);
       sourceFailures.set({ source: src.name }, src.failures);
+      if (src.lastSuccessAt !== undefined) {
+        discoveryLastSuccess.set({ source: src.name }, src.lastSuccessAt / 1000);
+        applyMetrics.sourceStaleness.set({ source: src.name }, Math.max(0, (now - src.lastSuccessAt) / 1000));
+      }
     }
     const byComponent = new Map<string, number>();
     for (const p of problems()) {
@@ -374,16 +399,18 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       byComponent.set(kind, (byComponent.get(kind) ?? 0) + 1);
     }
     for (const kind of ['discovery', 'apply', 'spec', 'task', 'cloud', 'tls']) problemsGauge.set({ component: kind }, byComponent.get(kind) ?? 0);
+    specInfo.clear();
+    specInfo.set({ cluster: spec.cluster.name, spec_hash: current.hash }, 1);
+    const vrrp = controller.status().vrrp;
+    for (const state of ['INIT', ...VRRP_STATES]) vrrpState.set({ cluster: spec.cluster.name, vrrp_instance: instance, state }, state === vrrp ? 1 : 0);
   };
+  registry.collect(refreshGauges);
   const server = await startStatusServer({
     host: adminHost(spec.admin.agent.bind, node, spec.cluster.vip),
     port: spec.admin.agent.port,
     signal,
     status,
-    metrics: () => {
-      refreshGauges();
-      return registry.render();
-    },
+    metrics: () => registry.render(),
     alive: () => !stopping,
   });
   log.info({ event: 'status-server', url: server.url }, 'agent status endpoint listening');
@@ -519,7 +546,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   supervise('keepalived-supervisor', (async () => {
     let backoff = 500;
     while (!signal.aborted) {
-      await Promise.race([keepalived.exited, new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+      await untilAborted(keepalived.exited, signal);
       if (signal.aborted) break;
       onTransition('STOP', 'keepalived exited');
       restarts.inc({ process: 'keepalived' });
@@ -545,6 +572,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   // agent picks it up, and the kernel stops it at its deadline if none comes (src/switchover/handoff.ts).
   if (handoff.current !== null) log.info({ event: 'handoff-left-on', reason: handoff.current.reason, peer: handoff.current.peer, until: handoff.current.until }, 'the connection handoff stays on until its deadline');
   await Promise.allSettled(tasks);
+  stopProcessMetrics();
   if (fatal.signal.aborted) throw fatal.signal.reason;
 }
 

@@ -15,6 +15,7 @@
  *
  * Results are typed outcomes, never thrown, except for bugs and aborts.
  */
+import { systemClock } from '../util/clock.js';
 import type { Spec } from '../model/spec.js';
 import type { Plan, Reason, RuntimeOp } from '../plan/planner.js';
 import { specForState, type HaproxyState } from '../plan/state.js';
@@ -221,6 +222,7 @@ async function reloadAndRefill(
   try {
     const r = await applyConfig(files, { ...common, reload: target.reloader, reason, force });
     reloadId = r.reloadId;
+    if (r.changed && r.reload !== null) target.metrics?.lastReloadSuccess.set({}, systemClock.now() / 1000);
     target.log.info({ reloadId, reason, changed: r.changed, workers: r.changed && r.reload !== null ? r.reload.newWorkerPids : [] }, 'haproxy reloaded');
   } catch (err) {
     const error = toError(err, common.signal);

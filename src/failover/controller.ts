@@ -280,6 +280,7 @@ export class FailoverController {
       const kicked = this.#reclaim;
       this.#reclaim = false;
       const pass = await this.#recheck(signal);
+      this.#o.metrics?.lastRecheckSuccess.set({ vrrp_instance: this.#o.instance }, this.#clock.now() / 1000);
       failed = pass.retake.length > 0 ? await this.#claim(pass.retake, signal, 'recheck') : [];
       for (const f of failed) this.#mustRetake.add(f);
       wait = Math.min(recheck, pass.nextDeferredMs ?? recheck);
@@ -461,6 +462,7 @@ export class FailoverController {
       if (o.kind === 'claimed' || o.kind === 'already-ours') {
         r.holder = { kind: 'us' };
         this.#mustRetake.delete(o.table);
+        this.#o.metrics?.lastClaimSuccess.set({ vrrp_instance: this.#o.instance }, this.#clock.now() / 1000);
       }
       this.#o.metrics?.claims.inc({ instance: this.#o.instance, outcome: o.kind });
       this.#o.metrics?.claimSeconds.observe({ instance: this.#o.instance, resource: o.table }, o.ms / 1000);

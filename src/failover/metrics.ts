@@ -1,4 +1,4 @@
-import type { Counter, Histogram, Registry } from '../util/metrics.js';
+import type { Counter, Gauge, Histogram, Registry } from '../util/metrics.js';
 
 /** The failover metrics the agent exports on /metrics. */
 export interface FailoverMetrics {
@@ -11,6 +11,10 @@ export interface FailoverMetrics {
   readonly apiCalls: Counter;
   readonly apiErrors: Counter;
   readonly apiThrottles: Counter;
+  /** When a claim last left a resource pointing here (claimed or already ours), by `vrrp_instance`. */
+  readonly lastClaimSuccess: Gauge;
+  /** When a re-check pass while MASTER last completed (every owned resource read back), by `vrrp_instance`. */
+  readonly lastRecheckSuccess: Gauge;
 }
 
 const SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
@@ -26,5 +30,7 @@ export function createFailoverMetrics(registry: Registry): FailoverMetrics {
     apiCalls: registry.counter('overlay_lb_cloud_api_calls_total', 'Cloud API calls, by action.'),
     apiErrors: registry.counter('overlay_lb_cloud_api_errors_total', 'Cloud API errors, by action and code.'),
     apiThrottles: registry.counter('overlay_lb_cloud_api_throttles_total', 'Cloud API calls answered RequestLimitExceeded, by action.'),
+    lastClaimSuccess: registry.gauge('overlay_lb_claim_last_success_timestamp_seconds', 'When a claim last left a resource pointing at this node (claimed or already ours), in seconds since the Unix epoch.'),
+    lastRecheckSuccess: registry.gauge('overlay_lb_recheck_last_success_timestamp_seconds', 'When this node, as master, last completed a re-check of every owned resource, in seconds since the Unix epoch.'),
   };
 }

@@ -15,3 +15,23 @@ export function timeoutSignal(ms: number, parent?: AbortSignal): AbortSignal {
   timer.unref();
   return parent === undefined ? ac.signal : AbortSignal.any([parent, ac.signal]);
 }
+
+/**
+ * Waits for `promise`, or until `signal` aborts (then resolves `undefined`), and removes its abort
+ * listener either way. A loop that waits like this on a long-lived signal adds no listener per
+ * round (a bare `new Promise((r) => signal.addEventListener('abort', r))` in a loop does: one more
+ * listener that is never removed each time round, Node's MaxListenersExceededWarning in the end).
+ */
+export async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return undefined;
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}

@@ -2,6 +2,8 @@
  * A small Prometheus registry (text exposition format 0.0.4): counters, gauges and histograms
  * with labels. One registry per agent, passed down; no global state.
  */
+import { SystemError } from './errors.js';
+
 type Labels = Readonly<Record<string, string>>;
 
 interface Series { labels: Labels; value: number }
@@ -24,6 +26,13 @@ export class Counter {
     s.value += by;
     this.#series.set(k, s);
   }
+  /**
+   * Sets the total of a count kept elsewhere (the kernel's CPU time of this process). Only for
+   * such mirrors: the value must never go down while the process lives.
+   */
+  setTotal(labels: Labels, value: number): void {
+    this.#series.set(labelKey(labels), { labels, value });
+  }
   get(labels: Labels = {}): number {
     return this.#series.get(labelKey(labels))?.value ?? 0;
   }
@@ -40,6 +49,10 @@ export class Gauge {
   }
   get(labels: Labels = {}): number | undefined {
     return this.#series.get(labelKey(labels))?.value;
+  }
+  /** Drops every series (an info gauge whose labels changed: the old series must disappear). */
+  clear(): void {
+    this.#series.clear();
   }
   render(): string {
     return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`, ...[...this.#series.values()].map((s) => `${this.name}${formatLabels(s.labels)} ${s.value}`)].join('\n');
@@ -70,6 +83,7 @@ export class Histogram {
 
 export class Registry {
   readonly #metrics: (Counter | Gauge | Histogram)[] = [];
+  readonly #collectors: (() => void)[] = [];
   counter(name: string, help: string): Counter {
     return this.#add(new Counter(name, help));
   }
@@ -79,10 +93,23 @@ export class Registry {
   histogram(name: string, help: string, bounds: readonly number[]): Histogram {
     return this.#add(new Histogram(name, help, bounds));
   }
+  /**
+   * Runs `fn` before every render: gauges of things that change without an event (ages, memory,
+   * open files) are read at scrape time, so they are never stale between events.
+   */
+  collect(fn: () => void): void {
+    this.#collectors.push(fn);
+  }
+  /** The names of every registered metric (docs/metrics.md lists each one). */
+  names(): string[] {
+    return this.#metrics.map((m) => m.name);
+  }
   render(): string {
+    for (const fn of this.#collectors) fn();
     return `${this.#metrics.map((m) => m.render()).join('\n')}\n`;
   }
   #add<T extends Counter | Gauge | Histogram>(m: T): T {
+    if (this.#metrics.some((x) => x.name === m.name)) throw new SystemError('INTERNAL', `metric ${m.name} is registered twice`);
     this.#metrics.push(m);
     return m;
   }

@@ -198,7 +198,7 @@ void test('a Runtime API command that fails falls back to one reload, never a ha
   assert.equal((await get(node.params.port, { signal, path: '/checkout' })).body, 'green');
   assert.deepEqual(Object.keys(await tally(node.params.port, 8, { signal })).sort(), ['s1', 's2']);
   assert.ok(lines.some((l) => l.includes('runtime operation failed; reloading instead')));
-  assert.match(registry.render(), /olb_apply_runtime_fallbacks_total 1/);
+  assert.match(registry.render(), /overlay_lb_apply_runtime_fallbacks_total 1/);
 });
 
 void test('etcd source: changes reach traffic; a dead etcd keeps the backend serving', async (t) => {

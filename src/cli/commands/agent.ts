@@ -1,6 +1,7 @@
 import { runAgent } from '../../agent/agent.js';
 import { notifyReady } from '../../util/sd-notify.js';
-import { createLogger } from '../../util/log.js';
+import { fstatSync } from 'node:fs';
+import { createLogger, routeProcessWarnings, stdoutIsJournal } from '../../util/log.js';
 import type { LogLevel } from '../../util/log.js';
 import { UserError } from '../../util/errors.js';
 import { ensureWritableDirectory } from '../../ops/paths.js';
@@ -13,7 +14,8 @@ export const agentHelp = `Usage: overlay-lb agent --spec FILE --node NAME [--run
 
 Runs the node agent: starts or attaches to HAProxy and keepalived with the compiled configs,
 follows keepalived's transitions and moves the VIP (routes or Elastic IP) to this node when it is
-master, and serves /status, /metrics and /alive. Logs are JSON lines on stdout.
+master, and serves /status, /metrics and /alive. Logs are JSON lines on stdout (under systemd,
+each with its syslog priority for journald); process warnings are logged the same way.
 Stopping the agent leaves HAProxy and keepalived running; a restarted agent attaches to them.
 
   --spec FILE            the cluster's spec
@@ -41,7 +43,8 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo, signal
   const level = values['log-level'] ?? 'info';
   if (!(LEVELS as readonly string[]).includes(level)) throw new UserError('CLI_USAGE', `agent: --log-level ${JSON.stringify(level)} is not one of ${LEVELS.join(', ')}`);
   if (values['run-dir'] !== undefined) await ensureWritableDirectory(values['run-dir'], { what: 'agent: --run-dir', missing: 'allow', signal });
-  const log = createLogger({ write: (line) => io.out(line), level: level as LogLevel, base: { component: 'agent' } });
+  const log = createLogger({ write: (line) => io.out(line), level: level as LogLevel, base: { component: 'agent' }, syslogPrefix: stdoutIsJournal(process.env, stdoutStat()) });
+  const restoreWarnings = routeProcessWarnings(process, log);
   // systemctl reload (the unit's ExecReload sends SIGHUP): re-read the spec now. Without a
   // handler, SIGHUP would end the process.
   const reloadRequests = new EventTarget();
@@ -66,6 +69,15 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo, signal
     });
   } finally {
     process.off('SIGHUP', onHangup);
+    restoreWarnings();
   }
   return EXIT.ok;
+}
+
+function stdoutStat(): { dev: number; ino: number } | null {
+  try {
+    return fstatSync(1);
+  } catch {
+    return null;
+  }
 }
