@@ -25,6 +25,13 @@
  *    the value's bytes), so one user always lands on the same side on every node; otherwise it is
  *    uniformly random.
  * 9. `switch`: the backend of the switch's active side.
+ * 10. `query`: the value of the FIRST occurrence of the parameter in the query string (the part
+ *    of the request target after the first `?`; parameters separated by `&`, `;` or `?`; the key is
+ *    compared case-sensitively and as received), as HAProxy's `url_param(key)`. No
+ *    percent-decoding: `%41` is three characters, `+` is a plus. A parameter written without
+ *    `=` (`?debug`) is not present; `?debug=` is present with an empty value.
+ * 11. `cookie`: the value of the cookie's LAST occurrence over every Cookie header (name
+ *    case-sensitive), as HAProxy's `req.cook(name)`; `present`/`absent` as for headers.
  */
 
 /** A dotted-quad IPv4 address, validated. */
@@ -193,7 +200,11 @@ export type Condition =
   | { readonly kind: 'host'; readonly match: { readonly type: 'exact' | 'suffix'; readonly value: string } }
   | { readonly kind: 'path'; readonly match: StringMatch }
   | { readonly kind: 'method'; readonly methods: readonly string[] }
-  | { readonly kind: 'source'; readonly cidrs: readonly Cidr[] };
+  | { readonly kind: 'source'; readonly cidrs: readonly Cidr[] }
+  /** A query-string parameter (routing semantics 10); `name` is the key as written (case-sensitive). */
+  | { readonly kind: 'query'; readonly name: string; readonly match: StringMatch | { readonly type: 'present' } | { readonly type: 'absent' } }
+  /** A request cookie (routing semantics 11); `name` as written (case-sensitive). */
+  | { readonly kind: 'cookie'; readonly name: string; readonly match: StringMatch | { readonly type: 'present' } | { readonly type: 'absent' } };
 
 export type RouteAction =
   | { readonly kind: 'backend'; readonly backend: string }

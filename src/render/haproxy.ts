@@ -13,6 +13,7 @@ import { SystemError, UserError } from '../util/errors.js';
 import { assertCidr, describeShape, planRoutes, splitEntries, type MapEntry, type MapShape } from './maps.js';
 import { assertMapKey, assertName, assertPath, assertToken, quoteValue } from './quote.js';
 import { adminHost } from './admin-host.js';
+import { l7Var, l7VarLines, l7Vars, type L7Vars } from './l7-vars.js';
 
 /** Options of {@link renderHaproxy}. */
 export interface RenderHaproxyOptions {
@@ -282,14 +283,17 @@ function renderRoutes(ctx: Ctx, fe: Frontend): string[] {
     // Host semantics (spec.ts, 3): last Host header, lower-cased, trailing :port removed.
     lines.push(`  http-request set-var(${TXN_HOST}) req.fhdr(host,-1),lower,regsub(:[0-9]+$,)`);
   }
+  const vars = l7Vars(fe);
+  if (!http && (vars.query.size > 0 || vars.cookie.size > 0)) throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but has query or cookie conditions; the spec layer should have rejected them`);
+  lines.push(...l7VarLines(vars));
   for (const item of planRoutes(fe)) {
     if (item.kind === 'inline') {
-      lines.push(...routeLines(ctx, fe, rule, item.route, item.index));
+      lines.push(...routeLines(ctx, fe, vars, rule, item.route, item.index));
       continue;
     }
     const mapPath = `${ctx.mapDir}/${item.mapName}`;
     lines.push(`  # routes ${item.firstIndex + 1}-${item.lastIndex + 1} (${fe.routes[item.firstIndex]?.name ?? ''} .. ${fe.routes[item.lastIndex]?.name ?? ''}): ${item.entries.length} ${item.entries.length === 1 ? 'entry' : 'entries'} in ${item.mapName}`);
-    lines.push(`  ${rule} set-var(${TXN_BE}) ${mapLookup(fe, item.shape, mapPath)} if ${NOT_ROUTED}`);
+    lines.push(`  ${rule} set-var(${TXN_BE}) ${mapLookup(fe, vars, item.shape, mapPath)} if ${NOT_ROUTED}`);
     ctx.maps.push({
       name: item.mapName,
       content: mapFile(`frontend ${fe.name}, routes ${item.firstIndex + 1}-${item.lastIndex + 1}, ${describeShape(item.shape)}`, item.entries.map(mapLine)),
@@ -303,7 +307,7 @@ function mapLine(e: MapEntry): string {
   return `${assertMapKey(e.key, 'map key')} ${assertName(e.backend, 'backend name')}`;
 }
 
-function mapLookup(fe: Frontend, shape: MapShape, mapPath: string): string {
+function mapLookup(fe: Frontend, vars: L7Vars, shape: MapShape, mapPath: string): string {
   const needHttp = shape.kind !== 'source';
   if (needHttp && fe.mode !== 'http') throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but has ${shape.kind} routes; the spec layer should have rejected them`);
   switch (shape.kind) {
@@ -319,6 +323,14 @@ function mapLookup(fe: Frontend, shape: MapShape, mapPath: string): string {
       return `path,map_beg(${mapPath})`;
     case 'source':
       return `src,map_ip(${mapPath})`;
+    case 'query-exact':
+      return `var(${l7Var(vars, 'query', shape.name)}),map_str(${mapPath})`;
+    case 'query-prefix':
+      return `var(${l7Var(vars, 'query', shape.name)}),map_beg(${mapPath})`;
+    case 'cookie-exact':
+      return `var(${l7Var(vars, 'cookie', shape.name)}),map_str(${mapPath})`;
+    case 'cookie-prefix':
+      return `var(${l7Var(vars, 'cookie', shape.name)}),map_beg(${mapPath})`;
   }
 }
 
@@ -347,7 +359,7 @@ function stringAcl(fetch: string, m: StringMatch, what: string): Acl {
   return { negate: false, head: [fetch, '-m', flag, '--'], values: [quoteValue(m.value, what)], anonymous: m.value !== '}' };
 }
 
-function conditionAcl(fe: Frontend, c: Condition): Acl {
+function conditionAcl(fe: Frontend, vars: L7Vars, c: Condition): Acl {
   if (c.kind !== 'source' && fe.mode !== 'http') {
     throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but has a ${c.kind} condition; the spec layer should have rejected it`);
   }
@@ -367,6 +379,14 @@ function conditionAcl(fe: Frontend, c: Condition): Acl {
       return { negate: false, head: ['method'], values: c.methods.map((m) => assertName(m, 'method')), anonymous: true };
     case 'source':
       return { negate: false, head: ['src', '-m', 'ip'], values: c.cidrs.map(assertCidr), anonymous: true };
+    case 'query':
+    case 'cookie': {
+      // The variable holds the occurrence the semantics name (see l7-vars.ts); unset = absent.
+      const fetch = `var(${l7Var(vars, c.kind, c.name)})`;
+      if (c.match.type === 'present') return { negate: false, head: [fetch, '-m', 'found'], values: [], anonymous: true };
+      if (c.match.type === 'absent') return { negate: true, head: [fetch, '-m', 'found'], values: [], anonymous: true };
+      return stringAcl(fetch, c.match, `${c.kind} value`);
+    }
   }
 }
 
@@ -384,8 +404,8 @@ function words(line: string): number {
   return (line.trim().match(/'[^']*'|\S+/g) ?? []).length;
 }
 
-function routeLines(ctx: Ctx, fe: Frontend, rule: string, route: Route, index: number): string[] {
-  const acls = route.conditions.map((c) => conditionAcl(fe, c));
+function routeLines(ctx: Ctx, fe: Frontend, vars: L7Vars, rule: string, route: Route, index: number): string[] {
+  const acls = route.conditions.map((c) => conditionAcl(fe, vars, c));
   const head = `  # route ${route.name}`;
   const action: RouteAction = route.action;
   const guardOf = (conds: readonly string[]): string => [NOT_ROUTED, ...conds].join(' ');

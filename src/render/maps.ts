@@ -21,7 +21,8 @@ export type MapShape =
   | { readonly kind: 'host-exact' }
   | { readonly kind: 'path-exact' }
   | { readonly kind: 'path-prefix' }
-  | { readonly kind: 'source' };
+  | { readonly kind: 'source' }
+  | { readonly kind: 'query-exact' | 'query-prefix' | 'cookie-exact' | 'cookie-prefix'; readonly name: string };
 
 /** One key -> backend line of a map file. */
 export interface MapEntry {
@@ -68,6 +69,13 @@ function mappable(route: Route): Mappable | undefined {
       return undefined;
     case 'source':
       return c.cidrs.length > 0 && c.cidrs.every(isMapKey) ? { shape: { kind: 'source' }, shapeKey: 'source', keys: c.cidrs, backend } : undefined;
+    case 'query':
+    case 'cookie':
+      if (c.match.type === 'exact' || c.match.type === 'prefix') {
+        const kind = `${c.kind}-${c.match.type}` as const;
+        return single({ kind, name: c.name }, `${kind}:${c.name}`, c.match.value);
+      }
+      return undefined;
     case 'method':
       return undefined;
   }
@@ -136,6 +144,8 @@ function dedupe(shape: MapShape, entries: readonly MapEntry[]): MapEntry[] {
   switch (shape.kind) {
     case 'header-prefix':
     case 'path-prefix':
+    case 'query-prefix':
+    case 'cookie-prefix':
       return dedupePrefixEntries(entries);
     case 'source':
       return dedupeCidrEntries(entries);
@@ -196,6 +206,12 @@ export function describeShape(shape: MapShape): string {
       return 'path prefix (longest match; shadowed entries dropped)';
     case 'source':
       return 'source CIDR (longest match; shadowed entries dropped)';
+    case 'query-exact':
+    case 'cookie-exact':
+      return `${shape.kind.slice(0, -6)} ${shape.name} exact`;
+    case 'query-prefix':
+    case 'cookie-prefix':
+      return `${shape.kind.slice(0, -7)} ${shape.name} prefix (longest match; shadowed entries dropped)`;
   }
 }
 

@@ -274,7 +274,32 @@ function evaluateCondition(c: Condition, req: NormalizedRequest): string | undef
       return c.methods.includes(req.method) ? undefined : `method ${req.method} is not listed`;
     case 'source':
       return c.cidrs.some((cidr) => cidrContains(cidr, req.source)) ? undefined : `source ${formatIpv4(req.source)} is in none of them`;
+    case 'query':
+    case 'cookie': {
+      const value = c.kind === 'query' ? queryParam(req.path, c.name) : requestCookie(req.headers, c.name);
+      const what = c.kind === 'query' ? 'parameter' : 'cookie';
+      if (c.match.type === 'absent') return value === undefined ? undefined : `${what} is present (${show(value)})`;
+      if (value === undefined) return `${what} is absent`;
+      if (c.match.type === 'present') return undefined;
+      return stringMatches(c.match, value) ? undefined : `value ${show(value)} does not match`;
+    }
   }
+}
+
+/**
+ * The value of the FIRST occurrence of query parameter `key`, as HAProxy 2.6's `url_param(key)`
+ * returns it (measured on 2.6.12): the query string is what follows the first `?` of the request
+ * target; parameters are separated by `&`, `;` or a further `?`; a parameter is `key=value` with the key
+ * compared case-sensitively and byte for byte (no percent-decoding of key or value); a parameter
+ * without `=` is not seen; `key=` gives the empty string. undefined when absent.
+ */
+export function queryParam(target: string, key: string): string | undefined {
+  const q = target.indexOf('?');
+  if (q < 0) return undefined;
+  for (const part of target.slice(q + 1).split(/[&;?]/)) {
+    if (part.startsWith(`${key}=`)) return part.slice(key.length + 1);
+  }
+  return undefined;
 }
 
 function stringMatches(match: { readonly type: 'exact' | 'prefix' | 'regex'; readonly value: string }, value: string): boolean {
@@ -346,6 +371,9 @@ function describeCondition(c: Condition): string {
       return `method in [${c.methods.join(', ')}]`;
     case 'source':
       return `source in [${c.cidrs.join(', ')}]`;
+    case 'query':
+    case 'cookie':
+      return `${c.kind} ${c.name} ${c.match.type}${'value' in c.match ? ` ${JSON.stringify(c.match.value)}` : ''}`;
   }
 }
 

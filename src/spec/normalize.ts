@@ -129,15 +129,21 @@ export function normalizeAdmin(input: AdminInput | undefined): Admin {
   };
 }
 
+type NamedMatch = Extract<Condition, { kind: 'header' }>['match'];
+
+function namedMatch(c: ConditionInput): NamedMatch {
+  if (c.exact !== undefined) return { type: 'exact', value: c.exact };
+  if (c.prefix !== undefined) return { type: 'prefix', value: c.prefix };
+  if (c.regex !== undefined) return { type: 'regex', value: c.regex };
+  if (c.absent !== undefined) return { type: 'absent' };
+  return { type: 'present' };
+}
+
 function normalizeCondition(c: ConditionInput): Condition {
-  if (c.header !== undefined) {
-    const name = c.header.toLowerCase();
-    if (c.exact !== undefined) return { kind: 'header', name, match: { type: 'exact', value: c.exact } };
-    if (c.prefix !== undefined) return { kind: 'header', name, match: { type: 'prefix', value: c.prefix } };
-    if (c.regex !== undefined) return { kind: 'header', name, match: { type: 'regex', value: c.regex } };
-    if (c.absent !== undefined) return { kind: 'header', name, match: { type: 'absent' } };
-    return { kind: 'header', name, match: { type: 'present' } };
-  }
+  if (c.header !== undefined) return { kind: 'header', name: c.header.toLowerCase(), match: namedMatch(c) };
+  // Query keys and cookie names are case-sensitive (url_param, req.cook): kept as written.
+  if (c.query !== undefined) return { kind: 'query', name: c.query, match: namedMatch(c) };
+  if (c.cookie !== undefined) return { kind: 'cookie', name: c.cookie, match: namedMatch(c) };
   if (c.host !== undefined) {
     const h = c.host;
     if (typeof h === 'string') return { kind: 'host', match: { type: 'exact', value: h.toLowerCase() } };

@@ -35,6 +35,7 @@ import {
   type StringCheck,
 } from './strings.js';
 import { pathCheck } from './paths.js';
+import { cookieValueCheck, queryKeyCheck, queryValueCheck } from './l7-strings.js';
 
 /** Params carried by our custom zod issues. */
 export interface IssueParams {
@@ -193,12 +194,27 @@ const pathMatch = z
   .strictObject({ exact: str(urlPathCheck).optional(), prefix: str(urlPathCheck).optional(), regex: str(regexCheck).optional() })
   .superRefine((v, ctx) => void exactlyOne(ctx, v, ['exact', 'prefix', 'regex'], 'a path condition'));
 
-const SUBJECTS = ['header', 'host', 'path', 'method', 'source'] as const;
+const SUBJECTS = ['header', 'host', 'path', 'method', 'source', 'query', 'cookie'] as const;
 const HEADER_MATCHES = ['exact', 'prefix', 'regex', 'present', 'absent'] as const;
+/** Subjects that take a name and one of HEADER_MATCHES in the same list item. */
+const NAMED_SUBJECTS: ReadonlySet<string> = new Set(['header', 'query', 'cookie']);
+
+/** Values an `exact`/`prefix` match on a query or cookie can never take (they are never received). */
+function checkNamedValue(ctx: RefineCtx, subject: string, v: { exact?: string | undefined; prefix?: string | undefined }): void {
+  const check = subject === 'query' ? queryValueCheck : subject === 'cookie' ? cookieValueCheck : undefined;
+  if (check === undefined) return;
+  for (const k of ['exact', 'prefix'] as const) {
+    const value = v[k];
+    const p = value === undefined ? undefined : check(value);
+    if (p !== undefined) report(ctx, p.code, [k], p.message);
+  }
+}
 
 export const ConditionSchema = z
   .strictObject({
     header: headerName('header').optional(),
+    query: str(queryKeyCheck, { pattern: '^[A-Za-z0-9_.~-]{1,128}$', description: 'query-string key (case-sensitive, as received)' }).optional(),
+    cookie: headerName('cookie').optional(),
     exact: str(matchValueCheck).optional(),
     prefix: str(matchValueCheck).optional(),
     regex: str(regexCheck).optional(),
@@ -212,10 +228,12 @@ export const ConditionSchema = z
   .superRefine((v, ctx) => {
     const subject = exactlyOne(ctx, v, SUBJECTS, 'a condition');
     if (subject === undefined) return;
-    if (subject === 'header') exactlyOne(ctx, v, HEADER_MATCHES, `header condition on "${v.header}"`);
-    else {
+    if (NAMED_SUBJECTS.has(subject)) {
+      exactlyOne(ctx, v, HEADER_MATCHES, `${subject} condition on "${String(v[subject as 'header' | 'query' | 'cookie'])}"`);
+      checkNamedValue(ctx, subject, v);
+    } else {
       for (const k of HEADER_MATCHES) {
-        if (v[k] !== undefined) report(ctx, 'SPEC_CONFLICT', [k], `"${k}" belongs to header conditions; for ${subject} write {${subject}: {exact: ...}} style matches (or put the header match in its own list item)`);
+        if (v[k] !== undefined) report(ctx, 'SPEC_CONFLICT', [k], `"${k}" belongs to header, query and cookie conditions; for ${subject} write {${subject}: {exact: ...}} style matches (or put the header match in its own list item)`);
       }
     }
   });

@@ -233,7 +233,7 @@ export const CASES: readonly Case[] = [
     "t.yaml:15:33: frontends[0].routes[0].switch: unknown switch \"sw\"; no switches are defined",
   ] },
   { name: 'condition with two subjects', yaml: base({ frontends: FRONTENDS + '\n    routes:\n      - { when: [{ host: a.example.com, path: { prefix: / } }], backend: app }' }), expected: [
-    "t.yaml:15:18: frontends[0].routes[0].when[0]: a condition takes exactly one of header, host, path, method, source, found host and path; keep one",
+    "t.yaml:15:18: frontends[0].routes[0].when[0]: a condition takes exactly one of header, host, path, method, source, query, cookie, found host and path; keep one",
   ] },
   { name: 'lower-case method and bad CIDR', yaml: base({ frontends: FRONTENDS + '\n    routes:\n      - { when: [{ method: get }, { source: 10.0.0.0/33 }], backend: app }' }), expected: [
     "t.yaml:15:28: frontends[0].routes[0].when[0].method: \"get\" is not an upper-case HTTP method such as GET or POST; methods are case-sensitive: did you mean \"GET\"?",
