@@ -14,6 +14,7 @@ import { assertCidr, describeShape, planRoutes, splitEntries, type MapEntry, typ
 import { assertMapKey, assertName, assertPath, assertToken, quoteValue } from './quote.js';
 import { adminHost } from './admin-host.js';
 import { l7Var, l7VarLines, l7Vars, type L7Vars } from './l7-vars.js';
+import { TXN_ROUTE, backendTimeoutLines, hasMarked, headerVariableLines, isMarked, markedActionLines, markedGuard } from './l7-actions.js';
 
 /** Options of {@link renderHaproxy}. */
 export interface RenderHaproxyOptions {
@@ -118,7 +119,7 @@ export function renderHaproxy(spec: Spec, options: RenderHaproxyOptions): Render
   const admin = renderAdmin(ctx);
   sections.push(...admin);
   for (const fe of spec.frontends) sections.push(renderFrontend(ctx, fe));
-  for (const be of spec.backends) sections.push(renderBackend(be));
+  for (const be of spec.backends) sections.push([...renderBackend(be), ...backendTimeoutLines(spec, be)]);
 
   if (spec.switches.length > 0) {
     const lines = spec.switches.map((s) => {
@@ -285,20 +286,23 @@ function renderRoutes(ctx: Ctx, fe: Frontend): string[] {
   }
   const vars = l7Vars(fe);
   if (!http && (vars.query.size > 0 || vars.cookie.size > 0)) throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but has query or cookie conditions; the spec layer should have rejected them`);
-  lines.push(...l7VarLines(vars));
+  lines.push(...l7VarLines(vars), ...headerVariableLines(fe));
+  // With marked routes (l7-actions.ts) a route has matched when either variable is set.
+  const notRouted = hasMarked(fe) ? `${NOT_ROUTED} !{ var(${TXN_ROUTE}) -m found }` : NOT_ROUTED;
   for (const item of planRoutes(fe)) {
     if (item.kind === 'inline') {
-      lines.push(...routeLines(ctx, fe, vars, rule, item.route, item.index));
+      lines.push(...routeLines(ctx, fe, vars, notRouted, item.route, item.index));
       continue;
     }
     const mapPath = `${ctx.mapDir}/${item.mapName}`;
     lines.push(`  # routes ${item.firstIndex + 1}-${item.lastIndex + 1} (${fe.routes[item.firstIndex]?.name ?? ''} .. ${fe.routes[item.lastIndex]?.name ?? ''}): ${item.entries.length} ${item.entries.length === 1 ? 'entry' : 'entries'} in ${item.mapName}`);
-    lines.push(`  ${rule} set-var(${TXN_BE}) ${mapLookup(fe, vars, item.shape, mapPath)} if ${NOT_ROUTED}`);
+    lines.push(`  ${rule} set-var(${TXN_BE}) ${mapLookup(fe, vars, item.shape, mapPath)} if ${notRouted}`);
     ctx.maps.push({
       name: item.mapName,
       content: mapFile(`frontend ${fe.name}, routes ${item.firstIndex + 1}-${item.lastIndex + 1}, ${describeShape(item.shape)}`, item.entries.map(mapLine)),
     });
   }
+  lines.push(...markedActionLines(fe));
   lines.push(`  use_backend %[var(${TXN_BE})] if { var(${TXN_BE}) -m found }`);
   return lines;
 }
@@ -404,12 +408,16 @@ function words(line: string): number {
   return (line.trim().match(/'[^']*'|\S+/g) ?? []).length;
 }
 
-function routeLines(ctx: Ctx, fe: Frontend, vars: L7Vars, rule: string, route: Route, index: number): string[] {
+function routeLines(ctx: Ctx, fe: Frontend, vars: L7Vars, notRouted: string, route: Route, index: number): string[] {
+  const rule = fe.mode === 'http' ? 'http-request' : 'tcp-request content';
   const acls = route.conditions.map((c) => conditionAcl(fe, vars, c));
   const head = `  # route ${route.name}`;
   const action: RouteAction = route.action;
-  const guardOf = (conds: readonly string[]): string => [NOT_ROUTED, ...conds].join(' ');
-  let lines = routeRules(ctx, fe, rule, route, action, guardOf(acls.map(anonymousAcl)));
+  const guardOf = (conds: readonly string[]): string => [notRouted, ...conds].join(' ');
+  // A marked route (l7-actions.ts) records that it matched; its action lines test that record.
+  const emit = (guard: string): string[] =>
+    isMarked(route) ? [`  ${rule} set-var(${TXN_ROUTE}) int(${index + 1}) if ${guard}`, ...routeRules(ctx, fe, rule, route, action, markedGuard(index))] : routeRules(ctx, fe, rule, route, action, guard);
+  let lines = emit(guardOf(acls.map(anonymousAcl)));
   if (acls.every((a) => a.anonymous) && lines.every((l) => words(l) <= MAX_WORDS)) return [head, ...lines];
   // Too many words for one line, or a pattern that cannot be anonymous: named ACLs, one word
   // each in the rule, their patterns spread over as many `acl` lines as needed.
@@ -420,7 +428,7 @@ function routeLines(ctx: Ctx, fe: Frontend, vars: L7Vars, rule: string, route: R
     for (const chunk of chunks) named.push(`  acl ${name} ${[...acl.head, ...chunk].join(' ')}`);
     return `${acl.negate ? '!' : ''}${name}`;
   });
-  lines = routeRules(ctx, fe, rule, route, action, guardOf(refs));
+  lines = emit(guardOf(refs));
   for (const l of [...named, ...lines]) {
     if (words(l) > MAX_WORDS) throw new SystemError('INTERNAL', `route ${route.name} of frontend ${fe.name} renders a line of ${words(l)} words; HAProxy reads at most ${MAX_WORDS} (the spec layer limits conditions per route)`);
   }
@@ -429,6 +437,10 @@ function routeLines(ctx: Ctx, fe: Frontend, vars: L7Vars, rule: string, route: R
 
 function routeRules(ctx: Ctx, fe: Frontend, rule: string, route: Route, action: RouteAction, guard: string): string[] {
   switch (action.kind) {
+    case 'redirect':
+    case 'respond':
+      // Answered after every route (l7-actions.ts markedActionLines).
+      return [];
     case 'backend':
       return [`  ${rule} set-var(${TXN_BE}) str(${assertName(action.backend, 'backend name')}) if ${guard}`];
     case 'switch':

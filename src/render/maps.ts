@@ -13,6 +13,7 @@
 import type { Cidr, Frontend, Route, SplitSide } from '../model/spec.js';
 import { SystemError } from '../util/errors.js';
 import { isMapKey } from './quote.js';
+import { isMarked } from './l7-actions.js';
 
 /** The condition shapes that compile to a map lookup. */
 export type MapShape =
@@ -52,7 +53,7 @@ interface Mappable {
 
 function mappable(route: Route): Mappable | undefined {
   const [c] = route.conditions;
-  if (route.conditions.length !== 1 || c === undefined || route.action.kind !== 'backend') return undefined;
+  if (route.conditions.length !== 1 || c === undefined || route.action.kind !== 'backend' || isMarked(route)) return undefined;
   const backend = route.action.backend;
   const single = (shape: MapShape, shapeKey: string, key: string): Mappable | undefined =>
     isMapKey(key) ? { shape, shapeKey, keys: [key], backend } : undefined;

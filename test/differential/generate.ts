@@ -2,7 +2,7 @@
  * Seeded generators of rule sets and requests for the differential test. Small shared value pools
  * make routes and requests collide often (matches, shadowing, duplicate keys, case variants).
  */
-import type { Condition, Route, RouteAction, Switch } from '../../src/model/spec.js';
+import type { Condition, HeaderRewrite, Redirect, Route, RouteAction, Switch } from '../../src/model/spec.js';
 import type { ExplainRequest } from '../../src/spec/explain.js';
 import { mulberry32 } from '../../src/util/mulberry32.js';
 
@@ -258,4 +258,53 @@ export function generateRequest(rng: Rng): ExplainRequest {
     }
   }
   return { method, path, headers, source: rng.pick(SOURCES) };
+}
+
+const REWRITE_NAMES = ['x-rw-a', 'x-rw-b', 'x-tenant'];
+const REWRITE_VALUES = ['1', 'v-${host}', '${client_ip}', '${method} ${path}', 'q=${query}', '${scheme}://${host}${path}', '100%', 'a${path}b'];
+const REDIRECT_HOSTS = ['example.org', 'new.example.com'];
+const REDIRECT_PATHS = ['/', '/new', '/a%20b'];
+const REDIRECT_STATUSES = [301, 302, 303, 307, 308] as const;
+const BODIES = ['', 'down for maintenance', '<h1>x</h1>\n"quoted" $HOME 100%\\\n', '{"ok":false}'];
+
+function randomRewrite(rng: Rng): HeaderRewrite {
+  const pairs = (): { name: string; value: string }[] => {
+    const names = [...new Set(Array.from({ length: rng.int(3) }, () => rng.pick(REWRITE_NAMES)))];
+    return names.map((name) => ({ name, value: rng.pick(REWRITE_VALUES) }));
+  };
+  return { remove: rng.chance(0.4) ? [rng.pick(REWRITE_NAMES)] : [], set: pairs(), add: pairs() };
+}
+
+function randomRedirect(rng: Rng): Redirect {
+  if (rng.chance(0.2)) return { scheme: 'https', status: 301 };
+  return {
+    ...(rng.chance(0.4) ? { scheme: rng.pick(['http', 'https'] as const) } : {}),
+    ...(rng.chance(0.3) ? { host: rng.pick(REDIRECT_HOSTS) } : {}),
+    ...(rng.chance(0.3) ? { port: rng.pick([80, 443, 8443]) } : {}),
+    ...(rng.chance(0.4) ? { path: rng.pick(REDIRECT_PATHS) } : {}),
+    ...(rng.chance(0.3) ? { query: rng.pick(['', 'a=1', 'x=%20']) } : {}),
+    status: rng.pick(REDIRECT_STATUSES),
+  };
+}
+
+/**
+ * Rule sets mixing every condition (old and new) with the actions of issue 21: forwarding with
+ * request/response rewrites, redirects, fixed responses, plain forwarding and map runs.
+ */
+export function generateActionRuleSet(rng: Rng): RuleSet {
+  const base = generateRuleSet(rng);
+  const routes = base.routes.map((r): Route => {
+    const roll = rng.next();
+    if (roll < 0.15) return { name: r.name, conditions: r.conditions, action: { kind: 'redirect', redirect: randomRedirect(rng) }, ...(rng.chance(0.3) ? { responseHeaders: randomRewrite(rng) } : {}) };
+    if (roll < 0.27) {
+      const status = rng.pick([200, 403, 404, 503, 204]);
+      const body = status === 204 ? '' : rng.pick(BODIES);
+      return { name: r.name, conditions: r.conditions, action: { kind: 'respond', respond: { status, ...(body === '' ? {} : { contentType: rng.pick(['text/plain', 'text/html; charset=utf-8']), body: { kind: 'text', text: body } }) } } };
+    }
+    if (roll < 0.5 && r.action.kind !== 'redirect') {
+      return { ...r, requestHeaders: randomRewrite(rng), ...(rng.chance(0.6) ? { responseHeaders: randomRewrite(rng) } : {}), ...(rng.chance(0.3) ? { timeoutMs: 5000 } : {}) };
+    }
+    return r;
+  });
+  return { routes, switches: base.switches };
 }
