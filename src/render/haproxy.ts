@@ -416,7 +416,10 @@ function routeLines(ctx: Ctx, fe: Frontend, vars: L7Vars, notRouted: string, rou
   const guardOf = (conds: readonly string[]): string => [notRouted, ...conds].join(' ');
   // A marked route (l7-actions.ts) records that it matched; its action lines test that record.
   const emit = (guard: string): string[] =>
-    isMarked(route) ? [`  ${rule} set-var(${TXN_ROUTE}) int(${index + 1}) if ${guard}`, ...routeRules(ctx, fe, rule, route, action, markedGuard(index))] : routeRules(ctx, fe, rule, route, action, guard);
+    isMarked(route)
+      ? // NOT_ROUTED stays in the action's guard: a split's sticky line sets the backend and its random line must then not run.
+        [`  ${rule} set-var(${TXN_ROUTE}) int(${index + 1}) if ${guard}`, ...routeRules(ctx, fe, rule, route, action, `${markedGuard(index)} ${NOT_ROUTED}`)]
+      : routeRules(ctx, fe, rule, route, action, guard);
   let lines = emit(guardOf(acls.map(anonymousAcl)));
   if (acls.every((a) => a.anonymous) && lines.every((l) => words(l) <= MAX_WORDS)) return [head, ...lines];
   // Too many words for one line, or a pattern that cannot be anonymous: named ACLs, one word

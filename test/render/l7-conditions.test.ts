@@ -57,3 +57,17 @@ void test('inline query and cookie conditions read the variables; empty values a
   const verdict = await haproxyCheck({ config: checked.config, maps: checked.maps, dir, mapDir: join(dir, 'maps'), signal: AbortSignal.timeout(60_000) });
   assert.equal(verdict.ok, true, verdict.output);
 });
+
+void test('a marked route with a sticky split: the random line runs only when the sticky line did not choose', () => {
+  const out = render([
+    {
+      name: 's',
+      conditions: [],
+      action: { kind: 'split', sides: [{ backend: 'b0', weight: 50 }, { backend: 'b1', weight: 50 }], sticky: { kind: 'header', name: 'x-user' } },
+      requestHeaders: { remove: ['x-a'], set: [], add: [] },
+    },
+  ]);
+  assert.ok(out.config.includes('  http-request set-var(txn.olb_rt) int(1) if !{ var(txn.olb_be) -m found } !{ var(txn.olb_rt) -m found }\n'), out.config);
+  assert.ok(out.config.includes('  http-request set-var(txn.olb_be) req.fhdr(x-user,-1),crc32,mod(100),map_int(/run/olb/maps/web.s.split.map) if { var(txn.olb_rt) -m int 1 } !{ var(txn.olb_be) -m found } { req.fhdr(x-user,-1) -m found }\n'), out.config);
+  assert.ok(out.config.includes('  http-request set-var(txn.olb_be) rand(100),map_int(/run/olb/maps/web.s.split.map) if { var(txn.olb_rt) -m int 1 } !{ var(txn.olb_be) -m found }\n'), out.config);
+});
