@@ -58,7 +58,9 @@ const VARIABLE_FETCH: Readonly<Record<string, string>> = {
   client_ip: 'src',
   client_port: 'src_port',
   host: 'req.fhdr(host,-1)',
-  method: 'method',
+  // `set-var(x) method` stores an unknown method (Post, get, PROPFIND) as "OPTIONS" in HAProxy
+  // 2.6.12 (measured): a converter turns the method into a plain string first.
+  method: 'method,concat()',
   path: 'path',
   query: 'query',
   scheme: 'ssl_fc,iif(https,http)',

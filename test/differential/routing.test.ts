@@ -432,7 +432,8 @@ function actionDisagreements(r: ExplainRequest, res: RawResponse, want: ReturnTy
 
 /** The values of request header `name` as the client sent them (trimmed, as HAProxy forwards them). */
 function sentValues(r: ExplainRequest, name: string): string[] {
-  return r.headers.filter((h) => h.name.toLowerCase() === name).map((h) => h.value.replace(/^[ \t]+|[ \t]+$/g, ''));
+  // As the echo shows them: the UTF-8 bytes read as latin1.
+  return r.headers.filter((h) => h.name.toLowerCase() === name).map((h) => Buffer.from(h.value.replace(/^[ \t]+|[ \t]+$/g, ''), 'utf8').toString('latin1'));
 }
 
 /**
