@@ -25,6 +25,13 @@
  *    the value's bytes), so one user always lands on the same side on every node; otherwise it is
  *    uniformly random.
  * 9. `switch`: the backend of the switch's active side.
+ * 10. `query`: the value of the FIRST occurrence of the parameter in the query string (the part
+ *    of the request target after the first `?`; parameters separated by `&`, `;` or `?`; the key is
+ *    compared case-sensitively and as received), as HAProxy's `url_param(key)`. No
+ *    percent-decoding: `%41` is three characters, `+` is a plus. A parameter written without
+ *    `=` (`?debug`) is not present; `?debug=` is present with an empty value.
+ * 11. `cookie`: the value of the cookie's LAST occurrence over every Cookie header (name
+ *    case-sensitive), as HAProxy's `req.cook(name)`; `present`/`absent` as for headers.
  */
 
 /** A dotted-quad IPv4 address, validated. */
@@ -223,6 +230,49 @@ export interface Route {
   readonly name: string;
   readonly conditions: readonly Condition[];
   readonly action: RouteAction;
+  /** Rewrites of the request before it is forwarded (forwarding actions only). */
+  readonly requestHeaders?: HeaderRewrite;
+  /** Rewrites of the response sent to the client (every action, redirects and fixed responses too). */
+  readonly responseHeaders?: HeaderRewrite;
+  /** HAProxy `timeout server` for requests of this route (forwarding actions only). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Header rewrites, applied in this order: remove, set (replaces every occurrence), add (appends
+ * one). Values are literal text with `${variable}` references to the request as received
+ * (src/spec/l7-strings.ts HEADER_VARIABLES); a variable with no value (no Host header, no query
+ * string) is written as nothing, as HAProxy does.
+ */
+export interface HeaderRewrite {
+  readonly remove: readonly string[];
+  readonly set: readonly { readonly name: string; readonly value: string }[];
+  readonly add: readonly { readonly name: string; readonly value: string }[];
+}
+
+/**
+ * A redirect answered by the load balancer. Each part absent here keeps the request's: scheme
+ * (http or https of the connection), host and port (the Host header as received; when only the
+ * scheme changes the port is dropped, i.e. the new scheme's default), path and query string. A
+ * port equal to the (literal) scheme's default is left out of the location.
+ */
+export interface Redirect {
+  readonly scheme?: 'http' | 'https';
+  /** Lower-case host name. */
+  readonly host?: string;
+  readonly port?: number;
+  readonly path?: string;
+  /** The query string without '?'; "" drops it. */
+  readonly query?: string;
+  readonly status: 301 | 302 | 303 | 307 | 308;
+}
+
+/** A fixed response answered by the load balancer. */
+export interface FixedResponse {
+  readonly status: number;
+  /** @default "text/plain" when there is a body */
+  readonly contentType?: string;
+  readonly body?: { readonly kind: 'text'; readonly text: string } | { readonly kind: 'file'; readonly path: string };
 }
 
 export type StringMatch =
@@ -235,12 +285,18 @@ export type Condition =
   | { readonly kind: 'host'; readonly match: { readonly type: 'exact' | 'suffix'; readonly value: string } }
   | { readonly kind: 'path'; readonly match: StringMatch }
   | { readonly kind: 'method'; readonly methods: readonly string[] }
-  | { readonly kind: 'source'; readonly cidrs: readonly Cidr[] };
+  | { readonly kind: 'source'; readonly cidrs: readonly Cidr[] }
+  /** A query-string parameter (routing semantics 10); `name` is the key as written (case-sensitive). */
+  | { readonly kind: 'query'; readonly name: string; readonly match: StringMatch | { readonly type: 'present' } | { readonly type: 'absent' } }
+  /** A request cookie (routing semantics 11); `name` as written (case-sensitive). */
+  | { readonly kind: 'cookie'; readonly name: string; readonly match: StringMatch | { readonly type: 'present' } | { readonly type: 'absent' } };
 
 export type RouteAction =
   | { readonly kind: 'backend'; readonly backend: string }
   | { readonly kind: 'split'; readonly sides: readonly SplitSide[]; readonly sticky?: StickyKey }
-  | { readonly kind: 'switch'; readonly switch: string };
+  | { readonly kind: 'switch'; readonly switch: string }
+  | { readonly kind: 'redirect'; readonly redirect: Redirect }
+  | { readonly kind: 'respond'; readonly respond: FixedResponse };
 
 export interface SplitSide {
   readonly backend: string;

@@ -37,7 +37,8 @@ export interface RenderNodeResult {
  * machine is a warning: rendering happens on a workstation, the interface exists on the node.
  *
  * @throws UserError SPEC_NODE (unknown node), TOOL_MISSING (validate `require`), PATH_INVALID
- *   (`outDir` is not a writable directory), TLS_CERTIFICATE (a certificate file is missing,
+ *   (`outDir` is not a writable directory), BODY_FILE (a fixed response's body file is missing,
+ *   unreadable or too large), TLS_CERTIFICATE (a certificate file is missing,
  *   unreadable or refused by HAProxy), LOG_FORMAT_INVALID (HAProxy refused the custom log format)
  * @throws SystemError HAPROXY_CONFIG_INVALID, KEEPALIVED_CONFIG_INVALID (a generated file that the
  *   tool refused for another reason: a bug)
@@ -52,6 +53,7 @@ export async function renderNodeFiles(
   const node = options.node;
   findNode(spec.cluster, node);
   if (options.validate !== 'skip') await checkCertificates(spec, signal);
+  if (options.validate !== 'skip') await checkBodyFiles(spec, signal);
   await ensureWritableDirectory(join(outDir, 'maps'), { what: 'output directory', missing: 'create', ...(signal ? { signal } : {}) });
   const staging = await writing(outDir, () => mkdtemp(join(outDir, '.staging-')));
   try {
@@ -136,6 +138,39 @@ async function writing<T>(outDir: string, work: () => Promise<T>): Promise<T> {
     const code = (errno as NodeJS.ErrnoException | undefined)?.code;
     if (typeof code !== 'string' || !USER_ERRNO.has(code)) throw err;
     throw new UserError('PATH_INVALID', `cannot write into the output directory ${outDir}: ${describeErrno(errno)}; give a directory on a normal file system that you can write to`, { cause: err, details: { path: outDir } });
+  }
+}
+
+/**
+ * Most bytes of a fixed response's bodyFile: HAProxy 2.6 refuses a file larger than its buffer
+ * (tune.bufsize, 16384) and needs room for the status line and headers beside it.
+ */
+export const MAX_BODY_FILE_BYTES = 15_360;
+
+/**
+ * The body files of fixed responses must exist here for `haproxy -c` (it reads them) and fit in
+ * HAProxy's buffer; each problem is the user's, named with its place in the spec.
+ */
+async function checkBodyFiles(spec: Spec, signal: AbortSignal | undefined): Promise<void> {
+  for (const [fi, f] of spec.frontends.entries()) {
+    for (const [ri, r] of f.routes.entries()) {
+      if (r.action.kind !== 'respond' || r.action.respond.body?.kind !== 'file') continue;
+      signal?.throwIfAborted();
+      const path = r.action.respond.body.path;
+      const where = `frontends[${fi}] (${f.name}).routes[${ri}] (${r.name}).respond.bodyFile`;
+      let size: number;
+      try {
+        const st = await stat(path);
+        if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENXIO' });
+        await access(path, constants.R_OK);
+        size = st.size;
+      } catch (err) {
+        throw new UserError('BODY_FILE', `${where}: cannot read ${path}: ${describeErrno(err)}; put the body there, or render with --no-validate when it exists only on the node`, { cause: err, details: { path } });
+      }
+      if (size > MAX_BODY_FILE_BYTES) {
+        throw new UserError('BODY_FILE', `${where}: ${path} is ${size} bytes; a fixed response's body file may hold at most ${MAX_BODY_FILE_BYTES} (HAProxy answers from one 16 kB buffer): shorten it or serve it from a backend`, { details: { path, size } });
+      }
+    }
   }
 }
 

@@ -15,14 +15,16 @@ import { assertCidr, describeShape, planRoutes, splitEntries, type MapEntry, typ
 import { assertMapKey, assertName, assertPath, assertToken, quoteValue } from './quote.js';
 import { adminHost } from './admin-host.js';
 import { clientCertificateLines, renderTlsBind } from './tls.js';
+import { l7Var, l7VarLines, l7Vars, type L7Vars } from './l7-vars.js';
+import { TXN_ROUTE, backendTimeoutLines, hasMarked, headerVariableLines, isMarked, markedActionLines, markedGuard } from './l7-actions.js';
 
-/** Options of {@link renderHaproxy}. */
 /**
  * Who HAProxy's workers run as: the user, group and empty chroot directory that Debian's haproxy
  * package creates (`/var/lib/haproxy`), so a compromised worker holds no root and sees no files.
  */
 export const HAPROXY_WORKER_USER = { user: 'haproxy', group: 'haproxy', chroot: '/var/lib/haproxy' } as const;
 
+/** Options of {@link renderHaproxy}. */
 export interface RenderHaproxyOptions {
   /** The node this config is for (its address is used by `node` binds). */
   readonly node: string;
@@ -119,7 +121,7 @@ export function renderHaproxy(spec: Spec, options: RenderHaproxyOptions): Render
   const admin = renderAdmin(ctx);
   sections.push(...admin);
   for (const fe of spec.frontends) sections.push(renderFrontend(ctx, fe));
-  for (const be of spec.backends) sections.push(renderBackend(be));
+  for (const be of spec.backends) sections.push([...renderBackend(be), ...backendTimeoutLines(spec, be)]);
 
   if (spec.switches.length > 0) {
     const lines = spec.switches.map((s) => {
@@ -301,19 +303,25 @@ function renderRoutes(ctx: Ctx, fe: Frontend): string[] {
     // Host semantics (spec.ts, 3): last Host header, lower-cased, trailing :port removed.
     lines.push(`  http-request set-var(${TXN_HOST}) req.fhdr(host,-1),lower,regsub(:[0-9]+$,)`);
   }
+  const vars = l7Vars(fe);
+  if (!http && (vars.query.size > 0 || vars.cookie.size > 0)) throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but has query or cookie conditions; the spec layer should have rejected them`);
+  lines.push(...l7VarLines(vars), ...headerVariableLines(fe));
+  // With marked routes (l7-actions.ts) a route has matched when either variable is set.
+  const notRouted = hasMarked(fe) ? `${NOT_ROUTED} !{ var(${TXN_ROUTE}) -m found }` : NOT_ROUTED;
   for (const item of planRoutes(fe)) {
     if (item.kind === 'inline') {
-      lines.push(...routeLines(ctx, fe, rule, item.route, item.index));
+      lines.push(...routeLines(ctx, fe, vars, notRouted, item.route, item.index));
       continue;
     }
     const mapPath = `${ctx.mapDir}/${item.mapName}`;
     lines.push(`  # routes ${item.firstIndex + 1}-${item.lastIndex + 1} (${fe.routes[item.firstIndex]?.name ?? ''} .. ${fe.routes[item.lastIndex]?.name ?? ''}): ${item.entries.length} ${item.entries.length === 1 ? 'entry' : 'entries'} in ${item.mapName}`);
-    lines.push(`  ${rule} set-var(${TXN_BE}) ${mapLookup(fe, item.shape, mapPath)} if ${NOT_ROUTED}`);
+    lines.push(`  ${rule} set-var(${TXN_BE}) ${mapLookup(fe, vars, item.shape, mapPath)} if ${notRouted}`);
     ctx.maps.push({
       name: item.mapName,
       content: mapFile(`frontend ${fe.name}, routes ${item.firstIndex + 1}-${item.lastIndex + 1}, ${describeShape(item.shape)}`, item.entries.map(mapLine)),
     });
   }
+  lines.push(...markedActionLines(fe));
   lines.push(`  use_backend %[var(${TXN_BE})] if { var(${TXN_BE}) -m found }`);
   return lines;
 }
@@ -322,7 +330,7 @@ function mapLine(e: MapEntry): string {
   return `${assertMapKey(e.key, 'map key')} ${assertName(e.backend, 'backend name')}`;
 }
 
-function mapLookup(fe: Frontend, shape: MapShape, mapPath: string): string {
+function mapLookup(fe: Frontend, vars: L7Vars, shape: MapShape, mapPath: string): string {
   const needHttp = shape.kind !== 'source';
   if (needHttp && fe.mode !== 'http') throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but has ${shape.kind} routes; the spec layer should have rejected them`);
   switch (shape.kind) {
@@ -338,6 +346,14 @@ function mapLookup(fe: Frontend, shape: MapShape, mapPath: string): string {
       return `path,map_beg(${mapPath})`;
     case 'source':
       return `src,map_ip(${mapPath})`;
+    case 'query-exact':
+      return `var(${l7Var(vars, 'query', shape.name)}),map_str(${mapPath})`;
+    case 'query-prefix':
+      return `var(${l7Var(vars, 'query', shape.name)}),map_beg(${mapPath})`;
+    case 'cookie-exact':
+      return `var(${l7Var(vars, 'cookie', shape.name)}),map_str(${mapPath})`;
+    case 'cookie-prefix':
+      return `var(${l7Var(vars, 'cookie', shape.name)}),map_beg(${mapPath})`;
   }
 }
 
@@ -366,7 +382,7 @@ function stringAcl(fetch: string, m: StringMatch, what: string): Acl {
   return { negate: false, head: [fetch, '-m', flag, '--'], values: [quoteValue(m.value, what)], anonymous: m.value !== '}' };
 }
 
-function conditionAcl(fe: Frontend, c: Condition): Acl {
+function conditionAcl(fe: Frontend, vars: L7Vars, c: Condition): Acl {
   if (c.kind !== 'source' && fe.mode !== 'http') {
     throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but has a ${c.kind} condition; the spec layer should have rejected it`);
   }
@@ -386,6 +402,14 @@ function conditionAcl(fe: Frontend, c: Condition): Acl {
       return { negate: false, head: ['method'], values: c.methods.map((m) => assertName(m, 'method')), anonymous: true };
     case 'source':
       return { negate: false, head: ['src', '-m', 'ip'], values: c.cidrs.map(assertCidr), anonymous: true };
+    case 'query':
+    case 'cookie': {
+      // The variable holds the occurrence the semantics name (see l7-vars.ts); unset = absent.
+      const fetch = `var(${l7Var(vars, c.kind, c.name)})`;
+      if (c.match.type === 'present') return { negate: false, head: [fetch, '-m', 'found'], values: [], anonymous: true };
+      if (c.match.type === 'absent') return { negate: true, head: [fetch, '-m', 'found'], values: [], anonymous: true };
+      return stringAcl(fetch, c.match, `${c.kind} value`);
+    }
   }
 }
 
@@ -403,12 +427,19 @@ function words(line: string): number {
   return (line.trim().match(/'[^']*'|\S+/g) ?? []).length;
 }
 
-function routeLines(ctx: Ctx, fe: Frontend, rule: string, route: Route, index: number): string[] {
-  const acls = route.conditions.map((c) => conditionAcl(fe, c));
+function routeLines(ctx: Ctx, fe: Frontend, vars: L7Vars, notRouted: string, route: Route, index: number): string[] {
+  const rule = fe.mode === 'http' ? 'http-request' : 'tcp-request content';
+  const acls = route.conditions.map((c) => conditionAcl(fe, vars, c));
   const head = `  # route ${route.name}`;
   const action: RouteAction = route.action;
-  const guardOf = (conds: readonly string[]): string => [NOT_ROUTED, ...conds].join(' ');
-  let lines = routeRules(ctx, fe, rule, route, action, guardOf(acls.map(anonymousAcl)));
+  const guardOf = (conds: readonly string[]): string => [notRouted, ...conds].join(' ');
+  // A marked route (l7-actions.ts) records that it matched; its action lines test that record.
+  const emit = (guard: string): string[] =>
+    isMarked(route)
+      ? // NOT_ROUTED stays in the action's guard: a split's sticky line sets the backend and its random line must then not run.
+        [`  ${rule} set-var(${TXN_ROUTE}) int(${index + 1}) if ${guard}`, ...routeRules(ctx, fe, rule, route, action, `${markedGuard(index)} ${NOT_ROUTED}`)]
+      : routeRules(ctx, fe, rule, route, action, guard);
+  let lines = emit(guardOf(acls.map(anonymousAcl)));
   if (acls.every((a) => a.anonymous) && lines.every((l) => words(l) <= MAX_WORDS)) return [head, ...lines];
   // Too many words for one line, or a pattern that cannot be anonymous: named ACLs, one word
   // each in the rule, their patterns spread over as many `acl` lines as needed.
@@ -419,7 +450,7 @@ function routeLines(ctx: Ctx, fe: Frontend, rule: string, route: Route, index: n
     for (const chunk of chunks) named.push(`  acl ${name} ${[...acl.head, ...chunk].join(' ')}`);
     return `${acl.negate ? '!' : ''}${name}`;
   });
-  lines = routeRules(ctx, fe, rule, route, action, guardOf(refs));
+  lines = emit(guardOf(refs));
   for (const l of [...named, ...lines]) {
     if (words(l) > MAX_WORDS) throw new SystemError('INTERNAL', `route ${route.name} of frontend ${fe.name} renders a line of ${words(l)} words; HAProxy reads at most ${MAX_WORDS} (the spec layer limits conditions per route)`);
   }
@@ -428,6 +459,10 @@ function routeLines(ctx: Ctx, fe: Frontend, rule: string, route: Route, index: n
 
 function routeRules(ctx: Ctx, fe: Frontend, rule: string, route: Route, action: RouteAction, guard: string): string[] {
   switch (action.kind) {
+    case 'redirect':
+    case 'respond':
+      // Answered after every route (l7-actions.ts markedActionLines).
+      return [];
     case 'backend':
       return [`  ${rule} set-var(${TXN_BE}) str(${assertName(action.backend, 'backend name')}) if ${guard}`];
     case 'switch':

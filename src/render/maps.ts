@@ -13,6 +13,7 @@
 import type { Cidr, Frontend, Route, SplitSide } from '../model/spec.js';
 import { SystemError } from '../util/errors.js';
 import { isMapKey } from './quote.js';
+import { isMarked } from './l7-actions.js';
 
 /** The condition shapes that compile to a map lookup. */
 export type MapShape =
@@ -21,7 +22,8 @@ export type MapShape =
   | { readonly kind: 'host-exact' }
   | { readonly kind: 'path-exact' }
   | { readonly kind: 'path-prefix' }
-  | { readonly kind: 'source' };
+  | { readonly kind: 'source' }
+  | { readonly kind: 'query-exact' | 'query-prefix' | 'cookie-exact' | 'cookie-prefix'; readonly name: string };
 
 /** One key -> backend line of a map file. */
 export interface MapEntry {
@@ -51,7 +53,7 @@ interface Mappable {
 
 function mappable(route: Route): Mappable | undefined {
   const [c] = route.conditions;
-  if (route.conditions.length !== 1 || c === undefined || route.action.kind !== 'backend') return undefined;
+  if (route.conditions.length !== 1 || c === undefined || route.action.kind !== 'backend' || isMarked(route)) return undefined;
   const backend = route.action.backend;
   const single = (shape: MapShape, shapeKey: string, key: string): Mappable | undefined =>
     isMapKey(key) ? { shape, shapeKey, keys: [key], backend } : undefined;
@@ -68,6 +70,13 @@ function mappable(route: Route): Mappable | undefined {
       return undefined;
     case 'source':
       return c.cidrs.length > 0 && c.cidrs.every(isMapKey) ? { shape: { kind: 'source' }, shapeKey: 'source', keys: c.cidrs, backend } : undefined;
+    case 'query':
+    case 'cookie':
+      if (c.match.type === 'exact' || c.match.type === 'prefix') {
+        const kind = `${c.kind}-${c.match.type}` as const;
+        return single({ kind, name: c.name }, `${kind}:${c.name}`, c.match.value);
+      }
+      return undefined;
     case 'method':
       return undefined;
   }
@@ -136,6 +145,8 @@ function dedupe(shape: MapShape, entries: readonly MapEntry[]): MapEntry[] {
   switch (shape.kind) {
     case 'header-prefix':
     case 'path-prefix':
+    case 'query-prefix':
+    case 'cookie-prefix':
       return dedupePrefixEntries(entries);
     case 'source':
       return dedupeCidrEntries(entries);
@@ -196,6 +207,12 @@ export function describeShape(shape: MapShape): string {
       return 'path prefix (longest match; shadowed entries dropped)';
     case 'source':
       return 'source CIDR (longest match; shadowed entries dropped)';
+    case 'query-exact':
+    case 'cookie-exact':
+      return `${shape.kind.slice(0, -6)} ${shape.name} exact`;
+    case 'query-prefix':
+    case 'cookie-prefix':
+      return `${shape.kind.slice(0, -7)} ${shape.name} prefix (longest match; shadowed entries dropped)`;
   }
 }
 

@@ -7,7 +7,7 @@
  * compiled config in a real haproxy and checks that it agrees with this module. So this file
  * imports nothing but the model types and the error registry (no shared helpers with render).
  */
-import type { Condition, Frontend, Route, Spec, StickyKey } from '../model/spec.js';
+import type { Condition, Frontend, HeaderRewrite, Redirect, Route, Spec, StickyKey } from '../model/spec.js';
 import { OverlayError, UserError } from '../util/errors.js';
 import { crc32 } from './crc32.js';
 import { formatIpv4, parseIpv4 } from './ipv4.js';
@@ -24,6 +24,17 @@ export interface ExplainRequest {
   readonly headers: readonly { readonly name: string; readonly value: string }[];
   /** The client's IPv4 address. */
   readonly source: string;
+  /** The client's source port, for `${client_port}` in header values. */
+  readonly sourcePort?: number;
+  /** True when the request came over TLS (`${scheme}` and kept redirect schemes are then https). @default false */
+  readonly tls?: boolean;
+}
+
+/** A header rewrite of the winning route, with its value evaluated for this request. */
+export interface ExplainedRewrite {
+  readonly op: 'remove' | 'set' | 'add';
+  readonly name: string;
+  readonly value?: string;
 }
 
 /** The outcome of routing one request. */
@@ -48,6 +59,19 @@ export interface ExplainResult {
    * HAProxy 2.6.12 and kept true by test/differential/routing.test.ts.
    */
   readonly rejected?: { readonly status: 400; readonly reason: string };
+  /**
+   * Set when the winning route is answered by the load balancer itself (then `backend` is null):
+   * a redirect with its status and Location, or a fixed response.
+   */
+  readonly answer?:
+    | { readonly kind: 'redirect'; readonly status: number; readonly location: string }
+    | { readonly kind: 'respond'; readonly status: number; readonly contentType?: string; readonly body?: string; readonly bodyFile?: string };
+  /** Rewrites of the forwarded request, in the order applied (remove, set, add). */
+  readonly requestHeaders?: readonly ExplainedRewrite[];
+  /** Rewrites of the response to the client, in the order applied. */
+  readonly responseHeaders?: readonly ExplainedRewrite[];
+  /** The winning route's `timeout` (HAProxy `timeout server`), in ms. */
+  readonly timeoutMs?: number;
   /** Which conditions of which routes matched or failed, in evaluation order. */
   readonly reasons: readonly string[];
 }
@@ -93,7 +117,7 @@ export function explainRequest(spec: Spec, request: ExplainRequest, options: Exp
       continue;
     }
     reasons.push(route.conditions.length === 0 ? `${label}: matches (no condition)` : `${label}: matches (${route.conditions.map(describeCondition).join('; ')})`);
-    return { frontend: frontend.name, route: { name: route.name, index }, ...resolveAction(spec, route, req, reasons), reasons };
+    return { frontend: frontend.name, route: { name: route.name, index }, ...resolveAction(spec, route, req, reasons, request), ...routeExtras(route, request, req, reasons), reasons };
   }
   reasons.push(`no route matched: default backend "${frontend.defaultBackend}"`);
   return { frontend: frontend.name, route: null, backend: frontend.defaultBackend, reasons };
@@ -274,7 +298,32 @@ function evaluateCondition(c: Condition, req: NormalizedRequest): string | undef
       return c.methods.includes(req.method) ? undefined : `method ${req.method} is not listed`;
     case 'source':
       return c.cidrs.some((cidr) => cidrContains(cidr, req.source)) ? undefined : `source ${formatIpv4(req.source)} is in none of them`;
+    case 'query':
+    case 'cookie': {
+      const value = c.kind === 'query' ? queryParam(req.path, c.name) : requestCookie(req.headers, c.name);
+      const what = c.kind === 'query' ? 'parameter' : 'cookie';
+      if (c.match.type === 'absent') return value === undefined ? undefined : `${what} is present (${show(value)})`;
+      if (value === undefined) return `${what} is absent`;
+      if (c.match.type === 'present') return undefined;
+      return stringMatches(c.match, value) ? undefined : `value ${show(value)} does not match`;
+    }
   }
+}
+
+/**
+ * The value of the FIRST occurrence of query parameter `key`, as HAProxy 2.6's `url_param(key)`
+ * returns it (measured on 2.6.12): the query string is what follows the first `?` of the request
+ * target; parameters are separated by `&`, `;` or a further `?`; a parameter is `key=value` with the key
+ * compared case-sensitively and byte for byte (no percent-decoding of key or value); a parameter
+ * without `=` is not seen; `key=` gives the empty string. undefined when absent.
+ */
+export function queryParam(target: string, key: string): string | undefined {
+  const q = target.indexOf('?');
+  if (q < 0) return undefined;
+  for (const part of target.slice(q + 1).split(/[&;?]/)) {
+    if (part.startsWith(`${key}=`)) return part.slice(key.length + 1);
+  }
+  return undefined;
 }
 
 function stringMatches(match: { readonly type: 'exact' | 'prefix' | 'regex'; readonly value: string }, value: string): boolean {
@@ -346,14 +395,113 @@ function describeCondition(c: Condition): string {
       return `method in [${c.methods.join(', ')}]`;
     case 'source':
       return `source in [${c.cidrs.join(', ')}]`;
+    case 'query':
+    case 'cookie':
+      return `${c.kind} ${c.name} ${c.match.type}${'value' in c.match ? ` ${JSON.stringify(c.match.value)}` : ''}`;
   }
 }
 
-type ActionOutcome = Pick<ExplainResult, 'backend' | 'split'>;
+type ActionOutcome = Pick<ExplainResult, 'backend' | 'split' | 'answer'>;
 
-function resolveAction(spec: Spec, route: Route, req: NormalizedRequest, reasons: string[]): ActionOutcome {
+/**
+ * A request part as HAProxy's log format writes it into a header value or a Location: each byte
+ * outside printable ASCII (a DEL in a path, UTF-8 in a header value) as `%XX` (measured on 2.6.12).
+ */
+function logFormatText(value: string): string {
+  let out = '';
+  for (const byte of new TextEncoder().encode(value)) out += byte >= 0x20 && byte <= 0x7e ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
+}
+
+/** What `${name}` holds for this request (src/spec/l7-strings.ts HEADER_VARIABLES), as HAProxy writes it ('' when it has no value). */
+function variableValue(name: string, raw: ExplainRequest, req: NormalizedRequest): string {
+  return logFormatText(rawVariableValue(name, raw, req));
+}
+
+function rawVariableValue(name: string, raw: ExplainRequest, req: NormalizedRequest): string {
+  switch (name) {
+    case 'client_ip':
+      return formatIpv4(req.source);
+    case 'client_port':
+      return raw.sourcePort === undefined ? '(client port)' : String(raw.sourcePort);
+    case 'host':
+      return lastHeader(req, 'host') ?? '';
+    case 'method':
+      return req.method;
+    case 'path':
+      return pathOf(req);
+    case 'query': {
+      const q = req.path.indexOf('?');
+      return q < 0 ? '' : req.path.slice(q + 1);
+    }
+    case 'scheme':
+      return raw.tls === true ? 'https' : 'http';
+    default:
+      throw new OverlayError('INTERNAL', `unknown header variable \${${name}} in a validated spec`);
+  }
+}
+
+function evaluateRewrites(h: HeaderRewrite, raw: ExplainRequest, req: NormalizedRequest): ExplainedRewrite[] {
+  const value = (v: string): string => v.replace(/\$\{([a-z_]+)\}/g, (_m, name: string) => variableValue(name, raw, req));
+  return [
+    ...h.remove.map((name): ExplainedRewrite => ({ op: 'remove', name })),
+    ...h.set.map((x): ExplainedRewrite => ({ op: 'set', name: x.name, value: value(x.value) })),
+    ...h.add.map((x): ExplainedRewrite => ({ op: 'add', name: x.name, value: value(x.value) })),
+  ];
+}
+
+function describeRewrites(what: string, list: readonly ExplainedRewrite[]): string {
+  return `${what}: ${list.map((r) => (r.op === 'remove' ? `remove ${r.name}` : `${r.op} ${r.name}: ${JSON.stringify(r.value)}`)).join(', ')}`;
+}
+
+function routeExtras(route: Route, raw: ExplainRequest, req: NormalizedRequest, reasons: string[]): Pick<ExplainResult, 'requestHeaders' | 'responseHeaders' | 'timeoutMs'> {
+  const out: { requestHeaders?: ExplainedRewrite[]; responseHeaders?: ExplainedRewrite[]; timeoutMs?: number } = {};
+  if (route.requestHeaders !== undefined) {
+    out.requestHeaders = evaluateRewrites(route.requestHeaders, raw, req);
+    reasons.push(describeRewrites('request headers', out.requestHeaders));
+  }
+  if (route.responseHeaders !== undefined) {
+    out.responseHeaders = evaluateRewrites(route.responseHeaders, raw, req);
+    reasons.push(describeRewrites('response headers', out.responseHeaders));
+  }
+  if (route.timeoutMs !== undefined) {
+    out.timeoutMs = route.timeoutMs;
+    reasons.push(`timeout: the backend has ${route.timeoutMs} ms to answer`);
+  }
+  return out;
+}
+
+/** The Location of a redirect for this request (see `Redirect` in the model). */
+function redirectLocation(r: Redirect, raw: ExplainRequest, req: NormalizedRequest): string {
+  const scheme = r.scheme ?? (raw.tls === true ? 'https' : 'http');
+  const hostHeaderRaw = lastHeader(req, 'host');
+  const hostHeader = hostHeaderRaw === undefined ? undefined : logFormatText(hostHeaderRaw);
+  let authority: string;
+  if (r.host !== undefined) authority = r.host;
+  else if (r.port === undefined && r.scheme === undefined) authority = hostHeader ?? '';
+  else authority = (hostHeader ?? '').replace(/:[0-9]+$/, '');
+  const defaults: Record<string, number> = { http: 80, https: 443 };
+  if (r.port !== undefined && !(r.scheme !== undefined && defaults[r.scheme] === r.port)) authority += `:${r.port}`;
+  const path = r.path ?? logFormatText(pathOf(req));
+  const q = req.path.indexOf('?');
+  const query = r.query ?? logFormatText(q < 0 ? '' : req.path.slice(q + 1));
+  return `${scheme}://${authority}${path}${query === '' ? '' : `?${query}`}`;
+}
+
+function resolveAction(spec: Spec, route: Route, req: NormalizedRequest, reasons: string[], raw?: ExplainRequest): ActionOutcome {
   const action = route.action;
   switch (action.kind) {
+    case 'redirect': {
+      const location = redirectLocation(action.redirect, raw ?? { method: req.method, path: req.path, headers: [], source: formatIpv4(req.source) }, req);
+      reasons.push(`redirect ${action.redirect.status} to ${JSON.stringify(location)}`);
+      return { backend: null, answer: { kind: 'redirect', status: action.redirect.status, location } };
+    }
+    case 'respond': {
+      const r = action.respond;
+      const body = r.body?.kind === 'text' ? { body: r.body.text } : r.body?.kind === 'file' ? { bodyFile: r.body.path } : {};
+      reasons.push(`fixed response ${r.status}${r.contentType === undefined ? '' : ` (${r.contentType})`}${r.body?.kind === 'file' ? ` from ${r.body.path}` : ''}`);
+      return { backend: null, answer: { kind: 'respond', status: r.status, ...(r.contentType === undefined ? {} : { contentType: r.contentType }), ...body } };
+    }
     case 'backend':
       reasons.push(`backend "${action.backend}"`);
       return { backend: action.backend };

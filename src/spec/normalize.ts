@@ -11,6 +11,9 @@ import type {
   Cloud,
   Cluster,
   Condition,
+  FixedResponse,
+  HeaderRewrite,
+  Redirect,
   DiscoverySource,
   Frontend,
   HealthCheck,
@@ -130,15 +133,21 @@ export function normalizeAdmin(input: AdminInput | undefined): Admin {
   };
 }
 
+type NamedMatch = Extract<Condition, { kind: 'header' }>['match'];
+
+function namedMatch(c: ConditionInput): NamedMatch {
+  if (c.exact !== undefined) return { type: 'exact', value: c.exact };
+  if (c.prefix !== undefined) return { type: 'prefix', value: c.prefix };
+  if (c.regex !== undefined) return { type: 'regex', value: c.regex };
+  if (c.absent !== undefined) return { type: 'absent' };
+  return { type: 'present' };
+}
+
 function normalizeCondition(c: ConditionInput): Condition {
-  if (c.header !== undefined) {
-    const name = c.header.toLowerCase();
-    if (c.exact !== undefined) return { kind: 'header', name, match: { type: 'exact', value: c.exact } };
-    if (c.prefix !== undefined) return { kind: 'header', name, match: { type: 'prefix', value: c.prefix } };
-    if (c.regex !== undefined) return { kind: 'header', name, match: { type: 'regex', value: c.regex } };
-    if (c.absent !== undefined) return { kind: 'header', name, match: { type: 'absent' } };
-    return { kind: 'header', name, match: { type: 'present' } };
-  }
+  if (c.header !== undefined) return { kind: 'header', name: c.header.toLowerCase(), match: namedMatch(c) };
+  // Query keys and cookie names are case-sensitive (url_param, req.cook): kept as written.
+  if (c.query !== undefined) return { kind: 'query', name: c.query, match: namedMatch(c) };
+  if (c.cookie !== undefined) return { kind: 'cookie', name: c.cookie, match: namedMatch(c) };
   if (c.host !== undefined) {
     const h = c.host;
     if (typeof h === 'string') return { kind: 'host', match: { type: 'exact', value: h.toLowerCase() } };
@@ -165,8 +174,42 @@ export function normalizeRoute(input: RouteInput, index: number): Route {
       ...(st === undefined ? {} : { sticky: st.header !== undefined ? { kind: 'header' as const, name: st.header.toLowerCase() } : { kind: 'cookie' as const, name: st.cookie ?? '' } }),
     };
   } else if (input.switch !== undefined) action = { kind: 'switch', switch: input.switch };
+  else if (input.redirect !== undefined) action = { kind: 'redirect', redirect: normalizeRedirect(input.redirect) };
+  else if (input.respond !== undefined) action = { kind: 'respond', respond: normalizeRespond(input.respond) };
   else action = { kind: 'backend', backend: input.backend ?? '' };
-  return { name: input.name ?? `route-${index + 1}`, conditions: (input.when ?? []).map(normalizeCondition), action };
+  return {
+    name: input.name ?? `route-${index + 1}`,
+    conditions: (input.when ?? []).map(normalizeCondition),
+    action,
+    ...(input.requestHeaders === undefined ? {} : { requestHeaders: normalizeRewrite(input.requestHeaders) }),
+    ...(input.responseHeaders === undefined ? {} : { responseHeaders: normalizeRewrite(input.responseHeaders) }),
+    ...(input.timeout === undefined ? {} : { timeoutMs: ms(input.timeout, 0) }),
+  };
+}
+
+function normalizeRedirect(r: NonNullable<RouteInput['redirect']>): Redirect {
+  // `redirect: https`: the one-line http -> https redirect, permanent.
+  if (r === 'https') return { scheme: 'https', status: 301 };
+  return {
+    ...(r.scheme === undefined ? {} : { scheme: r.scheme }),
+    ...(r.host === undefined ? {} : { host: r.host.toLowerCase() }),
+    ...(r.port === undefined ? {} : { port: r.port }),
+    ...(r.path === undefined ? {} : { path: r.path }),
+    ...(r.query === undefined ? {} : { query: r.query }),
+    status: (r.status ?? 302) as Redirect['status'],
+  };
+}
+
+function normalizeRespond(r: NonNullable<RouteInput['respond']>): FixedResponse {
+  const body = r.body !== undefined ? { kind: 'text' as const, text: r.body } : r.bodyFile !== undefined ? { kind: 'file' as const, path: r.bodyFile } : undefined;
+  const contentType = r.contentType ?? (body === undefined ? undefined : 'text/plain');
+  return { status: r.status, ...(contentType === undefined ? {} : { contentType }), ...(body === undefined ? {} : { body }) };
+}
+
+function normalizeRewrite(h: NonNullable<RouteInput['requestHeaders']>): HeaderRewrite {
+  // Header names are case-insensitive: stored lower-case, as for conditions.
+  const pairs = (rec: Record<string, string> | undefined) => Object.entries(rec ?? {}).map(([name, value]) => ({ name: name.toLowerCase(), value }));
+  return { remove: (h.remove ?? []).map((n) => n.toLowerCase()), set: pairs(h.set), add: pairs(h.add) };
 }
 
 function normalizeAccessLog(v: FrontendInput['accessLog']): AccessLog {

@@ -37,6 +37,7 @@ import {
 import { pathCheck } from './paths.js';
 import { SNI_NAME_RE, sniNameCheck } from './tls-names.js';
 import { TLS12_CIPHER_NAMES, TLS13_SUITE_NAMES } from './tls-ciphers.js';
+import { bodyCheck, contentTypeCheck, cookieValueCheck, headerValueCheck, queryKeyCheck, queryValueCheck, redirectQueryCheck, rewriteHeaderNameCheck } from './l7-strings.js';
 
 /** Params carried by our custom zod issues. */
 export interface IssueParams {
@@ -195,12 +196,27 @@ const pathMatch = z
   .strictObject({ exact: str(urlPathCheck).optional(), prefix: str(urlPathCheck).optional(), regex: str(regexCheck).optional() })
   .superRefine((v, ctx) => void exactlyOne(ctx, v, ['exact', 'prefix', 'regex'], 'a path condition'));
 
-const SUBJECTS = ['header', 'host', 'path', 'method', 'source'] as const;
+const SUBJECTS = ['header', 'host', 'path', 'method', 'source', 'query', 'cookie'] as const;
 const HEADER_MATCHES = ['exact', 'prefix', 'regex', 'present', 'absent'] as const;
+/** Subjects that take a name and one of HEADER_MATCHES in the same list item. */
+const NAMED_SUBJECTS: ReadonlySet<string> = new Set(['header', 'query', 'cookie']);
+
+/** Values an `exact`/`prefix` match on a query or cookie can never take (they are never received). */
+function checkNamedValue(ctx: RefineCtx, subject: string, v: { exact?: string | undefined; prefix?: string | undefined }): void {
+  const check = subject === 'query' ? queryValueCheck : subject === 'cookie' ? cookieValueCheck : undefined;
+  if (check === undefined) return;
+  for (const k of ['exact', 'prefix'] as const) {
+    const value = v[k];
+    const p = value === undefined ? undefined : check(value);
+    if (p !== undefined) report(ctx, p.code, [k], p.message);
+  }
+}
 
 export const ConditionSchema = z
   .strictObject({
     header: headerName('header').optional(),
+    query: str(queryKeyCheck, { pattern: '^[A-Za-z0-9_.~-]{1,128}$', description: 'query-string key (case-sensitive, as received)' }).optional(),
+    cookie: headerName('cookie').optional(),
     exact: str(matchValueCheck).optional(),
     prefix: str(matchValueCheck).optional(),
     regex: str(regexCheck).optional(),
@@ -214,15 +230,64 @@ export const ConditionSchema = z
   .superRefine((v, ctx) => {
     const subject = exactlyOne(ctx, v, SUBJECTS, 'a condition');
     if (subject === undefined) return;
-    if (subject === 'header') exactlyOne(ctx, v, HEADER_MATCHES, `header condition on "${v.header}"`);
-    else {
+    if (NAMED_SUBJECTS.has(subject)) {
+      exactlyOne(ctx, v, HEADER_MATCHES, `${subject} condition on "${String(v[subject as 'header' | 'query' | 'cookie'])}"`);
+      checkNamedValue(ctx, subject, v);
+    } else {
       for (const k of HEADER_MATCHES) {
-        if (v[k] !== undefined) report(ctx, 'SPEC_CONFLICT', [k], `"${k}" belongs to header conditions; for ${subject} write {${subject}: {exact: ...}} style matches (or put the header match in its own list item)`);
+        if (v[k] !== undefined) report(ctx, 'SPEC_CONFLICT', [k], `"${k}" belongs to header, query and cookie conditions; for ${subject} write {${subject}: {exact: ...}} style matches (or put the header match in its own list item)`);
       }
     }
   });
 
 export const SplitSideSchema = z.strictObject({ backend: name('backend'), weight: int(0, 100, 'percent') });
+
+/** Header rewrites of a route: `{add: {Name: value}, set: {Name: value}, remove: [Name]}`. */
+const headerRewrite = (what: string) => {
+  const hname = str((v) => headerNameCheck(`${what} header`)(v) ?? rewriteHeaderNameCheck(v), { pattern: HEADER_NAME_RE.source });
+  return z
+    .strictObject({
+      add: z.record(hname, str(headerValueCheck)).optional(),
+      set: z.record(hname, str(headerValueCheck)).optional(),
+      remove: z.array(hname).min(1, { message: 'list at least one header to remove, or leave remove out' }).optional(),
+    })
+    .meta({ description: `${what} header rewrites; values may use \${client_ip}, \${client_port}, \${host}, \${method}, \${path}, \${query}, \${scheme}` });
+};
+
+/** A redirect: `https` (to https, 301, everything else kept) or the parts to replace. */
+const RedirectSchema = z.union([
+  z.literal('https'),
+  z.strictObject({
+    scheme: z.enum(['http', 'https']).optional(),
+    host: str((v) => hostExactCheck(v.toLowerCase())).optional(),
+    port: port.optional(),
+    path: str(urlPathCheck).optional(),
+    query: str(redirectQueryCheck).optional(),
+    status: z
+      .number()
+      .check((ctx) => {
+        if (![301, 302, 303, 307, 308].includes(ctx.value)) ctx.issues.push({ code: 'custom', input: ctx.value, message: `${ctx.value} is not a redirect status; allowed 301, 302, 303, 307, 308 (default 302)`, params: { code: 'SPEC_ENUM' } satisfies IssueParams });
+      })
+      .meta({ enum: [301, 302, 303, 307, 308] })
+      .optional(),
+  }),
+]);
+
+/** A fixed response answered by the load balancer itself. */
+const RespondSchema = z
+  .strictObject({
+    status: int(200, 599, 'HTTP status of the answer'),
+    contentType: str(contentTypeCheck).optional(),
+    body: z.string().check((ctx) => {
+      const p = bodyCheck(ctx.value);
+      if (p !== undefined) ctx.issues.push({ code: 'custom', input: ctx.value, message: p.message, params: { code: p.code } satisfies IssueParams });
+    }).optional(),
+    bodyFile: filePath.optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.body !== undefined && v.bodyFile !== undefined) report(ctx, 'SPEC_CONFLICT', ['bodyFile'], 'a fixed response takes body or bodyFile, not both; keep one');
+    if ((v.status === 204 || v.status === 304) && (v.body !== undefined || v.bodyFile !== undefined)) report(ctx, 'SPEC_CONFLICT', ['status'], `status ${v.status} has no body; remove body/bodyFile or use 200`);
+  });
 
 export const RouteSchema = z
   .strictObject({
@@ -232,9 +297,16 @@ export const RouteSchema = z
     split: z.array(SplitSideSchema).min(2, { message: 'a split needs at least 2 sides; to send all traffic to one backend write backend: NAME' }).optional(),
     sticky: z.strictObject({ header: headerName('header').optional(), cookie: headerName('cookie').optional() }).optional(),
     switch: name('switch').optional(),
+    redirect: RedirectSchema.optional(),
+    respond: RespondSchema.optional(),
+    requestHeaders: headerRewrite('request').optional(),
+    responseHeaders: headerRewrite('response').optional(),
+    timeout: duration({ minMs: 1, maxMs: 3_600_000 }, 'how long the backend may take to answer this route (HAProxy timeout server); default the backend\'s').optional(),
   })
   .superRefine((v, ctx) => {
-    const action = exactlyOne(ctx, v, ['backend', 'split', 'switch'], 'a route');
+    const action = exactlyOne(ctx, v, ['backend', 'split', 'switch', 'redirect', 'respond'], 'a route');
+    if (v.timeout !== undefined && (action === 'redirect' || action === 'respond')) report(ctx, 'SPEC_CONFLICT', ['timeout'], `timeout applies to a route that forwards; a ${action} is answered by the load balancer itself: remove it`);
+    if (v.requestHeaders !== undefined && (action === 'redirect' || action === 'respond')) report(ctx, 'SPEC_CONFLICT', ['requestHeaders'], `requestHeaders apply to a route that forwards; a ${action} never reaches a backend: remove them (responseHeaders still apply)`);
     if (v.sticky !== undefined) {
       if (action !== undefined && action !== 'split') report(ctx, 'SPEC_CONFLICT', ['sticky'], 'sticky only applies to a split; remove it or use split');
       exactlyOne(ctx, v.sticky, ['header', 'cookie'], 'sticky', ['sticky']);

@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   FILE_WRITE: system('A file could not be written.'),
   PATH_INVALID: user('A path given on the command line cannot be used: missing, a file where a directory is expected (or the reverse), not writable, or on a kernel file system (/proc, /sys, /dev).'),
   TLS_CERTIFICATE: user('A certificate file named in a TLS bind is missing, unreadable, or HAProxy cannot load it.'),
+  BODY_FILE: user("A fixed response's bodyFile is missing, unreadable or larger than HAProxy's buffer allows."),
   LOG_FORMAT_INVALID: user('HAProxy refused a custom access log format (an unknown variable, fetch or converter).'),
   HAPROXY_CONFIG_INVALID: system('haproxy -c rejected a generated configuration.'),
   KEEPALIVED_CONFIG_INVALID: system('keepalived --config-test rejected a generated configuration.'),

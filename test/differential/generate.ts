@@ -2,7 +2,7 @@
  * Seeded generators of rule sets and requests for the differential test. Small shared value pools
  * make routes and requests collide often (matches, shadowing, duplicate keys, case variants).
  */
-import type { Condition, Route, RouteAction, Switch } from '../../src/model/spec.js';
+import type { Condition, HeaderRewrite, Redirect, Route, RouteAction, Switch } from '../../src/model/spec.js';
 import type { ExplainRequest } from '../../src/spec/explain.js';
 import { mulberry32 } from '../../src/util/mulberry32.js';
 
@@ -55,9 +55,37 @@ const CIDRS = ['127.0.0.0/30', '127.0.0.4/31', '127.0.0.8/29', '127.0.0.2/32', '
 export const SOURCES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7', '127.0.0.8', '127.0.0.9'];
 const STICKY_HEADER = 'x-user';
 const STICKY_COOKIE = 'session';
+const QUERY_KEYS = ['q', 'tag', 'Q'];
+const QUERY_VALUES = ['1', 'a', 'ab', 'a%20b', 'a+b', 'v2', '%41', 'beta', '12'];
+const QUERY_REGEXES = ['^a', '%2', '^[0-9]+$', 'b$', '\\+'];
+const COOKIE_NAMES = ['tier', 'flag', 'Tier'];
+const COOKIE_VALUES = ['gold', 'go', 'silver', '1', 'a b', 'gold=x'];
+const COOKIE_REGEXES = ['^go', 'er$', '^[0-9]$', '='];
 const SPLIT_WEIGHTS: readonly (readonly [number, number])[] = [[50, 50], [70, 30], [95, 5], [0, 100], [1, 99]];
 
+function namedMatch(rng: Rng, values: readonly string[], regexes: readonly string[]): Extract<Condition, { kind: 'query' }>['match'] {
+  switch (rng.int(6)) {
+    case 0:
+    case 1:
+      return { type: 'exact', value: rng.chance(0.05) ? '' : rng.pick(values) };
+    case 2:
+      return { type: 'prefix', value: rng.pick(values).slice(0, 1 + rng.int(2)) };
+    case 3:
+      return { type: 'regex', value: rng.pick(regexes) };
+    case 4:
+      return { type: 'present' };
+    default:
+      return { type: 'absent' };
+  }
+}
+
 function randomCondition(rng: Rng): Condition {
+  // Query and cookie conditions (issue 21) in a quarter of the cases.
+  if (rng.chance(0.25)) {
+    return rng.chance(0.5)
+      ? { kind: 'query', name: rng.pick(QUERY_KEYS), match: namedMatch(rng, QUERY_VALUES, QUERY_REGEXES) }
+      : { kind: 'cookie', name: rng.pick(COOKIE_NAMES), match: namedMatch(rng, COOKIE_VALUES.filter((v) => v !== 'a b'), COOKIE_REGEXES) };
+  }
   switch (rng.int(9)) {
     case 0:
       return { kind: 'header', name: rng.pick(HEADER_NAMES), match: { type: 'exact', value: rng.pick(HEADER_VALUES) } };
@@ -85,10 +113,20 @@ function randomCondition(rng: Rng): Condition {
 
 /** A run of same-shaped single-condition routes, so that the renderer compiles it to a map. */
 function runConditions(rng: Rng, length: number): Condition[] {
-  const shape = rng.int(6);
+  const shape = rng.int(10);
   const header = rng.pick(HEADER_NAMES);
+  const key = rng.pick(QUERY_KEYS);
+  const cookie = rng.pick(COOKIE_NAMES);
   return Array.from({ length }, (): Condition => {
     switch (shape) {
+      case 6:
+        return { kind: 'query', name: key, match: { type: 'exact', value: rng.pick(QUERY_VALUES) } };
+      case 7:
+        return { kind: 'query', name: key, match: { type: 'prefix', value: rng.pick(QUERY_VALUES).slice(0, 1 + rng.int(3)) } };
+      case 8:
+        return { kind: 'cookie', name: cookie, match: { type: 'exact', value: rng.pick(COOKIE_VALUES.filter((v) => v !== 'a b')) } };
+      case 9:
+        return { kind: 'cookie', name: cookie, match: { type: 'prefix', value: rng.pick(COOKIE_VALUES.filter((v) => v !== 'a b')).slice(0, 1 + rng.int(3)) } };
       case 0:
         return { kind: 'header', name: header, match: { type: 'exact', value: rng.pick(HEADER_VALUES) } };
       case 1:
@@ -181,8 +219,22 @@ export function generateRequest(rng: Rng): ExplainRequest {
       headers[j] = a;
     }
   }
+  if (rng.chance(0.4)) {
+    // Cookies of the cookie conditions: repeated names, case variants, empty values, spaces.
+    const parts = Array.from({ length: 1 + rng.int(3) }, () => `${rng.pick(COOKIE_NAMES)}=${rng.chance(0.1) ? '' : rng.pick(COOKIE_VALUES)}`);
+    headers.push({ name: 'Cookie', value: parts.join(rng.pick(['; ', ';', ', '])) });
+  }
   let path = rng.pick(PATHS) + rng.pick(['', '', '/', 'x', '/users']);
   if (rng.chance(0.3)) path += rng.pick(['?a=1', '?next=/api/v1', '?q=users', '?']);
+  else if (rng.chance(0.5)) {
+    // Query strings for the query conditions: repeated keys, case, ';' separators, keys without
+    // '=', empty values, encoded characters (never decoded), a second '?'.
+    const params = Array.from({ length: 1 + rng.int(3) }, () => {
+      const k = rng.pick([...QUERY_KEYS, 'x', 'qq']);
+      return rng.chance(0.1) ? k : `${k}=${rng.chance(0.1) ? '' : rng.pick(QUERY_VALUES)}`;
+    });
+    path += `?${params.join(rng.pick(['&', '&', ';']))}${rng.chance(0.05) ? '?q=1' : ''}`;
+  }
   let method = rng.pick(REQUEST_METHODS);
   // Now and then a request HAProxy answers with 400 itself (explain must say so, not route it).
   if (rng.chance(0.06)) {
@@ -206,4 +258,53 @@ export function generateRequest(rng: Rng): ExplainRequest {
     }
   }
   return { method, path, headers, source: rng.pick(SOURCES) };
+}
+
+const REWRITE_NAMES = ['x-rw-a', 'x-rw-b', 'x-tenant'];
+const REWRITE_VALUES = ['1', 'v-${host}', '${client_ip}', '${method} ${path}', 'q=${query}', '${scheme}://${host}${path}', '100%', 'a${path}b'];
+const REDIRECT_HOSTS = ['example.org', 'new.example.com'];
+const REDIRECT_PATHS = ['/', '/new', '/a%20b'];
+const REDIRECT_STATUSES = [301, 302, 303, 307, 308] as const;
+const BODIES = ['', 'down for maintenance', '<h1>x</h1>\n"quoted" $HOME 100%\\\n', '{"ok":false}'];
+
+function randomRewrite(rng: Rng): HeaderRewrite {
+  const pairs = (): { name: string; value: string }[] => {
+    const names = [...new Set(Array.from({ length: rng.int(3) }, () => rng.pick(REWRITE_NAMES)))];
+    return names.map((name) => ({ name, value: rng.pick(REWRITE_VALUES) }));
+  };
+  return { remove: rng.chance(0.4) ? [rng.pick(REWRITE_NAMES)] : [], set: pairs(), add: pairs() };
+}
+
+function randomRedirect(rng: Rng): Redirect {
+  if (rng.chance(0.2)) return { scheme: 'https', status: 301 };
+  return {
+    ...(rng.chance(0.4) ? { scheme: rng.pick(['http', 'https'] as const) } : {}),
+    ...(rng.chance(0.3) ? { host: rng.pick(REDIRECT_HOSTS) } : {}),
+    ...(rng.chance(0.3) ? { port: rng.pick([80, 443, 8443]) } : {}),
+    ...(rng.chance(0.4) ? { path: rng.pick(REDIRECT_PATHS) } : {}),
+    ...(rng.chance(0.3) ? { query: rng.pick(['', 'a=1', 'x=%20']) } : {}),
+    status: rng.pick(REDIRECT_STATUSES),
+  };
+}
+
+/**
+ * Rule sets mixing every condition (old and new) with the actions of issue 21: forwarding with
+ * request/response rewrites, redirects, fixed responses, plain forwarding and map runs.
+ */
+export function generateActionRuleSet(rng: Rng): RuleSet {
+  const base = generateRuleSet(rng);
+  const routes = base.routes.map((r): Route => {
+    const roll = rng.next();
+    if (roll < 0.15) return { name: r.name, conditions: r.conditions, action: { kind: 'redirect', redirect: randomRedirect(rng) }, ...(rng.chance(0.3) ? { responseHeaders: randomRewrite(rng) } : {}) };
+    if (roll < 0.27) {
+      const status = rng.pick([200, 403, 404, 503, 204]);
+      const body = status === 204 ? '' : rng.pick(BODIES);
+      return { name: r.name, conditions: r.conditions, action: { kind: 'respond', respond: { status, ...(body === '' ? {} : { contentType: rng.pick(['text/plain', 'text/html; charset=utf-8']), body: { kind: 'text', text: body } }) } } };
+    }
+    if (roll < 0.5 && r.action.kind !== 'redirect') {
+      return { ...r, requestHeaders: randomRewrite(rng), ...(rng.chance(0.6) ? { responseHeaders: randomRewrite(rng) } : {}), ...(rng.chance(0.3) ? { timeoutMs: 5000 } : {}) };
+    }
+    return r;
+  });
+  return { routes, switches: base.switches };
 }

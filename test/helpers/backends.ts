@@ -1,7 +1,7 @@
 /**
  * Tiny HTTP backends for tests: each listens on 127.0.0.1 on an ephemeral port and answers every
  * request with 200 and its own name as the body (plus an `X-Backend` header), so a test can see
- * which backend HAProxy chose.
+ * which backend HAProxy chose, and the request head it received (base64 in `X-Echo-Head`).
  *
  * They speak HTTP/1.1 over raw sockets rather than node:http on purpose: Node's parser rejects
  * methods that HAProxy forwards (any token, for example `get` or `Post`) with 400, and tests send
@@ -36,7 +36,9 @@ export async function startNamedBackends(options: { readonly names: readonly str
   try {
     for (const name of options.names) {
       options.signal.throwIfAborted();
-      const response = Buffer.from(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-backend: ${name}\r\ncontent-length: ${Buffer.byteLength(name)}\r\nconnection: close\r\n\r\n${name}`);
+      // x-echo-head: the request head as received (base64), for tests of request rewrites.
+      const response = (head: string): Buffer =>
+        Buffer.from(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-backend: ${name}\r\nx-echo-head: ${Buffer.from(head, 'latin1').toString('base64')}\r\ncontent-length: ${Buffer.byteLength(name)}\r\nconnection: close\r\n\r\n${name}`);
       const server = createServer((socket) => {
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
@@ -48,7 +50,7 @@ export async function startNamedBackends(options: { readonly names: readonly str
           head += chunk.toString('latin1');
           if (head.includes('\r\n\r\n')) {
             answered = true;
-            socket.end(response);
+            socket.end(response(head.slice(0, head.indexOf('\r\n\r\n'))));
           }
         });
       });

@@ -10,7 +10,7 @@ import { parseSpec } from '../../src/spec/parse.js';
 import { HEADER_NAME_RE, SAFE_NAME_RE, formatPath } from '../../src/spec/names.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
 
-const HOSTILE = ['\n', '\r', '\0', "'", '#', '\\', '%[', '$', '\u2028', '\t', '"', ' ', '`', '\u00e9', '\x7f', '\x1b[31m'];
+const HOSTILE = ['\n', '\r', '\0', "'", '#', '\\', '%[', '$', '\u2028', '\t', '"', ' ', '`', '\u00e9', '\x7f', '\x1b[31m', ';', ',', '&', '?', '}', ')', '${', '%%'];
 
 /** A YAML double-quoted scalar with every non-printable character escaped. */
 function yq(value: string): string {
@@ -71,6 +71,14 @@ const FIELDS: readonly Field[] = [
   { name: 'header prefix', carrier: (v) => `a${v}b`, place: (q) => ({ yaml: spec({ route: `{ header: X-A, prefix: ${q} }` }), path: [...ROUTE_COND, 'prefix'] }), safe: PRINTABLE_NO_QUOTE },
   { name: 'header regex', carrier: (v) => `a${v}b`, place: (q) => ({ yaml: spec({ route: `{ header: X-A, regex: ${q} }` }), path: [...ROUTE_COND, 'regex'] }), safe: /^[\x21-\x26\x28-\x7e]*$/ },
   { name: 'header name', carrier: (v) => `X${v}A`, place: (q) => ({ yaml: spec({ route: `{ header: ${q}, present: true }` }), path: [...ROUTE_COND, 'header'] }), safe: HEADER_NAME_RE },
+  { name: 'query key', carrier: (v) => `k${v}y`, place: (q) => ({ yaml: spec({ route: `{ query: ${q}, present: true }` }), path: [...ROUTE_COND, 'query'] }), safe: /^[A-Za-z0-9_.~-]+$/ },
+  { name: 'query exact', carrier: (v) => `a${v}b`, place: (q) => ({ yaml: spec({ route: `{ query: k, exact: ${q} }` }), path: [...ROUTE_COND, 'exact'] }), safe: /^[\x21-\x22\x24-\x25\x27-\x3a\x3c-\x3e\x40-\x7e]*$/ },
+  { name: 'query prefix', carrier: (v) => `a${v}b`, place: (q) => ({ yaml: spec({ route: `{ query: k, prefix: ${q} }` }), path: [...ROUTE_COND, 'prefix'] }), safe: /^[\x21-\x22\x24-\x25\x27-\x3a\x3c-\x3e\x40-\x7e]*$/ },
+  { name: 'query regex', carrier: (v) => `a${v}b`, place: (q) => ({ yaml: spec({ route: `{ query: k, regex: ${q} }` }), path: [...ROUTE_COND, 'regex'] }), safe: /^[\x21-\x26\x28-\x7e]*$/ },
+  { name: 'cookie name', carrier: (v) => `c${v}k`, place: (q) => ({ yaml: spec({ route: `{ cookie: ${q}, present: true }` }), path: [...ROUTE_COND, 'cookie'] }), safe: HEADER_NAME_RE },
+  { name: 'cookie exact', carrier: (v) => `a${v}b`, place: (q) => ({ yaml: spec({ route: `{ cookie: c, exact: ${q} }` }), path: [...ROUTE_COND, 'exact'] }), safe: /^[\x20\x21\x23-\x26\x28-\x2b\x2d-\x3a\x3c-\x7e]*$/ },
+  { name: 'cookie prefix', carrier: (v) => `a${v}b`, place: (q) => ({ yaml: spec({ route: `{ cookie: c, prefix: ${q} }` }), path: [...ROUTE_COND, 'prefix'] }), safe: /^[\x20\x21\x23-\x26\x28-\x2b\x2d-\x3a\x3c-\x7e]*$/ },
+  { name: 'cookie regex', carrier: (v) => `a${v}b`, place: (q) => ({ yaml: spec({ route: `{ cookie: c, regex: ${q} }` }), path: [...ROUTE_COND, 'regex'] }), safe: /^[\x21-\x26\x28-\x7e]*$/ },
   { name: 'path exact', carrier: (v) => `/a${v}b`, place: (q) => ({ yaml: spec({ route: `{ path: { exact: ${q} } }` }), path: [...ROUTE_COND, 'path', 'exact'] }), safe: URL_PATH },
   { name: 'path prefix', carrier: (v) => `/a${v}b`, place: (q) => ({ yaml: spec({ route: `{ path: { prefix: ${q} } }` }), path: [...ROUTE_COND, 'path', 'prefix'] }), safe: URL_PATH },
   { name: 'path regex', carrier: (v) => `^/a${v}b`, place: (q) => ({ yaml: spec({ route: `{ path: { regex: ${q} } }` }), path: [...ROUTE_COND, 'path', 'regex'] }), safe: /^[\x21-\x26\x28-\x7e]*$/ },

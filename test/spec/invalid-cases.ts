@@ -229,11 +229,11 @@ export const CASES: readonly Case[] = [
     "t.yaml:14:5: duplicate key \"defaultBackend\" in this map; each key may appear once: remove or merge one of them",
   ] },
   { name: 'route with two actions', yaml: base({ frontends: FRONTENDS + '\n    routes:\n      - { backend: app, switch: sw }' }), expected: [
-    "t.yaml:15:9: frontends[0].routes[0]: a route takes exactly one of backend, split, switch, found backend and switch; keep one",
+    "t.yaml:15:9: frontends[0].routes[0]: a route takes exactly one of backend, split, switch, redirect, respond, found backend and switch; keep one",
     "t.yaml:15:33: frontends[0].routes[0].switch: unknown switch \"sw\"; no switches are defined",
   ] },
   { name: 'condition with two subjects', yaml: base({ frontends: FRONTENDS + '\n    routes:\n      - { when: [{ host: a.example.com, path: { prefix: / } }], backend: app }' }), expected: [
-    "t.yaml:15:18: frontends[0].routes[0].when[0]: a condition takes exactly one of header, host, path, method, source, found host and path; keep one",
+    "t.yaml:15:18: frontends[0].routes[0].when[0]: a condition takes exactly one of header, host, path, method, source, query, cookie, found host and path; keep one",
   ] },
   { name: 'lower-case method and bad CIDR', yaml: base({ frontends: FRONTENDS + '\n    routes:\n      - { when: [{ method: get }, { source: 10.0.0.0/33 }], backend: app }' }), expected: [
     "t.yaml:15:28: frontends[0].routes[0].when[0].method: \"get\" is not an upper-case HTTP method such as GET or POST; methods are case-sensitive: did you mean \"GET\"?",

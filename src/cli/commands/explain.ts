@@ -79,7 +79,15 @@ export function formatExplain(request: ExplainRequest, r: ExplainResult): string
     const sticky = st ? `sticky ${st.kind} ${st.name}=${st.value ?? '(absent: random side)'}` : 'no sticky key: random side';
     lines.push(`split     ${sides}; ${sticky}${r.split.bucket !== null ? `, bucket ${r.split.bucket}` : ''}`);
   }
-  lines.push(`backend   ${r.backend ?? '(random by weight)'}`);
+  if (r.answer?.kind === 'redirect') lines.push(`answer    redirect ${r.answer.status} to ${r.answer.location}`);
+  else if (r.answer?.kind === 'respond') {
+    const body = r.answer.body !== undefined ? ` body ${JSON.stringify(r.answer.body)}` : r.answer.bodyFile !== undefined ? ` body from ${r.answer.bodyFile}` : '';
+    lines.push(`answer    fixed response ${r.answer.status}${r.answer.contentType === undefined ? '' : ` ${r.answer.contentType}`}${body}`);
+  } else lines.push(`backend   ${r.backend ?? '(random by weight)'}`);
+  const rewrite = (x: { op: string; name: string; value?: string }): string => (x.op === 'remove' ? `remove ${x.name}` : `${x.op} ${x.name}: ${x.value ?? ''}`);
+  for (const x of r.requestHeaders ?? []) lines.push(`request   ${rewrite(x)}`);
+  for (const x of r.responseHeaders ?? []) lines.push(`response  ${rewrite(x)}`);
+  if (r.timeoutMs !== undefined) lines.push(`timeout   ${r.timeoutMs} ms (the backend's answer)`);
   if (r.reasons.length > 0) lines.push('why:', ...r.reasons.map((x) => `  ${x}`));
   return lines.join('\n');
 }
