@@ -1,5 +1,6 @@
 // The lab's EC2 API driven by the real AWS SDK for JavaScript v3.
 import assert from 'node:assert/strict';
+import { rejectsWithSdkError as rejectsWith } from '../helpers/sdk-errors.js';
 import { test, type TestContext } from 'node:test';
 import {
   AllocateAddressCommand, AssociateAddressCommand, CreateRouteCommand, CreateTagsCommand, DeleteRouteCommand,
@@ -74,16 +75,6 @@ async function start(t: TestContext): Promise<{ lab: ExampleCloud; url: string; 
       return client;
     },
   };
-}
-
-/** Assert an SDK call fails with this EC2 error code and HTTP status. */
-async function rejectsWith(promise: Promise<unknown>, code: string, status: number, message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
-    assert.equal(error.name, code, `${error.name}: ${error.message}`);
-    assert.equal(error.$metadata?.httpStatusCode, status);
-    if (message !== undefined) assert.match(error.message, message);
-    return true;
-  });
 }
 
 void test('ReplaceRoute moves the VIP route and DescribeRouteTables shows it with origin, state and the local route', async (t) => {

@@ -1,6 +1,7 @@
 // The lab's IAM API driven by the real AWS SDK for JavaScript v3 (@aws-sdk/client-iam), on the
 // same endpoint as its EC2 API; no namespaces (no lock needed).
 import assert from 'node:assert/strict';
+import { rejectsWithSdkError as rejectsWith } from '../helpers/sdk-errors.js';
 import { test, type TestContext } from 'node:test';
 import {
   AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, DeleteInstanceProfileCommand, DeleteRoleCommand,
@@ -52,16 +53,6 @@ async function start(t: TestContext): Promise<{ lab: ExampleCloud; iam: (c?: Cre
       return client;
     },
   };
-}
-
-/** Assert an SDK call fails with this IAM error code and HTTP status. */
-async function rejectsWith(promise: Promise<unknown>, code: string, status: number, message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
-    assert.equal(error.name, code, `${error.name}: ${error.message}`);
-    assert.equal(error.$metadata?.httpStatusCode, status);
-    if (message !== undefined) assert.match(error.message, message);
-    return true;
-  });
 }
 
 void test('CreateRole / GetRole answer IAM\'s Role shape; the trust policy comes back URL-encoded; names are unique case-insensitively', async (t) => {

@@ -2,6 +2,7 @@
 // (@aws-sdk/client-s3), with the payload modes it really uses: a signed SHA-256 for buffers and
 // STREAMING-UNSIGNED-PAYLOAD-TRAILER (aws-chunked with a CRC32 trailer) for streams.
 import assert from 'node:assert/strict';
+import { rejectsWithSdkError as rejectsWith } from '../helpers/sdk-errors.js';
 import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { createHash, createHmac } from 'node:crypto';
@@ -41,15 +42,6 @@ async function start(t: TestContext, options: { s3MaxBodyBytes?: number } = {}):
       return client;
     },
   };
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string, status: number, message?: RegExp): Promise<void> {
-  await assert.rejects(promise, (error: Error & { $metadata?: { httpStatusCode?: number } }) => {
-    assert.equal(error.name, code, `${error.name}: ${error.message}`);
-    assert.equal(error.$metadata?.httpStatusCode, status);
-    if (message !== undefined) assert.match(error.message, message);
-    return true;
-  });
 }
 
 const md5 = (text: string | Buffer): string => `"${createHash('md5').update(text).digest('hex')}"`;
