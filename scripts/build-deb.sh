@@ -72,6 +72,11 @@ install -m 0644 packaging/deb/agent.env "$pkg/etc/overlay-lb/agent.env"
 gzip -9n < packaging/deb/overlay-lb.1 > "$pkg/usr/share/man/man1/overlay-lb.1.gz"
 install -m 0644 packaging/deb/overlay-lb.bash-completion "$pkg/usr/share/bash-completion/completions/overlay-lb"
 install -m 0644 packaging/deb/lintian-overrides "$pkg/usr/share/lintian/overrides/overlay-lb"
+# What the operators' monitoring reads: the Prometheus alert rules and the Grafana dashboard
+# (docs/metrics.md). The rules' unit tests (.rules.test.yml) stay in the repository.
+install -d -m 0755 "$pkg/usr/share/overlay-lb/prometheus" "$pkg/usr/share/overlay-lb/grafana"
+install -m 0644 packaging/prometheus/overlay-lb.rules.yml "$pkg/usr/share/overlay-lb/prometheus/overlay-lb.rules.yml"
+install -m 0644 packaging/grafana/overlay-lb.json "$pkg/usr/share/overlay-lb/grafana/overlay-lb.json"
 # Licenses: overlay-lb's own (Apache-2.0) in the copyright file; every bundled component's
 # license from what esbuild really bundled (and Node.js's), generated, never hand-kept.
 echo "import { main } from './src/ops/third-party-notices.ts'; main(process.argv.slice(2));" \

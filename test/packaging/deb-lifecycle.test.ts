@@ -91,6 +91,7 @@ void test('the .deb installs, upgrades, removes and purges cleanly in a Debian 1
       'test -f /lib/systemd/system/overlay-lb-agent.service',
       'test -f /usr/share/man/man1/overlay-lb.1.gz',
       'test -f /usr/share/bash-completion/completions/overlay-lb',
+      'test -f /usr/share/overlay-lb/prometheus/overlay-lb.rules.yml && test -f /usr/share/overlay-lb/grafana/overlay-lb.json',
       'test -f /usr/share/doc/overlay-lb/copyright && test -f /usr/share/doc/overlay-lb/LICENSE',
       // The notices list what was bundled, with license texts.
       'zcat /usr/share/doc/overlay-lb/THIRD-PARTY-NOTICES.gz > /tmp/notices',
