@@ -2,6 +2,9 @@
  * Invalid specs for test/spec/invalid.test.ts, each with the exact diagnostics it must produce.
  * Every case starts from the same small valid spec (`base`) and changes one thing (or a few).
  */
+import { parseSpec } from '../../src/spec/parse.js';
+import { formatDiagnostic } from '../../src/util/errors.js';
+
 export interface Sections {
   top?: string;
   cluster?: string;
@@ -35,6 +38,24 @@ export function base(s: Sections = {}): string {
     .filter((x) => x !== '')
     .join('\n')
     .concat('\n');
+}
+
+/** A spec whose one frontend `web` (VIP:80, default backend `app`) has these routes (YAML list items, indented 6). */
+export function routesSpec(routes: string): string {
+  return base({
+    frontends: `frontends:
+  - name: web
+    binds: [{ address: vip, port: 80 }]
+    defaultBackend: app
+    routes:
+${routes}`,
+  });
+}
+
+/** validate's diagnostics for a spec text, formatted as the CLI prints them (none when it is valid). */
+export function specErrors(yaml: string): string[] {
+  const r = parseSpec(yaml, { file: 't.yaml' });
+  return r.ok ? [] : r.diagnostics.map(formatDiagnostic);
 }
 
 export interface Case {

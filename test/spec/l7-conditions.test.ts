@@ -6,23 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseSpec } from '../../src/spec/parse.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
-import { base } from './invalid-cases.js';
-
-function withRoutes(routes: string): string {
-  return base({
-    frontends: `frontends:
-  - name: web
-    binds: [{ address: vip, port: 80 }]
-    defaultBackend: app
-    routes:
-${routes}`,
-  });
-}
-
-function errors(yaml: string): string[] {
-  const r = parseSpec(yaml, { file: 't.yaml' });
-  return r.ok ? [] : r.diagnostics.map(formatDiagnostic);
-}
+import { routesSpec as withRoutes, specErrors as errors } from './invalid-cases.js';
 
 void test('query and cookie conditions parse into the model, combined with the existing ones', () => {
   const r = parseSpec(
