@@ -2,8 +2,9 @@
 // back. lb-a (preferred) dies completely, lb-b takes every route; a client starts a 25 s download
 // through the VIP, served by lb-b; lb-a starts again and takes the routes back after the preempt
 // delay, handing lb-b's open connections back to it. Right then lb-a's agent is stopped (SIGTERM)
-// and started again at once. The download's packets (the client's ACKs) keep reaching lb-a and
-// must keep going to lb-b: before the new agent has loaded (the kernel keeps the handoff until its
+// and started again as soon as the kernel has handed one more of the download's packets off. The
+// download's packets (the client's ACKs) keep reaching lb-a and must keep going to lb-b: while no
+// agent runs and before the new agent has loaded (the kernel keeps the handoff until its
 // deadline) and after it has picked the handoff up. The download completes, served by lb-b; no
 // request fails; the handoff ends at its time limit, by the new agent.
 import assert from 'node:assert/strict';
@@ -56,10 +57,17 @@ void test('failback: an agent restart on the new master keeps the handoff, a dow
   assert.equal(await killLabProcess(lab.stateFile, { label: 'agent lb-a' }, { signal: AbortSignal.timeout(10_000), killSignal: 'SIGTERM' }), 'killed');
   const stoppedAt = Date.now();
   const markedAtStop = await marked();
-  await startAgent(e2e, 'lb-a');
-  // (read before the new agent has loaded: it picks the handoff up only later, see below)
-  const markedWithoutAgent = await marked();
+  // (wait for the download's next ACKs while no agent runs: the backend sends 1 KiB every 100 ms,
+  // so two reads in a row can fall between two ACKs; the wait is bounded well inside keepalived's
+  // grace for a restart, and a handoff that was lost with the agent never counts a packet)
+  let markedWithoutAgent = markedAtStop;
+  const waitUntil = Date.now() + 3000;
+  while (markedWithoutAgent <= markedAtStop && Date.now() < waitUntil) {
+    await new Promise((r) => setTimeout(r, 50));
+    markedWithoutAgent = await marked();
+  }
   const markedWithoutAgentAt = Date.now();
+  await startAgent(e2e, 'lb-a');
   const restarted = await waitFor(e2e, 'the new agent on lb-a reports MASTER', async () => {
     const s = await agentStatus(lab, 'lb-a');
     return s?.vrrp.vrrp === 'MASTER' ? s : null;
