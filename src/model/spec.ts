@@ -293,7 +293,7 @@ export type Condition =
 
 export type RouteAction =
   | { readonly kind: 'backend'; readonly backend: string }
-  | { readonly kind: 'split'; readonly sides: readonly SplitSide[]; readonly sticky?: StickyKey }
+  | { readonly kind: 'split'; readonly sides: readonly SplitSide[]; readonly sticky?: StickyKey; readonly stickyCookie?: StickyCookie }
   | { readonly kind: 'switch'; readonly switch: string }
   | { readonly kind: 'redirect'; readonly redirect: Redirect }
   | { readonly kind: 'respond'; readonly respond: FixedResponse };
@@ -305,6 +305,27 @@ export interface SplitSide {
 }
 
 export type StickyKey = { readonly kind: 'header'; readonly name: string } | { readonly kind: 'cookie'; readonly name: string };
+
+/**
+ * A stickiness cookie the load balancer issues itself (the ALB's duration-based stickiness), so
+ * clients that send no key of their own stay on one side. On a split (`stickyCookie` of the
+ * action) its value is the backend of the side: a request whose cookie names a side of weight
+ * > 0 goes there; any other request draws a side by weight and its response carries
+ * `Set-Cookie: <name>=<backend>`. On a backend it is HAProxy's `cookie <name> insert indirect
+ * nocache`, valued with the server (slot) name. Never with `sticky` on the same split.
+ */
+export interface StickyCookie {
+  /** Cookie name, case-sensitive (HEADER_NAME_RE: a token without `;`, `=`, spaces). */
+  readonly name: string;
+  /** `Max-Age` in milliseconds (whole seconds); absent: a session cookie (no Max-Age). */
+  readonly durationMs?: number;
+  /** The `Secure` attribute. @default false */
+  readonly secure: boolean;
+  /** The `HttpOnly` attribute. @default true */
+  readonly httpOnly: boolean;
+  /** The `SameSite` attribute; absent: not sent (browsers then use Lax). `None` needs `secure`. */
+  readonly sameSite?: 'Strict' | 'Lax' | 'None';
+}
 
 /** A named blue/green switch: routes point at it, its active side can flip at run time. */
 export interface Switch {
@@ -367,6 +388,8 @@ export interface Backend {
    * @default 0
    */
   readonly slowStartMs: number;
+  /** Stickiness to one server of this backend by a cookie the load balancer issues (http only). */
+  readonly stickyCookie?: StickyCookie;
 }
 
 export interface Server {

@@ -16,6 +16,7 @@ import { assertMapKey, assertName, assertPath, assertToken, quoteValue } from '.
 import { adminHost } from './admin-host.js';
 import { clientCertificateLines, renderTlsBind } from './tls.js';
 import { l7Var, l7VarLines, l7Vars, type L7Vars } from './l7-vars.js';
+import { TXN_STICKY_SET, backendCookieLine, setCookieValue, stickyMapName } from './sticky-cookie.js';
 import { TXN_ROUTE, backendTimeoutLines, hasMarked, headerVariableLines, isMarked, markedActionLines, markedGuard } from './l7-actions.js';
 
 /**
@@ -48,6 +49,7 @@ export interface RenderedHaproxy {
 
 /** The map holding `switch-name backend` lines; flipped at run time with `set map`. */
 export const SWITCHES_MAP = 'switches.map';
+export { stickyMapName } from './sticky-cookie.js';
 
 const TXN_BE = 'txn.olb_be';
 const TXN_HOST = 'txn.olb_host';
@@ -323,6 +325,11 @@ function renderRoutes(ctx: Ctx, fe: Frontend): string[] {
   }
   lines.push(...markedActionLines(fe));
   lines.push(`  use_backend %[var(${TXN_BE})] if { var(${TXN_BE}) -m found }`);
+  fe.routes.forEach((r, i) => {
+    if (r.action.kind !== 'split' || r.action.stickyCookie === undefined) return;
+    // On responses from the backend only (HAProxy's own errors carry no cookie: the next request draws again).
+    lines.push(`  http-response add-header Set-Cookie ${quoteValue(setCookieValue(r.action.stickyCookie, `%[var(${TXN_BE})]`), 'set-cookie')} if { var(${TXN_STICKY_SET}) -m int ${integer(i + 1, 'route index')} }`);
+  });
   return lines;
 }
 
@@ -437,8 +444,8 @@ function routeLines(ctx: Ctx, fe: Frontend, vars: L7Vars, notRouted: string, rou
   const emit = (guard: string): string[] =>
     isMarked(route)
       ? // NOT_ROUTED stays in the action's guard: a split's sticky line sets the backend and its random line must then not run.
-        [`  ${rule} set-var(${TXN_ROUTE}) int(${index + 1}) if ${guard}`, ...routeRules(ctx, fe, rule, route, action, `${markedGuard(index)} ${NOT_ROUTED}`)]
-      : routeRules(ctx, fe, rule, route, action, guard);
+        [`  ${rule} set-var(${TXN_ROUTE}) int(${index + 1}) if ${guard}`, ...routeRules(ctx, fe, rule, route, index, action, `${markedGuard(index)} ${NOT_ROUTED}`)]
+      : routeRules(ctx, fe, rule, route, index, action, guard);
   let lines = emit(guardOf(acls.map(anonymousAcl)));
   if (acls.every((a) => a.anonymous) && lines.every((l) => words(l) <= MAX_WORDS)) return [head, ...lines];
   // Too many words for one line, or a pattern that cannot be anonymous: named ACLs, one word
@@ -457,7 +464,7 @@ function routeLines(ctx: Ctx, fe: Frontend, vars: L7Vars, notRouted: string, rou
   return [head, ...named, ...lines];
 }
 
-function routeRules(ctx: Ctx, fe: Frontend, rule: string, route: Route, action: RouteAction, guard: string): string[] {
+function routeRules(ctx: Ctx, fe: Frontend, rule: string, route: Route, index: number, action: RouteAction, guard: string): string[] {
   switch (action.kind) {
     case 'redirect':
     case 'respond':
@@ -477,6 +484,20 @@ function routeRules(ctx: Ctx, fe: Frontend, rule: string, route: Route, action: 
         });
       }
       const lines: string[] = [];
+      if (action.stickyCookie !== undefined) {
+        if (fe.mode !== 'http') throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but route ${route.name} has a stickyCookie; the spec layer should have rejected it`);
+        const stickyName = stickyMapName(assertName(fe.name, 'frontend name'), assertName(route.name, 'route name'));
+        const stickyPath = `${ctx.mapDir}/${stickyName}`;
+        if (!ctx.maps.some((m) => m.name === stickyName)) {
+          const valid = action.sides.filter((x) => x.weight > 0).map((x) => `${assertName(x.backend, 'backend name')} ${x.backend}`);
+          ctx.maps.push({ name: stickyName, content: mapFile(`frontend ${fe.name}, route ${route.name}: value of cookie ${action.stickyCookie.name} -> backend (sides of weight > 0)`, valid) });
+        }
+        const key = `req.cook(${assertName(action.stickyCookie.name, 'sticky cookie')}),map_str(${stickyPath})`;
+        // A cookie naming a side of weight > 0 keeps the client there; otherwise the split draws
+        // a side below and marks the response to set the cookie to it (http-response, renderRoutes).
+        lines.push(`  ${rule} set-var(${TXN_BE}) ${key} if ${guard} { ${key} -m found }`);
+        lines.push(`  ${rule} set-var(${TXN_STICKY_SET}) int(${integer(index + 1, 'route index')}) if ${guard}`);
+      }
       if (action.sticky !== undefined) {
         if (fe.mode !== 'http') throw new SystemError('INTERNAL', `frontend ${fe.name} is tcp but route ${route.name} has a sticky key; the spec layer should have rejected it`);
         const key =
@@ -532,6 +553,12 @@ function renderBackend(be: Backend): string[] {
   lines.push(`  timeout connect ${duration(be.timeouts.connectMs)}`, `  timeout server ${duration(be.timeouts.serverMs)}`, `  timeout queue ${duration(be.timeouts.queueMs)}`);
   lines.push(`  retries ${integer(be.retries, 'retries')}`, be.redispatch ? '  option redispatch' : '  no option redispatch');
   lines.push(...healthLines(hc));
+  if (be.stickyCookie !== undefined) {
+    if (!http) throw new SystemError('INTERNAL', `backend ${be.name} is tcp but has a stickyCookie; the spec layer should have rejected it`);
+    lines.push(backendCookieLine(be.stickyCookie));
+  }
+  // With a stickiness cookie each server (and spare slot) is valued with its own name.
+  const cookie = (server: string): string => (be.stickyCookie === undefined ? '' : ` cookie ${server}`);
   const ds: string[] = [];
   if (hc.type !== 'none') ds.push(`inter ${duration(hc.intervalMs)} rise ${integer(hc.rise, 'rise')} fall ${integer(hc.fall, 'fall')}`);
   if (be.serverMaxconn !== undefined) ds.push(`maxconn ${integer(be.serverMaxconn, 'server maxconn')}`);
@@ -545,10 +572,10 @@ function renderBackend(be: Backend): string[] {
     const sname = assertName(s.name, 'server name');
     if (sname.startsWith(SPARE_PREFIX) || seen.has(sname)) throw new SystemError('INTERNAL', `server name ${sname} in backend ${be.name} is duplicated or reserved`);
     seen.add(sname);
-    lines.push(`  server ${sname} ${assertToken(s.address, 'server address')}:${integer(s.port, 'server port')} weight ${integer(s.weight, 'weight')}${s.backup ? ' backup' : ''}${check}`);
+    lines.push(`  server ${sname} ${assertToken(s.address, 'server address')}:${integer(s.port, 'server port')} weight ${integer(s.weight, 'weight')}${s.backup ? ' backup' : ''}${check}${cookie(sname)}`);
   }
   // Disabled placeholders the agent fills through the Runtime API (`set server <be>/<srv> addr
   // <ip> port <p>`, then `set server <be>/<srv> state ready`): scale-out without a reload.
-  for (let n = 1; n <= be.spareSlots; n++) lines.push(`  server ${SPARE_PREFIX}${n} 0.0.0.0:0 weight 100 disabled${check}`);
+  for (let n = 1; n <= be.spareSlots; n++) lines.push(`  server ${SPARE_PREFIX}${n} 0.0.0.0:0 weight 100 disabled${check}${cookie(`${SPARE_PREFIX}${n}`)}`);
   return lines;
 }

@@ -7,7 +7,7 @@
  * compiled config in a real haproxy and checks that it agrees with this module. So this file
  * imports nothing but the model types and the error registry (no shared helpers with render).
  */
-import type { Condition, Frontend, HeaderRewrite, Redirect, Route, Spec, StickyKey } from '../model/spec.js';
+import type { Condition, Frontend, HeaderRewrite, Redirect, Route, Spec, StickyCookie, StickyKey } from '../model/spec.js';
 import { OverlayError, UserError } from '../util/errors.js';
 import { crc32 } from './crc32.js';
 import { formatIpv4, parseIpv4 } from './ipv4.js';
@@ -50,7 +50,22 @@ export interface ExplainResult {
     readonly sticky?: { readonly kind: 'header' | 'cookie'; readonly name: string; readonly value: string | null };
     /** `crc32(value) mod 100` when the sticky value is present, else null (uniformly random). */
     readonly bucket: number | null;
+    /**
+     * The split's LB-issued cookie: `value` as the request carries it (null: absent), `side` the
+     * backend it keeps the client on (null: absent, or not a side of weight > 0), and `setCookie`
+     * the Set-Cookie header the response carries when `side` is null, with `<side>` standing for
+     * the backend the draw picks (null when the client keeps its side).
+     */
+    readonly stickyCookie?: { readonly name: string; readonly value: string | null; readonly side: string | null; readonly setCookie: string | null };
   };
+  /**
+   * The chosen backend's LB-issued cookie (`backends[].stickyCookie`): `value` in the request,
+   * `server` the server or slot it names (it goes there while that server is up), and
+   * `setCookie` the header HAProxy adds when the cookie names no server of the backend, with
+   * `<server>` for the one balancing picks (null when it names one). Absent when the backend has
+   * none or the backend is not known (a random split side).
+   */
+  readonly backendCookie?: { readonly backend: string; readonly name: string; readonly value: string | null; readonly server: string | null; readonly setCookie: string | null };
   /**
    * Set when HAProxy answers the request itself with 400 Bad Request before any route is
    * evaluated (then `route` and `backend` are null): a header name that is not an HTTP token
@@ -117,10 +132,11 @@ export function explainRequest(spec: Spec, request: ExplainRequest, options: Exp
       continue;
     }
     reasons.push(route.conditions.length === 0 ? `${label}: matches (no condition)` : `${label}: matches (${route.conditions.map(describeCondition).join('; ')})`);
-    return { frontend: frontend.name, route: { name: route.name, index }, ...resolveAction(spec, route, req, reasons, request), ...routeExtras(route, request, req, reasons), reasons };
+    const outcome = resolveAction(spec, route, req, reasons, request);
+    return { frontend: frontend.name, route: { name: route.name, index }, ...outcome, ...backendCookie(spec, outcome.backend, req, reasons), ...routeExtras(route, request, req, reasons), reasons };
   }
   reasons.push(`no route matched: default backend "${frontend.defaultBackend}"`);
-  return { frontend: frontend.name, route: null, backend: frontend.defaultBackend, reasons };
+  return { frontend: frontend.name, route: null, backend: frontend.defaultBackend, ...backendCookie(spec, frontend.defaultBackend, req, reasons), reasons };
 }
 
 function selectFrontend(spec: Spec, name: string | undefined): Frontend {
@@ -518,6 +534,7 @@ function resolveAction(spec: Spec, route: Route, req: NormalizedRequest, reasons
     case 'split': {
       const sides = action.sides.map((s) => ({ backend: s.backend, weight: s.weight }));
       const text = sides.map((s) => `${s.backend} ${s.weight}%`).join(', ');
+      if (action.stickyCookie !== undefined) return cookieSplit(action.stickyCookie, sides, text, req, reasons);
       if (action.sticky === undefined) {
         reasons.push(`split [${text}] without sticky key: random`);
         return { backend: null, split: { sides, bucket: null } };
@@ -534,6 +551,54 @@ function resolveAction(spec: Spec, route: Route, req: NormalizedRequest, reasons
       return { backend, split: { sides, sticky, bucket } };
     }
   }
+}
+
+/**
+ * A split with an LB-issued cookie: a cookie whose value is the backend of a side of weight > 0
+ * keeps the client there (no Set-Cookie); otherwise the side is drawn by weight and the response
+ * sets the cookie to it.
+ */
+function cookieSplit(c: StickyCookie, sides: readonly { readonly backend: string; readonly weight: number }[], text: string, req: NormalizedRequest, reasons: string[]): ActionOutcome {
+  const value = requestCookie(req.headers, c.name) ?? null;
+  const side = value !== null && sides.some((s) => s.weight > 0 && s.backend === value) ? value : null;
+  if (side !== null) {
+    reasons.push(`split [${text}]: cookie ${c.name}=${show(value ?? '')} names a side: backend "${side}" (no Set-Cookie)`);
+    return { backend: side, split: { sides, bucket: null, stickyCookie: { name: c.name, value, side, setCookie: null } } };
+  }
+  const setCookie = setCookieHeader(c, '<side>', 'split');
+  const why = value === null ? 'absent' : `${show(value)} names no side of weight > 0`;
+  reasons.push(`split [${text}]: cookie ${c.name} ${why}: random by weight; the response sets ${JSON.stringify(setCookie)}`);
+  return { backend: null, split: { sides, bucket: null, stickyCookie: { name: c.name, value, side: null, setCookie } } };
+}
+
+/**
+ * The Set-Cookie value of an LB-issued cookie, as the compiled config writes it: a split's
+ * (`http-response add-header`, attributes in this order) or a backend's (HAProxy's `cookie ...
+ * insert`: `path=/`, then HttpOnly, Secure and the `attr` values; measured on 2.6.12).
+ */
+function setCookieHeader(c: StickyCookie, value: string, where: 'split' | 'backend'): string {
+  const maxAge = c.durationMs === undefined ? [] : [`Max-Age=${c.durationMs / 1000}`];
+  const flags = [...(c.httpOnly ? ['HttpOnly'] : []), ...(c.secure ? ['Secure'] : [])];
+  const sameSite = c.sameSite === undefined ? [] : [`SameSite=${c.sameSite}`];
+  const parts = where === 'split' ? ['Path=/', ...maxAge, ...flags, ...sameSite] : ['path=/', ...flags, ...sameSite, ...maxAge];
+  return [`${c.name}=${value}`, ...parts].join('; ');
+}
+
+/** The chosen backend's stickiness cookie (see `ExplainResult.backendCookie`), or nothing. */
+function backendCookie(spec: Spec, backend: string | null, req: NormalizedRequest, reasons: string[]): Pick<ExplainResult, 'backendCookie'> {
+  const be = backend === null ? undefined : spec.backends.find((b) => b.name === backend);
+  const c = be?.stickyCookie;
+  if (be === undefined || c === undefined) return {};
+  const value = requestCookie(req.headers, c.name) ?? null;
+  const slots = [...be.servers.map((s) => s.name), ...Array.from({ length: be.spareSlots }, (_, i) => `olb-spare-${i + 1}`)];
+  const server = value !== null && slots.includes(value) ? value : null;
+  const setCookie = server === null ? setCookieHeader(c, '<server>', 'backend') : null;
+  reasons.push(
+    server !== null
+      ? `backend "${be.name}": cookie ${c.name}=${show(server)} names server "${server}" (used while it is up; else another server and a new cookie)`
+      : `backend "${be.name}": cookie ${c.name} ${value === null ? 'absent' : `${show(value)} names no server`}: balanced; the response sets ${JSON.stringify(setCookie)}`,
+  );
+  return { backendCookie: { backend: be.name, name: c.name, value, server, setCookie } };
 }
 
 /**

@@ -102,3 +102,18 @@ export const redirectQueryCheck: StringCheck = all(matchValueCheck, (v) => {
   const bad = /[ #?]/.exec(v);
   return bad === null ? undefined : problem('SPEC_FORMAT', `redirect query ${quoteForMessage(v)} contains '${bad[0]}', which a query string cannot hold as is: percent-encode it (${bad[0] === ' ' ? '%20' : bad[0] === '#' ? '%23' : '%3F'}), and leave out the leading '?'`);
 });
+
+/**
+ * The name of a stickiness cookie the load balancer issues. It is written into a `Set-Cookie`
+ * header and read back with `req.cook(name)`: a token of HEADER_NAME_RE (letters, digits, `_`,
+ * `.`, `-`), so no `;`, `=`, `,`, space, quote or control character can end the name early or
+ * add an attribute. The message suggests the value with the bad characters replaced.
+ */
+export const stickyCookieNameCheck: StringCheck = all(matchValueCheck, (v) => {
+  if (/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(v)) return undefined;
+  const bad = /[^A-Za-z0-9_.-]/.exec(v);
+  const why = v === '' ? 'it is empty' : bad !== null ? `it contains ${JSON.stringify(bad[0])} at position ${bad.index + 1}` : v.length > 128 ? `it is ${v.length} characters long` : 'it does not start with a letter or digit';
+  const suggestion = v.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
+  const fix = suggestion === '' ? 'for example "olb-web"' : `for example ${quoteForMessage(suggestion)}`;
+  return problem('SPEC_FORMAT', `cookie name ${quoteForMessage(v)} cannot be issued: ${why}; a stickiness cookie name is 1-128 of letters, digits, '_', '.' and '-', starting with a letter or digit (';', '=', ',', spaces and quotes would end the name or add an attribute): ${fix}`);
+});

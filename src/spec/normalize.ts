@@ -20,6 +20,7 @@ import type {
   Route,
   RouteAction,
   RouteTableSelector,
+  StickyCookie,
   Switch,
   Tls,
 } from '../model/spec.js';
@@ -172,6 +173,7 @@ export function normalizeRoute(input: RouteInput, index: number): Route {
       kind: 'split',
       sides: input.split.map((s) => ({ backend: s.backend, weight: s.weight })),
       ...(st === undefined ? {} : { sticky: st.header !== undefined ? { kind: 'header' as const, name: st.header.toLowerCase() } : { kind: 'cookie' as const, name: st.cookie ?? '' } }),
+      ...(input.stickyCookie === undefined ? {} : { stickyCookie: normalizeStickyCookie(input.stickyCookie) }),
     };
   } else if (input.switch !== undefined) action = { kind: 'switch', switch: input.switch };
   else if (input.redirect !== undefined) action = { kind: 'redirect', redirect: normalizeRedirect(input.redirect) };
@@ -312,6 +314,18 @@ export function normalizeBackend(input: BackendInput): Backend {
     // (hard-stop-after) and the default server timeout; docs/spec.md says why.
     drainMs: ms(input.drainTime, DEFAULT_DRAIN_MS),
     slowStartMs: ms(input.slowStart, 0),
+    ...(input.stickyCookie === undefined ? {} : { stickyCookie: normalizeStickyCookie(input.stickyCookie) }),
+  };
+}
+
+/** Defaults of a stickiness cookie: HttpOnly (the load balancer's cookie is no script's business), not Secure. */
+function normalizeStickyCookie(input: NonNullable<BackendInput['stickyCookie']>): StickyCookie {
+  return {
+    name: input.name,
+    ...(input.duration === undefined ? {} : { durationMs: ms(input.duration, 0) }),
+    secure: input.secure ?? false,
+    httpOnly: input.httpOnly ?? true,
+    ...(input.sameSite === undefined ? {} : { sameSite: input.sameSite }),
   };
 }
 

@@ -37,7 +37,7 @@ import {
 import { pathCheck } from './paths.js';
 import { SNI_NAME_RE, sniNameCheck } from './tls-names.js';
 import { TLS12_CIPHER_NAMES, TLS13_SUITE_NAMES } from './tls-ciphers.js';
-import { bodyCheck, contentTypeCheck, cookieValueCheck, headerValueCheck, queryKeyCheck, queryValueCheck, redirectQueryCheck, rewriteHeaderNameCheck } from './l7-strings.js';
+import { bodyCheck, contentTypeCheck, cookieValueCheck, headerValueCheck, queryKeyCheck, queryValueCheck, redirectQueryCheck, rewriteHeaderNameCheck, stickyCookieNameCheck } from './l7-strings.js';
 
 /** Params carried by our custom zod issues. */
 export interface IssueParams {
@@ -289,6 +289,26 @@ const RespondSchema = z
     if ((v.status === 204 || v.status === 304) && (v.body !== undefined || v.bodyFile !== undefined)) report(ctx, 'SPEC_CONFLICT', ['status'], `status ${v.status} has no body; remove body/bodyFile or use 200`);
   });
 
+/** Longest `duration` of a stickiness cookie: 7 days, as the ALB's duration-based stickiness. */
+export const MAX_STICKY_COOKIE_MS = 7 * 24 * 3_600_000;
+
+/**
+ * A stickiness cookie issued by the load balancer, on a split (which side) or a backend (which
+ * server). `duration` becomes `Max-Age` (whole seconds); without it the cookie lasts the browser
+ * session. Attributes are fixed words, never free text.
+ */
+export const StickyCookieSchema = z
+  .strictObject({
+    name: str(stickyCookieNameCheck, { pattern: HEADER_NAME_RE.source, description: 'cookie name the load balancer issues (a token: letters, digits, _ . -)' }),
+    duration: duration({ minMs: 1000, maxMs: MAX_STICKY_COOKIE_MS, multipleOfMs: 1000, why: 'the cookie\'s Max-Age is in whole seconds, at most 7 days (168h)' }, 'Max-Age of the cookie; default: none (a session cookie)').optional(),
+    secure: z.boolean().optional(),
+    httpOnly: z.boolean().optional(),
+    sameSite: z.enum(['Strict', 'Lax', 'None']).optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.sameSite === 'None' && v.secure !== true) report(ctx, 'SPEC_CONFLICT', ['sameSite'], `sameSite None needs secure: true (browsers drop a SameSite=None cookie without Secure); add secure: true or use sameSite: Lax`);
+  });
+
 export const RouteSchema = z
   .strictObject({
     name: name('route').optional(),
@@ -296,6 +316,7 @@ export const RouteSchema = z
     backend: name('backend').optional(),
     split: z.array(SplitSideSchema).min(2, { message: 'a split needs at least 2 sides; to send all traffic to one backend write backend: NAME' }).optional(),
     sticky: z.strictObject({ header: headerName('header').optional(), cookie: headerName('cookie').optional() }).optional(),
+    stickyCookie: StickyCookieSchema.optional(),
     switch: name('switch').optional(),
     redirect: RedirectSchema.optional(),
     respond: RespondSchema.optional(),
@@ -310,6 +331,10 @@ export const RouteSchema = z
     if (v.sticky !== undefined) {
       if (action !== undefined && action !== 'split') report(ctx, 'SPEC_CONFLICT', ['sticky'], 'sticky only applies to a split; remove it or use split');
       exactlyOne(ctx, v.sticky, ['header', 'cookie'], 'sticky', ['sticky']);
+    }
+    if (v.stickyCookie !== undefined) {
+      if (action !== undefined && action !== 'split') report(ctx, 'SPEC_CONFLICT', ['stickyCookie'], `stickyCookie keeps a client on one side of a split; this route's action is ${action}: remove it, or put stickyCookie on the backend to keep clients on one of its servers`);
+      else if (v.sticky !== undefined) report(ctx, 'SPEC_CONFLICT', ['stickyCookie'], `a split is sticky either by the client's own key (sticky) or by a cookie the load balancer issues (stickyCookie), not both: keep one`);
     }
     if (v.split !== undefined && v.split.length >= 2) {
       const sum = v.split.reduce((a, s) => a + s.weight, 0);
@@ -450,8 +475,12 @@ export const BackendSchema = z
     timeouts: z.strictObject({ connect: timeout('default 5s').optional(), server: timeout('default 30s').optional(), queue: timeout('default 10s').optional() }).optional(),
     drainTime: duration({ minMs: 0, maxMs: 3_600_000 }, 'how long a removed discovered server finishes its requests (no new ones) before it goes; default 30s').optional(),
     slowStart: duration({ minMs: 0, maxMs: 3_600_000 }, 'a joining server ramps from ~0 to its full weight over this time; default 0 (off)').optional(),
+    stickyCookie: StickyCookieSchema.optional(),
   })
-  .superRefine((v, ctx) => void exactlyOne(ctx, v, ['servers', 'discovery'], `backend "${v.name}"`));
+  .superRefine((v, ctx) => {
+    exactlyOne(ctx, v, ['servers', 'discovery'], `backend "${v.name}"`);
+    if (v.stickyCookie !== undefined && v.mode === 'tcp') report(ctx, 'SPEC_CONFLICT', ['stickyCookie'], `backend "${v.name}" is tcp and a cookie needs HTTP: remove stickyCookie, set mode: http, or use balance: source`);
+  });
 
 // ---- switches and discovery ------------------------------------------------------------------
 

@@ -57,7 +57,35 @@ export function checkSemantics(raw: unknown): Finding[] {
   checkBinds(raw, add);
   checkAdminPaths(raw, add);
   checkEipBinds(raw, add);
+  checkStickyCookies(raw, add);
   return out;
+}
+
+/**
+ * Every stickiness cookie the load balancer issues has its own name: two splits, or a split and
+ * a backend, issuing one name would overwrite each other's cookie in the client (and a backend's
+ * `cookie` directive strips its name from the requests and responses it sees).
+ */
+function checkStickyCookies(raw: unknown, add: Add): void {
+  const issued: { path: SpecPath; name: string }[] = [];
+  list(raw, ['frontends']).forEach((_, f) => {
+    list(raw, ['frontends', f, 'routes']).forEach((_r, j) => {
+      const path = ['frontends', f, 'routes', j, 'stickyCookie'];
+      const name = text(raw, [...path, 'name']);
+      if (name !== undefined) issued.push({ path, name });
+    });
+  });
+  list(raw, ['backends']).forEach((_, b) => {
+    const path = ['backends', b, 'stickyCookie'];
+    const name = text(raw, [...path, 'name']);
+    if (name !== undefined) issued.push({ path, name });
+  });
+  const first = new Map<string, SpecPath>();
+  for (const c of issued) {
+    const other = first.get(c.name);
+    if (other === undefined) first.set(c.name, c.path);
+    else add('SPEC_COOKIE_CLASH', [...c.path, 'name'], `the load balancer already issues the cookie ${quoteForMessage(c.name)} at ${formatPath(other)}; each stickiness cookie needs its own name, or one would overwrite the other in the client: rename one, for example ${quoteForMessage(`${c.name}-2`)}`);
+  }
 }
 
 function checkUnique(raw: unknown, add: Add): void {

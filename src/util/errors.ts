@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   SPEC_SPLIT_WEIGHTS: user('The weights of a split do not add up to 100.'),
   SPEC_CONFLICT: user('Two settings contradict each other.'),
   SPEC_NODE: user('The node named on the command line is not in the spec.'),
+  SPEC_COOKIE_CLASH: user('Two stickiness cookies the load balancer issues (stickyCookie of a split or a backend) share a name.'),
   // Files and tools.
   FILE_READ: user('A file could not be read.'),
   FILE_WRITE: system('A file could not be written.'),

@@ -1,6 +1,6 @@
 /**
  * Hostile values in every string field of issue 21 (query and cookie conditions, header
- * rewrites, redirects, fixed responses): a value is either refused by validate, or it renders
+ * rewrites, redirects, fixed responses, LB-issued stickiness cookies): a value is either refused by validate, or it renders
  * without adding a line to haproxy.cfg or to any map file (the same line counts as a harmless
  * value), and the rendered config passes `haproxy -c`.
  */
@@ -28,7 +28,7 @@ function yq(value: string): string {
   return `${out}"`;
 }
 
-function spec(routes: string): string {
+function spec(routes: string, backendExtra = ''): string {
   return `cluster:
   name: t
   vip: 192.168.100.10
@@ -41,12 +41,21 @@ frontends:
 ${routes}
 backends:
   - name: app
-    servers: [{ name: s1, address: 10.0.11.11, port: 8080 }]
+    servers: [{ name: s1, address: 10.0.11.11, port: 8080 }]${backendExtra}
+  - name: other
+    servers: [{ name: s1, address: 10.0.11.12, port: 8080 }]
 `;
 }
 
+const SPLIT = 'split: [{ backend: app, weight: 60 }, { backend: other, weight: 40 }]';
+
 /** Each field: the routes YAML with the quoted value placed in it (twice for map shapes). */
-const FIELDS: readonly { name: string; carrier: (v: string) => string; routes: (q: string) => string }[] = [
+const FIELDS: readonly { name: string; carrier: (v: string) => string; routes: (q: string) => string; backend?: (q: string) => string }[] = [
+  { name: 'split stickyCookie name', carrier: (v) => `c${v}`, routes: (q) => `      - { ${SPLIT}, stickyCookie: { name: ${q} } }` },
+  { name: 'split stickyCookie duration', carrier: (v) => `1h${v}`, routes: (q) => `      - { ${SPLIT}, stickyCookie: { name: c, duration: ${q} } }` },
+  { name: 'split stickyCookie sameSite', carrier: (v) => `Lax${v}`, routes: (q) => `      - { ${SPLIT}, stickyCookie: { name: c, sameSite: ${q} } }` },
+  { name: 'backend stickyCookie name', carrier: (v) => `c${v}`, routes: () => '      - { backend: app }', backend: (q) => `\n    stickyCookie: { name: ${q}, duration: 1h }` },
+  { name: 'backend stickyCookie duration', carrier: (v) => `1h${v}`, routes: () => '      - { backend: app }', backend: (q) => `\n    stickyCookie: { name: c, duration: ${q} }` },
   { name: 'query key', carrier: (v) => `k${v}`, routes: (q) => `      - { when: [{ query: ${q}, exact: "1" }], backend: app }\n      - { when: [{ query: ${q}, exact: "2" }], backend: app }` },
   { name: 'query exact (map)', carrier: (v) => `a${v}b`, routes: (q) => `      - { when: [{ query: k, exact: ${q} }], backend: app }\n      - { when: [{ query: k, exact: x }], backend: app }` },
   { name: 'query prefix', carrier: (v) => `a${v}b`, routes: (q) => `      - { when: [{ query: k, prefix: ${q} }, { method: GET }], backend: app }` },
@@ -69,8 +78,8 @@ const FIELDS: readonly { name: string; carrier: (v: string) => string; routes: (
   { name: 'fixed response body file', carrier: (v) => `/srv/a${v}b.html`, routes: (q) => `      - { respond: { status: 200, bodyFile: ${q} } }` },
 ];
 
-function render(routes: string): RenderedHaproxy | string {
-  const r = parseSpec(spec(routes), { file: 'h.yaml' });
+function render(routes: string, backendExtra = ''): RenderedHaproxy | string {
+  const r = parseSpec(spec(routes, backendExtra), { file: 'h.yaml' });
   if (!r.ok) return r.diagnostics.map(formatDiagnostic).join('\n');
   return renderHaproxy(r.spec, { node: 'lb-a', specHash: r.hash, mapDir: '/run/olb/maps' });
 }
@@ -83,14 +92,15 @@ void test('hostile values in the fields of issue 21 never add a line or a direct
   t.after(() => rm(dir, { recursive: true, force: true }));
   const toCheck: RenderedHaproxy[] = [];
   for (const field of FIELDS) {
-    const clean = render(field.routes(yq(field.carrier('x'))));
+    const at = (v: string): RenderedHaproxy | string => render(field.routes(yq(v)), field.backend?.(yq(v)) ?? '');
+    const clean = at(field.carrier(field.name.includes('sameSite') || field.name.includes('duration') ? '' : 'x'));
     assert.ok(typeof clean !== 'string', `${field.name}: the carrier itself must be valid: ${typeof clean === 'string' ? clean : ''}`);
     // A value with a blank cannot be a map key, so its route is rendered inline: compared with a
     // harmless value of that kind (a plain space) instead.
-    const spaced = render(field.routes(yq(field.carrier(' '))));
+    const spaced = at(field.carrier(' '));
     for (const fragment of HOSTILE) {
       const value = field.carrier(fragment);
-      const out = render(field.routes(yq(value)));
+      const out = at(value);
       const base: RenderedHaproxy = /[ \t]/.test(value) && typeof spaced !== 'string' ? spaced : clean;
       if (typeof out === 'string') {
         assert.doesNotMatch(out, /[^\x20-\x7e\n]/, `${field.name} = ${JSON.stringify(value)}: the message carries an unsafe character`);

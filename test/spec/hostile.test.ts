@@ -39,7 +39,7 @@ interface Field {
 const NODES = `    - { name: lb-a, address: 10.0.1.10, zone: az-a }
     - { name: lb-b, address: 10.0.2.10, zone: az-b }`;
 
-function spec(o: { route?: string; admin?: string; backendExtra?: string; bindTls?: string; frontendExtra?: string; cloud?: string; extra?: string; backendName?: string }): string {
+function spec(o: { route?: string; routeLine?: string; admin?: string; backendExtra?: string; bindTls?: string; frontendExtra?: string; cloud?: string; extra?: string; backendName?: string }): string {
   return `cluster:
   name: t
   vip: 192.168.100.10
@@ -54,11 +54,13 @@ frontends:
     defaultBackend: app
 ${o.frontendExtra ?? ''}
     routes:
-      - { when: [${o.route ?? '{ header: X-A, present: true }'}], backend: app }
+      ${o.routeLine ?? `- { when: [${o.route ?? '{ header: X-A, present: true }'}], backend: app }`}
 backends:
   - name: ${o.backendName ?? 'app'}
     servers: [{ name: s1, address: 10.0.11.11, port: 8080 }]
 ${o.backendExtra ?? ''}
+  - name: other
+    servers: [{ name: s1, address: 10.0.11.12, port: 8080 }]
 ${o.extra ?? ''}
 `;
 }
@@ -89,6 +91,15 @@ const FIELDS: readonly Field[] = [
   { name: 'custom log format', carrier: (v) => `%ci ${v} %ST`, place: (q) => ({ yaml: spec({ frontendExtra: `    accessLog: { custom: ${q} }` }), path: ['frontends', 0, 'accessLog', 'custom'] }), safe: PRINTABLE_NO_QUOTE },
   { name: 'request id header', carrier: (v) => `X-Req${v}Id`, place: (q) => ({ yaml: spec({ frontendExtra: `    requestId: { header: ${q} }` }), path: ['frontends', 0, 'requestId', 'header'] }), safe: HEADER_NAME_RE },
   { name: 'certificate path', carrier: (v) => `/etc/a${v}b.pem`, place: (q) => ({ yaml: spec({ bindTls: `, tls: { certificates: [${q}] }` }), path: ['frontends', 0, 'binds', 0, 'tls', 'certificates', 0] }), safe: /^(\/[A-Za-z0-9._+-]+)+$/ },
+  // LB-issued stickiness cookies (issue 21): the name is written into Set-Cookie and haproxy.cfg.
+  {
+    name: 'split stickyCookie name',
+    carrier: (v) => `c${v}k`,
+    place: (q) => ({ yaml: spec({ routeLine: `- { split: [{ backend: app, weight: 50 }, { backend: other, weight: 50 }], stickyCookie: { name: ${q}, duration: 1h } }` }), path: ['frontends', 0, 'routes', 0, 'stickyCookie', 'name'] }),
+    safe: HEADER_NAME_RE,
+  },
+  { name: 'backend stickyCookie name', carrier: (v) => `c${v}k`, place: (q) => ({ yaml: spec({ backendExtra: `    stickyCookie: { name: ${q} }` }), path: ['backends', 0, 'stickyCookie', 'name'] }), safe: HEADER_NAME_RE },
+  { name: 'backend stickyCookie duration', carrier: (v) => `1${v}h`, place: (q) => ({ yaml: spec({ backendExtra: `    stickyCookie: { name: c, duration: ${q} }` }), path: ['backends', 0, 'stickyCookie', 'duration'] }), safe: /^[0-9]+h$/ },
   // TLS (issue 21): names and files of certificates chosen by SNI, client-certificate CA and headers.
   { name: 'sni name', carrier: (v) => `a${v}b.example.com`, place: (q) => ({ yaml: spec({ bindTls: `, tls: { defaultCertificate: /etc/d.pem, sni: [{ names: [${q}], certificate: /etc/a.pem }] }` }), path: ['frontends', 0, 'binds', 0, 'tls', 'sni', 0, 'names', 0] }), safe: /^(\*\.)?[a-z0-9.-]+$/ },
   { name: 'sni certificate path', carrier: (v) => `/etc/a${v}b.pem`, place: (q) => ({ yaml: spec({ bindTls: `, tls: { defaultCertificate: /etc/d.pem, sni: [{ names: [a.example.com], certificate: ${q} }] }` }), path: ['frontends', 0, 'binds', 0, 'tls', 'sni', 0, 'certificate'] }), safe: /^(\/[A-Za-z0-9._+-]+)+$/ },

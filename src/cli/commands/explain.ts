@@ -7,7 +7,7 @@ import { parseCommandArgs, onePositional } from '../args.js';
 import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
 
-export const explainHelp = `Usage: overlay-lb explain SPEC [--header 'Name: value']... [--host H] [--path P]
+export const explainHelp = `Usage: overlay-lb explain SPEC [--header 'Name: value']... [--cookie NAME=VALUE]... [--host H] [--path P]
                            [--method M] [--source IP] [--frontend NAME] [--sni NAME] [--json]
 
 Tells which backend a request reaches and which route matched, from the reference evaluator of
@@ -16,6 +16,8 @@ HAProxy answers the request itself with 400 (a space before a header's colon, '#
 character in the path...). Regexes match bytes as HAProxy's do (UTF-8, no Unicode classes).
 
   --header 'Name: value'   a request header (repeatable, in order)
+  --cookie NAME=VALUE      a request cookie (repeatable; sent as one Cookie header after the
+                           --header ones): shows the side or server a stickiness cookie means
   --host H                 the Host header (default: none)
   --path P                 the request path, query allowed (default: /)
   --method M               default GET
@@ -27,6 +29,7 @@ character in the path...). Regexes match bytes as HAProxy's do (UTF-8, no Unicod
 export async function runExplain(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseCommandArgs('explain', argv, {
     header: { type: 'string', multiple: true },
+    cookie: { type: 'string', multiple: true },
     host: { type: 'string' },
     path: { type: 'string' },
     method: { type: 'string' },
@@ -39,7 +42,8 @@ export async function runExplain(argv: readonly string[], io: CliIo, signal: Abo
   if (values.help) return (io.out(explainHelp), EXIT.ok);
   const file = onePositional('explain', positionals, 'spec');
   const { spec } = await loadSpecFile(file, { signal });
-  const headers = (values.header ?? []).map(parseHeaderArg);
+  const cookies = (values.cookie ?? []).map(parseCookieArg);
+  const headers = [...(values.header ?? []).map(parseHeaderArg), ...(cookies.length === 0 ? [] : [{ name: 'Cookie', value: cookies.join('; ') }])];
   const request: ExplainRequest = {
     method: values.method ?? 'GET',
     path: values.path ?? '/',
@@ -62,6 +66,17 @@ function parseHeaderArg(arg: string): { name: string; value: string } {
   return { name: arg.slice(0, i), value: arg.slice(i + 1).replace(/^[ \t]+|[ \t]+$/g, '') };
 }
 
+/** `--cookie NAME=VALUE`: a cookie name (a token) and a value that cannot end the pair early. */
+function parseCookieArg(arg: string): string {
+  const i = arg.indexOf('=');
+  const name = i < 0 ? '' : arg.slice(0, i);
+  const value = i < 0 ? '' : arg.slice(i + 1);
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[;,\r\n\0]/.test(value)) {
+    throw new UserError('CLI_USAGE', `explain: --cookie ${JSON.stringify(arg)} is not NAME=VALUE with a token name and a value without ';', ',' or line breaks; for example --cookie olb-web=app-canary`);
+  }
+  return `${name}=${value}`;
+}
+
 /** Human-readable explanation, one fact a line. */
 export function formatExplain(request: ExplainRequest, r: ExplainResult): string {
   const lines = [
@@ -77,7 +92,10 @@ export function formatExplain(request: ExplainRequest, r: ExplainResult): string
     const sides = r.split.sides.map((s) => `${s.backend} ${s.weight}%`).join(' / ');
     const st = r.split.sticky;
     const sticky = st ? `sticky ${st.kind} ${st.name}=${st.value ?? '(absent: random side)'}` : 'no sticky key: random side';
-    lines.push(`split     ${sides}; ${sticky}${r.split.bucket !== null ? `, bucket ${r.split.bucket}` : ''}`);
+    const ck = r.split.stickyCookie;
+    const how = ck === undefined ? sticky : ck.side !== null ? `cookie ${ck.name}=${ck.side}: that side` : `cookie ${ck.name} ${ck.value === null ? 'absent' : `${ck.value} names no side`}: random side`;
+    lines.push(`split     ${sides}; ${how}${r.split.bucket !== null ? `, bucket ${r.split.bucket}` : ''}`);
+    if (ck?.setCookie != null) lines.push(`response  set Set-Cookie: ${ck.setCookie}`);
   }
   if (r.answer?.kind === 'redirect') lines.push(`answer    redirect ${r.answer.status} to ${r.answer.location}`);
   else if (r.answer?.kind === 'respond') {
@@ -88,6 +106,11 @@ export function formatExplain(request: ExplainRequest, r: ExplainResult): string
   for (const x of r.requestHeaders ?? []) lines.push(`request   ${rewrite(x)}`);
   for (const x of r.responseHeaders ?? []) lines.push(`response  ${rewrite(x)}`);
   if (r.timeoutMs !== undefined) lines.push(`timeout   ${r.timeoutMs} ms (the backend's answer)`);
+  const bc = r.backendCookie;
+  if (bc !== undefined) {
+    lines.push(bc.server !== null ? `server    ${bc.server} (cookie ${bc.name}, while it is up)` : `server    balanced (cookie ${bc.name} ${bc.value === null ? 'absent' : `${bc.value} names no server`})`);
+    if (bc.setCookie !== null) lines.push(`response  set Set-Cookie: ${bc.setCookie}`);
+  }
   if (r.reasons.length > 0) lines.push('why:', ...r.reasons.map((x) => `  ${x}`));
   return lines.join('\n');
 }
