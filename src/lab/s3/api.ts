@@ -334,3 +334,24 @@ function creationTags(body: string): Record<string, string> {
   if (Object.keys(tags).length > 50) throw s3Errors.invalidTag('Object tags cannot be greater than 50');
   return tags;
 }
+
+/**
+ * The operation a request asks for, from its method and path alone (as answerS3 names it): for
+ * the request log when the request fails before its answer names it (a 404, a refusal).
+ */
+export function s3OperationOf(method: string, rawUrl: string): string {
+  const q = rawUrl.indexOf('?');
+  const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+  const slash = path.indexOf('/', 1);
+  const m = method.toUpperCase();
+  if (path === '/' || path === '') return 'ListBuckets';
+  if (slash >= 0 && slash < path.length - 1) return ({ PUT: 'PutObject', GET: 'GetObject', HEAD: 'HeadObject', DELETE: 'DeleteObject' } as Record<string, string>)[m] ?? m;
+  if (m === 'PUT') return params.has('versioning') ? 'PutBucketVersioning' : 'CreateBucket';
+  if (m === 'HEAD') return 'HeadBucket';
+  if (m === 'DELETE') return 'DeleteBucket';
+  for (const [param, op] of [['versioning', 'GetBucketVersioning'], ['tagging', 'GetBucketTagging'], ['location', 'GetBucketLocation'], ['versions', 'ListObjectVersions']] as const) {
+    if (params.has(param)) return op;
+  }
+  return 'ListObjectsV2';
+}
