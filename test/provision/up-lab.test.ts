@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CreateRoleCommand, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient, ListRoleTagsCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { CreateBucketCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startLab, stopLab, type LabHandle } from '../../src/lab/lab.js';
 import { up, type UpResult } from '../../src/provision/up.js';
 import { lbNodePolicy } from '../../src/cloud/aws/iam-policy.js';
@@ -269,6 +269,35 @@ void test('foreign resources with up\'s names are conflicts with their fix; noth
   assert.equal(cli.code, 1);
   assert.match(cli.stdout, /! conflict IAM role overlay-lb-foreign: an IAM role named overlay-lb-foreign exists without the tag overlay-lb:cluster=foreign\. Fix: /);
   assert.match(cli.stdout, /Nothing was changed: resolve the conflicts above, then run up again\./);
+});
+
+void test('drift on owned resources is changed back (policy edited by hand, versioning suspended); a foreign object at up\'s key is a conflict', { skip }, async () => {
+  const file = await specFile('drift');
+  await upIn(file, 'apply');
+  const policyBefore = (await account('drift'))['policy'];
+  // GIVEN someone widened the nodes' policy and suspended the bucket's versioning.
+  await iam.send(new PutRolePolicyCommand({ RoleName: 'overlay-lb-drift', PolicyName: 'overlay-lb-node', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:*', Resource: '*' }] }) }));
+  await s3.send(new PutBucketVersioningCommand({ Bucket: 'drift-releases', VersioningConfiguration: { Status: 'Suspended' } }));
+  const fixed = await upIn(file, 'apply');
+  assert.deepEqual(actions(fixed.result).filter((a) => !a.startsWith('leave')), ['change IAM inline policy overlay-lb-node of role overlay-lb-drift', 'change S3 bucket drift-releases']);
+  assert.deepEqual(fixed.result.plan.steps.filter((st) => st.action === 'change').map((st) => st.changes), [['policy document'], ['versioning']]);
+  assert.deepEqual(writes(fixed.requests), ['PutRolePolicy', 'PutBucketVersioning']);
+  const after = await account('drift');
+  assert.deepEqual(after['policy'], policyBefore);
+  assert.equal(after['versioning'], 'Enabled');
+
+  // GIVEN an object at the spec's key that up did not write (no ownership metadata), in up's bucket.
+  const other = await specFile('drift', (t) => t.replace('prefix: demo/', 'prefix: other/'));
+  await s3.send(new PutObjectCommand({ Bucket: 'drift-releases', Key: 'other/spec.yaml', Body: 'not ours\n' }));
+  const conflict = await upIn(other, 'apply');
+  assert.deepEqual(actions(conflict.result).filter((a) => !a.startsWith('leave')), [
+    'change IAM inline policy overlay-lb-node of role overlay-lb-drift',
+    'conflict S3 object s3://drift-releases/other/spec.yaml (the spec)',
+    'create S3 object s3://drift-releases/other/overlay-lb.deb (the package)',
+  ]);
+  assert.deepEqual(writes(conflict.requests), []);
+  const kept = await s3.send(new GetObjectCommand({ Bucket: 'drift-releases', Key: 'other/spec.yaml' }));
+  assert.equal(await kept.Body?.transformToString(), 'not ours\n');
 });
 
 void test('a permission the operator lacks stops up with the exact action and resource; the nodes\' role reads exactly the spec and the package', { skip }, async () => {
