@@ -14,6 +14,7 @@ import { isAllowed } from '../../src/lab/ec2/policy.js';
 import { ownedBy, ownershipTags, resourceNames } from '../../src/cloud/aws/provision/names.js';
 import { permissionKeys, securityGroupIngress } from '../../src/cloud/aws/provision/security-group-rules.js';
 import { nodeUserData, shellQuote } from '../../src/cloud/aws/provision/user-data.js';
+import { NODE_TAG, nodeLaunchInput } from '../../src/cloud/aws/provision/instance-launch.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
 
 function specOf(o: { provision?: string; admin?: string; cloud?: string; frontends?: string } = {}): Spec {
@@ -178,4 +179,31 @@ void test('shellQuote refuses every character sh could read, rather than escapin
     assert.throws(() => shellQuote(v, 'the value'), { code: 'SPEC_UNSAFE_VALUE' }, JSON.stringify(v));
   }
   for (const v of ['', 'lb-a', 'http://169.254.169.250:8080/', 'shop/spec.yaml', 'a.b_c~d@e%f+g=h,i']) assert.equal(shellQuote(v, 'the value'), `'${v}'`);
+});
+
+void test('the RunInstances input of a node: its subnet and address, the group and profile, IMDSv2 required, its user-data, owned tags, a stable token', () => {
+  const spec = specOf();
+  const options = { subnetId: 'subnet-0123456789abcdef0', securityGroupId: 'sg-0123456789abcdef0', instanceProfile: 'overlay-lb-shop' };
+  const input = nodeLaunchInput(spec, 'lb-b', options);
+  const tags = [{ Key: 'overlay-lb:cluster', Value: 'shop' }, { Key: NODE_TAG, Value: 'lb-b' }, { Key: 'Name', Value: 'shop-lb-b' }];
+  const { ClientToken, UserData, ...rest } = input;
+  assert.deepEqual(rest, {
+    ImageId: 'ami-0123456789abcdef0', InstanceType: 't3.small', MinCount: 1, MaxCount: 1,
+    NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: 'subnet-0123456789abcdef0', PrivateIpAddress: '10.0.2.10', Groups: ['sg-0123456789abcdef0'] }],
+    IamInstanceProfile: { Name: 'overlay-lb-shop' },
+    MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
+    TagSpecifications: [{ ResourceType: 'instance', Tags: tags }, { ResourceType: 'network-interface', Tags: tags }],
+  });
+  assert.equal(Buffer.from(UserData ?? '', 'base64').toString('utf8'), nodeUserData(spec, 'lb-b'));
+  // The token: at most 64 characters, the same for the same launch, another for another node,
+  // another launch parameter or the next generation (a replacement).
+  assert.match(ClientToken ?? '', /^olb-[0-9a-f]{40}$/);
+  assert.equal(nodeLaunchInput(spec, 'lb-b', options).ClientToken, ClientToken);
+  const others = [
+    nodeLaunchInput(spec, 'lb-a', options).ClientToken,
+    nodeLaunchInput(spec, 'lb-b', { ...options, subnetId: 'subnet-0123456789abcdef1' }).ClientToken,
+    nodeLaunchInput(spec, 'lb-b', { ...options, generation: 1 }).ClientToken,
+    nodeLaunchInput(specOf({ provision: '  imageId: ami-0123456789abcdef1\n  clients: { web: [0.0.0.0/0], api: [10.0.0.0/16, 10.1.0.0/16] }\n  bucket: shop-releases' }), 'lb-b', options).ClientToken,
+  ];
+  assert.equal(new Set([ClientToken, ...others]).size, 5);
 });
