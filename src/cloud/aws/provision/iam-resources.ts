@@ -43,26 +43,41 @@ export function canonicalJson(value: unknown): string {
 
 const foreignFix = (what: string, name: string): string => `it was not made by overlay-lb up for this cluster (no ${OWNER_TAG} tag with its name), so up leaves it alone: delete or rename that ${what}, or give this cluster another name (cluster.name) so its resources are called differently than ${JSON.stringify(name)}`;
 
+interface Names {
+  readonly roleArn: string;
+  readonly profileArn: string;
+  readonly roleLabel: string;
+  readonly profileLabel: string;
+}
+
 /** The role, its inline policy, the instance profile and the role in it, in dependency order. */
 export function iamResources(o: IamResourceOptions): ProvisionResource[] {
-  const { session, cluster, roleName, profileName } = o;
-  const roleArn = `arn:aws:iam::${o.account}:role/${roleName}`;
-  const profileArn = `arn:aws:iam::${o.account}:instance-profile/${profileName}`;
-  const roleLabel = `IAM role ${roleName}`;
-  const policyLabel = `IAM inline policy ${NODE_POLICY_NAME} of role ${roleName}`;
-  const profileLabel = `IAM instance profile ${profileName}`;
-  const memberLabel = `role ${roleName} in instance profile ${profileName}`;
+  const n: Names = {
+    roleArn: `arn:aws:iam::${o.account}:role/${o.roleName}`,
+    profileArn: `arn:aws:iam::${o.account}:instance-profile/${o.profileName}`,
+    roleLabel: `IAM role ${o.roleName}`,
+    profileLabel: `IAM instance profile ${o.profileName}`,
+  };
+  return [roleResource(o, n), policyResource(o, n), profileResource(o, n), memberResource(o, n)];
+}
 
-  const getProfile = (signal: AbortSignal) => session.call('iam:GetInstanceProfile', profileArn, (abortSignal) => session.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: profileName }), { abortSignal }), { signal })
+const noUpdate = (): Promise<void> => Promise.resolve();
+
+function getProfile(o: IamResourceOptions, n: Names, signal: AbortSignal) {
+  const { session, profileName } = o;
+  return session.call('iam:GetInstanceProfile', n.profileArn, (abortSignal) => session.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: profileName }), { abortSignal }), { signal })
     .then((r) => r.InstanceProfile, (err: unknown) => {
       if (isAwsError(err, 'NoSuchEntity')) return undefined;
       throw err;
     });
+}
 
-  const role: ProvisionResource = {
-    kind: 'iam-role', label: roleLabel, dependsOn: [],
+function roleResource(o: IamResourceOptions, n: Names): ProvisionResource {
+  const { session, cluster, roleName } = o;
+  return {
+    kind: 'iam-role', label: n.roleLabel, dependsOn: [],
     observe: async ({ signal }): Promise<ObservedResource> => {
-      const found = await session.call('iam:GetRole', roleArn, (abortSignal) => session.iam.send(new GetRoleCommand({ RoleName: roleName }), { abortSignal }), { signal })
+      const found = await session.call('iam:GetRole', n.roleArn, (abortSignal) => session.iam.send(new GetRoleCommand({ RoleName: roleName }), { abortSignal }), { signal })
         .then((r) => r.Role, (err: unknown) => {
           if (isAwsError(err, 'NoSuchEntity')) return undefined;
           throw err;
@@ -75,22 +90,25 @@ export function iamResources(o: IamResourceOptions): ProvisionResource[] {
       return { state: 'owned', changes: [] };
     },
     create: async ({ signal }) => {
-      await session.call('iam:CreateRole', roleArn, (abortSignal) => session.iam.send(new CreateRoleCommand({
+      await session.call('iam:CreateRole', n.roleArn, (abortSignal) => session.iam.send(new CreateRoleCommand({
         RoleName: roleName, AssumeRolePolicyDocument: JSON.stringify(EC2_TRUST_POLICY), Tags: ownershipTags(cluster),
         Description: `overlay-lb LB nodes of cluster ${cluster} (made by overlay-lb up)`,
       }), { abortSignal }), { signal });
     },
-    update: () => Promise.resolve(),
+    update: noUpdate,
   };
+}
 
+function policyResource(o: IamResourceOptions, n: Names): ProvisionResource {
+  const { session, roleName } = o;
   const wanted = JSON.stringify(o.policy);
   const putPolicy = async (signal: AbortSignal): Promise<void> => {
-    await session.call('iam:PutRolePolicy', roleArn, (abortSignal) => session.iam.send(new PutRolePolicyCommand({ RoleName: roleName, PolicyName: NODE_POLICY_NAME, PolicyDocument: wanted }), { abortSignal }), { signal });
+    await session.call('iam:PutRolePolicy', n.roleArn, (abortSignal) => session.iam.send(new PutRolePolicyCommand({ RoleName: roleName, PolicyName: NODE_POLICY_NAME, PolicyDocument: wanted }), { abortSignal }), { signal });
   };
-  const policy: ProvisionResource = {
-    kind: 'iam-role-policy', label: policyLabel, dependsOn: [roleLabel],
+  return {
+    kind: 'iam-role-policy', label: `IAM inline policy ${NODE_POLICY_NAME} of role ${roleName}`, dependsOn: [n.roleLabel],
     observe: async ({ signal }) => {
-      const found = await session.call('iam:GetRolePolicy', roleArn, (abortSignal) => session.iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: NODE_POLICY_NAME }), { abortSignal }), { signal })
+      const found = await session.call('iam:GetRolePolicy', n.roleArn, (abortSignal) => session.iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: NODE_POLICY_NAME }), { abortSignal }), { signal })
         .then((r) => r.PolicyDocument, (err: unknown) => {
           // No role yet, or no policy in it: both mean "create".
           if (isAwsError(err, 'NoSuchEntity')) return undefined;
@@ -102,34 +120,39 @@ export function iamResources(o: IamResourceOptions): ProvisionResource[] {
     create: ({ signal }) => putPolicy(signal),
     update: (_changes, { signal }) => putPolicy(signal),
   };
+}
 
-  const profile: ProvisionResource = {
-    kind: 'iam-instance-profile', label: profileLabel, dependsOn: [],
+function profileResource(o: IamResourceOptions, n: Names): ProvisionResource {
+  const { session, cluster, profileName } = o;
+  return {
+    kind: 'iam-instance-profile', label: n.profileLabel, dependsOn: [],
     observe: async ({ signal }) => {
-      const found = await getProfile(signal);
+      const found = await getProfile(o, n, signal);
       if (found === undefined) return { state: 'absent' };
       if (!ownedBy(found.Tags, cluster)) return { state: 'foreign', reason: `an IAM instance profile named ${profileName} exists without the tag ${OWNER_TAG}=${cluster}`, fix: foreignFix('instance profile', profileName) };
       return { state: 'owned', changes: [] };
     },
     create: async ({ signal }) => {
-      await session.call('iam:CreateInstanceProfile', profileArn, (abortSignal) => session.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: profileName, Tags: ownershipTags(cluster) }), { abortSignal }), { signal });
+      await session.call('iam:CreateInstanceProfile', n.profileArn, (abortSignal) => session.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: profileName, Tags: ownershipTags(cluster) }), { abortSignal }), { signal });
     },
-    update: () => Promise.resolve(),
+    update: noUpdate,
   };
+}
 
-  const member: ProvisionResource = {
-    kind: 'iam-profile-role', label: memberLabel, dependsOn: [roleLabel, profileLabel],
+function memberResource(o: IamResourceOptions, n: Names): ProvisionResource {
+  const { session, roleName, profileName } = o;
+  return {
+    kind: 'iam-profile-role', label: `role ${roleName} in instance profile ${profileName}`, dependsOn: [n.roleLabel, n.profileLabel],
     observe: async ({ signal }) => {
-      const roles = (await getProfile(signal))?.Roles ?? [];
+      const roles = (await getProfile(o, n, signal))?.Roles ?? [];
       if (roles.some((r) => r.RoleName === roleName)) return { state: 'owned', changes: [] };
       if (roles.length === 0) return { state: 'absent' };
       const other = roles.map((r) => r.RoleName ?? '?').join(', ');
       return { state: 'foreign', reason: `instance profile ${profileName} holds role ${other} (a profile holds one role)`, fix: `remove it (aws iam remove-role-from-instance-profile --instance-profile-name ${profileName} --role-name ${other}); up then adds ${roleName}` };
     },
     create: async ({ signal }) => {
-      await session.call('iam:AddRoleToInstanceProfile', profileArn, (abortSignal) => session.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: profileName, RoleName: roleName }), { abortSignal }), { signal });
+      await session.call('iam:AddRoleToInstanceProfile', n.profileArn, (abortSignal) => session.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: profileName, RoleName: roleName }), { abortSignal }), { signal });
     },
-    update: () => Promise.resolve(),
+    update: noUpdate,
   };
-  return [role, policy, profile, member];
 }
