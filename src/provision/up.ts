@@ -24,6 +24,8 @@ export interface UpOptions {
   /** @default the SDK's default credential chain */
   readonly credentials?: ProvisionSessionOptions['credentials'];
   readonly signal: AbortSignal;
+  /** Called with the plan before anything is applied (a person sees the plan first). */
+  readonly onPlan?: (plan: ProvisionPlan, context: { readonly cluster: string; readonly account: string; readonly region: string }) => void;
   readonly onStep?: (step: PlanStep) => void;
   readonly onEvent?: (event: CloudCallEvent) => void;
 }
@@ -72,6 +74,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
     const account = await session.account({ signal });
     const resources = provisionResources({ spec: loaded.spec, specText: Buffer.from(loaded.text, 'utf8'), packageBytes, session, account });
     const plan = await planProvision(resources, PENDING_KINDS, { signal });
+    options.onPlan?.(plan, { cluster: loaded.spec.cluster.name, account, region });
     const conflicts = plan.steps.some((s) => s.action === 'conflict');
     const applied = options.mode === 'apply' && !conflicts ? await applyProvision(plan, resources, { signal, ...(options.onStep === undefined ? {} : { onStep: options.onStep }) }) : null;
     return { cluster: loaded.spec.cluster.name, account, region, plan, applied };

@@ -193,6 +193,18 @@ void test('first up creates every resource, tagged; the second makes zero write 
   assert.deepEqual(parsed.counts, { create: 0, change: 0, leave: 7, conflict: 0, blocked: 0 });
   assert.deepEqual(writes(log.slice(start)), []);
 
+  // Applied through the CLI: the plan first, then each step, then what was done.
+  const fresh = await specFile('text');
+  const applied = await run(process.execPath, [MAIN, 'up', fresh, '--package', packageFile, '--yes', '--endpoint-url', lab.apiUrl], env);
+  assert.equal(applied.code, 0, applied.stderr);
+  const out = applied.stdout.split('\n');
+  const first0 = out.findIndex((l) => l.startsWith('  + create   IAM role overlay-lb-text'));
+  const planEnd = out.findIndex((l) => l.startsWith('Plan: 7 to create, 0 to change, 0 left alone.'));
+  const creating = out.findIndex((l) => l === '  creating IAM role overlay-lb-text');
+  assert.ok(first0 > 0 && first0 < planEnd && planEnd < creating, applied.stdout);
+  assert.equal(out.filter((l) => l.startsWith('  creating ')).length, 7);
+  assert.equal(out.at(-2), 'Applied: 7 created, 0 changed.');
+
   // A changed spec changes exactly the spec object (a new version in the versioned bucket).
   await writeFile(file, specText.replace('preemptDelay: 10s', 'preemptDelay: 12s'));
   const changed = await upIn(file, 'apply');

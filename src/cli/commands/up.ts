@@ -1,4 +1,4 @@
-import { planCounts, formatPlan } from '../../provision/engine.js';
+import { planCounts, formatPlan, type ProvisionPlan } from '../../provision/engine.js';
 import { up, type UpResult } from '../../provision/up.js';
 import { UserError } from '../../util/errors.js';
 import { parseCommandArgs, onePositional } from '../args.js';
@@ -24,9 +24,12 @@ Credentials and region: the AWS SDK's default chain (AWS_ACCESS_KEY_ID..., AWS_P
 region is the spec's cluster.cloud.region.
 Exit status: 0 done (or nothing to do), 1 a conflict or a failed call, 2 invalid spec.`;
 
-function printText(io: CliIo, result: UpResult, mode: 'plan' | 'apply'): void {
-  io.out(`overlay-lb up: cluster ${result.cluster}, account ${result.account}, region ${result.region}`);
-  for (const line of formatPlan(result.plan)) io.out(line);
+function printPlan(io: CliIo, plan: ProvisionPlan, context: { readonly cluster: string; readonly account: string; readonly region: string }): void {
+  io.out(`overlay-lb up: cluster ${context.cluster}, account ${context.account}, region ${context.region}`);
+  for (const line of formatPlan(plan)) io.out(line);
+}
+
+function printOutcome(io: CliIo, result: UpResult, mode: 'plan' | 'apply'): void {
   const c = planCounts(result.plan);
   if (c.conflict > 0) {
     io.out(`Nothing was changed: resolve the conflict${c.conflict === 1 ? '' : 's'} above, then run up again.`);
@@ -54,7 +57,10 @@ export async function runUpCommand(argv: readonly string[], io: CliIo, signal: A
   const mode = values.yes === true ? 'apply' : 'plan';
   const result = await up({
     specFile, packageFile: values.package, mode, signal, ...(endpoint === undefined ? {} : { endpoint }),
-    ...(values.json === true ? {} : { onStep: (step) => io.out(`  ${step.action === 'create' ? 'creating' : 'changing'} ${step.label}`) }),
+    ...(values.json === true ? {} : {
+      onPlan: (plan, context) => printPlan(io, plan, context),
+      onStep: (step) => io.out(`  ${step.action === 'create' ? 'creating' : 'changing'} ${step.label}`),
+    }),
   });
   const counts = planCounts(result.plan);
   if (values.json === true) {
@@ -64,7 +70,7 @@ export async function runUpCommand(argv: readonly string[], io: CliIo, signal: A
       upToDate: counts.create + counts.change + counts.conflict + counts.blocked === 0,
     }));
   } else {
-    printText(io, result, mode);
+    printOutcome(io, result, mode);
   }
   return counts.conflict > 0 ? EXIT.failure : EXIT.ok;
 }
