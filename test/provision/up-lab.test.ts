@@ -139,6 +139,7 @@ async function account(name: string): Promise<Record<string, unknown>> {
 }
 
 const md5 = (b: Buffer | string): string => `"${createHash('md5').update(b).digest('hex')}"`;
+const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
 void test('first up creates every resource, tagged; the second makes zero write calls and says so (library and CLI)', { skip }, async () => {
   const file = await specFile('first');
@@ -168,8 +169,8 @@ void test('first up creates every resource, tagged; the second makes zero write 
     profileRoles: ['overlay-lb-first'], profileTags: [{ Key: 'overlay-lb:cluster', Value: 'first' }],
     versioning: 'Enabled', bucketTags: [{ Key: 'overlay-lb:cluster', Value: 'first' }],
     objects: {
-      'demo/spec.yaml': { etag: md5(specText), metadata: { 'overlay-lb-cluster': 'first' } },
-      'demo/overlay-lb.deb': { etag: md5(packageBytes), metadata: { 'overlay-lb-cluster': 'first' } },
+      'demo/spec.yaml': { etag: md5(specText), metadata: { 'overlay-lb-cluster': 'first', 'overlay-lb-sha256': sha256(specText) } },
+      'demo/overlay-lb.deb': { etag: md5(packageBytes), metadata: { 'overlay-lb-cluster': 'first', 'overlay-lb-sha256': sha256(packageBytes) } },
     },
   });
 
@@ -370,7 +371,7 @@ void test('/usr/bin/aws reads what up made: the role, its policy and profile, th
     const tagging = JSON.parse((await cli.run(['s3api', 'get-bucket-tagging', '--bucket', 'cli-releases', ...e])).stdout) as { TagSet: unknown[] };
     assert.deepEqual(tagging.TagSet, [{ Key: 'overlay-lb:cluster', Value: 'cli' }]);
     const head = JSON.parse((await cli.run(['s3api', 'head-object', '--bucket', 'cli-releases', '--key', 'demo/overlay-lb.deb', ...e])).stdout) as { Metadata: Record<string, string>; ETag: string };
-    assert.deepEqual(head.Metadata, { 'overlay-lb-cluster': 'cli' });
+    assert.deepEqual(head.Metadata, { 'overlay-lb-cluster': 'cli', 'overlay-lb-sha256': sha256(packageBytes) });
     assert.equal(head.ETag, md5(packageBytes));
     const out = join(cli.home, 'spec.yaml');
     const cp = await cli.run(['s3', 'cp', 's3://cli-releases/demo/spec.yaml', out, '--endpoint-url', lab.apiUrl]);

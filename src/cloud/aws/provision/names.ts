@@ -10,6 +10,8 @@ import type { Spec } from '../../../model/spec.js';
 export const OWNER_TAG = 'overlay-lb:cluster';
 /** The same, as S3 object metadata (`x-amz-meta-overlay-lb-cluster`; metadata keys are lower case, no `:`). */
 export const OWNER_METADATA = 'overlay-lb-cluster';
+/** The SHA-256 (hex) of an object's content, as metadata: what up compares to tell a change. */
+export const DIGEST_METADATA = 'overlay-lb-sha256';
 /** The object keys under the prefix (docs/provisioning.md). */
 export const SPEC_OBJECT = 'spec.yaml';
 export const PACKAGE_OBJECT = 'overlay-lb.deb';

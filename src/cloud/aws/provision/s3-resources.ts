@@ -1,7 +1,7 @@
 /**
  * The S3 side of `overlay-lb up`: the bucket (versioned, tagged as owned at creation), and the two
- * objects the nodes read: the spec and the package. Objects carry the ownership as metadata
- * (`x-amz-meta-overlay-lb-cluster`); a new object is written only if none exists (`If-None-Match:
+ * objects the nodes read: the spec and the package. Objects carry the ownership and their
+ * content's SHA-256 as metadata (`x-amz-meta-overlay-lb-cluster`, `-overlay-lb-sha256`); a new object is written only if none exists (`If-None-Match:
  * *`) and a changed one only if it is still the version observed (`If-Match`), so a foreign object
  * written meanwhile is never overwritten.
  */
@@ -10,7 +10,7 @@ import {
   type BucketLocationConstraint, CreateBucketCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, HeadBucketCommand, HeadObjectCommand, PutBucketVersioningCommand, PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { ObservedResource, ProvisionResource } from '../../provision-kind.js';
-import { OWNER_METADATA, OWNER_TAG, ownedBy, ownershipTags } from './names.js';
+import { DIGEST_METADATA, OWNER_METADATA, OWNER_TAG, ownedBy, ownershipTags } from './names.js';
 import { OverlayError } from '../../../util/errors.js';
 import { isAwsError, type ProvisionSession } from './session.js';
 
@@ -69,11 +69,13 @@ export function s3Resources(o: S3ResourceOptions): ProvisionResource[] {
 
   const objects = o.objects.map((object): ProvisionResource => {
     const arn = `${bucketArn}/${object.key}`;
-    const etag = `"${createHash('md5').update(object.body).digest('hex')}"`;
+    // The content's digest travels as metadata: an ETag is the MD5 only for unencrypted or SSE-S3
+    // single-part objects (not with SSE-KMS), so it cannot tell "unchanged" on every account.
+    const sha256 = createHash('sha256').update(object.body).digest('hex');
     let observedEtag: string | undefined;
     const put = async (condition: { IfNoneMatch: string } | { IfMatch: string }, signal: AbortSignal): Promise<void> => {
       await session.call('s3:PutObject', arn, (abortSignal) => session.s3.send(new PutObjectCommand({
-        Bucket: bucket, Key: object.key, Body: object.body, ContentType: object.contentType, Metadata: { [OWNER_METADATA]: cluster }, ...condition,
+        Bucket: bucket, Key: object.key, Body: object.body, ContentType: object.contentType, Metadata: { [OWNER_METADATA]: cluster, [DIGEST_METADATA]: sha256 }, ...condition,
       }), { abortSignal }), { signal });
     };
     return {
@@ -86,7 +88,7 @@ export function s3Resources(o: S3ResourceOptions): ProvisionResource[] {
           return { state: 'foreign', reason: `s3://${bucket}/${object.key} exists without the metadata ${OWNER_METADATA}=${cluster}`, fix: `move or delete that object, or set provision.prefix so that up writes elsewhere` };
         }
         observedEtag = head.ETag;
-        return { state: 'owned', changes: head.ETag === etag ? [] : ['content'] };
+        return { state: 'owned', changes: head.Metadata[DIGEST_METADATA] === sha256 ? [] : ['content'] };
       },
       create: ({ signal }) => put({ IfNoneMatch: '*' }, signal),
       update: (_changes, { signal }) => put(observedEtag === undefined ? { IfNoneMatch: '*' } : { IfMatch: observedEtag }, signal),
