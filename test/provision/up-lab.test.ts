@@ -358,7 +358,7 @@ void test('/usr/bin/aws reads what up made: the role, its policy and profile, th
   const cli = await awsCli({ region: lab.adminCredentials.region, creds: { key: lab.adminCredentials.accessKeyId, secret: lab.adminCredentials.secretAccessKey } });
   try {
     const version = await cli.run(['--version']);
-    assert.match(`${version.stdout}${version.stderr}`, /^aws-cli\/\d+\.\d+\.\d+ /);
+    assert.match(`${version.stdout}${version.stderr}`, /^aws-cli\/2\.\d+\.\d+ /);
     const e = ['--endpoint-url', lab.apiUrl, '--output', 'json'];
     const role = JSON.parse((await cli.run(['iam', 'get-role', '--role-name', 'overlay-lb-cli', ...e])).stdout) as { Role: { Tags?: { Key: string; Value: string }[] } };
     assert.deepEqual(role.Role.Tags, [{ Key: 'overlay-lb:cluster', Value: 'cli' }]);
