@@ -27,6 +27,8 @@ const commands: Readonly<Record<string, { summary: string; run: Command }>> = {
   agent: { summary: 'the node agent: haproxy, keepalived and VIP failover on one LB node', run: runAgentCommand },
   switchover: { summary: 'move the VIP to a named node without failing a request', run: runSwitchoverCommand },
   status: { summary: 'every node: who is master, where each route table points, what is wrong', run: runStatusCommand },
+  // Loaded on use: its IAM, S3 and STS clients must not weigh on every process of the CLI (the agent's included).
+  up: { summary: 'provision what the spec asks for (IAM role, S3 bucket...), plan first', run: async (argv, io, signal) => (await import('./commands/up.js')).runUpCommand(argv, io, signal) },
 };
 
 export const mainHelp = `overlay-lb: a highly available layer-7 load balancer for cloud VPCs

@@ -47,6 +47,29 @@ export interface Spec {
   readonly backends: readonly Backend[];
   readonly switches: readonly Switch[];
   readonly discovery: readonly DiscoverySource[];
+  /** What `overlay-lb up` provisions (absent: the spec is only run, not provisioned). */
+  readonly provision?: Provision;
+}
+
+/**
+ * The provisioning section (`overlay-lb up`, docs/provisioning.md). Ownership tags carry
+ * `cluster.name`; names of what `up` creates are derived from it.
+ */
+export interface Provision {
+  /** The LB nodes' image (Debian 12). */
+  readonly imageId: string;
+  /** @default "t3.small" */
+  readonly instanceType: string;
+  /** Zone -> subnet id; a zone not listed uses the VPC's subnet of that zone holding the node's address. */
+  readonly subnets: Readonly<Record<string, string>>;
+  /** Per frontend (every one, in the order written), the client CIDRs its ports accept. */
+  readonly clients: readonly { readonly frontend: string; readonly cidrs: readonly Cidr[] }[];
+  /** Who may reach the admin listeners bound beyond localhost. @default [] (nobody) */
+  readonly adminClients: readonly Cidr[];
+  /** The S3 bucket of the spec and the package (created and versioned when missing). */
+  readonly bucket: string;
+  /** Key prefix of the spec and the package: "" or ending in `/`. @default "<cluster name>/" */
+  readonly prefix: string;
 }
 
 export interface Cluster {

@@ -10,6 +10,8 @@ export interface LoadedSpec {
   readonly hash: string;
   /** The path as given. */
   readonly file: string;
+  /** The file's text as read and validated (what `overlay-lb up` uploads for the nodes). */
+  readonly text: string;
 }
 
 /**
@@ -26,5 +28,5 @@ export async function loadSpecFile(path: string, options: { signal?: AbortSignal
   });
   const result = parseSpec(text, { file: path });
   if (!result.ok) throw new SpecInvalidError(result.diagnostics);
-  return { spec: result.spec, hash: result.hash, file: path };
+  return { spec: result.spec, hash: result.hash, file: path, text };
 }

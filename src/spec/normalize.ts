@@ -16,6 +16,7 @@ import type {
   Redirect,
   DiscoverySource,
   Frontend,
+  Provision,
   HealthCheck,
   Route,
   RouteAction,
@@ -34,6 +35,7 @@ import type {
   ConditionInput,
   DiscoverySourceInput,
   FrontendInput,
+  ProvisionInput,
   RouteInput,
   SwitchInput,
 } from './schema.js';
@@ -346,4 +348,17 @@ export function normalizeSource(input: DiscoverySourceInput): DiscoverySource {
     case 'ec2-tags':
       return { name: input.name, type: 'ec2-tags', tags: input.tags, port: input.port };
   }
+}
+
+/** The provisioning section with its defaults (instance type, prefix from the cluster name). */
+export function normalizeProvision(input: ProvisionInput, clusterName: string): Provision {
+  return {
+    imageId: input.imageId,
+    instanceType: input.instanceType ?? 't3.small',
+    subnets: { ...(input.subnets ?? {}) },
+    clients: Object.entries(input.clients).map(([frontend, cidrs]) => ({ frontend, cidrs: cidrs.map(canonicalCidr) })),
+    adminClients: (input.adminClients ?? []).map(canonicalCidr),
+    bucket: input.bucket,
+    prefix: input.prefix ?? `${clusterName}/`,
+  };
 }

@@ -13,7 +13,7 @@ import type { Diagnostic } from '../util/errors.js';
 import { DEFAULT_MESSAGE, issuesToFindings, type Finding } from './issues.js';
 import { createLocator } from './locate.js';
 import { quoteForMessage } from './names.js';
-import { normalizeAdmin, normalizeBackend, normalizeCluster, normalizeFrontend, normalizeSource, normalizeSwitch } from './normalize.js';
+import { normalizeAdmin, normalizeBackend, normalizeCluster, normalizeFrontend, normalizeProvision, normalizeSource, normalizeSwitch } from './normalize.js';
 import { SpecSchema } from './schema.js';
 import { checkSemantics } from './semantic.js';
 
@@ -112,6 +112,7 @@ export function parseSpec(text: string, options: ParseSpecOptions): ParseResult 
     backends: input.backends.map(normalizeBackend),
     switches: (input.switches ?? []).map(normalizeSwitch),
     discovery: (input.discovery ?? []).map(normalizeSource),
+    ...(input.provision === undefined ? {} : { provision: normalizeProvision(input.provision, input.cluster.name) }),
   };
   deepFreeze(spec);
   return { ok: true, spec, hash: specHash(spec) };

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import type { ErrorCode } from '../util/errors.js';
-import { SAFE_NAME_RE, HEADER_NAME_RE } from './names.js';
+import { SAFE_NAME_RE, HEADER_NAME_RE, quoteForMessage } from './names.js';
 import {
   bindAddressCheck,
   cidrCheck,
@@ -511,6 +511,47 @@ export const DiscoverySourceSchema = z.discriminatedUnion('type', [
   z.strictObject({ name: sourceName, type: z.literal('ec2-tags'), tags: tagMap, port }),
 ]);
 
+// ---- provisioning (overlay-lb up) -------------------------------------------------------------
+
+/**
+ * S3's bucket naming rules (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html):
+ * 3-63 characters of a-z 0-9 . -, a letter or digit at both ends, no `..`, not an IPv4 address,
+ * not the reserved `xn--`/`sthree-` prefixes or `-s3alias`/`--ol-s3` suffixes.
+ */
+const bucketCheck: StringCheck = (v) => {
+  const bad = tokenCheck(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'S3 bucket name (3-63 of a-z 0-9 . -, a letter or digit at both ends)', 'overlay-lb-releases')(v);
+  if (bad !== undefined) return bad;
+  if (v.includes('..') || /^\d+\.\d+\.\d+\.\d+$/.test(v) || /^(xn--|sthree-)/.test(v) || /(-s3alias|--ol-s3)$/.test(v)) {
+    return { code: 'SPEC_FORMAT', message: `${quoteForMessage(v)} is not a valid S3 bucket name: no "..", not an IP address, no xn--/sthree- prefix or -s3alias/--ol-s3 suffix; for example "overlay-lb-releases"` };
+  }
+  return undefined;
+};
+
+/** A key prefix: "" or path segments of letters, digits, . _ - each followed by `/` (no `.`/`..` segment), at most 200 characters. */
+const prefixCheck: StringCheck = (v) => {
+  const bad = tokenCheck(/^([A-Za-z0-9_-][A-Za-z0-9._-]*\/)*$/, 'S3 key prefix (segments of letters, digits, . _ - each ending in /, or "")', 'overlay-lb/prod/')(v);
+  if (bad !== undefined) return bad;
+  if (v.length > 200) return { code: 'SPEC_FORMAT', message: `the prefix is ${v.length} characters long; allowed at most 200: shorten it` };
+  return undefined;
+};
+
+const zoneName = str(tokenCheck(/^[a-z0-9][a-z0-9-]{0,62}$/, 'zone', 'us-east-1a'));
+
+/**
+ * What `overlay-lb up` needs beyond the rest of the spec (docs/provisioning.md): the instances'
+ * image and type, where they go, who may reach the frontends and the admin listeners, and where
+ * the spec and the package are stored. Ownership tags carry `cluster.name`.
+ */
+export const ProvisionSchema = z.strictObject({
+  imageId: str(tokenCheck(/^ami-[0-9a-f]{8,17}$/, 'image id (ami- and 8 or 17 hex digits)', 'ami-0123456789abcdef0'), { description: 'the AMI of the LB nodes (Debian 12)' }),
+  instanceType: str(tokenCheck(/^[a-z][a-z0-9-]{0,15}\.[a-z0-9]{1,16}$/, 'instance type', 't3.small'), { description: 'default t3.small' }).optional(),
+  subnets: z.record(zoneName, str(tokenCheck(/^subnet-[0-9a-f]{8,17}$/, 'subnet id', 'subnet-0123456789abcdef0'))).meta({ description: 'zone -> subnet id; a zone not listed uses the VPC subnet of that zone that holds the node address' }).optional(),
+  clients: z.record(name('frontend'), z.array(cidr).min(1, { message: 'list at least one CIDR, for example [10.0.0.0/16]' })).meta({ description: 'frontend name -> the client CIDRs its ports accept (security group); every frontend is listed' }),
+  adminClients: z.array(cidr).min(1, { message: 'list at least one CIDR, or leave adminClients out (admin listeners reachable from nowhere)' }).optional(),
+  bucket: str(bucketCheck, { description: 'S3 bucket of the spec and the package (created, versioned, when missing)' }),
+  prefix: str(prefixCheck, { description: 'key prefix of the spec and the package; default "<cluster name>/"' }).optional(),
+});
+
 // ---- the whole spec ------------------------------------------------------------------------
 
 export const SpecSchema = z.strictObject({
@@ -521,6 +562,7 @@ export const SpecSchema = z.strictObject({
   backends: z.array(BackendSchema).min(1, { message: 'list at least one backend' }),
   switches: z.array(SwitchSchema).optional(),
   discovery: z.array(DiscoverySourceSchema).optional(),
+  provision: ProvisionSchema.optional(),
 });
 
 export type SpecInput = z.output<typeof SpecSchema>;
@@ -532,3 +574,4 @@ export type ConditionInput = z.output<typeof ConditionSchema>;
 export type BackendInput = z.output<typeof BackendSchema>;
 export type SwitchInput = z.output<typeof SwitchSchema>;
 export type DiscoverySourceInput = z.output<typeof DiscoverySourceSchema>;
+export type ProvisionInput = z.output<typeof ProvisionSchema>;

@@ -58,6 +58,7 @@ export function checkSemantics(raw: unknown): Finding[] {
   checkAdminPaths(raw, add);
   checkEipBinds(raw, add);
   checkStickyCookies(raw, add);
+  checkProvision(raw, add);
   return out;
 }
 
@@ -375,4 +376,34 @@ function checkEipBinds(raw: unknown, add: Add): void {
       `frontend ${name} binds only the VIP${vip === undefined ? '' : ` (${vip})`}, but with failover: eip the Elastic IP's traffic arrives at the active node's private address, so this frontend would never receive it: bind the node's address instead (address: node, or 0.0.0.0 for every address), for example binds: [{ address: node, port: ${port} }]`,
     );
   });
+}
+
+/**
+ * `provision` (overlay-lb up): a cloud to provision into, subnets only for the nodes' zones,
+ * client CIDRs for exactly the spec's frontends, adminClients only when an admin listener binds
+ * beyond localhost (a rule for a port nothing listens on from the network would only open it).
+ */
+function checkProvision(raw: unknown, add: Add): void {
+  if (valueAt(raw, ['provision']) === undefined) return;
+  const provider = valueAt(raw, ['cluster', 'cloud', 'provider']) ?? 'none';
+  if (provider === 'none') add('SPEC_CONFLICT', ['provision'], 'provision needs a cloud to provision into: set cluster.cloud.provider to aws (or lab) with its region and vpcId, or remove provision');
+  else if (valueAt(raw, ['cluster', 'cloud', 'vpcId']) === undefined) add('SPEC_REQUIRED', ['provision'], 'provision needs cluster.cloud.vpcId: the VPC the nodes, their security group and the role\'s route permissions belong to; for example vpcId: vpc-0123456789abcdef0');
+  const zones = list(raw, ['cluster', 'nodes']).map((_, i) => text(raw, ['cluster', 'nodes', i, 'zone'])).filter((z): z is string => z !== undefined);
+  for (const [zone] of entries(raw, ['provision', 'subnets'])) {
+    if (!zones.includes(zone)) add('SPEC_REFERENCE', ['provision', 'subnets', zone], `zone ${quoteForMessage(zone)} has no node (nodes are in ${zones.map(quoteForMessage).join(', ')}); list a subnet only for a zone of cluster.nodes.${didYouMean(zone, zones)}`);
+  }
+  const frontends = definedNames(raw, ['frontends']);
+  const listed = entries(raw, ['provision', 'clients']).map(([name]) => name);
+  for (const name of listed) {
+    if (!frontends.includes(name)) add('SPEC_REFERENCE', ['provision', 'clients', name], `frontend ${quoteForMessage(name)} is not defined (frontends: ${frontends.map(quoteForMessage).join(', ')}); list client CIDRs per frontend name.${didYouMean(name, frontends)}`);
+  }
+  if (valueAt(raw, ['provision', 'clients']) !== undefined) {
+    for (const name of frontends.filter((f) => !listed.includes(f))) {
+      add('SPEC_REQUIRED', ['provision', 'clients'], `frontend ${quoteForMessage(name)} has no client CIDRs: its ports would be reachable from nowhere; add ${name}: [CIDR, ...], for example ${name}: [10.0.0.0/16]`);
+    }
+  }
+  if (valueAt(raw, ['provision', 'adminClients']) !== undefined) {
+    const beyond = Object.entries(ADMIN_DEFAULTS).some(([which, [bind]]) => (valueAt(raw, ['admin', which, 'bind']) ?? bind) !== 'localhost' && !(which === 'stats' && valueAt(raw, ['admin', 'stats', 'enabled']) === false));
+    if (!beyond) add('SPEC_CONFLICT', ['provision', 'adminClients'], 'adminClients opens the admin listeners to these CIDRs, but every admin listener binds localhost (admin.stats, admin.health, admin.agent): remove adminClients, or bind a listener to node');
+  }
 }

@@ -58,11 +58,12 @@ export const ERROR_CODES = {
   // Cloud API (EC2 or the lab's EC2-compatible API), mapped once in src/cloud/aws/errors.ts.
   CLOUD_THROTTLED: system('The cloud API throttled the request (RequestLimitExceeded).', true),
   CLOUD_UNAVAILABLE: system('The cloud API failed or could not be reached (5xx, network error, timeout).', true),
-  CLOUD_UNAUTHORIZED: user('The node\'s IAM role does not allow the action on this resource (UnauthorizedOperation).'),
+  CLOUD_UNAUTHORIZED: user('The credentials\' IAM policy (a node\'s role, or whoever runs overlay-lb up) does not allow the action on this resource (UnauthorizedOperation, AccessDenied).'),
   CLOUD_AUTH_FAILURE: user('The cloud API rejected the credentials (AuthFailure, bad signature, expired token).'),
   CLOUD_NOT_FOUND: user('A route table, route, interface, instance or address does not exist.'),
   CLOUD_INVALID_REQUEST: user('The cloud API rejected a parameter (InvalidParameterValue and similar).'),
   CLOUD_CONFLICT: system('The resource is in a state that conflicts with the request (RouteAlreadyExists, Resource.AlreadyAssociated).'),
+  PROVISION_CONFLICT: user('overlay-lb up found resources with the names it would use that this cluster does not own (no ownership tag); it changed nothing.'),
   CLOUD_DRY_RUN_OK: user('A DryRun request would have succeeded (DryRunOperation).'),
   // Service discovery (src/discovery).
   DISCOVERY_INVALID_DATA: user('A discovery source returned data that is not a valid server list (bad address, port, weight, duplicate, too many entries); the previous snapshot is kept.'),

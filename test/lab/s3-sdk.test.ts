@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { createHash, createHmac } from 'node:crypto';
 import {
-  CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketVersioningCommand, GetObjectCommand, HeadBucketCommand,
+  CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, PutBucketTaggingCommand, GetObjectCommand, HeadBucketCommand,
   HeadObjectCommand, ListBucketsCommand, ListObjectVersionsCommand, ListObjectsV2Command, PutBucketVersioningCommand, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
@@ -61,6 +61,23 @@ void test('CreateBucket (location constraint as S3 wants it), ListBuckets, HeadB
   assert.deepEqual(listed.Buckets?.map((b) => b.Name), ['releases']);
   assert.equal((await client.send(new HeadBucketCommand({ Bucket: 'releases' }))).BucketRegion, REGION);
   await rejectsWith(client.send(new HeadBucketCommand({ Bucket: 'nope' })), 'NotFound', 404);
+});
+
+void test('bucket tags given at creation (CreateBucketConfiguration Tags), read with GetBucketTagging; NoSuchTagSet, InvalidTag; PutBucketTagging is not served', async (t) => {
+  const { api, s3 } = await start(t);
+  const client = s3();
+  await client.send(new CreateBucketCommand({ Bucket: 'owned', CreateBucketConfiguration: { ...LOCATION, Tags: [{ Key: 'overlay-lb:cluster', Value: 'shop & co <1>' }, { Key: 'team', Value: '' }] } }));
+  const tags = await client.send(new GetBucketTaggingCommand({ Bucket: 'owned' }));
+  assert.deepEqual(tags.TagSet, [{ Key: 'overlay-lb:cluster', Value: 'shop & co <1>' }, { Key: 'team', Value: '' }]);
+  await client.send(new CreateBucketCommand({ Bucket: 'plain', CreateBucketConfiguration: LOCATION }));
+  await rejectsWith(client.send(new GetBucketTaggingCommand({ Bucket: 'plain' })), 'NoSuchTagSet', 404);
+  await rejectsWith(client.send(new GetBucketTaggingCommand({ Bucket: 'nope' })), 'NoSuchBucket', 404);
+  await rejectsWith(client.send(new CreateBucketCommand({ Bucket: 'dup', CreateBucketConfiguration: { ...LOCATION, Tags: [{ Key: 'a', Value: '1' }, { Key: 'a', Value: '2' }] } })), 'InvalidTag', 400);
+  await rejectsWith(client.send(new CreateBucketCommand({ Bucket: 'reserved', CreateBucketConfiguration: { ...LOCATION, Tags: [{ Key: 'aws:x', Value: '1' }] } })), 'InvalidTag', 400);
+  assert.deepEqual(api.s3.listBuckets().map((b) => b.name), ['owned', 'plain']);
+  await rejectsWith(client.send(new PutBucketTaggingCommand({ Bucket: 'plain', Tagging: { TagSet: [{ Key: 'a', Value: '1' }] } })), 'NotImplemented', 501);
+  // Reading tags is s3:GetBucketTagging, which the reader's policy does not grant.
+  await rejectsWith(s3({ accessKeyId: READER.accessKeyId, secretAccessKey: READER.secretAccessKey }).send(new GetBucketTaggingCommand({ Bucket: 'owned' })), 'AccessDenied', 403);
 });
 
 void test('Put/Get/Head/DeleteObject with ETags, metadata, ranges; buffers signed, streams as aws-chunked with a CRC32 trailer', async (t) => {

@@ -12,5 +12,5 @@ void test('the JSON Schema describes the spec with closed maps', () => {
   const s = buildJsonSchema() as { required: string[]; additionalProperties: boolean; properties: Record<string, unknown> };
   assert.deepEqual(s.required, ['cluster', 'frontends', 'backends']);
   assert.equal(s.additionalProperties, false);
-  assert.deepEqual(Object.keys(s.properties), ['version', 'cluster', 'admin', 'frontends', 'backends', 'switches', 'discovery']);
+  assert.deepEqual(Object.keys(s.properties), ['version', 'cluster', 'admin', 'frontends', 'backends', 'switches', 'discovery', 'provision']);
 });

@@ -36,6 +36,24 @@ const AWS_ERRORS: Readonly<Record<string, ErrorCode>> = {
   MissingParameter: 'CLOUD_INVALID_REQUEST',
   'InvalidInstanceID': 'CLOUD_INVALID_REQUEST',
   DryRunOperation: 'CLOUD_DRY_RUN_OK',
+  // IAM and S3 (overlay-lb up): the SDK names IAM's errors with an `Exception` suffix.
+  AccessDenied: 'CLOUD_UNAUTHORIZED',
+  AccessDeniedException: 'CLOUD_UNAUTHORIZED',
+  InvalidAccessKeyId: 'CLOUD_AUTH_FAILURE',
+  InvalidToken: 'CLOUD_AUTH_FAILURE',
+  NoSuchEntity: 'CLOUD_NOT_FOUND',
+  NoSuchEntityException: 'CLOUD_NOT_FOUND',
+  NoSuchBucket: 'CLOUD_NOT_FOUND',
+  NoSuchKey: 'CLOUD_NOT_FOUND',
+  NoSuchTagSet: 'CLOUD_NOT_FOUND',
+  NotFound: 'CLOUD_NOT_FOUND',
+  EntityAlreadyExists: 'CLOUD_CONFLICT',
+  EntityAlreadyExistsException: 'CLOUD_CONFLICT',
+  BucketAlreadyOwnedByYou: 'CLOUD_CONFLICT',
+  BucketAlreadyExists: 'CLOUD_CONFLICT',
+  PreconditionFailed: 'CLOUD_CONFLICT',
+  ServiceFailure: 'CLOUD_UNAVAILABLE',
+  ServiceFailureException: 'CLOUD_UNAVAILABLE',
 };
 
 interface SdkErrorShape {

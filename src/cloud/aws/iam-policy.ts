@@ -20,8 +20,18 @@ export interface IamPolicyStatement {
  * grant it, and docs/install.md prints it (a test keeps the two equal). `arn` names a resource of
  * the account and region.
  */
-export function lbNodePolicy(options: { readonly arn: (type: string, id: string) => string; readonly vpcId: string; readonly eipAllocationId: string | null }): IamPolicyDocument {
-  const { arn, eipAllocationId } = options;
+export function lbNodePolicy(options: {
+  readonly arn: (type: string, id: string) => string;
+  readonly vpcId: string;
+  readonly eipAllocationId: string | null;
+  /**
+   * The release objects a node provisioned by `overlay-lb up` reads at boot and when the spec
+   * changes (src/cloud/aws/provision/names.ts): exactly these keys of this bucket, any version.
+   * Absent for nodes installed by hand (docs/install.md).
+   */
+  readonly release?: { readonly bucket: string; readonly keys: readonly string[] };
+}): IamPolicyDocument {
+  const { arn, eipAllocationId, release } = options;
   const inVpc = { StringEquals: { 'ec2:Vpc': arn('vpc', options.vpcId) } };
   return {
     Version: '2012-10-17',
@@ -34,6 +44,22 @@ export function lbNodePolicy(options: { readonly arn: (type: string, id: string)
         { Sid: 'MoveElasticIp', Effect: 'Allow' as const, Action: 'ec2:AssociateAddress', Resource: arn('elastic-ip', eipAllocationId) },
         { Sid: 'ElasticIpTargets', Effect: 'Allow' as const, Action: 'ec2:AssociateAddress', Resource: [arn('network-interface', '*'), arn('instance', '*')], Condition: inVpc },
       ]),
+      ...(release === undefined ? [] : [
+        // S3 object ARNs carry neither region nor account: the bucket name is global.
+        { Sid: 'ReadRelease', Effect: 'Allow' as const, Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: release.keys.map((k) => `arn:aws:s3:::${release.bucket}/${k}`) },
+      ]),
     ],
   };
 }
+
+/**
+ * The trust policy of the LB nodes' role: EC2 may assume it for the instances of its instance
+ * profile, nothing else (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-ec2.html).
+ */
+export const EC2_TRUST_POLICY: {
+  readonly Version: string;
+  readonly Statement: readonly { readonly Effect: 'Allow'; readonly Principal: { readonly Service: string }; readonly Action: string }[];
+} = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+};

@@ -12,7 +12,7 @@ import { SystemError } from '../../util/errors.js';
 import { createHash } from 'node:crypto';
 import { IAM_ACTIONS, IAM_XMLNS, STS_ACTIONS, STS_XMLNS } from '../iam/actions.js';
 import { iamErrors, iamSigV4Error } from '../iam/errors.js';
-import { answerS3 } from '../s3/api.js';
+import { answerS3, s3OperationOf } from '../s3/api.js';
 import { S3ApiError, s3Errors, s3SigV4Error } from '../s3/errors.js';
 import { LabS3 } from '../s3/model.js';
 import { ACTIONS } from './actions.js';
@@ -137,6 +137,7 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
         : await readBody(req, { max: MAX_BODY_BYTES, tooLarge: () => ec2Errors.invalidParameterValue(`The request body exceeds ${MAX_BODY_BYTES} bytes.`) });
       const rawUrl = req.url ?? '/';
       if (service === 's3') {
+        action = s3OperationOf(req.method ?? 'GET', rawUrl);
         const verified = verifySigV4Detailed({
           request: { method: req.method ?? 'GET', rawUrl, rawHeaders: req.rawHeaders, body }, region: cloud.region, service: 's3', s3: true,
           fail: s3SigV4Error, findCredential,

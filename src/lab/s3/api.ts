@@ -35,7 +35,7 @@ export interface S3Answer {
   readonly body: Buffer | string;
 }
 
-const SUBRESOURCES_NOT_SUPPORTED = ['acl', 'policy', 'tagging', 'cors', 'lifecycle', 'website', 'uploads', 'uploadId', 'delete', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'analytics', 'inventory', 'metrics', 'intelligent-tiering'];
+const SUBRESOURCES_NOT_SUPPORTED = ['acl', 'policy', 'cors', 'lifecycle', 'website', 'uploads', 'uploadId', 'delete', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'analytics', 'inventory', 'metrics', 'intelligent-tiering'];
 
 const httpDate = (ms: number): string => new Date(ms).toUTCString();
 const isoDate = (ms: number): string => new Date(ms).toISOString();
@@ -118,6 +118,8 @@ export function answerS3(s3: LabS3, req: S3Request): S3Answer {
   const unsupported = SUBRESOURCES_NOT_SUPPORTED.find((name) => params.has(name));
   if (unsupported !== undefined) throw s3Errors.notSupported(`the ?${unsupported} subresource`);
   const method = req.method.toUpperCase();
+  // Bucket tags are set at creation (CreateBucketConfiguration Tags) and read with GetBucketTagging.
+  if (params.has('tagging') && (key !== '' || method !== 'GET')) throw s3Errors.notSupported('the ?tagging subresource other than GetBucketTagging');
   const urlEncode = params.get('encoding-type') === 'url';
   const enc = (text: string): string => (urlEncode ? encodeURIComponent(text).replace(/%2F/g, '/') : text);
 
@@ -144,7 +146,9 @@ export function answerS3(s3: LabS3, req: S3Request): S3Answer {
         const text = req.body.toString('utf8');
         const constraint = /<LocationConstraint>\s*([^<]*?)\s*<\/LocationConstraint>/.exec(text)?.[1];
         if (text.trim() !== '' && !/<CreateBucketConfiguration[\s>]/.test(text)) throw s3Errors.malformedXml();
-        s3.createBucket({ name: bucketName, locationConstraint: constraint === '' ? undefined : constraint });
+        const tags = creationTags(text);
+        if (Object.keys(tags).length > 0) req.authorize('s3:PutBucketTagging', bucketArn);
+        s3.createBucket({ name: bucketName, locationConstraint: constraint === '' ? undefined : constraint, tags });
         return empty('CreateBucket', 200, { location: `/${bucketName}` });
       }
       case 'HEAD':
@@ -220,6 +224,12 @@ function listBucket(s3: LabS3, req: S3Request, options: { bucketName: string; bu
     req.authorize('s3:GetBucketVersioning', bucketArn);
     const status = s3.bucket(bucketName).versioning;
     return xml('GetBucketVersioning', 'VersioningConfiguration', status === null ? {} : { Status: status });
+  }
+  if (params.has('tagging')) {
+    req.authorize('s3:GetBucketTagging', bucketArn);
+    const tags = Object.entries(s3.bucket(bucketName).tags);
+    if (tags.length === 0) throw s3Errors.noSuchTagSet(bucketName);
+    return xml('GetBucketTagging', 'Tagging', { TagSet: { Tag: tags.map(([Key, Value]) => ({ Key, Value })) } });
   }
   if (params.has('location')) {
     req.authorize('s3:GetBucketLocation', bucketArn);
@@ -301,4 +311,47 @@ function listBucket(s3: LabS3, req: S3Request, options: { bucketName: string; bu
     }] : [])),
     CommonPrefixes: page.flatMap((r) => ('prefix' in r ? [{ Prefix: enc(r.prefix) }] : [])),
   });
+}
+
+const XML_ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+const unescapeXml = (text: string): string => text.replace(/&(amp|lt|gt|quot|apos);/g, (_, name: string) => XML_ENTITIES[name] ?? '');
+
+/**
+ * The `<Tags><Tag><Key/><Value/></Tag></Tags>` of a CreateBucketConfiguration (S3's tag rules:
+ * at most 50, keys 1-128 and values 0-256 characters, keys unique, no `aws:` prefix).
+ */
+function creationTags(body: string): Record<string, string> {
+  const tagsXml = /<Tags>([\s\S]*?)<\/Tags>/.exec(body)?.[1];
+  if (tagsXml === undefined) return {};
+  const tags: Record<string, string> = {};
+  for (const m of tagsXml.matchAll(/<Tag>\s*<Key>([^<]*)<\/Key>\s*<Value>([^<]*)<\/Value>\s*<\/Tag>/g)) {
+    const key = unescapeXml(m[1] ?? '');
+    const value = unescapeXml(m[2] ?? '');
+    if (key.length < 1 || key.length > 128 || value.length > 256 || key.toLowerCase().startsWith('aws:')) throw s3Errors.invalidTag(`The tag ${JSON.stringify(key)} is not valid: keys 1-128 characters without the aws: prefix, values at most 256`);
+    if (key in tags) throw s3Errors.invalidTag('Cannot provide multiple Tags with the same key');
+    tags[key] = value;
+  }
+  if (Object.keys(tags).length > 50) throw s3Errors.invalidTag('Object tags cannot be greater than 50');
+  return tags;
+}
+
+/**
+ * The operation a request asks for, from its method and path alone (as answerS3 names it): for
+ * the request log when the request fails before its answer names it (a 404, a refusal).
+ */
+export function s3OperationOf(method: string, rawUrl: string): string {
+  const q = rawUrl.indexOf('?');
+  const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+  const slash = path.indexOf('/', 1);
+  const m = method.toUpperCase();
+  if (path === '/' || path === '') return 'ListBuckets';
+  if (slash >= 0 && slash < path.length - 1) return ({ PUT: 'PutObject', GET: 'GetObject', HEAD: 'HeadObject', DELETE: 'DeleteObject' } as Record<string, string>)[m] ?? m;
+  if (m === 'PUT') return params.has('versioning') ? 'PutBucketVersioning' : 'CreateBucket';
+  if (m === 'HEAD') return 'HeadBucket';
+  if (m === 'DELETE') return 'DeleteBucket';
+  for (const [param, op] of [['versioning', 'GetBucketVersioning'], ['tagging', 'GetBucketTagging'], ['location', 'GetBucketLocation'], ['versions', 'ListObjectVersions']] as const) {
+    if (params.has(param)) return op;
+  }
+  return 'ListObjectsV2';
 }

@@ -26,6 +26,8 @@ export interface S3Bucket {
   readonly name: string;
   readonly createdAt: number;
   versioning: VersioningStatus | null;
+  /** Tags given at creation (CreateBucketConfiguration `Tags`), read by GetBucketTagging. */
+  readonly tags: Readonly<Record<string, string>>;
   /** Per key, oldest first; the last one is the current version. */
   readonly versions: Map<string, S3ObjectVersion[]>;
 }
@@ -63,7 +65,7 @@ export class LabS3 {
   }
 
   /** @throws InvalidBucketName, IllegalLocationConstraintException, BucketAlreadyOwnedByYou */
-  createBucket(options: { name: string; locationConstraint: string | undefined }): S3Bucket {
+  createBucket(options: { name: string; locationConstraint: string | undefined; tags?: Readonly<Record<string, string>> }): S3Bucket {
     if (!isValidBucketName(options.name)) throw s3Errors.invalidBucketName(options.name);
     // S3: outside us-east-1 the constraint must name the endpoint's region.
     const expected = this.options.region === 'us-east-1' ? undefined : this.options.region;
@@ -71,7 +73,7 @@ export class LabS3 {
       throw s3Errors.illegalLocationConstraint(options.locationConstraint);
     }
     if (this.buckets.has(options.name)) throw s3Errors.bucketAlreadyOwnedByYou(options.name);
-    const bucket: S3Bucket = { name: options.name, createdAt: this.options.clock(), versioning: null, versions: new Map() };
+    const bucket: S3Bucket = { name: options.name, createdAt: this.options.clock(), versioning: null, tags: { ...(options.tags ?? {}) }, versions: new Map() };
     this.buckets.set(bucket.name, bucket);
     return bucket;
   }

@@ -1,0 +1,75 @@
+/**
+ * The user-data of an LB node (run once as root at first boot, by cloud-init on AWS and by the
+ * lab as cloud-init would): install the package and the spec from S3 with the instance role's
+ * credentials (the role may read exactly these two objects: iam-policy.ts `ReadRelease`), name
+ * the node, validate the spec and start the agent. Nothing is done on a node by hand.
+ *
+ * No spec value is ever interpolated into shell code: each is assigned once, single-quoted, to a
+ * variable (and refused unless it is made of characters that need no quoting at all, which the
+ * spec's validation already guarantees), and used only as a quoted argument. Pure.
+ */
+import type { Spec } from '../../../model/spec.js';
+import { OverlayError } from '../../../util/errors.js';
+import { LAB_EC2_ENDPOINT } from '../driver.js';
+import { resourceNames } from './names.js';
+
+/** Characters a value may have: none of them means anything to sh inside single quotes (or outside). */
+const SAFE_SHELL_VALUE = /^[A-Za-z0-9@%+=:,./_~-]*$/;
+
+/** `'value'`, for a value of SAFE_SHELL_VALUE's characters only (anything else: an error, never an escape). */
+export function shellQuote(value: string, what: string): string {
+  if (!SAFE_SHELL_VALUE.test(value)) {
+    throw new OverlayError('SPEC_UNSAFE_VALUE', `${what} ${JSON.stringify(value)} cannot be written into the nodes' user-data: only letters, digits and @ % + = : , . / _ ~ - are allowed there`);
+  }
+  return `'${value}'`;
+}
+
+/** Where the nodes reach S3: the spec's endpoint (the lab's API also serves S3), else AWS's own. */
+export function nodeS3Endpoint(spec: Spec): string | null {
+  const { cloud } = spec.cluster;
+  return cloud.endpoint ?? (cloud.provider === 'lab' ? LAB_EC2_ENDPOINT : null);
+}
+
+/** The user-data script of node `nodeName` (a name of `spec.cluster.nodes`). */
+export function nodeUserData(spec: Spec, nodeName: string): string {
+  const node = spec.cluster.nodes.find((n) => n.name === nodeName);
+  if (node === undefined) throw new OverlayError('SPEC_NODE', `node ${JSON.stringify(nodeName)} is not in cluster.nodes`);
+  const names = resourceNames(spec);
+  const region = spec.cluster.cloud.region;
+  if (region === undefined) throw new OverlayError('SPEC_REQUIRED', 'provisioning needs cluster.cloud.region');
+  const vars = [
+    `cluster=${shellQuote(spec.cluster.name, 'the cluster name')}`,
+    `node=${shellQuote(node.name, 'the node name')}`,
+    `region=${shellQuote(region, 'the region')}`,
+    `bucket=${shellQuote(names.bucket, 'the bucket')}`,
+    `spec_key=${shellQuote(names.specKey, 'the spec key')}`,
+    `package_key=${shellQuote(names.packageKey, 'the package key')}`,
+    `endpoint=${shellQuote(nodeS3Endpoint(spec) ?? '', 'the S3 endpoint')}`,
+  ];
+  return `#!/bin/sh
+# overlay-lb user-data, written by \`overlay-lb up\` (docs/provisioning.md): installs the package
+# and the spec from S3 with this instance's role, names this node and starts the agent.
+set -eu
+${vars.join('\n')}
+export DEBIAN_FRONTEND=noninteractive
+umask 077
+log() { printf 'overlay-lb user-data: %s\\n' "$*"; }
+s3get() {
+  if [ -n "$endpoint" ]; then aws --region "$region" --endpoint-url "$endpoint" s3 cp --only-show-errors "s3://$bucket/$1" "$2"
+  else aws --region "$region" s3 cp --only-show-errors "s3://$bucket/$1" "$2"; fi
+}
+log "cluster $cluster, node $node"
+apt-get update -q
+command -v aws >/dev/null 2>&1 || apt-get install -y -q awscli
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+s3get "$package_key" "$work/overlay-lb.deb"
+apt-get install -y -q "$work/overlay-lb.deb"
+s3get "$spec_key" "$work/spec.yaml"
+install -m 0640 "$work/spec.yaml" /etc/overlay-lb/spec.yaml
+printf 'OVERLAY_LB_NODE=%s\\n' "$node" > /etc/overlay-lb/agent.env
+overlay-lb validate /etc/overlay-lb/spec.yaml
+systemctl enable --now overlay-lb-agent
+log "agent started"
+`;
+}
