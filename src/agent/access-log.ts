@@ -3,7 +3,7 @@
  * of lines HAProxy could not deliver. The agent asks `prepareAccessLog` before it starts haproxy
  * and keepalived, and runs the drains and the dropped-lines watch as supervised tasks.
  */
-import { lstat } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DEFAULT_ACCESS_LOG } from '../model/spec.js';
 import type { AccessLogTarget, Spec } from '../model/spec.js';
@@ -72,6 +72,23 @@ export async function prepareAccessLog(spec: Spec, runDir: string, options: { si
       { fifo: keepalivedFifo, file: keepalivedFile, maxBytes: target.maxBytes, keep: target.keep },
     ],
   };
+}
+
+/**
+ * Where a process found running (an agent restart) sends its output is fixed since it started: when
+ * `admin.accessLog` changed between syslog and file meanwhile, its log does not go where the spec
+ * says until it restarts. Says so (event `access-log-output-stale`) instead of leaving the operator
+ * to wonder where the lines went; changes nothing (restarting haproxy or keepalived here would
+ * drop connections or fail the node over).
+ */
+export async function warnIfOutputStale(options: { pid: number; what: 'haproxy' | 'keepalived'; plan: AccessLogPlan; runDir: string; log: Logger }): Promise<void> {
+  const paths = nodePaths(options.runDir);
+  const fifo = options.plan.drains.find((d) => d.fifo.endsWith(`${options.what}-log.fifo`))?.fifo;
+  const expected = fifo ?? (options.what === 'haproxy' ? paths.haproxyLog : paths.keepalivedLog);
+  const actual = await readlink(`/proc/${options.pid}/fd/1`).catch(() => null);
+  if (actual === null || actual === expected) return;
+  options.log.warn({ event: 'access-log-output-stale', process: options.what, pid: options.pid, output: actual, wanted: expected, to: options.plan.target.to },
+    `${options.what} (pid ${options.pid}) was started before admin.accessLog changed: its log goes to ${actual} until it restarts (reboot, or stop it on a backup node: the agent starts it again)`);
 }
 
 /** `overlay_lb_haproxy_dropped_logs_total`, at 0 from the start so that it is always scraped. */

@@ -18,7 +18,7 @@ import { watchSpec } from './spec-watch.js';
 import { watchCertificates } from '../apply/cert-watch.js';
 import { tlsCertificateFiles } from '../render/tls.js';
 import { capLogs } from './log-cap.js';
-import { createDroppedLogsCounter, prepareAccessLog, watchDroppedLogs } from './access-log.js';
+import { createDroppedLogsCounter, prepareAccessLog, warnIfOutputStale, watchDroppedLogs } from './access-log.js';
 import { drainLogFifo } from './log-file.js';
 import type { HaproxyProcess } from '../haproxy/process.js';
 import { readNotifyFifo } from '../keepalived/notify-fifo.js';
@@ -179,6 +179,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   }
   if (!haproxy) haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: paths.haproxyLog, ...haproxyOutput, signal });
   log.info({ event: 'haproxy', pid: haproxy.masterPid, attached: !haproxy.owned }, 'haproxy running');
+  if (!haproxy.owned) await warnIfOutputStale({ pid: haproxy.masterPid, what: 'haproxy', plan: accessLog, runDir, log });
 
   // `ec2-tags` discovery: DescribeInstances through the same client as failover, known once the
   // instance identity (region, role credentials) is (the pipeline starts after that).
@@ -362,6 +363,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     onTransition(master ? 'MASTER' : 'BACKUP', `agent attached to running keepalived: marker address ${master ? 'present (master)' : 'absent'}`);
   }
   log.info({ event: 'keepalived', pid: keepalived.pid, attached: keepalived.attached }, 'keepalived running');
+  if (keepalived.attached) await warnIfOutputStale({ pid: keepalived.pid, what: 'keepalived', plan: accessLog, runDir, log });
 
   // Planned switchover state, cached for the synchronous /status.
   const priorityFile = keepalivedPriorityPath(runDir);

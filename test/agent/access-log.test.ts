@@ -15,7 +15,9 @@
  *   request's line is in `path` or `path.1`, exactly once and whole, none dropped; keepalived's log
  *   is `keepalived.log` beside it. WHEN the agent is stopped, 3,000 such requests go through
  *   (3 MB: more than the 1 MiB pipe holds) and a new agent starts THEN every request is a line in
- *   the files or counted as dropped, and some were counted.
+ *   the files or counted as dropped, and some were counted. WHEN the spec then says syslog and
+ *   the agent restarts (haproxy and keepalived keep running, their output still on the pipes) THEN
+ *   the agent says, for each, where its log goes until it restarts.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -228,4 +230,15 @@ void test('accessLog file: rotated by size between lines, nothing lost or cut; a
   const burst = await waitAccounted(next, BURST, async () => new Set((await linesOf('burst')).map((l) => /\/burst-(\d+)-/.exec(l)?.[1])).size, 0);
   assert.equal(burst.lines + burst.dropped, BURST, `every request is a line or counted as dropped: ${JSON.stringify(burst)}`);
   assert.ok(burst.dropped > 0, `more than the pipe holds: some were dropped, and counted: ${JSON.stringify(burst)}`);
+  assert.doesNotMatch(next.agent.output(), /access-log-output-stale/, 'the attached haproxy and keepalived write where the spec says');
+
+  // The spec switches to syslog while haproxy and keepalived keep running with their output on
+  // the pipes: the restarted agent says where their logs go until they restart.
+  await stopProcess(next.agent);
+  await writeFile(node.specFile, specText('{ to: syslog }'));
+  const third: Node = { ...node, agent: startAgent(node) };
+  await waitReady(third);
+  for (const what of ['haproxy', 'keepalived']) {
+    assert.match(third.agent.output(), new RegExp(`"event":"access-log-output-stale","process":"${what}"`), third.agent.output().slice(-3000));
+  }
 });
