@@ -4,6 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Socket } from 'node:net';
 import { promisify } from 'node:util';
+import { SystemError } from '../util/errors.js';
 import { runCommand } from '../util/exec.js';
 import type { Logger } from '../util/log.js';
 
@@ -37,7 +38,8 @@ export interface DrainLogOptions {
  * allows, without waiting for the disk (up to 8 MiB queued in memory), because HAProxy never waits:
  * a line that finds the pipe full is dropped and counted (`DroppedLogs`, exported by the agent as
  * `overlay_lb_haproxy_dropped_logs_total`). Lines written while no agent runs wait in the pipe for
- * the next agent. On abort, what was read is written out before this resolves.
+ * the next agent. On abort, what was read is written out before this resolves; an agent killed
+ * with SIGKILL loses what it had read but not yet written (the lines of one read, milliseconds).
  */
 export async function drainLogFifo(options: DrainLogOptions): Promise<void> {
   await mkdir(dirname(options.file), { recursive: true, mode: 0o750 });
@@ -171,6 +173,6 @@ export async function enlargePipe(fifo: string, bytes: number, options: { signal
   const script = 'open(my $f, "+<", $ARGV[0]) or die "open: $!\\n"; fcntl($f, 1031, int($ARGV[1])) or die "F_SETPIPE_SZ: $!\\n"; print fcntl($f, 1032, 0);';
   const r = await runCommand(['perl', '-e', script, fifo, String(bytes)], { signal: options.signal, timeoutMs: 10_000 });
   const size = Number(r.stdout.trim());
-  if (r.code !== 0 || !Number.isInteger(size)) throw new Error(`perl F_SETPIPE_SZ ${fifo}: ${r.stderr.trim() || `exit ${String(r.code)}`}`);
+  if (r.code !== 0 || !Number.isInteger(size)) throw new SystemError('INTERNAL', `could not set the pipe size of ${fifo} (perl, F_SETPIPE_SZ): ${r.stderr.trim() || `exit ${String(r.code)}`}`);
   return size;
 }
