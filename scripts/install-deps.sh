@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 
 # debootstrap: test/install/fresh-root.test.ts builds a fresh Debian 12 root with it; dpkg-dev
 # (dpkg-shlibdeps), binutils (strip) and lintian: scripts/build-deb.sh and its test; prometheus:
-# its promtool checks the agent's /metrics and the alert rules in packaging/ (tests).
-pkgs=(ca-certificates curl haproxy keepalived iproute2 iptables openssl awscli wrk etcd-server dnsmasq-base debootstrap dpkg-dev binutils lintian prometheus)
+# its promtool checks the agent's /metrics and the alert rules in packaging/ (tests); socat:
+# receives HAProxy's syslog datagrams in test/agent/access-log.test.ts (Node.js has no Unix
+# datagram sockets). perl (perl-base, Essential) enlarges the agent's log pipes: always there.
+pkgs=(ca-certificates curl haproxy keepalived iproute2 iptables openssl awscli wrk etcd-server dnsmasq-base debootstrap dpkg-dev binutils lintian prometheus socat)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

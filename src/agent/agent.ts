@@ -18,6 +18,8 @@ import { watchSpec } from './spec-watch.js';
 import { watchCertificates } from '../apply/cert-watch.js';
 import { tlsCertificateFiles } from '../render/tls.js';
 import { capLogs } from './log-cap.js';
+import { createDroppedLogsCounter, prepareAccessLog, warnIfOutputStale, watchDroppedLogs } from './access-log.js';
+import { drainLogFifo } from './log-file.js';
 import type { HaproxyProcess } from '../haproxy/process.js';
 import { readNotifyFifo } from '../keepalived/notify-fifo.js';
 import type { VrrpState } from '../keepalived/notify-fifo.js';
@@ -157,6 +159,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   // manages it. `lo` because it must not answer ARP on the subnet.
   await ensureVip(spec.cluster.vip, signal);
 
+  // Where haproxy's access log and keepalived's log go (admin.accessLog): syslog, or FIFOs the
+  // agent drains into rotated files (made before haproxy starts; drained once tasks start below).
+  const accessLog = await prepareAccessLog(spec, runDir, { signal, log });
+  const droppedLogs = createDroppedLogsCounter(registry);
+  const haproxyOutput = accessLog.haproxyOutput === undefined ? {} : { accessLogOutput: accessLog.haproxyOutput };
+
   // HAProxy: the file on disk is always the desired, validated config; attach when one runs.
   const hpDir = paths.haproxyDir;
   const hp = haproxyPaths(hpDir);
@@ -169,8 +177,9 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     const rendered = renderHaproxy(spec, { node: node.name, specHash: loaded.hash, mapDir: hp.mapDir });
     await applyConfig({ dir: hpDir, config: rendered.config, maps: rendered.maps }, { signal, reload: null, reason: 'initial' });
   }
-  if (!haproxy) haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: paths.haproxyLog, signal });
+  if (!haproxy) haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: paths.haproxyLog, ...haproxyOutput, signal });
   log.info({ event: 'haproxy', pid: haproxy.masterPid, attached: !haproxy.owned }, 'haproxy running');
+  if (!haproxy.owned) await warnIfOutputStale({ pid: haproxy.masterPid, what: 'haproxy', plan: accessLog, runDir, log });
 
   // `ec2-tags` discovery: DescribeInstances through the same client as failover, known once the
   // instance identity (region, role credentials) is (the pipeline starts after that).
@@ -345,7 +354,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       if (t.kind === 'INSTANCE') onTransition(t.state, 'keepalived notify');
     }
   })());
-  let keepalived: KeepalivedProcess = await startKeepalived({ config: kconfPath, runDir }, { signal });
+  let keepalived: KeepalivedProcess = await startKeepalived({ config: kconfPath, runDir }, { signal, log: accessLog.keepalived });
   if (keepalived.attached) {
     if (kconfChanged) keepalived.reload();
     // An agent restart: keepalived does not repeat its last transition, but only the master holds
@@ -354,6 +363,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
     onTransition(master ? 'MASTER' : 'BACKUP', `agent attached to running keepalived: marker address ${master ? 'present (master)' : 'absent'}`);
   }
   log.info({ event: 'keepalived', pid: keepalived.pid, attached: keepalived.attached }, 'keepalived running');
+  if (keepalived.attached) await warnIfOutputStale({ pid: keepalived.pid, what: 'keepalived', plan: accessLog, runDir, log });
 
   // Planned switchover state, cached for the synchronous /status.
   const priorityFile = keepalivedPriorityPath(runDir);
@@ -467,7 +477,11 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   log.info({ event: 'control-socket', path: agentSocketPath(runDir) }, 'agent control socket listening');
 
   supervise('health', health.run(signal));
-  supervise('log-cap', capLogs([paths.haproxyLog, paths.keepalivedLog], { signal, log }));
+  // haproxy's stderr (start-up messages, alerts) stays in the run dir, capped; so does keepalived's
+  // console output under syslog. Drained logs are rotated, never cut.
+  supervise('log-cap', capLogs(accessLog.target.to === 'syslog' ? [paths.haproxyLog, paths.keepalivedLog] : [paths.haproxyLog], { signal, log }));
+  for (const drain of accessLog.drains) superviseRestarting(`log-drain:${drain.fifo}`, (s) => drainLogFifo({ ...drain, signal: s, log }));
+  superviseRestarting('dropped-logs', (s) => watchDroppedLogs({ runtime: new RuntimeApi({ socketPath: spec.admin.runtimeSocket }), counter: droppedLogs, signal: s, log }));
   supervise('failover', controller.run(signal));
   supervise('apply', pipeline.run(signal));
   // The spec file is watched: a valid change rolls out (runtime where possible, else one reload);
@@ -534,7 +548,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       restarts.inc({ process: 'haproxy' });
       await systemClock.sleep(backoff, signal).catch(() => undefined);
       try {
-        haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: paths.haproxyLog, signal });
+        haproxy = await startHaproxy({ configPath: hp.config, masterSocket: spec.admin.masterSocket, pidFile, logFile: paths.haproxyLog, ...haproxyOutput, signal });
         backoff = 500;
       } catch (err) {
         backoff = Math.min(backoff * 2, 10_000);
@@ -553,7 +567,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       log.error({ event: 'keepalived-exited', pid: keepalived.pid }, 'keepalived exited: stopped claiming, restarting it');
       await systemClock.sleep(backoff, signal).catch(() => undefined);
       try {
-        keepalived = await startKeepalived({ config: kconfPath, runDir }, { signal });
+        keepalived = await startKeepalived({ config: kconfPath, runDir }, { signal, log: accessLog.keepalived });
         backoff = 500;
       } catch (err) {
         backoff = Math.min(backoff * 2, 10_000);

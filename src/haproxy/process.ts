@@ -12,6 +12,7 @@ import { OverlayError, SystemError, UserError } from '../util/errors.js';
 import { MasterCli, type ProcList, type ReloadResult, type Reloader } from './master-cli.js';
 import { timeoutSignal } from '../util/abort.js';
 import { isProcessAlive } from '../util/pid.js';
+import { openChildOutput } from '../util/output-fd.js';
 import { systemClock } from '../util/clock.js';
 
 /** Where the supervised haproxy is in its life. */
@@ -33,6 +34,12 @@ export interface StartHaproxyOptions {
   readonly readyTimeoutMs?: number;
   /** Append haproxy's output to this file and detach it from our lifetime (the agent's mode). */
   readonly logFile?: string;
+  /**
+   * With `logFile`: haproxy's stdout (where `log stdout` sends the access log) goes here instead,
+   * a FIFO the agent drains into rotated files (`admin.accessLog: file`); `logFile` keeps its
+   * stderr (start-up messages, alerts).
+   */
+  readonly accessLogOutput?: string;
   readonly signal: AbortSignal;
 }
 
@@ -189,9 +196,11 @@ export async function startHaproxy(options: StartHaproxyOptions): Promise<Haprox
   // With a log file, haproxy is not tied to our lifetime: its output goes to the file (not a pipe
   // that would break when we exit) and it is not waited for, so the agent can restart and attach.
   const log = options.logFile !== undefined ? openSync(options.logFile, 'a', 0o600) : undefined;
-  const child = spawn(binary, argv, log !== undefined ? { stdio: ['ignore', log, log], detached: true } : { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = log !== undefined && options.accessLogOutput !== undefined ? openChildOutput(options.accessLogOutput) : log;
+  const child = spawn(binary, argv, log !== undefined ? { stdio: ['ignore', out, log], detached: true } : { stdio: ['ignore', 'pipe', 'pipe'] });
   if (log !== undefined) {
     closeSync(log);
+    if (out !== log && out !== undefined) closeSync(out);
     child.unref();
   }
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));

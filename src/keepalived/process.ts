@@ -1,16 +1,29 @@
 import { spawn } from 'node:child_process';
-import { open, readFile, rm } from 'node:fs/promises';
+import { closeSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SystemError } from '../util/errors.js';
 import { isProcessAlive as isAlive } from '../util/pid.js';
 import { systemClock } from '../util/clock.js';
 import { nodePaths } from '../util/node-paths.js';
+import { openChildOutput } from '../util/output-fd.js';
 
 export interface KeepalivedPaths {
   readonly config: string;
   /** Directory for the pid files and the log. */
   readonly runDir: string;
 }
+
+/**
+ * Where keepalived logs (`admin.accessLog`). `syslog`: through syslog(3) (`/dev/log`, journald on
+ * a systemd node) with `facility`; its console output (start-up errors only) still goes to
+ * `<runDir>/keepalived.log`. `console`: everything to `output` (a FIFO the agent drains into a
+ * rotated file, `tail`), nothing to syslog.
+ * @default console output to `<runDir>/keepalived.log` (the lab's namespaces have no syslog)
+ */
+export type KeepalivedLog =
+  | { readonly to: 'syslog'; readonly facility: string }
+  | { readonly to: 'console'; readonly output: string; readonly tail: string };
 
 export interface KeepalivedProcess {
   readonly pid: number;
@@ -27,7 +40,7 @@ export interface KeepalivedProcess {
 const pidFile = (p: KeepalivedPaths): string => nodePaths(p.runDir).keepalivedPid;
 
 /**
- * Starts keepalived (VRRP only, in the foreground, logging to `<runDir>/keepalived.log`), or
+ * Starts keepalived (VRRP only, in the foreground, logging as `options.log` says), or
  * attaches to the one a previous agent started (pid file + /proc check), so an agent restart does
  * not restart keepalived and does not move the VIP. keepalived is not a child of the agent's
  * lifetime: it keeps running if the agent dies, and its vrrp_script notices a dead agent.
@@ -35,16 +48,20 @@ const pidFile = (p: KeepalivedPaths): string => nodePaths(p.runDir).keepalivedPi
  * Command line measured to work inside a network namespace (keepalived 2.2.7):
  * `keepalived --vrrp --dont-fork --log-console --log-detail --no-syslog -f CONF -p P -r R -c C`.
  */
-export async function startKeepalived(paths: KeepalivedPaths, options: { signal: AbortSignal; binary?: string }): Promise<KeepalivedProcess> {
+export async function startKeepalived(paths: KeepalivedPaths, options: { signal: AbortSignal; binary?: string; log?: KeepalivedLog }): Promise<KeepalivedProcess> {
   const existing = await runningPid(pidFile(paths));
   if (existing !== null) return handle(existing, true);
   await reapOrphans(paths, options.signal);
-  const log = await open(nodePaths(paths.runDir).keepalivedLog, 'a');
+  const runLog = nodePaths(paths.runDir).keepalivedLog;
+  const target = options.log ?? { to: 'console', output: runLog, tail: runLog };
+  const logArgs = target.to === 'syslog' ? ['--log-detail', `--log-facility=${target.facility}`] : ['--log-console', '--log-detail', '--no-syslog'];
+  const tailFile = target.to === 'console' ? target.tail : runLog;
+  const fd = openChildOutput(target.to === 'console' ? target.output : runLog);
   try {
     const child = spawn(options.binary ?? 'keepalived', [
-      '--vrrp', '--dont-fork', '--log-console', '--log-detail', '--no-syslog',
+      '--vrrp', '--dont-fork', ...logArgs,
       '-f', paths.config, '-p', pidFile(paths), '-r', nodePaths(paths.runDir).keepalivedVrrpPid, '-c', nodePaths(paths.runDir).keepalivedCheckersPid,
-    ], { stdio: ['ignore', log.fd, log.fd], detached: true });
+    ], { stdio: ['ignore', fd, fd], detached: true });
     child.unref();
     const pid = child.pid;
     if (pid === undefined) throw new SystemError('INTERNAL', 'keepalived could not be started');
@@ -52,7 +69,7 @@ export async function startKeepalived(paths: KeepalivedPaths, options: { signal:
     for (let i = 0; i < 100; i++) {
       options.signal.throwIfAborted();
       if (child.exitCode !== null) {
-        const tail = (await readFile(nodePaths(paths.runDir).keepalivedLog, 'utf8').catch(() => '')).split('\n').slice(-10).join('\n');
+        const tail = (await readFile(tailFile, 'utf8').catch(() => '')).split('\n').slice(-10).join('\n');
         throw new SystemError('INTERNAL', `keepalived exited at start (${child.exitCode}):\n${tail}`);
       }
       if ((await runningPid(pidFile(paths))) === pid) break;
@@ -60,7 +77,7 @@ export async function startKeepalived(paths: KeepalivedPaths, options: { signal:
     }
     return handle(pid, false);
   } finally {
-    await log.close();
+    closeSync(fd);
   }
 }
 

@@ -153,7 +153,33 @@ export interface Admin {
   readonly stateDir: string;
   /** The agent's status/metrics HTTP endpoint. */
   readonly agent: { readonly bind: NodeLocalBind; readonly port: number };
+  /**
+   * Where HAProxy's access log and keepalived's log go. Absent when the spec leaves it out (so the
+   * spec hash of older specs is unchanged): that means `DEFAULT_ACCESS_LOG`.
+   */
+  readonly accessLog?: AccessLogTarget;
 }
+
+/**
+ * Where HAProxy's access log and keepalived's log go (`admin.accessLog`).
+ * - `syslog`: HAProxy's workers send datagrams to `socket`, a path inside their chroot
+ *   (`/dev/log` there is `/var/lib/haproxy/dev/log`, where the packaged unit binds journald's
+ *   socket); keepalived logs through syslog(3) (`/dev/log`); both with `facility`.
+ * - `file`: both write to pipes the agent drains into `path` (absent: `haproxy-access.log` in the
+ *   run dir) and `keepalived.log` beside it, rotated at `maxBytes` keeping `keep` old files.
+ * Either way HAProxy never blocks on its log: what it cannot write (a full pipe or socket queue)
+ * it counts, and the agent exports that count (`overlay_lb_haproxy_dropped_logs_total`).
+ */
+export type AccessLogTarget =
+  | { readonly to: 'syslog'; readonly socket: string; readonly facility: SyslogFacility }
+  | { readonly to: 'file'; readonly path?: string; readonly maxBytes: number; readonly keep: number };
+
+/** What `admin.accessLog` means when the spec leaves it out: journald on a systemd node. */
+export const DEFAULT_ACCESS_LOG: Extract<AccessLogTarget, { to: 'syslog' }> = Object.freeze({ to: 'syslog', socket: '/dev/log', facility: 'local0' });
+
+/** The syslog facilities both HAProxy and keepalived (`--log-facility`) accept. */
+export const SYSLOG_FACILITIES = ['local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7', 'daemon', 'user'] as const;
+export type SyslogFacility = (typeof SYSLOG_FACILITIES)[number];
 
 /** Where an admin listener binds: never the VIP unless explicitly asked. */
 export type AdminBind = 'localhost' | 'node' | 'vip';

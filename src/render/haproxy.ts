@@ -8,7 +8,8 @@
  * `use_backend %[var(txn.olb_be)]` then dispatches. Runs of same-shaped routes become one map
  * lookup (src/render/maps.ts).
  */
-import type { AccessLog, AdminBind, Backend, Bind, Condition, Frontend, HealthCheck, Route, RouteAction, Spec, StringMatch } from '../model/spec.js';
+import type { AccessLog, AccessLogTarget, AdminBind, Backend, Bind, Condition, Frontend, HealthCheck, Route, RouteAction, Spec, StringMatch } from '../model/spec.js';
+import { DEFAULT_ACCESS_LOG } from '../model/spec.js';
 import { findNode } from '../spec/nodes.js';
 import { SystemError } from '../util/errors.js';
 import { assertCidr, describeShape, planRoutes, splitEntries, type MapEntry, type MapShape } from './maps.js';
@@ -160,7 +161,7 @@ function renderGlobal(spec: Spec): string[] {
     '  master-worker',
     // Least privilege: the master (root, started by the agent) binds the listeners and sockets;
     // its workers, which parse traffic, run as Debian's haproxy user, chrooted into its empty
-    // directory (as Debian's own haproxy.cfg does). Logs go to stdout, which needs no path.
+    // directory (as Debian's own haproxy.cfg does). Their log target resolves inside it.
     `  user ${HAPROXY_WORKER_USER.user}`,
     `  group ${HAPROXY_WORKER_USER.group}`,
     `  chroot ${HAPROXY_WORKER_USER.chroot}`,
@@ -168,9 +169,7 @@ function renderGlobal(spec: Spec): string[] {
     `  #   haproxy -W -S ${assertPath(admin.masterSocket, 'master socket')},mode,600 -f <this file>`,
     `  stats socket ${assertPath(admin.runtimeSocket, 'runtime socket')} mode 600 level admin expose-fd listeners`,
     '  stats timeout 30s',
-    // stdout, not /dev/log: the agent supervises haproxy and reads its stdout, and network
-    // namespaces in the lab have no syslog daemon. Writes are non-blocking; the agent must drain.
-    '  log stdout format raw local0',
+    globalLogLine(admin.accessLog ?? DEFAULT_ACCESS_LOG),
     // No global maxconn: HAProxy derives it from the file-descriptor limit the agent (or systemd's
     // LimitNOFILE) gives it. A fixed value above what the limit allows makes haproxy refuse to
     // start ("Cannot raise FD limit"), which `haproxy -c` does not detect.
@@ -179,6 +178,22 @@ function renderGlobal(spec: Spec): string[] {
     `  ssl-default-bind-ciphers ${TLS12_CIPHERS}`,
     `  ssl-default-bind-ciphersuites ${TLS13_SUITES}`,
   ];
+}
+
+/**
+ * Where HAProxy logs (`admin.accessLog`). HAProxy never blocks on its log: a line that finds the
+ * pipe or socket queue full is dropped and counted in `DroppedLogs` (the agent exports it).
+ * - `syslog`: datagrams to a Unix socket, a path inside the workers' chroot (`/dev/log` there is
+ *   `/var/lib/haproxy/dev/log`, where the packaged unit binds journald's socket); lines up to 8 kB
+ *   (HAProxy's default cuts at 1 kB). Never a network address: the socket passes the admin
+ *   sockets' check (no `family@` prefix, no `,` list).
+ * - `file`: stdout, a pipe the agent drains into rotated files; lines up to 4 kB, PIPE_BUF, so each
+ *   line is one atomic write: two workers (during a reload) never interleave, and a full pipe
+ *   takes a whole line or none, never half of one.
+ */
+function globalLogLine(target: AccessLogTarget): string {
+  if (target.to === 'file') return '  log stdout len 4096 format raw local0';
+  return `  log ${assertPath(target.socket, 'access log socket')} len 8192 format rfc3164 ${assertToken(target.facility, 'syslog facility')}`;
 }
 
 function renderDefaults(): string[] {

@@ -42,10 +42,12 @@ function resolveSchema(schema: z.ZodType, value: unknown): z.ZodType {
     else if (s instanceof z.ZodUnion) {
       const options = s.options as readonly z.ZodType[];
       const byKind = options.filter((o) => (o instanceof z.ZodObject ? 'object' : o instanceof z.ZodArray ? 'array' : 'other') === kindOf(value));
+      // The tag: a discriminated union's own (`to` for admin.accessLog), else `type`.
+      const tag = s instanceof z.ZodDiscriminatedUnion ? String((s.def as { discriminator: unknown }).discriminator) : 'type';
       const tagged = byKind.find((o) => {
         if (!(o instanceof z.ZodObject)) return false;
-        const t = (o.shape as Record<string, z.ZodType>)['type'];
-        return t instanceof z.ZodLiteral && value !== null && typeof value === 'object' && t.values.has((value as Record<string, unknown>)['type'] as never);
+        const t = (o.shape as Record<string, z.ZodType>)[tag];
+        return t instanceof z.ZodLiteral && value !== null && typeof value === 'object' && t.values.has((value as Record<string, unknown>)[tag] as never);
       });
       const chosen = tagged ?? byKind[0];
       if (chosen === undefined) return s;

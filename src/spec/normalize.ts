@@ -5,6 +5,7 @@
  */
 import type {
   AccessLog,
+  AccessLogTarget,
   Admin,
   Backend,
   BalanceAlgorithm,
@@ -25,6 +26,7 @@ import type {
   Switch,
   Tls,
 } from '../model/spec.js';
+import { DEFAULT_ACCESS_LOG } from '../model/spec.js';
 import { crc32 } from './crc32.js';
 import { parseDuration } from './duration.js';
 import { parseCidr } from './ipv4.js';
@@ -133,7 +135,14 @@ export function normalizeAdmin(input: AdminInput | undefined): Admin {
     masterSocket: a.masterSocket ?? `${DEFAULT_RUN_DIR}/haproxy-master.sock`,
     stateDir: a.stateDir ?? DEFAULT_RUN_DIR,
     agent: { bind: a.agent?.bind ?? 'localhost', port: a.agent?.port ?? 8406 },
+    ...(a.accessLog === undefined ? {} : { accessLog: normalizeAccessLogTarget(a.accessLog) }),
   };
+}
+
+/** `admin.accessLog` with its defaults: syslog on /dev/log, facility local0; files of 100 MiB, 5 kept. */
+function normalizeAccessLogTarget(input: NonNullable<AdminInput['accessLog']>): AccessLogTarget {
+  if (input.to === 'syslog') return { to: 'syslog', socket: input.socket ?? DEFAULT_ACCESS_LOG.socket, facility: input.facility ?? DEFAULT_ACCESS_LOG.facility };
+  return { to: 'file', ...(input.path === undefined ? {} : { path: input.path }), maxBytes: (input.maxSizeMiB ?? 100) * 1024 * 1024, keep: input.keep ?? 5 };
 }
 
 type NamedMatch = Extract<Condition, { kind: 'header' }>['match'];

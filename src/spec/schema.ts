@@ -38,6 +38,7 @@ import { pathCheck } from './paths.js';
 import { SNI_NAME_RE, sniNameCheck } from './tls-names.js';
 import { TLS12_CIPHER_NAMES, TLS13_SUITE_NAMES } from './tls-ciphers.js';
 import { bodyCheck, contentTypeCheck, cookieValueCheck, headerValueCheck, queryKeyCheck, queryValueCheck, redirectQueryCheck, rewriteHeaderNameCheck, stickyCookieNameCheck } from './l7-strings.js';
+import { SYSLOG_FACILITIES } from '../model/spec.js';
 
 /** Params carried by our custom zod issues. */
 export interface IssueParams {
@@ -181,6 +182,12 @@ export const AdminSchema = z.strictObject({
   masterSocket: socketPath.optional(),
   stateDir: dirPath.optional(),
   agent: z.strictObject({ bind: nodeLocalBind.optional(), port: port.optional() }).optional(),
+  accessLog: z
+    .discriminatedUnion('to', [
+      z.strictObject({ to: z.literal('syslog'), socket: socketPath.optional(), facility: z.enum(SYSLOG_FACILITIES).optional() }),
+      z.strictObject({ to: z.literal('file'), path: filePath.optional(), maxSizeMiB: int(1, 10_240, 'rotate the file when it reaches this size').optional(), keep: int(1, 100, 'rotated files kept').optional() }),
+    ])
+    .optional(),
 });
 
 // ---- frontends -----------------------------------------------------------------------------

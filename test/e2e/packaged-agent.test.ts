@@ -3,6 +3,7 @@
 // not dist/, under the restrictions of the packaged unit that can be applied without systemd:
 // its CapabilityBoundingSet and NoNewPrivileges (setpriv). haproxy and keepalived, started by
 // the agent, inherit them; haproxy's workers run as `haproxy`, chrooted into /var/lib/haproxy.
+// The access log (admin.accessLog: file in the demo spec) reaches its file through the agent.
 // Then scenario 1 of issue 4: haproxy crashes on the master, lb-b takes every route.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,6 +77,17 @@ void test('the packaged executable, restricted like the unit, fails over when ha
     fault: async (e2e) => {
       await checkNode(e2e, 'lb-a', pkg.executable);
       await checkNode(e2e, 'lb-b', pkg.executable);
+      // admin.accessLog: file (examples/demo.yaml): the probe's requests on the master are lines
+      // of the access log the packaged agent drains and rotates; keepalived's log is beside it.
+      const runDir = e2e.runDir('lb-a');
+      const deadline = Date.now() + 30_000;
+      let accessLog = '';
+      while (!/ HTTP\/1\.1"/.test(accessLog) && Date.now() < deadline) {
+        accessLog = await readFile(join(runDir, 'haproxy-access.log'), 'utf8').catch(() => '');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.match(accessLog, / HTTP\/1\.1"/, 'the probe\'s requests are in lb-a\'s access log');
+      assert.match(await readFile(join(runDir, 'keepalived.log'), 'utf8'), /Entering MASTER STATE/);
       checked = true;
       await e2e.lab.faults.kill('lb-a', 'haproxy', { signal: AbortSignal.timeout(10_000) });
     },

@@ -40,6 +40,9 @@ void test('the unit: capability set as documented, hardening, Type=notify, reloa
     assert.equal(s.get(key)?.at(-1), value, `${key}=${value}`);
   }
   assert.deepEqual(s.get('ReadWritePaths'), ['/run/overlay-lb']);
+  // admin.accessLog: journald's socket inside HAProxy's chroot (syslog), the log directory (file).
+  assert.deepEqual(s.get('BindReadOnlyPaths'), ['-/run/systemd/journal/dev-log:/var/lib/haproxy/dev/log']);
+  assert.deepEqual(s.get('LogsDirectory'), ['overlay-lb']);
   const families = s.get('RestrictAddressFamilies')?.[0]?.split(/\s+/) ?? [];
   for (const f of ['AF_UNIX', 'AF_INET', 'AF_NETLINK']) assert.ok(families.includes(f), `RestrictAddressFamilies lacks ${f}`);
   assert.match(s.get('SystemCallFilter')?.[0] ?? '', /^@system-service\b/);

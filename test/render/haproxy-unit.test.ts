@@ -168,6 +168,9 @@ void test('hostile values reaching the renderer throw INTERNAL instead of being 
     'health path',
   );
   assertRejected(makeSpec({ admin: makeAdmin({ runtimeSocket: '/run/x.sock level admin' }), frontends: [makeFrontend('web')], backends }), 'socket path');
+  assertRejected(makeSpec({ admin: makeAdmin({ accessLog: { to: 'syslog', socket: 'ipv4@10.0.0.1:514', facility: 'local0' } }), frontends: [makeFrontend('web')], backends }), 'access log socket address');
+  assertRejected(makeSpec({ admin: makeAdmin({ accessLog: { to: 'syslog', socket: '/dev/log,ipv4@10.0.0.1:514', facility: 'local0' } }), frontends: [makeFrontend('web')], backends }), 'access log socket list');
+  assertRejected(makeSpec({ admin: makeAdmin({ accessLog: { to: 'syslog', socket: '/dev/log', facility: 'local0\nlog 10.0.0.1' as 'local0' } }), frontends: [makeFrontend('web')], backends }), 'syslog facility');
   assertRejected(
     makeSpec({ admin: makeAdmin({ stats: { enabled: true, bind: 'node', port: 1, auth: { user: 'ops', passwordHash: "x'\nuser evil" } } }), frontends: [makeFrontend('web')], backends }),
     'password hash',
@@ -219,4 +222,11 @@ void test('hard-stop-after covers the longest drainTime: a reload during a drain
   assert.equal(stopAfter([120_000, 45_000]), '120s');
   assert.equal(stopAfter([30_000, 90_500]), '91s');
   assert.equal(stopAfter([3_600_000]), '3600s');
+});
+
+void test('admin.accessLog: syslog (the default) to a chroot socket with its facility, file to stdout in PIPE_BUF lines', () => {
+  const global = (admin: Parameters<typeof makeAdmin>[0]): string[] => renderHaproxy(makeSpec({ admin: makeAdmin(admin), frontends: [makeFrontend('web')], backends }), opts).config.split('\n').filter((l) => /^\s+log /.test(l) && !l.includes('log global'));
+  assert.deepEqual(global({}), ['  log /dev/log len 8192 format rfc3164 local0']);
+  assert.deepEqual(global({ accessLog: { to: 'syslog', socket: '/run/olb/log.sock', facility: 'local3' } }), ['  log /run/olb/log.sock len 8192 format rfc3164 local3']);
+  assert.deepEqual(global({ accessLog: { to: 'file', maxBytes: 1 << 20, keep: 2 } }), ['  log stdout len 4096 format raw local0']);
 });

@@ -234,6 +234,22 @@ export const CASES: readonly Case[] = [
   { name: 'admin port colliding with a bind', yaml: base({ admin: 'admin:\n  stats: { port: 80, bind: vip, auth: { user: ops, passwordHash: "$6$saltsalt$abcdefgh" } }' }), expected: [
     "t.yaml:11:18: admin.stats.port: port 80 of the stats listener (bind vip) collides with frontends[0].binds[0] (vip:80); choose another port",
   ] },
+  { name: 'access log target unknown', yaml: base({ admin: 'admin:\n  accessLog: { to: journald }' }), expected: [
+    't.yaml:11:20: admin.accessLog.to: "journald" is not allowed; allowed: syslog, file.',
+  ] },
+  { name: 'access log target missing', yaml: base({ admin: 'admin:\n  accessLog: { maxSizeMiB: 10 }' }), expected: [
+    't.yaml:11:14: admin.accessLog: missing required field "to"; allowed: syslog, file',
+  ] },
+  { name: 'access log field of the other target', yaml: base({ admin: 'admin:\n  accessLog: { to: file, socket: /dev/log }' }), expected: [
+    't.yaml:11:26: admin.accessLog.socket: unknown field "socket"; allowed fields: to, path, maxSizeMiB, keep.',
+  ] },
+  { name: 'access log facility unknown', yaml: base({ admin: 'admin:\n  accessLog: { to: syslog, facility: local8 }' }), expected: [
+    't.yaml:11:38: admin.accessLog.facility: "local8" is not allowed; allowed: local0, local1, local2, local3, local4, local5, local6, local7, daemon, user. Did you mean "local0"?',
+  ] },
+  { name: 'access log rotation size out of range', yaml: base({ admin: 'admin:\n  accessLog: { to: file, maxSizeMiB: 0, keep: 101 }' }), expected: [
+    't.yaml:11:38: admin.accessLog.maxSizeMiB: 0 is out of range; allowed 1..10240',
+    't.yaml:11:47: admin.accessLog.keep: 101 is out of range; allowed 1..100',
+  ] },
   { name: 'health URI on the VIP', yaml: base({ admin: 'admin:\n  health: { port: 8405, bind: vip }' }), expected: [
     't.yaml:11:31: admin.health.bind: "vip" is not allowed; allowed: localhost, node.',
   ] },

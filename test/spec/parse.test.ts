@@ -94,10 +94,10 @@ void test('several independent errors in one file are all reported, in position 
   assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
     'demo.yaml:9:8: cluster.vip: VIP 10.0.9.9 lies inside VPC CIDR 10.0.0.0/16 (cluster.vpcCidrs[0]); the VIP must be outside every VPC and peer CIDR so that its /32 route can point at any node: choose an address outside them',
     'demo.yaml:17:21: cluster.vrrp.advertInterval: expected a string, got the number 100; quote it: "100"',
-    'demo.yaml:44:18: frontends[0].routes[0].backend: unknown backend "app-canry"; defined backends: api-v2, app-canary, app-stable, checkout-blue, checkout-green. Did you mean "app-canary"?',
-    'demo.yaml:63:11: frontends[0].routes[4].split: the weights add up to 110 (95 + 15); they must add up to 100',
-    'demo.yaml:70:13: switches[0].active: unknown side "purple"; sides of switch "checkout": blue, green.',
-    'demo.yaml:84:14: backends[2].balance: "leastconns" is not allowed; allowed: roundrobin, leastconn, source, uri. Did you mean "leastconn"?',
+    'demo.yaml:46:18: frontends[0].routes[0].backend: unknown backend "app-canry"; defined backends: api-v2, app-canary, app-stable, checkout-blue, checkout-green. Did you mean "app-canary"?',
+    'demo.yaml:65:11: frontends[0].routes[4].split: the weights add up to 110 (95 + 15); they must add up to 100',
+    'demo.yaml:72:13: switches[0].active: unknown side "purple"; sides of switch "checkout": blue, green.',
+    'demo.yaml:86:14: backends[2].balance: "leastconns" is not allowed; allowed: roundrobin, leastconn, source, uri. Did you mean "leastconn"?',
   ]);
   assert.deepEqual(r.diagnostics.map((d) => d.code), ['SPEC_VIP_IN_CIDR', 'SPEC_TYPE', 'SPEC_REFERENCE', 'SPEC_SPLIT_WEIGHTS', 'SPEC_REFERENCE', 'SPEC_ENUM']);
 });
@@ -153,7 +153,7 @@ void test('every examples/*.yaml validates; the EIP example fails with the EIP b
   assert.equal(r.ok, false);
   if (!r.ok) {
     assert.deepEqual(r.diagnostics.map(formatDiagnostic), [
-      "examples/eip.yaml:40:7: frontends[0].binds: frontend \"public\" binds only the VIP (192.168.100.10), but with failover: eip the Elastic IP's traffic arrives at the active node's private address, so this frontend would never receive it: bind the node's address instead (address: node, or 0.0.0.0 for every address), for example binds: [{ address: node, port: 80 }]",
+      "examples/eip.yaml:42:7: frontends[0].binds: frontend \"public\" binds only the VIP (192.168.100.10), but with failover: eip the Elastic IP's traffic arrives at the active node's private address, so this frontend would never receive it: bind the node's address instead (address: node, or 0.0.0.0 for every address), for example binds: [{ address: node, port: 80 }]",
     ]);
   }
 });

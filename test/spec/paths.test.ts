@@ -4,8 +4,9 @@
  * accepted form renders an admin socket that is a Unix socket with mode 600, never a network or
  * abstract socket, and the rendered config passes the real `haproxy -c`.
  *
- * The fields: admin.runtimeSocket and admin.masterSocket (sockets), admin.stateDir (directory),
- * frontends[].binds[].tls.certificates[] and discovery[].path of a file source (files).
+ * The fields: admin.runtimeSocket, admin.masterSocket and admin.accessLog.socket (sockets),
+ * admin.stateDir (directory), admin.accessLog.path, frontends[].binds[].tls.certificates[] and
+ * discovery[].path of a file source (files).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -48,6 +49,8 @@ const FIELDS: readonly Field[] = [
   { path: 'admin.runtimeSocket', kind: 'socket', yaml: (q) => spec({ admin: `runtimeSocket: ${q}` }) },
   { path: 'admin.masterSocket', kind: 'socket', yaml: (q) => spec({ admin: `masterSocket: ${q}` }) },
   { path: 'admin.stateDir', kind: 'directory', yaml: (q) => spec({ admin: `stateDir: ${q}` }) },
+  { path: 'admin.accessLog.socket', kind: 'socket', yaml: (q) => spec({ admin: `accessLog: { to: syslog, socket: ${q} }` }) },
+  { path: 'admin.accessLog.path', kind: 'file', yaml: (q) => spec({ admin: `accessLog: { to: file, path: ${q} }` }) },
   { path: 'frontends[0].binds[0].tls.certificates[0]', kind: 'file', yaml: (q) => spec({ tls: q }) },
   { path: 'discovery[0].path', kind: 'file', yaml: (q) => spec({ discovery: q }) },
 ];
@@ -177,6 +180,22 @@ void test('accepted socket forms render as Unix sockets with mode 600: no networ
     assert.ok(keepalived.includes(`vrrp_notify_fifo ${path}/keepalived.fifo`), 'keepalived uses the state directory as written');
     const config = out.config;
     const check = await checkHaproxyConfig({ config, maps: out.maps, dir, mapDir, signal: AbortSignal.timeout(60_000) });
+    assert.equal(check.ok, true, check.output);
+  }
+});
+
+void test('accepted access-log socket forms render as one Unix-socket log target; haproxy -c accepts them', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'olb-paths-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  for (const path of ACCEPTED) {
+    const r = parseSpec(spec({ admin: `accessLog: { to: syslog, socket: ${yq(path)} }` }), { file: 't.yaml' });
+    assert.equal(r.ok, true, r.ok ? '' : r.diagnostics.map(formatDiagnostic).join('\n'));
+    if (!r.ok) continue;
+    const mapDir = join(dir, 'maps');
+    const out = renderHaproxy(r.spec, { node: 'lb-a', specHash: r.hash, mapDir });
+    const targets = out.config.split('\n').filter((l) => /^\s+log /.test(l) && l.trim() !== 'log global');
+    assert.deepEqual(targets, [`  log ${path} len 8192 format rfc3164 local0`]);
+    const check = await checkHaproxyConfig({ config: out.config, maps: out.maps, dir, mapDir, signal: AbortSignal.timeout(60_000) });
     assert.equal(check.ok, true, check.output);
   }
 });
