@@ -24,8 +24,8 @@ import { lbNodePolicy } from '../cloud/aws/iam-policy.js';
 import type { LabPlan } from './plan.js';
 import { openLab, type Lab } from './topology.js';
 import { LabStateFile } from './state-file.js';
-import type { DataPathEvent } from './datapath.js';
 import { LabCloud, isWellFormedId, type World } from './ec2/state.js';
+import { resolveEniFirewalls, type EniFirewall } from './ec2/security-groups.js';
 import { startEc2Api, type Ec2Api } from './ec2/server.js';
 import { ALLOW_ALL_POLICY, type LabCredential } from './ec2/policy.js';
 import type { ApiFaultStatus } from './ec2/faults.js';
@@ -40,6 +40,14 @@ import { ownProgramArgv } from '../util/own-program.js';
 /** The IAM role of the LB nodes (instance profile) in the lab. */
 export const LB_NODE_ROLE = 'overlay-lb-node';
 
+/**
+ * The security group `lab up` gives every instance it builds from the spec (LB nodes, backends,
+ * clients): all traffic in and out, so the lab's own nodes work as before security groups were
+ * enforced. Tests and provisioners narrow an ENI's groups with ModifyNetworkInterfaceAttribute
+ * (or launch instances with their own groups).
+ */
+export const LAB_OPEN_GROUP = 'overlay-lb-lab-open';
+
 /** A logger with the shape of src/util/log.ts. */
 export interface ControllerLogger {
   info(fields: Readonly<Record<string, unknown>>, message: string): void;
@@ -53,6 +61,10 @@ export type LabFault =
   | { readonly kind: 'api-errors'; readonly rate: number }
   | { readonly kind: 'api-consistency'; readonly ms: number }
   | { readonly kind: 'api-unreachable'; readonly az: string; readonly mode?: 'drop' | 'hang' }
+  /** S3 slow: every S3 answer `ms` later. */
+  | { readonly kind: 's3-latency'; readonly ms: number }
+  /** S3 unreachable from everywhere (instances and host); EC2 and IAM on the same endpoint still answer. */
+  | { readonly kind: 's3-unreachable'; readonly mode?: 'drop' | 'hang' }
   | InfraFault;
 
 /** The files of a lab besides its state file, all in one directory next to it. */
@@ -162,9 +174,13 @@ export async function startLabController(options: StartLabControllerOptions): Pr
   const datapath = lab.datapath;
   let pending: Promise<void> = Promise.resolve();
   const cloud = new LabCloud({ region: plan.region, publicIpBase: eipBase(plan) });
+  const firewalls = (): readonly EniFirewall[] => resolveEniFirewalls(cloud.view());
   cloud.on((event) => {
     const at = performance.now();
-    const applied = datapath.applyEvent(event as DataPathEvent, { signal: inner }).then(() => {
+    const change = event.type === 'security-groups-changed'
+      ? datapath.setSecurityGroups(firewalls, { signal: inner })
+      : datapath.applyEvent(event, { signal: inner });
+    const applied = change.then(() => {
       // How far the kernel lags the API (a busy machine stretches it): in the log, for tests.
       if (event.type === 'route-changed' || event.type === 'address-associated') log?.info({ event, lagMs: Math.round(performance.now() - at) }, 'lab data path changed');
     }, (error: unknown) => {
@@ -196,6 +212,11 @@ export async function startLabController(options: StartLabControllerOptions): Pr
     log?.info({ vpc: plan.vpc.id }, 'lab cloud seeded');
   }
   await persist();
+  // The kernel's security-group rules from the world as it is now (a restarted controller's
+  // restored world, or a seeded one whose events may have been collapsed).
+  pending = Promise.all([pending, datapath.setSecurityGroups(firewalls, { signal: inner }).catch((error: unknown) => {
+    log?.error({ error: (error as Error).message }, 'lab security groups failed');
+  })]).then(() => undefined);
 
   const api = await startEc2Api({
     cloud, host: '127.0.0.1', port: previous === null ? 0 : Number(new URL(previous.apiUrl).port), signal: inner, credentials: [admin],
@@ -257,6 +278,8 @@ export async function startLabController(options: StartLabControllerOptions): Pr
         else unreachableAzs.delete(fault.az);
         applyUnreachable();
         break;
+      case 's3-latency': api.faults.setS3Latency(on ? fault.ms : 0); break;
+      case 's3-unreachable': api.faults.setS3Unreachable(on ? fault.mode ?? 'drop' : null); break;
       default:
         if (on) await injectInfraFault(plan, fault, { signal: inner });
         else await clearInfraFault(plan, fault, { signal: inner });
@@ -395,8 +418,13 @@ export function seedLabCloud(cloud: LabCloud, plan: LabPlan, options: { readonly
     const { internetGatewayId } = cloud.createInternetGateway({ vpcId, tags: tags(`${plan.clusterName}-igw`) });
     for (const table of plan.routeTables) cloud.createRoute({ routeTableId: table.id, destinationCidrBlock: '0.0.0.0/0', target: { gatewayId: internetGatewayId } });
   }
+  const { groupId: openGroupId } = cloud.createSecurityGroup({
+    vpcId, groupName: LAB_OPEN_GROUP, description: 'lab-made: all traffic of the instances lab up builds from the spec', tags: tags(LAB_OPEN_GROUP),
+  });
+  cloud.authorizeSecurityGroupRules({ groupId: openGroupId, direction: 'ingress', rules: [{ protocol: '-1', cidr: '0.0.0.0/0' }] });
   for (const instance of plan.instances) {
     cloud.createInstance({
+      groupIds: [openGroupId],
       subnetId: instance.eni.subnetId, privateIp: instance.eni.privateIp, mac: instance.eni.mac,
       instanceId: instance.instanceId, networkInterfaceId: instance.eni.id, tags: { ...tags(instance.name), 'overlay-lb:role': instance.role },
       ...(instance.role === 'lb-node' ? { roleName: LB_NODE_ROLE } : {}),
@@ -460,6 +488,12 @@ export function validateFault(plan: LabPlan, fault: LabFault): void {
       az(fault.az);
       if (fault.mode !== undefined && fault.mode !== 'drop' && fault.mode !== 'hang') bad(`api-unreachable mode ${JSON.stringify(fault.mode)}: allowed are drop, hang`);
       return;
+    case 's3-latency':
+      if (!(Number.isFinite(fault.ms) && fault.ms >= 0 && fault.ms <= 600_000)) bad(`s3-latency ms ${fault.ms} is out of range: allowed is 0 to 600000`);
+      return;
+    case 's3-unreachable':
+      if (fault.mode !== undefined && fault.mode !== 'drop' && fault.mode !== 'hang') bad(`s3-unreachable mode ${JSON.stringify(fault.mode)}: allowed are drop, hang`);
+      return;
     case 'az-blackhole':
       az(fault.az);
       return;
@@ -470,7 +504,7 @@ export function validateFault(plan: LabPlan, fault: LabFault): void {
     case 'node-down':
       return;
     default:
-      bad(`unknown fault kind ${JSON.stringify((fault as { kind: unknown }).kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, node-down, az-blackhole, partition`);
+      bad(`unknown fault kind ${JSON.stringify((fault as { kind: unknown }).kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, s3-latency, s3-unreachable, node-down, az-blackhole, partition`);
   }
 }
 

@@ -27,6 +27,8 @@ import type { LabPlan, LabInstance } from './plan.js';
 import { findInstance } from './plan.js';
 import { execIn, iptablesIn, ipIn, runCommand } from './netns.js';
 import { UserError } from '../util/errors.js';
+import type { EniFirewall } from './ec2/security-groups.js';
+import { renderSecurityGroupRules, securityGroupChainsIn, SECURITY_GROUP_CHAIN } from './security-group-datapath.js';
 
 /**
  * The bits of the packet mark (router namespace) that carry an Elastic IP association's conntrack
@@ -45,6 +47,8 @@ export const LAB_CHAINS = {
   faultOutput: 'OLB-FAULT-OUT',
   /** filter/FORWARD: source/destination check. */
   sourceDestCheck: 'OLB-SDC',
+  /** filter/FORWARD: security groups (after the source/destination check; src/lab/security-group-datapath.ts). */
+  securityGroups: SECURITY_GROUP_CHAIN,
   /** nat/PREROUTING: Elastic IP DNAT. */
   eipPrerouting: 'OLB-EIP-PRE',
   /** nat/POSTROUTING: Elastic IP SNAT. */
@@ -92,6 +96,11 @@ export interface KernelDataPath {
   applyEvent(event: DataPathEvent, options: IoOptions): Promise<void>;
   /** The kernel table number of a route table id. @throws UserError LAB_UNKNOWN_NAME */
   tableNumberOf(routeTableId: string): number;
+  /**
+   * Replaces every ENI's security-group rules in one iptables commit. `firewalls` is read when
+   * the change runs (the newest state; requests that queue up meanwhile collapse into one).
+   */
+  setSecurityGroups(firewalls: () => readonly EniFirewall[], options: IoOptions): Promise<void>;
 }
 
 /** Creates the data path of a built lab (router namespace, chains created by `buildLab`). */
@@ -244,8 +253,36 @@ export function createKernelDataPath(plan: LabPlan): KernelDataPath {
     await setEipRules(change.publicIp, { privateIp: change.privateIp ?? target.eni.privateIp, zone: target.eni.realm }, options);
   };
 
+  // Security groups: the whole rule set in one commit, from the newest state when it runs; a
+  // request while one is queued (not yet started) rides along with it.
+  let sgQueued: { read: () => readonly EniFirewall[]; applied: Promise<void> } | null = null;
+  const setSecurityGroups = (read: () => readonly EniFirewall[], options: IoOptions): Promise<void> => {
+    if (sgQueued !== null) {
+      sgQueued.read = read;
+      return sgQueued.applied;
+    }
+    const job: { read: () => readonly EniFirewall[]; applied: Promise<void> } = { read, applied: Promise.resolve() };
+    job.applied = serial(async () => {
+      sgQueued = null;
+      const firewalls = job.read();
+      const saved = (await runCommand(execIn(router, ['iptables-save', '-t', 'filter']), options)).stdout;
+      const input = renderSecurityGroupRules({
+        firewalls, existingChains: securityGroupChainsIn(saved),
+        placeOf: (fw) => {
+          const subnet = plan.subnets.find((s) => s.id === fw.subnetId);
+          if (subnet === undefined) return undefined;
+          return { bridge: subnet.routerInterface, realm: plan.instances.find((i) => i.eni.id === fw.networkInterfaceId)?.eni.realm ?? null };
+        },
+      });
+      await runCommand(execIn(router, ['iptables-restore', '-w', '5', '--noflush']), { ...options, input });
+    });
+    sgQueued = job;
+    return job.applied;
+  };
+
   return {
     applyRoute: (change, options) => serial(() => applyRoute(change, options)),
+    setSecurityGroups,
     setSourceDestCheck: (change, options) => serial(() => setSourceDestCheck(change, options)),
     associateAddress: (change, options) => serial(() => associateAddress(change, options)),
     disassociateAddress: (change, options) => serial(() => disassociateAddress(change, options)),

@@ -140,7 +140,8 @@ export async function buildLab(plan: LabPlan, options: BuildLabOptions): Promise
     }
     // Firewall chains (router namespace only).
     for (const [chain, parent] of [
-      [LAB_CHAINS.faultForward, 'FORWARD'], [LAB_CHAINS.sourceDestCheck, 'FORWARD'], [LAB_CHAINS.faultInput, 'INPUT'], [LAB_CHAINS.faultOutput, 'OUTPUT'],
+      [LAB_CHAINS.faultForward, 'FORWARD'], [LAB_CHAINS.sourceDestCheck, 'FORWARD'], [LAB_CHAINS.securityGroups, 'FORWARD'],
+      [LAB_CHAINS.faultInput, 'INPUT'], [LAB_CHAINS.faultOutput, 'OUTPUT'],
     ] as const) {
       await run(iptablesIn(router, ['-N', chain]));
       await run(iptablesIn(router, ['-A', parent, '-j', chain]));

@@ -45,6 +45,17 @@ export interface SpecEdits {
   readonly agentCommand?: AgentCommand;
 }
 
+/** Steps of `startE2eLab` a test changes (not spec edits). */
+export interface E2eSetup {
+  /** Runs after the lab is up and before any agent starts (e.g. to put the LB nodes' ENIs in security groups). */
+  readonly beforeAgents?: (lab: LabHandle) => Promise<void>;
+  /**
+   * Wait for the usual start (lb-a master, lb-b backup, every route on lb-a). false: return once
+   * lb-a is master and healthy and lb-b's agent is started. @default true
+   */
+  readonly converge?: boolean;
+}
+
 export interface E2eLab {
   readonly lab: LabHandle;
   readonly specFile: string;
@@ -70,7 +81,7 @@ export interface E2eLab {
  * both nodes' haproxy are healthy and every route table points at lb-a (API and kernel).
  * Skips nothing: the caller skips when not root.
  */
-export async function startE2eLab(t: TestContext, edits: SpecEdits = {}): Promise<E2eLab> {
+export async function startE2eLab(t: TestContext, edits: SpecEdits = {}, setup: E2eSetup = {}): Promise<E2eLab> {
   const dir = await mkdtemp(join(tmpdir(), 'olbt-e2e-'));
   const prefix = `olbt${process.pid}`.slice(0, 12);
   const stateDir = join(dir, 'state');
@@ -126,12 +137,14 @@ export async function startE2eLab(t: TestContext, edits: SpecEdits = {}): Promis
       return parts.join('\n');
     },
   };
+  await setup.beforeAgents?.(lab);
   await startAgent(e2e, 'lb-a');
   await waitFor(e2e, 'lb-a master and healthy', async () => {
     const a = await agentStatus(lab, 'lb-a');
     return a?.vrrp.vrrp === 'MASTER' && a.haproxy.healthy;
   }, { timeoutMs: 60_000 });
   await startAgent(e2e, 'lb-b');
+  if (setup.converge === false) return e2e;
   await waitFor(e2e, 'lb-a master, lb-b backup, both healthy', async () => {
     const [a, b] = [await agentStatus(lab, 'lb-a'), await agentStatus(lab, 'lb-b')];
     return a?.vrrp.vrrp === 'MASTER' && b?.vrrp.vrrp === 'BACKUP' && a.haproxy.healthy && b.haproxy.healthy;

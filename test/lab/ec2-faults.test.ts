@@ -136,7 +136,7 @@ void test('latency is applied per action through the injected sleep', async (t) 
   f.faults.clear();
   await f.ec2.send(new DescribeVpcsCommand({}));
   assert.deepEqual(f.slept, [250, 40]);
-  assert.deepEqual(f.faults.status(), { latencyMs: {}, throttling: false, errorRate: 0, consistencyDelayMs: 0, unreachable: null });
+  assert.deepEqual(f.faults.status(), { latencyMs: {}, throttling: false, errorRate: 0, consistencyDelayMs: 0, unreachable: null, s3LatencyMs: 0, s3Unreachable: null });
 });
 
 void test('the API is unreachable for callers the predicate selects: dropped or hung, then cleared', async (t) => {

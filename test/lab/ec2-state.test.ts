@@ -36,12 +36,14 @@ void test('building a VPC emits the events the kernel side mirrors', () => {
     { type: 'association-changed', routeTableId: mainRouteTableId, subnetId, associationId: null },
     { type: 'route-table-created', routeTableId, vpcId, main: false },
     { type: 'association-changed', routeTableId, subnetId, associationId },
+    // The new ENI is in the VPC's default group: the data path re-reads the security groups.
+    { type: 'security-groups-changed' },
     { type: 'route-changed', routeTableId, destinationCidrBlock: '192.168.100.10/32', target: { networkInterfaceId: node.networkInterfaceId } },
     { type: 'source-dest-check', networkInterfaceId: node.networkInterfaceId, enabled: false },
   ]);
   off();
   cloud.setSourceDestCheck({ networkInterfaceId: node.networkInterfaceId, enabled: true });
-  assert.equal(events.length, 6);
+  assert.equal(events.length, 7);
   assert.equal(effectiveRouteTable(cloud.view() as never, subnetId)?.routeTableId, routeTableId);
 });
 

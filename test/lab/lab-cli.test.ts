@@ -65,6 +65,19 @@ void test('overlay-lb lab up, status, fault, down leave the machine as it was', 
   const cleared = await cli(['lab', 'fault', 'az-blackhole', 'az-b', '--clear', ...common]);
   assert.equal(cleared.code, 0, cleared.stderr);
   assert.deepEqual((JSON.parse((await cli(['lab', 'status', '--json', ...common])).stdout) as { faults: unknown[] }).faults, [{ kind: 'api-latency', action: 'ReplaceRoute', ms: 200 }]);
+  // The S3 faults are declared and cleared like the others.
+  for (const args of [['s3-unreachable', '--mode', 'hang'], ['s3-latency', '--ms', '300']]) {
+    const injected = await cli(['lab', 'fault', ...args, ...common]);
+    assert.equal(injected.code, 0, injected.stderr);
+  }
+  const badMode = await cli(['lab', 'fault', 's3-unreachable', '--mode', 'slow', ...common]);
+  assert.notEqual(badMode.code, 0);
+  assert.match(badMode.stderr, /--mode "slow" is not allowed: use drop or hang/);
+  assert.deepEqual((JSON.parse((await cli(['lab', 'status', '--json', ...common])).stdout) as { faults: unknown[] }).faults, [
+    { kind: 'api-latency', action: 'ReplaceRoute', ms: 200 }, { kind: 's3-unreachable', mode: 'hang' }, { kind: 's3-latency', ms: 300 },
+  ]);
+  for (const kind of ['s3-unreachable', 's3-latency']) assert.equal((await cli(['lab', 'fault', kind, '--clear', ...common])).code, 0);
+  assert.deepEqual((JSON.parse((await cli(['lab', 'status', '--json', ...common])).stdout) as { faults: unknown[] }).faults, [{ kind: 'api-latency', action: 'ReplaceRoute', ms: 200 }]);
 
   const exec = await cli(['lab', 'exec', 'lb-a', ...common, '--', 'ip', '-o', 'addr', 'show', 'dev', 'lo']);
   assert.equal(exec.code, 0, exec.stderr);

@@ -36,6 +36,7 @@ export const labHelp = `Usage: overlay-lb lab COMMAND [options]
   fault KIND [ARGS] [--clear] | --clear-all  inject or clear a fault:
       api-latency --action ACTION|* --ms N     api-throttle on|off       api-errors --rate 0..1
       api-consistency --ms N                   api-unreachable --az AZ [--mode drop|hang]
+      s3-latency --ms N                        s3-unreachable [--mode drop|hang]
       node-down NODE    az-blackhole AZ    partition [--sides AZ,AZ:AZ]    kill NODE haproxy|keepalived|agent
   serve --state-file FILE                    run the lab controller (started by 'up')
 
@@ -299,6 +300,14 @@ async function labFault(argv: readonly string[], io: CliIo, signal: AbortSignal)
       fault = { kind, az: values.az, ...(values.mode === 'hang' || values.mode === 'drop' ? { mode: values.mode } : {}) };
       break;
     }
+    case 's3-latency': fault = { kind, ms: number('ms', values.ms) }; break;
+    case 's3-unreachable': {
+      if (values.mode !== undefined && values.mode !== 'hang' && values.mode !== 'drop') {
+        throw new UserError('CLI_USAGE', `lab fault s3-unreachable: --mode ${JSON.stringify(values.mode)} is not allowed: use drop or hang`);
+      }
+      fault = { kind, ...(values.mode === undefined ? {} : { mode: values.mode }) };
+      break;
+    }
     case 'node-down': fault = { kind, node: arg('NODE') }; break;
     case 'az-blackhole': fault = { kind, az: arg('AZ') }; break;
     case 'partition': {
@@ -310,7 +319,7 @@ async function labFault(argv: readonly string[], io: CliIo, signal: AbortSignal)
       break;
     }
     default:
-      throw new UserError('LAB_FAULT_INVALID', `unknown fault kind ${JSON.stringify(kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, node-down, az-blackhole, partition, kill`);
+      throw new UserError('LAB_FAULT_INVALID', `unknown fault kind ${JSON.stringify(kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, s3-latency, s3-unreachable, node-down, az-blackhole, partition, kill`);
   }
   const answer = await controlRequest(await controlSocket(), { method: 'POST', path: '/faults', body: { op: on ? 'inject' : 'clear', fault } }, { signal }) as { faults: unknown[] };
   io.out(`${on ? 'injected' : 'cleared'} ${kind}; active faults: ${answer.faults.length === 0 ? 'none' : answer.faults.map((f) => JSON.stringify(f)).join(' ')}`);

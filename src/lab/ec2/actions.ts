@@ -7,36 +7,17 @@ import { Ec2ApiError, ec2Errors } from './errors.js';
 import type { AuthorizedResource } from './policy.js';
 import { applyFilters, paginate, type FilterFields, type QueryParams } from './query.js';
 import {
-  lookup, resourceTypeOf, routeState, DEBIAN_OWNER_ID, LAB_IMAGE_ID, LAB_IMAGE_NAME, LAB_INSTANCE_TYPE,
+  lookup, lookupGroup, resourceTypeOf, routeState, DEBIAN_OWNER_ID, LAB_IMAGE_ID, LAB_IMAGE_NAME, LAB_INSTANCE_TYPE,
   type AddressData, type InstanceData, type LabCloud, type NetworkInterfaceData, type RouteTableData,
   type RouteTargetInput, type SubnetData, type VpcData, type World,
 } from './state.js';
 import { itemSet, tagSet, type XmlNode } from './xml.js';
+import { SECURITY_GROUP_ACTIONS } from './security-group-actions.js';
+import { inVpc, type ActionContext, type ActionHandler } from './action-context.js';
 
-/** What a handler gets for one request. */
-export interface ActionContext {
-  readonly cloud: LabCloud;
-  readonly params: QueryParams;
-  /** The world a Describe reads (older than the current one under the consistency fault). */
-  readonly view: Readonly<World>;
-  /**
-   * Check the caller's policy for this action on these resources, then honour DryRun.
-   * Throws UnauthorizedOperation, or DryRunOperation when the call would have succeeded.
-   */
-  authorize(resources: readonly AuthorizedResource[]): void;
-}
-
-export interface ActionHandler {
-  /** Mutating actions use the mutating throttle bucket and are never served from a stale view. */
-  readonly mutating: boolean;
-  run(ctx: ActionContext): XmlNode;
-}
+export type { ActionContext, ActionHandler } from './action-context.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-function inVpc(cloud: LabCloud, type: string, id: string, vpcId: string | null): AuthorizedResource {
-  return { arn: cloud.arn(type, id), conditions: vpcId === null ? {} : { 'ec2:vpc': cloud.arn('vpc', vpcId) } };
-}
 
 /** Explicit ids first (each must exist, as EC2 answers .NotFound for any missing one), else all. */
 function selectByIds<T>(world: Readonly<World>, prefix: string, ids: readonly string[], all: Readonly<Record<string, T>>): T[] {
@@ -103,6 +84,11 @@ function routeTableXml(cloud: LabCloud, world: Readonly<World>, t: RouteTableDat
   };
 }
 
+/** `groupSet` of an ENI or instance: `{ groupId, groupName }` per group. */
+function groupSetXml(world: Readonly<World>, groupIds: readonly string[]): XmlNode {
+  return itemSet(groupIds.map((groupId) => ({ groupId, groupName: world.securityGroups[groupId]?.groupName })));
+}
+
 function addressOf(world: Readonly<World>, eni: NetworkInterfaceData): AddressData | undefined {
   return Object.values(world.addresses).find((a) => a.association?.networkInterfaceId === eni.networkInterfaceId);
 }
@@ -119,7 +105,7 @@ function eniXml(cloud: LabCloud, world: Readonly<World>, e: NetworkInterfaceData
     description: e.description, ownerId: cloud.accountId, requesterManaged: options.inInstance ? undefined : false,
     status: e.attachment === null ? 'available' : 'in-use', macAddress: e.mac, privateIpAddress: e.privateIp,
     privateDnsName: `ip-${e.privateIp.replaceAll('.', '-')}.${cloud.region}.compute.internal`,
-    sourceDestCheck: e.sourceDestCheck, groupSet: itemSet([]),
+    sourceDestCheck: e.sourceDestCheck, groupSet: groupSetXml(world, e.groups),
     attachment: e.attachment === null ? undefined : {
       attachmentId: e.attachment.attachmentId, instanceId: options.inInstance ? undefined : e.attachment.instanceId,
       instanceOwnerId: options.inInstance ? undefined : cloud.accountId, deviceIndex: e.attachment.deviceIndex, status: 'attached',
@@ -145,7 +131,7 @@ function instanceXml(cloud: LabCloud, world: Readonly<World>, i: InstanceData): 
     dnsName: '', reason: '', amiLaunchIndex: 0, productCodes: itemSet([]), instanceType: LAB_INSTANCE_TYPE, launchTime: iso(i.launchTime),
     placement: { availabilityZone: world.subnets[i.subnetId]?.availabilityZone, groupName: '', tenancy: 'default' },
     monitoring: { state: 'disabled' }, subnetId: i.subnetId, vpcId: i.vpcId, privateIpAddress: primary?.privateIp, ipAddress: publicIp,
-    sourceDestCheck: primary?.sourceDestCheck, groupSet: itemSet([]), architecture: 'x86_64', rootDeviceType: 'ebs',
+    sourceDestCheck: primary?.sourceDestCheck, groupSet: groupSetXml(world, primary?.groups ?? []), architecture: 'x86_64', rootDeviceType: 'ebs',
     blockDeviceMapping: itemSet([]), virtualizationType: 'hvm', tagSet: tagSet(i.tags), hypervisor: 'xen',
     networkInterfaceSet: itemSet(enis.map((e) => eniXml(cloud, world, e, { inInstance: true }))),
     iamInstanceProfile: i.roleName === null ? undefined : {
@@ -201,6 +187,8 @@ const instanceFields = (cloud: LabCloud, world: Readonly<World>): FilterFields<I
   'network-interface.addresses.private-ip-address': (i) => instanceEnis(world, i).map((e) => e.privateIp),
   'reservation-id': (i) => [i.reservationId], 'owner-id': () => [cloud.accountId], 'instance-type': () => [LAB_INSTANCE_TYPE],
   'image-id': () => [LAB_IMAGE_ID], 'source-dest-check': (i) => [String(instanceEnis(world, i).find((e) => e.attachment?.deviceIndex === 0)?.sourceDestCheck)],
+  'instance.group-id': (i) => instanceEnis(world, i).find((e) => e.attachment?.deviceIndex === 0)?.groups ?? [],
+  'instance.group-name': (i) => (instanceEnis(world, i).find((e) => e.attachment?.deviceIndex === 0)?.groups ?? []).map((id) => world.securityGroups[id]?.groupName),
   'iam-instance-profile.arn': (i) => [i.roleName === null ? undefined : `arn:aws:iam::${cloud.accountId}:instance-profile/${i.roleName}`],
 });
 const eniFields = (cloud: LabCloud, world: Readonly<World>): FilterFields<NetworkInterfaceData> => ({
@@ -213,6 +201,7 @@ const eniFields = (cloud: LabCloud, world: Readonly<World>): FilterFields<Networ
   status: (e) => [e.attachment === null ? 'available' : 'in-use'], 'source-dest-check': (e) => [String(e.sourceDestCheck)],
   'owner-id': () => [cloud.accountId], 'association.public-ip': (e) => [addressOf(world, e)?.publicIp],
   'association.allocation-id': (e) => [addressOf(world, e)?.allocationId], 'interface-type': () => ['interface'],
+  'group-id': (e) => e.groups, 'group-name': (e) => e.groups.map((id) => world.securityGroups[id]?.groupName),
 });
 const addressFields = (cloud: LabCloud, world: Readonly<World>): FilterFields<AddressData> => ({
   'allocation-id': (a) => [a.allocationId], 'public-ip': (a) => [a.publicIp], 'association-id': (a) => [a.association?.associationId],
@@ -263,7 +252,7 @@ function sourceDestCheckValue(params: QueryParams): boolean {
   const value = params.get('Value');
   if (attribute === 'sourceDestCheck' && (value === 'true' || value === 'false')) return value === 'true';
   if (attribute !== undefined || params.get('SourceDestCheck.Value') === undefined) {
-    throw ec2Errors.invalidParameterValue('The lab supports only the sourceDestCheck attribute (SourceDestCheck.Value=true|false).');
+    throw ec2Errors.invalidParameterValue('The lab supports the sourceDestCheck and groupSet attributes (SourceDestCheck.Value=true|false, or SecurityGroupId.N).');
   }
   throw ec2Errors.missingParameter('sourceDestCheck');
 }
@@ -320,7 +309,7 @@ function instanceAttributeXml(world: Readonly<World>, instance: InstanceData, at
     kernel: { kernel: {} },
     ramdisk: { ramdisk: {} },
     productCodes: { productCodes: itemSet([]) },
-    groupSet: { groupSet: itemSet([]) },
+    groupSet: { groupSet: itemSet((primary?.groups ?? []).map((groupId) => ({ groupId }))) },
     userData: { userData: {} },
   };
   const value = Object.hasOwn(values, attribute) ? values[attribute] : undefined;
@@ -457,7 +446,7 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
       const w = ctx.view;
       type TagRow = { resourceId: string; resourceType: string; key: string; value: string; tags: Record<string, string> };
       const rows: TagRow[] = [];
-      for (const collection of [w.vpcs, w.subnets, w.internetGateways, w.routeTables, w.instances, w.networkInterfaces, w.addresses]) {
+      for (const collection of [w.vpcs, w.subnets, w.internetGateways, w.routeTables, w.instances, w.networkInterfaces, w.addresses, w.securityGroups]) {
         for (const [id, resource] of Object.entries(collection as Record<string, { tags: Record<string, string> }>).sort(([a], [b]) => a.localeCompare(b))) {
           for (const [key, value] of Object.entries(resource.tags)) rows.push({ resourceId: id, resourceType: resourceTypeOf(id) ?? '', key, value, tags: {} });
         }
@@ -509,7 +498,22 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   ModifyNetworkInterfaceAttribute: {
     mutating: true,
     run: (ctx) => {
-      const eni = lookup<NetworkInterfaceData>(ctx.cloud.view(), 'eni', ctx.params.require('NetworkInterfaceId'));
+      const world = ctx.cloud.view() as World;
+      const eni = lookup<NetworkInterfaceData>(world, 'eni', ctx.params.require('NetworkInterfaceId'));
+      const groupIds = ctx.params.list('SecurityGroupId');
+      if (groupIds.length > 0) {
+        // One attribute per call, as EC2 wants.
+        if (ctx.params.get('SourceDestCheck.Value') !== undefined || ctx.params.get('Description.Value') !== undefined) {
+          throw ec2Errors.invalidParameterCombination('Fields for multiple attribute types specified: groupSet, sourceDestCheck');
+        }
+        const groups = groupIds.map((id) => lookupGroup(world, id));
+        ctx.authorize([
+          inVpc(ctx.cloud, 'network-interface', eni.networkInterfaceId, eni.vpcId),
+          ...groups.map((g) => inVpc(ctx.cloud, 'security-group', g.groupId, g.vpcId)),
+        ]);
+        ctx.cloud.setNetworkInterfaceGroups({ networkInterfaceId: eni.networkInterfaceId, groupIds });
+        return ok();
+      }
       const enabled = sourceDestCheckValue(ctx.params);
       ctx.authorize([inVpc(ctx.cloud, 'network-interface', eni.networkInterfaceId, eni.vpcId)]);
       ctx.cloud.setSourceDestCheck({ networkInterfaceId: eni.networkInterfaceId, enabled });
@@ -586,7 +590,7 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
       ctx.authorize(resourceIds.map((id) => {
         const type = resourceTypeOf(id);
         if (type === undefined) throw ec2Errors.invalidParameterValue(`Value (${id}) for parameter resourceId is invalid. The resource type cannot be tagged.`);
-        const resource = lookup<{ vpcId?: string }>(world, id.slice(0, id.indexOf('-')), id);
+        const resource = type === 'security-group' ? lookupGroup(world, id) : lookup<{ vpcId?: string }>(world, id.slice(0, id.indexOf('-')), id);
         const r = inVpc(ctx.cloud, type, id, resource.vpcId ?? (type === 'vpc' ? id : null));
         return { ...r, conditions: { ...r.conditions, 'aws:tagkeys': tagKeys } };
       }));
@@ -594,4 +598,5 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
       return ok();
     },
   },
+  ...SECURITY_GROUP_ACTIONS,
 };

@@ -53,6 +53,10 @@ export interface ApiFaultStatus {
   readonly errorRate: number;
   readonly consistencyDelayMs: number;
   readonly unreachable: UnreachableMode | null;
+  /** Added to every S3 operation's answer. */
+  readonly s3LatencyMs: number;
+  /** S3 requests (whoever sends them) are reset or never answered; EC2 and IAM still answer. */
+  readonly s3Unreachable: UnreachableMode | null;
 }
 
 /** The faults of one API server. Every setter takes effect on the next request. */
@@ -64,6 +68,8 @@ export class ApiFaults {
   private errorCodes: readonly ('InternalError' | 'Unavailable')[] = ['InternalError', 'Unavailable'];
   private consistencyDelayMs = 0;
   private unreachable: { predicate: (remoteAddress: string) => boolean; mode: UnreachableMode } | null = null;
+  private s3LatencyMs = 0;
+  private s3Unreachable: UnreachableMode | null = null;
 
   constructor(private readonly cloud: LabCloud) {}
 
@@ -127,6 +133,33 @@ export class ApiFaults {
     return this.unreachable !== null && this.unreachable.predicate(remoteAddress) ? this.unreachable.mode : null;
   }
 
+  /**
+   * S3 slow: every S3 operation answers `ms` later (on top of any `setLatency` of the operation),
+   * as a congested gateway endpoint or a slow S3 would. 0 removes it.
+   */
+  setS3Latency(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`S3 latency ${ms} ms must be a finite number >= 0`);
+    this.s3LatencyMs = ms;
+  }
+
+  /** The extra delay of S3 answers. */
+  s3Latency(): number {
+    return this.s3LatencyMs;
+  }
+
+  /**
+   * S3 unreachable: every S3 request (recognized by its signature's service) is reset (`drop`) or
+   * never answered (`hang`), while EC2 and IAM on the same endpoint still answer. null clears it.
+   */
+  setS3Unreachable(mode: UnreachableMode | null): void {
+    this.s3Unreachable = mode;
+  }
+
+  /** How S3 requests are treated now: null when S3 is reachable. */
+  s3UnreachableMode(): UnreachableMode | null {
+    return this.s3Unreachable;
+  }
+
   /** A throttling error if the action's bucket is empty (a token is taken otherwise). */
   throttle(options: { mutating: boolean }): Ec2ApiError | null {
     if (this.buckets === null) return null;
@@ -150,12 +183,15 @@ export class ApiFaults {
     this.errorRate = 0;
     this.setConsistencyDelay(0);
     this.unreachable = null;
+    this.s3LatencyMs = 0;
+    this.s3Unreachable = null;
   }
 
   status(): ApiFaultStatus {
     return {
       latencyMs: Object.fromEntries(this.latency), throttling: this.buckets !== null, errorRate: this.errorRate,
       consistencyDelayMs: this.consistencyDelayMs, unreachable: this.unreachable?.mode ?? null,
+      s3LatencyMs: this.s3LatencyMs, s3Unreachable: this.s3Unreachable,
     };
   }
 }

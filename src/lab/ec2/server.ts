@@ -130,6 +130,12 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
     let code: string | undefined;
     const signedFor = signingService(req.rawHeaders);
     const service = signedFor === 'iam' || signedFor === 'sts' || signedFor === 's3' ? signedFor : 'ec2';
+    const s3Unreachable = service === 's3' ? faults.s3UnreachableMode() : null;
+    if (s3Unreachable === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    if (s3Unreachable === 'hang') return; // never answered; close() destroys the socket
     const query = service === 'sts' ? { actions: STS_ACTIONS, xmlns: STS_XMLNS, version: '2011-06-15' } : { actions: IAM_ACTIONS, xmlns: IAM_XMLNS, version: '2010-05-08' };
     try {
       const body = service === 's3'
@@ -156,7 +162,7 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
           },
         });
         action = out.operation;
-        const delay = faults.latencyFor(action);
+        const delay = faults.latencyFor(action) + faults.s3Latency();
         if (delay > 0) await sleep(delay, AbortSignal.any([options.signal, closing.signal]));
         status = out.status;
         const payload = typeof out.body === 'string' ? Buffer.from(out.body, 'utf8') : out.body;

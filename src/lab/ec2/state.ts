@@ -13,6 +13,10 @@ import { cidrContains, cidrWithin, cidrOverlaps, formatIpv4, parseCidr, parseIpv
 import { Ec2ApiError, ec2Errors } from './errors.js';
 import { EC2_TRUST_POLICY, LabIam, type IamRoleData, type InstanceProfileData } from '../iam/model.js';
 import type { LabCredential, PolicyDocument } from './policy.js';
+import {
+  describeRule, ruleKey, securityGroupErrors, SECURITY_GROUP_LIMITS,
+  type RuleDirection, type SecurityGroupData, type SecurityGroupRuleData, type SecurityGroupRuleSpec,
+} from './security-groups.js';
 
 export type Tags = Readonly<Record<string, string>>;
 
@@ -47,6 +51,8 @@ export interface NetworkInterfaceData {
   readonly networkInterfaceId: string; readonly subnetId: string; readonly vpcId: string; readonly privateIp: string;
   readonly mac: string; sourceDestCheck: boolean; attachment: EniAttachment | null; readonly description: string;
   tags: Record<string, string>;
+  /** Security group ids (1-5; empty only for ENIs restored from a state file older than security groups: unfiltered). */
+  groups: string[];
 }
 export interface AddressAssociation { readonly associationId: string; readonly networkInterfaceId: string; readonly privateIp: string }
 export interface AddressData {
@@ -72,6 +78,8 @@ export interface World {
   roles: Record<string, IamRoleData>;
   instanceProfiles: Record<string, InstanceProfileData>;
   roleCredentials: Record<string, RoleCredentialData>;
+  /** Security groups by id (src/lab/ec2/security-groups.ts). */
+  securityGroups: Record<string, SecurityGroupData>;
 }
 
 /** A change the data path must mirror. Emitted synchronously after each committed mutation. */
@@ -91,7 +99,12 @@ export type LabCloudEvent =
   | { readonly type: 'route-table-created'; readonly routeTableId: string; readonly vpcId: string; readonly main: boolean }
   /** The table a subnet uses changed (explicit association, or a new main table for unassociated subnets). */
   | { readonly type: 'association-changed'; readonly routeTableId: string; readonly subnetId: string; readonly associationId: string | null }
-  | { readonly type: 'instance-state'; readonly instanceId: string; readonly state: InstanceStateName };
+  | { readonly type: 'instance-state'; readonly instanceId: string; readonly state: InstanceStateName }
+  /**
+   * What some ENI may send or receive changed (a rule, an ENI's groups, a new ENI in a group that
+   * rules refer to): the data path re-reads every ENI's rules (`resolveEniFirewalls`).
+   */
+  | { readonly type: 'security-groups-changed' };
 
 export type LabCloudListener = (event: LabCloudEvent) => void;
 
@@ -131,13 +144,16 @@ export const LAB_IMAGE_NAME = 'debian-12-amd64-20240717-1811';
 export const LAB_INSTANCE_TYPE = 't3.micro';
 /** Role credentials live this long, as an instance profile's do (IMDS refreshes them earlier). */
 const ROLE_CREDENTIAL_LIFETIME_MS = 6 * 3600_000;
-/** 2: IAM roles with trust and inline policies, instance profiles. */
-const SNAPSHOT_VERSION = 2;
+/**
+ * 2: IAM roles with trust and inline policies, instance profiles. 3: security groups (a version 2
+ * snapshot is read too: no groups, its ENIs stay unfiltered).
+ */
+const SNAPSHOT_VERSION = 3;
 
 function emptyWorld(): World {
   return {
     counters: {}, vpcs: {}, subnets: {}, internetGateways: {}, routeTables: {}, instances: {},
-    networkInterfaces: {}, addresses: {}, roles: {}, instanceProfiles: {}, roleCredentials: {},
+    networkInterfaces: {}, addresses: {}, roles: {}, instanceProfiles: {}, roleCredentials: {}, securityGroups: {},
   };
 }
 
@@ -169,6 +185,14 @@ export function lookup<T>(world: World, prefix: string, id: string): T {
   return found;
 }
 
+/** A security group by id, with EC2's `InvalidGroupId.Malformed` / `InvalidGroup.NotFound`. */
+export function lookupGroup(world: World, groupId: string): SecurityGroupData {
+  if (!isWellFormedId('sg', groupId)) throw securityGroupErrors.malformed(groupId);
+  const found = world.securityGroups[groupId];
+  if (found === undefined) throw securityGroupErrors.notFound(groupId);
+  return found;
+}
+
 /** The route table a subnet uses: its explicit association, else its VPC's main table. */
 export function effectiveRouteTable(world: World, subnetId: string): RouteTableData | undefined {
   const tables = Object.values(world.routeTables);
@@ -192,7 +216,7 @@ export function resourceTypeOf(id: string): string | undefined {
   const prefix = id.slice(0, id.indexOf('-'));
   return ({
     vpc: 'vpc', subnet: 'subnet', igw: 'internet-gateway', rtb: 'route-table', i: 'instance',
-    eni: 'network-interface', eipalloc: 'elastic-ip',
+    eni: 'network-interface', eipalloc: 'elastic-ip', sg: 'security-group',
   } as Record<string, string>)[prefix];
 }
 
@@ -284,11 +308,16 @@ export class LabCloud {
   /** Replace the world by a snapshot() (no events are emitted: the caller rebuilds from it). */
   restore(json: string): void {
     const parsed = JSON.parse(json) as { version?: unknown; region?: unknown; world?: World };
-    if (parsed.version !== SNAPSHOT_VERSION || parsed.world === undefined) {
-      throw new Error(`lab cloud snapshot has version ${String(parsed.version)}; this build reads version ${SNAPSHOT_VERSION}`);
+    if ((parsed.version !== SNAPSHOT_VERSION && parsed.version !== 2) || parsed.world === undefined) {
+      throw new Error(`lab cloud snapshot has version ${String(parsed.version)}; this build reads versions 2 and ${SNAPSHOT_VERSION}`);
     }
     if (parsed.region !== this.region) throw new Error(`lab cloud snapshot is for region ${String(parsed.region)}, not ${this.region}`);
     this.world = { ...emptyWorld(), ...parsed.world };
+    // Version 2 had no security groups: its ENIs have none (unfiltered, as before).
+    for (const eni of Object.values(this.world.networkInterfaces)) eni.groups ??= [];
+    for (const vpcId of Object.keys(this.world.vpcs)) {
+      if (!Object.values(this.world.securityGroups).some((g) => g.vpcId === vpcId && g.groupName === 'default')) this.addDefaultSecurityGroup(vpcId);
+    }
     if (this.retainHistoryMs > 0) this.retainHistory(this.retainHistoryMs);
   }
 
@@ -331,6 +360,7 @@ export class LabCloud {
     if (parseCidr(options.cidr) === undefined) throw invalidCidr('cidrBlock', options.cidr);
     const vpcId = this.claimId('vpc', options.vpcId);
     this.world.vpcs[vpcId] = { vpcId, cidrBlock: options.cidr, tags: { ...options.tags } };
+    this.addDefaultSecurityGroup(vpcId);
     this.commit([]);
     const mainRouteTableId = options.mainRouteTable === false ? null : this.createRouteTable({
       vpcId, main: true, ...(options.mainRouteTableId === undefined ? {} : { routeTableId: options.mainRouteTableId }),
@@ -419,11 +449,14 @@ export class LabCloud {
   /** An instance with its primary ENI (device 0) at `privateIp` in the subnet. */
   createInstance(options: {
     subnetId: string; privateIp: string; mac?: string; tags?: Tags; roleName?: string; instanceId?: string; networkInterfaceId?: string;
+    /** The primary ENI's security groups. @default the VPC's default group, as EC2 does */
+    groupIds?: readonly string[];
   }): {
     instanceId: string; networkInterfaceId: string; mac: string;
   } {
     const subnet = lookup<SubnetData>(this.world, 'subnet', options.subnetId);
     this.checkNewEni(subnet, options.privateIp, options.mac);
+    const groups = this.checkGroupsFor(subnet.vpcId, subnet.subnetId, options.groupIds);
     if (options.networkInterfaceId !== undefined) this.claimId('eni', options.networkInterfaceId);
     const instanceId = this.claimId('i', options.instanceId);
     this.world.instances[instanceId] = {
@@ -431,23 +464,28 @@ export class LabCloud {
       launchTime: this.clock(), reservationId: this.nextId('r'), tags: { ...options.tags },
     };
     const eni = this.addEni({
-      subnet, privateIp: options.privateIp, mac: options.mac, tags: {}, description: 'Primary network interface', networkInterfaceId: options.networkInterfaceId,
+      subnet, privateIp: options.privateIp, mac: options.mac, tags: {}, description: 'Primary network interface', networkInterfaceId: options.networkInterfaceId, groups,
     });
     eni.attachment = { attachmentId: this.nextId('eni-attach'), instanceId, deviceIndex: 0 };
-    this.commit([]);
+    this.commit([{ type: 'security-groups-changed' }]);
     return { instanceId, networkInterfaceId: eni.networkInterfaceId, mac: eni.mac };
   }
 
   /** A detached ENI in a subnet. */
-  createNetworkInterface(options: { subnetId: string; privateIp: string; mac?: string; tags?: Tags; description?: string; networkInterfaceId?: string }): {
+  createNetworkInterface(options: {
+    subnetId: string; privateIp: string; mac?: string; tags?: Tags; description?: string; networkInterfaceId?: string;
+    /** @default the VPC's default group, as EC2 does */
+    groupIds?: readonly string[];
+  }): {
     networkInterfaceId: string; mac: string;
   } {
     const subnet = lookup<SubnetData>(this.world, 'subnet', options.subnetId);
     this.checkNewEni(subnet, options.privateIp, options.mac);
+    const groups = this.checkGroupsFor(subnet.vpcId, subnet.subnetId, options.groupIds);
     const eni = this.addEni({
-      subnet, privateIp: options.privateIp, mac: options.mac, tags: { ...options.tags }, description: options.description ?? '', networkInterfaceId: options.networkInterfaceId,
+      subnet, privateIp: options.privateIp, mac: options.mac, tags: { ...options.tags }, description: options.description ?? '', networkInterfaceId: options.networkInterfaceId, groups,
     });
-    this.commit([]);
+    this.commit([{ type: 'security-groups-changed' }]);
     return { networkInterfaceId: eni.networkInterfaceId, mac: eni.mac };
   }
 
@@ -496,6 +534,7 @@ export class LabCloud {
 
   private addEni(options: {
     subnet: SubnetData; privateIp: string; mac: string | undefined; tags: Record<string, string>; description: string; networkInterfaceId: string | undefined;
+    groups: string[];
   }): NetworkInterfaceData {
     const networkInterfaceId = this.claimId('eni', options.networkInterfaceId);
     // Counts every ENI (also those with given ids) so generated MACs stay unique.
@@ -506,7 +545,7 @@ export class LabCloud {
     const mac = options.mac ?? `02:00:00:${[16, 8, 0].map((s) => ((n >> s) & 0xff).toString(16).padStart(2, '0')).join(':')}`;
     const eni: NetworkInterfaceData = {
       networkInterfaceId, subnetId: options.subnet.subnetId, vpcId: options.subnet.vpcId, privateIp: options.privateIp,
-      mac: mac.toLowerCase(), sourceDestCheck: true, attachment: null, description: options.description, tags: options.tags,
+      mac: mac.toLowerCase(), sourceDestCheck: true, attachment: null, description: options.description, tags: options.tags, groups: options.groups,
     };
     this.world.networkInterfaces[networkInterfaceId] = eni;
     return eni;
@@ -609,6 +648,7 @@ export class LabCloud {
 
   private taggable(id: string): { tags: Record<string, string> } {
     const prefix = id.slice(0, id.indexOf('-'));
+    if (prefix === 'sg') return lookupGroup(this.world, id);
     if (!(prefix in ID_KINDS)) throw ec2Errors.invalidParameterValue(`Value (${id}) for parameter resourceId is invalid. The resource type cannot be tagged.`);
     return lookup<{ tags: Record<string, string> }>(this.world, prefix, id);
   }
@@ -688,6 +728,152 @@ export class LabCloud {
     }
     address.association = null;
     this.commit([{ type: 'address-disassociated', allocationId: address.allocationId, publicIp: address.publicIp }]);
+  }
+
+  // ---- security groups ------------------------------------------------------------------------
+
+  /** The VPC's `default` group: ingress from itself, all egress (EC2's defaults). */
+  private addDefaultSecurityGroup(vpcId: string): void {
+    const groupId = this.nextId('sg');
+    this.world.securityGroups[groupId] = {
+      groupId, groupName: 'default', description: 'default VPC security group', vpcId, tags: {},
+      ingress: [{ ruleId: this.nextId('sgr'), protocol: '-1', groupId, tags: {} }],
+      egress: [{ ruleId: this.nextId('sgr'), protocol: '-1', cidr: '0.0.0.0/0', tags: {} }],
+    };
+  }
+
+  /** The id of a VPC's `default` security group. */
+  defaultSecurityGroupId(vpcId: string): string {
+    const found = Object.values(this.world.securityGroups).find((g) => g.vpcId === vpcId && g.groupName === 'default');
+    if (found === undefined) throw new Ec2ApiError({ code: 'InvalidGroup.NotFound', message: `The security group 'default' does not exist in VPC '${vpcId}'` });
+    return found.groupId;
+  }
+
+  /** The groups of a new or changed ENI, checked (exist, in its VPC, 1-5, no repeats); the default group when none are given. */
+  private checkGroupsFor(vpcId: string, subnetId: string, groupIds: readonly string[] | undefined): string[] {
+    if (groupIds === undefined || groupIds.length === 0) return [this.defaultSecurityGroupId(vpcId)];
+    const unique = [...new Set(groupIds)];
+    if (unique.length > SECURITY_GROUP_LIMITS.groupsPerInterface) {
+      throw new Ec2ApiError({ code: 'SecurityGroupsPerInterfaceLimitExceeded', message: `The maximum number of security groups per interface (${SECURITY_GROUP_LIMITS.groupsPerInterface}) has been reached.` });
+    }
+    for (const id of unique) {
+      const group = lookupGroup(this.world, id);
+      if (group.vpcId !== vpcId) throw ec2Errors.invalidParameterValue(`Security group ${id} and subnet ${subnetId} belong to different networks.`);
+    }
+    return unique;
+  }
+
+  /** CreateSecurityGroup: a group with EC2's default egress rule (all traffic to 0.0.0.0/0) and no ingress. */
+  createSecurityGroup(options: { vpcId: string; groupName: string; description: string; tags?: Tags }): { groupId: string } {
+    const vpc = lookup<VpcData>(this.world, 'vpc', options.vpcId);
+    const name = options.groupName;
+    if (name.length === 0 || name.length > 255) throw ec2Errors.invalidParameterValue(`Invalid security group name '${name}': it must have 1 to 255 characters.`);
+    if (name.toLowerCase().startsWith('sg-')) throw ec2Errors.invalidParameterValue(`Group names may not be in the format sg-*: '${name}'.`);
+    if (name === 'default') {
+      throw new Ec2ApiError({ code: 'InvalidGroup.Reserved', message: "The security group 'default' is reserved" });
+    }
+    if (options.description.length > 255) throw ec2Errors.invalidParameterValue(`Invalid security group description: it has ${options.description.length} characters; at most 255 are allowed.`);
+    if (Object.values(this.world.securityGroups).some((g) => g.vpcId === vpc.vpcId && g.groupName === name)) {
+      throw new Ec2ApiError({ code: 'InvalidGroup.Duplicate', message: `The security group '${name}' already exists for VPC '${vpc.vpcId}'` });
+    }
+    const groupId = this.nextId('sg');
+    this.world.securityGroups[groupId] = {
+      groupId, groupName: name, description: options.description, vpcId: vpc.vpcId, tags: { ...options.tags },
+      ingress: [], egress: [{ ruleId: this.nextId('sgr'), protocol: '-1', cidr: '0.0.0.0/0', tags: {} }],
+    };
+    this.commit([]);
+    return { groupId };
+  }
+
+  /**
+   * DeleteSecurityGroup: CannotDelete for a VPC's default group, DependencyViolation while an
+   * ENI uses the group or another group's rule refers to it.
+   */
+  deleteSecurityGroup(options: { groupId: string }): void {
+    const group = lookupGroup(this.world, options.groupId);
+    if (group.groupName === 'default') {
+      throw new Ec2ApiError({ code: 'CannotDelete', message: `the specified group: "${group.groupId}" name: "default" cannot be deleted by a user` });
+    }
+    const usedByEni = Object.values(this.world.networkInterfaces).some((e) => e.groups.includes(group.groupId));
+    const referenced = Object.values(this.world.securityGroups).some((g) => g.groupId !== group.groupId
+      && [...g.ingress, ...g.egress].some((r) => r.groupId === group.groupId));
+    if (usedByEni || referenced) throw new Ec2ApiError({ code: 'DependencyViolation', message: `resource ${group.groupId} has a dependent object` });
+    delete this.world.securityGroups[group.groupId];
+    this.commit([]);
+  }
+
+  /** Checks rule specs for a group: peers exist in its VPC. */
+  private checkSpecs(group: SecurityGroupData, specs: readonly SecurityGroupRuleSpec[]): void {
+    for (const spec of specs) {
+      if (spec.groupId === undefined) continue;
+      const peer = lookupGroup(this.world, spec.groupId);
+      if (peer.vpcId !== group.vpcId) {
+        throw ec2Errors.invalidParameterValue(`You have specified two resources that belong to different networks: ${group.groupId} and ${peer.groupId}.`);
+      }
+    }
+  }
+
+  /**
+   * AuthorizeSecurityGroupIngress/Egress: adds every rule or none (InvalidPermission.Duplicate
+   * for a rule the group has, or one given twice; RulesPerSecurityGroupLimitExceeded over 60).
+   */
+  authorizeSecurityGroupRules(options: { groupId: string; direction: RuleDirection; rules: readonly SecurityGroupRuleSpec[]; tags?: Tags }): SecurityGroupRuleData[] {
+    const group = lookupGroup(this.world, options.groupId);
+    this.checkSpecs(group, options.rules);
+    const existing = new Set(group[options.direction].map(ruleKey));
+    for (const spec of options.rules) {
+      const key = ruleKey(spec);
+      if (existing.has(key)) {
+        throw new Ec2ApiError({ code: 'InvalidPermission.Duplicate', message: `the specified rule "${describeRule(spec)}" already exists` });
+      }
+      existing.add(key);
+    }
+    if (existing.size > SECURITY_GROUP_LIMITS.rulesPerDirection) {
+      throw new Ec2ApiError({ code: 'RulesPerSecurityGroupLimitExceeded', message: 'The maximum number of rules per security group has been reached.' });
+    }
+    const added = options.rules.map((spec): SecurityGroupRuleData => ({ ...spec, ruleId: this.nextId('sgr'), tags: { ...options.tags } }));
+    group[options.direction].push(...added);
+    this.commit([{ type: 'security-groups-changed' }]);
+    return added;
+  }
+
+  /**
+   * RevokeSecurityGroupIngress/Egress by rule properties (matched without descriptions) or rule
+   * ids. In a non-default VPC (every lab VPC) a rule that does not exist is
+   * InvalidPermission.NotFound and nothing is revoked, as EC2 answers.
+   */
+  revokeSecurityGroupRules(options: { groupId: string; direction: RuleDirection; rules?: readonly SecurityGroupRuleSpec[]; ruleIds?: readonly string[] }): SecurityGroupRuleData[] {
+    const group = lookupGroup(this.world, options.groupId);
+    const rules = group[options.direction];
+    const removed: SecurityGroupRuleData[] = [];
+    for (const spec of options.rules ?? []) {
+      const found = rules.find((r) => ruleKey(r) === ruleKey(spec));
+      if (found === undefined) {
+        throw new Ec2ApiError({ code: 'InvalidPermission.NotFound', message: 'The specified rule does not exist in this security group.' });
+      }
+      if (!removed.includes(found)) removed.push(found);
+    }
+    for (const id of options.ruleIds ?? []) {
+      if (!isWellFormedId('sgr', id)) throw securityGroupErrors.ruleMalformed(id);
+      const found = rules.find((r) => r.ruleId === id);
+      if (found === undefined) throw securityGroupErrors.ruleNotFound(id);
+      if (!removed.includes(found)) removed.push(found);
+    }
+    group[options.direction] = rules.filter((r) => !removed.includes(r));
+    this.commit([{ type: 'security-groups-changed' }]);
+    return removed;
+  }
+
+  /**
+   * Sets the security groups of a network interface (ModifyNetworkInterfaceAttribute `Groups`):
+   * the one entry point for anything that places an ENI in groups (RunInstances'
+   * `SecurityGroupId.N` after the ENI is made). The data path follows at once for new flows.
+   */
+  setNetworkInterfaceGroups(options: { networkInterfaceId: string; groupIds: readonly string[] }): void {
+    const eni = lookup<NetworkInterfaceData>(this.world, 'eni', options.networkInterfaceId);
+    if (options.groupIds.length === 0) throw ec2Errors.missingParameter('groupId');
+    eni.groups = this.checkGroupsFor(eni.vpcId, eni.subnetId, options.groupIds);
+    this.commit([{ type: 'security-groups-changed' }]);
   }
 
   // ---- roles and identities -------------------------------------------------------------------
