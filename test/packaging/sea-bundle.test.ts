@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundleSea, inlineSchemaKeys, SCHEMA_FILE } from '../../src/ops/sea-bundle.js';
+import { asciiOnly, bundleSea, inlineSchemaKeys, SCHEMA_FILE } from '../../src/ops/sea-bundle.js';
 import { REPO_ROOT } from '../helpers/package.js';
 
 void test('computed keys naming a top-level string constant become the literal; nothing else changes', () => {
@@ -27,6 +27,11 @@ void test('computed keys naming a top-level string constant become the literal; 
   assert.ok(!SCHEMA_FILE.test('node_modules/@aws-sdk/client-ec2/dist-cjs/index.js'));
 });
 
+void test('non-ASCII characters become \\u escapes, one per UTF-16 unit', () => {
+  assert.equal(asciiOnly('// a \u2014 b: invàlid\nconst x = 1;'), '// a \\u2014 b: inv\\u00e0lid\nconst x = 1;');
+  assert.equal(asciiOnly('/* \u{1F600} */'), '/* \\ud83d\\ude00 */');
+});
+
 void test('the executable\'s bundle keeps the EC2 shapes the agent uses and drops the others', { timeout: 300_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'olb-sea-bundle-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -37,6 +42,8 @@ void test('the executable\'s bundle keeps the EC2 shapes the agent uses and drop
   for (const used of ['DescribeRouteTablesRequest$', 'ReplaceRouteRequest$', 'CreateTagsRequest$', 'AssociateAddressRequest$']) assert.ok(text.includes(`${used} =`), `${used} is missing from the bundle`);
   // ... shapes of operations nothing calls are not (without the inlined keys all ~3,400 were).
   for (const unused of ['AcceptAddressTransferRequest$', 'RunInstancesRequest$', 'CreateVpcEndpointRequest$']) assert.ok(!text.includes(`${unused} =`), `${unused} is in the bundle`);
+  // All ASCII, so V8 holds the source in one byte per character.
+  assert.equal(text.search(/[\u0080-\uffff]/), -1, 'the bundle has a non-ASCII character');
   // The SDK comes from its ES module build (tree-shakable), not the CommonJS one.
   const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as { inputs: Record<string, unknown> };
   const ec2 = Object.keys(meta.inputs).filter((p) => p.includes('@aws-sdk/client-ec2/'));
