@@ -14,14 +14,14 @@
  *   soak:        SOAK minutes with both LB nodes' CPUs saturated: spurious VRRP transitions
  *
  * The spec is examples/demo.yaml with preemptDelay 2s (instead of 10s) to keep trials short.
- * Usage (root): node dist/bench/failover.js [--quick] [--trials N] [--baseline-trials N] [--soak-minutes N] [--out FILE] [--report-only] [--skip ours,baseline,convergence] [--faults a,b]
+ * Usage (root): node dist/bench/failover.js [--quick] [--trials N] [--baseline-trials N] [--soak-minutes N] [--out FILE] [--report-only] [--skip ours,baseline,convergence] [--faults a,b] [--agent-exec PATH]
  * (--faults runs only those faults, e.g. az-blackhole, to look into one: the JSON is written, docs/BENCHMARKS.md is not.)
  * Defaults: full 20 trials (baseline 5), soak 10 min, about 45 min; --quick 3 (baseline 1), soak 1 min, about 8 min.
  * Traffic stays inside the lab's namespaces; every phase is bounded in count and time.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apiRouteTargets, startLab, nodeRunDir, type LabHandle } from '../src/lab/lab.js';
@@ -47,6 +47,7 @@ const { values } = parseArgs({
     'report-only': { type: 'boolean', default: false },
     skip: { type: 'string', default: '' },
     faults: { type: 'string' },
+    'agent-exec': { type: 'string' },
   },
 });
 const QUICK = values.quick === true;
@@ -61,6 +62,9 @@ const SKIP = new Set((values.skip ?? '').split(',').filter(Boolean));
 const ONLY = values.faults === undefined ? FAULTS : values.faults.split(',').filter(Boolean);
 for (const f of ONLY) if (!FAULTS.includes(f as FaultName)) throw new Error(`--faults: ${JSON.stringify(f)} is not one of ${FAULTS.join(', ')}`);
 const PREFIX = `olbfo${process.pid % 10000}`;
+// --agent-exec PATH: the LB nodes run this executable as the agent (the packaged overlay-lb, as in
+// `lab up --agent-exec`), e.g. to compare two builds' outage figures side by side.
+const AGENT_COMMAND = values['agent-exec'] === undefined ? undefined : { executable: resolve(values['agent-exec']), restricted: false };
 const INTERVAL_MS = 10;
 const log = (msg: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
@@ -159,7 +163,7 @@ const results: FailoverResults = {
 // ---- overlay-lb ---------------------------------------------------------------------------
 if (!SKIP.has('ours')) {
   log('overlay-lb: starting lab with agents');
-  const lab = await startLab({ specFile, azs: 3, prefix: PREFIX, nodes: true, signal });
+  const lab = await startLab({ specFile, azs: 3, prefix: PREFIX, nodes: true, signal, ...(AGENT_COMMAND === undefined ? {} : { agentCommand: AGENT_COMMAND }) });
   try {
     if (lab.nodesSkipped !== null) throw new Error(`agents not started: ${lab.nodesSkipped}`);
     if ((await waitRoutes(lab, master, { timeoutMs: 60_000, signal })) === null) throw new Error('routes never reached the master');

@@ -1,12 +1,14 @@
 /**
  * Writes the SVG plots of docs/BENCHMARKS.md from the JSON results of the routing and discovery
  * benchmarks and of the failover benchmark's columns (bench/failover-columns.ts: route and EIP
- * mode, quiet and beside a CPU hog); bench/failover.ts writes its own.
+ * mode, quiet and beside a CPU hog) and of the agent's footprint (bench/agent-footprint.ts);
+ * bench/failover.ts writes its own.
  * Usage: node dist/bench/plot.js
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { barChartSvg } from './lib/svg.js';
 import { columnsOutageBars, type ColumnsResults } from './lib/failover-columns-report.js';
+import { footprintRssBars, type FootprintResults } from './lib/agent-footprint-report.js';
 
 interface RoutingResult {
   throughput: Record<string, { label: string; requestsPerSec: number; p99Ms: number }>;
@@ -54,6 +56,14 @@ if (columns) {
     title: 'Unplanned failover: outage p50 by mode, quiet and beside a CPU hog (lower is better)',
     unit: 's',
     bars: columnsOutageBars(columns),
+  }));
+}
+const footprint = await readJson<FootprintResults>('bench/results/agent-footprint.json');
+if (footprint) {
+  await writeFile('docs/bench/agent-footprint-rss.svg', barChartSvg({
+    title: 'Idle RSS on the master LB node: the agent by variant, keepalived and haproxy beside it (lower is better)',
+    unit: 'MiB',
+    bars: footprintRssBars(footprint),
   }));
 }
 process.stdout.write('plots written to docs/bench/\n');

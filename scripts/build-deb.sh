@@ -38,11 +38,11 @@ trap 'rm -rf "$work"' EXIT
 echo "build-deb: overlay-lb $version ($commit) for $arch on Node.js $("$node" --version)" >&2
 
 # 1. One CommonJS file (Node 24's SEA runs a CommonJS main); import.meta.url becomes the file's URL.
+# src/ops/sea-bundle.ts (run by the runtime's type stripping) bundles npm packages from their ES
+# module builds, tree-shaken: the agent then loads only the SDK parts it uses (docs/BENCHMARKS.md).
 build_json=$("$node" -e 'process.stdout.write(JSON.stringify({version: process.argv[1], commit: process.argv[2]}))' "$version" "$commit")
-node_modules/.bin/esbuild src/cli/sea-main.ts --bundle --platform=node --target=node24 --format=cjs \
-  --outfile="$work/overlay-lb.cjs" --metafile="$work/meta.json" --legal-comments=none --log-level=warning \
-  --define:OVERLAY_LB_BUILD="$build_json" --define:import.meta.url=__olbImportMetaUrl \
-  "--banner:js=const __olbImportMetaUrl = require('node:url').pathToFileURL(__filename).href;"
+"$node" --input-type=module -e "const { main } = await import('./src/ops/sea-bundle.ts'); await main(process.argv.slice(1));" \
+  src/cli/sea-main.ts "$work/overlay-lb.cjs" "$work/meta.json" "$build_json"
 
 # 2. The single executable: a SEA blob injected into a copy of the pinned runtime.
 cat > "$work/sea-config.json" <<JSON

@@ -5,30 +5,29 @@ import { OverlayError, SpecInvalidError, formatDiagnostic } from '../util/errors
 import { describeErrno } from '../ops/paths.js';
 import { EXIT, processIo } from './io.js';
 import type { CliIo } from './io.js';
-import { runValidate } from './commands/validate.js';
-import { runRender } from './commands/render.js';
-import { runExplain } from './commands/explain.js';
-import { runLab } from './commands/lab.js';
-import { runApply } from './commands/apply.js';
 import { runAgentCommand } from './commands/agent.js';
-import { runSwitchoverCommand } from './commands/switchover.js';
-import { runStatusCommand } from './commands/status.js';
 import { versionLine } from '../util/build-info.js';
 import { runningAsSingleExecutable } from '../util/own-program.js';
 
 type Command = (argv: readonly string[], io: CliIo, signal: AbortSignal) => Promise<number>;
 
+/**
+ * Every command but the agent is imported when it runs, so that the agent, a long-running daemon,
+ * does not carry the lab, its EC2 API server or `explain` in its memory (docs/BENCHMARKS.md,
+ * "Agent footprint"). The agent itself is imported statically: in the single executable esbuild
+ * wraps a dynamically imported module graph in lazy initializers and then cannot tree-shake it,
+ * which would bring every EC2 operation of the AWS SDK back into the agent's memory.
+ */
 const commands: Readonly<Record<string, { summary: string; run: Command }>> = {
-  validate: { summary: 'check a spec; every error at once as file:line:col', run: runValidate },
-  render: { summary: "write a node's haproxy.cfg, maps and keepalived.conf (validated)", run: runRender },
-  explain: { summary: 'which route and backend a request reaches', run: runExplain },
-  lab: { summary: 'a multi-AZ VPC lab on this machine: up, status, down, exec, fault', run: runLab },
-  apply: { summary: 'roll a changed spec out to a running haproxy (runtime API where possible)', run: runApply },
+  validate: { summary: 'check a spec; every error at once as file:line:col', run: async (...a) => (await import('./commands/validate.js')).runValidate(...a) },
+  render: { summary: "write a node's haproxy.cfg, maps and keepalived.conf (validated)", run: async (...a) => (await import('./commands/render.js')).runRender(...a) },
+  explain: { summary: 'which route and backend a request reaches', run: async (...a) => (await import('./commands/explain.js')).runExplain(...a) },
+  lab: { summary: 'a multi-AZ VPC lab on this machine: up, status, down, exec, fault', run: async (...a) => (await import('./commands/lab.js')).runLab(...a) },
+  apply: { summary: 'roll a changed spec out to a running haproxy (runtime API where possible)', run: async (...a) => (await import('./commands/apply.js')).runApply(...a) },
   agent: { summary: 'the node agent: haproxy, keepalived and VIP failover on one LB node', run: runAgentCommand },
-  switchover: { summary: 'move the VIP to a named node without failing a request', run: runSwitchoverCommand },
-  status: { summary: 'every node: who is master, where each route table points, what is wrong', run: runStatusCommand },
-  // Loaded on use: its IAM, S3 and STS clients must not weigh on every process of the CLI (the agent's included).
-  up: { summary: 'provision what the spec asks for (IAM role, S3 bucket...), plan first', run: async (argv, io, signal) => (await import('./commands/up.js')).runUpCommand(argv, io, signal) },
+  switchover: { summary: 'move the VIP to a named node without failing a request', run: async (...a) => (await import('./commands/switchover.js')).runSwitchoverCommand(...a) },
+  status: { summary: 'every node: who is master, where each route table points, what is wrong', run: async (...a) => (await import('./commands/status.js')).runStatusCommand(...a) },
+  up: { summary: 'provision what the spec asks for (IAM role, S3 bucket...), plan first', run: async (...a) => (await import('./commands/up.js')).runUpCommand(...a) },
 };
 
 export const mainHelp = `overlay-lb: a highly available layer-7 load balancer for cloud VPCs

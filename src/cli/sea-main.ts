@@ -7,16 +7,13 @@
  */
 import { runCliProcess } from './main.js';
 import { HELPER_PROGRAMS, OWN_PROGRAM_FLAG } from '../util/own-program.js';
-import { main as netnsRelay } from '../lab/netns-relay.js';
-import { main as backendServer } from '../lab/backend-server.js';
-import { main as demoProbe } from '../lab/demo-probe.js';
-import { main as vipRequest } from '../lab/vip-request.js';
 
+// Imported when run, like the CLI's commands (main.ts): the agent does not load the lab's helpers.
 const helpers: Readonly<Record<(typeof HELPER_PROGRAMS)[number], (argv: readonly string[]) => Promise<void>>> = {
-  'netns-relay': netnsRelay,
-  'backend-server': backendServer,
-  'demo-probe': demoProbe,
-  'vip-request': vipRequest,
+  'netns-relay': async (argv) => (await import('../lab/netns-relay.js')).main(argv),
+  'backend-server': async (argv) => (await import('../lab/backend-server.js')).main(argv),
+  'demo-probe': async (argv) => (await import('../lab/demo-probe.js')).main(argv),
+  'vip-request': async (argv) => (await import('../lab/vip-request.js')).main(argv),
 };
 
 // In a single executable, process.argv is [executable, executable, ...arguments].

@@ -1,0 +1,81 @@
+/**
+ * The esbuild step of the single executable (scripts/build-deb.sh): src/cli/sea-main.ts and
+ * everything it imports as one CommonJS file, bundled so that the agent's memory is what it uses,
+ * not the whole of its dependencies (issue 17 item 7, docs/BENCHMARKS.md "Agent footprint").
+ *
+ * Two choices matter for the resident memory of the running agent:
+ * - npm packages are bundled from their ES module builds (`mainFields: module, main`), which
+ *   esbuild can tree-shake; the CommonJS build of @aws-sdk/client-ec2 alone is one 2 MB file with
+ *   every EC2 operation, and loading it costs about 80 MB of RSS.
+ * - {@link inlineSchemaKeys}: the SDK's generated schema files use computed object keys naming
+ *   module constants (`{ [_xN]: _TSa }`). esbuild cannot prove such a key free of side effects
+ *   (a computed key may call toString), so it keeps every one of the ~3,400 EC2 shapes. The
+ *   constants are string literals, so replacing the key by the literal is the same program, and
+ *   esbuild then drops every shape the agent's commands do not reach.
+ * - {@link asciiOnly}: V8 keeps the main script's source in the heap for as long as the process
+ *   runs, one byte per character if it is all Latin-1, else two. esbuild escapes every non-ASCII
+ *   character of the code (its default ASCII charset) but copies comments as they are, and two
+ *   comments (an em dash, Catalan words in zod) made the whole 2.8 MB source cost 5.5 MB.
+ *
+ * Script usage: node sea-bundle.js ENTRY OUTFILE METAFILE BUILD_JSON
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Plugin } from 'esbuild';
+
+/** The SDK's generated schema modules (`dist-es/schemas/schemas_0.js` of each client). */
+export const SCHEMA_FILE = /[\\/]dist-es[\\/]schemas[\\/]schemas_\d+\.js$/;
+
+/**
+ * Replaces each computed key `[_name]:` whose `_name` the file declares at top level as
+ * `const _name = "literal";` by `["literal"]:`; every other text is left as it is.
+ */
+export function inlineSchemaKeys(source: string): string {
+  const constants = new Map<string, string>();
+  for (const m of source.matchAll(/^const (_\w+) = ("[^"\\\n]*");$/gm)) constants.set(m[1]!, m[2]!);
+  return source.replace(/\[(_\w+)\]:/g, (all, name: string) => {
+    const literal = constants.get(name);
+    return literal === undefined ? all : `[${literal}]:`;
+  });
+}
+
+/**
+ * Escapes every non-ASCII UTF-16 unit as `\uXXXX`. Applied to esbuild's output, where such
+ * characters are left only in comments (the code's are escaped already), it changes no behaviour.
+ */
+export function asciiOnly(source: string): string {
+  return source.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The esbuild plugin applying {@link inlineSchemaKeys} to the SDK's schema modules. */
+export const inlineSchemaKeysPlugin: Plugin = {
+  name: 'overlay-lb-inline-schema-keys',
+  setup(build) {
+    build.onLoad({ filter: SCHEMA_FILE }, async (args) => ({ contents: inlineSchemaKeys(await readFile(args.path, 'utf8')), loader: 'js' }));
+  },
+};
+
+/**
+ * Bundles `entry` into one CommonJS file for Node 24's single executable (which runs a CommonJS
+ * main): `import.meta.url` becomes the file's URL, OVERLAY_LB_BUILD the build's version JSON.
+ * Writes esbuild's metafile (the third-party notices are generated from it).
+ */
+export async function bundleSea(options: { readonly entry: string; readonly outfile: string; readonly metafile: string; readonly buildJson: string }): Promise<void> {
+  const { build } = await import('esbuild');
+  const result = await build({
+    entryPoints: [options.entry], outfile: options.outfile, bundle: true, platform: 'node', target: 'node24', format: 'cjs',
+    mainFields: ['module', 'main'], plugins: [inlineSchemaKeysPlugin], metafile: true, legalComments: 'none', logLevel: 'warning',
+    define: { OVERLAY_LB_BUILD: options.buildJson, 'import.meta.url': '__olbImportMetaUrl' },
+    banner: { js: "const __olbImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  });
+  await writeFile(options.outfile, asciiOnly(await readFile(options.outfile, 'utf8')));
+  await writeFile(options.metafile, JSON.stringify(result.metafile));
+}
+
+/** The script: bundleSea from the command line (see the file's header). */
+export async function main(argv: readonly string[]): Promise<void> {
+  const [entry, outfile, metafile, buildJson] = argv;
+  if (entry === undefined || outfile === undefined || metafile === undefined || buildJson === undefined) {
+    throw new Error('usage: sea-bundle ENTRY OUTFILE METAFILE BUILD_JSON');
+  }
+  await bundleSea({ entry, outfile, metafile, buildJson });
+}

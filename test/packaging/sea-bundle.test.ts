@@ -1,0 +1,51 @@
+/**
+ * The single executable's bundle (src/ops/sea-bundle.ts): the AWS SDK's schema keys are inlined
+ * so that esbuild can drop the EC2 shapes the agent never uses. (The packaged executable built
+ * from this bundle runs in test/packaging/deb-lifecycle.test.ts and test/e2e/packaged-agent.test.ts.)
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { asciiOnly, bundleSea, inlineSchemaKeys, SCHEMA_FILE } from '../../src/ops/sea-bundle.js';
+import { REPO_ROOT } from '../helpers/package.js';
+
+void test('computed keys naming a top-level string constant become the literal; nothing else changes', () => {
+  const source = [
+    'const _xN = "xmlName";',
+    'const _eQN = "ec2QueryName";',
+    'let _other = "x";',
+    'export var A$ = [3, n0, _A, 0, [_B], [[() => L, { [_eQN]: `Set`, [_xN]: _aSs }], [0, { [_other]: 1, [_unknown]: 2 }]]];',
+  ].join('\n');
+  const out = inlineSchemaKeys(source);
+  assert.match(out, /\{ \["ec2QueryName"\]: `Set`, \["xmlName"\]: _aSs \}/);
+  // Not a `const NAME = "literal";` declaration: left alone.
+  assert.match(out, /\[_other\]: 1, \[_unknown\]: 2/);
+  assert.equal(out.split('\n').slice(0, 3).join('\n'), source.split('\n').slice(0, 3).join('\n'));
+  assert.ok(SCHEMA_FILE.test('node_modules/@aws-sdk/client-ec2/dist-es/schemas/schemas_0.js'));
+  assert.ok(!SCHEMA_FILE.test('node_modules/@aws-sdk/client-ec2/dist-cjs/index.js'));
+});
+
+void test('non-ASCII characters become \\u escapes, one per UTF-16 unit', () => {
+  assert.equal(asciiOnly('// a \u2014 b: invàlid\nconst x = 1;'), '// a \\u2014 b: inv\\u00e0lid\nconst x = 1;');
+  assert.equal(asciiOnly('/* \u{1F600} */'), '/* \\ud83d\\ude00 */');
+});
+
+void test('the executable\'s bundle keeps the EC2 shapes the agent uses and drops the others', { timeout: 300_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'olb-sea-bundle-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const outfile = join(dir, 'overlay-lb.cjs');
+  await bundleSea({ entry: join(REPO_ROOT, 'src/cli/sea-main.ts'), outfile, metafile: join(dir, 'meta.json'), buildJson: JSON.stringify({ version: '9.9.9', commit: 'test' }) });
+  const text = await readFile(outfile, 'utf8');
+  // Shapes of operations the agent calls (src/cloud/aws) are there ...
+  for (const used of ['DescribeRouteTablesRequest$', 'ReplaceRouteRequest$', 'CreateTagsRequest$', 'AssociateAddressRequest$']) assert.ok(text.includes(`${used} =`), `${used} is missing from the bundle`);
+  // ... shapes of operations nothing calls are not (without the inlined keys all ~3,400 were).
+  for (const unused of ['AcceptAddressTransferRequest$', 'RunInstancesRequest$', 'CreateVpcEndpointRequest$']) assert.ok(!text.includes(`${unused} =`), `${unused} is in the bundle`);
+  // All ASCII, so V8 holds the source in one byte per character.
+  assert.equal(text.search(/[\u0080-\uffff]/), -1, 'the bundle has a non-ASCII character');
+  // The SDK comes from its ES module build (tree-shakable), not the CommonJS one.
+  const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as { inputs: Record<string, unknown> };
+  const ec2 = Object.keys(meta.inputs).filter((p) => p.includes('@aws-sdk/client-ec2/'));
+  assert.ok(ec2.length > 0 && ec2.filter((p) => p.endsWith('.js')).every((p) => p.includes('/dist-es/')), `client-ec2 inputs: ${ec2.slice(0, 5).join(', ')}`);
+});
