@@ -6,6 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { STACK_FRAME_RE, runCliProcess } from './cli-process.js';
 import { timeoutSignal } from '../../src/util/abort.js';
 
@@ -31,4 +34,30 @@ void test('explain through the CLI: 400 outcomes and header values as HTTP reads
   assert.match(nbsp.stdout, /value "1\\u00a0" does not match/);
   assert.match(nbsp.stdout, /^backend {3}app-stable$/m);
   for (const r of [spaced, fragment, canary, nbsp]) assert.doesNotMatch(r.stderr, STACK_FRAME_RE);
+});
+
+void test('explain --cookie: the side and the server a stickiness cookie means, and the Set-Cookie a new client gets', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'olb-explain-cookie-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const demo = await readFile(DEMO, 'utf8');
+  const spec = join(dir, 'spec.yaml');
+  await writeFile(
+    spec,
+    demo
+      .replace('        sticky: { cookie: session }\n', '        sticky: { cookie: session }\n      - name: all\n        split: [{ backend: app-stable, weight: 90 }, { backend: app-canary, weight: 10 }]\n        stickyCookie: { name: olb-web, duration: 1h, secure: true }\n')
+      .replace('    spareSlots: 4\n', '    spareSlots: 4\n    stickyCookie: { name: olb-srv }\n'),
+  );
+  const explain = (...args: string[]) => runCliProcess(['explain', spec, ...args], { deadline: timeoutSignal(60_000) });
+  const fresh = await explain();
+  assert.equal(fresh.code, 0, fresh.stderr);
+  assert.match(fresh.stdout, /^split {5}app-stable 90% \/ app-canary 10%; cookie olb-web absent: random side$/m);
+  assert.match(fresh.stdout, /^response {2}set Set-Cookie: olb-web=<side>; Path=\/; Max-Age=3600; HttpOnly; Secure$/m);
+  const kept = await explain('--cookie', 'olb-web=app-stable', '--cookie', 'olb-srv=s2');
+  assert.match(kept.stdout, /^backend {3}app-stable$/m);
+  assert.match(kept.stdout, /^server {4}s2 \(cookie olb-srv, while it is up\)$/m);
+  assert.doesNotMatch(kept.stdout, /^response {2}set Set-Cookie/m);
+  const bad = await explain('--cookie', 'olb-web=a;b');
+  assert.equal(bad.code, 64);
+  assert.match(bad.stderr, /--cookie "olb-web=a;b" is not NAME=VALUE .* for example --cookie olb-web=app-canary \[CLI_USAGE\]/);
+  for (const r of [fresh, kept, bad]) assert.doesNotMatch(r.stderr, STACK_FRAME_RE);
 });

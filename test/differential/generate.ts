@@ -55,6 +55,10 @@ const CIDRS = ['127.0.0.0/30', '127.0.0.4/31', '127.0.0.8/29', '127.0.0.2/32', '
 export const SOURCES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6', '127.0.0.7', '127.0.0.8', '127.0.0.9'];
 const STICKY_HEADER = 'x-user';
 const STICKY_COOKIE = 'session';
+/** The cookie the load balancer issues on generated splits with `stickyCookie` (a later one gets `-2`, `-3`...: names are unique per spec). */
+export const ISSUED_COOKIE = 'olb-sid';
+/** Backends (of the differential test's spec) that issue their own server cookie (`backends[].stickyCookie`), by name. */
+export const BACKEND_COOKIES: Readonly<Record<string, string>> = { b5: 'olb-srv-b5', 'sw-green': 'olb-srv-sw-green' };
 const QUERY_KEYS = ['q', 'tag', 'Q'];
 const QUERY_VALUES = ['1', 'a', 'ab', 'a%20b', 'a+b', 'v2', '%41', 'beta', '12'];
 const QUERY_REGEXES = ['^a', '%2', '^[0-9]+$', 'b$', '\\+'];
@@ -151,8 +155,10 @@ function randomAction(rng: Rng): RouteAction {
   const a = rng.pick(ROUTE_BACKENDS);
   const b = rng.pick(ROUTE_BACKENDS.filter((x) => x !== a));
   const sides = [{ backend: a, weight: w0 }, { backend: b, weight: w1 }];
-  if (roll < 0.9) return { kind: 'split', sides, sticky: { kind: 'header', name: STICKY_HEADER } };
-  if (roll < 0.96) return { kind: 'split', sides, sticky: { kind: 'cookie', name: STICKY_COOKIE } };
+  if (roll < 0.88) return { kind: 'split', sides, sticky: { kind: 'header', name: STICKY_HEADER } };
+  if (roll < 0.91) return { kind: 'split', sides, sticky: { kind: 'cookie', name: STICKY_COOKIE } };
+  // An LB-issued cookie (issue 21 item 3); named uniquely per rule set by generateRuleSet.
+  if (roll < 0.98) return { kind: 'split', sides, stickyCookie: { name: ISSUED_COOKIE, secure: rng.chance(0.5), httpOnly: rng.chance(0.7), ...(rng.chance(0.6) ? { durationMs: 1000 * (1 + rng.int(86_400)) } : {}), ...(rng.chance(0.5) ? { sameSite: rng.pick(['Strict', 'Lax'] as const) } : {}) } };
   return { kind: 'split', sides };
 }
 
@@ -177,7 +183,11 @@ export function generateRuleSet(rng: Rng): RuleSet {
     const conditions = Array.from({ length: n }, () => randomCondition(rng));
     // A route without conditions ends all evaluation: keep them rare and late.
     if (n === 0 && routes.length < target - 1) continue;
-    routes.push({ name: `r${routes.length + 1}`, conditions, action: randomAction(rng) });
+    const action = randomAction(rng);
+    // Every issued cookie has its own name in a spec (SPEC_COOKIE_CLASH): olb-sid, olb-sid-2...
+    const issued = routes.filter((r) => r.action.kind === 'split' && r.action.stickyCookie !== undefined).length;
+    const named = action.kind === 'split' && action.stickyCookie !== undefined && issued > 0 ? { ...action, stickyCookie: { ...action.stickyCookie, name: `${ISSUED_COOKIE}-${issued + 1}` } } : action;
+    routes.push({ name: `r${routes.length + 1}`, conditions, action: named });
   }
   const switches: Switch[] = [
     { name: 'checkout', sides: [{ name: 'blue', backend: 'sw-blue' }, { name: 'green', backend: 'sw-green' }], active: rng.pick(['blue', 'green']) },
@@ -207,6 +217,13 @@ export function generateRequest(rng: Rng): ExplainRequest {
     const cookie = rng.chance(0.5) ? `session=s${rng.int(1000)}` : `a=1; session=s${rng.int(1000)}; b=2`;
     headers.push({ name: rng.pick(['Cookie', 'cookie']), value: cookie });
     if (rng.chance(0.2)) headers.push({ name: 'Cookie', value: `session=t${rng.int(1000)}` });
+  }
+  if (rng.chance(0.35)) {
+    // Stickiness cookies the load balancer issues: a side (valid or of weight 0), a backend of no
+    // side, a server of a backend with a cookie, or garbage.
+    const name = rng.chance(0.8) ? ISSUED_COOKIE : rng.pick([`${ISSUED_COOKIE}-2`, ...Object.values(BACKEND_COOKIES)]);
+    const value = name.startsWith('olb-srv') ? rng.pick(['s1', 's2', 'S1']) : rng.pick([...ROUTE_BACKENDS, DEFAULT_BACKEND, 'sw-blue', 'B0', 'x']);
+    headers.push({ name: rng.pick(['Cookie', 'cookie']), value: rng.chance(0.5) ? `${name}=${value}` : `a=1; ${name}=${value}` });
   }
   // Shuffle (Host stays first half of the time) so order effects are exercised.
   for (let i = headers.length - 1; i > 0; i--) {

@@ -16,7 +16,7 @@ import { parseSpec } from '../../src/spec/parse.js';
 import { explainRequest, type ExplainRequest } from '../../src/spec/explain.js';
 import { startNamedBackends, type BackendSet } from '../helpers/backends.js';
 import { findFreePort, startHaproxy } from '../helpers/haproxy-process.js';
-import { ALL_BACKENDS, DEFAULT_BACKEND, generateActionRuleSet, generateRequest, generateRuleSet, makeRng, type RuleSet } from './generate.js';
+import { ALL_BACKENDS, BACKEND_COOKIES, DEFAULT_BACKEND, generateActionRuleSet, generateRequest, generateRuleSet, makeRng, type RuleSet } from './generate.js';
 import { sendRawRequest, type RawResponse } from './raw-http.js';
 
 const BASE_SEED = Number(process.env['OLB_DIFF_SEED'] ?? 20240601);
@@ -91,6 +91,8 @@ function buildSpec(options: { ruleSet: RuleSet; backends: BackendSet; port: numb
       timeouts: { connectMs: 2000, serverMs: 5000, queueMs: 2000 },
       drainMs: 30_000,
       slowStartMs: 0,
+      // A server cookie on some backends (issue 21 item 3): explain's backendCookie against HAProxy's `cookie insert`.
+      ...(BACKEND_COOKIES[b.name] === undefined ? {} : { stickyCookie: { name: BACKEND_COOKIES[b.name] ?? '', durationMs: 600_000, secure: false, httpOnly: true } }),
     })),
     switches: ruleSet.switches,
     discovery: [],
@@ -169,7 +171,7 @@ void test(`haproxy routes ${SETS} generated rule sets exactly as explain predict
   let viaRoute = 0;
   let rejected = 0;
   // Which compiled constructs the generated configs used: the generator must reach all of them.
-  const constructs = ['map_str(', 'map_beg(', 'map_ip(', '-m reg', '-m beg', '-m str', '-m end', 'src -m ip', '{ method ', 'switches.map', ',crc32,', 'rand(100)', 'url_param(', 'req.cook(', 'var(txn.olb_q*),map_str(', 'var(txn.olb_q*),map_beg(', 'var(txn.olb_c*),map_str(', 'var(txn.olb_c*),map_beg('];
+  const constructs = ['map_str(', 'map_beg(', 'map_ip(', '-m reg', '-m beg', '-m str', '-m end', 'src -m ip', '{ method ', 'switches.map', ',crc32,', 'rand(100)', 'url_param(', 'req.cook(', 'var(txn.olb_q*),map_str(', 'var(txn.olb_q*),map_beg(', 'var(txn.olb_c*),map_str(', 'var(txn.olb_c*),map_beg(', '.sticky.map) if', 'http-response add-header Set-Cookie'];
   // '*' stands for the variable's number.
   const hasConstruct = (config: string, c: string): boolean => new RegExp(c.replace(/[.()[\]{}+?^$|\\]/g, '\\$&').replace('*', '\\d+')).test(config);
   const used = new Set<string>();
@@ -403,6 +405,7 @@ function actionDisagreements(r: ExplainRequest, res: RawResponse, want: ReturnTy
   const status = want.rejected?.status ?? want.answer?.status ?? 200;
   if (res.status !== status) return [`status: haproxy ${res.status}, explain ${status}`];
   if (want.rejected !== undefined) return out;
+  if (want.answer !== undefined && header('set-cookie').length > 0) out.push(`set-cookie on an answer of the load balancer: ${JSON.stringify(header('set-cookie'))}`);
   if (want.answer?.kind === 'redirect') {
     const loc = header('location')[0];
     if (loc !== want.answer.location) out.push(`location: haproxy ${String(loc)}, explain ${want.answer.location}`);
@@ -415,6 +418,7 @@ function actionDisagreements(r: ExplainRequest, res: RawResponse, want: ReturnTy
     const backend = header('x-backend')[0];
     const ok = want.backend !== null ? backend === want.backend : (want.split?.sides ?? []).some((s) => s.weight > 0 && s.backend === backend);
     if (!ok) out.push(`backend: haproxy ${String(backend)}, explain ${String(want.backend)}`);
+    out.push(...cookieDisagreements(res, want, backend));
     const seen = echoedHeaders(res);
     for (const name of new Set((want.requestHeaders ?? []).map((r) => r.name))) {
       const expected = expectedValues(want.requestHeaders ?? [], name, sentValues(r, name));
@@ -427,6 +431,28 @@ function actionDisagreements(r: ExplainRequest, res: RawResponse, want: ReturnTy
     const expected = expectedValues(want.responseHeaders ?? [], name, original);
     const got = header(name);
     if (expected !== undefined && JSON.stringify(got) !== JSON.stringify(expected)) out.push(`response header ${name}: haproxy ${JSON.stringify(got)}, explain ${JSON.stringify(expected)}`);
+  }
+  return out;
+}
+
+/**
+ * The Set-Cookie headers of the stickiness cookies explain speaks about (the split's issued
+ * cookie; the chosen backend's server cookie when the backend is known), against haproxy's.
+ * `<side>` and `<server>` stand for what haproxy chose (the backend it reached; the one server
+ * `s1` of every backend here).
+ */
+function cookieDisagreements(res: RawResponse, want: ReturnType<typeof explainRequest>, backend: string | undefined): string[] {
+  const out: string[] = [];
+  const setCookies = (name: string): string[] => res.headers.filter((h) => h.name === 'set-cookie' && h.value.startsWith(`${name}=`)).map((h) => h.value);
+  const split = want.split?.stickyCookie;
+  if (split !== undefined) {
+    const expected = split.setCookie === null ? [] : [split.setCookie.replace('<side>', backend ?? '?')];
+    if (JSON.stringify(setCookies(split.name)) !== JSON.stringify(expected)) out.push(`set-cookie ${split.name}: haproxy ${JSON.stringify(setCookies(split.name))}, explain ${JSON.stringify(expected)}`);
+  }
+  const server = want.backendCookie;
+  if (server !== undefined) {
+    const expected = server.setCookie === null ? [] : [server.setCookie.replace('<server>', 's1')];
+    if (JSON.stringify(setCookies(server.name)) !== JSON.stringify(expected)) out.push(`set-cookie ${server.name}: haproxy ${JSON.stringify(setCookies(server.name))}, explain ${JSON.stringify(expected)}`);
   }
   return out;
 }
@@ -451,12 +477,15 @@ function expectedValues(rewrites: readonly { op: string; name: string; value?: s
   return values;
 }
 
-void test('generated rule sets mixing old and new conditions with redirects, fixed responses and header rewrites: haproxy answers as explain predicts, field by field', async (t) => {
+void test('generated rule sets mixing old and new conditions with redirects, fixed responses, header rewrites and stickiness cookies: haproxy answers as explain predicts, field by field', async (t) => {
   const signal = testSignal(170_000);
   const backends = await withBackends(t, signal);
   const sets = Math.max(1, Math.round(SETS / 2));
   let answered = 0;
   let rewritten = 0;
+  let issued = 0;
+  let kept = 0;
+  let serverCookies = 0;
   for (let set = 0; set < sets; set++) {
     const seed = BASE_SEED + 1000 + set;
     const rng = makeRng(seed);
@@ -470,6 +499,9 @@ void test('generated rule sets mixing old and new conditions with redirects, fix
         const want = explainRequest(spec, r, {});
         if (want.answer !== undefined) answered++;
         if (want.requestHeaders !== undefined || want.responseHeaders !== undefined) rewritten++;
+        if (want.split?.stickyCookie !== undefined) issued++;
+        if (want.split?.stickyCookie?.side != null) kept++;
+        if (want.backendCookie !== undefined) serverCookies++;
         const got = observed[i];
         const why = got === undefined ? ['no answer'] : actionDisagreements(r, got, want);
         if (why.length > 0 && mismatches.length < 5) mismatches.push(`request ${JSON.stringify(r)}\n  ${why.join('\n  ')}\n  ${want.reasons.join('\n  ')}`);
@@ -481,5 +513,46 @@ void test('generated rule sets mixing old and new conditions with redirects, fix
   }
   // The generator must reach the new actions, not only forwarding.
   assert.ok(answered > sets * 5, `only ${answered} requests were redirects or fixed responses`);
+  assert.ok(issued > sets, `only ${issued} requests reached a split with an issued cookie`);
+  assert.ok(kept > 0, `no request carried a cookie that kept its side`);
+  assert.ok(serverCookies > sets, `only ${serverCookies} requests reached a backend with a server cookie`);
   assert.ok(rewritten > sets * 5, `only ${rewritten} requests had header rewrites`);
+});
+
+void test('stickiness cookies issued by the load balancer: every cookie value on splits and on a backend with a server cookie, field by field (issue 21)', async (t) => {
+  const signal = testSignal(60_000);
+  const backends = await withBackends(t, signal);
+  const routes: Route[] = [
+    { name: 'a', conditions: [{ kind: 'path', match: { type: 'prefix', value: '/a' } }], action: { kind: 'split', sides: [{ backend: 'b0', weight: 50 }, { backend: 'b1', weight: 50 }], stickyCookie: { name: 'olb-sid', durationMs: 3_600_000, secure: true, httpOnly: true, sameSite: 'Lax' } } },
+    { name: 'b', conditions: [{ kind: 'path', match: { type: 'prefix', value: '/b' } }], action: { kind: 'split', sides: [{ backend: 'b2', weight: 30 }, { backend: 'b5', weight: 70 }, { backend: 'b4', weight: 0 }], stickyCookie: { name: 'olb-sid-2', secure: false, httpOnly: false } } },
+    { name: 'c', conditions: [{ kind: 'path', match: { type: 'prefix', value: '/c' } }], action: { kind: 'backend', backend: 'b5' } },
+  ];
+  const { spec, harness } = await startRuleSet(t, { routes, switches: [] }, backends, signal);
+  const values = [undefined, 'b0', 'b1', 'b2', 'b4', 'b5', 'bdef', 'B0', '', 'x'];
+  const requests: ExplainRequest[] = [];
+  for (const path of ['/a', '/b', '/c', '/d']) {
+    for (const name of ['olb-sid', 'olb-sid-2']) {
+      for (const value of values) {
+        for (const server of [undefined, 's1', 's2']) {
+          const cookies = [...(value === undefined ? [] : [`${name}=${value}`]), ...(server === undefined ? [] : [`olb-srv-b5=${server}`])];
+          requests.push({ method: 'GET', path, headers: [{ name: 'Host', value: 'x' }, ...(cookies.length === 0 ? [] : [{ name: 'Cookie', value: cookies.join('; ') }])], source: '127.0.0.1' });
+        }
+      }
+    }
+  }
+  // The last occurrence counts, over several Cookie headers too.
+  requests.push({ method: 'GET', path: '/a', headers: [{ name: 'Host', value: 'x' }, { name: 'Cookie', value: 'olb-sid=b0' }, { name: 'Cookie', value: 'olb-sid=b1' }], source: '127.0.0.1' });
+  requests.push({ method: 'GET', path: '/a', headers: [{ name: 'Host', value: 'x' }, { name: 'Cookie', value: 'olb-sid=b1; olb-sid=zz' }], source: '127.0.0.1' });
+  const observed = await mapLimit(requests, PARALLEL, (r) => harness.sendRaw(r));
+  let kept = 0;
+  let set = 0;
+  for (const [i, r] of requests.entries()) {
+    const want = explainRequest(spec, r, {});
+    if (want.split?.stickyCookie?.side != null) kept++;
+    if (want.split?.stickyCookie?.setCookie != null || want.backendCookie?.setCookie != null) set++;
+    const got = observed[i];
+    const why = got === undefined ? ['no answer'] : actionDisagreements(r, got, want);
+    assert.deepEqual(why, [], `request ${JSON.stringify(r)}\n  ${want.reasons.join('\n  ')}`);
+  }
+  assert.ok(kept >= 12 && set >= 100, `kept ${kept}, set ${set}`);
 });

@@ -297,6 +297,7 @@ export function generateSpec(seed: number, index: number, options: GenerateOptio
       }
       b['healthCheck'] = hc;
     }
+    if (mode === 'http' && rng.chance(0.15)) b['stickyCookie'] = stickyCookie(rng, `b${bi}`);
     if (rng.chance(0.3)) b['retries'] = rng.int(0, 100);
     if (rng.chance(0.3)) b['redispatch'] = rng.chance(0.5);
     if (rng.chance(0.3)) b['serverMaxconn'] = rng.pick([1, 1_000_000, rng.int(1, 5000)]);
@@ -317,7 +318,7 @@ export function generateSpec(seed: number, index: number, options: GenerateOptio
 
   // ---- frontends ----
   const frontendCount = rng.chance(0.05) ? 10 : rng.int(1, 3);
-  const frontends = names(rng, frontendCount, 'fe').map((name): Obj => {
+  const frontends = names(rng, frontendCount, 'fe').map((name, fi): Obj => {
     const mode = rng.chance(0.2) ? 'tcp' : 'http';
     const http = mode === 'http';
     const fe: Obj = { name };
@@ -350,7 +351,7 @@ export function generateSpec(seed: number, index: number, options: GenerateOptio
     if (http && rng.chance(0.3)) fe['requestId'] = { header: headerName(rng) };
     const targets = http ? httpBackends : allBackends;
     fe['defaultBackend'] = rng.pick(targets);
-    if (http && rng.chance(0.7)) fe['routes'] = routes(rng, httpBackends, switches);
+    if (http && rng.chance(0.7)) fe['routes'] = routes(rng, httpBackends, switches, `f${fi}`);
     return fe;
   });
 
@@ -420,14 +421,15 @@ function logFormat(rng: Rng, http: boolean): string {
   return '%ci:%cp';
 }
 
-function routes(rng: Rng, httpBackends: readonly string[], switches: readonly Obj[]): Obj[] {
+function routes(rng: Rng, httpBackends: readonly string[], switches: readonly Obj[], tag: string): Obj[] {
   const out: Obj[] = [];
   const count = rng.chance(0.05) ? 40 : rng.int(0, 6);
   while (out.length < count) {
     if (rng.chance(0.3)) {
       // A run of same-shaped single-condition routes: compiled to one map file.
-      const shape = rng.int(0, 5);
+      const shape = rng.int(0, 7);
       const header = headerName(rng);
+      const key = queryKey(rng);
       const run = rng.int(2, 8);
       for (let k = 0; k < run; k++) {
         const cond: Obj =
@@ -436,6 +438,8 @@ function routes(rng: Rng, httpBackends: readonly string[], switches: readonly Ob
           : shape === 2 ? { host: hostName(rng) }
           : shape === 3 ? { path: { exact: urlPath(rng) } }
           : shape === 4 ? { path: { prefix: urlPath(rng) } }
+          : shape === 5 ? { query: key, exact: l7Value(rng, QUERY_VALUE_CHARS) }
+          : shape === 6 ? { cookie: header, prefix: l7Value(rng, COOKIE_VALUE_CHARS) }
           : { source: rng.chance(0.5) ? cidr(rng) : Array.from({ length: rng.int(1, 4) }, () => cidr(rng)) };
         out.push({ when: [cond], backend: rng.pick(httpBackends) });
       }
@@ -444,7 +448,8 @@ function routes(rng: Rng, httpBackends: readonly string[], switches: readonly Ob
     const condCount = rng.chance(0.05) ? 32 : rng.int(0, 4);
     const route: Obj = { when: Array.from({ length: condCount }, () => condition(rng)) };
     if (condCount === 0 && rng.chance(0.5)) delete route['when'];
-    const action = rng.int(0, 4);
+    const action = rng.int(0, 6);
+    let forwards = true;
     if (action === 0 && httpBackends.length >= 2) {
       const sides = [...httpBackends].sort(() => (rng.chance(0.5) ? 1 : -1)).slice(0, rng.int(2, Math.min(4, httpBackends.length)));
       let left = 100;
@@ -453,16 +458,106 @@ function routes(rng: Rng, httpBackends: readonly string[], switches: readonly Ob
         left -= weight;
         return { backend, weight };
       });
-      if (rng.chance(0.5)) route['sticky'] = rng.chance(0.5) ? { header: headerName(rng) } : { cookie: headerName(rng) };
+      if (rng.chance(0.4)) route['sticky'] = rng.chance(0.5) ? { header: headerName(rng) } : { cookie: headerName(rng) };
+      // An LB-issued cookie, named uniquely in the spec (frontend and route position).
+      else if (rng.chance(0.5)) route['stickyCookie'] = stickyCookie(rng, `${tag}r${out.length}`);
     } else if (action === 1 && switches.length > 0) route['switch'] = rng.pick(switches)['name'];
-    else route['backend'] = rng.pick(httpBackends);
+    else if (action === 2) {
+      route['redirect'] = redirect(rng);
+      forwards = false;
+    } else if (action === 3) {
+      route['respond'] = respond(rng);
+      forwards = false;
+    } else route['backend'] = rng.pick(httpBackends);
+    if (forwards && rng.chance(0.3)) route['requestHeaders'] = headerRewrite(rng);
+    if (rng.chance(0.3)) route['responseHeaders'] = headerRewrite(rng);
+    if (forwards && rng.chance(0.2)) route['timeout'] = duration(rng, 1, 3_600_000);
     out.push(route);
   }
   return out.slice(0, count).map((r, i) => (rng.chance(0.3) ? { name: `r${i}${rng.chance(0.5) ? `-${safeName(rng, 40)}` : ''}`, ...r } : r));
 }
 
+/** Characters a query value of an exact/prefix condition may hold (no space, `&`, `;`, `?`, `#`, `'`). */
+const QUERY_VALUE_CHARS = [...'abcXYZ019%+._~=/-:@!$*(),'];
+/** Characters a cookie value of an exact/prefix condition may hold (no `;`, `,`, `"`, `'`, no space). */
+const COOKIE_VALUE_CHARS = [...'abcXYZ019%+._~=/-:@!$*()?&#'];
+
+function l7Value(rng: Rng, chars: readonly string[]): string {
+  let s = '';
+  const len = rng.chance(0.05) ? 0 : rng.int(1, 16);
+  for (let i = 0; i < len; i++) s += rng.pick(chars);
+  return s;
+}
+
+function queryKey(rng: Rng): string {
+  let s = '';
+  const len = rng.chance(0.03) ? 128 : rng.int(1, 12);
+  for (let i = 0; i < len; i++) s += rng.pick([...'abqXYZ019_.~-']);
+  return s;
+}
+
+/** A stickiness cookie the load balancer issues; `tag` makes its name unique in the spec. */
+function stickyCookie(rng: Rng, tag: string): Obj {
+  const secure = rng.chance(0.5);
+  const c: Obj = { name: `${headerName(rng).slice(0, 100)}.${tag}` };
+  if (rng.chance(0.6)) c['duration'] = rng.chance(0.5) ? `${rng.int(1, 168)}h` : `${rng.pick([1, 604_800, rng.int(1, 604_800)])}s`;
+  if (secure || rng.chance(0.3)) c['secure'] = secure;
+  if (rng.chance(0.4)) c['httpOnly'] = rng.chance(0.5);
+  if (rng.chance(0.5)) c['sameSite'] = rng.pick(secure ? ['Strict', 'Lax', 'None'] : ['Strict', 'Lax']);
+  return c;
+}
+
+const STATUSES = [301, 302, 303, 307, 308] as const;
+
+function redirect(rng: Rng): unknown {
+  if (rng.chance(0.2)) return 'https';
+  const r: Obj = {};
+  if (rng.chance(0.4)) r['scheme'] = rng.pick(['http', 'https']);
+  if (rng.chance(0.4)) r['host'] = hostName(rng);
+  if (rng.chance(0.3)) r['port'] = rng.pick([1, 80, 443, 8443, 65535]);
+  if (rng.chance(0.4)) r['path'] = urlPath(rng);
+  if (rng.chance(0.3)) r['query'] = rng.chance(0.2) ? '' : l7Value(rng, QUERY_VALUE_CHARS.filter((c) => c !== '?'));
+  if (rng.chance(0.7)) r['status'] = rng.pick(STATUSES);
+  return r;
+}
+
+function respond(rng: Rng): Obj {
+  const status = rng.pick([200, 204, 304, 403, 404, 418, 503, 599]);
+  const r: Obj = { status };
+  if (status === 204 || status === 304) return r;
+  if (rng.chance(0.5)) r['contentType'] = rng.pick(['text/plain', 'text/html; charset=utf-8', 'application/json', 'application/vnd.a+json;v=1']);
+  if (rng.chance(0.8)) r['body'] = rng.chance(0.03) ? 'x'.repeat(4096) : `${printable(rng, rng.int(0, 40))}${rng.chance(0.5) ? '\n\t"%$\\' : ''}`;
+  return r;
+}
+
+const HEADER_VARIABLES = ['client_ip', 'client_port', 'host', 'method', 'path', 'query', 'scheme'];
+
+/** A header value: printable text (no `'`, no stray `${`) with request variables. */
+function rewriteValue(rng: Rng): string {
+  const parts = Array.from({ length: rng.int(1, 3) }, () => (rng.chance(0.4) ? `\${${rng.pick(HEADER_VARIABLES)}}` : printable(rng, rng.int(1, 12)).replace(/\$\{/g, '$ {')));
+  const v = parts.join('');
+  return v.trim() === '' ? 'x' : v;
+}
+
+function headerRewrite(rng: Rng): Obj {
+  const r: Obj = {};
+  const pairs = (): Obj => Object.fromEntries(Array.from({ length: rng.int(1, 3) }, () => [headerName(rng), rewriteValue(rng)]));
+  if (rng.chance(0.5)) r['set'] = pairs();
+  if (rng.chance(0.5)) r['add'] = pairs();
+  if (rng.chance(0.4) || Object.keys(r).length === 0) r['remove'] = Array.from({ length: rng.int(1, 3) }, () => headerName(rng));
+  return r;
+}
+
 function condition(rng: Rng): Obj {
-  const k = rng.int(0, 9);
+  const k = rng.int(0, 11);
+  if (k >= 10) {
+    // Query-string and cookie conditions (issue 21).
+    const query = k === 10;
+    const subject: Obj = query ? { query: queryKey(rng) } : { cookie: headerName(rng) };
+    const chars = query ? QUERY_VALUE_CHARS : COOKIE_VALUE_CHARS;
+    const m = rng.int(0, 4);
+    return { ...subject, ...(m === 0 ? { exact: l7Value(rng, chars) } : m === 1 ? { prefix: l7Value(rng, chars) } : m === 2 ? { regex: validRegex(rng) } : m === 3 ? { present: true } : { absent: true }) };
+  }
   if (k <= 3) {
     const header = headerName(rng);
     const m = rng.int(0, 4);

@@ -147,6 +147,22 @@ function split(): Spec {
   });
 }
 
+/** LB-issued stickiness cookies (issue 21): a split's (map + http-response Set-Cookie) and a backend's (cookie insert). */
+function stickyCookie(): Spec {
+  const [app, canary, api] = basicBackends;
+  return makeSpec({
+    frontends: [
+      makeFrontend('web', {
+        routes: [
+          route('canary', [pathPrefix('/shop/')], { kind: 'split', sides: [{ backend: 'app', weight: 90 }, { backend: 'canary', weight: 10 }, { backend: 'api', weight: 0 }], stickyCookie: { name: 'olb-web', durationMs: 86_400_000, secure: true, httpOnly: true, sameSite: 'Lax' } }),
+          route('session', [], { kind: 'split', sides: [{ backend: 'app', weight: 50 }, { backend: 'canary', weight: 50 }], stickyCookie: { name: 'olb-s', secure: false, httpOnly: false } }),
+        ],
+      }),
+    ],
+    backends: [...(app === undefined ? [] : [{ ...app, spareSlots: 1, stickyCookie: { name: 'SRV', durationMs: 1_800_000, secure: true, httpOnly: true, sameSite: 'None' as const } }]), ...(canary === undefined ? [] : [canary]), ...(api === undefined ? [] : [api])],
+  });
+}
+
 function switches(): Spec {
   return makeSpec({
     frontends: [
@@ -211,6 +227,7 @@ export const GOLDEN_CASES: readonly GoldenCase[] = [
   { name: 'tls', node: 'lb-b', spec: tls() },
   { name: 'maps', node: 'lb-a', spec: maps() },
   { name: 'split-sticky', node: 'lb-a', spec: split() },
+  { name: 'sticky-cookie', node: 'lb-a', spec: stickyCookie() },
   { name: 'switch', node: 'lb-a', spec: switches() },
   { name: 'discovery', node: 'lb-a', spec: discovery() },
   { name: 'admin-node-auth', node: 'lb-b', spec: adminNodeAuth() },
