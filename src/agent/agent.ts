@@ -42,6 +42,7 @@ import { agentSocketPath, startControlServer } from './control-server.js';
 import { HandoffManager, SWITCHOVER_HANDOFF_MS } from '../switchover/handoff-manager.js';
 import type { PeerView } from '../switchover/peer-channel.js';
 import { withRunDir } from './run-dir.js';
+import type { AgentStatus, Problem, SpecRolloutResult, SpecRolloutStatus } from '../agent-api/contract.js';
 import { DeferredClaimer, DeferredHeartbeat } from './deferred-cloud.js';
 import { runCommand } from '../util/exec.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -196,7 +197,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   });
   let current = { spec, hash: loaded.hash, generation: 1 };
   /** The last spec file change and what became of it (null: none since start). */
-  let specRollout: { result: string; at: number; specHash: string | null; error?: { code: string; message: string } } | null = null;
+  let specRollout: SpecRolloutStatus | null = null;
   const masterCli = new MasterCli({ socketPath: spec.admin.masterSocket });
 
   // keepalived's track file starts at FAULT until HAProxy answers its health URI.
@@ -365,7 +366,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
 
   let stopping = false;
   const problems = (): Problem[] => listProblems(pipeline.status(), failures);
-  const status = (): unknown => ({
+  const status = (): AgentStatus => ({
     node: node.name,
     address: node.address,
     cluster: spec.cluster.name,
@@ -437,9 +438,12 @@ export async function runAgent(options: AgentOptions): Promise<void> {
       },
       'POST /switchover/handoff-off': async (body) => ({ removed: await handoff.endSwitchover(body['claimFailed'] === true) }),
       'POST /switchover/yield': (body) => {
-        const to = body['to'];
-        if (to === null) controller.yieldTo(null);
-        else controller.yieldTo(peerNode(to).name, typeof body['ttlMs'] === 'number' ? body['ttlMs'] : 60_000);
+        if (body['to'] === null) {
+          controller.yieldTo(null);
+          return Promise.resolve({ yieldingTo: null });
+        }
+        const to = peerNode(body['to']).name;
+        controller.yieldTo(to, typeof body['ttlMs'] === 'number' ? body['ttlMs'] : 60_000);
         return Promise.resolve({ yieldingTo: to });
       },
       'POST /switchover/claim': async (_body, s) => ({ outcomes: await controller.claimNow('planned switchover', s) }),
@@ -472,7 +476,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   supervise('apply', pipeline.run(signal));
   // The spec file is watched: a valid change rolls out (runtime where possible, else one reload);
   // an invalid one is logged with every diagnostic and changes nothing.
-  const rollout = (result: 'applied' | 'invalid' | 'rejected' | 'failed', specHash: string | null, error?: { code: string; message: string }): void => {
+  const rollout = (result: SpecRolloutResult, specHash: string | null, error?: { code: string; message: string }): void => {
     rollouts.inc({ result });
     specRollout = { result, at: Date.now(), specHash, ...(error === undefined ? {} : { error }) };
     if (result === 'applied') failures.delete('spec');
@@ -590,15 +594,6 @@ async function ensureVip(vip: string, signal: AbortSignal): Promise<void> {
 async function hasAddress(address: string, signal: AbortSignal): Promise<boolean> {
   const r = await runCommand(['ip', '-o', '-4', 'addr', 'show'], { signal });
   return r.stdout.split('\n').some((l) => l.includes(` ${address}/`));
-}
-
-/** One thing that failed and is being retried, restarted or kept at its last good state. */
-interface Problem {
-  /** `discovery:<source>`, `apply`, `spec`, `task:<name>`, `cloud`. */
-  readonly component: string;
-  readonly code: string;
-  readonly message: string;
-  readonly at: number;
 }
 
 /** Everything that is not well right now: sources not ok, the last apply if it failed, the rest. */
