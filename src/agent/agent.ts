@@ -220,6 +220,7 @@ async function haproxyRunning(ctx: AgentContext): Promise<HaproxyProcess> {
   return haproxy;
 }
 
+/** Starts haproxy on the config on disk (at start and by its supervisor). */
 function startHaproxyProcess(ctx: AgentContext, signal: AbortSignal): Promise<HaproxyProcess> {
   const { paths, spec } = ctx;
   return startHaproxy({ configPath: haproxyPaths(paths.haproxyDir).config, masterSocket: spec.admin.masterSocket, pidFile: paths.haproxyPid, logFile: paths.haproxyLog, signal });
@@ -276,7 +277,7 @@ async function keepalivedRunning(ctx: AgentContext, failover: FailoverUnit): Pro
       if (t.kind === 'INSTANCE') failover.onTransition(t.state, 'keepalived notify');
     }
   })());
-  const keepalived = await startKeepalived({ config, runDir }, { signal });
+  const keepalived = await startKeepalivedProcess(ctx, config, signal);
   if (keepalived.attached) {
     if (kconfChanged) keepalived.reload();
     // An agent restart: keepalived does not repeat its last transition, but only the master holds
@@ -286,6 +287,11 @@ async function keepalivedRunning(ctx: AgentContext, failover: FailoverUnit): Pro
   }
   ctx.log.info({ event: 'keepalived', pid: keepalived.pid, attached: keepalived.attached }, 'keepalived running');
   return { process: keepalived, config };
+}
+
+/** Starts keepalived, or attaches to the one a previous agent started (at start and by its supervisor). */
+function startKeepalivedProcess(ctx: AgentContext, config: string, signal: AbortSignal): Promise<KeepalivedProcess> {
+  return startKeepalived({ config, runDir: ctx.runDir }, { signal });
 }
 
 /** One supervisor for haproxy and one for keepalived (src/agent/process-supervisor.ts). */
@@ -304,7 +310,7 @@ function processSupervisors(ctx: AgentContext, p: { readonly haproxy: HaproxyPro
       exited: async (k, s) => void (await untilAborted(k.exited, s)),
       onExit: () => p.failover.onTransition('STOP', 'keepalived exited'),
       exitMessage: 'keepalived exited: stopped claiming, restarting it',
-      start: (s) => startKeepalived({ config: p.keepalivedConfig, runDir: ctx.runDir }, { signal: s }),
+      start: (s) => startKeepalivedProcess(ctx, p.keepalivedConfig, s),
     }),
   };
 }
