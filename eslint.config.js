@@ -74,11 +74,6 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
-    // The agent is being split into parts (issue 16 item 1); its time reads move to the clock with them.
-    files: ['src/agent/**/*.ts'],
-    rules: { 'no-restricted-properties': ['warn', noDateNow[1]] },
-  },
-  {
     // Tests and benchmarks use the SDK as a user would.
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {

@@ -19,13 +19,14 @@ export const LAYERS = {
   cloud: ['model', 'util'],
   discovery: ['cloud', 'model', 'spec', 'util'],
   failover: ['cloud', 'keepalived', 'model', 'util'],
-  switchover: ['failover', 'haproxy', 'keepalived', 'model', 'util'],
+  'agent-api': ['apply', 'cloud', 'failover', 'model', 'util'],
+  switchover: ['agent-api', 'failover', 'haproxy', 'keepalived', 'model', 'util'],
   apply: ['discovery', 'haproxy', 'model', 'plan', 'render', 'spec', 'util'],
   ops: ['haproxy', 'keepalived', 'model', 'render', 'spec', 'util'],
   provision: ['cloud', 'model', 'ops', 'spec', 'util'],
   lab: ['cloud', 'haproxy', 'keepalived', 'model', 'ops', 'plan', 'render', 'spec', 'util'],
-  agent: ['apply', 'cloud', 'discovery', 'failover', 'haproxy', 'keepalived', 'model', 'ops', 'plan', 'render', 'spec', 'switchover', 'util'],
-  cli: ['agent', 'apply', 'cloud', 'discovery', 'failover', 'haproxy', 'keepalived', 'lab', 'model', 'ops', 'plan', 'provision', 'render', 'spec', 'switchover', 'util'],
+  agent: ['agent-api', 'apply', 'cloud', 'discovery', 'failover', 'haproxy', 'keepalived', 'model', 'ops', 'plan', 'render', 'spec', 'switchover', 'util'],
+  cli: ['agent', 'agent-api', 'apply', 'cloud', 'discovery', 'failover', 'haproxy', 'keepalived', 'lab', 'model', 'ops', 'plan', 'provision', 'render', 'spec', 'switchover', 'util'],
 };
 
 /** Layers that do no I/O. */

@@ -142,7 +142,7 @@ try {
     for (const [i, endpoint] of endpoints.entries()) {
       const dir = nodeRunDir(labDir, endpoint.node);
       if (!(await Promise.all(['haproxy.pid', 'keepalived.pid'].map((f) => access(join(dir, f)).then(() => true, () => false)))).every(Boolean)) return false;
-      const status = await agentCall<{ vrrp?: { vrrp?: string } }>(endpoint, 'GET', '/status', undefined, { signal, timeoutMs: 2000 }).catch(() => null);
+      const status = await agentCall(endpoint, 'GET /status', undefined, { signal, timeoutMs: 2000 }).catch(() => null);
       if (status?.vrrp?.vrrp !== (i === 0 ? 'MASTER' : 'BACKUP')) return false;
     }
     return (await mapping.wait(master, { timeoutMs: 1, signal })) !== null;

@@ -15,6 +15,8 @@ import type { Logger } from '../util/log.js';
 import type { Counter, Registry } from '../util/metrics.js';
 import { systemClock } from '../util/clock.js';
 import { nodePaths } from '../util/node-paths.js';
+import { drainLogFifo } from './log-file.js';
+import type { AgentTasks } from './tasks.js';
 
 /** How often the agent reads HAProxy's `DroppedLogs`. */
 export const DROPPED_LOGS_POLL_MS = 10_000;
@@ -148,4 +150,15 @@ export async function watchDroppedLogs(options: { runtime: RuntimeApi; counter: 
     }
     await systemClock.sleep(interval, options.signal).catch(() => undefined);
   }
+}
+
+/**
+ * The access log's long-running tasks, each restarted after a backoff when it fails (a log that
+ * cannot be written says nothing about the node's ability to serve): file mode's drains (one per
+ * FIFO) and the `DroppedLogs` watch.
+ */
+export function superviseAccessLog(plan: AccessLogPlan, options: { tasks: AgentTasks; runtime: RuntimeApi; droppedLogs: Counter; log: Logger }): void {
+  const { tasks, runtime, droppedLogs, log } = options;
+  for (const drain of plan.drains) tasks.superviseRestarting(`log-drain:${drain.fifo}`, (s) => drainLogFifo({ ...drain, signal: s, log }));
+  tasks.superviseRestarting('dropped-logs', (s) => watchDroppedLogs({ runtime, counter: droppedLogs, signal: s, log }));
 }

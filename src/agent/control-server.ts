@@ -4,15 +4,19 @@ import { once } from 'node:events';
 import { OverlayError } from '../util/errors.js';
 import { timeoutSignal } from '../util/abort.js';
 import { nodePaths } from '../util/node-paths.js';
+import type { ControlApi, ControlError, ControlRoute } from '../agent-api/contract.js';
 
-/** One control operation: the parsed JSON body in, a JSON-serializable answer out. */
-export type ControlHandler = (body: Readonly<Record<string, unknown>>, signal: AbortSignal) => Promise<unknown>;
+/** One control operation: the parsed JSON body in (unchecked: the handler checks what it reads), the contract's answer out. */
+export type ControlHandler<R extends ControlRoute = ControlRoute> = (body: Readonly<Record<string, unknown>>, signal: AbortSignal) => Promise<ControlApi[R]['response']>;
+
+/** A handler for every operation of the contract (src/agent-api/contract.ts). */
+export type ControlHandlers = { readonly [R in ControlRoute]: ControlHandler<R> };
 
 export interface ControlServerOptions {
   /** `<runDir>/agent.sock`: a unix socket, mode 0600, never a network address. */
   readonly socketPath: string;
   /** `METHOD /path` -> handler, for example `POST /switchover/claim`. */
-  readonly routes: Readonly<Record<string, ControlHandler>>;
+  readonly routes: ControlHandlers;
   readonly signal: AbortSignal;
 }
 
@@ -31,11 +35,12 @@ export async function startControlServer(options: ControlServerOptions): Promise
   await rm(options.socketPath, { force: true });
   const server = createServer((req, res) => {
     const key = `${req.method ?? 'GET'} ${(req.url ?? '/').split('?')[0] ?? '/'}`;
-    const handler = options.routes[key];
+    const routes: Readonly<Record<string, ControlHandler | undefined>> = options.routes;
+    const handler = routes[key];
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const send = (status: number, value: unknown): void => {
+      const send = (status: number, value: ControlApi[ControlRoute]['response'] | ControlError | Record<string, never>): void => {
         res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(value)}\n`);
       };
       if (handler === undefined) {

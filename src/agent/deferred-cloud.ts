@@ -7,6 +7,8 @@
  */
 import type { Claimer, ClaimOutcome, ResourceView } from '../failover/types.js';
 import type { MasterHeartbeat } from '../failover/heartbeat.js';
+import type { Ec2InstanceDescriber } from '../discovery/ec2-tags-source.js';
+import { OverlayError } from '../util/errors.js';
 
 /** A value set once, awaited with a signal. */
 class Later<T> {
@@ -84,5 +86,25 @@ export class DeferredHeartbeat implements MasterHeartbeat {
     // Without our identity we cannot read the tag yet: "not stale" is the safe answer (never
     // take a resource from a higher-priority holder on a guess).
     return real === null ? false : real.stale(networkInterfaceId, signal);
+  }
+}
+
+/**
+ * The provider's `instances` capability for discovery's `ec2-tags` sources: the same client as
+ * failover, known once the instance identity (region, role credentials) is. Until then (or when
+ * the provider has none) a lookup fails at once with CLOUD_UNAVAILABLE, which the source reports
+ * and retries like any failed read.
+ */
+export class DeferredInstances implements Ec2InstanceDescriber {
+  #real: Ec2InstanceDescriber | null = null;
+
+  set(instances: Ec2InstanceDescriber | null): void {
+    this.#real = instances;
+  }
+
+  describeInstancesByTags(...args: Parameters<Ec2InstanceDescriber['describeInstancesByTags']>): ReturnType<Ec2InstanceDescriber['describeInstancesByTags']> {
+    return this.#real === null
+      ? Promise.reject(new OverlayError('CLOUD_UNAVAILABLE', 'DescribeInstances: the EC2 client is not ready (the instance identity is not known yet)'))
+      : this.#real.describeInstancesByTags(...args);
   }
 }

@@ -1,13 +1,14 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
+import type { AgentStatus } from '../agent-api/contract.js';
 
 export interface StatusServerOptions {
   /** 127.0.0.1 or the node's own address: never the VIP (the spec layer enforces it). */
   readonly host: string;
   readonly port: number;
   readonly signal: AbortSignal;
-  readonly status: () => unknown;
+  readonly status: () => AgentStatus;
   readonly metrics: () => string;
   /** Whether the agent's loops are alive (for monitoring; keepalived checks the heartbeat file instead). */
   readonly alive: () => boolean;

@@ -1,3 +1,4 @@
+import type { ControlApi, ControlError, ControlRoute } from '../agent-api/contract.js';
 import { SystemError, UserError } from '../util/errors.js';
 import type { ErrorCode } from '../util/errors.js';
 import { unixHttpRequest } from '../util/unix-http.js';
@@ -9,14 +10,16 @@ export interface AgentEndpoint {
 }
 
 /**
- * One request to an agent's control socket (HTTP over a unix socket, JSON in and out).
+ * One control operation on an agent's control socket (HTTP over a unix socket, JSON in and out),
+ * typed by the agent's wire contract (src/agent-api/contract.ts): `route` is `METHOD /path`.
  * @throws SystemError AGENT_UNREACHABLE when nothing answers; the agent's own error (code and message) when it refuses.
  */
-export async function agentCall<T = unknown>(endpoint: AgentEndpoint, method: 'GET' | 'POST', path: string, body: unknown, options: { readonly signal: AbortSignal; readonly timeoutMs?: number }): Promise<T> {
+export async function agentCall<R extends ControlRoute>(endpoint: AgentEndpoint, route: R, body: ControlApi[R]['request'], options: { readonly signal: AbortSignal; readonly timeoutMs?: number }): Promise<ControlApi[R]['response']> {
+  const [method, path] = route.split(' ') as ['GET' | 'POST', string];
   const { status, text } = await unixHttpRequest(endpoint.socketPath, method, path, body, options).catch((cause: unknown) => {
     throw new SystemError('AGENT_UNREACHABLE', `the agent of ${endpoint.node} does not answer on ${endpoint.socketPath}: ${(cause as Error).message}; is it running, and is the run directory right?`, { cause, details: { node: endpoint.node } });
   });
-  const parsed = JSON.parse(text) as T & { error?: { code: string; message: string } };
+  const parsed = JSON.parse(text) as ControlApi[R]['response'] & Partial<ControlError>;
   if (status !== 200) {
     const code = (parsed.error?.code ?? 'INTERNAL') as ErrorCode;
     const message = `${endpoint.node}: ${parsed.error?.message ?? `agent answered ${status}`}`;

@@ -1,13 +1,13 @@
 import type { Spec } from '../model/spec.js';
 import { agentCall } from './agent-client.js';
 import type { AgentEndpoint } from './agent-client.js';
-import type { AgentStatusView } from './switchover.js';
+import type { AgentStatus } from '../agent-api/contract.js';
 
 /** One node as `overlay-lb status` sees it. */
 export interface NodeReport {
   readonly node: string;
   /** null when its agent did not answer. */
-  readonly status: AgentStatusView | null;
+  readonly status: AgentStatus | null;
   readonly error: string | null;
 }
 
@@ -31,13 +31,13 @@ export async function collectClusterStatus(spec: Spec, endpoints: readonly Agent
   const nodes: NodeReport[] = [];
   for (const ep of endpoints) {
     try {
-      nodes.push({ node: ep.node, status: await agentCall<AgentStatusView>(ep, 'GET', '/status', undefined, { signal: options.signal, timeoutMs: 5000 }), error: null });
+      nodes.push({ node: ep.node, status: await agentCall(ep, 'GET /status', undefined, { signal: options.signal, timeoutMs: 5000 }), error: null });
     } catch (err) {
       nodes.push({ node: ep.node, status: null, error: (err as Error).message });
     }
   }
   const problems: string[] = [];
-  const up = nodes.filter((n): n is NodeReport & { status: AgentStatusView } => n.status !== null);
+  const up = nodes.filter((n): n is NodeReport & { status: AgentStatus } => n.status !== null);
   for (const n of nodes) if (n.status === null) problems.push(`${n.node}: agent unreachable (${n.error ?? ''})`);
   const masters = up.filter((n) => n.status.vrrp.vrrp === 'MASTER').map((n) => n.node);
   if (masters.length === 0) problems.push('no node is VRRP master');
@@ -64,7 +64,7 @@ export async function collectClusterStatus(spec: Spec, endpoints: readonly Agent
   if (looker !== undefined) {
     const ep = endpoints.find((e) => e.node === looker.node) as AgentEndpoint;
     try {
-      const views = await agentCall<{ resources: { id: string; holder: { kind: string; node?: string; target?: string } }[] }>(ep, 'GET', '/routes', undefined, { signal: options.signal, timeoutMs: 15_000 });
+      const views = await agentCall(ep, 'GET /routes', undefined, { signal: options.signal, timeoutMs: 15_000 });
       resources = views.resources.map((v) => ({ id: v.id, holder: v.holder.kind === 'us' ? looker.node : v.holder.kind === 'peer' ? (v.holder.node ?? '?') : v.holder.kind === 'other' ? `other:${v.holder.target ?? '?'}` : 'none' }));
     } catch (err) {
       problems.push(`${looker.node}: could not read the route tables: ${(err as Error).message}`);

@@ -58,6 +58,7 @@ import { SystemError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { systemClock } from '../util/clock.js';
 import { nodePaths } from '../util/node-paths.js';
+import type { HandoffReason, HandoffRole } from '../agent-api/contract.js';
 
 /** The firewall mark of handed-off packets ("OL"). */
 export const HANDOFF_MARK = '0x4f4c';
@@ -180,7 +181,8 @@ export async function ensureHandoffLink(options: HandoffLinkOptions, ctx: { read
   return repaired;
 }
 
-export type HandoffRole = 'target' | 'origin';
+/** One definition with the agent's wire contract (`/status` shows it). */
+export type { HandoffReason, HandoffRole } from '../agent-api/contract.js';
 
 export interface HandoffOptions {
   /** `target`: hand unknown connections to the peer; `origin`: recorded for status only (the link is permanent). */
@@ -194,7 +196,7 @@ export interface HandoffOptions {
   /** This node's interface: the handed-off packets come in on it (its forwarding is turned on). */
   readonly iface: string;
   /** What turned it on. */
-  readonly reason: 'switchover' | 'takeover';
+  readonly reason: HandoffReason;
   /** When the handoff ends (epoch ms); the kernel stops within a second after it (the MARK rule's `--datestop`). */
   readonly until: number;
 }

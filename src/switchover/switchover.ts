@@ -21,24 +21,7 @@ import { SystemError, UserError } from '../util/errors.js';
 import { systemClock } from '../util/clock.js';
 import { agentCall } from './agent-client.js';
 import type { AgentEndpoint } from './agent-client.js';
-
-/** The part of an agent's /status the switchover and `status` read. */
-export interface AgentStatusView {
-  readonly node: string;
-  readonly specHash: string;
-  readonly configHash: string | null;
-  readonly vrrp: {
-    readonly vrrp: string;
-    readonly phase: string;
-    readonly resources: readonly { readonly id: string; readonly holder: { readonly kind: string; readonly node?: string; readonly target?: string } | null; readonly lastClaim: { readonly kind: string; readonly reason?: string } | null; readonly contested: boolean }[];
-    readonly contests: number;
-    readonly yieldingTo?: string | null;
-    readonly heartbeatFailing?: boolean;
-  };
-  readonly haproxy: { readonly alive: boolean; readonly healthy: boolean };
-  readonly keepalived: { readonly alive: boolean };
-  readonly switchover?: { readonly priorityAdjust: number | null; readonly handoff: { readonly role: string; readonly peerAddress: string; readonly since: number; readonly reason?: string; readonly peer?: string } | null };
-}
+import type { AgentStatus, ControlApi, ControlRoute } from '../agent-api/contract.js';
 
 export interface SwitchoverOptions {
   readonly spec: Spec;
@@ -86,16 +69,16 @@ export async function runSwitchover(options: SwitchoverOptions): Promise<Switcho
     if (e === undefined) throw new UserError('SWITCHOVER_INVALID', `no agent endpoint for node ${node}`);
     return e;
   };
-  const call = <T>(node: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => agentCall<T>(ep(node), method, path, body, { signal });
-  const statuses = new Map<string, AgentStatusView>();
-  for (const n of spec.cluster.nodes) statuses.set(n.name, await call<AgentStatusView>(n.name, 'GET', '/status'));
+  const call = <R extends ControlRoute>(node: string, route: R, body: ControlApi[R]['request']): Promise<ControlApi[R]['response']> => agentCall(ep(node), route, body, { signal });
+  const statuses = new Map<string, AgentStatus>();
+  for (const n of spec.cluster.nodes) statuses.set(n.name, await call(n.name, 'GET /status', undefined));
   const target = statuses.get(to);
   if (!target?.haproxy.healthy) throw new UserError('SWITCHOVER_INVALID', `target ${to} is not healthy (its HAProxy health URI fails); fix it first (overlay-lb status)`);
   const masters = [...statuses.values()].filter((s) => s.vrrp.vrrp === 'MASTER').map((s) => s.node);
   const others = spec.cluster.nodes.map((n) => n.name).filter((n) => n !== to);
   const prefer = async (): Promise<void> => {
-    await call(to, 'POST', '/switchover/priority', { mode: 'preferred' });
-    for (const n of others) await call(n, 'POST', '/switchover/priority', { mode: 'neutral' });
+    await call(to, 'POST /switchover/priority', { mode: 'preferred' });
+    for (const n of others) await call(n, 'POST /switchover/priority', { mode: 'neutral' });
   };
   if (masters.length === 1 && masters[0] === to) {
     await timed('already master: preference set', prefer);
@@ -111,16 +94,16 @@ export async function runSwitchover(options: SwitchoverOptions): Promise<Switcho
   let drained = false;
   let claimFailed = false;
   // Also when the CLI's own signal has ended (interrupted): the origin must not keep yielding.
-  const endYield = (): Promise<unknown> => agentCall(ep(from), 'POST', '/switchover/yield', { to: null }, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+  const endYield = (): Promise<unknown> => agentCall(ep(from), 'POST /switchover/yield', { to: null }, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
   try {
     await timed('handoff on', async () => {
-      await call(from, 'POST', '/switchover/handoff', { role: 'origin', peer: to });
-      await call(to, 'POST', '/switchover/handoff', { role: 'target', peer: from });
+      await call(from, 'POST /switchover/handoff', { role: 'origin', peer: to });
+      await call(to, 'POST /switchover/handoff', { role: 'target', peer: from });
     });
-    await timed('origin yields', () => call(from, 'POST', '/switchover/yield', { to, ttlMs: 120_000 }));
+    await timed('origin yields', () => call(from, 'POST /switchover/yield', { to, ttlMs: 120_000 }));
     // Until every table is on the target, a failure leaves the origin master: its yield ends, it
     // retakes what moved, and a failback's handoff it kept for this switchover stays on.
-    const claims = await timed('target claims', () => call<{ outcomes: { table: string; kind: string; reason?: string }[] }>(to, 'POST', '/switchover/claim'),
+    const claims = await timed('target claims', () => call(to, 'POST /switchover/claim', undefined),
       (v) => v.outcomes.map((o) => `${o.table} ${o.kind}`).join(', ')).catch(async (err: unknown) => {
       claimFailed = true;
       await endYield();
@@ -130,28 +113,28 @@ export async function runSwitchover(options: SwitchoverOptions): Promise<Switcho
     if (failed.length > 0) {
       claimFailed = true;
       await endYield();
-      throw new SystemError('SWITCHOVER_FAILED', `the target could not claim ${failed.map((o) => `${o.table} (${o.reason ?? o.kind})`).join(', ')}; ${from} stays master and retakes them`);
+      throw new SystemError('SWITCHOVER_FAILED', `the target could not claim ${failed.map((o) => `${o.table} (${o.kind === 'failed' ? o.reason : o.kind})`).join(', ')}; ${from} stays master and retakes them`);
     }
-    await timed('origin drains (haproxy reload)', () => call(from, 'POST', '/switchover/drain'));
+    await timed('origin drains (haproxy reload)', () => call(from, 'POST /switchover/drain', undefined));
     await timed('vrrp follows', async () => {
-      if (!spec.cluster.vrrp.preempt) await call(from, 'POST', '/switchover/priority', { mode: 'fault' });
+      if (!spec.cluster.vrrp.preempt) await call(from, 'POST /switchover/priority', { mode: 'fault' });
       await prefer().catch(async (err: unknown) => {
-        if (!spec.cluster.vrrp.preempt) await call(from, 'POST', '/switchover/priority', { mode: 'neutral' }).catch(() => undefined);
+        if (!spec.cluster.vrrp.preempt) await call(from, 'POST /switchover/priority', { mode: 'neutral' }).catch(() => undefined);
         throw err;
       });
       const deadline = systemClock.now() + vrrpTimeoutMs;
       for (;;) {
-        const [t, f] = [await call<AgentStatusView>(to, 'GET', '/status'), await call<AgentStatusView>(from, 'GET', '/status')];
+        const [t, f] = [await call(to, 'GET /status', undefined), await call(from, 'GET /status', undefined)];
         if (t.vrrp.vrrp === 'MASTER' && f.vrrp.vrrp !== 'MASTER') break;
         if (systemClock.now() > deadline) throw new SystemError('SWITCHOVER_FAILED', `VRRP did not follow within ${vrrpTimeoutMs} ms: ${to} is ${t.vrrp.vrrp}, ${from} is ${f.vrrp.vrrp}; the routes point at ${to} (its claim holds them once it is master)`);
         await systemClock.sleep(50, signal);
       }
-      if (!spec.cluster.vrrp.preempt) await call(from, 'POST', '/switchover/priority', { mode: 'neutral' });
+      if (!spec.cluster.vrrp.preempt) await call(from, 'POST /switchover/priority', { mode: 'neutral' });
     });
     drained = await timed('origin drained', async () => {
       const deadline = systemClock.now() + (options.drainTimeoutMs ?? 15_000);
       for (;;) {
-        const d = await call<{ oldWorkers: number }>(from, 'GET', '/switchover/drain');
+        const d = await call(from, 'GET /switchover/drain', undefined);
         if (d.oldWorkers === 0) return true;
         if (systemClock.now() > deadline) return false;
         await systemClock.sleep(100, signal);
@@ -161,7 +144,7 @@ export async function runSwitchover(options: SwitchoverOptions): Promise<Switcho
     const cleanup = AbortSignal.timeout(30_000);
     const errors: string[] = [];
     for (const node of [to, from]) {
-      await agentCall(ep(node), 'POST', '/switchover/handoff-off', { claimFailed }, { signal: cleanup }).catch((err: unknown) => errors.push(`${node}: ${(err as Error).message}`));
+      await agentCall(ep(node), 'POST /switchover/handoff-off', { claimFailed }, { signal: cleanup }).catch((err: unknown) => errors.push(`${node}: ${(err as Error).message}`));
     }
     steps.push({ step: 'handoff off', ms: 0, ...(errors.length > 0 ? { detail: errors.join('; ') } : {}) });
     say(`handoff off${errors.length > 0 ? `: ${errors.join('; ')}` : ''}`);

@@ -18,6 +18,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSandbox } from '../helpers/netns.js';
 import type { Sandbox, SandboxProcess } from '../helpers/netns.js';
+import type { AgentStatus } from '../../src/agent-api/contract.js';
 
 const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 const WAIT_MS = 20_000;
@@ -44,7 +45,7 @@ backends:
     servers: [{ name: s1, address: 10.0.1.200, port: 8080 }]
 `;
 
-interface Status { vrrp: { vrrp: string; transitions: { to: string; reason: string }[] }; haproxy: { pid: number; healthy: boolean }; keepalived: { pid: number } }
+type Status = AgentStatus;
 
 async function status(sb: Sandbox, ns: string): Promise<Status | null> {
   const r = await sb.exec(ns, ['curl', '-fsS', '--max-time', '1', 'http://127.0.0.1:8406/status'], { signal: AbortSignal.timeout(5000), check: false });

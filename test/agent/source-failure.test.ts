@@ -21,6 +21,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSandbox } from '../helpers/netns.js';
 import type { Sandbox, SandboxProcess } from '../helpers/netns.js';
+import type { AgentStatus } from '../../src/agent-api/contract.js';
 
 const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 const WAIT_MS = 30_000;
@@ -62,13 +63,7 @@ discovery:
 /** A backend for `app` inside the namespace: answers 200 "app" to everything. */
 const APP_SERVER = `require('node:http').createServer((q, r) => r.end('app')).listen(8080, '127.0.0.1'); setTimeout(() => process.exit(0), 300000);`;
 
-interface Problem { component: string; code: string; message: string }
-interface Status {
-  vrrp: { vrrp: string };
-  haproxy: { healthy: boolean };
-  apply: { sources: { name: string; state: string; lastError?: { code: string; message: string } }[] };
-  problems: Problem[];
-}
+type Status = AgentStatus;
 
 const CASES: readonly { kind: string; source: string; code: string; cause: RegExp }[] = [
   { kind: 'file', source: '{ name: broken, type: file, path: /nonexistent-olb/servers.yaml }', code: 'DISCOVERY_UNAVAILABLE', cause: /nonexistent-olb\/servers\.yaml/ },

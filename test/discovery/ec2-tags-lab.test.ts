@@ -19,16 +19,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDocument } from 'yaml';
 import { agentAvailable, nodeRunDir, startLab, stopLab } from '../../src/lab/lab.js';
 import { labFiles } from '../../src/lab/controller.js';
+import type { AgentStatus } from '../../src/agent-api/contract.js';
 
 const DEMO_SPEC = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
 const isRoot = process.getuid?.() === 0;
 const WAIT_MS = 60_000;
 
-interface Status {
-  vrrp: { vrrp: string };
-  apply: { sources: { name: string; state: string; lastError?: unknown }[]; appliedGeneration: number };
-  problems: { component: string; code: string; message: string }[];
-}
+type Status = AgentStatus;
 
 void test('an ec2-tags source runs in the lab: lab backends discovered through the SDK, served through the VIP', { skip: !isRoot && 'needs root (network namespaces)', timeout: 240_000 }, async (t) => {
   assert.ok(agentAvailable(), 'the agent is not built (dist/src/cli/commands/agent.js)');

@@ -22,6 +22,7 @@ import type { RecordedProcess } from '../../src/lab/netns.js';
 import { labFiles } from '../../src/lab/controller.js';
 import { startProbe, summarizeProbe, type ProbeReport } from '../helpers/lab-probe.js';
 import { startCpuHogIfRequested } from '../helpers/cpu-hog.js';
+import type { AgentStatus } from '../../src/agent-api/contract.js';
 
 export const DEMO_SPEC = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
 /** The internet-facing example: failover `eip`, the frontend bound to the node address. */
@@ -270,22 +271,8 @@ export function nodeAddress(lab: LabHandle, node: string): string {
   return found.eni.privateIp;
 }
 
-/** The part of the agent's /status these tests read. */
-export interface AgentStatus {
-  readonly vrrp: {
-    readonly vrrp: string;
-    readonly phase: string;
-    readonly resources: readonly { readonly id: string; readonly holder: { readonly kind: string } | null; readonly lastClaim: { readonly kind: string } | null; readonly contested: boolean }[];
-    readonly transitions: readonly { readonly at: number; readonly from: string; readonly to: string; readonly reason: string }[];
-    readonly lastDetectToClaimedMs: number | null;
-    readonly contests: number;
-    /** The switchover target this node leaves its resources to (null: none). */
-    readonly yieldingTo?: string | null;
-  };
-  readonly haproxy: { readonly pid: number | null; readonly alive: boolean; readonly healthy: boolean };
-  readonly keepalived: { readonly pid: number; readonly alive: boolean };
-  readonly switchover?: { readonly handoff: { readonly role: string; readonly peer: string; readonly reason?: string; readonly since?: number; readonly until?: number } | null };
-}
+/** The agent's /status (its wire contract). */
+export type { AgentStatus } from '../../src/agent-api/contract.js';
 
 /** The agent's /status on a node, or null when it does not answer. */
 export async function agentStatus(lab: LabHandle, node: string): Promise<AgentStatus | null> {
