@@ -30,6 +30,7 @@ import { startEc2Api, type Ec2Api } from './ec2/server.js';
 import { ALLOW_ALL_POLICY, type LabCredential } from './ec2/policy.js';
 import type { ApiFaultStatus } from './ec2/faults.js';
 import { startImds, type Imds } from './imds/server.js';
+import { startInstanceHost, type InstanceHost } from './instance-host.js';
 import { acceptProxyConnection, RELAY_READY_LINE } from './netns-relay.js';
 import { clearAllInfraFaults, clearInfraFault, injectInfraFault, type InfraFault } from './infra-faults.js';
 import { killRecordedProcess, readProcessStartTime } from './netns.js';
@@ -53,6 +54,8 @@ export type LabFault =
   | { readonly kind: 'api-errors'; readonly rate: number }
   | { readonly kind: 'api-consistency'; readonly ms: number }
   | { readonly kind: 'api-unreachable'; readonly az: string; readonly mode?: 'drop' | 'hang' }
+  /** IAM's eventual consistency: instance profiles younger than `ms` are unknown to RunInstances. */
+  | { readonly kind: 'iam-propagation'; readonly ms: number }
   | InfraFault;
 
 /** The files of a lab besides its state file, all in one directory next to it. */
@@ -116,6 +119,8 @@ export interface LabController {
   readonly cloud: LabCloud;
   readonly api: Ec2Api;
   readonly imds: Imds;
+  /** Boots, stops and terminates the instances launched through the API. */
+  readonly instances: InstanceHost;
   readonly info: ControllerInfo;
   readonly admin: LabCredential;
   readonly files: LabFiles;
@@ -211,6 +216,7 @@ export async function startLabController(options: StartLabControllerOptions): Pr
       return instanceId === undefined ? undefined : cloud.instanceIdentity(instanceId);
     },
   });
+  const instances = startInstanceHost({ cloud, lab, dir: files.dir, signal: inner, ...(log === undefined ? {} : { log }) });
   const servers: Server[] = [];
   const listenUnix = async (path: string, server: Server): Promise<void> => {
     await rm(path, { force: true });
@@ -252,6 +258,7 @@ export async function startLabController(options: StartLabControllerOptions): Pr
       case 'api-throttle': api.faults.setThrottling({ enabled: on }); break;
       case 'api-errors': api.faults.setErrorRate({ rate: on ? fault.rate : 0 }); break;
       case 'api-consistency': api.faults.setConsistencyDelay(on ? fault.ms : 0); break;
+      case 'iam-propagation': cloud.iamPropagationDelayMs = on ? fault.ms : 0; break;
       case 'api-unreachable':
         if (on) unreachableAzs.set(fault.az, fault.mode ?? 'drop');
         else unreachableAzs.delete(fault.az);
@@ -271,6 +278,7 @@ export async function startLabController(options: StartLabControllerOptions): Pr
 
   const clearAll = async (): Promise<void> => {
     api.faults.clear();
+    cloud.iamPropagationDelayMs = 0;
     unreachableAzs.clear();
     await clearAllInfraFaults(plan, { signal: inner });
     active.clear();
@@ -332,6 +340,7 @@ export async function startLabController(options: StartLabControllerOptions): Pr
     closed ??= (async () => {
       closing.abort();
       for (const server of servers) server.close();
+      await instances.close();
       await Promise.allSettled([api.close(), imds.close()]);
       await pending;
       await persistQueue;
@@ -342,7 +351,7 @@ export async function startLabController(options: StartLabControllerOptions): Pr
   log?.info({ apiUrl: api.url }, 'lab controller ready');
 
   return {
-    lab, cloud, api, imds, info, admin, files, settled, close, clearAll,
+    lab, cloud, api, imds, instances, info, admin, files, settled, close, clearAll,
     inject: (fault) => setFault(fault, true).then(settled),
     clear: (fault) => setFault(fault, false).then(settled),
     activeFaults: () => [...active.values()],
@@ -454,7 +463,8 @@ export function validateFault(plan: LabPlan, fault: LabFault): void {
       if (!(fault.rate >= 0 && fault.rate <= 1)) bad(`api-errors rate ${fault.rate} is out of range: allowed is 0 to 1 (for example 0.2)`);
       return;
     case 'api-consistency':
-      if (!(Number.isFinite(fault.ms) && fault.ms >= 0 && fault.ms <= 600_000)) bad(`api-consistency ms ${fault.ms} is out of range: allowed is 0 to 600000`);
+    case 'iam-propagation':
+      if (!(Number.isFinite(fault.ms) && fault.ms >= 0 && fault.ms <= 600_000)) bad(`${fault.kind} ms ${fault.ms} is out of range: allowed is 0 to 600000`);
       return;
     case 'api-unreachable':
       az(fault.az);
@@ -470,7 +480,7 @@ export function validateFault(plan: LabPlan, fault: LabFault): void {
     case 'node-down':
       return;
     default:
-      bad(`unknown fault kind ${JSON.stringify((fault as { kind: unknown }).kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, node-down, az-blackhole, partition`);
+      bad(`unknown fault kind ${JSON.stringify((fault as { kind: unknown }).kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, iam-propagation, node-down, az-blackhole, partition`);
   }
 }
 
