@@ -176,6 +176,9 @@ export async function startLabController(options: StartLabControllerOptions): Pr
       log?.error({ event, error: (error as Error).message }, 'lab data path change failed');
     });
     pending = Promise.all([pending, applied]).then(() => undefined);
+    // The instance host completes transitions outside any API request: keep the file current for
+    // `lab status` and a restarted controller.
+    if (event.type === 'instance-state') void persist().catch(() => undefined);
   });
 
   let persistQueue: Promise<void> = Promise.resolve();
