@@ -195,6 +195,8 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
       } else {
         tails.delete(instance.instanceId);
         await runCommand(['ip', 'netns', 'del', target.namespace], { signal, allowFailure: true });
+        // The address goes back to the subnet: the router must not keep the old MAC for the next ENI that gets it.
+        await runCommand(ipIn(router, ['neigh', 'flush', 'to', target.eni.privateIp]), { signal, allowFailure: true });
         await lab.datapath.removeInstance(target.eni.id, { signal });
       }
     }

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  DescribeInstancesCommand, DescribeVpcsCommand, EC2Client, GetConsoleOutputCommand, RunInstancesCommand, StartInstancesCommand,
+  DescribeInstancesCommand, DescribeVpcsCommand, EC2Client, GetConsoleOutputCommand, ModifyInstanceAttributeCommand, RunInstancesCommand, StartInstancesCommand,
   StopInstancesCommand, TerminateInstancesCommand, type Instance,
 } from '@aws-sdk/client-ec2';
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
@@ -169,6 +169,20 @@ void test('instances launched through the API boot from user-data, serve, use th
   assert.doesNotMatch(namespaces, new RegExp(apiInstanceNamespace(lab.plan, a.InstanceId!)));
   assert.deepEqual(await processesMentioning(join(www, a.InstanceId!)), []);
   assert.notEqual((await curl([`http://${a.PrivateIpAddress!}:8080/`])).code, 0);
+
+  // Its address is free again: a new instance (another ENI, another MAC) gets it and serves on it.
+  const reborn = await ec2.send(new RunInstancesCommand({ ...launch, MinCount: 1, MaxCount: 1, PrivateIpAddress: a.PrivateIpAddress! }));
+  const rebornId = reborn.Instances![0]!.InstanceId!;
+  const served = await waitFor('the new instance on the old address', () => curl([`http://${a.PrivateIpAddress!}:8080/`]), (r) => r.code === 0);
+  assert.equal(served.stdout.trim(), `served by ${rebornId}`);
+
+  // The source/destination check of an API instance's ENI is the router's, as for the lab's own nodes.
+  const sdcRules = async (): Promise<string> => (await lab.exec('router', ['iptables', '-w', '5', '-S', 'OLB-SDC'], { signal })).stdout;
+  const eniB = b.NetworkInterfaces![0]!.NetworkInterfaceId!;
+  assert.match(await sdcRules(), new RegExp(`sdc:${eniB}`));
+  await ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: b.InstanceId!, SourceDestCheck: { Value: false } }));
+  await lab.settled();
+  assert.doesNotMatch(await sdcRules(), new RegExp(`sdc:${eniB}`));
 
   // Stop and start: processes stop, user-data is not run again (cloud-init runs it once).
   await ec2.send(new StopInstancesCommand({ InstanceIds: [b.InstanceId!] }));
