@@ -144,6 +144,10 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
     const fd = openSync(output, 'a', 0o600);
     const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], cwd: '/' });
     closeSync(fd);
+    // Listen before any await: a short script can exit while its process is being recorded.
+    const exited = new Promise<{ code: number | null; killedBy: NodeJS.Signals | null }>((resolve) => {
+      child.once('exit', (code, killedBy) => resolve({ code, killedBy }));
+    });
     const started = performance.now();
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('spawn', () => resolve(child.pid ?? -1));
@@ -152,7 +156,7 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
     child.unref();
     await lab.recordProcess({ label: `user-data ${instance.instanceId}`, namespace: target.namespace, argv, pid, startTime: await readProcessStartTime(pid, { signal }) }, { signal });
     log?.info({ instanceId: instance.instanceId, pid }, 'lab instance user-data started');
-    child.once('exit', (code, killedBy) => {
+    void exited.then(({ code, killedBy }) => {
       void readTail(instance.instanceId).catch(() => undefined).then(() => {
         if (code !== 0) {
           console_(instance.instanceId, `Cloud-init v. lab: the user-data script ${killedBy === null ? `exited with status ${code}` : `was killed by ${killedBy}`}: Failed to run module scripts-user`);
