@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  DescribeInstancesCommand, DescribeVpcsCommand, EC2Client, GetConsoleOutputCommand, ModifyInstanceAttributeCommand, RunInstancesCommand, StartInstancesCommand,
+  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, DescribeInstancesCommand, DescribeVpcsCommand, EC2Client, GetConsoleOutputCommand, ModifyInstanceAttributeCommand, RunInstancesCommand, StartInstancesCommand,
   StopInstancesCommand, TerminateInstancesCommand, type Instance,
 } from '@aws-sdk/client-ec2';
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
@@ -86,8 +86,12 @@ void test('instances launched through the API boot from user-data, serve, use th
 
   // IAM propagation: with the fault on, the new profile is unknown to RunInstances (as AWS answers).
   const subnet = lab.plan.subnets.find((s) => s.role === 'lb')!;
+  // Their group lets clients reach the server's port (the VPC's default group, which an instance
+  // gets without SecurityGroupIds, admits only its own members; test/lab/instances-sg.test.ts).
+  const { GroupId: web } = await ec2.send(new CreateSecurityGroupCommand({ GroupName: 'web', Description: 'web servers', VpcId: lab.plan.vpc.id }));
+  await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: web, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }));
   const launch = {
-    ImageId: LAB_IMAGE_ID, InstanceType: 't3.micro' as const, MinCount: 2, MaxCount: 2, SubnetId: subnet.id,
+    ImageId: LAB_IMAGE_ID, InstanceType: 't3.micro' as const, MinCount: 2, MaxCount: 2, SubnetId: subnet.id, SecurityGroupIds: [web!],
     IamInstanceProfile: { Name: 'web' }, MetadataOptions: { HttpTokens: 'required' as const },
     TagSpecifications: [{ ResourceType: 'instance' as const, Tags: [{ Key: 'Name', Value: 'web' }] }],
     UserData: Buffer.from([
