@@ -7,7 +7,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CreateTagsCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateTagsCommand, DescribeSecurityGroupsCommand, EC2Client, RunInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
 import { agentCounter, isRoot, startE2eLab, waitFor, type E2eLab } from './fixture.js';
 
@@ -46,6 +49,13 @@ void test('instances tagged through the API join an ec2-tags backend without a r
   const reloadsBefore = await reloads();
 
   const subnet = lab.plan.subnets.find((s) => s.role === 'backend')!;
+  // The backends' group admits the server port from the LB nodes' group (the lab-made open group
+  // of the spec's nodes), as a backend's group in AWS would refer to the LB's.
+  const lbGroup = (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['overlay-lb-lab-open'] }] }))).SecurityGroups?.[0]?.GroupId;
+  assert.ok(lbGroup !== undefined);
+  const { GroupId: backendGroup } = await ec2.send(new CreateSecurityGroupCommand({ GroupName: 'backends', Description: 'ec2-tags backends', VpcId: lab.plan.vpc.id }));
+  assert.ok(backendGroup !== undefined);
+  await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: backendGroup, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080, UserIdGroupPairs: [{ GroupId: lbGroup }] }] }));
   const userData = Buffer.from([
     '#!/bin/sh',
     'set -eu',
@@ -59,7 +69,7 @@ void test('instances tagged through the API join an ec2-tags backend without a r
   const launch = async (tags: Record<string, string>): Promise<string[]> => {
     const out = await ec2.send(new RunInstancesCommand({
       ImageId: LAB_IMAGE_ID, InstanceType: 't3.micro', MinCount: Object.keys(tags).includes('app') ? 2 : 1, MaxCount: Object.keys(tags).includes('app') ? 2 : 1,
-      SubnetId: subnet.id, UserData: userData,
+      SubnetId: subnet.id, UserData: userData, SecurityGroupIds: [backendGroup],
       TagSpecifications: [{ ResourceType: 'instance', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }],
     }));
     return out.Instances!.map((i) => i.InstanceId!);
