@@ -99,7 +99,7 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
   const console_ = (instanceId: string, line: string): void => cloud.appendConsoleOutput(instanceId, `${line}\n`);
   const stamp = (): string => new Date(cloud.clock()).toUTCString();
 
-  const readTail = async (instanceId: string): Promise<void> => {
+  const readTailOnce = async (instanceId: string): Promise<void> => {
     const tail = tails.get(instanceId);
     if (tail === undefined) return;
     const handle = await open(tail.path, 'r').catch(() => null);
@@ -115,6 +115,14 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
     } finally {
       await handle.close();
     }
+  };
+  // One read at a time per instance (the poll, the script's exit and a shutdown all read): two reads
+  // from the same offset would append the same output twice.
+  const reads = new Map<string, Promise<void>>();
+  const readTail = (instanceId: string): Promise<void> => {
+    const next = (reads.get(instanceId) ?? Promise.resolve()).then(() => readTailOnce(instanceId));
+    reads.set(instanceId, next.catch(() => undefined));
+    return next;
   };
   // The console log follows the user-data's output as it is written (AWS updates it shortly after, too).
   const poll = setInterval(() => {
@@ -198,6 +206,7 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
         await runCommand(ipIn(router, ['link', 'set', target.routerPort, 'down']), { signal, allowFailure: true });
       } else {
         tails.delete(instance.instanceId);
+        reads.delete(instance.instanceId);
         await runCommand(['ip', 'netns', 'del', target.namespace], { signal, allowFailure: true });
         // The address goes back to the subnet: the router must not keep the old MAC for the next ENI that gets it.
         await runCommand(ipIn(router, ['neigh', 'flush', 'to', target.eni.privateIp]), { signal, allowFailure: true });
