@@ -30,6 +30,7 @@ import { startEc2Api, type Ec2Api } from './ec2/server.js';
 import { ALLOW_ALL_POLICY, type LabCredential } from './ec2/policy.js';
 import type { ApiFaultStatus } from './ec2/faults.js';
 import { startImds, type Imds } from './imds/server.js';
+import { startInstanceHost, type InstanceHost } from './instance-host.js';
 import { acceptProxyConnection, RELAY_READY_LINE } from './netns-relay.js';
 import { clearAllInfraFaults, clearInfraFault, injectInfraFault, type InfraFault } from './infra-faults.js';
 import { killRecordedProcess, readProcessStartTime } from './netns.js';
@@ -65,6 +66,8 @@ export type LabFault =
   | { readonly kind: 's3-latency'; readonly ms: number }
   /** S3 unreachable from everywhere (instances and host); EC2 and IAM on the same endpoint still answer. */
   | { readonly kind: 's3-unreachable'; readonly mode?: 'drop' | 'hang' }
+  /** IAM's eventual consistency: instance profiles younger than `ms` are unknown to RunInstances. */
+  | { readonly kind: 'iam-propagation'; readonly ms: number }
   | InfraFault;
 
 /** The files of a lab besides its state file, all in one directory next to it. */
@@ -128,6 +131,8 @@ export interface LabController {
   readonly cloud: LabCloud;
   readonly api: Ec2Api;
   readonly imds: Imds;
+  /** Boots, stops and terminates the instances launched through the API. */
+  readonly instances: InstanceHost;
   readonly info: ControllerInfo;
   readonly admin: LabCredential;
   readonly files: LabFiles;
@@ -187,6 +192,9 @@ export async function startLabController(options: StartLabControllerOptions): Pr
       log?.error({ event, error: (error as Error).message }, 'lab data path change failed');
     });
     pending = Promise.all([pending, applied]).then(() => undefined);
+    // The instance host completes transitions outside any API request: keep the file current for
+    // `lab status` and a restarted controller.
+    if (event.type === 'instance-state') void persist().catch(() => undefined);
   });
 
   let persistQueue: Promise<void> = Promise.resolve();
@@ -212,11 +220,6 @@ export async function startLabController(options: StartLabControllerOptions): Pr
     log?.info({ vpc: plan.vpc.id }, 'lab cloud seeded');
   }
   await persist();
-  // The kernel's security-group rules from the world as it is now (a restarted controller's
-  // restored world, or a seeded one whose events may have been collapsed).
-  pending = Promise.all([pending, datapath.setSecurityGroups(firewalls, { signal: inner }).catch((error: unknown) => {
-    log?.error({ error: (error as Error).message }, 'lab security groups failed');
-  })]).then(() => undefined);
 
   const api = await startEc2Api({
     cloud, host: '127.0.0.1', port: previous === null ? 0 : Number(new URL(previous.apiUrl).port), signal: inner, credentials: [admin],
@@ -232,6 +235,13 @@ export async function startLabController(options: StartLabControllerOptions): Pr
       return instanceId === undefined ? undefined : cloud.instanceIdentity(instanceId);
     },
   });
+  const instances = startInstanceHost({ cloud, lab, dir: files.dir, signal: inner, ...(log === undefined ? {} : { log }) });
+  // The kernel's security-group rules from the world as it is now (a restarted controller's
+  // restored world, or a seeded one whose events may have been collapsed), once the instance host
+  // has told the data path the realms of the API instances it adopted.
+  pending = Promise.all([pending, datapath.setSecurityGroups(firewalls, { signal: inner }).catch((error: unknown) => {
+    log?.error({ error: (error as Error).message }, 'lab security groups failed');
+  })]).then(() => undefined);
   const servers: Server[] = [];
   const listenUnix = async (path: string, server: Server): Promise<void> => {
     await rm(path, { force: true });
@@ -273,6 +283,7 @@ export async function startLabController(options: StartLabControllerOptions): Pr
       case 'api-throttle': api.faults.setThrottling({ enabled: on }); break;
       case 'api-errors': api.faults.setErrorRate({ rate: on ? fault.rate : 0 }); break;
       case 'api-consistency': api.faults.setConsistencyDelay(on ? fault.ms : 0); break;
+      case 'iam-propagation': cloud.iamPropagationDelayMs = on ? fault.ms : 0; break;
       case 'api-unreachable':
         if (on) unreachableAzs.set(fault.az, fault.mode ?? 'drop');
         else unreachableAzs.delete(fault.az);
@@ -294,6 +305,7 @@ export async function startLabController(options: StartLabControllerOptions): Pr
 
   const clearAll = async (): Promise<void> => {
     api.faults.clear();
+    cloud.iamPropagationDelayMs = 0;
     unreachableAzs.clear();
     await clearAllInfraFaults(plan, { signal: inner });
     active.clear();
@@ -355,6 +367,7 @@ export async function startLabController(options: StartLabControllerOptions): Pr
     closed ??= (async () => {
       closing.abort();
       for (const server of servers) server.close();
+      await instances.close();
       await Promise.allSettled([api.close(), imds.close()]);
       await pending;
       await persistQueue;
@@ -365,7 +378,7 @@ export async function startLabController(options: StartLabControllerOptions): Pr
   log?.info({ apiUrl: api.url }, 'lab controller ready');
 
   return {
-    lab, cloud, api, imds, info, admin, files, settled, close, clearAll,
+    lab, cloud, api, imds, instances, info, admin, files, settled, close, clearAll,
     inject: (fault) => setFault(fault, true).then(settled),
     clear: (fault) => setFault(fault, false).then(settled),
     activeFaults: () => [...active.values()],
@@ -482,7 +495,8 @@ export function validateFault(plan: LabPlan, fault: LabFault): void {
       if (!(fault.rate >= 0 && fault.rate <= 1)) bad(`api-errors rate ${fault.rate} is out of range: allowed is 0 to 1 (for example 0.2)`);
       return;
     case 'api-consistency':
-      if (!(Number.isFinite(fault.ms) && fault.ms >= 0 && fault.ms <= 600_000)) bad(`api-consistency ms ${fault.ms} is out of range: allowed is 0 to 600000`);
+    case 'iam-propagation':
+      if (!(Number.isFinite(fault.ms) && fault.ms >= 0 && fault.ms <= 600_000)) bad(`${fault.kind} ms ${fault.ms} is out of range: allowed is 0 to 600000`);
       return;
     case 'api-unreachable':
       az(fault.az);
@@ -504,7 +518,7 @@ export function validateFault(plan: LabPlan, fault: LabFault): void {
     case 'node-down':
       return;
     default:
-      bad(`unknown fault kind ${JSON.stringify((fault as { kind: unknown }).kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, s3-latency, s3-unreachable, node-down, az-blackhole, partition`);
+      bad(`unknown fault kind ${JSON.stringify((fault as { kind: unknown }).kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, iam-propagation, s3-latency, s3-unreachable, node-down, az-blackhole, partition`);
   }
 }
 

@@ -101,6 +101,10 @@ export interface KernelDataPath {
    * the change runs (the newest state; requests that queue up meanwhile collapse into one).
    */
   setSecurityGroups(firewalls: () => readonly EniFirewall[], options: IoOptions): Promise<void>;
+  /** Makes an instance launched through the API a route, source/dest-check and Elastic IP target. */
+  addInstance(instance: LabInstance): void;
+  /** Forgets a terminated API instance and removes its source/destination check rules. */
+  removeInstance(networkInterfaceId: string, options: IoOptions): Promise<void>;
 }
 
 /** Creates the data path of a built lab (router namespace, chains created by `buildLab`). */
@@ -112,8 +116,10 @@ export function createKernelDataPath(plan: LabPlan): KernelDataPath {
     queue = next.catch(() => undefined);
     await next;
   };
+  /** Instances launched through the API, by ENI id (the plan's are in plan.instances). */
+  const launched = new Map<string, LabInstance>();
   const eni = (networkInterfaceId: string): LabInstance => {
-    const found = plan.instances.find((i) => i.eni.id === networkInterfaceId);
+    const found = plan.instances.find((i) => i.eni.id === networkInterfaceId) ?? launched.get(networkInterfaceId);
     if (found === undefined) {
       throw new UserError('LAB_UNKNOWN_NAME', `network interface ${networkInterfaceId} is not in the lab: known are ${plan.instances.map((i) => i.eni.id).join(', ')}`);
     }
@@ -271,7 +277,9 @@ export function createKernelDataPath(plan: LabPlan): KernelDataPath {
         placeOf: (fw) => {
           const subnet = plan.subnets.find((s) => s.id === fw.subnetId);
           if (subnet === undefined) return undefined;
-          return { bridge: subnet.routerInterface, realm: plan.instances.find((i) => i.eni.id === fw.networkInterfaceId)?.eni.realm ?? null };
+          // The spec's instances and those launched through the API (realms from 1000 up).
+          const instance = plan.instances.find((i) => i.eni.id === fw.networkInterfaceId) ?? launched.get(fw.networkInterfaceId);
+          return { bridge: subnet.routerInterface, realm: instance?.eni.realm ?? null };
         },
       });
       await runCommand(execIn(router, ['iptables-restore', '-w', '5', '--noflush']), { ...options, input });
@@ -287,6 +295,13 @@ export function createKernelDataPath(plan: LabPlan): KernelDataPath {
     associateAddress: (change, options) => serial(() => associateAddress(change, options)),
     disassociateAddress: (change, options) => serial(() => disassociateAddress(change, options)),
     tableNumberOf,
+    addInstance: (instance) => {
+      launched.set(instance.eni.id, instance);
+    },
+    removeInstance: (networkInterfaceId, options) => serial(async () => {
+      await deleteTaggedRules({ namespace: router, table: 'filter', chain: LAB_CHAINS.sourceDestCheck, tag: `sdc:${networkInterfaceId}` }, options);
+      launched.delete(networkInterfaceId);
+    }),
     applyEvent: async (event, options) => {
       const e = event as Record<string, unknown> & { type: string };
       switch (e.type) {

@@ -45,7 +45,8 @@ export interface PlanLabOptions {
 }
 
 export type LabSubnetRole = 'lb' | 'backend' | 'client';
-export type LabInstanceRole = 'lb-node' | 'backend' | 'client';
+/** `instance`: launched through the lab's API (RunInstances), not part of the plan. */
+export type LabInstanceRole = 'lb-node' | 'backend' | 'client' | 'instance';
 
 export interface LabSubnet {
   /** `subnet-` + 17 hex digits. */

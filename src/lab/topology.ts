@@ -21,7 +21,7 @@
  */
 import { rm, rmdir } from 'node:fs/promises';
 import type { LabInstance, LabPlan } from './plan.js';
-import { planNamespaces } from './plan.js';
+import { findInstance, planNamespaces } from './plan.js';
 import { LabStateFile, labStateFilePath, readLabState } from './state-file.js';
 import {
   execIn, ipIn, iptablesIn, killRecordedProcess, listNamespaces, namespacePids, readProcessStartTime, runCommand, spawnInNamespace, sysctlIn,
@@ -63,6 +63,14 @@ export interface Lab {
    * `destroyLab` removes it.
    */
   startServiceRelay(listen: { readonly address: string; readonly port: number }, unixPath: string, options: { readonly signal: AbortSignal }): Promise<RecordedProcess>;
+  /**
+   * Builds the namespace of an instance the API launched (recorded first, so `destroyLab` removes
+   * it), exactly as `buildLab` builds the plan's: `eth0` with the ENI's MAC and address on its
+   * subnet's bridge, the default route via the gateway.
+   */
+  addInstance(instance: LabInstance, options: { readonly signal: AbortSignal }): Promise<void>;
+  /** Records a process started elsewhere in the lab (so `destroyLab` stops it); returns its record id. */
+  recordProcess(process: { readonly label: string; readonly namespace: string; readonly argv: readonly string[]; readonly pid: number; readonly startTime: string | null }, options: { readonly signal: AbortSignal }): Promise<string>;
   /** Starts any long-running program in an instance, recorded in the state file (so `destroyLab` stops it). */
   spawn(node: string, argv: readonly string[], options: { readonly signal: AbortSignal; readonly label: string; readonly readyLine?: string; readonly logFile?: string }): Promise<RecordedProcess>;
 }
@@ -99,13 +107,7 @@ export async function buildLab(plan: LabPlan, options: BuildLabOptions): Promise
   const state = await LabStateFile.create(statePath, plan, { signal });
   const log = options.log;
   const run = (argv: readonly string[]): Promise<CommandResult> => runCommand(argv, { signal });
-  const addNamespace = async (name: string): Promise<void> => {
-    await state.record({ kind: 'netns', name }, { signal });
-    await run(['ip', 'netns', 'add', name]);
-    // Before any link exists, so that every link inherits `default`.
-    await sysctlIn(name, { 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.default.rp_filter': '0' }, { signal });
-    await run(ipIn(name, ['link', 'set', 'lo', 'up']));
-  };
+  const addNamespace = (name: string): Promise<void> => addLabNamespace(state, name, { signal });
   try {
     const router = plan.router.namespace;
     log?.info({ namespace: router }, 'creating router');
@@ -174,6 +176,23 @@ export async function buildLab(plan: LabPlan, options: BuildLabOptions): Promise
   }
 }
 
+/** Records and creates one lab namespace: rp_filter off (see above), `lo` up. */
+async function addLabNamespace(state: LabStateFile, name: string, options: { readonly signal: AbortSignal }): Promise<void> {
+  await state.record({ kind: 'netns', name }, options);
+  await runCommand(['ip', 'netns', 'add', name], options);
+  // Before any link exists, so that every link inherits `default`.
+  await sysctlIn(name, { 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.default.rp_filter': '0' }, options);
+  await runCommand(ipIn(name, ['link', 'set', 'lo', 'up']), options);
+}
+
+/**
+ * The namespace of an instance launched through the lab's API (RunInstances): `<prefix><instance id>`.
+ * Deterministic, so `lab exec i-...` and a restarted controller find it.
+ */
+export function apiInstanceNamespace(plan: LabPlan, instanceId: string): string {
+  return `${plan.prefix}${instanceId}`;
+}
+
 async function buildInstance(
   plan: LabPlan,
   instance: LabInstance,
@@ -206,6 +225,8 @@ function labHandle(plan: LabPlan, state: LabStateFile): Lab {
   const namespaceOf = (node: string): string => {
     if (node === 'router') return plan.router.namespace;
     if (node === 'internet') return plan.internet.namespace;
+    // Instances launched through the API (RunInstances) are known by their id.
+    if (/^i-[0-9a-f]{17}$/.test(node) && findInstance(plan, node) === undefined) return apiInstanceNamespace(plan, node);
     return requireInstance(plan, node).namespace;
   };
   const spawn = (node: string, argv: readonly string[], options: { signal: AbortSignal; label: string; readyLine?: string; logFile?: string }): Promise<RecordedProcess> =>
@@ -216,6 +237,8 @@ function labHandle(plan: LabPlan, state: LabStateFile): Lab {
     datapath: createKernelDataPath(plan),
     exec: (node, argv, options) => runCommand(execIn(namespaceOf(node), argv), options),
     spawn,
+    addInstance: (instance, options) => buildInstance(plan, instance, (name) => addLabNamespace(state, name, options), (argv) => runCommand(argv, options)),
+    recordProcess: (p, options) => state.record({ kind: 'process', ...p, argv: [...p.argv] }, options),
     startNameServer: (node, listeners, options) =>
       spawn(node, ownProgramArgv('backend-server', formatNameServerArgs(listeners)), {
         signal: options.signal,

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseDocument } from 'yaml';
+import { parseDocument, stringify } from 'yaml';
 import { mkdir } from 'node:fs/promises';
 import { agentAvailable, agentCommandArgv, nodeRunDir, startLab, stopLab, type AgentCommand, type LabHandle } from '../../src/lab/lab.js';
 import type { RecordedProcess } from '../../src/lab/netns.js';
@@ -44,6 +44,8 @@ export interface SpecEdits {
    * under the unit's restrictions. @default this build on the test's Node.js
    */
   readonly agentCommand?: AgentCommand;
+  /** Any other change, on the spec as plain data (for example a discovery source and its backend). */
+  readonly editSpec?: (spec: Record<string, unknown>) => void;
 }
 
 /** Steps of `startE2eLab` a test changes (not spec edits). */
@@ -91,7 +93,11 @@ export async function startE2eLab(t: TestContext, edits: SpecEdits = {}, setup: 
   const eipMode = doc.getIn(['cluster', 'cloud', 'failover']) === 'eip';
   if (edits.recheckInterval !== undefined) doc.setIn(['cluster', 'cloud', 'recheckInterval'], edits.recheckInterval);
   if (edits.preemptDelay !== undefined) doc.setIn(['cluster', 'vrrp', 'preemptDelay'], edits.preemptDelay);
-  await writeFile(specFile, doc.toString());
+  await writeFile(specFile, edits.editSpec === undefined ? doc.toString() : (() => {
+    const spec = doc.toJS() as Record<string, unknown>;
+    edits.editSpec(spec);
+    return stringify(spec);
+  })());
   // The harness switch OVERLAY_LB_TEST_CPU_HOG=1: every core saturated from before the lab starts
   // until it is taken down (stopped in the teardown hook, also when the test fails).
   const hog = startCpuHogIfRequested(t);

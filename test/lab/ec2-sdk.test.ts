@@ -345,9 +345,9 @@ void test('unsigned requests, unknown actions and signed GET query requests', as
   const ok = await get({ Action: 'DescribeVpcs', Version: '2016-11-15', 'Filter.1.Name': 'tag:Name', 'Filter.1.Value.1': 'lab other*' });
   assert.equal(ok.status, 200);
   assert.match(await ok.text(), /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<DescribeVpcsResponse xmlns="http:\/\/ec2\.amazonaws\.com\/doc\/2016-11-15\/"><requestId>[0-9a-f-]{36}<\/requestId><vpcSet><\/vpcSet><\/DescribeVpcsResponse>$/);
-  const unknown = await get({ Action: 'RunInstances', Version: '2016-11-15' });
+  const unknown = await get({ Action: 'CreateNatGateway', Version: '2016-11-15' });
   assert.equal(unknown.status, 400);
-  assert.match(await unknown.text(), /<Code>InvalidAction<\/Code><Message>The action RunInstances is not valid for this web service\.<\/Message>/);
+  assert.match(await unknown.text(), /<Code>InvalidAction<\/Code><Message>The action CreateNatGateway is not valid for this web service\.<\/Message>/);
 });
 
 void test('a route to a stopped instance turns blackhole', async (t) => {

@@ -77,6 +77,15 @@ void test('overlay-lb lab up, status, fault, down leave the machine as it was', 
     { kind: 'api-latency', action: 'ReplaceRoute', ms: 200 }, { kind: 's3-unreachable', mode: 'hang' }, { kind: 's3-latency', ms: 300 },
   ]);
   for (const kind of ['s3-unreachable', 's3-latency']) assert.equal((await cli(['lab', 'fault', kind, '--clear', ...common])).code, 0);
+  // IAM propagation delay: a knob in milliseconds, shown with the others, cleared like them.
+  const iam = await cli(['lab', 'fault', 'iam-propagation', '--ms', '5000', ...common]);
+  assert.equal(iam.code, 0, iam.stderr);
+  assert.deepEqual((JSON.parse((await cli(['lab', 'status', '--json', ...common])).stdout) as { faults: unknown[] }).faults,
+    [{ kind: 'api-latency', action: 'ReplaceRoute', ms: 200 }, { kind: 'iam-propagation', ms: 5000 }]);
+  const iamBad = await cli(['lab', 'fault', 'iam-propagation', '--ms', 'soon', ...common]);
+  assert.notEqual(iamBad.code, 0);
+  assert.match(iamBad.stderr, /lab fault iam-propagation: --ms "soon" is not allowed: give a number of milliseconds/);
+  assert.equal((await cli(['lab', 'fault', 'iam-propagation', '--clear', ...common])).code, 0);
   assert.deepEqual((JSON.parse((await cli(['lab', 'status', '--json', ...common])).stdout) as { faults: unknown[] }).faults, [{ kind: 'api-latency', action: 'ReplaceRoute', ms: 200 }]);
 
   const exec = await cli(['lab', 'exec', 'lb-a', ...common, '--', 'ip', '-o', 'addr', 'show', 'dev', 'lo']);

@@ -31,12 +31,14 @@ export const labHelp = `Usage: overlay-lb lab COMMAND [options]
                                              the guided tour: lab up, header routing, a node killed, lab down
   status [--json]                            namespaces, processes, VIP route per table, faults
   down                                       remove everything 'up' made (idempotent)
-  exec NODE -- CMD [ARGS...]                 run a command inside a lab instance (no shell)
+  exec NODE -- CMD [ARGS...]                 run a command inside a lab instance (no shell; NODE may be
+                                             an instance id launched through the API)
   env                                        the host's API endpoint and admin credentials as env lines
   fault KIND [ARGS] [--clear] | --clear-all  inject or clear a fault:
       api-latency --action ACTION|* --ms N     api-throttle on|off       api-errors --rate 0..1
       api-consistency --ms N                   api-unreachable --az AZ [--mode drop|hang]
       s3-latency --ms N                        s3-unreachable [--mode drop|hang]
+      iam-propagation --ms N (new instance profiles unknown to RunInstances for N ms)
       node-down NODE    az-blackhole AZ    partition [--sides AZ,AZ:AZ]    kill NODE haproxy|keepalived|agent
   serve --state-file FILE                    run the lab controller (started by 'up')
 
@@ -295,6 +297,7 @@ async function labFault(argv: readonly string[], io: CliIo, signal: AbortSignal)
     }
     case 'api-errors': fault = { kind, rate: number('rate', values.rate) }; break;
     case 'api-consistency': fault = { kind, ms: number('ms', values.ms) }; break;
+    case 'iam-propagation': fault = { kind, ms: number('ms', values.ms) }; break;
     case 'api-unreachable': {
       if (values.az === undefined) throw new UserError('CLI_USAGE', 'lab fault api-unreachable: --az AZ is required');
       fault = { kind, az: values.az, ...(values.mode === 'hang' || values.mode === 'drop' ? { mode: values.mode } : {}) };
@@ -319,7 +322,7 @@ async function labFault(argv: readonly string[], io: CliIo, signal: AbortSignal)
       break;
     }
     default:
-      throw new UserError('LAB_FAULT_INVALID', `unknown fault kind ${JSON.stringify(kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, s3-latency, s3-unreachable, node-down, az-blackhole, partition, kill`);
+      throw new UserError('LAB_FAULT_INVALID', `unknown fault kind ${JSON.stringify(kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, iam-propagation, s3-latency, s3-unreachable, node-down, az-blackhole, partition, kill`);
   }
   const answer = await controlRequest(await controlSocket(), { method: 'POST', path: '/faults', body: { op: on ? 'inject' : 'clear', fault } }, { signal }) as { faults: unknown[] };
   io.out(`${on ? 'injected' : 'cleared'} ${kind}; active faults: ${answer.faults.length === 0 ? 'none' : answer.faults.map((f) => JSON.stringify(f)).join(' ')}`);

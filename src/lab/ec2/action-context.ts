@@ -19,6 +19,8 @@ export interface ActionContext {
    * Throws UnauthorizedOperation, or DryRunOperation when the call would have succeeded.
    */
   authorize(resources: readonly AuthorizedResource[]): void;
+  /** Whether the caller's policy allows another action (`iam:PassRole`) on these resources; no DryRun. */
+  allows(action: string, resources: readonly AuthorizedResource[]): boolean;
 }
 
 export interface ActionHandler {

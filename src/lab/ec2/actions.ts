@@ -7,7 +7,7 @@ import { Ec2ApiError, ec2Errors } from './errors.js';
 import type { AuthorizedResource } from './policy.js';
 import { applyFilters, paginate, type FilterFields, type QueryParams } from './query.js';
 import {
-  lookup, lookupGroup, resourceTypeOf, routeState, DEBIAN_OWNER_ID, LAB_IMAGE_ID, LAB_IMAGE_NAME, LAB_INSTANCE_TYPE,
+  lookup, lookupGroup, resourceTypeOf, routeState, INSTANCE_STATE_CODES, DEBIAN_OWNER_ID, LAB_IMAGE_ID, LAB_IMAGE_NAME, LAB_INSTANCE_TYPE,
   type AddressData, type InstanceData, type LabCloud, type NetworkInterfaceData, type RouteTableData,
   type RouteTargetInput, type SubnetData, type VpcData, type World,
 } from './state.js';
@@ -118,26 +118,46 @@ function eniXml(cloud: LabCloud, world: Readonly<World>, e: NetworkInterfaceData
   };
 }
 
-function instanceXml(cloud: LabCloud, world: Readonly<World>, i: InstanceData): XmlNode {
+/** The instance profile of an instance (`iamInstanceProfile`): the API-given one, or the seeded role's profile of the same name. */
+function instanceProfileOf(cloud: LabCloud, world: Readonly<World>, i: InstanceData): { arn: string; id: string } | undefined {
+  const name = i.instanceProfileName === undefined ? i.roleName : i.instanceProfileName;
+  if (name === null) return undefined;
+  const profile = world.instanceProfiles[name];
+  return {
+    arn: profile === undefined ? `arn:aws:iam::${cloud.accountId}:instance-profile/${name}` : cloud.iam.instanceProfileArn(profile),
+    id: profile?.instanceProfileId ?? `AIPA${i.instanceId.slice(2).toUpperCase()}`,
+  };
+}
+
+export function instanceXml(cloud: LabCloud, world: Readonly<World>, i: InstanceData): XmlNode {
   const enis = Object.values(world.networkInterfaces)
     .filter((e) => e.attachment?.instanceId === i.instanceId)
     .sort((a, b) => a.attachment!.deviceIndex - b.attachment!.deviceIndex);
   const primary = enis[0];
-  const stateCode = { running: 16, stopped: 80, terminated: 48 }[i.state];
   const publicIp = primary === undefined ? undefined : addressOf(world, primary)?.publicIp;
+  const groups = groupSetXml(world, instanceGroups(world, i));
+  const gone = i.state === 'terminated';
+  const profile = instanceProfileOf(cloud, world, i);
   return {
-    instanceId: i.instanceId, imageId: LAB_IMAGE_ID, instanceState: { code: stateCode, name: i.state },
+    instanceId: i.instanceId, imageId: i.imageId ?? LAB_IMAGE_ID, instanceState: { code: INSTANCE_STATE_CODES[i.state], name: i.state },
     privateDnsName: primary === undefined ? '' : `ip-${primary.privateIp.replaceAll('.', '-')}.${cloud.region}.compute.internal`,
-    dnsName: '', reason: '', amiLaunchIndex: 0, productCodes: itemSet([]), instanceType: LAB_INSTANCE_TYPE, launchTime: iso(i.launchTime),
+    dnsName: '', reason: i.stateTransitionReason ?? '', amiLaunchIndex: i.amiLaunchIndex ?? 0, productCodes: itemSet([]),
+    instanceType: i.instanceType ?? LAB_INSTANCE_TYPE, launchTime: iso(i.launchTime),
     placement: { availabilityZone: world.subnets[i.subnetId]?.availabilityZone, groupName: '', tenancy: 'default' },
-    monitoring: { state: 'disabled' }, subnetId: i.subnetId, vpcId: i.vpcId, privateIpAddress: primary?.privateIp, ipAddress: publicIp,
-    sourceDestCheck: primary?.sourceDestCheck, groupSet: groupSetXml(world, primary?.groups ?? []), architecture: 'x86_64', rootDeviceType: 'ebs',
-    blockDeviceMapping: itemSet([]), virtualizationType: 'hvm', tagSet: tagSet(i.tags), hypervisor: 'xen',
-    networkInterfaceSet: itemSet(enis.map((e) => eniXml(cloud, world, e, { inInstance: true }))),
-    iamInstanceProfile: i.roleName === null ? undefined : {
-      arn: `arn:aws:iam::${cloud.accountId}:instance-profile/${i.roleName}`, id: `AIPA${i.instanceId.slice(2).toUpperCase()}`,
+    monitoring: { state: 'disabled' }, subnetId: gone ? undefined : i.subnetId, vpcId: gone ? undefined : i.vpcId,
+    privateIpAddress: primary?.privateIp, ipAddress: publicIp,
+    sourceDestCheck: primary?.sourceDestCheck, groupSet: groups, architecture: 'x86_64', rootDeviceType: 'ebs', rootDeviceName: '/dev/xvda',
+    blockDeviceMapping: itemSet([]), virtualizationType: 'hvm', clientToken: i.clientToken ?? '', tagSet: tagSet(i.tags), hypervisor: 'xen',
+    networkInterfaceSet: itemSet(enis.map((e) => ({ ...eniXml(cloud, world, e, { inInstance: true }), groupSet: groups }))),
+    iamInstanceProfile: profile,
+    ebsOptimized: false, enaSupport: true,
+    stateReason: i.stateReason === undefined || i.stateReason === null ? undefined : { code: i.stateReason.code, message: i.stateReason.message },
+    metadataOptions: i.metadataOptions === undefined ? undefined : {
+      state: i.state === 'pending' ? 'pending' : 'applied', httpTokens: i.metadataOptions.httpTokens,
+      httpPutResponseHopLimit: i.metadataOptions.httpPutResponseHopLimit, httpEndpoint: i.metadataOptions.httpEndpoint,
+      httpProtocolIpv6: i.metadataOptions.httpProtocolIpv6, instanceMetadataTags: i.metadataOptions.instanceMetadataTags,
     },
-    ebsOptimized: false,
+    platformDetails: 'Linux/UNIX', usageOperation: 'RunInstances', bootMode: 'uefi-preferred', currentInstanceBootMode: 'legacy-bios',
   };
 }
 
@@ -177,19 +197,24 @@ const routeTableFields = (cloud: LabCloud, world: Readonly<World>): FilterFields
 });
 const instanceEnis = (world: Readonly<World>, i: InstanceData): NetworkInterfaceData[] =>
   Object.values(world.networkInterfaces).filter((e) => e.attachment?.instanceId === i.instanceId);
+/** An instance's security groups: its primary ENI's, or (terminated, the ENI gone) those it was launched with. */
+const instanceGroups = (world: Readonly<World>, i: InstanceData): readonly string[] =>
+  instanceEnis(world, i).find((e) => e.attachment?.deviceIndex === 0)?.groups ?? i.securityGroupIds ?? [];
 const instanceFields = (cloud: LabCloud, world: Readonly<World>): FilterFields<InstanceData> => ({
   'instance-id': (i) => [i.instanceId], 'vpc-id': (i) => [i.vpcId], 'subnet-id': (i) => [i.subnetId],
   'availability-zone': (i) => [world.subnets[i.subnetId]?.availabilityZone], 'instance-state-name': (i) => [i.state],
-  'instance-state-code': (i) => [String({ running: 16, stopped: 80, terminated: 48 }[i.state])],
+  'instance-state-code': (i) => [String(INSTANCE_STATE_CODES[i.state])],
   'private-ip-address': (i) => [instanceEnis(world, i).find((e) => e.attachment?.deviceIndex === 0)?.privateIp],
   'network-interface.network-interface-id': (i) => instanceEnis(world, i).map((e) => e.networkInterfaceId),
   'network-interface.mac-address': (i) => instanceEnis(world, i).map((e) => e.mac),
   'network-interface.addresses.private-ip-address': (i) => instanceEnis(world, i).map((e) => e.privateIp),
-  'reservation-id': (i) => [i.reservationId], 'owner-id': () => [cloud.accountId], 'instance-type': () => [LAB_INSTANCE_TYPE],
-  'image-id': () => [LAB_IMAGE_ID], 'source-dest-check': (i) => [String(instanceEnis(world, i).find((e) => e.attachment?.deviceIndex === 0)?.sourceDestCheck)],
-  'instance.group-id': (i) => instanceEnis(world, i).find((e) => e.attachment?.deviceIndex === 0)?.groups ?? [],
-  'instance.group-name': (i) => (instanceEnis(world, i).find((e) => e.attachment?.deviceIndex === 0)?.groups ?? []).map((id) => world.securityGroups[id]?.groupName),
-  'iam-instance-profile.arn': (i) => [i.roleName === null ? undefined : `arn:aws:iam::${cloud.accountId}:instance-profile/${i.roleName}`],
+  'reservation-id': (i) => [i.reservationId], 'owner-id': () => [cloud.accountId], 'instance-type': (i) => [i.instanceType ?? LAB_INSTANCE_TYPE],
+  'image-id': (i) => [i.imageId ?? LAB_IMAGE_ID], 'client-token': (i) => [i.clientToken], 'launch-time': (i) => [iso(i.launchTime)],
+  'instance.group-id': (i) => instanceGroups(world, i), 'instance.group-name': (i) => instanceGroups(world, i).map((id) => world.securityGroups[id]?.groupName),
+  'ami-launch-index': (i) => [String(i.amiLaunchIndex ?? 0)],
+  'metadata-options.http-tokens': (i) => [i.metadataOptions?.httpTokens], 'metadata-options.http-endpoint': (i) => [i.metadataOptions?.httpEndpoint],
+  'state-reason-code': (i) => [i.stateReason?.code], 'source-dest-check': (i) => [String(instanceEnis(world, i).find((e) => e.attachment?.deviceIndex === 0)?.sourceDestCheck)],
+  'iam-instance-profile.arn': (i) => [instanceProfileOf(cloud, world, i)?.arn],
 });
 const eniFields = (cloud: LabCloud, world: Readonly<World>): FilterFields<NetworkInterfaceData> => ({
   'network-interface-id': (e) => [e.networkInterfaceId], 'vpc-id': (e) => [e.vpcId], 'subnet-id': (e) => [e.subnetId],
@@ -296,7 +321,7 @@ function availabilityZones(cloud: LabCloud, world: Readonly<World>): { zoneName:
 function instanceAttributeXml(world: Readonly<World>, instance: InstanceData, attribute: string): XmlNode {
   const primary = Object.values(world.networkInterfaces).find((e) => e.attachment?.instanceId === instance.instanceId && e.attachment.deviceIndex === 0);
   const values: Record<string, XmlNode> = {
-    instanceType: { instanceType: { value: LAB_INSTANCE_TYPE } },
+    instanceType: { instanceType: { value: instance.instanceType ?? LAB_INSTANCE_TYPE } },
     sourceDestCheck: { sourceDestCheck: { value: primary?.sourceDestCheck ?? true } },
     disableApiTermination: { disableApiTermination: { value: false } },
     disableApiStop: { disableApiStop: { value: false } },
@@ -309,8 +334,8 @@ function instanceAttributeXml(world: Readonly<World>, instance: InstanceData, at
     kernel: { kernel: {} },
     ramdisk: { ramdisk: {} },
     productCodes: { productCodes: itemSet([]) },
-    groupSet: { groupSet: itemSet((primary?.groups ?? []).map((groupId) => ({ groupId }))) },
-    userData: { userData: {} },
+    groupSet: { groupSet: groupSetXml(world, instanceGroups(world, instance)) },
+    userData: { userData: instance.userData === undefined || instance.userData === null ? {} : { value: instance.userData } },
   };
   const value = Object.hasOwn(values, attribute) ? values[attribute] : undefined;
   if (value === undefined) {
@@ -350,9 +375,12 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
       const { page, nextToken } = describe(ctx, {
         prefix: 'i', idParam: 'InstanceId', all: ctx.view.instances, fields: instanceFields(ctx.cloud, ctx.view), page: { min: 5, max: 1000 },
       });
+      // Instances of one RunInstances share a reservation (in page order, as EC2 groups them).
+      const reservations = new Map<string, InstanceData[]>();
+      for (const i of page) reservations.set(i.reservationId, [...(reservations.get(i.reservationId) ?? []), i]);
       return {
-        reservationSet: itemSet(page.map((i) => ({
-          reservationId: i.reservationId, ownerId: ctx.cloud.accountId, groupSet: itemSet([]), instancesSet: itemSet([instanceXml(ctx.cloud, ctx.view, i)]),
+        reservationSet: itemSet([...reservations].map(([reservationId, members]) => ({
+          reservationId, ownerId: ctx.cloud.accountId, groupSet: itemSet([]), instancesSet: itemSet(members.map((i) => instanceXml(ctx.cloud, ctx.view, i))),
         }))),
         nextToken,
       };

@@ -18,6 +18,11 @@ export class QueryParams {
     return new QueryParams(values);
   }
 
+  /** Every parameter, sorted by name (for RunInstances' idempotency fingerprint). */
+  entries(): [string, string][] {
+    return [...this.values.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
   get(name: string): string | undefined {
     return this.values.get(name);
   }

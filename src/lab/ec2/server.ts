@@ -15,7 +15,8 @@ import { iamErrors, iamSigV4Error } from '../iam/errors.js';
 import { answerS3, s3OperationOf } from '../s3/api.js';
 import { S3ApiError, s3Errors, s3SigV4Error } from '../s3/errors.js';
 import { LabS3 } from '../s3/model.js';
-import { ACTIONS } from './actions.js';
+import { ACTIONS as BASE_ACTIONS } from './actions.js';
+import { INSTANCE_ACTIONS } from './instances.js';
 import { Ec2ApiError, ec2Errors } from './errors.js';
 import { ApiFaults } from './faults.js';
 import { isAllowed, type LabCredential } from './policy.js';
@@ -25,6 +26,9 @@ import type { LabCloud } from './state.js';
 import { errorXml, queryErrorXml, queryResponseXml, responseXml, xmlDocument } from './xml.js';
 
 export type { LabCredential } from './policy.js';
+
+/** Every EC2 action the endpoint serves: the VPC's (actions.ts) and the instance lifecycle (instances.ts). */
+const ACTIONS = { ...BASE_ACTIONS, ...INSTANCE_ACTIONS };
 
 /** One answered request, for logs and tests. */
 export interface Ec2ApiRequestLog {
@@ -232,6 +236,7 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
           if (!isAllowed(credential.policy, `ec2:${actionName}`, resources)) throw ec2Errors.unauthorized();
           if (params.bool('DryRun') === true) throw ec2Errors.dryRun();
         },
+        allows: (otherAction, resources) => isAllowed(credential.policy, otherAction, resources),
       });
       answer(res, 200, responseXml(action, requestId, xml), requestId);
     } catch (error) {

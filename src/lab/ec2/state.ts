@@ -40,11 +40,41 @@ export interface RouteTableData {
   readonly routeTableId: string; readonly vpcId: string; routes: RouteData[]; associations: AssociationData[];
   tags: Record<string, string>;
 }
-export type InstanceStateName = 'running' | 'stopped' | 'terminated';
+export type InstanceStateName = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+/** EC2's state codes (the low byte of `instanceState.code`). */
+export const INSTANCE_STATE_CODES: Readonly<Record<InstanceStateName, number>> = {
+  pending: 0, running: 16, 'shutting-down': 32, terminated: 48, stopping: 64, stopped: 80,
+};
+/** The instance metadata options of RunInstances (`MetadataOptions`), as DescribeInstances shows them. */
+export interface InstanceMetadataOptions {
+  readonly httpTokens: 'optional' | 'required';
+  readonly httpPutResponseHopLimit: number;
+  readonly httpEndpoint: 'enabled' | 'disabled';
+  readonly httpProtocolIpv6: 'enabled' | 'disabled';
+  readonly instanceMetadataTags: 'enabled' | 'disabled';
+}
 export interface InstanceData {
   readonly instanceId: string; readonly subnetId: string; readonly vpcId: string; state: InstanceStateName;
   readonly roleName: string | null; readonly launchTime: number; readonly reservationId: string;
   tags: Record<string, string>;
+  // Set for instances launched through RunInstances (the seeded ones of `lab up` have none).
+  readonly imageId?: string;
+  readonly instanceType?: string;
+  /** The instance profile by name: its role (looked up when used) gives the IMDS credentials. */
+  readonly instanceProfileName?: string | null;
+  /** Base64, as given to RunInstances. */
+  readonly userData?: string | null;
+  readonly metadataOptions?: InstanceMetadataOptions;
+  readonly securityGroupIds?: readonly string[];
+  readonly clientToken?: string;
+  readonly amiLaunchIndex?: number;
+  /** The primary ENI's address, kept for DescribeInstances after the ENI is gone (terminated). */
+  readonly privateIp?: string;
+  stateReason?: { readonly code: string; readonly message: string } | null;
+  stateTransitionReason?: string;
+  /** The console log (newest 64 KiB), as GetConsoleOutput answers it; written by the instance host. */
+  consoleOutput?: string;
+  consoleTime?: number;
 }
 export interface EniAttachment { readonly attachmentId: string; readonly instanceId: string; readonly deviceIndex: number }
 export interface NetworkInterfaceData {
@@ -80,6 +110,8 @@ export interface World {
   roleCredentials: Record<string, RoleCredentialData>;
   /** Security groups by id (src/lab/ec2/security-groups.ts). */
   securityGroups: Record<string, SecurityGroupData>;
+  /** RunInstances' idempotency tokens: the request's fingerprint and the reservation it made. */
+  clientTokens: Record<string, { readonly fingerprint: string; readonly reservationId: string; readonly instanceIds: readonly string[] }>;
 }
 
 /** A change the data path must mirror. Emitted synchronously after each committed mutation. */
@@ -125,6 +157,14 @@ export interface LabInstanceIdentity {
   }[];
   /** Present when the instance has a role: issues (or reuses) its temporary credentials. */
   readonly roleName: string | null;
+  /** `MetadataOptions.HttpTokens` of an API-launched instance; absent: the IMDS server's default. */
+  readonly httpTokens?: 'optional' | 'required';
+  /** `disabled`: the IMDS does not answer this instance. */
+  readonly httpEndpoint?: 'enabled' | 'disabled';
+  /** The user data (base64), served decoded at `/latest/user-data`. */
+  readonly userData?: string | null;
+  /** Instance tags, when `InstanceMetadataTags` is enabled (`meta-data/tags/instance/`). */
+  readonly tags?: Readonly<Record<string, string>> | null;
   readonly credentials: (() => RoleCredentialData) | null;
 }
 
@@ -149,11 +189,13 @@ const ROLE_CREDENTIAL_LIFETIME_MS = 6 * 3600_000;
  * snapshot is read too: no groups, its ENIs stay unfiltered).
  */
 const SNAPSHOT_VERSION = 3;
+/** GetConsoleOutput answers the newest 64 KiB of the console. */
+const CONSOLE_OUTPUT_MAX = 64 * 1024;
 
 function emptyWorld(): World {
   return {
     counters: {}, vpcs: {}, subnets: {}, internetGateways: {}, routeTables: {}, instances: {},
-    networkInterfaces: {}, addresses: {}, roles: {}, instanceProfiles: {}, roleCredentials: {}, securityGroups: {},
+    networkInterfaces: {}, addresses: {}, roles: {}, instanceProfiles: {}, roleCredentials: {}, securityGroups: {}, clientTokens: {},
   };
 }
 
@@ -512,6 +554,218 @@ export class LabCloud {
     const instance = lookup<InstanceData>(this.world, 'i', options.instanceId);
     instance.state = options.state;
     this.commit([{ type: 'instance-state', instanceId: instance.instanceId, state: options.state }]);
+  }
+
+  // ---- instances launched through the API (RunInstances and the lifecycle) --------------------
+
+  /**
+   * Who boots and stops API-launched instances (the lab controller's instance host). Without one
+   * (a model served alone, in API tests) every transition completes right after the call that
+   * started it, so `pending` and `shutting-down` are still observable in that call's answer.
+   */
+  attachInstanceHost(): () => void {
+    this.instanceHostAttached = true;
+    return () => {
+      this.instanceHostAttached = false;
+    };
+  }
+
+  private instanceHostAttached = false;
+
+  /**
+   * The iam-propagation fault: instance profiles younger than this are unknown to RunInstances
+   * (IAM is eventually consistent in AWS). 0: off.
+   */
+  iamPropagationDelayMs = 0;
+
+  /**
+   * RunInstances after the API has checked its parameters: `count` instances (MinCount..MaxCount,
+   * as many as the subnet has free addresses, at least MinCount) in one reservation, `pending`.
+   * With a client token seen before, the same reservation (and nothing new) when the fingerprint
+   * matches, IdempotentParameterMismatch when it does not.
+   */
+  runInstances(options: {
+    subnetId: string; privateIp?: string; minCount: number; maxCount: number; imageId: string; instanceType: string;
+    instanceProfileName: string | null; userData: string | null; metadataOptions: InstanceMetadataOptions; securityGroupIds: readonly string[];
+    instanceTags: Tags; networkInterfaceTags: Tags; clientToken?: string; fingerprint?: string;
+  }): { reservationId: string; instanceIds: string[] } {
+    if (options.clientToken !== undefined) {
+      const seen = this.world.clientTokens[options.clientToken];
+      if (seen !== undefined) {
+        if (seen.fingerprint !== (options.fingerprint ?? '')) {
+          throw new Ec2ApiError({ code: 'IdempotentParameterMismatch', message: `Arguments on this idempotent request are inconsistent with arguments used in previous request(s).` });
+        }
+        return { reservationId: seen.reservationId, instanceIds: [...seen.instanceIds] };
+      }
+    }
+    const subnet = lookup<SubnetData>(this.world, 'subnet', options.subnetId);
+    // Each instance's primary ENI is in these groups (the VPC's default group when none are given).
+    const groups = this.checkGroupsFor(subnet.vpcId, subnet.subnetId, options.securityGroupIds);
+    let addresses: string[];
+    if (options.privateIp !== undefined) {
+      this.checkPrivateIp(subnet, options.privateIp);
+      const host = (parseIpv4(options.privateIp)! - parseCidr(subnet.cidrBlock)!.base) >>> 0;
+      const size = 2 ** (32 - parseCidr(subnet.cidrBlock)!.prefix);
+      if (host < 4 || host === size - 1) {
+        throw ec2Errors.invalidParameterValue(`Address ${options.privateIp} is reserved by AWS in subnet ${subnet.subnetId} (the first four and the last address of a subnet).`);
+      }
+      addresses = [options.privateIp];
+    } else {
+      addresses = this.freeAddresses(subnet, options.maxCount);
+      if (addresses.length < options.minCount) {
+        throw new Ec2ApiError({ code: 'InsufficientFreeAddressesInSubnet', message: `There are not enough free addresses in subnet '${subnet.subnetId}' to satisfy the requested number of instances.` });
+      }
+    }
+    const reservationId = this.nextId('r');
+    const now = this.clock();
+    const instanceIds: string[] = [];
+    const events: LabCloudEvent[] = [];
+    for (const [index, privateIp] of addresses.entries()) {
+      const instanceId = this.nextId('i');
+      this.world.instances[instanceId] = {
+        instanceId, subnetId: subnet.subnetId, vpcId: subnet.vpcId, state: 'pending', roleName: null, launchTime: now, reservationId,
+        tags: { ...options.instanceTags }, imageId: options.imageId, instanceType: options.instanceType,
+        instanceProfileName: options.instanceProfileName, userData: options.userData, metadataOptions: options.metadataOptions,
+        securityGroupIds: [...groups], amiLaunchIndex: index, privateIp, stateReason: { code: 'pending', message: 'pending' },
+        stateTransitionReason: '', consoleOutput: '', ...(options.clientToken === undefined ? {} : { clientToken: options.clientToken }),
+      };
+      const eni = this.addEni({ subnet, privateIp, mac: undefined, tags: { ...options.networkInterfaceTags }, description: '', networkInterfaceId: undefined, groups: [...groups] });
+      eni.attachment = { attachmentId: this.nextId('eni-attach'), instanceId, deviceIndex: 0 };
+      instanceIds.push(instanceId);
+      events.push({ type: 'instance-state', instanceId, state: 'pending' });
+    }
+    events.push({ type: 'security-groups-changed' });
+    if (options.clientToken !== undefined) {
+      this.world.clientTokens[options.clientToken] = { fingerprint: options.fingerprint ?? '', reservationId, instanceIds };
+    }
+    this.commit(events);
+    this.completeWithoutHost(instanceIds);
+    return { reservationId, instanceIds };
+  }
+
+  /** Up to `count` free host addresses of a subnet (AWS reserves the first four and the last). */
+  private freeAddresses(subnet: SubnetData, count: number): string[] {
+    const { base, prefix: length } = parseCidr(subnet.cidrBlock)!;
+    const used = new Set(Object.values(this.world.networkInterfaces).filter((e) => e.vpcId === subnet.vpcId).map((e) => e.privateIp));
+    const out: string[] = [];
+    for (let host = 4; host < 2 ** (32 - length) - 1 && out.length < count; host += 1) {
+      const candidate = formatIpv4(base + host);
+      if (!used.has(candidate)) out.push(candidate);
+    }
+    return out;
+  }
+
+  /**
+   * TerminateInstances / StopInstances / StartInstances: every id must exist (checked first), each
+   * moves to its transitional state; the answer lists previous and current states.
+   * @throws IncorrectInstanceState when an instance cannot make the change (stopping a terminated
+   *   or pending one, starting one that is shutting down).
+   */
+  changeInstanceStates(options: { instanceIds: readonly string[]; action: 'terminate' | 'stop' | 'start'; force?: boolean }): {
+    instanceId: string; previous: InstanceStateName; current: InstanceStateName;
+  }[] {
+    const instances = options.instanceIds.map((id) => lookup<InstanceData>(this.world, 'i', id));
+    for (const instance of instances) {
+      const s = instance.state;
+      const wrong = options.action === 'stop' ? ['pending', 'shutting-down', 'terminated'].includes(s)
+        : options.action === 'start' ? ['pending', 'shutting-down', 'terminated', 'stopping'].includes(s) : false;
+      if (wrong) {
+        const verb = options.action === 'stop' ? 'stopped' : 'started';
+        throw new Ec2ApiError({ code: 'IncorrectInstanceState', message: `This instance '${instance.instanceId}' is not in a state from which it can be ${verb}.` });
+      }
+    }
+    const out: { instanceId: string; previous: InstanceStateName; current: InstanceStateName }[] = [];
+    const events: LabCloudEvent[] = [];
+    const changed: string[] = [];
+    const when = new Date(this.clock()).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' GMT');
+    for (const instance of instances) {
+      const previous = instance.state;
+      let next: InstanceStateName = previous;
+      if (options.action === 'terminate' && previous !== 'terminated' && previous !== 'shutting-down') next = 'shutting-down';
+      if (options.action === 'stop' && (previous === 'running')) next = 'stopping';
+      if (options.action === 'start' && previous === 'stopped') next = 'pending';
+      if (next !== previous) {
+        instance.state = next;
+        if (next === 'shutting-down' || next === 'stopping') {
+          instance.stateReason = { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' };
+          instance.stateTransitionReason = `User initiated (${when})`;
+        } else {
+          instance.stateReason = { code: 'pending', message: 'pending' };
+          instance.stateTransitionReason = '';
+        }
+        events.push({ type: 'instance-state', instanceId: instance.instanceId, state: next });
+        changed.push(instance.instanceId);
+      }
+      out.push({ instanceId: instance.instanceId, previous, current: next });
+    }
+    this.commit(events);
+    this.completeWithoutHost(changed);
+    return out;
+  }
+
+  /**
+   * Ends a transition (the instance host calls it when the namespace is up, or gone): pending ->
+   * running, stopping -> stopped, shutting-down -> terminated. Termination deletes the primary ENI
+   * (DeleteOnTermination) and releases its Elastic IP, as EC2 does. A no-op when the instance has
+   * moved on (a terminate while it was booting).
+   */
+  completeInstanceTransition(instanceId: string, from: InstanceStateName): void {
+    const instance = this.world.instances[instanceId];
+    if (instance === undefined || instance.state !== from) return;
+    const events: LabCloudEvent[] = [];
+    if (from === 'pending') {
+      instance.state = 'running';
+      instance.stateReason = null;
+      // The instance host has told the data path the ENI's routing realm by now: traffic routed to
+      // the ENI (a VIP route) is filtered by its groups as traffic to its address is.
+      events.push({ type: 'security-groups-changed' });
+    } else if (from === 'stopping') {
+      instance.state = 'stopped';
+    } else if (from === 'shutting-down') {
+      instance.state = 'terminated';
+      for (const eni of Object.values(this.world.networkInterfaces).filter((e) => e.attachment?.instanceId === instanceId)) {
+        for (const address of Object.values(this.world.addresses)) {
+          if (address.association?.networkInterfaceId === eni.networkInterfaceId) {
+            address.association = null;
+            events.push({ type: 'address-disassociated', allocationId: address.allocationId, publicIp: address.publicIp });
+          }
+        }
+        if (eni.attachment?.deviceIndex === 0) delete this.world.networkInterfaces[eni.networkInterfaceId];
+        else eni.attachment = null;
+      }
+    } else {
+      return;
+    }
+    events.push({ type: 'instance-state', instanceId, state: instance.state });
+    // The deleted ENI's rules, and its address in other groups' references, go away.
+    if (instance.state === 'terminated') events.push({ type: 'security-groups-changed' });
+    this.commit(events);
+  }
+
+  /** Appends to an instance's console log (kept to the newest 64 KiB, as GetConsoleOutput answers). */
+  appendConsoleOutput(instanceId: string, text: string): void {
+    const instance = this.world.instances[instanceId];
+    if (instance === undefined || text === '') return;
+    const all = (instance.consoleOutput ?? '') + text;
+    instance.consoleOutput = all.length > CONSOLE_OUTPUT_MAX ? all.slice(all.length - CONSOLE_OUTPUT_MAX) : all;
+    instance.consoleTime = this.clock();
+    this.commit([]);
+  }
+
+  private completeWithoutHost(instanceIds: readonly string[]): void {
+    if (this.instanceHostAttached || instanceIds.length === 0) return;
+    setImmediate(() => {
+      for (const id of instanceIds) {
+        const state = this.world.instances[id]?.state;
+        if (state === 'pending' || state === 'stopping' || state === 'shutting-down') this.completeInstanceTransition(id, state);
+      }
+    });
+  }
+
+  /** The role of an instance: its instance profile's role (at the time of asking), or the seeded role. */
+  instanceRoleName(instance: InstanceData): string | null {
+    if (instance.instanceProfileName === undefined || instance.instanceProfileName === null) return instance.roleName;
+    return this.world.instanceProfiles[instance.instanceProfileName]?.roleNames[0] ?? null;
   }
 
   /** Validation before any change, so a rejected create leaves nothing half-made. */
@@ -933,10 +1187,13 @@ export class LabCloud {
     const primary = enis[0];
     const subnet = this.world.subnets[instance.subnetId];
     if (primary === undefined || subnet === undefined) throw new Error(`instance ${instanceId} has no primary network interface`);
-    const roleName = instance.roleName;
+    const roleName = this.instanceRoleName(instance);
     return {
       instanceId, accountId: this.accountId, region: this.region, availabilityZone: subnet.availabilityZone,
-      privateIp: primary.privateIp, mac: primary.mac, imageId: LAB_IMAGE_ID, instanceType: LAB_INSTANCE_TYPE, launchTime: instance.launchTime,
+      privateIp: primary.privateIp, mac: primary.mac, imageId: instance.imageId ?? LAB_IMAGE_ID, instanceType: instance.instanceType ?? LAB_INSTANCE_TYPE, launchTime: instance.launchTime,
+      ...(instance.metadataOptions === undefined ? {} : { httpTokens: instance.metadataOptions.httpTokens, httpEndpoint: instance.metadataOptions.httpEndpoint }),
+      userData: instance.userData ?? null,
+      tags: instance.metadataOptions?.instanceMetadataTags === 'enabled' ? { ...instance.tags } : null,
       interfaces: enis.map((e) => ({
         mac: e.mac, networkInterfaceId: e.networkInterfaceId, privateIp: e.privateIp, subnetId: e.subnetId, vpcId: e.vpcId,
         subnetCidr: this.world.subnets[e.subnetId]?.cidrBlock ?? '', vpcCidr: this.world.vpcs[e.vpcId]?.cidrBlock ?? '', deviceIndex: e.attachment!.deviceIndex,

@@ -22,7 +22,10 @@ export interface ImdsOptions {
   readonly signal: AbortSignal;
   /** The instance behind a caller's address (the lab maps private addresses to instances). */
   resolveInstance(remoteAddress: string): LabInstanceIdentity | undefined;
-  /** Refuse IMDSv1 (token-less) GETs with 401. */
+  /**
+   * Refuse IMDSv1 (token-less) GETs with 401 for instances that do not say otherwise (an instance's
+   * own `httpTokens`, from RunInstances' MetadataOptions, wins).
+   */
   readonly requireV2: boolean;
   /** Milliseconds since the epoch, for token expiry. @default Date.now */
   readonly clock?: () => number;
@@ -87,6 +90,14 @@ function metadataTree(identity: LabInstanceIdentity): Map<string, () => string> 
       }, null, 2);
     });
   }
+  if (identity.userData !== undefined && identity.userData !== null) {
+    const data = identity.userData;
+    file('user-data', () => Buffer.from(data, 'base64').toString('utf8'));
+  }
+  for (const [key, value] of Object.entries(identity.tags ?? {})) {
+    // IMDS serves a tag only when its key is a valid path segment.
+    if (/^[A-Za-z0-9+\-=._:@]+$/.test(key)) file(`meta-data/tags/instance/${key}`, () => value);
+  }
   file('dynamic/instance-identity/document', () => JSON.stringify({
     accountId: identity.accountId, architecture: 'x86_64', availabilityZone: identity.availabilityZone, imageId: identity.imageId,
     instanceId: identity.instanceId, instanceType: identity.instanceType, pendingTime: isoSeconds(identity.launchTime),
@@ -127,6 +138,11 @@ export async function startImds(options: ImdsOptions): Promise<Imds> {
     const identity = options.resolveInstance(plainAddress(req.socket.remoteAddress));
     const path = (req.url ?? '/').split('?')[0]!;
     if (identity === undefined) return reply(res, 404, 'Not Found');
+    // MetadataOptions.HttpEndpoint=disabled: the instance gets no metadata service at all.
+    if (identity.httpEndpoint === 'disabled') {
+      req.socket.destroy();
+      return undefined;
+    }
     if (path === '/latest/api/token') {
       if (req.method !== 'PUT') return reply(res, 405, 'Method Not Allowed');
       // Requests forwarded through a proxy are refused, as IMDS does (X-Forwarded-For present).
@@ -146,7 +162,7 @@ export async function startImds(options: ImdsOptions): Promise<Imds> {
     if (typeof tokenText === 'string') {
       const entry = tokens.get(tokenText);
       if (entry === undefined || entry.expires <= clock() || entry.instanceId !== identity.instanceId) return reply(res, 401, 'Unauthorized');
-    } else if (options.requireV2) {
+    } else if (identity.httpTokens === 'required' || (identity.httpTokens === undefined && options.requireV2)) {
       return reply(res, 401, 'Unauthorized');
     }
     if (!path.startsWith('/latest/')) return reply(res, 404, 'Not Found');

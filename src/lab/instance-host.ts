@@ -1,0 +1,272 @@
+/**
+ * The lab's instance host: makes the instances launched through the EC2 API (RunInstances) real.
+ * It follows the model's `instance-state` events and completes each transition:
+ * - pending (first boot): the instance's namespace on its subnet's bridge with its ENI (built as
+ *   `lab up` builds its nodes, recorded in the state file so `lab down` removes it), the data
+ *   path told about the ENI (routes, source/destination check, Elastic IPs), then `running`, then
+ *   the user-data run once as root inside the namespace, as cloud-init runs a `#!` script, its
+ *   output appended to the console log (GetConsoleOutput);
+ * - stopping: every process in the namespace gets SIGTERM (SIGKILL after a grace period), the
+ *   ENI's link goes down, then `stopped`; pending again (StartInstances): the link comes up,
+ *   `running` (user-data is not run again, as cloud-init runs it once per instance);
+ * - shutting-down: the processes are stopped as for a stop (their open connections end as a
+ *   shutting-down machine ends them), the namespace is removed (its veth with it), then
+ *   `terminated` (the model deletes the ENI).
+ * Instance processes are the processes in the instance's namespace (`ip netns pids`): whatever
+ * the user-data starts, also in the background, is tracked without a pid file.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, open, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LabCloud, InstanceData, InstanceStateName } from './ec2/state.js';
+import type { LabInstance } from './plan.js';
+import { apiInstanceNamespace, type Lab } from './topology.js';
+import { execIn, ipIn, killRecordedProcess, listNamespaces, namespacePids, readProcessStartTime, runCommand } from './netns.js';
+import { SystemError } from '../util/errors.js';
+
+/** What a user-data script finds in its environment (docs/lab-ec2-api.md, "Instances"). */
+export const USER_DATA_ENV = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/root',
+  LANG: 'C.UTF-8',
+  /** Set only in the lab: the machine is the lab's host, whose software is installed already. */
+  OVERLAY_LB_LAB: '1',
+  /** The lab's AWS endpoint, as AWS_ENDPOINT_URL (honoured by the SDKs and by aws-cli >= 2.13). */
+  AWS_ENDPOINT_URL: 'http://169.254.169.250',
+} as const;
+
+/** First routing realm (and Elastic IP conntrack zone) of API instances; the plan's take 1-255. */
+const REALM_BASE = 1000;
+
+export interface InstanceHostLogger {
+  info(fields: Readonly<Record<string, unknown>>, message: string): void;
+  error(fields: Readonly<Record<string, unknown>>, message: string): void;
+}
+
+export interface InstanceHostOptions {
+  readonly cloud: LabCloud;
+  readonly lab: Lab;
+  /** The lab directory: user-data scripts and console logs go to `instances/<id>/` in it. */
+  readonly dir: string;
+  /** Aborting stops following the model (running instances stay until `lab down`). */
+  readonly signal: AbortSignal;
+  readonly log?: InstanceHostLogger;
+  /** How long a stopping instance's processes get after SIGTERM before SIGKILL. @default 3000 */
+  readonly shutdownGraceMs?: number;
+}
+
+export interface InstanceHost {
+  /** Resolves when every transition started so far is complete. */
+  settled(): Promise<void>;
+  /** Stops following the model (does not stop instances). */
+  close(): Promise<void>;
+}
+
+/** The plan-shaped description of an API instance (its namespace, veth, realm are derived from its id). */
+export function apiLabInstance(lab: Lab, cloud: LabCloud, instance: InstanceData): LabInstance | undefined {
+  const eni = Object.values(cloud.view().networkInterfaces).find((e) => e.attachment?.instanceId === instance.instanceId && e.attachment.deviceIndex === 0);
+  const subnet = lab.plan.subnets.find((s) => s.id === instance.subnetId);
+  if (eni === undefined || subnet === undefined) return undefined;
+  const n = Number.parseInt(instance.instanceId.slice(2), 16);
+  if (!Number.isSafeInteger(n) || REALM_BASE + n > 0xffff) {
+    throw new SystemError('LAB_COMMAND_FAILED', `instance ${instance.instanceId}: the lab runs at most ${0xffff - REALM_BASE} API-launched instances per lab; run \`lab down\` and \`lab up\``);
+  }
+  return {
+    name: instance.instanceId, role: 'instance', instanceId: instance.instanceId, az: subnet.az,
+    namespace: apiInstanceNamespace(lab.plan, instance.instanceId), routerPort: `q${n.toString(16)}`,
+    eni: { id: eni.networkInterfaceId, mac: eni.mac, privateIp: eni.privateIp, subnetId: subnet.id, sourceDestCheck: eni.sourceDestCheck, realm: REALM_BASE + n },
+    vipOnLoopback: false, listeners: [],
+  };
+}
+
+/** Whether an instance was launched through the API (the seeded ones of `lab up` have no type). */
+const launchedByApi = (instance: InstanceData): boolean => instance.instanceType !== undefined;
+
+/**
+ * Starts following the cloud's instances: adopts the API instances a previous controller left
+ * (their namespaces exist), then handles every transition.
+ */
+export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
+  const { cloud, lab, log, signal } = options;
+  const router = lab.plan.router.namespace;
+  const grace = options.shutdownGraceMs ?? 3000;
+  const detach = cloud.attachInstanceHost();
+  const queues = new Map<string, Promise<void>>();
+  const tails = new Map<string, { path: string; offset: number }>();
+  let all: Promise<void>[] = [];
+
+  const console_ = (instanceId: string, line: string): void => cloud.appendConsoleOutput(instanceId, `${line}\n`);
+  const stamp = (): string => new Date(cloud.clock()).toUTCString();
+
+  const readTailOnce = async (instanceId: string): Promise<void> => {
+    const tail = tails.get(instanceId);
+    if (tail === undefined) return;
+    const handle = await open(tail.path, 'r').catch(() => null);
+    if (handle === null) return;
+    try {
+      const { size } = await handle.stat();
+      if (size <= tail.offset) return;
+      const length = Math.min(size - tail.offset, 256 * 1024);
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, tail.offset);
+      tail.offset += bytesRead;
+      cloud.appendConsoleOutput(instanceId, buffer.subarray(0, bytesRead).toString('utf8'));
+    } finally {
+      await handle.close();
+    }
+  };
+  // One read at a time per instance (the poll, the script's exit and a shutdown all read): two reads
+  // from the same offset would append the same output twice.
+  const reads = new Map<string, Promise<void>>();
+  const readTail = (instanceId: string): Promise<void> => {
+    const next = (reads.get(instanceId) ?? Promise.resolve()).then(() => readTailOnce(instanceId));
+    reads.set(instanceId, next.catch(() => undefined));
+    return next;
+  };
+  // The console log follows the user-data's output as it is written (AWS updates it shortly after, too).
+  const poll = setInterval(() => {
+    for (const id of tails.keys()) void readTail(id).catch(() => undefined);
+  }, 500);
+  poll.unref();
+
+  const runUserData = async (instance: InstanceData, target: LabInstance): Promise<void> => {
+    const data = instance.userData;
+    if (data === undefined || data === null) return;
+    const text = Buffer.from(data, 'base64').toString('utf8');
+    if (!text.startsWith('#!')) {
+      console_(instance.instanceId, 'lab: the user data is not a #! script (#cloud-config and MIME multi-part are not run in the lab); nothing run');
+      return;
+    }
+    const dir = join(options.dir, 'instances', instance.instanceId);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const script = join(dir, 'user-data');
+    const output = join(dir, 'console.log');
+    await writeFile(script, text, { mode: 0o700 });
+    await writeFile(output, '', { mode: 0o600 });
+    tails.set(instance.instanceId, { path: output, offset: 0 });
+    console_(instance.instanceId, `Cloud-init v. lab running 'modules:final' at ${stamp()}.`);
+    const env = Object.entries({ ...USER_DATA_ENV, OVERLAY_LB_LAB_INSTANCE_ID: instance.instanceId }).map(([k, v]) => `${k}=${v}`);
+    // No shell: the script's own #! line picks its interpreter, as cloud-init's scripts-user does.
+    const argv = execIn(target.namespace, ['env', '-i', ...env, script]);
+    const fd = openSync(output, 'a', 0o600);
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], cwd: '/' });
+    closeSync(fd);
+    // Listen before any await: a short script can exit while its process is being recorded.
+    const exited = new Promise<{ code: number | null; killedBy: NodeJS.Signals | null }>((resolve) => {
+      child.once('exit', (code, killedBy) => resolve({ code, killedBy }));
+    });
+    const started = performance.now();
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid ?? -1));
+      child.once('error', reject);
+    });
+    child.unref();
+    await lab.recordProcess({ label: `user-data ${instance.instanceId}`, namespace: target.namespace, argv, pid, startTime: await readProcessStartTime(pid, { signal }) }, { signal });
+    log?.info({ instanceId: instance.instanceId, pid }, 'lab instance user-data started');
+    void exited.then(({ code, killedBy }) => {
+      void readTail(instance.instanceId).catch(() => undefined).then(() => {
+        if (code !== 0) {
+          console_(instance.instanceId, `Cloud-init v. lab: the user-data script ${killedBy === null ? `exited with status ${code}` : `was killed by ${killedBy}`}: Failed to run module scripts-user`);
+        }
+        console_(instance.instanceId, `Cloud-init v. lab finished at ${stamp()}. Datasource DataSourceEc2.  Up ${((performance.now() - started) / 1000).toFixed(2)} seconds`);
+      });
+    });
+  };
+
+  /** SIGTERM to every process of the namespace, SIGKILL after the grace period, as a shutdown does. */
+  const stopProcesses = async (namespace: string): Promise<void> => {
+    const pids = await namespacePids(namespace, { signal });
+    await Promise.all(pids.map(async (pid) => killRecordedProcess({ pid, startTime: await readProcessStartTime(pid, { signal }) }, { signal, graceMs: grace })));
+  };
+
+  const boot = async (instance: InstanceData): Promise<void> => {
+    const target = apiLabInstance(lab, cloud, instance);
+    if (target === undefined) throw new SystemError('INTERNAL', `instance ${instance.instanceId} has no primary ENI in a lab subnet`);
+    const first = !(await listNamespaces({ signal })).includes(target.namespace);
+    if (first) {
+      console_(instance.instanceId, `lab: booting ${instance.instanceId} (${instance.instanceType ?? ''}, ${target.eni.privateIp} in ${instance.subnetId}) at ${stamp()}`);
+      await lab.addInstance(target, { signal });
+    } else {
+      await runCommand(ipIn(router, ['link', 'set', target.routerPort, 'up']), { signal });
+    }
+    lab.datapath.addInstance(target);
+    if (first && target.eni.sourceDestCheck) await lab.datapath.setSourceDestCheck({ networkInterfaceId: target.eni.id, enabled: true }, { signal });
+    cloud.completeInstanceTransition(instance.instanceId, 'pending');
+    log?.info({ instanceId: instance.instanceId, namespace: target.namespace }, 'lab instance running');
+    if (first) await runUserData(instance, target);
+  };
+
+  const shutdown = async (instance: InstanceData, from: 'stopping' | 'shutting-down'): Promise<void> => {
+    const target = apiLabInstance(lab, cloud, instance);
+    if (target !== undefined) {
+      await stopProcesses(target.namespace);
+      await readTail(instance.instanceId).catch(() => undefined);
+      if (from === 'stopping') {
+        await runCommand(ipIn(router, ['link', 'set', target.routerPort, 'down']), { signal, allowFailure: true });
+      } else {
+        tails.delete(instance.instanceId);
+        reads.delete(instance.instanceId);
+        await runCommand(['ip', 'netns', 'del', target.namespace], { signal, allowFailure: true });
+        // The address goes back to the subnet: the router must not keep the old MAC for the next ENI that gets it.
+        await runCommand(ipIn(router, ['neigh', 'flush', 'to', target.eni.privateIp]), { signal, allowFailure: true });
+        await lab.datapath.removeInstance(target.eni.id, { signal });
+      }
+    }
+    cloud.completeInstanceTransition(instance.instanceId, from);
+    log?.info({ instanceId: instance.instanceId, state: from === 'stopping' ? 'stopped' : 'terminated' }, 'lab instance stopped');
+  };
+
+  const transition = (instanceId: string, state: InstanceStateName): void => {
+    const work = async (): Promise<void> => {
+      const instance = cloud.view().instances[instanceId];
+      // Only the latest state matters (a terminate while booting finishes the boot first, then shuts down).
+      if (instance === undefined || instance.state !== state || !launchedByApi(instance)) {
+        if (instance !== undefined && !launchedByApi(instance) && (state === 'stopping' || state === 'shutting-down' || state === 'pending')) {
+          // The seeded instances of `lab up` are the lab's own: their state changes in the API only.
+          cloud.completeInstanceTransition(instanceId, state);
+        }
+        return;
+      }
+      if (state === 'pending') await boot(instance);
+      else if (state === 'stopping' || state === 'shutting-down') await shutdown(instance, state);
+    };
+    const next = (queues.get(instanceId) ?? Promise.resolve()).then(work).catch((error: unknown) => {
+      log?.error({ instanceId, state, error: (error as Error).message }, 'lab instance transition failed');
+      console_(instanceId, `lab: ${state} failed: ${(error as Error).message}`);
+    });
+    queues.set(instanceId, next);
+    all.push(next);
+  };
+
+  const off = cloud.on((event) => {
+    if (event.type === 'instance-state' && !signal.aborted) transition(event.instanceId, event.state);
+  });
+  // A restarted controller adopts what its predecessor launched.
+  for (const instance of Object.values(cloud.view().instances)) {
+    if (!launchedByApi(instance) || instance.state === 'terminated') continue;
+    const target = apiLabInstance(lab, cloud, instance);
+    if (target !== undefined) lab.datapath.addInstance(target);
+    if (instance.state === 'pending' || instance.state === 'stopping' || instance.state === 'shutting-down') transition(instance.instanceId, instance.state);
+  }
+
+  const settled = async (): Promise<void> => {
+    for (let i = 0; i < 100; i += 1) {
+      const seen = all;
+      await Promise.all(seen);
+      if (seen.length === all.length) {
+        all = [];
+        return;
+      }
+    }
+  };
+  return {
+    settled,
+    close: async () => {
+      off();
+      clearInterval(poll);
+      await settled();
+      detach();
+    },
+  };
+}
