@@ -292,11 +292,13 @@ async function keepalivedRunning(ctx: AgentContext, failover: FailoverUnit): Pro
   })());
   const keepalived = await startKeepalivedProcess(ctx, config, signal);
   if (keepalived.attached) {
-    if (kconfChanged) keepalived.reload();
     // An agent restart: keepalived does not repeat its last transition, but only the master holds
-    // the marker address.
+    // the marker address. Read it before a reload: while keepalived reloads it takes its
+    // addresses down and puts them back without a transition (a master stays master), so a read
+    // during the reload saw a master as BACKUP and no notify line ever corrected it.
     const master = await hasAddress(spec.cluster.vrrp.markerAddress, signal);
     failover.onTransition(master ? 'MASTER' : 'BACKUP', `agent attached to running keepalived: marker address ${master ? 'present (master)' : 'absent'}`);
+    if (kconfChanged) keepalived.reload();
   }
   ctx.log.info({ event: 'keepalived', pid: keepalived.pid, attached: keepalived.attached }, 'keepalived running');
   if (keepalived.attached) await warnIfOutputStale({ pid: keepalived.pid, what: 'keepalived', plan: ctx.accessLog, runDir, log: ctx.log });
