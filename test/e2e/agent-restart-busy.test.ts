@@ -12,7 +12,9 @@
 // AND WHEN the agent is killed and not started again THEN lb-a gives up mastership (its marker
 //   address goes) within AGENT_DEAD_BOUND_MS of the kill, and lb-b takes the routes.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,6 +32,17 @@ const STATE_CHANGE_RE = /Entering [A-Z]+ STATE/;
 
 async function stateChanges(e2e: E2eLab, node: string): Promise<string[]> {
   const text = await readFile(join(e2e.runDir(node), 'keepalived.log'), 'utf8').catch(() => '');
+  return text.split('\n').filter((l) => STATE_CHANGE_RE.test(l));
+}
+
+/**
+ * keepalived's lines still in its log pipe (`admin.accessLog: file`, the demo spec's choice): with
+ * no agent running nobody drains the pipe into keepalived.log, so they are read from the pipe
+ * itself (`cat` gets what is there, `timeout` ends its wait for more). Empty in syslog mode.
+ */
+async function undrainedStateChanges(e2e: E2eLab, node: string): Promise<string[]> {
+  const fifo = join(e2e.runDir(node), 'keepalived-log.fifo');
+  const text = await promisify(execFile)('timeout', ['2', 'cat', fifo]).then((r) => r.stdout, (err: unknown) => (err as { stdout?: string }).stdout ?? '');
   return text.split('\n').filter((l) => STATE_CHANGE_RE.test(l));
 }
 
@@ -104,7 +117,8 @@ void test('agent restarts on a busy master: 20 SIGTERM and 5 SIGKILL restarts, n
     const gaveUpMs = Date.now() - killedAt;
     t.diagnostic(`a killed agent: lb-a gave up mastership ${gaveUpMs} ms after the kill (bound ${AGENT_DEAD_BOUND_MS} ms)`);
     assert.ok(gaveUpMs <= AGENT_DEAD_BOUND_MS, `lb-a gave up mastership ${gaveUpMs} ms after its agent was killed: over the stated bound of ${AGENT_DEAD_BOUND_MS} ms`);
-    assert.match((await stateChanges(e2e, 'lb-a')).slice(changesA.length).join('\n'), /Entering FAULT STATE/);
+    const afterKill = [...(await stateChanges(e2e, 'lb-a')).slice(changesA.length), ...(await undrainedStateChanges(e2e, 'lb-a'))];
+    assert.match(afterKill.join('\n'), /Entering FAULT STATE/);
     // AND lb-b is elected. (Its claim of the routes goes through the lab's EC2 API, whose answers
     // beside the hog are the subject of the contention work on cloud-call deadlines: reported, not asserted here.)
     await waitFor(e2e, 'lb-b MASTER after lb-a gave up', async () => (await agentStatus(lab, 'lb-b'))?.vrrp.vrrp === 'MASTER', { timeoutMs: 60_000 });
