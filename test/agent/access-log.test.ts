@@ -20,45 +20,21 @@
  *   the agent says, for each, where its log goes until it restarts.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSandbox, stopProcess } from '../helpers/netns.js';
+import { stopProcess } from '../helpers/netns.js';
 import type { Sandbox, SandboxProcess } from '../helpers/netns.js';
+import { AGENT_VIP as VIP, agentGet, agentSpecText, agentStatus, spawnAgent, startAgentSandbox, type AgentSandbox } from '../helpers/agent-sandbox.js';
 
-const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 const WAIT_MS = 60_000;
-const VIP = '192.168.100.10';
 const CHROOT = '/var/lib/haproxy';
 
 function specText(accessLog: string): string {
-  return `version: 1
-cluster:
-  name: alog
-  vip: ${VIP}
-  vpcCidrs: [10.0.0.0/16]
-  nodes:
-    - { name: lb-a, address: 10.0.1.10, zone: az-a }
-  vrrp: { advertInterval: 100ms }
-admin:
-  stats: { bind: localhost, port: 8404 }
-  health: { bind: localhost, port: 8405 }
-  accessLog: ${accessLog}
-frontends:
-  - name: web
-    binds: [{ address: vip, port: 80 }]
-    defaultBackend: app
-backends:
-  - name: app
-    healthCheck: { type: none }
-    servers: [{ name: s1, address: 127.0.0.1, port: 8080 }]
-`;
+  return agentSpecText({ cluster: 'alog', accessLog });
 }
-
-const APP_SERVER = `require('node:http').createServer((q, r) => r.end('app')).listen(8080, '127.0.0.1'); setTimeout(() => process.exit(0), 300000);`;
 
 /** `count` sequential GETs of /<tag>-<i>-<padding> through the VIP, one connection each. */
 function requests(tag: string, count: number, pad: number): string {
@@ -68,27 +44,16 @@ const next = () => { if (i >= ${count}) return process.exit(0); const n = i++;
 next(); setTimeout(() => process.exit(2), 170000);`;
 }
 
-async function killPidFile(file: string, signal: NodeJS.Signals): Promise<void> {
-  const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 1) return;
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
+interface Node extends AgentSandbox { agent: SandboxProcess }
 
-interface Node { sb: Sandbox; ns: string; dir: string; runDir: string; specFile: string; agent: SandboxProcess; signal: AbortSignal }
-
-function startAgent(node: Omit<Node, 'agent'>): SandboxProcess {
-  return node.sb.spawn(node.ns, ['node', CLI, 'agent', '--spec', node.specFile, '--node', 'lb-a', '--run-dir', node.runDir]);
+function startAgent(node: AgentSandbox): SandboxProcess {
+  return spawnAgent(node.sb, node.ns, { specFile: node.specFile, node: 'lb-a', runDir: node.runDir });
 }
 
 async function waitReady(node: Node): Promise<void> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
-    const r = await node.sb.exec(node.ns, ['curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:8406/status'], { signal: node.signal, check: false });
-    const s = r.code === 0 ? (JSON.parse(r.stdout) as { vrrp: { vrrp: string }; haproxy: { healthy: boolean } }) : null;
+    const s = await agentStatus(node.sb, node.ns);
     if (s?.vrrp.vrrp === 'MASTER' && s.haproxy.healthy) return;
     if (node.agent.child.exitCode !== null || Date.now() > deadline) assert.fail(`the agent did not become MASTER and healthy:\n${node.agent.output().slice(-4000)}`);
     await sleep(200);
@@ -96,25 +61,8 @@ async function waitReady(node: Node): Promise<void> {
 }
 
 async function startNode(t: TestContext, accessLog: (dir: string) => string, before?: (sb: Sandbox, dir: string, ns: string) => void): Promise<Node> {
-  const sb = createSandbox();
-  const dir = await mkdtemp(join(tmpdir(), 'olb-alog-'));
-  const runDir = join(dir, 'lb-a');
-  t.after(async () => {
-    await sb.cleanup();
-    await killPidFile(join(runDir, 'keepalived.pid'), 'SIGTERM');
-    await killPidFile(join(runDir, 'haproxy.pid'), 'SIGKILL');
-    await sleep(300);
-    await rm(dir, { recursive: true, force: true });
-  });
-  const signal = AbortSignal.timeout(280_000);
-  const specFile = join(dir, 'spec.yaml');
-  await writeFile(specFile, specText(accessLog(dir)));
-  const ns = await sb.addNamespace('alog', { signal });
-  const peer = await sb.addNamespace('alogp', { signal });
-  await sb.addVeth({ ns, ifname: 'eth0', address: '10.0.1.10/24' }, { ns: peer, ifname: 'eth0', address: '10.0.1.11/24' }, { signal });
-  sb.spawn(ns, ['node', '-e', APP_SERVER]);
-  before?.(sb, dir, ns);
-  const base = { sb, ns, dir, runDir, specFile, signal };
+  const base = await startAgentSandbox(t, { tmpPrefix: 'olb-alog-', ns: 'alog', peer: 'alogp', timeoutMs: 280_000, spec: (dir) => specText(accessLog(dir)) });
+  before?.(base.sb, base.dir, base.ns);
   const node = { ...base, agent: startAgent(base) };
   await waitReady(node);
   return node;
@@ -122,9 +70,8 @@ async function startNode(t: TestContext, accessLog: (dir: string) => string, bef
 
 /** overlay_lb_haproxy_dropped_logs_total from the agent's /metrics (null while it does not answer). */
 async function droppedLogs(node: Node): Promise<number | null> {
-  const r = await node.sb.exec(node.ns, ['curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:8406/metrics'], { signal: node.signal, check: false });
-  const m = /^overlay_lb_haproxy_dropped_logs_total (\d+)$/m.exec(r.stdout);
-  return r.code === 0 && m !== null ? Number(m[1]) : null;
+  const m = /^overlay_lb_haproxy_dropped_logs_total (\d+)$/m.exec((await agentGet(node.sb, node.ns, '/metrics')) ?? '');
+  return m !== null ? Number(m[1]) : null;
 }
 
 async function keepalivedArgv(runDir: string): Promise<string[]> {

@@ -11,7 +11,7 @@
  * WHEN keepalived dies on lb-a THEN lb-b becomes master and the agent restarts keepalived.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -19,37 +19,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createSandbox } from '../helpers/netns.js';
 import type { Sandbox, SandboxProcess } from '../helpers/netns.js';
 import type { AgentStatus } from '../../src/agent-api/contract.js';
+import { agentSpecText, agentStatus, killPidFile, spawnAgent, stopNodeSoftware } from '../helpers/agent-sandbox.js';
 
-const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 const WAIT_MS = 20_000;
 
-const SPEC = `version: 1
-cluster:
-  name: agt
-  vip: 192.168.100.10
-  vpcCidrs: [10.0.0.0/16]
-  nodes:
-    - { name: lb-a, address: 10.0.1.10, zone: az-a }
-    - { name: lb-b, address: 10.0.1.11, zone: az-b }
-  vrrp: { advertInterval: 100ms, preemptDelay: 1s }
-admin:
-  stats: { bind: localhost, port: 8404 }
-  health: { bind: localhost, port: 8405 }
-frontends:
-  - name: web
-    binds: [{ address: vip, port: 80 }]
-    defaultBackend: app
-backends:
-  - name: app
-    healthCheck: { type: none }
-    servers: [{ name: s1, address: 10.0.1.200, port: 8080 }]
-`;
+const SPEC = agentSpecText({
+  cluster: 'agt',
+  nodes: [{ name: 'lb-a', address: '10.0.1.10', zone: 'az-a' }, { name: 'lb-b', address: '10.0.1.11', zone: 'az-b' }],
+  vrrp: 'preemptDelay: 1s',
+  appAddress: '10.0.1.200',
+});
 
 type Status = AgentStatus;
 
-async function status(sb: Sandbox, ns: string): Promise<Status | null> {
-  const r = await sb.exec(ns, ['curl', '-fsS', '--max-time', '1', 'http://127.0.0.1:8406/status'], { signal: AbortSignal.timeout(5000), check: false });
-  return r.code === 0 ? (JSON.parse(r.stdout) as Status) : null;
+function status(sb: Sandbox, ns: string): Promise<Status | null> {
+  return agentStatus(sb, ns, { maxTimeS: 1 });
 }
 
 async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, logs: () => string): Promise<T> {
@@ -62,17 +46,6 @@ async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined |
   }
 }
 
-async function killPidFile(file: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
-  const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 1) return null;
-  try {
-    process.kill(pid, signal);
-    return pid;
-  } catch {
-    return null;
-  }
-}
-
 void test('agent: election, haproxy death, agent restart and keepalived death with real haproxy and keepalived', { timeout: 180_000 }, async (t) => {
   const sb = createSandbox();
   const dir = await mkdtemp(join(tmpdir(), 'olb-agent-'));
@@ -81,10 +54,7 @@ void test('agent: election, haproxy death, agent restart and keepalived death wi
   t.after(async () => {
     await sb.cleanup();
     // The agent leaves haproxy and keepalived running by design: stop them by their pid files.
-    for (const d of Object.values(runDir)) {
-      await killPidFile(join(d, 'keepalived.pid'), 'SIGTERM');
-      await killPidFile(join(d, 'haproxy.pid'), 'SIGKILL');
-    }
+    for (const d of Object.values(runDir)) await stopNodeSoftware(d);
     await sleep(300);
     await rm(dir, { recursive: true, force: true });
   });
@@ -94,7 +64,7 @@ void test('agent: election, haproxy death, agent restart and keepalived death wi
   const nsA = await sb.addNamespace('a', { signal });
   const nsB = await sb.addNamespace('b', { signal });
   await sb.addVeth({ ns: nsA, ifname: 'eth0', address: '10.0.1.10/24' }, { ns: nsB, ifname: 'eth0', address: '10.0.1.11/24' }, { signal });
-  const start = (k: 'a' | 'b'): SandboxProcess => sb.spawn(k === 'a' ? nsA : nsB, [process.execPath, CLI, 'agent', '--spec', specFile, '--node', `lb-${k}`, '--run-dir', runDir[k]]);
+  const start = (k: 'a' | 'b'): SandboxProcess => spawnAgent(sb, k === 'a' ? nsA : nsB, { specFile, node: `lb-${k}`, runDir: runDir[k] });
   const logs = (): string => `--- lb-a agent ---\n${agents.a?.output().slice(-3000) ?? ''}\n--- lb-b agent ---\n${agents.b?.output().slice(-3000) ?? ''}`;
   agents.a = start('a');
   agents.b = start('b');

@@ -15,66 +15,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSandbox } from '../helpers/netns.js';
-import type { Sandbox } from '../helpers/netns.js';
 import { parseMetricsDoc, scrapeNames } from '../helpers/metrics-doc.js';
+import { AGENT_CLI as CLI, agentGet, agentSpecText, startAgentSandbox } from '../helpers/agent-sandbox.js';
 
-const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 const WAIT_MS = 30_000;
-const VIP = '192.168.100.10';
 
 function specText(serversFile: string): string {
-  return `version: 1
-cluster:
-  name: obs
-  vip: ${VIP}
-  vpcCidrs: [10.0.0.0/16]
-  nodes:
-    - { name: lb-a, address: 10.0.1.10, zone: az-a }
-  vrrp: { advertInterval: 100ms }
-admin:
-  stats: { bind: localhost, port: 8404 }
-  health: { bind: localhost, port: 8405 }
-frontends:
-  - name: web
-    binds: [{ address: vip, port: 80 }]
-    routes:
-      - name: to-pool
-        when: [{ path: { prefix: /pool } }]
-        backend: pool
-    defaultBackend: app
-backends:
-  - name: app
-    healthCheck: { type: none }
-    servers: [{ name: s1, address: 127.0.0.1, port: 8080 }]
-  - name: pool
-    healthCheck: { type: none }
-    discovery: { source: files }
-discovery:
-  - { name: files, type: file, path: ${serversFile} }
-`;
-}
-
-const APP_SERVER = `require('node:http').createServer((q, r) => r.end('app')).listen(8080, '127.0.0.1'); setTimeout(() => process.exit(0), 300000);`;
-
-async function killPidFile(file: string, signal: NodeJS.Signals): Promise<void> {
-  const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 1) return;
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-async function get(sb: Sandbox, ns: string, path: string): Promise<string | null> {
-  const r = await sb.exec(ns, ['curl', '-fsS', '--max-time', '2', `http://127.0.0.1:8406${path}`], { signal: AbortSignal.timeout(10_000), check: false });
-  return r.code === 0 ? r.stdout : null;
+  return agentSpecText({ cluster: 'obs', pool: { source: 'files', discovery: `{ name: files, type: file, path: ${serversFile} }` } });
 }
 
 /** The sample value of the one series matching `re` (anchored at line start), or null. */
@@ -96,25 +47,14 @@ function promtoolCheck(text: string): Promise<{ code: number | null; out: string
 }
 
 void test('agent observability: journald-ready JSON logs, a promtool-clean scrape, documented metrics', { timeout: 150_000 }, async (t) => {
-  const sb = createSandbox();
-  const dir = await mkdtemp(join(tmpdir(), 'olb-obs-'));
-  const runDir = join(dir, 'lb-a');
-  t.after(async () => {
-    await sb.cleanup();
-    await killPidFile(join(runDir, 'keepalived.pid'), 'SIGTERM');
-    await killPidFile(join(runDir, 'haproxy.pid'), 'SIGKILL');
-    await sleep(300);
-    await rm(dir, { recursive: true, force: true });
+  const { sb, ns, specFile, runDir } = await startAgentSandbox(t, {
+    tmpPrefix: 'olb-obs-', ns: 'obs', peer: 'obsp', timeoutMs: 140_000,
+    spec: async (dir) => {
+      const serversFile = join(dir, 'servers.json');
+      await writeFile(serversFile, JSON.stringify([{ address: '127.0.0.1', port: 8080 }]));
+      return specText(serversFile);
+    },
   });
-  const signal = AbortSignal.timeout(140_000);
-  const serversFile = join(dir, 'servers.json');
-  await writeFile(serversFile, JSON.stringify([{ address: '127.0.0.1', port: 8080 }]));
-  const specFile = join(dir, 'spec.yaml');
-  await writeFile(specFile, specText(serversFile));
-  const ns = await sb.addNamespace('obs', { signal });
-  const peer = await sb.addNamespace('obsp', { signal });
-  await sb.addVeth({ ns, ifname: 'eth0', address: '10.0.1.10/24' }, { ns: peer, ifname: 'eth0', address: '10.0.1.11/24' }, { signal });
-  sb.spawn(ns, ['node', '-e', APP_SERVER]);
 
   // WHEN the agent starts as systemd would start it: JOURNAL_STREAM names its stdout
   const agent = sb.spawn(ns, ['sh', '-c', 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/$$/fd/1) exec node "$0" agent --spec "$1" --node lb-a --run-dir "$2"', CLI, specFile, runDir]);
@@ -127,7 +67,7 @@ void test('agent observability: journald-ready JSON logs, a promtool-clean scrap
   let metrics = '';
   for (;;) {
     assert.equal(exited, null, `the agent exited (${exited}):\n${logs()}`);
-    metrics = (await get(sb, ns, '/metrics')) ?? '';
+    metrics = (await agentGet(sb, ns, '/metrics')) ?? '';
     if (/^overlay_lb_vrrp_state\{.*state="MASTER".*\} 1$/m.test(metrics) && /^overlay_lb_node_healthy 1$/m.test(metrics) && /^overlay_lb_discovery_last_success_timestamp_seconds\{source="files"\}/m.test(metrics)
       && /^overlay_lb_reload_last_success_timestamp_seconds /m.test(metrics)) break;
     if (Date.now() > deadline) assert.fail(`timed out waiting for MASTER, healthy, a discovery read and the initial reload in /metrics:\n${metrics}\n${logs()}`);
@@ -167,7 +107,7 @@ void test('agent observability: journald-ready JSON logs, a promtool-clean scrap
   // AND an age moves between two scrapes, with no event in between
   const age1 = sample(metrics, /^overlay_lb_discovery_source_staleness_seconds\{source="files"\}/);
   await sleep(1500);
-  const again = (await get(sb, ns, '/metrics')) ?? '';
+  const again = (await agentGet(sb, ns, '/metrics')) ?? '';
   const age2 = sample(again, /^overlay_lb_discovery_source_staleness_seconds\{source="files"\}/);
   assert.ok(age1 !== null && age2 !== null && age2 > age1, `the source's staleness moved: ${age1} -> ${age2}`);
   assert.ok((sample(again, /^overlay_lb_process_cpu_seconds_total /) ?? 0) >= (sample(metrics, /^overlay_lb_process_cpu_seconds_total /) ?? 0));

@@ -14,54 +14,18 @@
  * this used to make the agent exit, and systemd restart it into the same error).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSandbox } from '../helpers/netns.js';
-import type { Sandbox, SandboxProcess } from '../helpers/netns.js';
+import type { SandboxProcess } from '../helpers/netns.js';
 import type { AgentStatus } from '../../src/agent-api/contract.js';
+import { AGENT_VIP as VIP, agentStatus as status, agentSpecText, spawnAgent, startAgentSandbox } from '../helpers/agent-sandbox.js';
 
-const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 const WAIT_MS = 30_000;
-const VIP = '192.168.100.10';
 
 /** One node; `app` (static, default) answers; `pool` takes its servers from the source under test. */
 function specWith(source: string): string {
-  return `version: 1
-cluster:
-  name: srcfail
-  vip: ${VIP}
-  vpcCidrs: [10.0.0.0/16]
-  nodes:
-    - { name: lb-a, address: 10.0.1.10, zone: az-a }
-  vrrp: { advertInterval: 100ms }
-admin:
-  stats: { bind: localhost, port: 8404 }
-  health: { bind: localhost, port: 8405 }
-frontends:
-  - name: web
-    binds: [{ address: vip, port: 80 }]
-    routes:
-      - name: to-pool
-        when: [{ path: { prefix: /pool } }]
-        backend: pool
-    defaultBackend: app
-backends:
-  - name: app
-    healthCheck: { type: none }
-    servers: [{ name: s1, address: 127.0.0.1, port: 8080 }]
-  - name: pool
-    healthCheck: { type: none }
-    discovery: { source: broken }
-discovery:
-  - ${source}
-`;
+  return agentSpecText({ cluster: 'srcfail', pool: { source: 'broken', discovery: source } });
 }
-
-/** A backend for `app` inside the namespace: answers 200 "app" to everything. */
-const APP_SERVER = `require('node:http').createServer((q, r) => r.end('app')).listen(8080, '127.0.0.1'); setTimeout(() => process.exit(0), 300000);`;
 
 type Status = AgentStatus;
 
@@ -74,44 +38,12 @@ const CASES: readonly { kind: string; source: string; code: string; cause: RegEx
   { kind: 'ec2-tags', source: '{ name: broken, type: ec2-tags, tags: { role: app }, port: 8080 }', code: 'SPEC_CONFLICT', cause: /cluster\.cloud\.provider is none/ },
 ];
 
-async function killPidFile(file: string, signal: NodeJS.Signals): Promise<void> {
-  const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 1) return;
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-async function status(sb: Sandbox, ns: string): Promise<Status | null> {
-  const r = await sb.exec(ns, ['curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:8406/status'], { signal: AbortSignal.timeout(10_000), check: false });
-  return r.code === 0 ? (JSON.parse(r.stdout) as Status) : null;
-}
-
 for (const c of CASES) {
   void test(`a ${c.kind} source that cannot start: the agent keeps serving, stays in the election and reports it`, { timeout: 120_000 }, async (t) => {
-    const sb = createSandbox();
-    const dir = await mkdtemp(join(tmpdir(), 'olb-srcfail-'));
-    const runDir = join(dir, 'lb-a');
-    t.after(async () => {
-      await sb.cleanup();
-      // The agent leaves haproxy and keepalived running by design: stop them by their pid files.
-      await killPidFile(join(runDir, 'keepalived.pid'), 'SIGTERM');
-      await killPidFile(join(runDir, 'haproxy.pid'), 'SIGKILL');
-      await sleep(300);
-      await rm(dir, { recursive: true, force: true });
-    });
-    const signal = AbortSignal.timeout(110_000);
-    const specFile = join(dir, 'spec.yaml');
-    await writeFile(specFile, specWith(c.source));
-    const ns = await sb.addNamespace('a', { signal });
-    const peer = await sb.addNamespace('p', { signal });
-    await sb.addVeth({ ns, ifname: 'eth0', address: '10.0.1.10/24' }, { ns: peer, ifname: 'eth0', address: '10.0.1.11/24' }, { signal });
-    sb.spawn(ns, [process.execPath, '-e', APP_SERVER]);
+    const { sb, ns, specFile, runDir, signal } = await startAgentSandbox(t, { tmpPrefix: 'olb-srcfail-', ns: 'a', peer: 'p', timeoutMs: 110_000, spec: () => specWith(c.source) });
 
     // WHEN the agent starts with the spec
-    const agent: SandboxProcess = sb.spawn(ns, [process.execPath, CLI, 'agent', '--spec', specFile, '--node', 'lb-a', '--run-dir', runDir]);
+    const agent: SandboxProcess = spawnAgent(sb, ns, { specFile, node: 'lb-a', runDir });
     const logs = (): string => agent.output().slice(-4000);
     let exited: string | null = null;
     void agent.exited.then((e) => {

@@ -7,82 +7,25 @@
 // `lab down` leaves nothing (namespaces, links, processes).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
   AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, DescribeInstancesCommand, DescribeVpcsCommand, EC2Client, GetConsoleOutputCommand, ModifyInstanceAttributeCommand, RunInstancesCommand, StartInstancesCommand,
   StopInstancesCommand, TerminateInstancesCommand, type Instance,
 } from '@aws-sdk/client-ec2';
-import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { startLab, stopLab } from '../../src/lab/lab.js';
 import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
 import { apiInstanceNamespace } from '../../src/lab/topology.js';
-import { leftovers } from '../helpers/lab-leftovers.js';
+import { createInstanceRole, needsRoot as skip, processesMentioning, startBareLab, waitFor } from '../helpers/bare-lab.js';
 import { rejectsWithSdkError as rejectsWith } from '../helpers/sdk-errors.js';
 import { AWS_CLI } from '../helpers/aws-cli.js';
 
-const SPEC = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
-const skip = process.getuid?.() === 0 ? false : 'needs root';
-const TRUST = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
-
-/** Polls `read` until `done` holds (generous deadline: the machine is shared). */
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (done(last)) return last;
-    await sleep(200);
-  }
-  throw new Error(`${what}: not reached within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-}
-
-/** Processes whose command line mentions `marker` (what the user-data started). */
-async function processesMentioning(marker: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes(marker)) out.push(`${pid} ${cmdline.replaceAll('\0', ' ')}`);
-  }
-  return out;
-}
-
 void test('instances launched through the API boot from user-data, serve, use their role, terminate under load; lab down leaves nothing', { skip, timeout: 600_000 }, async (t) => {
-  const stateDir = await mkdtemp(join(tmpdir(), 'olbi-lab-'));
-  const www = await mkdtemp(join(tmpdir(), 'olbi-www-'));
-  const prefix = `olbi${process.pid}`.slice(0, 12);
-  const stateFile = join(stateDir, `${prefix}state.json`);
-  t.after(async () => {
-    await stopLab(stateFile, { signal: AbortSignal.timeout(60_000) });
-    await rm(stateDir, { recursive: true, force: true });
-    await rm(www, { recursive: true, force: true });
-  });
-  const before = await leftovers(prefix, stateDir);
-  const lab = await startLab({ specFile: SPEC, prefix, stateDir, bare: true, signal: AbortSignal.timeout(120_000) });
-  // Also when an assertion fails: the controller runs in this process.
-  t.after(() => lab.close());
+  const { lab, ec2, iam, region, before, ...bare } = await startBareLab(t, { tag: 'olbi' });
+  const www = await bare.tempDir('www');
   const signal = AbortSignal.timeout(540_000);
-  const region = lab.adminCredentials.region;
-  const config = { region, endpoint: lab.apiUrl, maxAttempts: 1, credentials: lab.adminCredentials };
-  const ec2 = new EC2Client(config);
-  const iam = new IAMClient(config);
-  t.after(() => {
-    ec2.destroy();
-    iam.destroy();
-  });
 
   // The role may describe instances, nothing else.
-  await iam.send(new CreateRoleCommand({ RoleName: 'web', AssumeRolePolicyDocument: TRUST }));
-  await iam.send(new PutRolePolicyCommand({
-    RoleName: 'web', PolicyName: 'describe', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' }] }),
-  }));
-  await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: 'web' }));
-  await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: 'web', RoleName: 'web' }));
+  await createInstanceRole(iam, { name: 'web', policyName: 'describe', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' }] } });
 
   // IAM propagation: with the fault on, the new profile is unknown to RunInstances (as AWS answers).
   const subnet = lab.plan.subnets.find((s) => s.role === 'lb')!;
@@ -206,6 +149,6 @@ void test('instances launched through the API boot from user-data, serve, use th
   assert.equal((await processesMentioning(join(www, b.InstanceId!))).length, 1);
 
   await lab.close();
-  assert.deepEqual(await leftovers(prefix, stateDir), before);
+  assert.deepEqual(await bare.leftovers(), before);
   assert.deepEqual(await processesMentioning(www), []);
 });

@@ -3,50 +3,21 @@
 // follows the API), and a later TerminateInstances still
 // stops their processes and removes their namespaces. Real lab (`lab up --bare`), root, shared lock.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { DescribeInstancesCommand, EC2Client, ModifyInstanceAttributeCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { startLab, stopLab } from '../../src/lab/lab.js';
+import { DescribeInstancesCommand, ModifyInstanceAttributeCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { stopLab } from '../../src/lab/lab.js';
 import { startLabController, type LabController } from '../../src/lab/controller.js';
 import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
 import { apiInstanceNamespace } from '../../src/lab/topology.js';
 import { listNamespaces } from '../../src/lab/netns.js';
-import { leftovers } from '../helpers/lab-leftovers.js';
-
-const SPEC = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
-const skip = process.getuid?.() === 0 ? false : 'needs root';
-
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (done(last)) return last;
-    await sleep(200);
-  }
-  throw new Error(`${what}: not reached within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-}
+import { needsRoot as skip, startBareLab, waitFor } from '../helpers/bare-lab.js';
 
 void test('a restarted lab controller adopts the API instances: terminate after the restart removes the namespace', { skip, timeout: 300_000 }, async (t) => {
-  const stateDir = await mkdtemp(join(tmpdir(), 'olbr-lab-'));
-  const prefix = `olbr${process.pid}`.slice(0, 12);
-  const stateFile = join(stateDir, `${prefix}state.json`);
   let second: LabController | undefined;
-  t.after(async () => {
-    await second?.close();
-    await stopLab(stateFile, { signal: AbortSignal.timeout(60_000) });
-    await rm(stateDir, { recursive: true, force: true });
-  });
-  const before = await leftovers(prefix, stateDir);
-  const lab = await startLab({ specFile: SPEC, prefix, stateDir, bare: true, signal: AbortSignal.timeout(120_000) });
-  t.after(() => lab.close());
+  // Registered first, so it runs before the lab's teardown.
+  t.after(() => second?.close());
+  const { lab, ec2, stateFile, before, ...bare } = await startBareLab(t, { tag: 'olbr' });
   const signal = AbortSignal.timeout(240_000);
-  const ec2 = new EC2Client({ region: lab.adminCredentials.region, endpoint: lab.apiUrl, maxAttempts: 1, credentials: lab.adminCredentials });
-  t.after(() => ec2.destroy());
   const subnet = lab.plan.subnets.find((s) => s.role === 'lb')!;
   const run = await ec2.send(new RunInstancesCommand({
     ImageId: LAB_IMAGE_ID, InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, SubnetId: subnet.id,
@@ -79,5 +50,5 @@ void test('a restarted lab controller adopts the API instances: terminate after 
   await second.close();
   second = undefined;
   await stopLab(stateFile, { signal: AbortSignal.timeout(60_000) });
-  assert.deepEqual(await leftovers(prefix, stateDir), before);
+  assert.deepEqual(await bare.leftovers(), before);
 });

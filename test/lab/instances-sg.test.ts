@@ -6,56 +6,23 @@
 // DeleteSecurityGroup is DependencyViolation while the instance's ENI is in the group (also through
 // /usr/bin/aws) and succeeds once the instance is terminated. `lab down` leaves nothing.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
   AuthorizeSecurityGroupIngressCommand, CreateRouteCommand, CreateSecurityGroupCommand, DeleteSecurityGroupCommand, DescribeInstancesCommand,
-  EC2Client, GetConsoleOutputCommand, ModifyInstanceAttributeCommand, ReplaceRouteCommand, RunInstancesCommand, TerminateInstancesCommand,
+  GetConsoleOutputCommand, ModifyInstanceAttributeCommand, ReplaceRouteCommand, RunInstancesCommand, TerminateInstancesCommand,
   type Instance,
 } from '@aws-sdk/client-ec2';
-import { startLab, stopLab } from '../../src/lab/lab.js';
 import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
-import { leftovers } from '../helpers/lab-leftovers.js';
+import { needsRoot as skip, startBareLab, waitFor } from '../helpers/bare-lab.js';
 import { rejectsWithSdkError as rejectsWith } from '../helpers/sdk-errors.js';
 import { awsCli } from '../helpers/aws-cli.js';
 
-const SPEC = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
-const skip = process.getuid?.() === 0 ? false : 'needs root';
 const PORT = 8080;
 
-/** Polls `read` until `done` holds (generous deadline: the machine is shared). */
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (done(last)) return last;
-    await sleep(200);
-  }
-  throw new Error(`${what}: not reached within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-}
-
 void test('a RunInstances instance is filtered by its security group: no port, no connection; authorized, served; the group is in use until terminate', { skip, timeout: 600_000 }, async (t) => {
-  const stateDir = await mkdtemp(join(tmpdir(), 'olbs-lab-'));
-  const www = await mkdtemp(join(tmpdir(), 'olbs-www-'));
-  const prefix = `olbs${process.pid}`.slice(0, 12);
-  const stateFile = join(stateDir, `${prefix}state.json`);
-  t.after(async () => {
-    await stopLab(stateFile, { signal: AbortSignal.timeout(60_000) });
-    await rm(stateDir, { recursive: true, force: true });
-    await rm(www, { recursive: true, force: true });
-  });
-  const before = await leftovers(prefix, stateDir);
-  const lab = await startLab({ specFile: SPEC, prefix, stateDir, bare: true, signal: AbortSignal.timeout(120_000) });
-  t.after(() => lab.close());
+  const { lab, ec2, region, before, ...bare } = await startBareLab(t, { tag: 'olbs' });
+  const www = await bare.tempDir('www');
   const signal = AbortSignal.timeout(540_000);
-  const region = lab.adminCredentials.region;
-  const ec2 = new EC2Client({ region, endpoint: lab.apiUrl, maxAttempts: 1, credentials: lab.adminCredentials });
-  t.after(() => ec2.destroy());
 
   // A group without the server's port (CreateSecurityGroup gives all egress, no ingress).
   const { GroupId: groupId } = await ec2.send(new CreateSecurityGroupCommand({ GroupName: 'web', Description: 'web servers', VpcId: lab.plan.vpc.id }));
@@ -132,5 +99,5 @@ void test('a RunInstances instance is filtered by its security group: no port, n
   await ec2.send(new DeleteSecurityGroupCommand({ GroupId: groupId }));
 
   await lab.close();
-  assert.deepEqual(await leftovers(prefix, stateDir), before);
+  assert.deepEqual(await bare.leftovers(), before);
 });

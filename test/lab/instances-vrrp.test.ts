@@ -6,45 +6,14 @@
 // hold the VIP). Authorizing protocol 112 from the group itself leaves one MASTER (the higher
 // priority). `lab down` leaves nothing, keepalived included.
 import assert from 'node:assert/strict';
-import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
-  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand, type Instance,
+  AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, DescribeInstancesCommand, RunInstancesCommand, type Instance,
 } from '@aws-sdk/client-ec2';
-import { startLab, stopLab } from '../../src/lab/lab.js';
 import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
 import { formatIpv4, parseCidr } from '../../src/lab/plan.js';
-import { leftovers } from '../helpers/lab-leftovers.js';
-
-const SPEC = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
-const skip = process.getuid?.() === 0 ? false : 'needs root';
-
-/** Polls `read` until `done` holds (generous deadline: the machine is shared). */
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (done(last)) return last;
-    await sleep(250);
-  }
-  throw new Error(`${what}: not reached within ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
-}
-
-/** Processes whose command line mentions `marker`. */
-async function processesMentioning(marker: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes(marker)) out.push(`${pid} ${cmdline.replaceAll('\0', ' ')}`);
-  }
-  return out;
-}
+import { needsRoot as skip, processesMentioning, startBareLab, waitFor } from '../helpers/bare-lab.js';
 
 /** The user-data of one node: keepalived.conf with its unicast peer, keepalived started from it. */
 function keepalivedUserData(options: { dir: string; self: string; peer: string; priority: number; vip: string }): string {
@@ -80,22 +49,9 @@ function keepalivedUserData(options: { dir: string; self: string; peer: string; 
 }
 
 void test('keepalived nodes started by user-data: no protocol 112 in their group gives two masters, 112 from the group gives one', { skip, timeout: 600_000 }, async (t) => {
-  const stateDir = await mkdtemp(join(tmpdir(), 'olbv-lab-'));
-  const dir = await mkdtemp(join(tmpdir(), 'olbv-nodes-'));
-  const prefix = `olbv${process.pid}`.slice(0, 12);
-  const stateFile = join(stateDir, `${prefix}state.json`);
-  t.after(async () => {
-    await stopLab(stateFile, { signal: AbortSignal.timeout(60_000) });
-    await rm(stateDir, { recursive: true, force: true });
-    await rm(dir, { recursive: true, force: true });
-  });
-  const before = await leftovers(prefix, stateDir);
-  const lab = await startLab({ specFile: SPEC, prefix, stateDir, bare: true, signal: AbortSignal.timeout(120_000) });
-  t.after(() => lab.close());
+  const { lab, ec2, before, ...bare } = await startBareLab(t, { tag: 'olbv' });
+  const dir = await bare.tempDir('nodes');
   const signal = AbortSignal.timeout(540_000);
-  const region = lab.adminCredentials.region;
-  const ec2 = new EC2Client({ region, endpoint: lab.apiUrl, maxAttempts: 1, credentials: lab.adminCredentials });
-  t.after(() => ec2.destroy());
 
   // GIVEN a group with no ingress rule at all (so no VRRP), two subnets in two AZs
   const { GroupId: groupId } = await ec2.send(new CreateSecurityGroupCommand({ GroupName: 'lb-nodes', Description: 'LB nodes', VpcId: lab.plan.vpc.id }));
@@ -138,6 +94,6 @@ void test('keepalived nodes started by user-data: no protocol 112 in their group
   assert.deepEqual(one, [ids[0]]);
 
   await lab.close();
-  assert.deepEqual(await leftovers(prefix, stateDir), before);
+  assert.deepEqual(await bare.leftovers(), before);
   assert.deepEqual(await processesMentioning(dir), []);
 });
