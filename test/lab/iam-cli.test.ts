@@ -3,25 +3,15 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { test, type TestContext } from 'node:test';
-import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
-import { ALLOW_ALL_POLICY, type LabCredential } from '../../src/lab/ec2/policy.js';
-import { startEc2Api } from '../../src/lab/ec2/server.js';
-import { awsCli, awsCliSkip as skip, type AwsCli } from '../helpers/aws-cli.js';
+import type { ExampleCloud } from '../../src/lab/ec2/example.js';
+import { awsCliSkip as skip, type AwsCli } from '../helpers/aws-cli.js';
+import { startCliLabApi } from '../helpers/cli-lab-api.js';
 
 const REGION = 'eu-west-1';
-const ADMIN: LabCredential = { accessKeyId: 'AKIALABADMIN0000001', secretAccessKey: 'admin-secret', principal: 'admin', policy: ALLOW_ALL_POLICY };
 const TRUST = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] };
 
 async function start(t: TestContext): Promise<{ lab: ExampleCloud; cli: AwsCli; aws: (args: readonly string[]) => ReturnType<AwsCli['run']> }> {
-  const lab = buildExampleCloud({ region: REGION });
-  const controller = new AbortController();
-  const api = await startEc2Api({ cloud: lab.cloud, host: '127.0.0.1', port: 0, signal: controller.signal, credentials: [ADMIN] });
-  const cli = await awsCli({ region: REGION, creds: { key: ADMIN.accessKeyId, secret: ADMIN.secretAccessKey } });
-  t.after(async () => {
-    controller.abort();
-    await api.close();
-    await cli.close();
-  });
+  const { lab, api, cli } = await startCliLabApi(t, { region: REGION });
   return { lab, cli, aws: (args) => cli.run([...args, '--endpoint-url', api.url, '--output', 'json']) };
 }
 

@@ -5,25 +5,15 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { buildExampleCloud } from '../../src/lab/ec2/example.js';
-import { ALLOW_ALL_POLICY, type LabCredential } from '../../src/lab/ec2/policy.js';
-import { startEc2Api, type Ec2Api } from '../../src/lab/ec2/server.js';
-import { awsCli, awsCliSkip as skip, type AwsCli, type CliResult } from '../helpers/aws-cli.js';
+import type { Ec2Api } from '../../src/lab/ec2/server.js';
+import { awsCliSkip as skip, type AwsCli, type CliResult } from '../helpers/aws-cli.js';
+import { startCliLabApi } from '../helpers/cli-lab-api.js';
 
 const REGION = 'eu-west-1';
-const ADMIN: LabCredential = { accessKeyId: 'AKIALABADMIN0000001', secretAccessKey: 'admin-secret', principal: 'admin', policy: ALLOW_ALL_POLICY };
 const ERROR = (code: string, operation: string): RegExp => new RegExp(`An error occurred \\(${code}\\) when calling the ${operation} operation`);
 
 async function start(t: TestContext): Promise<{ api: Ec2Api; cli: AwsCli; aws: (args: readonly string[]) => Promise<CliResult> }> {
-  const lab = buildExampleCloud({ region: REGION });
-  const controller = new AbortController();
-  const api = await startEc2Api({ cloud: lab.cloud, host: '127.0.0.1', port: 0, signal: controller.signal, credentials: [ADMIN] });
-  const cli = await awsCli({ region: REGION, creds: { key: ADMIN.accessKeyId, secret: ADMIN.secretAccessKey } });
-  t.after(async () => {
-    controller.abort();
-    await api.close();
-    await cli.close();
-  });
+  const { api, cli } = await startCliLabApi(t, { region: REGION });
   return { api, cli, aws: (args) => cli.run([...args, '--endpoint-url', api.url]) };
 }
 

@@ -3,24 +3,15 @@
 // --source-group), --ip-permissions, filters, and the documented errors with the CLI's exit code.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
-import { ALLOW_ALL_POLICY, type LabCredential } from '../../src/lab/ec2/policy.js';
-import { startEc2Api } from '../../src/lab/ec2/server.js';
-import { awsCli, awsCliSkip as skip, type CliResult } from '../helpers/aws-cli.js';
+import type { ExampleCloud } from '../../src/lab/ec2/example.js';
+import { awsCliSkip as skip, type CliResult } from '../helpers/aws-cli.js';
+import { LAB_ADMIN, startCliLabApi } from '../helpers/cli-lab-api.js';
 
 const REGION = 'eu-west-1';
-const ADMIN: LabCredential = { accessKeyId: 'AKIALABADMIN0000001', secretAccessKey: 'admin-secret', principal: 'admin', policy: ALLOW_ALL_POLICY };
+const ADMIN = LAB_ADMIN;
 
 async function start(t: TestContext): Promise<{ lab: ExampleCloud; ec2: (args: readonly string[]) => Promise<CliResult> }> {
-  const lab = buildExampleCloud({ region: REGION });
-  const controller = new AbortController();
-  const api = await startEc2Api({ cloud: lab.cloud, host: '127.0.0.1', port: 0, signal: controller.signal, credentials: [ADMIN] });
-  const cli = await awsCli({ region: REGION, creds: { key: ADMIN.accessKeyId, secret: ADMIN.secretAccessKey } });
-  t.after(async () => {
-    controller.abort();
-    await api.close();
-    await cli.close();
-  });
+  const { lab, api, cli } = await startCliLabApi(t, { region: REGION });
   const ec2 = (args: readonly string[]): Promise<CliResult> =>
     cli.run(['ec2', ...args, '--endpoint-url', api.url, '--output', 'json'], { key: ADMIN.accessKeyId, secret: ADMIN.secretAccessKey });
   return { lab, ec2 };
