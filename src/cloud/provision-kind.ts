@@ -35,6 +35,12 @@ export interface ProvisionResource {
   create(options: { readonly signal: AbortSignal }): Promise<void>;
   /** Brings an owned resource to the spec (`changes` as observed). */
   update(changes: readonly string[], options: { readonly signal: AbortSignal }): Promise<void>;
+  /**
+   * Deletes an owned resource (`overlay-lb down`), waiting until it is gone where the cloud
+   * deletes asynchronously; deleting one already gone succeeds. Never called on a `foreign` one.
+   * Optional while the kinds gain it; `down` refuses a plan with a kind that has none.
+   */
+  remove?(options: { readonly signal: AbortSignal }): Promise<void>;
 }
 
 /** A kind the provider will provision but does not yet: named in every plan, so nobody assumes it is there. */
