@@ -114,3 +114,21 @@ export type ControlRoute = keyof ControlApi;
 export interface ControlError {
   readonly error: { readonly code: string; readonly message: string };
 }
+
+/**
+ * What an agent publishes beside the spec in the release bucket (`statusKey` in
+ * src/cloud/aws/provision/names.ts), so that `overlay-lb status`, `apply --cluster` and `down`
+ * see every node from an operator's machine outside the VPC (no SSH, no route to the nodes).
+ */
+export interface PublishedNodeStatus {
+  readonly format: 1;
+  /** When the agent wrote it (epoch ms, the node's clock). */
+  readonly publishedAt: number;
+  /** How often the agent writes it: a reader calls it stale after three intervals. */
+  readonly intervalMs: number;
+  /** The S3 version id of the spec the node runs (null: its spec did not come from S3). */
+  readonly specVersion: string | null;
+  readonly status: AgentStatus;
+  /** Sessions through HAProxy's frontends: whether the node carries traffic (`down` refuses then). */
+  readonly traffic: { readonly currentSessions: number; readonly totalSessions: number };
+}

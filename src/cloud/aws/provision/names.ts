@@ -15,6 +15,8 @@ export const DIGEST_METADATA = 'overlay-lb-sha256';
 /** The object keys under the prefix (docs/provisioning.md). */
 export const SPEC_OBJECT = 'spec.yaml';
 export const PACKAGE_OBJECT = 'overlay-lb.deb';
+/** Where each agent publishes its status (`PublishedNodeStatus`, src/agent-api/contract.ts), under the prefix. */
+export const STATUS_OBJECT_DIR = 'status/';
 /** The inline policy of the nodes' role (one policy: src/cloud/aws/iam-policy.ts). */
 export const NODE_POLICY_NAME = 'overlay-lb-node';
 
@@ -32,6 +34,11 @@ export interface ResourceNames {
 /** The release objects' keys under `prefix` ("" or ending in `/`). */
 export function releaseKeys(prefix: string): { readonly specKey: string; readonly packageKey: string } {
   return { specKey: `${prefix}${SPEC_OBJECT}`, packageKey: `${prefix}${PACKAGE_OBJECT}` };
+}
+
+/** The key of node `node`'s published status under `prefix` ("" or ending in `/`). */
+export function statusKey(prefix: string, node: string): string {
+  return `${prefix}${STATUS_OBJECT_DIR}${node}.json`;
 }
 
 /** Every name of the cluster's resources. Throws (a bug) for a spec without `provision`. */
