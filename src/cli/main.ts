@@ -27,6 +27,7 @@ const commands: Readonly<Record<string, { summary: string; run: Command }>> = {
   agent: { summary: 'the node agent: haproxy, keepalived and VIP failover on one LB node', run: runAgentCommand },
   switchover: { summary: 'move the VIP to a named node without failing a request', run: async (...a) => (await import('./commands/switchover.js')).runSwitchoverCommand(...a) },
   status: { summary: 'every node: who is master, where each route table points, what is wrong', run: async (...a) => (await import('./commands/status.js')).runStatusCommand(...a) },
+  doctor: { summary: 'read-only checks of what failover needs, each problem with its fix', run: async (...a) => (await import('./commands/doctor.js')).runDoctorCommand(...a) },
   up: { summary: 'provision what the spec asks for (IAM role, S3 bucket...), plan first', run: async (...a) => (await import('./commands/up.js')).runUpCommand(...a) },
 };
 

@@ -9,6 +9,7 @@ import { systemClock } from '../util/clock.js';
 import type { Claimer, ClaimOutcome, Holder, ResourceView } from './types.js';
 import type { FailoverMetrics } from './metrics.js';
 import { timeoutSignal } from '../util/abort.js';
+import { selectTables } from '../cloud/route-tables.js';
 
 export interface RouteClaimerOptions {
   readonly api: RouteApi;
@@ -158,13 +159,5 @@ export class RouteClaimer implements Claimer {
   }
 }
 
-/** Applies the spec's route-table selector (pure). */
-export function selectTables(tables: readonly RouteTableInfo[], selector: RouteTableSelector): string[] {
-  if (selector.kind === 'ids') return [...selector.ids];
-  const excluded = new Set(selector.exclude);
-  return tables
-    .filter((t) => !excluded.has(t.id))
-    .filter((t) => selector.kind === 'all' || Object.entries(selector.tags).every(([k, v]) => t.tags[k] === v))
-    .map((t) => t.id)
-    .sort();
-}
+/** Applies the spec's route-table selector (pure; defined in src/cloud/route-tables.ts, shared with doctor). */
+export { selectTables };
