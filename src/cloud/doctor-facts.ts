@@ -98,3 +98,18 @@ export interface ClusterFacts {
   /** The API's clock (its Date header), epoch ms: what staleness is measured against. */
   readonly now: number;
 }
+
+/** What `doctor --local` observes on a node itself. */
+export interface NodeFacts {
+  /** The node (by the metadata service's address), or null when IMDSv2 did not answer. */
+  readonly imds: { readonly ok: true; readonly instanceId: string; readonly address: string } | { readonly ok: false; readonly message: string };
+  /** A DescribeRouteTables from this node within the deadline (the node's route to the EC2 API). */
+  readonly api: { readonly ok: true; readonly endpoint: string } | { readonly ok: false; readonly endpoint: string; readonly message: string };
+  /**
+   * The API's clock minus this node's (ms), from the answer's `Date` header (whole seconds, so
+   * +-1 s plus the round trip); null when the API did not answer.
+   */
+  readonly clockSkewMs: number | null;
+  /** The iptables `time` match loaded as the agent loads it, in a throwaway network namespace. */
+  readonly timeMatch: { readonly ok: true } | { readonly ok: false; readonly cause: 'missing' | 'not-root' | 'other'; readonly message: string };
+}

@@ -7,7 +7,7 @@
  * wrong", item 8).
  */
 import type { Spec } from '../model/spec.js';
-import type { ClusterFacts, NodeInstanceFact, PublishedStatusFact, SecurityGroupFact, SecurityRule } from '../cloud/doctor-facts.js';
+import type { ClusterFacts, NodeFacts, NodeInstanceFact, PublishedStatusFact, SecurityGroupFact, SecurityRule } from '../cloud/doctor-facts.js';
 import { cidrContains, parseCidr, parseIpv4 } from '../spec/ipv4.js';
 import type { ParsedCidr } from '../spec/ipv4.js';
 import { HANDOFF_UDP_PORT, VRRP_PROTOCOL } from '../cloud/aws/provision/security-group-rules.js';
@@ -341,4 +341,45 @@ export function decideClusterChecks(spec: Spec, facts: ClusterFacts, options: { 
     ...checkImdsOptions(spec, facts),
     ...checkSpecHashes(spec, facts, { specHash: options.specHash }),
   ];
+}
+
+/** Clock skew within this is in sync (the API's Date header has whole seconds). */
+export const CLOCK_SYNC_TOLERANCE_MS = 5_000;
+/** AWS refuses a signed request whose time is more than 5 minutes off; warn well before. */
+export const CLOCK_FAIL_MS = 240_000;
+
+/** The checks on a node itself (`doctor --local`): its metadata service, its route to the API, the kernel, its clock. */
+export function decideNodeChecks(facts: NodeFacts, options: { readonly node: string; readonly region: string }): CheckResult[] {
+  const { node } = options;
+  const out: CheckResult[] = [];
+  if (facts.imds.ok) {
+    out.push(pass('imds-reachable', node, `IMDSv2 answers: instance ${facts.imds.instanceId}, address ${facts.imds.address}`));
+  } else {
+    out.push(fail('imds-reachable', node, `IMDSv2 does not answer: ${facts.imds.message}`,
+      'enable the metadata service with tokens required (aws ec2 modify-instance-metadata-options --instance-id ID --http-endpoint enabled --http-tokens required); from a container raise --http-put-response-hop-limit to 2'));
+  }
+  if (facts.api.ok) {
+    out.push(pass('api-reachable', node, `the EC2 API at ${facts.api.endpoint} answers`));
+  } else {
+    out.push(fail('api-reachable', node, `the EC2 API at ${facts.api.endpoint} does not answer from this node: ${facts.api.message}; a failover could not move the VIP route`,
+      `give this node's subnet a way to the EC2 API: an interface VPC endpoint for com.amazonaws.${options.region}.ec2 with private DNS, or a route to a NAT gateway`));
+  }
+  const skew = facts.clockSkewMs;
+  if (skew !== null) {
+    const s = `${(Math.abs(skew) / 1000).toFixed(0)} s ${skew > 0 ? 'behind' : 'ahead of'} the API's clock`;
+    const fix = 'synchronise the clock: chrony with the Amazon Time Sync Service (server 169.254.169.123 prefer iburst), then check chronyc tracking';
+    if (Math.abs(skew) <= CLOCK_SYNC_TOLERANCE_MS) out.push(pass('clock', node, `the clock agrees with the API's within ${CLOCK_SYNC_TOLERANCE_MS / 1000} s`));
+    else if (Math.abs(skew) < CLOCK_FAIL_MS) out.push(warn('clock', node, `the clock is ${s}: published statuses look stale or fresh by mistake`, fix));
+    else out.push(fail('clock', node, `the clock is ${s}: AWS refuses requests signed more than 5 minutes off, so failover calls fail`, fix));
+  }
+  const t = facts.timeMatch;
+  if (t.ok) {
+    out.push(pass('iptables-time', node, "iptables' time match loads (the connection handoff's deadline)"));
+  } else if (t.cause === 'not-root') {
+    out.push(warn('iptables-time', node, `the iptables time match was not tried: ${t.message}`, 'run doctor --local as root (it loads the match in a throwaway network namespace, never in the node\'s firewall)'));
+  } else {
+    out.push(fail('iptables-time', node, `iptables cannot load the time match: ${t.message}; a switchover's connection handoff cannot start`,
+      t.cause === 'missing' ? 'install a kernel with the xt_time module (CONFIG_NETFILTER_XT_MATCH_TIME; Debian: linux-image-cloud-amd64 has it) and the iptables package' : 'check that iptables works on this node (iptables -t mangle -L)'));
+  }
+  return out;
 }

@@ -10,7 +10,8 @@ import { AwsDoctorCollector, type DoctorCollectorOptions } from '../cloud/aws/pr
 import type { RoutePermissionFact } from '../cloud/doctor-facts.js';
 import { selectTables } from '../cloud/route-tables.js';
 import { UserError } from '../util/errors.js';
-import { decideClusterChecks, foundInstances, type CheckResult } from './doctor-checks.js';
+import { decideClusterChecks, decideNodeChecks, foundInstances, type CheckResult } from './doctor-checks.js';
+import { collectNodeFacts } from './doctor-local.js';
 
 export interface DoctorOptions {
   readonly specFile: string;
@@ -18,8 +19,13 @@ export interface DoctorOptions {
   readonly endpoint?: string;
   /** @default the SDK's default credential chain */
   readonly credentials?: DoctorCollectorOptions['credentials'];
-  /** Only the checks of this node (and the cluster-wide ones). */
+  /** Only the checks of this node (and the cluster-wide ones); with `local`, the node doctor runs on. */
   readonly node?: string;
+  /**
+   * Run on a node: also its own checks (IMDSv2, its route to the EC2 API, the clock, the iptables
+   * time match). The node is the one whose address the metadata service names, else `node`.
+   */
+  readonly local?: { readonly imdsEndpoint?: string };
   readonly signal: AbortSignal;
 }
 
@@ -47,6 +53,33 @@ export function resultsForNode(spec: Spec, results: readonly CheckResult[], node
   });
 }
 
+/** Observes the cluster through the API (describes, then a DryRun per selected table) and decides. */
+async function clusterChecks(spec: Spec, specHash: string, collector: AwsDoctorCollector, options: { readonly vpcId: string; readonly signal: AbortSignal }): Promise<CheckResult[]> {
+  const { signal, vpcId } = options;
+  const p = spec.provision;
+  const described = await collector.describe({
+    vpcId, vip: spec.cluster.vip, nodes: spec.cluster.nodes.map((n) => ({ name: n.name, address: n.address })),
+    ...(p === undefined ? {} : { release: { bucket: p.bucket, prefix: p.prefix } }),
+  }, { signal });
+  const selected = described.vpc === null ? [] : selectTables(described.routeTables, spec.cluster.cloud.routeTables);
+  const known = new Map(described.routeTables.map((t) => [t.id, t]));
+  // The VIP route's target in the DryRun: the first node's interface that was found.
+  const target = [...foundInstances(spec, described).values()].find((i) => i.networkInterfaceId !== null)?.networkInterfaceId ?? null;
+  const routePermissions: RoutePermissionFact[] = [];
+  if (spec.cluster.cloud.failover === 'route') {
+    for (const id of selected) {
+      const table = known.get(id);
+      if (table === undefined) continue;
+      const action = table.hasVipRoute ? 'ec2:ReplaceRoute' : 'ec2:CreateRoute';
+      const dryRun = target === null
+        ? { outcome: 'error' as const, message: "no node's network interface was found to target" }
+        : await collector.dryRunRoute({ routeTableId: id, vip: spec.cluster.vip, networkInterfaceId: target, exists: table.hasVipRoute }, { signal });
+      routePermissions.push({ routeTableId: id, action, dryRun });
+    }
+  }
+  return decideClusterChecks(spec, { ...described, routePermissions }, { selected, specHash });
+}
+
 /** Runs every check of the cluster from outside it (an operator's machine, or a node). */
 export async function doctor(options: DoctorOptions): Promise<DoctorResult> {
   const { signal } = options;
@@ -59,28 +92,21 @@ export async function doctor(options: DoctorOptions): Promise<DoctorResult> {
   const endpoint = options.endpoint ?? spec.cluster.cloud.endpoint;
   const collector = new AwsDoctorCollector({ region, ...(endpoint === undefined ? {} : { endpoint }), ...(options.credentials === undefined ? {} : { credentials: options.credentials }) });
   try {
-    const p = spec.provision;
-    const described = await collector.describe({
-      vpcId, vip: spec.cluster.vip, nodes: spec.cluster.nodes.map((n) => ({ name: n.name, address: n.address })),
-      ...(p === undefined ? {} : { release: { bucket: p.bucket, prefix: p.prefix } }),
-    }, { signal });
-    const selected = described.vpc === null ? [] : selectTables(described.routeTables, spec.cluster.cloud.routeTables);
-    const known = new Map(described.routeTables.map((t) => [t.id, t]));
-    // The VIP route's target in the DryRun: the first node's interface that was found.
-    const target = [...foundInstances(spec, described).values()].find((i) => i.networkInterfaceId !== null)?.networkInterfaceId ?? null;
-    const routePermissions: RoutePermissionFact[] = [];
-    if (spec.cluster.cloud.failover === 'route') {
-      for (const id of selected) {
-        const table = known.get(id);
-        if (table === undefined) continue;
-        const action = table.hasVipRoute ? 'ec2:ReplaceRoute' : 'ec2:CreateRoute';
-        const dryRun = target === null
-          ? { outcome: 'error' as const, message: "no node's network interface was found to target" }
-          : await collector.dryRunRoute({ routeTableId: id, vip: spec.cluster.vip, networkInterfaceId: target, exists: table.hasVipRoute }, { signal });
-        routePermissions.push({ routeTableId: id, action, dryRun });
-      }
+    // On a node its own checks come first: without the API, the cluster's cannot run.
+    let nodeChecks: CheckResult[] = [];
+    let apiReachable = true;
+    if (options.local !== undefined) {
+      const facts = await collectNodeFacts({
+        collector, vpcId, endpoint: endpoint ?? `https://ec2.${region}.amazonaws.com`, signal,
+        ...(options.local.imdsEndpoint === undefined ? {} : { imdsEndpoint: options.local.imdsEndpoint }),
+      });
+      const imdsAddress = facts.imds.ok ? facts.imds.address : undefined;
+      const me = spec.cluster.nodes.find((n) => n.address === imdsAddress)?.name ?? options.node ?? (imdsAddress === undefined ? 'this node' : `this node (${imdsAddress})`);
+      nodeChecks = decideNodeChecks(facts, { node: me, region });
+      apiReachable = facts.api.ok;
     }
-    const all = decideClusterChecks(spec, { ...described, routePermissions }, { selected, specHash: loaded.hash });
+    const cluster = apiReachable ? await clusterChecks(spec, loaded.hash, collector, { vpcId, signal }) : [];
+    const all = [...cluster, ...nodeChecks];
     const checks = options.node === undefined ? all : resultsForNode(spec, all, options.node);
     return { cluster: spec.cluster.name, checks, failed: checks.some((c) => c.status === 'fail') };
   } finally {

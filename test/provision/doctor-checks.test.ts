@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseSpec } from '../../src/spec/parse.js';
 import type { Spec } from '../../src/model/spec.js';
-import type { ClusterFacts, NodeInstanceFact, PublishedStatusFact, SecurityGroupFact, SecurityRule } from '../../src/cloud/doctor-facts.js';
+import type { ClusterFacts, NodeFacts, NodeInstanceFact, PublishedStatusFact, SecurityGroupFact, SecurityRule } from '../../src/cloud/doctor-facts.js';
 import {
   checkFrontendPorts, checkImdsOptions, checkInstances, checkNodeTraffic, checkRoutePermissions, checkSourceDestCheck, checkSpecHashes, checkVip,
-  decideClusterChecks, groupsAllow, type CheckResult,
+  decideClusterChecks, decideNodeChecks, groupsAllow, type CheckResult,
 } from '../../src/provision/doctor-checks.js';
 import { resultsForNode } from '../../src/provision/doctor.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
@@ -250,4 +250,22 @@ void test('--node keeps that node\'s results and the cluster-wide ones', () => {
   assert.ok(b.includes('pass instance lb-b') && b.includes('pass sg-vrrp lb-a -> lb-b') && b.includes('pass route-permission rtb-1') && b.includes('pass sg-frontend lb-b web:80'));
   assert.ok(!b.some((l) => / (instance|source-dest-check|imds-options) lb-a$/.test(l) || l.includes('lb-a web')), b.join('\n'));
   assert.equal(b.length, 14);
+});
+
+void test('on a node: IMDS, the API, the clock and the iptables time match', () => {
+  const good: NodeFacts = { imds: { ok: true, instanceId: 'i-0000000000000000a', address: '10.0.1.10' }, api: { ok: true, endpoint: 'https://ec2.us-east-1.amazonaws.com' }, clockSkewMs: 400, timeMatch: { ok: true } };
+  const node = (f: Partial<NodeFacts>) => decideNodeChecks({ ...good, ...f }, { node: 'lb-a', region: 'us-east-1' });
+  assert.deepEqual(brief(node({})), ['pass imds-reachable lb-a', 'pass api-reachable lb-a', 'pass clock lb-a', 'pass iptables-time lb-a']);
+  const down = node({ imds: { ok: false, message: 'IMDS answered 403' }, api: { ok: false, endpoint: 'https://ec2.us-east-1.amazonaws.com', message: 'ec2:DescribeRouteTables: no answer from the EC2 API (timed out after 5000 ms)' }, clockSkewMs: null });
+  assert.deepEqual(brief(down), ['fail imds-reachable lb-a', 'fail api-reachable lb-a', 'pass iptables-time lb-a']);
+  assert.equal(down[1]?.message, 'the EC2 API at https://ec2.us-east-1.amazonaws.com does not answer from this node: ec2:DescribeRouteTables: no answer from the EC2 API (timed out after 5000 ms); a failover could not move the VIP route');
+  assert.equal(down[1]?.fix, "give this node's subnet a way to the EC2 API: an interface VPC endpoint for com.amazonaws.us-east-1.ec2 with private DNS, or a route to a NAT gateway");
+  // The clock: within 5 s passes, minutes off warns, beyond what SigV4 accepts fails.
+  const table: [number, string][] = [[-5_000, 'pass'], [5_001, 'warn'], [-60_000, 'warn'], [240_000, 'fail'], [-3_600_000, 'fail']];
+  for (const [skew, status] of table) assert.equal(node({ clockSkewMs: skew }).find((r) => r.id === 'clock')?.status, status, String(skew));
+  assert.equal(node({ clockSkewMs: 60_000 }).find((r) => r.id === 'clock')?.message, "the clock is 60 s behind the API's clock: published statuses look stale or fresh by mistake");
+  const noTime = node({ timeMatch: { ok: false, cause: 'missing', message: "iptables v1.8.9 (nf_tables): Couldn't load match `time':No such file or directory" } });
+  assert.equal(noTime[3]?.status, 'fail');
+  assert.match(noTime[3]?.fix ?? '', /^install a kernel with the xt_time module/);
+  assert.equal(node({ timeMatch: { ok: false, cause: 'not-root', message: 'unshare: unshare failed: Operation not permitted' } })[3]?.status, 'warn');
 });

@@ -22,7 +22,8 @@ import {
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
 import { securityGroupIngress } from '../../src/cloud/aws/provision/security-group-rules.js';
-import { ownershipTags, statusKey } from '../../src/cloud/aws/provision/names.js';
+import { ownershipTags, releaseKeys, statusKey } from '../../src/cloud/aws/provision/names.js';
+import { lbNodePolicy } from '../../src/cloud/aws/iam-policy.js';
 import { loadSpecFile } from '../../src/ops/load-spec.js';
 import type { Spec } from '../../src/model/spec.js';
 import { needsRoot, startBareLab, waitFor, type BareLab } from '../helpers/bare-lab.js';
@@ -31,6 +32,8 @@ import { awsCli, awsCliSkip, type AwsCli } from '../helpers/aws-cli.js';
 const EXAMPLE = fileURLToPath(new URL('../../../examples/provision.yaml', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const skip = needsRoot !== false ? needsRoot : awsCliSkip;
+/** The nodes' role and instance profile, with the product's least-privilege policy. */
+const NODE_ROLE = 'overlay-lb-demo';
 
 interface Check { readonly id: string; readonly status: 'pass' | 'warn' | 'fail'; readonly subject: string; readonly message: string; readonly fix: string | null }
 interface Run { readonly code: number; readonly checks: Check[]; readonly stderr: string }
@@ -94,7 +97,7 @@ async function launchNode(name: string, options: { readonly httpTokens: 'require
   const subnet = subnets.find((s) => s.CidrBlock !== undefined && node.address.startsWith(s.CidrBlock.replace(/0\/24$/, '')))!;
   const run = await ec2.send(new RunInstancesCommand({
     ImageId: LAB_IMAGE_ID, InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, SubnetId: subnet.SubnetId, PrivateIpAddress: node.address,
-    SecurityGroupIds: [world.groupId], MetadataOptions: { HttpTokens: options.httpTokens, HttpPutResponseHopLimit: 1 },
+    SecurityGroupIds: [world.groupId], IamInstanceProfile: { Name: NODE_ROLE }, MetadataOptions: { HttpTokens: options.httpTokens, HttpPutResponseHopLimit: 1 },
     TagSpecifications: [{ ResourceType: 'instance', Tags: [...ownershipTags(spec.cluster.name), { Key: 'Name', Value: name }] }],
   }));
   const id = run.Instances![0]!.InstanceId!;
@@ -120,6 +123,40 @@ scenarios.push(['everything right: doctor passes, exit 0, every check named', as
   for (const id of ['vpc', 'instance', 'source-dest-check', 'sg-vrrp', 'sg-handoff', 'sg-frontend', 'vip-outside', 'route-permission', 'imds-options', 'spec-hash']) assert.ok(ids.has(id), id);
   const perms = r.checks.filter((c) => c.id === 'route-permission').map((c) => c.message);
   assert.ok(perms.includes('DryRun ec2:ReplaceRoute of the VIP route is allowed') && perms.includes('DryRun ec2:CreateRoute of the VIP route is allowed'), perms.join('\n'));
+}]);
+
+/** `overlay-lb doctor SPEC --local --json` inside a node's instance, with its instance role (the SDK's default chain). */
+async function doctorOnNode(node: string): Promise<Run> {
+  const r = await world.bare.lab.exec(world.instances.get(node)!, [process.execPath, MAIN, 'doctor', world.specFile, '--local', '--json', '--endpoint-url', 'http://169.254.169.250'], { signal: AbortSignal.timeout(120_000), allowFailure: true, timeoutMs: 120_000 });
+  try {
+    return { code: r.code ?? -1, checks: (JSON.parse(r.stdout) as { checks: Check[] }).checks, stderr: r.stderr };
+  } catch {
+    throw new Error(`doctor --local on ${node} exited ${r.code} without JSON: ${r.stdout} ${r.stderr}`);
+  }
+}
+
+scenarios.push(['on a node (--local, its instance role): IMDSv2, the API, the clock and the time match pass; the API unreachable from its AZ is named', async () => {
+  const r = await doctorOnNode('lb-b');
+  assert.equal(r.code, 0, r.stderr);
+  const local = r.checks.filter((c) => ['imds-reachable', 'api-reachable', 'clock', 'iptables-time'].includes(c.id)).map((c) => `${c.status} ${c.id} ${c.subject}`);
+  assert.deepEqual(local, ['pass imds-reachable lb-b', 'pass api-reachable lb-b', 'pass clock lb-b', 'pass iptables-time lb-b']);
+  // The DryRun now asks with the nodes' role: the product's policy allows the route writes.
+  assert.ok(r.checks.filter((c) => c.id === 'route-permission').every((c) => c.status === 'pass'));
+  // The role reads the spec and the package only: the statuses are a warning, not a failure.
+  assert.deepEqual(notPassing(r), ['warn spec-hash lb-a', 'warn spec-hash lb-b']);
+
+  const az = world.spec.cluster.nodes.find((n) => n.name === 'lb-b')!.zone;
+  await world.bare.lab.faults.inject({ kind: 'api-unreachable', az, mode: 'drop' });
+  try {
+    const cut = await doctorOnNode('lb-b');
+    assert.equal(cut.code, 1);
+    const api = cut.checks.find((c) => c.id === 'api-reachable')!;
+    assert.equal(api.status, 'fail');
+    assert.match(api.message, /^the EC2 API at http:\/\/169\.254\.169\.250 does not answer from this node: .*; a failover could not move the VIP route$/);
+    assert.equal(api.fix, "give this node's subnet a way to the EC2 API: an interface VPC endpoint for com.amazonaws.us-east-1.ec2 with private DNS, or a route to a NAT gateway");
+  } finally {
+    await world.bare.lab.faults.clear({ kind: 'api-unreachable', az, mode: 'drop' });
+  }
 }]);
 
 scenarios.push(['source/destination check on: named with the command, which fixes it', async () => {
@@ -223,6 +260,9 @@ void test('doctor in a lab: passes on a right cluster, names each thing broken w
   // The rules up derives from the spec (VRRP and the handoff by self-reference, each frontend's port).
   await bare.ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: securityGroupIngress(spec, groupId).map((r) => ({ ...r, IpRanges: r.IpRanges?.map((x) => ({ ...x })), UserIdGroupPairs: r.UserIdGroupPairs?.map((x) => ({ ...x })) })) }));
   world = { bare, spec, specFile, specHash: loaded.hash, groupId, instances: new Map(), ec2: bare.ec2, s3, aws };
+  const cloud = bare.lab.controller.cloud;
+  const p = spec.provision!;
+  cloud.putRolePolicy(NODE_ROLE, lbNodePolicy({ arn: (type, id) => cloud.arn(type, id), vpcId: spec.cluster.cloud.vpcId!, eipAllocationId: null, release: { bucket: p.bucket, keys: Object.values(releaseKeys(p.prefix)) } }));
   const a = await launchNode('lb-a', { httpTokens: 'required' });
   await launchNode('lb-b', { httpTokens: 'required' });
   // The VIP route in one table (a claim made it): doctor tries ReplaceRoute there, CreateRoute elsewhere.

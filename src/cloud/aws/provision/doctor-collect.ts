@@ -16,6 +16,7 @@ import { systemClock } from '../../../util/clock.js';
 import { TokenBucket } from '../../../util/token-bucket.js';
 import { OverlayError } from '../../../util/errors.js';
 import { wrapAwsError } from '../errors.js';
+import { timeoutSignal } from '../../../util/abort.js';
 import { OWNER_TAG, statusKey } from './names.js';
 
 export interface DoctorCollectorOptions {
@@ -251,6 +252,22 @@ export class AwsDoctorCollector {
       const message = err instanceof Error ? err.message : String(err);
       if (code === 'CLOUD_UNAUTHORIZED') return { outcome: 'denied', message };
       return { outcome: 'error', message };
+    }
+  }
+
+  /**
+   * One DescribeRouteTables of the VPC within `timeoutMs`, no retry: whether this machine reaches
+   * the EC2 API (from a node: through a VPC endpoint or a NAT), and the API's clock minus ours
+   * (its Date header has whole seconds: the middle of that second is taken).
+   */
+  async probeApi(vpcId: string, options: { readonly signal: AbortSignal; readonly timeoutMs: number }): Promise<{ readonly ok: true; readonly clockSkewMs: number | null } | { readonly ok: false; readonly message: string }> {
+    const signal = timeoutSignal(options.timeoutMs, options.signal);
+    try {
+      await this.#ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }], MaxResults: 5 }), { abortSignal: signal });
+      const d = this.#apiDate;
+      return { ok: true, clockSkewMs: d === null ? null : d.date + 500 - d.at };
+    } catch (err) {
+      return { ok: false, message: wrapAwsError(err, 'ec2:DescribeRouteTables', signal).message };
     }
   }
 
