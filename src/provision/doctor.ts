@@ -9,7 +9,7 @@ import { loadSpecFile } from '../ops/load-spec.js';
 import { AwsDoctorCollector, type DoctorCollectorOptions } from '../cloud/aws/provision/doctor-collect.js';
 import type { RoutePermissionFact } from '../cloud/doctor-facts.js';
 import { selectTables } from '../cloud/route-tables.js';
-import { UserError } from '../util/errors.js';
+import { OverlayError, UserError } from '../util/errors.js';
 import { decideClusterChecks, decideNodeChecks, foundInstances, type CheckResult } from './doctor-checks.js';
 import { collectNodeFacts } from './doctor-local.js';
 
@@ -51,6 +51,18 @@ export function resultsForNode(spec: Spec, results: readonly CheckResult[], node
     const named = r.subject.split(/[\s:]+/).filter((w) => names.has(w));
     return named.length === 0 || named.includes(node);
   });
+}
+
+/** A describe that failed, with what to do about it (the same code, the cause kept). */
+function withFix(err: unknown, endpoint: string): unknown {
+  if (!(err instanceof OverlayError)) return err;
+  const fixes: Partial<Record<string, string>> = {
+    CLOUD_UNAVAILABLE: `the EC2 API at ${endpoint} did not answer: check --endpoint-url (or cluster.cloud.endpoint) and this machine's network, then run doctor again`,
+    CLOUD_AUTH_FAILURE: 'the credentials doctor runs with were refused: set them as for the aws CLI (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)',
+    CLOUD_UNAUTHORIZED: 'grant the credentials doctor runs with ec2:Describe* on * (and s3:GetObject on the release bucket\'s status/ keys)',
+  };
+  const fix = fixes[err.code];
+  return fix === undefined ? err : new OverlayError(err.code, `${err.message}; ${fix}`, { cause: err, details: err.details });
 }
 
 /** Observes the cluster through the API (describes, then a DryRun per selected table) and decides. */
@@ -105,7 +117,9 @@ export async function doctor(options: DoctorOptions): Promise<DoctorResult> {
       nodeChecks = decideNodeChecks(facts, { node: me, region });
       apiReachable = facts.api.ok;
     }
-    const cluster = apiReachable ? await clusterChecks(spec, loaded.hash, collector, { vpcId, signal }) : [];
+    const cluster = apiReachable ? await clusterChecks(spec, loaded.hash, collector, { vpcId, signal }).catch((err: unknown) => {
+      throw withFix(err, endpoint ?? `https://ec2.${region}.amazonaws.com`);
+    }) : [];
     const all = [...cluster, ...nodeChecks];
     const checks = options.node === undefined ? all : resultsForNode(spec, all, options.node);
     return { cluster: spec.cluster.name, checks, failed: checks.some((c) => c.status === 'fail') };

@@ -28,10 +28,12 @@ export interface RunningCli {
  * Starts the CLI with `args`. Every process is bounded: when `deadline` aborts first, it is
  * killed with SIGKILL and `exited` rejects with what it printed so far.
  */
-export function startCli(args: readonly string[], options: { deadline: AbortSignal; cwd?: string; stdin?: 'ignore' | 'pipe' }): RunningCli {
+export function startCli(args: readonly string[], options: { deadline: AbortSignal; cwd?: string; stdin?: 'ignore' | 'pipe'; env?: NodeJS.ProcessEnv }): RunningCli {
   const child = spawn(process.execPath, [CLI_MAIN, ...args], {
     stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    // Extra variables on top of this process's environment (credentials for a command that calls an API).
+    ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
   });
   let out = '';
   let err = '';
@@ -54,7 +56,7 @@ export function startCli(args: readonly string[], options: { deadline: AbortSign
 }
 
 /** Runs the CLI to its end (see `startCli`). */
-export async function runCliProcess(args: readonly string[], options: { deadline: AbortSignal; cwd?: string }): Promise<CliExit> {
+export async function runCliProcess(args: readonly string[], options: { deadline: AbortSignal; cwd?: string; env?: NodeJS.ProcessEnv }): Promise<CliExit> {
   return startCli(args, options).exited;
 }
 

@@ -55,19 +55,25 @@ let world: World;
 
 /** `overlay-lb doctor SPEC --json` as a process, with `creds` (default the lab's admin). */
 function doctor(specFile: string, creds?: Creds, extra: readonly string[] = []): Promise<Run> {
+  return doctorProcess(specFile, creds, ['--json', ...extra]).then((r) => {
+    try {
+      return { code: r.code, checks: (JSON.parse(r.stdout) as { checks: Check[] }).checks, stderr: r.stderr };
+    } catch {
+      throw new Error(`doctor exited ${r.code} without JSON: ${r.stdout} ${r.stderr}`);
+    }
+  });
+}
+
+/** `overlay-lb doctor SPEC ARGS...` as a process: exit status and output as printed. */
+function doctorProcess(specFile: string, creds: Creds | undefined, extra: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const c: Creds = creds ?? world.bare.lab.adminCredentials;
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [MAIN, 'doctor', specFile, '--json', '--endpoint-url', world.bare.lab.apiUrl, ...extra], {
+    execFile(process.execPath, [MAIN, 'doctor', specFile, '--endpoint-url', world.bare.lab.apiUrl, ...extra], {
       signal: AbortSignal.timeout(120_000),
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent', AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, ...(c.sessionToken === undefined ? {} : { AWS_SESSION_TOKEN: c.sessionToken }), AWS_EC2_METADATA_DISABLED: 'true' },
     }, (error, stdout, stderr) => {
       if (error !== null && typeof error.code !== 'number') return reject(new Error(`doctor did not run: ${error.message}`, { cause: error }));
-      const code = error === null ? 0 : Number(error.code);
-      try {
-        resolve({ code, checks: (JSON.parse(stdout) as { checks: Check[] }).checks, stderr });
-      } catch {
-        reject(new Error(`doctor exited ${code} without JSON: ${stdout} ${stderr}`));
-      }
+      resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
     });
   });
 }
@@ -167,6 +173,13 @@ scenarios.push(['source/destination check on: named with the command, which fixe
   assert.deepEqual(notPassing(r), ['fail source-dest-check lb-b']);
   const c = r.checks.find((x) => x.status === 'fail')!;
   assert.equal(c.fix, `aws ec2 modify-instance-attribute --instance-id ${id} --no-source-dest-check`);
+  // As a person reads it: one line per check, the failing one with its fix, and a summary.
+  const text = await doctorProcess(world.specFile, undefined, []);
+  assert.equal(text.code, 1);
+  const lines = text.stdout.trimEnd().split('\n');
+  assert.ok(lines.includes(`fail source-dest-check lb-b: ${c.message}. Fix: ${c.fix}`), text.stdout);
+  assert.ok(lines.includes('pass instance lb-a: ' + r.checks.find((x) => x.id === 'instance' && x.subject === 'lb-a')!.message), text.stdout);
+  assert.match(lines.at(-1) ?? '', /^doctor: cluster demo: \d+ passed, 0 warning\(s\), 1 failed$/);
   await applyFix(c.fix);
   assert.deepEqual(notPassing(await doctor(world.specFile)), []);
 }]);
@@ -272,4 +285,7 @@ void test('doctor in a lab: passes on a right cluster, names each thing broken w
   for (const n of spec.cluster.nodes) await publishStatus(n.name, loaded.hash);
   await bare.lab.settled();
   for (const [name, run] of scenarios) await t.test(name, run);
+  // doctor itself leaves nothing: the lab down, the machine is as before.
+  await bare.lab.close();
+  assert.deepEqual(await bare.leftovers(), bare.before);
 });
