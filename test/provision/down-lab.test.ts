@@ -20,6 +20,8 @@ import {
   ListRolePoliciesCommand, ListRolesCommand, ListRoleTagsCommand, PutRolePolicyCommand, AddRoleToInstanceProfileCommand,
 } from '@aws-sdk/client-iam';
 import { DeleteObjectCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, GetObjectCommand, ListBucketsCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateRouteCommand, DeleteRouteCommand, DescribeInstancesCommand, DescribeRouteTablesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
 import { startLab, stopLab, type LabHandle } from '../../src/lab/lab.js';
 import { up } from '../../src/provision/up.js';
 import { down, type DownResult } from '../../src/provision/down.js';
@@ -27,6 +29,7 @@ import type { Clock } from '../../src/util/clock.js';
 import { OverlayError } from '../../src/util/errors.js';
 import { leftovers } from '../helpers/lab-leftovers.js';
 import { awsCli, awsCliSkip } from '../helpers/aws-cli.js';
+import { waitFor } from '../helpers/bare-lab.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/provision.yaml', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -46,6 +49,7 @@ const log: Logged[] = [];
 let onApiRequest: (entry: Logged) => void = () => undefined;
 let iam: IAMClient;
 let s3: S3Client;
+let ec2: EC2Client;
 let packageFile: string;
 let env: NodeJS.ProcessEnv;
 
@@ -71,6 +75,7 @@ before(async () => {
   const config = { region: lab.adminCredentials.region, endpoint: lab.apiUrl, maxAttempts: 1, credentials: lab.adminCredentials };
   iam = new IAMClient(config);
   s3 = new S3Client({ ...config, forcePathStyle: true });
+  ec2 = new EC2Client(config);
   const root = join(dir, 'pkg');
   await mkdir(join(root, 'DEBIAN'), { recursive: true });
   await writeFile(join(root, 'DEBIAN/control'), 'Package: overlay-lb\nVersion: 0.0.1-test\nArchitecture: all\nMaintainer: tests <t@example.com>\nDescription: a stand-in package for the down test\n');
@@ -86,6 +91,7 @@ after(async () => {
   if (skip !== false) return;
   iam?.destroy();
   s3?.destroy();
+  ec2?.destroy();
   await lab?.close();
   await stopLab(stateFile, { signal: AbortSignal.timeout(60_000) });
   assert.deepEqual(await leftovers(prefix, labDir), before0);
@@ -163,8 +169,8 @@ async function snapshot(): Promise<Record<string, unknown>> {
 }
 
 /** A status object as an agent publishes it beside the spec (PublishedNodeStatus), marked as the cluster's. */
-async function publishStatus(cluster: string, node: string, traffic: { currentSessions: number; totalSessions: number }): Promise<void> {
-  const body = JSON.stringify({ format: 1, publishedAt: Date.now(), intervalMs: 10_000, specVersion: null, status: {}, traffic });
+async function publishStatus(cluster: string, node: string, traffic: { currentSessions: number; totalSessions: number }, ageMs = 0): Promise<void> {
+  const body = JSON.stringify({ format: 1, publishedAt: Date.now() - ageMs, intervalMs: 10_000, specVersion: null, status: {}, traffic });
   await s3.send(new PutObjectCommand({ Bucket: `${cluster}-releases`, Key: `demo/status/${node}.json`, Body: body, ContentType: 'application/json', Metadata: { 'overlay-lb-cluster': cluster } }));
 }
 
@@ -376,4 +382,46 @@ void test('down refuses while a node\'s published status shows sessions (or sess
   assert.match(forced.stdout, /\nTraffic: node lb-b has 1 session open/);
   assert.equal(writes(log.slice(mark)).filter((w) => w === 'DeleteObject').length, 7);
   assert.deepEqual(await snapshot(), before1);
+});
+
+void test('down cannot tell and refuses when a node it would remove has no fresh status while the VIP route points at it; a fresh idle status or --force lets it proceed', { skip }, async () => {
+  const file = await specFile('routed');
+  const before1 = await snapshot();
+  await upIn(file);
+  // GIVEN an instance of node lb-a, tagged as up tags it (instance and interface), and the VIP routed to its interface.
+  const tags = [{ Key: 'overlay-lb:cluster', Value: 'routed' }, { Key: 'overlay-lb:node', Value: 'lb-a' }];
+  const subnet = lab.plan.subnets.find((x) => x.role === 'lb')!;
+  const launched = await ec2.send(new RunInstancesCommand({
+    ImageId: LAB_IMAGE_ID, InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, SubnetId: subnet.id, UserData: Buffer.from('#!/bin/sh\ntrue\n').toString('base64'),
+    TagSpecifications: [{ ResourceType: 'instance', Tags: tags }, { ResourceType: 'network-interface', Tags: tags }],
+  }));
+  const instanceId = launched.Instances?.[0]?.InstanceId ?? '';
+  const eni = launched.Instances?.[0]?.NetworkInterfaces?.[0]?.NetworkInterfaceId ?? '';
+  const table = (await ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: ['vpc-0de30000000000001'] }] }))).RouteTables?.[0]?.RouteTableId ?? '';
+  await ec2.send(new CreateRouteCommand({ RouteTableId: table, DestinationCidrBlock: '192.168.100.10/32', NetworkInterfaceId: eni }));
+  try {
+    const start = log.length;
+    await assert.rejects(downIn(file), (err: OverlayError) => {
+      assert.equal(err.code, 'DOWN_VIP_IN_USE');
+      assert.match(err.message, /may still carry traffic: node lb-a has published no status and the VIP route still points at it, so down cannot tell whether it carries traffic\. Move the clients off the VIP and run down again, or give --force to remove it anyway$/);
+      return true;
+    });
+    // A stale status (older than three intervals) is no better.
+    await publishStatus('routed', 'lb-a', { currentSessions: 0, totalSessions: 5 }, 45_000);
+    await assert.rejects(downIn(file), (err: OverlayError) => err.code === 'DOWN_VIP_IN_USE' && /node lb-a published its status last 4\d s ago \(stale after 3 intervals of 10 s\) and the VIP route still points at it/.test(err.message));
+    assert.deepEqual(writes(log.slice(start)), ['PutObject']);
+    // A fresh idle status tells: the plan shows no finding.
+    await publishStatus('routed', 'lb-a', { currentSessions: 0, totalSessions: 5 });
+    assert.deepEqual((await downIn(file, { mode: 'plan' })).result.context.traffic, { refuse: false, findings: [] });
+    // Stale again: --force removes what up made (the instance is not up's yet: no instance kind).
+    await publishStatus('routed', 'lb-a', { currentSessions: 0, totalSessions: 5 }, 45_000);
+    const forced = await downIn(file, { force: true });
+    assert.equal(forced.result.forced, true);
+    assert.deepEqual(forced.result.context.traffic?.findings.map((f) => [f.node, f.reason]), [['lb-a', 'no-fresh-status']]);
+    assert.deepEqual(await snapshot(), before1);
+  } finally {
+    await ec2.send(new DeleteRouteCommand({ RouteTableId: table, DestinationCidrBlock: '192.168.100.10/32' }));
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+    await waitFor('the instance terminated', async () => (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name, (st) => st === 'terminated');
+  }
 });
