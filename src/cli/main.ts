@@ -29,6 +29,7 @@ const commands: Readonly<Record<string, { summary: string; run: Command }>> = {
   status: { summary: 'every node: who is master, where each route table points, what is wrong', run: async (...a) => (await import('./commands/status.js')).runStatusCommand(...a) },
   doctor: { summary: 'read-only checks of what failover needs, each problem with its fix', run: async (...a) => (await import('./commands/doctor.js')).runDoctorCommand(...a) },
   up: { summary: 'provision what the spec asks for (IAM role, S3 bucket...), plan first', run: async (...a) => (await import('./commands/up.js')).runUpCommand(...a) },
+  down: { summary: 'remove exactly what up made for the spec (plan first; refuses while the VIP carries traffic)', run: async (...a) => (await import('./commands/down.js')).runDownCommand(...a) },
 };
 
 export const mainHelp = `overlay-lb: a highly available layer-7 load balancer for cloud VPCs

@@ -41,6 +41,14 @@ export interface ProvisionResource {
    * Optional while the kinds gain it; `down` refuses a plan with a kind that has none.
    */
   remove?(options: { readonly signal: AbortSignal }): Promise<void>;
+  /**
+   * What `down` sees, when it differs from `observe` (@default `observe`): `owned` while anything
+   * of this resource that up made is left (an older object version under a foreign one; an inline
+   * policy only when its role is this cluster's), `absent` when nothing of it is, `foreign` when
+   * something there is not up's to remove (`reason` says what, `fix` what the user can do).
+   * `changes` means nothing to down. Reads only.
+   */
+  observeRemoval?(options: { readonly signal: AbortSignal }): Promise<ObservedResource>;
 }
 
 /** A kind the provider will provision but does not yet: named in every plan, so nobody assumes it is there. */

@@ -43,7 +43,7 @@ function stepOf(resource: ProvisionResource, observed: ObservedResource): PlanSt
 }
 
 /** Resources must come in dependency order with unique labels (a provider bug otherwise). */
-function checkOrder(resources: readonly ProvisionResource[]): void {
+export function checkOrder(resources: readonly ProvisionResource[]): void {
   const seen = new Set<string>();
   for (const r of resources) {
     if (seen.has(r.label)) throw new OverlayError('INTERNAL', `two resources are labelled ${JSON.stringify(r.label)}`);

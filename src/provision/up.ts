@@ -39,8 +39,8 @@ export interface UpResult {
   readonly applied: ApplyResult | null;
 }
 
-/** The spec's provisioning prerequisites, as a user error naming the fix. */
-function requireProvisionable(spec: Spec, file: string): string {
+/** The spec's provisioning prerequisites, as a user error naming the fix; returns the region. */
+export function requireProvisionable(spec: Spec, file: string): string {
   if (spec.provision === undefined) throw new UserError('SPEC_REQUIRED', `${file} has no provision section: add one with imageId, clients and bucket (docs/spec.md, "provision")`);
   const region = spec.cluster.cloud.region;
   // validate guarantees both with provision; kept for the type.

@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import {
   AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, DeleteInstanceProfileCommand, DeleteRoleCommand,
   DeleteRolePolicyCommand, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient, ListInstanceProfileTagsCommand,
-  ListInstanceProfilesForRoleCommand, ListRolePoliciesCommand, ListRoleTagsCommand, PutRolePolicyCommand, RemoveRoleFromInstanceProfileCommand,
+  ListInstanceProfilesCommand, ListInstanceProfilesForRoleCommand, ListRolePoliciesCommand, ListRolesCommand, ListRoleTagsCommand, paginateListRoles, PutRolePolicyCommand, RemoveRoleFromInstanceProfileCommand,
   TagInstanceProfileCommand, TagRoleCommand, UntagInstanceProfileCommand, UntagRoleCommand, paginateListInstanceProfilesForRole,
 } from '@aws-sdk/client-iam';
 import { DescribeVpcsCommand, EC2Client, ReplaceRouteCommand } from '@aws-sdk/client-ec2';
@@ -169,6 +169,25 @@ void test('instance profiles: create, get with its role, one role at most, ListI
   await client.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: 'p1', RoleName: 'node' }));
   await client.send(new DeleteInstanceProfileCommand({ InstanceProfileName: 'p1' }));
   assert.deepEqual(Object.keys(lab.cloud.view().instanceProfiles).sort(), ['p2', 'p3']);
+});
+
+void test('ListRoles / ListInstanceProfiles: every one by name, filtered by PathPrefix, paged by Marker, without tags (as IAM lists them)', async (t) => {
+  const { iam } = await start(t);
+  const client = iam();
+  const before = (await client.send(new ListRolesCommand({}))).Roles?.map((r) => r.RoleName) ?? [];
+  await client.send(new CreateRoleCommand({ RoleName: 'list-b', AssumeRolePolicyDocument: TRUST, Tags: [{ Key: 'k', Value: 'v' }] }));
+  await client.send(new CreateRoleCommand({ RoleName: 'list-a', Path: '/team/', AssumeRolePolicyDocument: TRUST }));
+  await client.send(new CreateInstanceProfileCommand({ InstanceProfileName: 'list-p', Path: '/team/', Tags: [{ Key: 'k', Value: 'v' }] }));
+  await client.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: 'list-p', RoleName: 'list-a' }));
+  const all = (await client.send(new ListRolesCommand({}))).Roles ?? [];
+  assert.deepEqual(all.map((r) => r.RoleName), [...before, 'list-a', 'list-b'].sort());
+  assert.ok(all.every((r) => r.Tags === undefined));
+  assert.deepEqual((await client.send(new ListRolesCommand({ PathPrefix: '/team/' }))).Roles?.map((r) => [r.RoleName, r.Path, r.Arn?.endsWith(':role/team/list-a')]), [['list-a', '/team/', true]]);
+  const names: string[] = [];
+  for await (const page of paginateListRoles({ client, pageSize: 1 }, {})) names.push(...(page.Roles ?? []).map((r) => r.RoleName ?? ''));
+  assert.deepEqual(names, all.map((r) => r.RoleName));
+  const profiles = (await client.send(new ListInstanceProfilesCommand({ PathPrefix: '/team/' }))).InstanceProfiles ?? [];
+  assert.deepEqual(profiles.map((p) => [p.InstanceProfileName, p.Roles?.map((r) => r.RoleName), p.Tags]), [['list-p', ['list-a'], undefined]]);
 });
 
 void test('tagging roles and instance profiles: tag, replace a value, untag, list; 50 tags at most', async (t) => {

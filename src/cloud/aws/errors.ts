@@ -52,6 +52,11 @@ const AWS_ERRORS: Readonly<Record<string, ErrorCode>> = {
   BucketAlreadyOwnedByYou: 'CLOUD_CONFLICT',
   BucketAlreadyExists: 'CLOUD_CONFLICT',
   PreconditionFailed: 'CLOUD_CONFLICT',
+  // overlay-lb down: a role still in a profile or with policies, a bucket not empty.
+  DeleteConflict: 'CLOUD_CONFLICT',
+  DeleteConflictException: 'CLOUD_CONFLICT',
+  BucketNotEmpty: 'CLOUD_CONFLICT',
+  NoSuchVersion: 'CLOUD_NOT_FOUND',
   ServiceFailure: 'CLOUD_UNAVAILABLE',
   ServiceFailureException: 'CLOUD_UNAVAILABLE',
 };

@@ -186,6 +186,24 @@ export const IAM_ACTIONS: Readonly<Record<string, IamActionHandler>> = {
       return null;
     },
   },
+  // List actions have no resource-level permissions in IAM: authorized on `*`. As in IAM, the
+  // listed roles and profiles carry no Tags and no RoleLastUsed (Get* has them).
+  ListRoles: {
+    mutating: false,
+    run: ({ iam, params, authorize }) => {
+      authorize('*');
+      const { items, IsTruncated, Marker } = page(iam.listRoles(params.get('PathPrefix') ?? '/'), params);
+      return { Roles: { member: items.map((r) => ({ ...roleXml(iam, r, { lastUsed: false }), Tags: undefined })) }, IsTruncated, Marker };
+    },
+  },
+  ListInstanceProfiles: {
+    mutating: false,
+    run: ({ iam, params, authorize }) => {
+      authorize('*');
+      const { items, IsTruncated, Marker } = page(iam.listInstanceProfiles(params.get('PathPrefix') ?? '/'), params);
+      return { InstanceProfiles: { member: items.map((p) => ({ ...profileXml(iam, p), Tags: undefined })) }, IsTruncated, Marker };
+    },
+  },
   ListRolePolicies: {
     mutating: false,
     run: ({ iam, params, authorize }) => {

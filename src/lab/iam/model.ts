@@ -270,6 +270,16 @@ export class LabIam {
     this.options.commit();
   }
 
+  /** Every role whose path starts with `pathPrefix`, by name (ListRoles). */
+  listRoles(pathPrefix = '/'): IamRoleData[] {
+    return Object.values(this.store.roles).filter((r) => r.path.startsWith(pathPrefix)).sort((a, b) => a.roleName.localeCompare(b.roleName));
+  }
+
+  /** Every instance profile whose path starts with `pathPrefix`, by name (ListInstanceProfiles). */
+  listInstanceProfiles(pathPrefix = '/'): InstanceProfileData[] {
+    return Object.values(this.store.instanceProfiles).filter((p) => p.path.startsWith(pathPrefix)).sort((a, b) => a.instanceProfileName.localeCompare(b.instanceProfileName));
+  }
+
   listInstanceProfilesForRole(roleName: string): InstanceProfileData[] {
     this.getRole(roleName);
     return Object.values(this.store.instanceProfiles).filter((p) => p.roleNames.includes(roleName))

@@ -9,8 +9,8 @@ import type { Spec } from '../../../model/spec.js';
 import type { PendingKind, ProvisionResource } from '../../provision-kind.js';
 import { lbNodePolicy } from '../iam-policy.js';
 import { iamResources } from './iam-resources.js';
-import { resourceNames } from './names.js';
-import { s3Resources } from './s3-resources.js';
+import { resourceNames, statusKey } from './names.js';
+import { s3PublishedObjects, s3Resources, type S3ResourceOptions } from './s3-resources.js';
 import type { ProvisionSession } from './session.js';
 
 /** What the resources are built from besides the spec. */
@@ -49,18 +49,23 @@ const KINDS: readonly KindEntry[] = [
   },
   {
     kinds: ['s3-bucket', 's3-object'],
-    build: ({ spec, session, specText, packageBytes }) => {
-      const names = resourceNames(spec);
-      return s3Resources({
-        session, cluster: spec.cluster.name, bucket: names.bucket,
-        objects: [
-          { what: 'the spec', key: names.specKey, body: specText, contentType: 'application/yaml' },
-          { what: 'the package', key: names.packageKey, body: packageBytes, contentType: 'application/vnd.debian.binary-package' },
-        ],
-      });
-    },
+    build: (inputs) => s3Resources(s3Options(inputs)),
   },
 ];
+
+/** The release bucket, up's two objects, and the agents' status objects (down removes their marked versions). */
+function s3Options({ spec, session, specText, packageBytes }: ProvisionInputs): S3ResourceOptions {
+  const names = resourceNames(spec);
+  const prefix = spec.provision?.prefix ?? '';
+  return {
+    session, cluster: spec.cluster.name, bucket: names.bucket,
+    objects: [
+      { what: 'the spec', key: names.specKey, body: specText, contentType: 'application/yaml' },
+      { what: 'the package', key: names.packageKey, body: packageBytes, contentType: 'application/vnd.debian.binary-package' },
+    ],
+    published: spec.cluster.nodes.map((n) => ({ what: `status of node ${n.name}`, key: statusKey(prefix, n.name) })),
+  };
+}
 
 /** Kinds `up` will provision once the lab (and this registry) has them. */
 export const PENDING_KINDS: readonly PendingKind[] = [
@@ -75,4 +80,13 @@ export const PROVISIONED_KINDS: readonly string[] = KINDS.flatMap((k) => k.kinds
 /** The resources of every provisioned kind for these inputs, in dependency order. */
 export function provisionResources(inputs: ProvisionInputs): ProvisionResource[] {
   return KINDS.flatMap((k) => k.build(inputs));
+}
+
+/**
+ * What `overlay-lb down` removes, in dependency order (down goes in reverse): every provisioned
+ * resource, then what the deployment writes at run time and marks as the cluster's (each
+ * agent's published status), which up never creates.
+ */
+export function removalResources(inputs: ProvisionInputs): ProvisionResource[] {
+  return [...provisionResources(inputs), ...s3PublishedObjects(s3Options(inputs))];
 }

@@ -4,10 +4,18 @@
  * content's SHA-256 as metadata (`x-amz-meta-overlay-lb-cluster`, `-overlay-lb-sha256`); a new object is written only if none exists (`If-None-Match:
  * *`) and a changed one only if it is still the version observed (`If-Match`), so a foreign object
  * written meanwhile is never overwritten.
+ *
+ * `overlay-lb down` removes, at each of up's keys, exactly the versions that carry this cluster's
+ * ownership metadata, and the delete markers of a key whose versions are all up's (markers hide
+ * only up's versions there; where another writer's versions are mixed in, whose marker is whose
+ * cannot be told, so they stay), markers first, so that a down killed midway never leaves a key
+ * of bare markers behind; it never touches any other object, version or marker. The bucket goes only when it is this
+ * cluster's and nothing else is in it; otherwise it stays, with a message naming what is there.
  */
 import { createHash } from 'node:crypto';
 import {
-  type BucketLocationConstraint, CreateBucketCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, HeadBucketCommand, HeadObjectCommand, PutBucketVersioningCommand, PutObjectCommand,
+  type BucketLocationConstraint, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, HeadBucketCommand, HeadObjectCommand,
+  ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { ObservedResource, ProvisionResource } from '../../provision-kind.js';
 import { DIGEST_METADATA, OWNER_METADATA, OWNER_TAG, ownedBy, ownershipTags } from './names.js';
@@ -19,6 +27,146 @@ export interface S3ResourceOptions {
   readonly cluster: string;
   readonly bucket: string;
   readonly objects: readonly { readonly what: string; readonly key: string; readonly body: Uint8Array; readonly contentType: string }[];
+  /**
+   * Keys the deployment writes at run time beside up's objects (each agent's status): down
+   * removes their marked versions too (`s3PublishedObjects`), and they do not keep the bucket.
+   */
+  readonly published?: readonly { readonly what: string; readonly key: string }[];
+}
+
+/** One entry of ListObjectVersions: a version or a delete marker. */
+interface VersionEntry { readonly key: string; readonly versionId: string; readonly marker: boolean }
+
+/** The entries of one key (or of the whole bucket: key undefined); undefined when the bucket is gone. */
+async function listVersions(o: S3ResourceOptions, key: string | undefined, signal: AbortSignal): Promise<VersionEntry[] | undefined> {
+  const { session, bucket } = o;
+  const entries: VersionEntry[] = [];
+  let keyMarker: string | undefined;
+  let versionMarker: string | undefined;
+  for (;;) {
+    const page = await session.call('s3:ListBucketVersions', `arn:aws:s3:::${bucket}`, (abortSignal) => session.s3.send(new ListObjectVersionsCommand({
+      Bucket: bucket, ...(key === undefined ? {} : { Prefix: key }), ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }), ...(versionMarker === undefined ? {} : { VersionIdMarker: versionMarker }),
+    }), { abortSignal }), { signal }).catch((err: unknown) => {
+      if (isAwsError(err, 'NoSuchBucket')) return undefined;
+      throw err;
+    });
+    if (page === undefined) return undefined;
+    // The SDK parses versions and markers into two lists (their order is lost): nothing here needs it.
+    const all = [
+      ...(page.Versions ?? []).map((v) => ({ key: v.Key ?? '', versionId: v.VersionId ?? 'null', marker: false })),
+      ...(page.DeleteMarkers ?? []).map((m) => ({ key: m.Key ?? '', versionId: m.VersionId ?? 'null', marker: true })),
+    ];
+    entries.push(...all.filter((e) => key === undefined || e.key === key));
+    if (page.IsTruncated !== true) return entries;
+    keyMarker = page.NextKeyMarker;
+    versionMarker = page.NextVersionIdMarker;
+  }
+}
+
+/** What of one key is up's: versions carrying the ownership metadata, and markers when every version is up's. */
+interface KeyShare { readonly ours: readonly VersionEntry[]; readonly others: readonly VersionEntry[] }
+
+async function shareOfKey(o: S3ResourceOptions, entries: readonly VersionEntry[], signal: AbortSignal): Promise<KeyShare> {
+  const { session, bucket, cluster } = o;
+  const ours: VersionEntry[] = [];
+  const others: VersionEntry[] = [];
+  for (const e of entries.filter((x) => !x.marker)) {
+    const head = await session.call('s3:GetObjectVersion', `arn:aws:s3:::${bucket}/${e.key}`, (abortSignal) => session.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: e.key, VersionId: e.versionId }), { abortSignal }), { signal })
+      .catch((err: unknown) => {
+        // Removed between the list and the head (a concurrent down): nothing to decide.
+        if (isAwsError(err, 'NoSuchKey', 'NoSuchVersion', 'NotFound')) return undefined;
+        throw err;
+      });
+    if (head === undefined) continue;
+    (head.Metadata?.[OWNER_METADATA] === cluster ? ours : others).push(e);
+  }
+  const markers = entries.filter((x) => x.marker);
+  if (ours.length > 0 && others.length === 0) ours.unshift(...markers);
+  else others.push(...markers);
+  return { ours, others };
+}
+
+/** Deletes each entry by version id (a permanent delete: no new marker). Markers come first in `entries`. */
+async function deleteEntries(o: S3ResourceOptions, entries: readonly VersionEntry[], signal: AbortSignal): Promise<void> {
+  const { session, bucket } = o;
+  for (const e of entries) {
+    await session.call('s3:DeleteObjectVersion', `arn:aws:s3:::${bucket}/${e.key}`, (abortSignal) => session.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: e.key, VersionId: e.versionId }), { abortSignal }), { signal })
+      .catch((err: unknown) => {
+        if (!isAwsError(err, 'NoSuchKey', 'NoSuchVersion', 'NoSuchBucket')) throw err;
+      });
+  }
+}
+
+/** How down sees one of up's keys: owned while a marked version is left. */
+async function observeKeyRemoval(o: S3ResourceOptions, key: string, signal: AbortSignal): Promise<ObservedResource> {
+  const entries = await listVersions(o, key, signal);
+  if (entries === undefined || entries.length === 0) return { state: 'absent' };
+  const share = await shareOfKey(o, entries, signal);
+  if (share.ours.length > 0) return { state: 'owned', changes: [] };
+  return {
+    state: 'foreign',
+    reason: `not made by up: s3://${o.bucket}/${key} holds ${share.others.length} version${share.others.length === 1 ? '' : 's'} or delete marker${share.others.length === 1 ? '' : 's'} without the metadata ${OWNER_METADATA}=${o.cluster}`,
+    fix: 'down never deletes them',
+  };
+}
+
+async function removeKey(o: S3ResourceOptions, key: string, signal: AbortSignal): Promise<void> {
+  const entries = await listVersions(o, key, signal);
+  if (entries === undefined) return;
+  await deleteEntries(o, (await shareOfKey(o, entries, signal)).ours, signal);
+}
+
+/**
+ * The keys the deployment writes at run time (`published`), as resources that only down uses:
+ * their marked versions are removed like up's objects. Up never creates them.
+ */
+export function s3PublishedObjects(o: S3ResourceOptions): ProvisionResource[] {
+  const never = (label: string) => (): Promise<void> => Promise.reject(new OverlayError('INTERNAL', `${label} is written by the agents, never by up`));
+  return (o.published ?? []).map((p): ProvisionResource => {
+    const label = `S3 object s3://${o.bucket}/${p.key} (${p.what})`;
+    return {
+      kind: 's3-object', label, dependsOn: [`S3 bucket ${o.bucket}`],
+      observe: ({ signal }) => observeKeyRemoval(o, p.key, signal),
+      create: never(label), update: never(label),
+      remove: ({ signal }) => removeKey(o, p.key, signal),
+    };
+  });
+}
+
+/**
+ * Down's side of the bucket: owned and holding nothing but up's (marked) versions at up's keys.
+ * Anything else in it (another key, an unmarked version) keeps the bucket, named in the message.
+ */
+function bucketRemoval(o: S3ResourceOptions, self: () => ProvisionResource): Pick<ProvisionResource, 'observeRemoval' | 'remove'> {
+  const { session, bucket } = o;
+  const bucketArn = `arn:aws:s3:::${bucket}`;
+  return {
+    observeRemoval: async ({ signal }): Promise<ObservedResource> => {
+      const seen = await self().observe({ signal });
+      if (seen.state !== 'owned') return seen.state === 'absent' ? seen : { state: 'foreign', reason: `not made by up: ${seen.reason}`, fix: 'down never deletes it' };
+      const entries = await listVersions(o, undefined, signal);
+      if (entries === undefined) return { state: 'absent' };
+      const ourKeys = new Set([...o.objects.map((x) => x.key), ...(o.published ?? []).map((x) => x.key)]);
+      const foreign = entries.filter((e) => !ourKeys.has(e.key));
+      for (const key of ourKeys) {
+        const atKey = entries.filter((e) => e.key === key);
+        if (atKey.length > 0) foreign.push(...(await shareOfKey(o, atKey, signal)).others);
+      }
+      if (foreign.length === 0) return { state: 'owned', changes: [] };
+      const first = foreign[0]!;
+      return {
+        state: 'foreign',
+        reason: `S3 bucket ${bucket} is this cluster's, but holds ${foreign.length} object version${foreign.length === 1 ? '' : 's'} or delete marker${foreign.length === 1 ? '' : 's'} that up did not write (the first: ${first.key}${first.marker ? ' (a delete marker)' : ''}), so down keeps the bucket and them`,
+        fix: `delete them if they are no longer needed (aws s3api list-object-versions --bucket ${bucket}) and run down again, or keep the bucket`,
+      };
+    },
+    remove: async ({ signal }) => {
+      await session.call('s3:DeleteBucket', bucketArn, (abortSignal) => session.s3.send(new DeleteBucketCommand({ Bucket: bucket }), { abortSignal }), { signal })
+        .catch((err: unknown) => {
+          if (!isAwsError(err, 'NoSuchBucket')) throw err;
+        });
+    },
+  };
 }
 
 /** The bucket and its objects, in dependency order. */
@@ -65,6 +213,7 @@ export function s3Resources(o: S3ResourceOptions): ProvisionResource[] {
       await enableVersioning(signal);
     },
     update: (_changes, { signal }) => enableVersioning(signal),
+    ...bucketRemoval(o, () => bucketResource),
   };
 
   const objects = o.objects.map((object): ProvisionResource => {
@@ -92,6 +241,8 @@ export function s3Resources(o: S3ResourceOptions): ProvisionResource[] {
       },
       create: ({ signal }) => put({ IfNoneMatch: '*' }, signal),
       update: (_changes, { signal }) => put(observedEtag === undefined ? { IfNoneMatch: '*' } : { IfMatch: observedEtag }, signal),
+      observeRemoval: ({ signal }) => observeKeyRemoval(o, object.key, signal),
+      remove: ({ signal }) => removeKey(o, object.key, signal),
     };
   });
   return [bucketResource, ...objects];

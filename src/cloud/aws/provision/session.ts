@@ -1,10 +1,11 @@
 /**
- * The operator's side of provisioning: SDK clients for IAM, S3 and STS with the operator's
+ * The operator's side of provisioning: SDK clients for EC2, IAM, S3 and STS with the operator's
  * credentials (the SDK's default chain: environment, profile, SSO... or the ones given), the
  * account they belong to, and the one way each provisioning call is made (`call`: the guarded
  * call of src/cloud/guarded-call.ts, errors wrapped once with the IAM permission the call needs,
  * so a refusal names the exact action).
  */
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -18,7 +19,7 @@ import { wrapAwsError } from '../errors.js';
 
 export interface ProvisionSessionOptions {
   readonly region: string;
-  /** An endpoint for IAM, S3 and STS together (the lab serves all three on one). @default AWS's own */
+  /** An endpoint for EC2, IAM, S3 and STS together (the lab serves them all on one). @default AWS's own */
   readonly endpoint?: string;
   /** @default the SDK's default credential chain */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
@@ -34,6 +35,8 @@ const CALL_TIMEOUT_MS = 120_000;
 const CALL_DEADLINE_MS = 180_000;
 
 export class ProvisionSession {
+  /** EC2, read only so far (down: where the VIP route points). */
+  readonly ec2: EC2Client;
   readonly iam: IAMClient;
   readonly s3: S3Client;
   readonly sts: STSClient;
@@ -50,6 +53,7 @@ export class ProvisionSession {
       ...(options.credentials === undefined ? {} : { credentials: { ...options.credentials } }),
     };
     this.iam = new IAMClient(common);
+    this.ec2 = new EC2Client(common);
     // Path-style at a custom endpoint (the lab: an IP address has no bucket subdomains).
     this.s3 = new S3Client({ ...common, ...(options.endpoint === undefined ? {} : { forcePathStyle: true }) });
     this.sts = new STSClient(common);
@@ -87,6 +91,7 @@ export class ProvisionSession {
   }
 
   destroy(): void {
+    this.ec2.destroy();
     this.iam.destroy();
     this.s3.destroy();
     this.sts.destroy();
