@@ -248,6 +248,27 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
     await Promise.all(pids.map(async (pid) => killRecordedProcess({ pid, startTime: await readProcessStartTime(pid, { signal }) }, { signal, graceMs: grace })));
   };
 
+  /**
+   * Brings the kernel to the model's state for a new instance's ENI: what the API changed while the
+   * instance was pending (ModifyInstanceAttribute SourceDestCheck, a CreateRoute to the ENI right
+   * after RunInstances, as `up` does) reached the data path before it knew the ENI and could not
+   * be applied then.
+   */
+  const syncEni = async (target: LabInstance): Promise<void> => {
+    const view = cloud.view();
+    if (view.networkInterfaces[target.eni.id]?.sourceDestCheck ?? target.eni.sourceDestCheck) {
+      await lab.datapath.setSourceDestCheck({ networkInterfaceId: target.eni.id, enabled: true }, { signal });
+    }
+    for (const table of Object.values(view.routeTables)) {
+      for (const route of table.routes) {
+        if (route.target.kind !== 'eni' || route.target.networkInterfaceId !== target.eni.id) continue;
+        const event = { type: 'route-changed', routeTableId: table.routeTableId, destinationCidrBlock: route.destinationCidrBlock, target: { networkInterfaceId: target.eni.id } } as const;
+        // As the controller treats a data path change that fails: logged, the boot goes on.
+        await lab.datapath.applyEvent(event, { signal }).catch((error: unknown) => log?.error({ event, error: (error as Error).message }, 'lab data path change failed'));
+      }
+    }
+  };
+
   const boot = async (instance: InstanceData): Promise<void> => {
     const target = apiLabInstance(lab, cloud, instance);
     if (target === undefined) throw new SystemError('INTERNAL', `instance ${instance.instanceId} has no primary ENI in a lab subnet`);
@@ -259,7 +280,7 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
       await runCommand(ipIn(router, ['link', 'set', target.routerPort, 'up']), { signal });
     }
     lab.datapath.addInstance(target);
-    if (first && target.eni.sourceDestCheck) await lab.datapath.setSourceDestCheck({ networkInterfaceId: target.eni.id, enabled: true }, { signal });
+    if (first) await syncEni(target);
     cloud.completeInstanceTransition(instance.instanceId, 'pending');
     log?.info({ instanceId: instance.instanceId, namespace: target.namespace }, 'lab instance running');
     if (first) await runUserData(instance, target);
