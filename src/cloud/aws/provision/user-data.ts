@@ -54,9 +54,11 @@ ${vars.join('\n')}
 export DEBIAN_FRONTEND=noninteractive
 umask 077
 log() { printf 'overlay-lb user-data: %s\\n' "$*"; }
+# One GetObject (what the role's ReadRelease allows): a refusal shows S3's error code
+# (AccessDenied), where \`s3 cp\`'s HeadObject first shows only "403 Forbidden".
 s3get() {
-  if [ -n "$endpoint" ]; then aws --region "$region" --endpoint-url "$endpoint" s3 cp --only-show-errors "s3://$bucket/$1" "$2"
-  else aws --region "$region" s3 cp --only-show-errors "s3://$bucket/$1" "$2"; fi
+  if [ -n "$endpoint" ]; then aws --region "$region" --endpoint-url "$endpoint" s3api get-object --bucket "$bucket" --key "$1" "$2" >/dev/null
+  else aws --region "$region" s3api get-object --bucket "$bucket" --key "$1" "$2" >/dev/null; fi
 }
 log "cluster $cluster, node $node"
 # The lab (docs/lab-ec2-api.md, "Instances") has no internet and no systemd; the package's
