@@ -4,6 +4,7 @@ import type { ClaimBuckets } from '../cloud/claim.js';
 import { countCloudCall, guardedCall } from '../cloud/guarded-call.js';
 import type { CloudCallEvent } from '../cloud/guarded-call.js';
 import type { RouteApi, RouteTableInfo } from '../cloud/types.js';
+import { selectTables } from '../cloud/select-tables.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Claimer, ClaimOutcome, Holder, ResourceView } from './types.js';
@@ -158,13 +159,5 @@ export class RouteClaimer implements Claimer {
   }
 }
 
-/** Applies the spec's route-table selector (pure). */
-export function selectTables(tables: readonly RouteTableInfo[], selector: RouteTableSelector): string[] {
-  if (selector.kind === 'ids') return [...selector.ids];
-  const excluded = new Set(selector.exclude);
-  return tables
-    .filter((t) => !excluded.has(t.id))
-    .filter((t) => selector.kind === 'all' || Object.entries(selector.tags).every(([k, v]) => t.tags[k] === v))
-    .map((t) => t.id)
-    .sort();
-}
+/** Re-exported from src/cloud/select-tables.ts (where `overlay-lb up` uses it too). */
+export { selectTables };
