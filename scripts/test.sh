@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 source scripts/runtime.sh   # the pinned Node.js 24 first on PATH (installed by install-deps)
 npx eslint .
+# The Debian package, built once for every test that installs or runs it (test/helpers/package.ts).
+if [[ -z ${OVERLAY_LB_DEB:-} ]]; then OVERLAY_LB_DEB=$(bash scripts/build-deb.sh --out dist/deb | tail -n 1); export OVERLAY_LB_DEB; fi
 # Tests run one file at a time: many of them own network namespaces and real haproxy/keepalived.
 # Every *.test.js under dist/test, matched by the runner's own glob (quoted: Node >= 22 expands it;
 # a directory argument is no longer searched for tests).

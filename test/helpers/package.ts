@@ -32,11 +32,20 @@ export async function extractPackage(deb: string, options: { readonly signal: Ab
 }
 
 /**
- * The package for tests that run it in the lab: `OVERLAY_LB_DEB` (a .deb built beforehand, for
- * example by CI or scripts/demo.sh), else a fresh build into a temporary directory.
+ * The .deb for tests that run it in the lab: `OVERLAY_LB_DEB` (a .deb built beforehand, for
+ * example by CI or scripts/demo.sh), else one fresh build per test process into a temporary
+ * directory (later calls get the same file).
  */
-export async function packagedExecutable(options: { readonly signal: AbortSignal }): Promise<{ readonly deb: string; readonly dir: string; readonly executable: string }> {
+export function debPackage(options: { readonly signal: AbortSignal }): Promise<string> {
   const given = process.env.OVERLAY_LB_DEB;
-  const deb = given !== undefined && given !== '' ? given : await buildPackage({ outDir: await mkdtemp(join(tmpdir(), 'olb-deb-')), signal: options.signal });
+  if (given !== undefined && given !== '') return Promise.resolve(given);
+  built ??= mkdtemp(join(tmpdir(), 'olb-deb-')).then((outDir) => buildPackage({ outDir, signal: options.signal }));
+  return built;
+}
+let built: Promise<string> | undefined;
+
+/** The package for tests that run its executable: {@link debPackage}, extracted. */
+export async function packagedExecutable(options: { readonly signal: AbortSignal }): Promise<{ readonly deb: string; readonly dir: string; readonly executable: string }> {
+  const deb = await debPackage(options);
   return { deb, ...(await extractPackage(deb, options)) };
 }
