@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { DescribeInstancesCommand, DescribeRouteTablesCommand, GetConsoleOutputCommand, type Instance, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { needsRoot as skip, startBareLab, waitFor } from '../helpers/bare-lab.js';
 import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
-import { buildPackage } from '../helpers/package.js';
+import { debPackage } from '../helpers/package.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/provision.yaml', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -38,8 +38,7 @@ void test('lab up --bare, overlay-lb up: the VIP serves every AZ; the master\'s 
   const bare = await startBareLab(t, { tag: 'olbup' });
   const { lab, ec2 } = bare;
   const signal = AbortSignal.timeout(1_700_000);
-  const given = process.env.OVERLAY_LB_DEB;
-  const deb = given !== undefined && given !== '' ? given : await buildPackage({ outDir: await bare.tempDir('deb'), signal });
+  const deb = await debPackage({ signal });
   const home = await bare.tempDir('home');
   // The operator's environment: the lab's admin credentials (as `lab env` prints them), nothing else.
   const env = {

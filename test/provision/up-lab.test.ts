@@ -545,6 +545,9 @@ void test('a VIP route to someone else\'s target is a conflict: nothing is writt
   assert.match(conflicts[0]?.fix ?? '', /aws ec2 delete-route --route-table-id rtb-\w+ --destination-cidr-block 192\.168\.100\.\d+\/32/);
   assert.deepEqual(actions(result.result).filter((a) => !a.startsWith('create')), [`conflict VIP route ${vip} in route table ${tables[1]}`]);
   assert.deepEqual((await ec2Account('vipforeign'))['routes'], Object.fromEntries(tables.map((t) => [t, t === tables[1] ? stranger : null])));
+  // remove() (what down calls) leaves it too: it points at none of the cluster's nodes.
+  await removeEc2(file);
+  assert.deepEqual((await ec2Account('vipforeign'))['routes'], Object.fromEntries(tables.map((t) => [t, t === tables[1] ? stranger : null])));
   // Once its owner removed it, up converges.
   await ec2.send(new DeleteRouteCommand({ RouteTableId: tables[1], DestinationCidrBlock: vip }));
   const after = await upIn(file, 'apply');
