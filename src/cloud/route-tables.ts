@@ -1,7 +1,7 @@
 /**
  * Which of a VPC's route tables the cluster owns, from the spec's selector: the one rule the
- * failover (src/failover/route-claimer.ts) and `overlay-lb doctor` apply, so doctor checks exactly
- * the tables the agent writes. Pure.
+ * failover (src/failover/route-claimer.ts), `overlay-lb up`'s VIP routes and `overlay-lb doctor`
+ * apply, so up creates and doctor checks exactly the tables the agents write. Pure.
  */
 import type { RouteTableSelector } from '../model/spec.js';
 

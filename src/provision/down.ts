@@ -18,6 +18,7 @@ import { UserError } from '../util/errors.js';
 import { applyDown, downCounts, planDown, type DownPlan, type DownApplied, type DownStep } from './down-plan.js';
 import { decideDownTraffic, parseTrafficStatus, type NodeTrafficFacts, type TrafficDecision } from './down-traffic.js';
 import { requireProvisionable } from './up.js';
+import { nodeSubnets } from './subnets.js';
 
 export interface DownOptions {
   readonly specFile: string;
@@ -91,7 +92,7 @@ export async function down(options: DownOptions): Promise<DownResult> {
   try {
     const account = await session.account({ signal });
     // Down reads no package: the objects' content is not compared, only their ownership.
-    const resources = removalResources({ spec: loaded.spec, specText: Buffer.from(loaded.text, 'utf8'), packageBytes: new Uint8Array(0), session, account });
+    const resources = await removalResources({ spec: loaded.spec, specText: Buffer.from(loaded.text, 'utf8'), packageBytes: new Uint8Array(0), session, account, placeNodes: (subnets) => nodeSubnets(loaded.spec, subnets) }, { signal });
     const plan = await planDown(resources, PENDING_KINDS, { signal });
     const toRemove = downCounts(plan).remove > 0;
     const traffic = toRemove ? decideDownTraffic(await gatherTraffic(loaded.spec, session, { recheckMs: options.trafficRecheckMs ?? 5_000, clock, signal }), clock.now()) : null;

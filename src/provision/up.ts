@@ -11,6 +11,7 @@ import { PENDING_KINDS, provisionResources } from '../cloud/aws/provision/kinds.
 import { ProvisionSession, type ProvisionSessionOptions } from '../cloud/aws/provision/session.js';
 import type { CloudCallEvent } from '../cloud/guarded-call.js';
 import { UserError } from '../util/errors.js';
+import { nodeSubnets } from './subnets.js';
 import { applyProvision, planProvision, type ApplyResult, type PlanStep, type ProvisionPlan } from './engine.js';
 
 export interface UpOptions {
@@ -19,7 +20,7 @@ export interface UpOptions {
   readonly packageFile: string;
   /** `plan`: observe and print only; `apply`: also create and change. */
   readonly mode: 'plan' | 'apply';
-  /** IAM, S3 and STS endpoint (the lab's API: `lab env`). @default AWS's */
+  /** EC2, IAM, S3 and STS endpoint (the lab's API: `lab env`). @default AWS's */
   readonly endpoint?: string;
   /** @default the SDK's default credential chain */
   readonly credentials?: ProvisionSessionOptions['credentials'];
@@ -72,7 +73,9 @@ export async function up(options: UpOptions): Promise<UpResult> {
   });
   try {
     const account = await session.account({ signal });
-    const resources = provisionResources({ spec: loaded.spec, specText: Buffer.from(loaded.text, 'utf8'), packageBytes, session, account });
+    const resources = await provisionResources({ spec: loaded.spec, specText: Buffer.from(loaded.text, 'utf8'), packageBytes, session, account,
+      placeNodes: (subnets) => nodeSubnets(loaded.spec, subnets),
+    }, { signal });
     const plan = await planProvision(resources, PENDING_KINDS, { signal });
     options.onPlan?.(plan, { cluster: loaded.spec.cluster.name, account, region });
     const conflicts = plan.steps.some((s) => s.action === 'conflict');

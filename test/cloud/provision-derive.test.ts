@@ -12,7 +12,8 @@ import type { Spec } from '../../src/model/spec.js';
 import { EC2_TRUST_POLICY, lbNodePolicy } from '../../src/cloud/aws/iam-policy.js';
 import { isAllowed } from '../../src/lab/ec2/policy.js';
 import { ownedBy, ownershipTags, resourceNames } from '../../src/cloud/aws/provision/names.js';
-import { permissionKeys, securityGroupIngress } from '../../src/cloud/aws/provision/security-group-rules.js';
+import { ingressChanges, type IpPermission, permissionKeys, securityGroupIngress } from '../../src/cloud/aws/provision/security-group-rules.js';
+import { classifyVipRoute, type FoundVipRoute } from '../../src/cloud/aws/provision/vip-route-resources.js';
 import { nodeUserData, shellQuote } from '../../src/cloud/aws/provision/user-data.js';
 import { NODE_TAG, nodeLaunchInput } from '../../src/cloud/aws/provision/instance-launch.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
@@ -198,21 +199,77 @@ void test('the RunInstances input of a node: its subnet and address, the group a
   const { ClientToken, UserData, ...rest } = input;
   assert.deepEqual(rest, {
     ImageId: 'ami-0123456789abcdef0', InstanceType: 't3.small', MinCount: 1, MaxCount: 1,
-    NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: 'subnet-0123456789abcdef0', PrivateIpAddress: '10.0.2.10', Groups: ['sg-0123456789abcdef0'] }],
+    SubnetId: 'subnet-0123456789abcdef0', PrivateIpAddress: '10.0.2.10', SecurityGroupIds: ['sg-0123456789abcdef0'],
     IamInstanceProfile: { Name: 'overlay-lb-shop' },
     MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
     TagSpecifications: [{ ResourceType: 'instance', Tags: tags }, { ResourceType: 'network-interface', Tags: tags }],
   });
   assert.equal(Buffer.from(UserData ?? '', 'base64').toString('utf8'), nodeUserData(spec, 'lb-b'));
   // The token: at most 64 characters, the same for the same launch, another for another node,
-  // another launch parameter or the next generation (a replacement).
+  // another launch parameter or a replacement (other terminated instances replaced; their order
+  // does not count).
   assert.match(ClientToken ?? '', /^olb-[0-9a-f]{40}$/);
   assert.equal(nodeLaunchInput(spec, 'lb-b', options).ClientToken, ClientToken);
   const others = [
     nodeLaunchInput(spec, 'lb-a', options).ClientToken,
     nodeLaunchInput(spec, 'lb-b', { ...options, subnetId: 'subnet-0123456789abcdef1' }).ClientToken,
-    nodeLaunchInput(spec, 'lb-b', { ...options, generation: 1 }).ClientToken,
+    nodeLaunchInput(spec, 'lb-b', { ...options, replaces: ['i-0123456789abcdef0'] }).ClientToken,
+    nodeLaunchInput(spec, 'lb-b', { ...options, replaces: ['i-0123456789abcdef0', 'i-0123456789abcdef1'] }).ClientToken,
     nodeLaunchInput(specOf({ provision: '  imageId: ami-0123456789abcdef1\n  clients: { web: [0.0.0.0/0], api: [10.0.0.0/16, 10.1.0.0/16] }\n  bucket: shop-releases' }), 'lb-b', options).ClientToken,
   ];
-  assert.equal(new Set([ClientToken, ...others]).size, 5);
+  assert.equal(new Set([ClientToken, ...others]).size, 6);
+  assert.equal(nodeLaunchInput(spec, 'lb-b', { ...options, replaces: ['i-0123456789abcdef1', 'i-0123456789abcdef0'] }).ClientToken, others[3]);
+});
+
+void test('ingressChanges: what to authorize and revoke to converge a group, per (protocol, ports, source); descriptions do not count', () => {
+  const desired = securityGroupIngress(specOf(), 'sg-1');
+  const cases: { name: string; described: IpPermission[]; summary: string[] }[] = [
+    { name: 'a new group: everything authorized', described: [], summary: permissionKeys(desired).map((k) => `allow ${k}`).sort() },
+    { name: 'as derived: nothing', described: desired, summary: [] },
+    { name: 'as derived, other descriptions and CIDRs split over rules: nothing', described: desired.flatMap((r) => (r.IpRanges ?? []).length > 0 ? (r.IpRanges ?? []).map((x) => ({ ...r, IpRanges: [{ CidrIp: x.CidrIp, Description: 'someone' }] })) : [r]), summary: [] },
+    {
+      name: 'an extra CIDR on a frontend port, an extra port, an IPv6 range, a prefix list and another group: revoked',
+      described: [...desired, { IpProtocol: 'tcp', FromPort: 80, ToPort: 80, IpRanges: [{ CidrIp: '198.51.100.0/24' }] }, { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '10.0.0.0/8' }] },
+        { IpProtocol: '-1', Ipv6Ranges: [{ CidrIpv6: '::/0' }] }, { IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: 'pl-1' }] }, { IpProtocol: '112', UserIdGroupPairs: [{ GroupId: 'sg-2' }] }],
+      summary: ['revoke -1 from ::/0', 'revoke 112 from sg-2', 'revoke tcp:22-22 from 10.0.0.0/8', 'revoke tcp:443-443 from pl-1', 'revoke tcp:80-80 from 198.51.100.0/24'],
+    },
+    {
+      name: 'VRRP missing (the original design\'s bug), handoff open to a CIDR instead of the group',
+      described: desired.filter((r) => r.IpProtocol === 'tcp').concat([{ IpProtocol: 'udp', FromPort: 4789, ToPort: 4789, IpRanges: [{ CidrIp: '10.0.0.0/16' }] }]),
+      summary: ['allow 112 from sg-1', 'allow udp:4789-4789 from sg-1', 'revoke udp:4789-4789 from 10.0.0.0/16'],
+    },
+    { name: 'ports described as -1 for a protocol without ports (112): the same rule', described: desired.map((r) => (r.IpProtocol === '112' ? { ...r, FromPort: -1, ToPort: -1 } : r)), summary: [] },
+  ];
+  for (const c of cases) {
+    const got = ingressChanges(desired, c.described);
+    assert.deepEqual([...got.summary].sort(), [...c.summary].sort(), c.name);
+    // Each rule to authorize or revoke has exactly one source, and authorizing keeps the descriptions.
+    for (const r of [...got.authorize, ...got.revoke]) {
+      assert.equal((r.IpRanges ?? []).length + (r.UserIdGroupPairs ?? []).length + (r.Ipv6Ranges ?? []).length + (r.PrefixListIds ?? []).length, 1, c.name);
+    }
+    for (const r of got.authorize) assert.ok([...(r.IpRanges ?? []), ...(r.UserIdGroupPairs ?? [])].every((x) => x.Description !== undefined), c.name);
+  }
+});
+
+void test('classifyVipRoute: absent, the cluster\'s (any node: the agents move it), blackhole (re-pointed), someone else\'s (a conflict with its fix)', () => {
+  const owned = { instanceIds: new Set(['i-a', 'i-b']), networkInterfaceIds: new Set(['eni-a', 'eni-b']) };
+  const where = { table: 'rtb-1', cidr: '192.168.100.10/32' };
+  const cases: { name: string; route: FoundVipRoute | null; state: string; changes?: string[]; reason?: RegExp }[] = [
+    { name: 'no route', route: null, state: 'absent' },
+    { name: 'to the first node', route: { networkInterfaceId: 'eni-a', instanceId: 'i-a', blackhole: false }, state: 'owned', changes: [] },
+    { name: 'to the other node (after a failover)', route: { networkInterfaceId: 'eni-b', blackhole: false }, state: 'owned', changes: [] },
+    { name: 'by instance id only', route: { instanceId: 'i-b', blackhole: false }, state: 'owned', changes: [] },
+    { name: 'blackhole (a terminated node\'s interface)', route: { networkInterfaceId: 'eni-gone', blackhole: true }, state: 'owned', changes: ['blackhole: its target eni-gone is gone; point it at a node'] },
+    { name: 'to another interface', route: { networkInterfaceId: 'eni-x', instanceId: 'i-x', blackhole: false }, state: 'foreign', reason: /^route table rtb-1 already routes 192\.168\.100\.10\/32 to eni-x, which is none of this cluster's nodes$/ },
+    { name: 'to a gateway', route: { otherTarget: 'igw-1', blackhole: false }, state: 'foreign', reason: /to igw-1,/ },
+  ];
+  for (const c of cases) {
+    const got = classifyVipRoute(c.route, owned, where);
+    assert.equal(got.state, c.state, c.name);
+    if (got.state === 'owned') assert.deepEqual(got.changes, c.changes, c.name);
+    if (got.state === 'foreign') {
+      assert.match(got.reason, c.reason ?? /./, c.name);
+      assert.match(got.fix, /aws ec2 delete-route --route-table-id rtb-1 --destination-cidr-block 192\.168\.100\.10\/32/, c.name);
+    }
+  }
 });

@@ -1,7 +1,7 @@
 // The nodes boot from `overlay-lb up`'s user-data, unchanged, in a real lab (`lab up --bare`, root,
 // under the shared lock): up (the library, mode apply) makes the role, instance profile, bucket,
-// spec and package (the real .deb of scripts/build-deb.sh); one instance per node is launched
-// with exactly `nodeLaunchInput` (its user-data `nodeUserData(spec, node)`); each fetches the
+// spec and package (the real .deb of scripts/build-deb.sh), the group, one instance per node
+// (launched with `nodeLaunchInput`: its user-data `nodeUserData(spec, node)`) and the VIP routes; each fetches the
 // package and the spec from S3 with its role's credentials (issue 18: the role's policy is
 // enforced), installs the package with apt in its own view of /etc, /usr, /var (the host
 // unchanged), and starts the packaged agent, which elects a master through VRRP and serves clients
@@ -15,11 +15,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  AuthorizeSecurityGroupIngressCommand, CreateRouteCommand, CreateSecurityGroupCommand, DescribeInstancesCommand, DescribeRouteTablesCommand, GetConsoleOutputCommand, ModifyInstanceAttributeCommand,
-  RunInstancesCommand, TerminateInstancesCommand,
+  DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeSecurityGroupsCommand, GetConsoleOutputCommand, RunInstancesCommand, TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { GetRolePolicyCommand } from '@aws-sdk/client-iam';
-import { nodeLaunchInput } from '../../src/cloud/aws/provision/instance-launch.js';
 import { resourceNames, NODE_POLICY_NAME } from '../../src/cloud/aws/provision/names.js';
 import { nodeUserData } from '../../src/cloud/aws/provision/user-data.js';
 import { labFiles } from '../../src/lab/controller.js';
@@ -85,11 +83,11 @@ void test('instances launched with up\'s user-data install the package from S3 w
   const names = resourceNames(spec);
 
   const applied = await up({ specFile, packageFile: deb, mode: 'apply', endpoint: lab.apiUrl, credentials: lab.adminCredentials, signal });
-  assert.equal(applied.applied?.created.length, 7, JSON.stringify(applied.plan.steps.map((s) => `${s.action} ${s.label}`)));
-
-  // The nodes' group (upkinds makes up create it): everything from the VPC (VRRP, the handoff, clients).
-  const { GroupId: group } = await ec2.send(new CreateSecurityGroupCommand({ GroupName: 'boot-nodes', Description: 'boot test nodes', VpcId: lab.plan.vpc.id }));
-  await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: group, IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '10.0.0.0/16' }] }] }));
+  // up made all of it: the role, the bucket, the nodes' group, one instance per node launched with
+  // nodeLaunchInput (its user-data nodeUserData(spec, node)), the VIP route in every table.
+  assert.ok(applied.applied !== null && applied.plan.steps.every((s) => s.action === 'create'), JSON.stringify(applied.plan.steps.map((s) => `${s.action} ${s.label}`)));
+  const group = (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [names.securityGroup] }] }))).SecurityGroups?.[0]?.GroupId;
+  assert.ok(group !== undefined);
   const subnetOf = (address: string): string => {
     const subnet = lab.plan.subnets.find((s) => {
       const [base, bits] = s.cidr.split('/') as [string, string];
@@ -101,25 +99,15 @@ void test('instances launched with up\'s user-data install the package from S3 w
     return subnet.id;
   };
 
-  // One instance per node, launched with what up will send (nodeLaunchInput).
+  const launched = ((await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:overlay-lb:cluster', Values: ['boot'] }] }))).Reservations ?? []).flatMap((r) => r.Instances ?? []);
   const ids = new Map<string, string>();
   for (const node of spec.cluster.nodes) {
-    const input = nodeLaunchInput(spec, node.name, { subnetId: subnetOf(node.address), securityGroupId: group!, instanceProfile: names.instanceProfile });
-    assert.equal(Buffer.from(input.UserData ?? '', 'base64').toString('utf8'), nodeUserData(spec, node.name));
-    // The lab takes the primary interface as SubnetId, PrivateIpAddress and SecurityGroupIds
-    // (not NetworkInterfaces); the rest is up's input as it is.
-    const { NetworkInterfaces: _eni, ...rest } = input;
-    const run = await ec2.send(new RunInstancesCommand({ ...rest, SubnetId: subnetOf(node.address), PrivateIpAddress: node.address, SecurityGroupIds: [group!] }));
-    const instance = run.Instances![0]!;
-    ids.set(node.name, instance.InstanceId!);
-    await ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: instance.InstanceId!, SourceDestCheck: { Value: false } }));
+    const instance = launched.find((i) => i.Tags?.some((tag) => tag.Key === 'overlay-lb:node' && tag.Value === node.name));
+    assert.ok(instance?.InstanceId !== undefined, `no instance of ${node.name}`);
+    ids.set(node.name, instance.InstanceId);
+    const userData = (await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instance.InstanceId, Attribute: 'userData' }))).UserData?.Value;
+    assert.equal(Buffer.from(userData ?? '', 'base64').toString('utf8'), nodeUserData(spec, node.name));
   }
-  // The VIP's route in every route table of the VPC, to the first node (upkinds makes up create it;
-  // the master's agent moves it).
-  const firstEni = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [ids.get('lb-a')!] }))).Reservations![0]!.Instances![0]!.NetworkInterfaces![0]!.NetworkInterfaceId!;
-  const tables = (await ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [lab.plan.vpc.id] }] }))).RouteTables ?? [];
-  assert.ok(tables.length > 0);
-  for (const table of tables) await ec2.send(new CreateRouteCommand({ RouteTableId: table.RouteTableId!, DestinationCidrBlock: `${spec.cluster.vip}/32`, NetworkInterfaceId: firstEni }));
 
   const consoleOf = async (id: string): Promise<string> => Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: id }))).Output ?? '', 'base64').toString('utf8');
   for (const [node, id] of ids) {
@@ -161,7 +149,7 @@ void test('instances launched with up\'s user-data install the package from S3 w
   assert.ok(policy.Statement.some((s) => s.Sid === 'ReadRelease'));
   await createInstanceRole(iam, { name: 'boot-noread', policyName: NODE_POLICY_NAME, policy: { ...policy, Statement: policy.Statement.filter((s) => s.Sid !== 'ReadRelease') } });
   const denied = (await ec2.send(new RunInstancesCommand({
-    ImageId: spec.provision!.imageId, InstanceType: 't3.small', MinCount: 1, MaxCount: 1, SubnetId: subnetOf(spec.cluster.nodes[1]!.address), SecurityGroupIds: [group!],
+    ImageId: spec.provision!.imageId, InstanceType: 't3.small', MinCount: 1, MaxCount: 1, SubnetId: subnetOf(spec.cluster.nodes[1]!.address), SecurityGroupIds: [group],
     IamInstanceProfile: { Name: 'boot-noread' }, MetadataOptions: { HttpTokens: 'required' }, UserData: Buffer.from(nodeUserData(spec, 'lb-b')).toString('base64'),
   }))).Instances![0]!.InstanceId!;
   const deniedOut = await waitFor('the denied user-data', () => consoleOf(denied), (o) => o.includes('Cloud-init v. lab finished'), 300_000);

@@ -21,6 +21,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
+import { toSdk } from '../../src/cloud/aws/provision/security-group-resource.js';
 import { securityGroupIngress } from '../../src/cloud/aws/provision/security-group-rules.js';
 import { ownershipTags, releaseKeys, statusKey } from '../../src/cloud/aws/provision/names.js';
 import { lbNodePolicy } from '../../src/cloud/aws/iam-policy.js';
@@ -271,7 +272,7 @@ void test('doctor in a lab: passes on a right cluster, names each thing broken w
   const { GroupId: groupId } = await bare.ec2.send(new CreateSecurityGroupCommand({ GroupName: `overlay-lb-${spec.cluster.name}`, Description: 'overlay-lb nodes', VpcId: spec.cluster.cloud.vpcId }));
   assert.ok(groupId !== undefined);
   // The rules up derives from the spec (VRRP and the handoff by self-reference, each frontend's port).
-  await bare.ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: securityGroupIngress(spec, groupId).map((r) => ({ ...r, IpRanges: r.IpRanges?.map((x) => ({ ...x })), UserIdGroupPairs: r.UserIdGroupPairs?.map((x) => ({ ...x })) })) }));
+  await bare.ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: toSdk(securityGroupIngress(spec, groupId)) }));
   world = { bare, spec, specFile, specHash: loaded.hash, groupId, instances: new Map(), ec2: bare.ec2, s3, aws };
   const cloud = bare.lab.controller.cloud;
   const p = spec.provision!;

@@ -15,9 +15,13 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CreateRoleCommand, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient, ListRoleTagsCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { AuthorizeSecurityGroupIngressCommand, CreateRouteCommand, DeleteRouteCommand, ModifyInstanceAttributeCommand, RevokeSecurityGroupIngressCommand, GetConsoleOutputCommand, DescribeInstancesCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand, DescribeSecurityGroupsCommand, EC2Client, type Instance, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startLab, stopLab, type LabHandle } from '../../src/lab/lab.js';
 import { up, type UpResult } from '../../src/provision/up.js';
+import { provisionResources } from '../../src/cloud/aws/provision/kinds.js';
+import { ProvisionSession } from '../../src/cloud/aws/provision/session.js';
+import { nodeSubnets } from '../../src/provision/subnets.js';
 import { lbNodePolicy } from '../../src/cloud/aws/iam-policy.js';
 import { parseSpec } from '../../src/spec/parse.js';
 import { OverlayError } from '../../src/util/errors.js';
@@ -43,6 +47,9 @@ const log: Logged[] = [];
 let onApiRequest: (entry: Logged) => void = () => undefined;
 let iam: IAMClient;
 let s3: S3Client;
+let ec2: EC2Client;
+/** The VPC's route tables (discover: all selects each), sorted. */
+let tables: string[];
 let packageFile: string;
 let packageBytes: Buffer;
 
@@ -68,6 +75,8 @@ before(async () => {
   const config = { region: lab.adminCredentials.region, endpoint: lab.apiUrl, maxAttempts: 1, credentials: lab.adminCredentials };
   iam = new IAMClient(config);
   s3 = new S3Client({ ...config, forcePathStyle: true });
+  ec2 = new EC2Client(config);
+  tables = ((await ec2.send(new DescribeRouteTablesCommand({}))).RouteTables ?? []).map((t) => t.RouteTableId ?? '').sort();
   // A real (small) Debian package: up stores bytes, the nodes' apt installs them (issue 18 item 2).
   const root = join(dir, 'pkg');
   await mkdir(join(root, 'DEBIAN'), { recursive: true });
@@ -81,6 +90,7 @@ after(async () => {
   if (skip !== false) return;
   iam?.destroy();
   s3?.destroy();
+  ec2?.destroy();
   await lab?.close();
   await stopLab(stateFile, { signal: AbortSignal.timeout(60_000) });
   assert.deepEqual(await leftovers(prefix, labDir), before0);
@@ -96,10 +106,21 @@ function run(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): Pro
   });
 }
 
-/** A spec file for cluster `name` (its own role, bucket and prefix), in the lab's VPC. */
+/** Cluster name -> its number: each cluster gets its own node addresses and VIP in the one lab. */
+const clusterNumbers = new Map<string, number>();
+
+/**
+ * A spec file for cluster `name` (its own role, bucket and prefix, node addresses .N and VIP
+ * 192.168.100.N), in the lab's VPC.
+ */
 async function specFile(name: string, edit: (text: string) => string = (t) => t): Promise<string> {
+  const k = clusterNumbers.get(name) ?? 20 + clusterNumbers.size;
+  clusterNumbers.set(name, k);
   const text = (await readFile(EXAMPLE, 'utf8'))
     .replace('name: demo', `name: ${name}`)
+    .replace('vip: 192.168.100.10', `vip: 192.168.100.${k}`)
+    .replace('address: 10.0.1.10', `address: 10.0.1.${k}`)
+    .replace('address: 10.0.2.10', `address: 10.0.2.${k}`)
     .replace('virtualRouterId: 51', `virtualRouterId: ${(name.length * 7) % 200 + 1}`)
     .replace('bucket: overlay-lb-demo-releases', `bucket: ${name}-releases`);
   const file = join(dir, `${name}.yaml`);
@@ -116,6 +137,72 @@ async function upIn(file: string, mode: 'plan' | 'apply', options: { credentials
 
 const writes = (requests: readonly Logged[]): string[] => requests.filter((r) => !READ.test(r.action ?? '')).map((r) => r.action ?? `(status ${r.status})`);
 const actions = (r: UpResult): string[] => r.plan.steps.map((s) => `${s.action} ${s.label}`);
+
+/** The write calls of a first up: IAM and S3, then the group, each node's launch, the VIP routes. */
+const FIRST_WRITES_IAM_S3 = ['CreateRole', 'PutRolePolicy', 'CreateInstanceProfile', 'AddRoleToInstanceProfile', 'CreateBucket', 'PutBucketVersioning', 'PutObject', 'PutObject'];
+const firstWrites = (): string[] => [
+  ...FIRST_WRITES_IAM_S3, 'CreateSecurityGroup', 'AuthorizeSecurityGroupIngress',
+  'RunInstances', 'ModifyInstanceAttribute', 'RunInstances', 'ModifyInstanceAttribute', ...tables.map(() => 'CreateRoute'),
+];
+
+/** The plan labels of cluster `name`'s EC2 resources (`k`: its number). */
+const ec2Labels = (name: string, action: string, k = clusterNumbers.get(name) ?? 0): string[] => [
+  `${action} security group overlay-lb-${name}`,
+  `${action} instance of node lb-a (10.0.1.${k}, az-a)`, `${action} instance of node lb-b (10.0.2.${k}, az-b)`,
+  ...tables.map((t) => `${action} VIP route 192.168.100.${k}/32 in route table ${t}`),
+];
+
+/** The network interface of one of the lab's own instances (a backend or client): no cluster's node. */
+async function foreignEni(): Promise<string> {
+  const enis = (await ec2.send(new DescribeNetworkInterfacesCommand({}))).NetworkInterfaces ?? [];
+  const eni = enis.find((e) => !(e.TagSet ?? []).some((t) => t.Key === 'overlay-lb:cluster'))?.NetworkInterfaceId;
+  assert.ok(eni !== undefined);
+  return eni;
+}
+
+/** Cluster `name`'s instances (any state), read through the SDK. */
+async function instancesOf(name: string): Promise<Instance[]> {
+  const out = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:overlay-lb:cluster', Values: [name] }] }));
+  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+}
+
+/** What up made in EC2 for cluster `name`: the group's ingress, the live instances, the VIP routes' targets. */
+async function ec2Account(name: string): Promise<Record<string, unknown>> {
+  const group = (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [`overlay-lb-${name}`] }] }))).SecurityGroups?.[0];
+  const live = (await instancesOf(name)).filter((i) => i.State?.Name !== 'terminated' && i.State?.Name !== 'shutting-down');
+  const k = clusterNumbers.get(name) ?? 0;
+  const routes = ((await ec2.send(new DescribeRouteTablesCommand({}))).RouteTables ?? []).map((t) => [t.RouteTableId, (t.Routes ?? []).find((r) => r.DestinationCidrBlock === `192.168.100.${k}/32`)?.NetworkInterfaceId ?? null]);
+  return {
+    groupTags: group?.Tags,
+    ingress: (group?.IpPermissions ?? []).map((p) => ({ proto: p.IpProtocol, from: p.FromPort, to: p.ToPort, cidrs: (p.IpRanges ?? []).map((r) => r.CidrIp), groups: (p.UserIdGroupPairs ?? []).map((g) => g.GroupId === group?.GroupId ? 'self' : g.GroupId) }))
+      .sort((a, b) => `${a.proto}:${a.from}`.localeCompare(`${b.proto}:${b.from}`)),
+    instances: live.map((i) => ({
+      node: i.Tags?.find((t) => t.Key === 'overlay-lb:node')?.Value, state: i.State?.Name, ip: i.PrivateIpAddress, sourceDestCheck: i.SourceDestCheck,
+      tokens: i.MetadataOptions?.HttpTokens, profile: i.IamInstanceProfile?.Arn?.split('/').at(-1), groups: i.SecurityGroups?.map((g) => g.GroupName),
+    })).sort((a, b) => String(a.node).localeCompare(String(b.node))),
+    routes: Object.fromEntries(routes.map(([t, eni]) => [t, eni === null ? null : live.find((i) => i.NetworkInterfaces?.some((e) => e.NetworkInterfaceId === eni))?.Tags?.find((x) => x.Key === 'overlay-lb:node')?.Value ?? eni])),
+  };
+}
+
+/**
+ * Removes cluster `name`'s EC2 resources through the kinds' own remove() (routes, instances, the
+ * group, in that order), so the lab does not run every test's nodes at once.
+ */
+async function removeEc2(file: string): Promise<void> {
+  const text = await readFile(file, 'utf8');
+  const parsed = parseSpec(text, { file });
+  assert.ok(parsed.ok);
+  const spec = parsed.spec;
+  const session = new ProvisionSession({ region: lab.adminCredentials.region, endpoint: lab.apiUrl, credentials: lab.adminCredentials });
+  try {
+    const signal = AbortSignal.timeout(300_000);
+    const account = await session.account({ signal });
+    const resources = await provisionResources({ spec, specText: Buffer.from(text), packageBytes, session, account, placeNodes: (subnets) => nodeSubnets(spec, subnets) }, { signal });
+    for (const r of resources.filter((x) => ['vip-route', 'instance', 'security-group'].includes(x.kind)).reverse()) await r.remove?.({ signal });
+  } finally {
+    session.destroy();
+  }
+}
 
 /** What up made for cluster `name`, read through the SDK: role, policy, profile, bucket, objects. */
 async function account(name: string): Promise<Record<string, unknown>> {
@@ -143,18 +230,50 @@ const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).di
 
 void test('first up creates every resource, tagged; the second makes zero write calls and says so (library and CLI)', { skip }, async () => {
   const file = await specFile('first');
+  // GIVEN a route for another destination in a table up writes the VIP route into: never touched.
+  await ec2.send(new CreateRouteCommand({ RouteTableId: tables[0], DestinationCidrBlock: '203.0.113.0/24', NetworkInterfaceId: await foreignEni() }));
+  const otherRoute = async (): Promise<unknown> => ((await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [tables[0]!] }))).RouteTables?.[0]?.Routes ?? []).find((r) => r.DestinationCidrBlock === '203.0.113.0/24');
+  const otherBefore = await otherRoute();
   const planned = await upIn(file, 'plan');
   assert.deepEqual(writes(planned.requests), [], '--plan writes nothing');
   assert.deepEqual(actions(planned.result), [
     'create IAM role overlay-lb-first', 'create IAM inline policy overlay-lb-node of role overlay-lb-first', 'create IAM instance profile overlay-lb-first',
     'create role overlay-lb-first in instance profile overlay-lb-first', 'create S3 bucket first-releases',
     'create S3 object s3://first-releases/demo/spec.yaml (the spec)', 'create S3 object s3://first-releases/demo/overlay-lb.deb (the package)',
+    ...ec2Labels('first', 'create'),
   ]);
-  assert.deepEqual(planned.result.plan.pending.map((p) => p.kind), ['security-group', 'instances', 'vip-routes']);
+  assert.ok(tables.length >= 4, tables.join(' '));
+  assert.deepEqual(planned.result.plan.pending, []);
 
   const first = await upIn(file, 'apply');
-  assert.deepEqual(writes(first.requests), ['CreateRole', 'PutRolePolicy', 'CreateInstanceProfile', 'AddRoleToInstanceProfile', 'CreateBucket', 'PutBucketVersioning', 'PutObject', 'PutObject']);
-  assert.equal(first.result.applied?.created.length, 7);
+  assert.deepEqual(writes(first.requests), firstWrites());
+  assert.equal(first.result.applied?.created.length, 10 + tables.length);
+  assert.deepEqual(await otherRoute(), otherBefore, 'a route for another destination is left as it was');
+
+  // The group passes VRRP and the handoff between the nodes only, port 80 from the spec's clients;
+  // each node runs at its address with IMDSv2, source/dest check off, the role; the VIP routes
+  // point at the first node.
+  const k = clusterNumbers.get('first');
+  assert.deepEqual(await ec2Account('first'), {
+    groupTags: [{ Key: 'overlay-lb:cluster', Value: 'first' }],
+    ingress: [
+      { proto: '112', from: undefined, to: undefined, cidrs: [], groups: ['self'] },
+      { proto: 'tcp', from: 80, to: 80, cidrs: ['10.0.0.0/16', '10.1.0.0/16'], groups: [] },
+      { proto: 'udp', from: 4789, to: 4789, cidrs: [], groups: ['self'] },
+    ],
+    instances: ['a', 'b'].map((z, i) => ({ node: `lb-${z}`, state: 'running', ip: `10.0.${i + 1}.${k}`, sourceDestCheck: false, tokens: 'required', profile: 'overlay-lb-first', groups: ['overlay-lb-first'] })),
+    routes: Object.fromEntries(tables.map((t) => [t, 'lb-a'])),
+  });
+  // Each node ran its user-data (the console shows it; the lab runs it as cloud-init would).
+  for (const i of (await instancesOf('first'))) {
+    const deadline = Date.now() + 120_000;
+    let console0 = '';
+    while (!console0.includes('overlay-lb user-data: cluster first, node lb-') && Date.now() < deadline) {
+      console0 = Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: i.InstanceId! }))).Output ?? '', 'base64').toString('utf8');
+      if (!console0.includes('overlay-lb user-data')) await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.match(console0, /overlay-lb user-data: cluster first, node lb-[ab]/);
+  }
 
   // What the account holds now: the policy is the one source's, for this spec.
   const specText = await readFile(file, 'utf8');
@@ -185,26 +304,35 @@ void test('first up creates every resource, tagged; the second makes zero write 
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /^overlay-lb up: cluster first, account \d{12}, region us-east-1\n/);
   assert.match(text.stdout, /= leave {4}IAM role overlay-lb-first\n/);
-  assert.match(text.stdout, /Not provisioned yet by this version of up[^\n]*\n {2}- security group: [^\n]*\n {2}- one instance per node[^\n]*\n {2}- the VIP route in every selected route table/);
+  assert.match(text.stdout, /= leave {4}instance of node lb-a \(10\.0\.1\.\d+, az-a\)\n/);
+  assert.doesNotMatch(text.stdout, /Not provisioned yet/);
   assert.match(text.stdout, /Nothing to do: everything up provisions is up to date \(no write call was made\)\.\n$/);
   const json = await run(process.execPath, [MAIN, 'up', file, '--package', packageFile, '--yes', '--json', '--endpoint-url', lab.apiUrl], env);
   assert.equal(json.code, 0, json.stderr);
   const parsed = JSON.parse(json.stdout) as { upToDate: boolean; counts: Record<string, number>; notProvisioned: { kind: string }[] };
   assert.equal(parsed.upToDate, true);
-  assert.deepEqual(parsed.counts, { create: 0, change: 0, leave: 7, conflict: 0, blocked: 0 });
+  assert.deepEqual(parsed.counts, { create: 0, change: 0, leave: 10 + tables.length, conflict: 0, blocked: 0 });
+  assert.deepEqual(parsed.notProvisioned, []);
   assert.deepEqual(writes(log.slice(start)), []);
 
   // Applied through the CLI: the plan first, then each step, then what was done.
   const fresh = await specFile('text');
+  const planJson = await run(process.execPath, [MAIN, 'up', fresh, '--package', packageFile, '--plan', '--json', '--endpoint-url', lab.apiUrl], env);
+  assert.equal(planJson.code, 0, planJson.stderr);
+  const steps = (JSON.parse(planJson.stdout) as { steps: { action: string; label: string }[] }).steps.map((st) => `${st.action} ${st.label}`);
+  assert.deepEqual(steps.slice(7), ec2Labels('text', 'create'));
   const applied = await run(process.execPath, [MAIN, 'up', fresh, '--package', packageFile, '--yes', '--endpoint-url', lab.apiUrl], env);
   assert.equal(applied.code, 0, applied.stderr);
   const out = applied.stdout.split('\n');
   const first0 = out.findIndex((l) => l.startsWith('  + create   IAM role overlay-lb-text'));
-  const planEnd = out.findIndex((l) => l.startsWith('Plan: 7 to create, 0 to change, 0 left alone.'));
+  const planEnd = out.findIndex((l) => l.startsWith(`Plan: ${10 + tables.length} to create, 0 to change, 0 left alone.`));
   const creating = out.findIndex((l) => l === '  creating IAM role overlay-lb-text');
   assert.ok(first0 > 0 && first0 < planEnd && planEnd < creating, applied.stdout);
-  assert.equal(out.filter((l) => l.startsWith('  creating ')).length, 7);
-  assert.equal(out.at(-2), 'Applied: 7 created, 0 changed.');
+  // The plan names each new resource: the group, each node's instance, the VIP route in each table.
+  for (const l of ec2Labels('text', '+ create  ')) assert.ok(out.includes(`  ${l}`), `${l}\n${applied.stdout}`);
+  assert.equal(out.filter((l) => l.startsWith('  creating ')).length, 10 + tables.length);
+  assert.equal(out.at(-2), `Applied: ${10 + tables.length} created, 0 changed.`);
+  await removeEc2(fresh);
 
   // A changed spec changes exactly the spec object (a new version in the versioned bucket).
   await writeFile(file, specText.replace('preemptDelay: 10s', 'preemptDelay: 12s'));
@@ -214,10 +342,12 @@ void test('first up creates every resource, tagged; the second makes zero write 
   assert.deepEqual(writes(changed.requests), ['PutObject']);
   const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: 'first-releases', Prefix: 'demo/spec.yaml' }));
   assert.equal(versions.Versions?.length, 2);
+  await removeEc2(file);
+  await ec2.send(new DeleteRouteCommand({ RouteTableId: tables[0], DestinationCidrBlock: '203.0.113.0/24' }));
 });
 
-void test('an up interrupted after N write calls converges on the next run (every N), and the run after makes no write call', { skip }, async () => {
-  const total = 8;
+void test('an up interrupted after N write calls converges on the next run (every N), with no second instance, and the run after makes no write call', { skip }, async () => {
+  const total = firstWrites().length;
   for (let n = 1; n <= total; n += 1) {
     const name = `cut${n}`;
     const file = await specFile(name);
@@ -235,6 +365,11 @@ void test('an up interrupted after N write calls converges on the next run (ever
     const held = await account(name);
     assert.equal(held['versioning'], 'Enabled');
     assert.deepEqual(held['profileRoles'], [`overlay-lb-${name}`]);
+    // One instance per node, ever: an interrupted launch was found again, not repeated.
+    const all = await instancesOf(name);
+    assert.deepEqual(all.map((i) => i.Tags?.find((t) => t.Key === 'overlay-lb:node')?.Value).sort(), ['lb-a', 'lb-b'], `after ${n}`);
+    assert.ok(all.every((i) => i.State?.Name === 'running' && i.SourceDestCheck === false), `after ${n}`);
+    await removeEc2(file);
   }
 });
 
@@ -250,9 +385,11 @@ void test('an up process killed (SIGKILL) in the middle converges on the next ru
   assert.equal(await exited, 'SIGKILL');
   onApiRequest = () => undefined;
   const rerun = await upIn(file, 'apply');
-  assert.ok(writes(rerun.requests).length <= 4, writes(rerun.requests).join(', '));
+  assert.ok(writes(rerun.requests).length <= firstWrites().length - 4, writes(rerun.requests).join(', '));
   assert.deepEqual(writes((await upIn(file, 'apply')).requests), []);
   assert.equal((await account('killed'))['versioning'], 'Enabled');
+  assert.equal((await instancesOf('killed')).length, 2);
+  await removeEc2(file);
 });
 
 void test('foreign resources with up\'s names are conflicts with their fix; nothing is written and they stay as they were', { skip }, async () => {
@@ -268,6 +405,8 @@ void test('foreign resources with up\'s names are conflicts with their fix; noth
     'conflict IAM role overlay-lb-foreign', 'blocked IAM inline policy overlay-lb-node of role overlay-lb-foreign', 'create IAM instance profile overlay-lb-foreign',
     'blocked role overlay-lb-foreign in instance profile overlay-lb-foreign', 'conflict S3 bucket foreign-releases',
     'blocked S3 object s3://foreign-releases/demo/spec.yaml (the spec)', 'blocked S3 object s3://foreign-releases/demo/overlay-lb.deb (the package)',
+    // The group is independent; the instances need the role and the objects, the routes the instances.
+    ...ec2Labels('foreign', 'create').slice(0, 1), ...ec2Labels('foreign', 'blocked').slice(1),
   ]);
   const role = result.result.plan.steps[0]!;
   assert.equal(role.reason, 'an IAM role named overlay-lb-foreign exists without the tag overlay-lb:cluster=foreign');
@@ -307,10 +446,12 @@ void test('drift on owned resources is changed back (policy edited by hand, vers
     'change IAM inline policy overlay-lb-node of role overlay-lb-drift',
     'conflict S3 object s3://drift-releases/other/spec.yaml (the spec)',
     'create S3 object s3://drift-releases/other/overlay-lb.deb (the package)',
+    ...ec2Labels('drift', 'blocked').slice(1),
   ]);
   assert.deepEqual(writes(conflict.requests), []);
   const kept = await s3.send(new GetObjectCommand({ Bucket: 'drift-releases', Key: 'other/spec.yaml' }));
   assert.equal(await kept.Body?.transformToString(), 'not ours\n');
+  await removeEc2(file);
 });
 
 void test('a permission the operator lacks stops up with the exact action and resource; the nodes\' role reads exactly the spec and the package', { skip }, async () => {
@@ -337,6 +478,7 @@ void test('a permission the operator lacks stops up with the exact action and re
   // With full rights the same spec converges from where the denied run stopped.
   await upIn(file, 'apply');
   assert.equal((await account('denied'))['versioning'], 'Enabled');
+  await removeEc2(file);
 
   // The role up made is what the lab enforces for its instances: the two objects, nothing else.
   const node = cloud.issueRoleCredentials('overlay-lb-denied');
@@ -383,5 +525,104 @@ void test('/usr/bin/aws reads what up made: the role, its policy and profile, th
     assert.equal(info.stdout, 'Package: overlay-lb\nVersion: 0.0.1-test\n');
   } finally {
     await cli.close();
+    await removeEc2(file);
   }
+});
+
+void test('a VIP route to someone else\'s target is a conflict: nothing is written, it stays; once it is gone up converges', { skip }, async () => {
+  const file = await specFile('vipforeign');
+  const k = clusterNumbers.get('vipforeign');
+  const vip = `192.168.100.${k}/32`;
+  const stranger = await foreignEni();
+  // GIVEN a route to the cluster's VIP in one selected table, to an interface of no node.
+  await ec2.send(new CreateRouteCommand({ RouteTableId: tables[1], DestinationCidrBlock: vip, NetworkInterfaceId: stranger }));
+  const result = await upIn(file, 'apply');
+  assert.deepEqual(writes(result.requests), []);
+  assert.equal(result.result.applied, null);
+  const conflicts = result.result.plan.steps.filter((st) => st.action === 'conflict');
+  assert.deepEqual(conflicts.map((c) => c.label), [`VIP route ${vip} in route table ${tables[1]}`]);
+  assert.equal(conflicts[0]?.reason, `route table ${tables[1]} already routes ${vip} to ${stranger}, which is none of this cluster's nodes`);
+  assert.match(conflicts[0]?.fix ?? '', /aws ec2 delete-route --route-table-id rtb-\w+ --destination-cidr-block 192\.168\.100\.\d+\/32/);
+  assert.deepEqual(actions(result.result).filter((a) => !a.startsWith('create')), [`conflict VIP route ${vip} in route table ${tables[1]}`]);
+  assert.deepEqual((await ec2Account('vipforeign'))['routes'], Object.fromEntries(tables.map((t) => [t, t === tables[1] ? stranger : null])));
+  // remove() (what down calls) leaves it too: it points at none of the cluster's nodes.
+  await removeEc2(file);
+  assert.deepEqual((await ec2Account('vipforeign'))['routes'], Object.fromEntries(tables.map((t) => [t, t === tables[1] ? stranger : null])));
+  // Once its owner removed it, up converges.
+  await ec2.send(new DeleteRouteCommand({ RouteTableId: tables[1], DestinationCidrBlock: vip }));
+  const after = await upIn(file, 'apply');
+  assert.deepEqual(writes(after.requests), firstWrites());
+  await removeEc2(file);
+});
+
+void test('a terminated node is replaced (a new instance, its blackhole VIP routes re-pointed); drift on the group and the source/dest check is changed back', { skip }, async () => {
+  const file = await specFile('replace');
+  const k = clusterNumbers.get('replace');
+  await upIn(file, 'apply');
+  const [a] = (await instancesOf('replace')).filter((i) => i.Tags?.some((t) => t.Key === 'overlay-lb:node' && t.Value === 'lb-a'));
+  assert.ok(a?.InstanceId !== undefined);
+  // GIVEN node lb-a's instance terminated (nobody moves the VIP routes: no agent runs here), ...
+  await ec2.send(new TerminateInstancesCommand({ InstanceIds: [a.InstanceId] }));
+  const deadline = Date.now() + 120_000;
+  while ((await instancesOf('replace')).find((i) => i.InstanceId === a.InstanceId)?.State?.Name !== 'terminated' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+  // ... someone opened SSH on the group and removed VRRP, and turned lb-b's source/dest check on.
+  const group = (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['overlay-lb-replace'] }] }))).SecurityGroups?.[0];
+  const groupId = group?.GroupId ?? '';
+  await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }));
+  await ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: [{ IpProtocol: '112', UserIdGroupPairs: [{ GroupId: groupId }] }] }));
+  const b = (await instancesOf('replace')).find((i) => i.Tags?.some((t) => t.Key === 'overlay-lb:node' && t.Value === 'lb-b'));
+  await ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: b?.InstanceId, SourceDestCheck: { Value: true } }));
+
+  const planned = await upIn(file, 'plan');
+  assert.deepEqual(actions(planned.result).filter((x) => !x.startsWith('leave')), [
+    'change security group overlay-lb-replace', `create instance of node lb-a (10.0.1.${k}, az-a)`, `change instance of node lb-b (10.0.2.${k}, az-b)`,
+    ...tables.map((t) => `change VIP route 192.168.100.${k}/32 in route table ${t}`),
+  ]);
+  const steps = planned.result.plan.steps;
+  assert.deepEqual(steps.find((st) => st.kind === 'security-group')?.changes, [`allow 112 from ${groupId}`, 'revoke tcp:22-22 from 0.0.0.0/0']);
+  assert.deepEqual(steps.find((st) => st.kind === 'instance' && st.action === 'change')?.changes, ['source/dest check on']);
+  assert.match(steps.find((st) => st.kind === 'vip-route')?.changes[0] ?? '', /^blackhole: its target eni-\w+ is gone; point it at a node$/);
+
+  const applied = await upIn(file, 'apply');
+  assert.deepEqual(writes(applied.requests), ['RevokeSecurityGroupIngress', 'AuthorizeSecurityGroupIngress', 'RunInstances', 'ModifyInstanceAttribute', 'ModifyInstanceAttribute', ...tables.map(() => 'ReplaceRoute')]);
+  const held = await ec2Account('replace');
+  assert.deepEqual((held['instances'] as { node: string; state: string; sourceDestCheck: boolean }[]).map((i) => [i.node, i.state, i.sourceDestCheck]), [['lb-a', 'running', false], ['lb-b', 'running', false]]);
+  assert.deepEqual(held['routes'], Object.fromEntries(tables.map((t) => [t, 'lb-a'])));
+  const all = await instancesOf('replace');
+  assert.equal(all.length, 3);
+  assert.ok(!all.some((i) => i.InstanceId !== a.InstanceId && i.State?.Name === 'terminated'));
+  assert.deepEqual(writes((await upIn(file, 'apply')).requests), [], 'the run after makes no write call');
+  await removeEc2(file);
+  // remove() terminated both and deleted the routes and the group.
+  assert.ok((await instancesOf('replace')).every((i) => i.State?.Name === 'terminated'));
+  assert.deepEqual((await ec2Account('replace'))['routes'], Object.fromEntries(tables.map((t) => [t, null])));
+  assert.equal((await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['overlay-lb-replace'] }] }))).SecurityGroups?.length, 0);
+});
+
+void test('RunInstances waits out IAM\'s propagation of the new instance profile (the lab\'s fault); without iam:PassRole up names that action', { skip }, async () => {
+  const file = await specFile('propagate');
+  const cloud = lab.controller.cloud;
+  cloud.iamPropagationDelayMs = 6000;
+  try {
+    const result = await upIn(file, 'apply');
+    const launches = result.requests.filter((r) => r.action === 'RunInstances');
+    assert.ok(launches.some((r) => r.status === 400), 'the first launch met the fault');
+    assert.deepEqual(launches.filter((r) => r.status === 200).length, 2);
+    assert.equal((await instancesOf('propagate')).length, 2);
+  } finally {
+    cloud.iamPropagationDelayMs = 0;
+  }
+  await removeEc2(file);
+
+  // GIVEN an operator allowed everything but iam:PassRole.
+  cloud.putRolePolicy('operator-no-passrole', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }, { Effect: 'Deny', Action: 'iam:PassRole', Resource: '*' }] });
+  const c = cloud.issueRoleCredentials('operator-no-passrole');
+  const file2 = await specFile('nopass');
+  await assert.rejects(upIn(file2, 'apply', { credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken } }), (err: OverlayError) => {
+    assert.equal(err.code, 'CLOUD_UNAUTHORIZED');
+    assert.match(err.message, /^the credentials running overlay-lb up may not call ec2:RunInstances: it needs iam:PassRole on arn:aws:iam::\d{12}:role\/overlay-lb-nopass \(.*\): grant iam:PassRole on that resource/);
+    return true;
+  });
+  assert.equal((await instancesOf('nopass')).length, 0);
+  await removeEc2(file2);
 });

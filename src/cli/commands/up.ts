@@ -11,15 +11,16 @@ Creates or converges what the spec's provision section asks for, after printing 
 will be created, changed and left alone. Every resource up makes carries the tag
 overlay-lb:cluster=<cluster name>; a resource with the same name but without that tag is a
 conflict, reported with its fix, and nothing is changed. A second run with the same spec and
-package makes no write call. Today up provisions the nodes' IAM role, its policy and instance
-profile, and the S3 bucket with the spec and the package; it names the kinds it does not
-provision yet (security group, instances, VIP routes). See docs/provisioning.md.
+package makes no write call. up provisions the nodes' IAM role, its policy and instance
+profile, the S3 bucket with the spec and the package, the nodes' security group, one instance
+per node (booting from user-data that installs the package and starts the agent) and the VIP
+route in every route table the spec selects. See docs/provisioning.md.
 
   --package DEB        the Debian package the nodes install (scripts/build-deb.sh)
   --plan               only show the plan (the default without --yes)
   --yes                apply the plan
   --json               the plan and the result as one JSON object on stdout
-  --endpoint-url URL   IAM, S3 and STS endpoint (the lab: see overlay-lb lab env); default AWS's
+  --endpoint-url URL   EC2, IAM, S3 and STS endpoint (the lab: see overlay-lb lab env); default AWS's
 Credentials and region: the AWS SDK's default chain (AWS_ACCESS_KEY_ID..., AWS_PROFILE); the
 region is the spec's cluster.cloud.region.
 Exit status: 0 done (or nothing to do), 1 a conflict or a failed call, 2 invalid spec.`;

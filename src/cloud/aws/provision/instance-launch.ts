@@ -3,8 +3,8 @@
  * node's subnet and address, the group and instance profile up made, IMDSv2 required, the
  * user-data, the ownership tags on the instance and its network interface, and an idempotency
  * token, so a rerun after an interrupted launch finds the first instance instead of starting a
- * second. For the instances kind (docs/provisioning.md, "What comes next"); source/dest check off
- * is a ModifyInstanceAttribute after the launch (RunInstances has no parameter for it).
+ * second. For the instance kind (instance-resources.ts); source/dest check off is a
+ * ModifyInstanceAttribute after the launch (RunInstances has no parameter for it).
  */
 import { createHash } from 'node:crypto';
 import type { RunInstancesCommandInput } from '@aws-sdk/client-ec2';
@@ -21,11 +21,12 @@ export interface LaunchOptions {
   readonly securityGroupId: string;
   readonly instanceProfile: string;
   /**
-   * Counts replacements of this node (0 for the first launch): part of the token, so a node
-   * replaced after its instance was terminated gets a new instance, and a rerun of the same
-   * launch the same one. @default 0
+   * The node's earlier instances that are terminated (or shutting down), which this launch
+   * replaces: part of the token, so a node whose instance was terminated gets a new instance, and
+   * a rerun of the same launch (same terminated ones) finds the one the first run started.
+   * @default none (the first launch)
    */
-  readonly generation?: number;
+  readonly replaces?: readonly string[];
 }
 
 /** The RunInstances input of node `nodeName`. */
@@ -41,8 +42,11 @@ export function nodeLaunchInput(spec: Spec, nodeName: string, options: LaunchOpt
     MinCount: 1,
     MaxCount: 1,
     // The node's own address on its primary interface: the spec's, which VRRP peers and the
-    // handoff link use.
-    NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: options.subnetId, PrivateIpAddress: node.address, Groups: [options.securityGroupId] }],
+    // handoff link use. (Top-level parameters, not NetworkInterfaces: the same primary
+    // interface, and the form the lab supports.)
+    SubnetId: options.subnetId,
+    PrivateIpAddress: node.address,
+    SecurityGroupIds: [options.securityGroupId],
     IamInstanceProfile: { Name: options.instanceProfile },
     // IMDSv2 only; one hop: the agent runs on the host, not in a container.
     MetadataOptions: { HttpTokens: 'required' as const, HttpEndpoint: 'enabled' as const, HttpPutResponseHopLimit: 1 },
@@ -52,7 +56,7 @@ export function nodeLaunchInput(spec: Spec, nodeName: string, options: LaunchOpt
       { ResourceType: 'network-interface' as const, Tags: tags },
     ],
   };
-  const token = createHash('sha256').update(JSON.stringify({ cluster: spec.cluster.name, node: node.name, generation: options.generation ?? 0, input })).digest('hex');
+  const token = createHash('sha256').update(JSON.stringify({ cluster: spec.cluster.name, node: node.name, replaces: [...(options.replaces ?? [])].sort(), input })).digest('hex');
   // ClientToken: at most 64 ASCII characters (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html).
   return { ...input, ClientToken: `olb-${token.slice(0, 40)}` };
 }

@@ -1,7 +1,8 @@
 /**
  * The registry of resource kinds `overlay-lb up` provisions on AWS (and in the lab), in
- * dependency order: each entry builds the resources of its kind from the spec. The kinds still to
- * come are listed with what they wait for, so every plan says what it does not provision yet.
+ * dependency order: each entry builds the resources of its kind from the spec (and, for the VIP
+ * routes, from the route tables the spec selects: a read). Kinds still to come would be listed in
+ * PENDING_KINDS with what they wait for, so every plan says what it does not provision yet.
  * Recipe for a new kind (docs/provisioning.md): a builder file beside these, one entry here, its
  * desired state derived by a pure function with table tests.
  */
@@ -9,6 +10,9 @@ import type { Spec } from '../../../model/spec.js';
 import type { PendingKind, ProvisionResource } from '../../provision-kind.js';
 import { lbNodePolicy } from '../iam-policy.js';
 import { iamResources } from './iam-resources.js';
+import { instanceLabel, instanceResources, type PlaceNodes } from './instance-resources.js';
+import { securityGroupLabel, securityGroupResource } from './security-group-resource.js';
+import { selectedRouteTables, vipRouteResources } from './vip-route-resources.js';
 import { resourceNames, statusKey } from './names.js';
 import { s3PublishedObjects, s3Resources, type S3ResourceOptions } from './s3-resources.js';
 import type { ProvisionSession } from './session.js';
@@ -23,12 +27,17 @@ export interface ProvisionInputs {
   readonly session: ProvisionSession;
   /** The account of the session's credentials (ARNs of the role policy). */
   readonly account: string;
+  /** Where each node goes among the VPC's subnets (src/provision/subnets.ts' nodeSubnets for the spec). */
+  readonly placeNodes: PlaceNodes;
 }
 
 interface KindEntry {
   readonly kinds: readonly string[];
-  readonly build: (inputs: ProvisionInputs) => ProvisionResource[];
+  /** `earlier`: the resources of the entries before this one (what it may depend on). */
+  readonly build: (inputs: ProvisionInputs, earlier: readonly ProvisionResource[], options: { readonly signal: AbortSignal }) => ProvisionResource[] | Promise<ProvisionResource[]>;
 }
+
+const ec2Scope = ({ spec, session, account }: ProvisionInputs) => ({ session, account, vpcId: spec.cluster.cloud.vpcId ?? '', cluster: spec.cluster.name });
 
 /** The registry: one entry per group of kinds that are built together, in dependency order. */
 const KINDS: readonly KindEntry[] = [
@@ -51,6 +60,33 @@ const KINDS: readonly KindEntry[] = [
     kinds: ['s3-bucket', 's3-object'],
     build: (inputs) => s3Resources(s3Options(inputs)),
   },
+  {
+    kinds: ['security-group'],
+    build: (inputs) => [securityGroupResource(ec2Scope(inputs), inputs.spec, resourceNames(inputs.spec).securityGroup)],
+  },
+  {
+    kinds: ['instance'],
+    // After everything the user-data and the launch need: the group, the role with its policy in
+    // the profile, the objects the nodes read.
+    build: (inputs, earlier) => {
+      const names = resourceNames(inputs.spec);
+      return instanceResources({
+        scope: ec2Scope(inputs), placeNodes: inputs.placeNodes, spec: inputs.spec, groupName: names.securityGroup, instanceProfile: names.instanceProfile,
+        dependsOn: [securityGroupLabel(names.securityGroup), ...earlier.filter((r) => r.kind !== 'security-group').map((r) => r.label)],
+      });
+    },
+  },
+  {
+    kinds: ['vip-route'],
+    // Failover mode `route` only (`eip` moves an Elastic IP instead).
+    build: async (inputs, _earlier, { signal }) => {
+      const { spec } = inputs;
+      if (spec.cluster.cloud.failover !== 'route') return [];
+      const scope = ec2Scope(inputs);
+      const tableIds = await selectedRouteTables(scope, spec.cluster.cloud.routeTables, signal);
+      return vipRouteResources({ scope, spec, tableIds, dependsOn: spec.cluster.nodes.map((n) => instanceLabel(spec, n.name)) });
+    },
+  },
 ];
 
 /** The release bucket, up's two objects, and the agents' status objects (down removes their marked versions). */
@@ -67,26 +103,31 @@ function s3Options({ spec, session, specText, packageBytes }: ProvisionInputs): 
   };
 }
 
-/** Kinds `up` will provision once the lab (and this registry) has them. */
-export const PENDING_KINDS: readonly PendingKind[] = [
-  { kind: 'security-group', label: 'security group', why: 'the rules are derived (security-group-rules.ts); creating the group waits for the lab\'s security groups (issue 18 item 3)' },
-  { kind: 'instances', label: 'one instance per node (IMDSv2, source/dest check off, user-data)', why: 'the user-data is derived (user-data.ts); launching waits for the lab\'s RunInstances (issue 18 item 2)' },
-  { kind: 'vip-routes', label: 'the VIP route in every selected route table', why: 'needs the instances\' network interfaces' },
-];
+/** Kinds `up` will provision but does not yet: none today (the list stays for the next kind). */
+export const PENDING_KINDS: readonly PendingKind[] = [];
 
 /** Every kind the registry provisions today, in order. */
 export const PROVISIONED_KINDS: readonly string[] = KINDS.flatMap((k) => k.kinds);
 
-/** The resources of every provisioned kind for these inputs, in dependency order. */
-export function provisionResources(inputs: ProvisionInputs): ProvisionResource[] {
-  return KINDS.flatMap((k) => k.build(inputs));
+/**
+ * The resources of every provisioned kind for these inputs, in dependency order. Reads the cloud
+ * where the spec selects by discovery (the route tables of `routeTables: { discover: ... }`).
+ */
+export async function provisionResources(inputs: ProvisionInputs, options: { readonly signal: AbortSignal }): Promise<ProvisionResource[]> {
+  const out: ProvisionResource[] = [];
+  for (const k of KINDS) out.push(...await k.build(inputs, out, options));
+  return out;
 }
 
 /**
  * What `overlay-lb down` removes, in dependency order (down goes in reverse): every provisioned
- * resource, then what the deployment writes at run time and marks as the cluster's (each
- * agent's published status), which up never creates.
+ * resource, and what the deployment writes at run time and marks as the cluster's (each agent's
+ * published status), which up never creates. The status objects come right after up's objects,
+ * so down removes them after the instances (no agent is left to write them again) and before the
+ * bucket.
  */
-export function removalResources(inputs: ProvisionInputs): ProvisionResource[] {
-  return [...provisionResources(inputs), ...s3PublishedObjects(s3Options(inputs))];
+export async function removalResources(inputs: ProvisionInputs, options: { readonly signal: AbortSignal }): Promise<ProvisionResource[]> {
+  const resources = await provisionResources(inputs, options);
+  const afterS3 = resources.reduce((last, r, i) => (r.kind.startsWith('s3-') ? i + 1 : last), 0);
+  return [...resources.slice(0, afterS3), ...s3PublishedObjects(s3Options(inputs)), ...resources.slice(afterS3)];
 }

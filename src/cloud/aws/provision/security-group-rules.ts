@@ -20,6 +20,9 @@ export interface IpPermission {
   readonly ToPort?: number;
   readonly IpRanges?: readonly { readonly CidrIp: string; readonly Description?: string }[];
   readonly UserIdGroupPairs?: readonly { readonly GroupId: string; readonly Description?: string }[];
+  /** Only ever described (up never authorizes them): revoked from an owned group. */
+  readonly Ipv6Ranges?: readonly { readonly CidrIpv6: string; readonly Description?: string }[];
+  readonly PrefixListIds?: readonly { readonly PrefixListId: string; readonly Description?: string }[];
 }
 
 /** VRRP's IP protocol number (RFC 5798). */
@@ -77,6 +80,48 @@ export function permissionKeys(rules: readonly IpPermission[]): string[] {
     for (const pair of r.UserIdGroupPairs ?? []) keys.push(`${proto}${ports} from ${pair.GroupId}`);
   }
   return [...new Set(keys)].sort();
+}
+
+/** One rule per source (CIDR, group, IPv6 range or prefix list), keyed as permissionKeys keys it. */
+function singleSourceRules(rules: readonly IpPermission[]): Map<string, IpPermission> {
+  const out = new Map<string, IpPermission>();
+  for (const r of rules) {
+    const base: IpPermission = { IpProtocol: r.IpProtocol, ...(r.FromPort === undefined ? {} : { FromPort: r.FromPort }), ...(r.ToPort === undefined ? {} : { ToPort: r.ToPort }) };
+    const ports = r.FromPort === undefined || r.FromPort === -1 ? '' : `:${r.FromPort}-${r.ToPort ?? r.FromPort}`;
+    const proto = ['tcp', 'udp'].includes(r.IpProtocol.toLowerCase()) ? r.IpProtocol.toLowerCase() : r.IpProtocol;
+    const key = (source: string): string => `${proto}${ports} from ${source}`;
+    for (const x of r.IpRanges ?? []) out.set(key(x.CidrIp), { ...base, IpRanges: [x] });
+    for (const x of r.UserIdGroupPairs ?? []) out.set(key(x.GroupId), { ...base, UserIdGroupPairs: [x] });
+    for (const x of r.Ipv6Ranges ?? []) out.set(key(x.CidrIpv6), { ...base, Ipv6Ranges: [x] });
+    for (const x of r.PrefixListIds ?? []) out.set(key(x.PrefixListId), { ...base, PrefixListIds: [x] });
+  }
+  return out;
+}
+
+/** What converging a group's ingress takes: rules to authorize and rules to revoke, one source each. */
+export interface IngressChanges {
+  readonly authorize: readonly IpPermission[];
+  readonly revoke: readonly IpPermission[];
+  /** In the user's terms, for the plan: `allow tcp:80-80 from 10.0.0.0/16`, `revoke ...`. */
+  readonly summary: readonly string[];
+}
+
+/**
+ * The difference between the rules a group should have (`desired`, securityGroupIngress) and the
+ * ones it has (`described`, DescribeSecurityGroups' IpPermissions), compared per (protocol, ports,
+ * source): a missing rule is authorized, an extra one revoked (only ever applied to the group up
+ * owns); descriptions do not count. Pure.
+ */
+export function ingressChanges(desired: readonly IpPermission[], described: readonly IpPermission[]): IngressChanges {
+  const want = singleSourceRules(desired);
+  const have = singleSourceRules(described);
+  const authorize = [...want].filter(([k]) => !have.has(k)).sort(([a], [b]) => a.localeCompare(b));
+  const revoke = [...have].filter(([k]) => !want.has(k)).sort(([a], [b]) => a.localeCompare(b));
+  return {
+    authorize: authorize.map(([, r]) => r),
+    revoke: revoke.map(([, r]) => r),
+    summary: [...authorize.map(([k]) => `allow ${k}`), ...revoke.map(([k]) => `revoke ${k}`)],
+  };
 }
 
 /** Rules in a stable order: protocol 112 first, then UDP, then TCP by port. */

@@ -19,7 +19,7 @@ import { wrapAwsError } from '../errors.js';
 
 export interface ProvisionSessionOptions {
   readonly region: string;
-  /** An endpoint for EC2, IAM, S3 and STS together (the lab serves them all on one). @default AWS's own */
+  /** An endpoint for EC2, IAM, S3 and STS together (the lab serves all four on one). @default AWS's own */
   readonly endpoint?: string;
   /** @default the SDK's default credential chain */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
@@ -35,7 +35,6 @@ const CALL_TIMEOUT_MS = 120_000;
 const CALL_DEADLINE_MS = 180_000;
 
 export class ProvisionSession {
-  /** EC2, read only so far (down: where the VIP route points). */
   readonly ec2: EC2Client;
   readonly iam: IAMClient;
   readonly s3: S3Client;
@@ -52,8 +51,8 @@ export class ProvisionSession {
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
       ...(options.credentials === undefined ? {} : { credentials: { ...options.credentials } }),
     };
-    this.iam = new IAMClient(common);
     this.ec2 = new EC2Client(common);
+    this.iam = new IAMClient(common);
     // Path-style at a custom endpoint (the lab: an IP address has no bucket subdomains).
     this.s3 = new S3Client({ ...common, ...(options.endpoint === undefined ? {} : { forcePathStyle: true }) });
     this.sts = new STSClient(common);
@@ -78,9 +77,18 @@ export class ProvisionSession {
       } catch (err) {
         const e = wrapAwsError(err, permission, signal);
         if (e.code !== 'CLOUD_UNAUTHORIZED') throw e;
-        throw new OverlayError('CLOUD_UNAUTHORIZED', `the credentials running overlay-lb up may not call ${permission} on ${resource} (${e.message}): grant ${permission} on that resource to the user or role running it (docs/provisioning.md lists every action up needs)`, { cause: e, details: { ...e.details, permission, resource } });
+        // A call may need another action too (RunInstances with a role: iam:PassRole): AWS names it.
+        const named = /not authorized to perform: ([a-z0-9-]+:[A-Za-z0-9]+) on resource: (\S+)/.exec(e.message);
+        const [needs, on] = named !== null && named[1] !== permission ? [named[1]!, named[2]!] : [permission, resource];
+        const call = needs === permission ? `call ${permission}` : `call ${permission}: it needs ${needs}`;
+        throw new OverlayError('CLOUD_UNAUTHORIZED', `the credentials running overlay-lb up may not ${call} on ${on} (${e.message}): grant ${needs} on that resource to the user or role running it (docs/provisioning.md lists every action up needs)`, { cause: e, details: { ...e.details, permission: needs, resource: on } });
       }
     });
+  }
+
+  /** The session's clock (waits for instances and dependencies). */
+  get clock(): Clock {
+    return this.#clock;
   }
 
   /** The account the credentials belong to (STS GetCallerIdentity: needs no permission). */

@@ -1,0 +1,120 @@
+/**
+ * From an empty account to a serving, failing-over pair with one command, in the lab (root, under
+ * the shared lock): `lab up --bare` (the programmatic equivalent), then `overlay-lb up
+ * examples/provision.yaml --package DEB --yes` through the CLI with the lab's endpoint and the
+ * lab's admin credentials in the environment, as a user runs it. The nodes boot from up's
+ * user-data (the real package of scripts/build-deb.sh, or OVERLAY_LB_DEB) -> the VIP answers from a
+ * client in every AZ -> the master's instance is terminated through the EC2 API -> the other node
+ * serves (the VIP routes move to it; every AZ answers) -> `up` again replaces the terminated node
+ * (and only it) while a bounded client loop runs, the new node rejoins (it has the higher
+ * priority: the routes come back to it) without a failed request -> a third `up` has nothing to do.
+ * Waits are on observable state with generous deadlines, never on time.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DescribeInstancesCommand, DescribeRouteTablesCommand, GetConsoleOutputCommand, type Instance, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { needsRoot as skip, startBareLab, waitFor } from '../helpers/bare-lab.js';
+import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
+import { debPackage } from '../helpers/package.js';
+
+const EXAMPLE = fileURLToPath(new URL('../../../examples/provision.yaml', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const VIP = '192.168.100.10/32';
+
+function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, [...args], { timeout: 900_000, env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+    });
+  });
+}
+
+const nodeOf = (i: Instance | undefined): string | undefined => i?.Tags?.find((t) => t.Key === 'overlay-lb:node')?.Value;
+
+void test('lab up --bare, overlay-lb up: the VIP serves every AZ; the master\'s instance terminated, the other serves; up again replaces it and it rejoins without a failed request', { skip, timeout: 1_800_000 }, async (t) => {
+  const bare = await startBareLab(t, { tag: 'olbup' });
+  const { lab, ec2 } = bare;
+  const signal = AbortSignal.timeout(1_700_000);
+  const deb = await debPackage({ signal });
+  const home = await bare.tempDir('home');
+  // The operator's environment: the lab's admin credentials (as `lab env` prints them), nothing else.
+  const env = {
+    PATH: process.env.PATH, HOME: home, AWS_ACCESS_KEY_ID: lab.adminCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: lab.adminCredentials.secretAccessKey,
+    AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: join(home, 'none'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'none'),
+  };
+  const upCli = async (): Promise<string> => {
+    const r = await run(process.execPath, [MAIN, 'up', EXAMPLE, '--package', deb, '--yes', '--endpoint-url', lab.apiUrl], env);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  };
+  const instances = async (): Promise<Instance[]> => ((await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:overlay-lb:cluster', Values: ['demo'] }] }))).Reservations ?? []).flatMap((r) => r.Instances ?? []);
+  /** Route table -> the node its VIP route points at (by the instances' interfaces), as the API shows it. */
+  const routes = async (): Promise<string[]> => {
+    const all = await instances();
+    const tables = (await ec2.send(new DescribeRouteTablesCommand({}))).RouteTables ?? [];
+    return tables.map((tb) => {
+      const eni = (tb.Routes ?? []).find((r) => r.DestinationCidrBlock === VIP)?.NetworkInterfaceId;
+      const i = all.find((x) => x.NetworkInterfaces?.some((e) => e.NetworkInterfaceId === eni));
+      return `${nodeOf(i) ?? eni ?? 'none'}@${i?.InstanceId ?? ''}`;
+    });
+  };
+  const consoles = async (): Promise<string> => {
+    const out: string[] = [];
+    for (const i of await instances()) {
+      const text = Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: i.InstanceId! }))).Output ?? '', 'base64').toString('utf8');
+      out.push(`--- ${nodeOf(i) ?? '?'} ${i.InstanceId ?? ''} ${i.State?.Name ?? ''}\n${text.slice(-3000)}`);
+    }
+    return out.join('\n');
+  };
+  const everyAzAnswers = async (what: string): Promise<void> => {
+    for (const az of lab.plan.azs) {
+      await waitFor(`${what}: the VIP from the client in ${az}`, () => lab.request(az, { signal, timeoutMs: 2000 }).catch((err: Error) => ({ status: 0, error: err.message })), (r) => r.status === 200, 600_000)
+        .catch(async (err: Error) => assert.fail(`${err.message}\n${await consoles()}`));
+    }
+  };
+
+  // up from an empty account: everything created; the nodes boot, elect a master, serve every AZ.
+  const first = await upCli();
+  assert.match(first, /\+ create {3}security group overlay-lb-demo\n/);
+  assert.match(first, /\+ create {3}instance of node lb-a \(10\.0\.1\.10, az-a\)\n/);
+  assert.match(first, /\nApplied: \d+ created, 0 changed\.\n$/);
+  await everyAzAnswers('after the first up');
+  const launched = await instances();
+  assert.deepEqual(launched.map((i) => [nodeOf(i), i.State?.Name]).sort(), [['lb-a', 'running'], ['lb-b', 'running']]);
+
+  // The master: the node every VIP route points at (the agents agree once it serves).
+  const settled = await waitFor('every VIP route at one node', routes, (r) => r.length > 0 && new Set(r).size === 1 && !r[0]!.startsWith('none'));
+  const master = launched.find((i) => settled[0]!.endsWith(`@${i.InstanceId ?? ''}`));
+  const other = launched.find((i) => i !== master);
+  assert.ok(master?.InstanceId !== undefined && other?.InstanceId !== undefined);
+  assert.equal(nodeOf(master), 'lb-a', 'the first node (priority 200) is master');
+
+  // The master's instance terminated through the API: the other node takes the routes and serves.
+  await ec2.send(new TerminateInstancesCommand({ InstanceIds: [master.InstanceId] }));
+  await waitFor('every VIP route at the other node', routes, (r) => r.every((x) => x === `${nodeOf(other) ?? ''}@${other.InstanceId ?? ''}`), 600_000);
+  await everyAzAnswers('after the master was terminated');
+
+  // up again, while a client loop runs: only the terminated node is replaced; the new one rejoins
+  // (higher priority, preempt: the routes come back to it, through the planned handoff).
+  const probe = await startProbe(lab, { clientAz: 'az-b', signal, intervalMs: 50, timeoutMs: 2000, maxDurationMs: 1_200_000 });
+  await probe.firstSuccess({ timeoutMs: 60_000 });
+  const second = await upCli();
+  assert.match(second, /\+ create {3}instance of node lb-a \(10\.0\.1\.10, az-a\)\n/);
+  assert.match(second, /= leave {4}instance of node lb-b \(10\.0\.2\.10, az-b\)\n/);
+  assert.match(second, /\nPlan: 1 to create, 0 to change, \d+ left alone\.\n/);
+  const replaced = (await instances()).find((i) => nodeOf(i) === 'lb-a' && i.State?.Name === 'running');
+  assert.ok(replaced?.InstanceId !== undefined && replaced.InstanceId !== master.InstanceId);
+  await waitFor('every VIP route back at the new lb-a', routes, (r) => r.every((x) => x === `lb-a@${replaced.InstanceId ?? ''}`), 600_000)
+    .catch(async (err: Error) => assert.fail(`${err.message}\n${await consoles()}`));
+  await probe.streak(100, { timeoutMs: 120_000 });
+  const report = await probe.stop();
+  assert.equal(report.failed, 0, summarizeProbe(report));
+  assert.ok(report.succeeded > 100, summarizeProbe(report));
+  await everyAzAnswers('after the replaced node rejoined');
+
+  // A third up: nothing to do.
+  assert.match(await upCli(), /Nothing to do: everything up provisions is up to date \(no write call was made\)\.\n$/);
+});
