@@ -24,6 +24,7 @@ import type { LabInstance } from './plan.js';
 import { apiInstanceNamespace, type Lab } from './topology.js';
 import { execIn, ipIn, killRecordedProcess, listNamespaces, namespacePids, readProcessStartTime, runCommand } from './netns.js';
 import { SystemError } from '../util/errors.js';
+import { userDataScript } from './user-data-format.js';
 
 /** What a user-data script finds in its environment (docs/lab-ec2-api.md, "Instances"). */
 export const USER_DATA_ENV = {
@@ -133,11 +134,10 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
   const runUserData = async (instance: InstanceData, target: LabInstance): Promise<void> => {
     const data = instance.userData;
     if (data === undefined || data === null) return;
-    const text = Buffer.from(data, 'base64').toString('utf8');
-    if (!text.startsWith('#!')) {
-      console_(instance.instanceId, 'lab: the user data is not a #! script (#cloud-config and MIME multi-part are not run in the lab); nothing run');
-      return;
-    }
+    // #!, gzip, MIME multi-part, #cloud-config write_files/runcmd: one script (src/lab/user-data-format.ts).
+    const { script: text, notes } = userDataScript(Buffer.from(data, 'base64'));
+    for (const note of notes) console_(instance.instanceId, note);
+    if (text === null) return;
     const dir = join(options.dir, 'instances', instance.instanceId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const script = join(dir, 'user-data');
