@@ -1,7 +1,8 @@
 /**
  * Writes the SVG plots of docs/BENCHMARKS.md from the JSON results of the routing and discovery
  * benchmarks and of the failover benchmark's columns (bench/failover-columns.ts: route and EIP
- * mode, quiet and beside a CPU hog) and of the agent's footprint (bench/agent-footprint.ts);
+ * mode, quiet and beside a CPU hog), of the agent's footprint (bench/agent-footprint.ts) and of a
+ * dead agent and a restart (bench/agent-dead.ts);
  * bench/failover.ts writes its own.
  * Usage: node dist/bench/plot.js
  */
@@ -9,6 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { barChartSvg } from './lib/svg.js';
 import { columnsOutageBars, type ColumnsResults } from './lib/failover-columns-report.js';
 import { footprintRssBars, type FootprintResults } from './lib/agent-footprint-report.js';
+import { agentDeadBars, type AgentDeadResults } from './lib/agent-dead-report.js';
 
 interface RoutingResult {
   throughput: Record<string, { label: string; requestsPerSec: number; p99Ms: number }>;
@@ -64,6 +66,14 @@ if (footprint) {
     title: 'Idle RSS on the master LB node: the agent by variant, keepalived and haproxy beside it (lower is better)',
     unit: 'MiB',
     bars: footprintRssBars(footprint),
+  }));
+}
+const agentDead = await readJson<AgentDeadResults>('bench/results/agent-dead.json');
+if (agentDead) {
+  await writeFile('docs/bench/agent-dead.svg', barChartSvg({
+    title: 'A dead agent given up by keepalived, and an agent restart attached: median, quiet and busy (lower is better)',
+    unit: 's',
+    bars: agentDeadBars(agentDead),
   }));
 }
 process.stdout.write('plots written to docs/bench/\n');

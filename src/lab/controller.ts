@@ -30,6 +30,7 @@ import { startEc2Api, type Ec2Api } from './ec2/server.js';
 import { ALLOW_ALL_POLICY, type LabCredential } from './ec2/policy.js';
 import type { ApiFaultStatus } from './ec2/faults.js';
 import { startImds, type Imds } from './imds/server.js';
+import { createImdsHopLimits, imdsHopLimitsOf } from './imds/hop-limit.js';
 import { startInstanceHost, type InstanceHost } from './instance-host.js';
 import { acceptProxyConnection, RELAY_READY_LINE } from './netns-relay.js';
 import { clearAllInfraFaults, clearInfraFault, injectInfraFault, type InfraFault } from './infra-faults.js';
@@ -236,6 +237,18 @@ export async function startLabController(options: StartLabControllerOptions): Pr
     },
   });
   const instances = startInstanceHost({ cloud, lab, dir: files.dir, signal: inner, ...(log === undefined ? {} : { log }) });
+  // The IMDS hop limit of each API-launched instance is the TTL of its token answers (src/lab/imds/hop-limit.ts).
+  const hopLimits = createImdsHopLimits({ routerNamespace: plan.router.namespace, imdsAddress: plan.router.serviceAddresses.imds });
+  const syncHopLimits = (): void => {
+    const change = hopLimits.sync(() => imdsHopLimitsOf(cloud.view()), { signal: inner }).catch((error: unknown) => {
+      log?.error({ error: (error as Error).message }, 'lab imds hop limits failed');
+    });
+    pending = Promise.all([pending, change]).then(() => undefined);
+  };
+  cloud.on((event) => {
+    if (event.type === 'instance-state' || event.type === 'metadata-options-changed') syncHopLimits();
+  });
+  syncHopLimits();
   // The kernel's security-group rules from the world as it is now (a restarted controller's
   // restored world, or a seeded one whose events may have been collapsed), once the instance host
   // has told the data path the realms of the API instances it adopted.

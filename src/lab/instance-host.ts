@@ -4,7 +4,8 @@
  * - pending (first boot): the instance's namespace on its subnet's bridge with its ENI (built as
  *   `lab up` builds its nodes, recorded in the state file so `lab down` removes it), the data
  *   path told about the ENI (routes, source/destination check, Elastic IPs), then `running`, then
- *   the user-data run once as root inside the namespace, as cloud-init runs a `#!` script, its
+ *   the user-data run once as root inside the namespace, as cloud-init runs it (`#!`, gzip, MIME
+ *   multi-part, `#cloud-config` write_files/runcmd: user-data-format.ts), its
  *   output appended to the console log (GetConsoleOutput), in the instance's own view of the
  *   machine (MACHINE_VIEW_DIRS: overlays on /etc, /usr, /var, /root and its own /run, kept in
  *   `instances/<id>/`), which everything it starts inherits: two instances installing the
@@ -28,6 +29,7 @@ import type { LabInstance } from './plan.js';
 import { apiInstanceNamespace, type Lab } from './topology.js';
 import { execIn, ipIn, killRecordedProcess, listNamespaces, namespacePids, readProcessStartTime, runCommand } from './netns.js';
 import { SystemError } from '../util/errors.js';
+import { userDataScript } from './user-data-format.js';
 
 /** What a user-data script finds in its environment (docs/lab-ec2-api.md, "Instances"). */
 export const USER_DATA_ENV = {
@@ -196,11 +198,10 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
   const runUserData = async (instance: InstanceData, target: LabInstance): Promise<void> => {
     const data = instance.userData;
     if (data === undefined || data === null) return;
-    const text = Buffer.from(data, 'base64').toString('utf8');
-    if (!text.startsWith('#!')) {
-      console_(instance.instanceId, 'lab: the user data is not a #! script (#cloud-config and MIME multi-part are not run in the lab); nothing run');
-      return;
-    }
+    // #!, gzip, MIME multi-part, #cloud-config write_files/runcmd: one script (src/lab/user-data-format.ts).
+    const { script: text, notes } = userDataScript(Buffer.from(data, 'base64'));
+    for (const note of notes) console_(instance.instanceId, note);
+    if (text === null) return;
     const dir = instanceDir(options.dir, instance.instanceId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const view = await prepareMachineView(dir);

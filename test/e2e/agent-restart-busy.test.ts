@@ -1,5 +1,7 @@
 // An agent restart never fails the node over, even with every CPU saturated; a dead agent is
-// still noticed within the stated bound.
+// still noticed: keepalived gives up (FAULT) and the backup takes over. How long that takes is a
+// figure, not an assertion (no timing thresholds in tests): bench/agent-dead.ts measures it, quiet
+// and busy, against the stated bound AGENT_DEAD_BOUND_MS (docs/BENCHMARKS.md).
 //
 // GIVEN the lab (lb-a master with every route, lb-b backup), a probe sending requests through the
 //   VIP from az-a, and a CPU hog saturating both cores (busy loops at the lab's own priority)
@@ -10,16 +12,14 @@
 //   anyone), and no request of the probe failed; every new agent attached to the same haproxy and
 //   keepalived and learnt MASTER from the marker address, with no later transition.
 // AND WHEN the agent is killed and not started again THEN lb-a gives up mastership (its marker
-//   address goes) within AGENT_DEAD_BOUND_MS of the kill, and lb-b takes the routes.
+//   address goes, keepalived enters FAULT) and lb-b is elected.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { killLabProcess } from '../../src/lab/infra-faults.js';
-import { AGENT_DEAD_BOUND_MS } from '../../src/render/keepalived.js';
 import { loadSpecFile } from '../../src/ops/load-spec.js';
 import { startCpuHog } from '../helpers/cpu-hog.js';
 import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
@@ -51,7 +51,7 @@ async function hasMarker(e2e: E2eLab, node: string, marker: string): Promise<boo
   return r.stdout.includes(` ${marker}/`);
 }
 
-void test('agent restarts on a busy master: 20 SIGTERM and 5 SIGKILL restarts, no transition, no route write, no failed request; a dead agent is noticed within the bound',
+void test('agent restarts on a busy master: 20 SIGTERM and 5 SIGKILL restarts, no transition, no route write, no failed request; a dead agent is noticed (FAULT, the backup elected)',
   { skip: !isRoot && 'needs root (network namespaces)', timeout: 1_200_000 }, async (t) => {
     const e2e = await startE2eLab(t);
     const { lab } = e2e;
@@ -104,19 +104,13 @@ void test('agent restarts on a busy master: 20 SIGTERM and 5 SIGKILL restarts, n
     assert.equal(report.failed, 0, summarizeProbe(report));
     assert.deepEqual(Object.keys(report.answeredBy), ['lb-a']);
 
-    // AND WHEN the agent is killed for good THEN lb-a gives up mastership within the bound
+    // AND WHEN the agent is killed for good THEN lb-a gives up mastership. The deadline is only
+    // generous (the machine is shared): how soon is bench/agent-dead.ts's figure, not asserted here.
     assert.ok(await hasMarker(e2e, 'lb-a', marker));
     assert.equal(await killLabProcess(lab.stateFile, { label: 'agent lb-a' }, { signal: AbortSignal.timeout(30_000), killSignal: 'SIGKILL' }), 'killed');
     const killedAt = Date.now();
-    for (;;) {
-      if (!(await hasMarker(e2e, 'lb-a', marker))) break;
-      // Polled well past the bound, so that a late give-up is reported with its time, not as a timeout.
-      if (Date.now() - killedAt > 3 * AGENT_DEAD_BOUND_MS) assert.fail(`lb-a still master ${Date.now() - killedAt} ms after its agent was killed\n${await e2e.logs()}`);
-      await sleep(100);
-    }
-    const gaveUpMs = Date.now() - killedAt;
-    t.diagnostic(`a killed agent: lb-a gave up mastership ${gaveUpMs} ms after the kill (bound ${AGENT_DEAD_BOUND_MS} ms)`);
-    assert.ok(gaveUpMs <= AGENT_DEAD_BOUND_MS, `lb-a gave up mastership ${gaveUpMs} ms after its agent was killed: over the stated bound of ${AGENT_DEAD_BOUND_MS} ms`);
+    await waitFor(e2e, 'lb-a gives up mastership (its marker address gone) after its agent was killed', async () => !(await hasMarker(e2e, 'lb-a', marker)), { timeoutMs: 180_000, intervalMs: 100 });
+    t.diagnostic(`a killed agent: lb-a gave up mastership ${Date.now() - killedAt} ms after the kill (a figure: bench/agent-dead.ts)`);
     const afterKill = [...(await stateChanges(e2e, 'lb-a')).slice(changesA.length), ...(await undrainedStateChanges(e2e, 'lb-a'))];
     assert.match(afterKill.join('\n'), /Entering FAULT STATE/);
     // AND lb-b is elected. (Its claim of the routes goes through the lab's EC2 API, whose answers

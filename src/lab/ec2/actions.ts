@@ -284,6 +284,17 @@ function sourceDestCheckValue(params: QueryParams): boolean {
 
 const ok = (): XmlNode => ({ return: true });
 
+/**
+ * A resource CreateTags or DeleteTags names: it must exist and be of a kind the lab tags; its
+ * policy resource (ARN, `ec2:Vpc`) and its tags.
+ */
+function taggedResource(ctx: ActionContext, world: World, id: string): { authorized: AuthorizedResource; tags: Record<string, string> } {
+  const type = resourceTypeOf(id);
+  if (type === undefined) throw ec2Errors.invalidParameterValue(`Value (${id}) for parameter resourceId is invalid. The resource type cannot be tagged.`);
+  const resource = type === 'security-group' ? lookupGroup(world, id) : lookup<{ vpcId?: string; tags: Record<string, string> }>(world, id.slice(0, id.indexOf('-')), id);
+  return { authorized: inVpc(ctx.cloud, type, id, resource.vpcId ?? (type === 'vpc' ? id : null)), tags: resource.tags };
+}
+
 /** The one image: Debian 12 (bookworm) for amd64, as Debian publishes its AMIs. */
 interface ImageData { readonly imageId: string; readonly name: string; readonly tags: Record<string, string> }
 const LAB_IMAGE: ImageData = { imageId: LAB_IMAGE_ID, name: LAB_IMAGE_NAME, tags: {} };
@@ -616,13 +627,34 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
       const world = ctx.cloud.view() as World;
       const tagKeys = Object.keys(tags);
       ctx.authorize(resourceIds.map((id) => {
-        const type = resourceTypeOf(id);
-        if (type === undefined) throw ec2Errors.invalidParameterValue(`Value (${id}) for parameter resourceId is invalid. The resource type cannot be tagged.`);
-        const resource = type === 'security-group' ? lookupGroup(world, id) : lookup<{ vpcId?: string }>(world, id.slice(0, id.indexOf('-')), id);
-        const r = inVpc(ctx.cloud, type, id, resource.vpcId ?? (type === 'vpc' ? id : null));
+        const r = taggedResource(ctx, world, id).authorized;
         return { ...r, conditions: { ...r.conditions, 'aws:tagkeys': tagKeys } };
       }));
       ctx.cloud.createTags({ resourceIds, tags });
+      return ok();
+    },
+  },
+  DeleteTags: {
+    mutating: true,
+    run: (ctx) => {
+      const resourceIds = ctx.params.list('ResourceId');
+      if (resourceIds.length === 0) throw ec2Errors.missingParameter('resourceIdSet');
+      if (resourceIds.length > 1000) throw ec2Errors.invalidParameterValue(`At most 1000 resource ids per call; got ${resourceIds.length}.`);
+      // Tag.N.Key alone deletes the key whatever its value; with Tag.N.Value (also empty) only while
+      // the value matches; no Tag.N at all deletes every tag not prefixed `aws:`.
+      const given = ctx.params.structs('Tag');
+      const tags = given.map((t) => {
+        const key = t['Key'];
+        if (key === undefined) throw ec2Errors.missingParameter('tag.key');
+        if (key.toLowerCase().startsWith('aws:')) throw ec2Errors.invalidParameterValue(`Value (${key}) for parameter key is invalid. Tag keys starting with 'aws:' are reserved for internal use`);
+        return t['Value'] === undefined ? { key } : { key, value: t['Value'] };
+      });
+      const world = ctx.cloud.view() as World;
+      const resources = resourceIds.map((id) => taggedResource(ctx, world, id));
+      // Without Tag.N every user tag of the resources goes: aws:TagKeys lists them.
+      const tagKeys = given.length > 0 ? tags.map((t) => t.key) : [...new Set(resources.flatMap((r) => Object.keys(r.tags).filter((k) => !k.toLowerCase().startsWith('aws:'))))];
+      ctx.authorize(resources.map((r) => ({ ...r.authorized, conditions: { ...r.authorized.conditions, 'aws:tagkeys': tagKeys } })));
+      ctx.cloud.deleteTags({ resourceIds, ...(given.length > 0 ? { tags } : {}) });
       return ok();
     },
   },

@@ -1,6 +1,6 @@
 /**
  * The instance lifecycle of the lab's EC2 API (no I/O): RunInstances, TerminateInstances,
- * StopInstances, StartInstances and GetConsoleOutput. The model (state.ts) keeps the instances;
+ * StopInstances, StartInstances, ModifyInstanceMetadataOptions and GetConsoleOutput. The model (state.ts) keeps the instances;
  * the lab controller's instance host (src/lab/instance-host.ts) makes each one a network namespace
  * and completes its transitions (pending -> running, shutting-down -> terminated...).
  *
@@ -61,19 +61,28 @@ function choice<T extends string>(ctx: ActionContext, name: string, allowed: rea
   return value as T;
 }
 
-function metadataOptions(ctx: ActionContext): InstanceMetadataOptions {
-  const hopText = ctx.params.get('MetadataOptions.HttpPutResponseHopLimit');
-  const hop = hopText === undefined ? 1 : Number(hopText);
-  if (!/^\d+$/.test(hopText ?? '1') || hop < 1 || hop > 64) {
-    throw ec2Errors.invalidParameterValue(`Value (${hopText ?? ''}) for parameter MetadataOptions.HttpPutResponseHopLimit is invalid. Allowed: 1 to 64.`);
+/** EC2's defaults for an instance of the lab's image (Debian's AMIs do not set ImdsSupport v2.0, so tokens are `optional`). */
+const DEFAULT_METADATA_OPTIONS: InstanceMetadataOptions = {
+  httpTokens: 'optional', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled', httpProtocolIpv6: 'disabled', instanceMetadataTags: 'disabled',
+};
+
+/**
+ * The metadata options of RunInstances (`MetadataOptions.X`, prefix `MetadataOptions.`) or of
+ * ModifyInstanceMetadataOptions (`X`, prefix ''): each one given replaces the one in `base`.
+ */
+function metadataOptions(ctx: ActionContext, prefix: string, base: InstanceMetadataOptions): InstanceMetadataOptions {
+  const hopName = `${prefix}HttpPutResponseHopLimit`;
+  const hopText = ctx.params.get(hopName);
+  const hop = hopText === undefined ? base.httpPutResponseHopLimit : Number(hopText);
+  if (hopText !== undefined && (!/^\d+$/.test(hopText) || hop < 1 || hop > 64)) {
+    throw ec2Errors.invalidParameterValue(`Value (${hopText}) for parameter ${hopName} is invalid. Allowed: 1 to 64.`);
   }
   return {
-    // Debian's AMIs do not set ImdsSupport v2.0, so EC2's default for them is `optional`.
-    httpTokens: choice(ctx, 'MetadataOptions.HttpTokens', ['optional', 'required'], 'optional'),
+    httpTokens: choice(ctx, `${prefix}HttpTokens`, ['optional', 'required'], base.httpTokens),
     httpPutResponseHopLimit: hop,
-    httpEndpoint: choice(ctx, 'MetadataOptions.HttpEndpoint', ['enabled', 'disabled'], 'enabled'),
-    httpProtocolIpv6: choice(ctx, 'MetadataOptions.HttpProtocolIpv6', ['enabled', 'disabled'], 'disabled'),
-    instanceMetadataTags: choice(ctx, 'MetadataOptions.InstanceMetadataTags', ['enabled', 'disabled'], 'disabled'),
+    httpEndpoint: choice(ctx, `${prefix}HttpEndpoint`, ['enabled', 'disabled'], base.httpEndpoint),
+    httpProtocolIpv6: choice(ctx, `${prefix}HttpProtocolIpv6`, ['enabled', 'disabled'], base.httpProtocolIpv6),
+    instanceMetadataTags: choice(ctx, `${prefix}InstanceMetadataTags`, ['enabled', 'disabled'], base.instanceMetadataTags),
   };
 }
 
@@ -217,7 +226,7 @@ export const INSTANCE_ACTIONS: Readonly<Record<string, ActionHandler>> = {
       }
       const groups = securityGroups(ctx, subnet);
       const data = userData(ctx);
-      const metadata = metadataOptions(ctx);
+      const metadata = metadataOptions(ctx, 'MetadataOptions.', DEFAULT_METADATA_OPTIONS);
       const tags = launchTags(ctx);
       const profile = instanceProfile(ctx);
       // Passing a role to an instance needs iam:PassRole on it, as in AWS.
@@ -265,6 +274,26 @@ export const INSTANCE_ACTIONS: Readonly<Record<string, ActionHandler>> = {
     },
   },
   StartInstances: { mutating: true, run: (ctx) => changeStates(ctx, 'start') },
+  ModifyInstanceMetadataOptions: {
+    mutating: true,
+    run: (ctx) => {
+      const instance = lookup<InstanceData>(ctx.cloud.view(), 'i', ctx.params.require('InstanceId'));
+      const options = metadataOptions(ctx, '', instance.metadataOptions ?? DEFAULT_METADATA_OPTIONS);
+      ctx.authorize([instanceResource(ctx, instance)]);
+      if (instance.state === 'terminated' || instance.state === 'shutting-down') {
+        throw new Ec2ApiError({ code: 'IncorrectInstanceState', message: `The instance '${instance.instanceId}' is not in a state from which it can be modified.` });
+      }
+      ctx.cloud.setInstanceMetadataOptions({ instanceId: instance.instanceId, metadataOptions: options });
+      return {
+        instanceId: instance.instanceId,
+        // EC2 answers `pending` until the running instance has the new options (the lab applies them at once).
+        instanceMetadataOptions: {
+          state: 'pending', httpTokens: options.httpTokens, httpPutResponseHopLimit: options.httpPutResponseHopLimit,
+          httpEndpoint: options.httpEndpoint, httpProtocolIpv6: options.httpProtocolIpv6, instanceMetadataTags: options.instanceMetadataTags,
+        },
+      };
+    },
+  },
   GetConsoleOutput: {
     mutating: false,
     run: (ctx) => {

@@ -64,7 +64,8 @@ export interface InstanceData {
   readonly instanceProfileName?: string | null;
   /** Base64, as given to RunInstances. */
   readonly userData?: string | null;
-  readonly metadataOptions?: InstanceMetadataOptions;
+  /** Replaced by ModifyInstanceMetadataOptions. */
+  metadataOptions?: InstanceMetadataOptions;
   readonly securityGroupIds?: readonly string[];
   readonly clientToken?: string;
   readonly amiLaunchIndex?: number;
@@ -132,6 +133,8 @@ export type LabCloudEvent =
   /** The table a subnet uses changed (explicit association, or a new main table for unassociated subnets). */
   | { readonly type: 'association-changed'; readonly routeTableId: string; readonly subnetId: string; readonly associationId: string | null }
   | { readonly type: 'instance-state'; readonly instanceId: string; readonly state: InstanceStateName }
+  /** ModifyInstanceMetadataOptions changed an instance's options (the IMDS hop limit is kernel state). */
+  | { readonly type: 'metadata-options-changed'; readonly instanceId: string }
   /**
    * What some ENI may send or receive changed (a rule, an ENI's groups, a new ENI in a group that
    * rules refer to): the data path re-reads every ENI's rules (`resolveEniFirewalls`).
@@ -898,6 +901,31 @@ export class LabCloud {
     const targets = options.resourceIds.map((id) => this.taggable(id));
     for (const t of targets) Object.assign(t.tags, options.tags);
     this.commit([]);
+  }
+
+  /**
+   * DeleteTags: removes tags from resources (all must exist). `tags` undefined: every tag not
+   * prefixed `aws:`; a tag with `value` undefined: that key whatever its value; with a value
+   * (also ''): that key only while it has that value. Missing tags are no error, as in EC2.
+   */
+  deleteTags(options: { resourceIds: readonly string[]; tags?: readonly { key: string; value?: string }[] }): void {
+    const targets = options.resourceIds.map((id) => this.taggable(id));
+    for (const t of targets) {
+      for (const [key, value] of Object.entries(t.tags)) {
+        const drop = options.tags === undefined
+          ? !key.toLowerCase().startsWith('aws:')
+          : options.tags.some((tag) => tag.key === key && (tag.value === undefined || tag.value === value));
+        if (drop) delete t.tags[key];
+      }
+    }
+    this.commit([]);
+  }
+
+  /** ModifyInstanceMetadataOptions: the instance's options become `options` (merged by the caller). */
+  setInstanceMetadataOptions(options: { instanceId: string; metadataOptions: InstanceMetadataOptions }): void {
+    const instance = lookup<InstanceData>(this.world, 'i', options.instanceId);
+    instance.metadataOptions = { ...options.metadataOptions };
+    this.commit([{ type: 'metadata-options-changed', instanceId: instance.instanceId }]);
   }
 
   private taggable(id: string): { tags: Record<string, string> } {

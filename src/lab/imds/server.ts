@@ -42,7 +42,8 @@ export interface Imds {
   acceptConnection(stream: Duplex): void;
 }
 
-const TOKEN_TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
+/** The header of the token PUT's request and answer (its answer alone carries it: src/lab/imds/hop-limit.ts matches it). */
+export const TOKEN_TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
 const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
 const MAX_TTL_SECONDS = 21600;
 
