@@ -171,7 +171,7 @@ export function desiredConfig(spec: Spec, membership: MembershipInput, options: 
   const maps: MapIntent[] = [];
   for (const m of config.maps) {
     if (m.role === 'crt-list') continue;
-    maps.push({ name: m.name, path: `${mapDir}/${m.name}`, role: m.role, match: m.match, subject: m.subject, entries: parseMap(m.content) });
+    maps.push({ name: m.name, path: `${mapDir}/${m.name}`, role: m.role, match: m.match, subject: m.subject, entries: firstOfEachKey(m.entries ?? []) });
   }
   maps.sort(compareNames);
 
@@ -234,17 +234,14 @@ export function configForState(config: HaproxyConfig, state: Pick<HaproxyState, 
   return { ...config, sections };
 }
 
-/** `key value` lines of a rendered map file; comments skipped; the first of duplicate keys kept. */
-function parseMap(content: string): MapEntryIntent[] {
-  const out: MapEntryIntent[] = [];
+/** The entries of a map with the first of duplicate keys kept (what HAProxy's exact lookup finds). */
+function firstOfEachKey(entries: readonly MapEntryIntent[]): MapEntryIntent[] {
   const seen = new Set<string>();
-  for (const line of content.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const sp = line.indexOf(' ');
-    const key = sp < 0 ? line : line.slice(0, sp);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push({ key, value: sp < 0 ? '' : line.slice(sp + 1).trim() });
+  const out: MapEntryIntent[] = [];
+  for (const e of entries) {
+    if (seen.has(e.key)) continue;
+    seen.add(e.key);
+    out.push({ key: e.key, value: e.value });
   }
   return out;
 }

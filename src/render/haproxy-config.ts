@@ -81,11 +81,19 @@ export type MapRole = 'switches' | 'split' | 'run' | 'crt-list';
 /** How HAProxy matches the map: exact keys (map_str), longest match (map_beg, map_ip), integer ranges (map_int). */
 export type MapMatch = 'exact' | 'longest' | 'range';
 
+/** One `key value` line of a map file. */
+export interface MapFileEntry {
+  readonly key: string;
+  readonly value: string;
+}
+
 /** One file the config refers to as `<mapDir>/<name>`, with its content. */
 export interface MapFile {
   /** File name inside the map directory, for example `web.run-2.map`. */
   readonly name: string;
   readonly content: string;
+  /** A map's lines as data, in file order (what `content` lists); absent for a crt-list. */
+  readonly entries?: readonly MapFileEntry[];
   readonly role: MapRole;
   readonly match: MapMatch;
   /** What the file is, in the user's terms: `switches`, `web/gradual-rollout`, `web.run-1.map`. */

@@ -54,7 +54,8 @@ void test('typed config: the serializer gives renderHaproxy\'s bytes and the map
     for (const m of typed.maps) {
       roles = roles.add(m.role);
       assert.ok(text.config.includes(`${typed.mapDir}/${m.name}`), `${c.name}: the config refers to ${m.name}`);
-      if (m.role === 'crt-list') assert.ok(m.name.endsWith('.crt-list'), m.name);
+      if (m.role === 'crt-list') assert.ok(m.name.endsWith('.crt-list') && m.entries === undefined, m.name);
+      else assert.deepEqual(m.entries?.map((e) => `${e.key} ${e.value}`), m.content.split('\n').filter((l) => l !== '' && !l.startsWith('#')), `${c.name}: ${m.name} entries as data`);
       if (m.role === 'switches') assert.equal(m.name, 'switches.map');
       if (m.role === 'split') assert.equal(m.match, 'range');
     }
