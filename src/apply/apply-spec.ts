@@ -4,17 +4,16 @@
  * (discovered servers stay where they are; the sources are not read here).
  */
 import type { Spec } from '../model/spec.js';
-import { plan as planChange, type Plan } from '../plan/planner.js';
-import { desiredState, type HaproxyState } from '../plan/state.js';
-import { haproxyPaths } from '../haproxy/config-writer.js';
+import type { Plan } from '../plan/planner.js';
+import type { HaproxyState } from '../plan/state.js';
 import { MasterCli } from '../haproxy/master-cli.js';
 import { RuntimeApi } from '../haproxy/runtime-api.js';
 import { systemClock } from '../util/clock.js';
 import { OverlayError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { executePlan, renderForState, type ExecuteResult } from './executor.js';
+import type { ExecuteResult } from './executor.js';
 import type { ApplyMetrics } from './metrics.js';
-import { sha256 } from './pipeline.js';
+import { applyOnce, type ApplyOnceOutcome } from './apply-once.js';
 import { readAppliedState, verifyAppliedState, withApplyLock, writeAppliedState } from './state-store.js';
 
 export interface ApplySpecOptions {
@@ -53,11 +52,11 @@ export async function applySpecToRunDir(options: ApplySpecOptions): Promise<Appl
   const { spec, specHash, node, runDir, signal, log } = options;
   const runtime = options.runtime ?? new RuntimeApi({ socketPath: spec.admin.runtimeSocket });
   const reloader = options.reloader ?? new MasterCli({ socketPath: spec.admin.masterSocket });
-  const mapDir = haproxyPaths(runDir).mapDir;
+  const target = { runtime, reloader, runDir, log, ...(options.metrics === undefined ? {} : { metrics: options.metrics }) };
 
-  const prepare = async (): Promise<{ saved: Awaited<ReturnType<typeof readAppliedState>>; applied: HaproxyState | null; note?: string; desired: HaproxyState; plan: Plan }> => {
+  const run = async (dryRun: boolean): Promise<{ saved: Awaited<ReturnType<typeof readAppliedState>>; note?: string; once: ApplyOnceOutcome }> => {
     const saved = await readAppliedState(runDir, { signal });
-    let applied = saved?.state ?? null;
+    let applied: HaproxyState | null = saved?.state ?? null;
     let note: string | undefined = saved === undefined ? 'no applied state in the run dir: planning from nothing' : applied === null ? 'the applied state is unknown: planning from nothing' : undefined;
     if (applied !== null) {
       try {
@@ -72,27 +71,24 @@ export async function applySpecToRunDir(options: ApplySpecOptions): Promise<Appl
         applied = null;
       }
     }
-    const membership = new Map(saved?.membership ?? []);
     // `now`: servers the agent is draining keep draining to their deadline (without it they would be freed here).
-    const desired = desiredState(spec, membership, { node, specHash, mapDir, now: systemClock.now(), ...(applied === null ? {} : { previous: applied }) });
-    return { saved, applied, desired, plan: planChange(applied, desired), ...(note === undefined ? {} : { note }) };
+    const once = await applyOnce({ spec, specHash, node, membership: new Map(saved?.membership ?? []), applied, now: systemClock.now(), dryRun }, target, { signal });
+    return { saved, once, ...(note === undefined ? {} : { note }) };
   };
 
-  const finish = (p: Awaited<ReturnType<typeof prepare>>, result?: ExecuteResult): ApplySpecReport => ({
-    plan: p.plan,
-    configHash: sha256(renderForState(spec, p.desired, runDir).config),
-    structuralHash: p.desired.structuralHash,
-    ...(p.note === undefined ? {} : { appliedNote: p.note }),
-    ...(result === undefined ? {} : { result }),
+  const report = (r: Awaited<ReturnType<typeof run>>): ApplySpecReport => ({
+    plan: r.once.plan,
+    configHash: r.once.configHash,
+    structuralHash: r.once.desired.structuralHash,
+    ...(r.note === undefined ? {} : { appliedNote: r.note }),
+    ...(r.once.result === undefined ? {} : { result: r.once.result }),
   });
 
-  if (options.dryRun) return finish(await prepare());
+  if (options.dryRun) return report(await run(true));
 
   return withApplyLock(runDir, async () => {
-    const p = await prepare();
-    const result = await executePlan({ plan: p.plan, spec, desired: p.desired }, { runtime, reloader, runDir, log, ...(options.metrics === undefined ? {} : { metrics: options.metrics }) }, { signal });
-    const state = result.kind === 'failed' ? (result.live === 'unknown' ? null : p.applied) : p.desired;
-    await writeAppliedState(runDir, { seq: (p.saved?.seq ?? 0) + 1, state, membership: p.saved?.membership ?? [], generation: p.saved?.generation ?? 0 }, { signal });
-    return finish(p, result);
+    const r = await run(false);
+    await writeAppliedState(runDir, { seq: (r.saved?.seq ?? 0) + 1, state: r.once.applied, membership: r.saved?.membership ?? [], generation: r.saved?.generation ?? 0 }, { signal });
+    return report(r);
   }, { signal, clock: systemClock });
 }

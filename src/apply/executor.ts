@@ -2,14 +2,14 @@
  * The plan executor: turns one plan (src/plan/planner.ts) into files on disk, Runtime API
  * commands and at most one reload, following the contract of docs/runtime-changes.md:
  *
- * 1. The desired config (`renderHaproxy(specForState(spec, desired))`) is written first, for every
+ * 1. The desired config (`stateFiles`: the one render of `desiredConfig`, slots filled) is written, for every
  *    plan, validated by `haproxy -c` before the atomic rename (`applyConfig`). A restart therefore
  *    always loads the desired state, and a failed write changes nothing live.
  * 2. `runtime` plans: the operations run in the planner's order. If ANY one fails, the executor
  *    stops and reloads (the file already holds the full desired config), then puts the discovered
  *    servers back into their spare slots. A half-applied runtime state never stays.
  * 3. `reload` plans: one verified reload with its reasons. The written config already holds the
- *    discovered servers in their slots (`renderForState`), so only draining states follow.
+ *    discovered servers in their slots (`configForState`), so only draining states follow.
  * 4. A failed reload leaves the last known good config serving (applyConfig restores the files;
  *    the old workers never stopped) and the result says `failed`.
  *
@@ -18,8 +18,9 @@
 import { systemClock } from '../util/clock.js';
 import type { Spec } from '../model/spec.js';
 import type { Plan, Reason, RuntimeOp } from '../plan/planner.js';
-import { specForState, type HaproxyState } from '../plan/state.js';
-import { renderHaproxy } from '../render/haproxy.js';
+import { configForState, specForState, type HaproxyState } from '../plan/state.js';
+import { renderHaproxyConfig } from '../render/haproxy.js';
+import { serializeHaproxyConfig, type HaproxyConfig } from '../render/haproxy-config.js';
 import { applyConfig, haproxyPaths } from '../haproxy/config-writer.js';
 import type { Reloader } from '../haproxy/master-cli.js';
 import { HaproxyRuntimeError, type RuntimeApi } from '../haproxy/runtime-api.js';
@@ -74,52 +75,33 @@ export interface ExecutorTarget {
 
 export interface ExecuteInput {
   readonly plan: Plan;
-  readonly spec: Spec;
   /** The state the plan leads to; its `mapDir` must be `haproxyPaths(runDir).mapDir`. */
   readonly desired: HaproxyState;
+  /** The files `desired` runs from (`stateFiles`). */
+  readonly files: StateFiles;
+}
+
+/** The text of haproxy.cfg and its map files, as written to the run directory. */
+export interface StateFiles {
+  readonly config: string;
+  readonly maps: readonly { readonly name: string; readonly content: string }[];
 }
 
 /**
- * Renders the files `desired` is run from (the exact bytes written to disk): the renderer's
- * config with every occupied spare slot filled in (address, port, weight, not `disabled`).
- *
- * Why fill them: the renderer starts every spare slot empty, so right after a reload a discovery
- * backend would have NO server until the `after` operations ran; measured under wrk, every
- * structural reload then answered thousands of 503s in that gap. A filled file also means a
- * haproxy restart serves the discovered servers at once. The planner masks spare slot lines out
- * of the structural hash, so filling them never causes a reload by itself; the price is one
- * `haproxy -c` (~30 ms) per membership change, when the file changes.
+ * The files `desired` runs from (the exact bytes written to disk): `config` (the render `desired`
+ * was computed from, `desiredConfig`) with every occupied spare slot filled in (`configForState`),
+ * serialized once.
  */
-export function renderForState(spec: Spec, desired: HaproxyState, runDir: string): { config: string; maps: readonly { name: string; content: string }[] } {
-  const rendered = renderHaproxy(specForState(spec, desired), { node: desired.node, specHash: desired.specHash, mapDir: haproxyPaths(runDir).mapDir });
-  return { config: fillSpareSlots(rendered.config, desired), maps: rendered.maps };
+export function stateFiles(config: HaproxyConfig, desired: HaproxyState): StateFiles {
+  return { config: serializeHaproxyConfig(configForState(config, desired)), maps: config.maps.map((m) => ({ name: m.name, content: m.content })) };
 }
 
-const SPARE_LINE = /^ {2}server (olb-spare-\d+) 0\.0\.0\.0:0 weight 100 disabled(.*)$/u;
-
-/** Replaces the empty spare slot lines of occupied slots with their server. */
-export function fillSpareSlots(config: string, desired: HaproxyState): string {
-  const slots = new Map<string, Map<string, HaproxyState['backends'][number]['slots'][number]>>();
-  for (const b of desired.backends) slots.set(b.name, new Map(b.slots.filter((s) => s.spare && s.state !== 'maint').map((s) => [s.server, s])));
-  let backend: Map<string, HaproxyState['backends'][number]['slots'][number]> | undefined;
-  return config
-    .split('\n')
-    .map((line) => {
-      if (!line.startsWith(' ')) {
-        const m = /^backend (\S+)/u.exec(line);
-        backend = m === null ? undefined : slots.get(m[1] ?? '');
-        return line;
-      }
-      const m = backend === undefined ? null : SPARE_LINE.exec(line);
-      const slot = m === null ? undefined : backend?.get(m[1] ?? '');
-      if (m === null || slot === undefined) return line;
-      const addr = slot.address.includes(':') ? `[${slot.address}]` : slot.address;
-      // A config line cannot say "drain": weight 0 keeps a new worker from sending a draining
-      // server anything until `afterReload` sets its state (and its weight back).
-      const weight = slot.state === 'drain' ? 0 : slot.weight;
-      return `  server ${m[1] ?? ''} ${addr}:${slot.port} weight ${weight}${m[2] ?? ''}`;
-    })
-    .join('\n');
+/**
+ * Renders the files `desired` runs from out of `spec` (a second render: for a first file before
+ * any apply, and tests). The apply path uses `stateFiles` on the render it planned with.
+ */
+export function renderForState(spec: Spec, desired: HaproxyState, runDir: string): StateFiles {
+  return stateFiles(renderHaproxyConfig(specForState(spec, desired), { node: desired.node, specHash: desired.specHash, mapDir: haproxyPaths(runDir).mapDir }), desired);
 }
 
 /**
@@ -152,10 +134,10 @@ export function describeReasons(reasons: readonly Reason[]): string {
  * @throws the signal's reason when aborted; SystemError INTERNAL for bugs.
  */
 export async function executePlan(input: ExecuteInput, target: ExecutorTarget, options: { readonly signal: AbortSignal }): Promise<ExecuteResult> {
-  const { plan, spec, desired } = input;
+  const { plan, desired } = input;
   const { signal } = options;
   const metrics = target.metrics;
-  const files = { dir: target.runDir, ...renderForState(spec, desired, target.runDir) };
+  const files = { dir: target.runDir, ...input.files };
   const common = { signal, ...(target.haproxyBinary === undefined ? {} : { haproxy: target.haproxyBinary }) };
 
   if (plan.kind === 'none') {

@@ -17,22 +17,21 @@
  *   loop or of an apply is logged, counted in `status().counts` and retried with backoff, while
  *   haproxy keeps serving what it runs. `run` ends only when its signal aborts.
  */
-import { createHash } from 'node:crypto';
 import type { Spec } from '../model/spec.js';
 import { AggregatorCore, type HeldChange, type Publication } from '../discovery/aggregator.js';
 import { runAggregator } from '../discovery/aggregator-runner.js';
 import { createDiscoverySourceOrFailed, type SourceDeps } from '../discovery/create-source.js';
 import type { SourceHealth } from '../discovery/types.js';
-import { plan as planChange } from '../plan/planner.js';
-import { desiredState, type HaproxyState } from '../plan/state.js';
+import type { HaproxyState } from '../plan/state.js';
 import type { MemberServer } from '../plan/slots.js';
 import { haproxyPaths } from '../haproxy/config-writer.js';
 import type { Reloader } from '../haproxy/master-cli.js';
 import type { RuntimeApi } from '../haproxy/runtime-api.js';
 import { systemClock, type Clock } from '../util/clock.js';
-import { OverlayError } from '../util/errors.js';
+import { OverlayError, SystemError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { executePlan, renderForState, describeReasons, type ExecuteResult } from './executor.js';
+import { describeReasons, type ExecuteResult } from './executor.js';
+import { applyOnce } from './apply-once.js';
 import type { ApplyMetrics } from './metrics.js';
 import { readAppliedState, verifyAppliedState, withApplyLock, writeAppliedState } from './state-store.js';
 
@@ -381,16 +380,7 @@ class Pipeline implements ApplyPipeline {
     const generation = this.#publishedGeneration;
     const membership = this.#membership;
     // `now`: removed servers drain for their backend's drainTime (spec), deadlines on this clock.
-    const desired = desiredState(spec, membership, {
-      node: this.#o.node,
-      specHash,
-      mapDir: this.#mapDir,
-      now: this.#clock.now(),
-      ...(this.#applied === null ? {} : { previous: this.#applied }),
-    });
-    const thePlan = planChange(this.#applied, desired);
-    if (thePlan.kind !== 'none') this.#o.log.info({ plan: thePlan.kind, reasons: describeReasons(thePlan.reasons), ops: thePlan.kind === 'runtime' ? thePlan.ops.length : thePlan.after.length, generation }, 'applying');
-    const result = await executePlan({ plan: thePlan, spec, desired }, {
+    const once = await applyOnce({ spec, specHash, node: this.#o.node, membership, applied: this.#applied, now: this.#clock.now(), log: this.#o.log, context: { generation } }, {
       runtime: this.#o.haproxy.runtime,
       reloader: this.#o.haproxy.reloader,
       runDir: this.#o.runDir,
@@ -398,20 +388,21 @@ class Pipeline implements ApplyPipeline {
       ...(this.#o.haproxy.binary === undefined ? {} : { haproxyBinary: this.#o.haproxy.binary }),
       ...(this.#o.metrics === undefined ? {} : { metrics: this.#o.metrics }),
     }, { signal });
+    const result = once.result;
+    if (result === undefined) throw new SystemError('INTERNAL', 'an apply that is no dry run returned no result');
     this.#counts.applies++;
+    this.#applied = once.applied;
     let configHash: string | undefined;
     if (result.kind === 'failed') {
       this.#counts.failures++;
       this.#o.log.error({ error: result.error, reasons: describeReasons(result.reasons), live: result.live }, 'apply failed; retrying with backoff');
-      if (result.live === 'unknown') this.#applied = null;
     } else {
       if (result.kind === 'reloaded') this.#counts.reloads++;
       if (result.kind === 'runtime') this.#counts.runtime++;
       if (result.kind === 'fell-back-to-reload') this.#counts.fallbacks++;
-      this.#applied = desired;
       this.#appliedGeneration = generation;
       this.#o.metrics?.generation.set({}, generation);
-      configHash = sha256(renderForState(spec, desired, this.#o.runDir).config);
+      configHash = once.configHash;
       this.#configHash = configHash;
     }
     if (result.kind !== 'noop' || saved === undefined) {
@@ -427,10 +418,6 @@ function discoveryKey(spec: Spec): string {
   return JSON.stringify({ sources: spec.discovery, backends: spec.backends.flatMap((b) => (b.discovery === undefined ? [] : [[b.name, b.discovery.source]])) });
 }
 
-/** sha256 hex of a string. */
-export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
 
 /** Code and message of any thrown value (INTERNAL for what is not an OverlayError). */
 function describeError(err: unknown): { code: string; message: string } {

@@ -85,13 +85,7 @@ export async function applyConfig(files: HaproxyFiles, options: ApplyConfigOptio
   signal.throwIfAborted();
   const reloadId = `${systemClock.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   const paths = haproxyPaths(files.dir);
-  const names = new Set<string>();
-  for (const m of files.maps) {
-    if (!MAP_NAME.test(m.name) || names.has(m.name)) {
-      throw new UserError('HAPROXY_RUNTIME_ARGUMENT', `map file name ${JSON.stringify(m.name)} is not allowed: use a unique plain file name (letters, digits, '.', '_', '-')`);
-    }
-    names.add(m.name);
-  }
+  const names = assertMapNames(files.maps);
   await mkdir(paths.mapDir, { recursive: true });
 
   const current = await readTree(paths.config, paths.mapDir, signal);
@@ -99,53 +93,132 @@ export async function applyConfig(files: HaproxyFiles, options: ApplyConfigOptio
     return { changed: false, reloadId, reason };
   }
 
-  const staging = await mkdtemp(join(files.dir, `.staging-${reloadId}-`));
+  await stageCheckInstall(files, {
+    signal,
+    id: reloadId,
+    // Maps the new config no longer refers to go once it is loaded (a failed reload restores them).
+    removeStaleMaps: false,
+    check: async (staged) => {
+      const check = await checkHaproxyConfig(staged.config, { signal, ...(options.haproxy === undefined ? {} : { haproxy: options.haproxy }) });
+      if (!check.ok) {
+        const output = check.output;
+        throw new SystemError('HAPROXY_CONFIG_INVALID', `haproxy -c rejected the new configuration (reload ${reloadId}, ${reason}); nothing was changed. haproxy said:\n${output}`, {
+          details: { reloadId, reason, output },
+        });
+      }
+    },
+    // Keep what runs now as last known good, before anything live changes.
+    beforeInstall: async () => {
+      if (current.config === undefined) return;
+      await writeFileAtomic(paths.lkgConfig, current.config, { signal });
+      await replaceDir(paths.lkgMapDir, current.maps, signal);
+    },
+  });
+
+  if (options.reload === null) {
+    await removeExtraMaps(paths.mapDir, names);
+    return { changed: true, reloadId, reason, reload: null };
+  }
+  let result: ReloadResult;
+  try {
+    result = await options.reload.reload({ signal, timeoutMs: options.reloadTimeoutMs ?? 30_000 });
+  } catch (err) {
+    await restore(paths, current);
+    throw err;
+  }
+  if (!result.ok) {
+    await restore(paths, current);
+    throw new SystemError('HAPROXY_RELOAD_FAILED', `haproxy did not load the new configuration (reload ${reloadId}, ${reason}): ${result.reason}: ${result.detail}. The last known good files were restored; the running workers were not touched.`, {
+      details: { reloadId, reason, result },
+    });
+  }
+  await removeExtraMaps(paths.mapDir, names);
+  return { changed: true, reloadId, reason, reload: result };
+}
+
+/** The staged copy of one configuration: paths inside the staging directory. */
+export interface StagedFiles {
+  /** The staging directory (`<dir>/.staging-<id>-*`); `extra` files are here under their names. */
+  readonly dir: string;
+  /** The staged haproxy.cfg: the config with `<dir>/maps/` pointed at `mapDir`, nothing else changed. */
+  readonly config: string;
+  readonly mapDir: string;
+}
+
+export interface StageCheckInstallOptions<T> {
+  readonly signal: AbortSignal;
+  /** Checks the staged files (`haproxy -c`, ...); throw to stop with nothing installed. */
+  readonly check: (staged: StagedFiles) => Promise<T>;
+  /** Other files staged beside haproxy.cfg and installed after it (`keepalived.conf` for `overlay-lb render`). */
+  readonly extra?: readonly { readonly name: string; readonly content: string }[];
+  /** Runs after a passed check, before anything is installed (applyConfig keeps the last known good here). */
+  readonly beforeInstall?: () => Promise<void>;
+  /** Remove map files of `<dir>/maps` the config does not list, once installed. @default true */
+  readonly removeStaleMaps?: boolean;
+  /** Names the staging directory (`.staging-<id>-`). */
+  readonly id?: string;
+}
+
+/**
+ * The one "stage, check, install" routine, for the agent's applies (`applyConfig`) and for
+ * `overlay-lb render` (src/ops/render.ts):
+ * 1. write the maps, the config and `extra` into a staging directory under `files.dir` (the
+ *    config copy refers to the staged maps);
+ * 2. run `check` on them: nothing under `files.dir` changed yet when it throws;
+ * 3. install: the maps renamed into `<dir>/maps` first (the config never refers to a map that is
+ *    not there yet), then haproxy.cfg and `extra`, each atomically;
+ * 4. remove the staging directory (also on failure).
+ *
+ * @returns what `check` returned and the paths installed, config files last.
+ * @throws UserError HAPROXY_RUNTIME_ARGUMENT for a map name that is not a plain file name;
+ *   whatever `check` throws; SystemError FILE_WRITE when a file cannot be written.
+ */
+export async function stageCheckInstall<T>(files: HaproxyFiles, options: StageCheckInstallOptions<T>): Promise<{ readonly check: T; readonly installed: readonly string[] }> {
+  const { signal } = options;
+  const names = assertMapNames(files.maps);
+  const paths = haproxyPaths(files.dir);
+  await mkdir(paths.mapDir, { recursive: true });
+  const staging = await mkdtemp(join(files.dir, `.staging-${options.id ?? randomBytes(4).toString('hex')}-`));
   try {
     const stagedMapDir = join(staging, 'maps');
     await mkdir(stagedMapDir);
     for (const m of files.maps) await writeFileAtomic(join(stagedMapDir, m.name), m.content, { signal });
     const stagedConfig = join(staging, 'haproxy.cfg');
     await writeFileAtomic(stagedConfig, files.config.split(`${paths.mapDir}/`).join(`${stagedMapDir}/`), { signal });
-    const check = await checkHaproxyConfig(stagedConfig, { signal, ...(options.haproxy === undefined ? {} : { haproxy: options.haproxy }) });
-    if (!check.ok) {
-      const output = check.output;
-      throw new SystemError('HAPROXY_CONFIG_INVALID', `haproxy -c rejected the new configuration (reload ${reloadId}, ${reason}); nothing was changed. haproxy said:\n${output}`, {
-        details: { reloadId, reason, output },
-      });
-    }
+    for (const f of options.extra ?? []) await writeFileAtomic(join(staging, f.name), f.content, { signal });
+    const check = await options.check({ dir: staging, config: stagedConfig, mapDir: stagedMapDir });
+    await options.beforeInstall?.();
 
-    // Keep what runs now as last known good, before anything live changes.
-    if (current.config !== undefined) {
-      await writeFileAtomic(paths.lkgConfig, current.config, { signal });
-      await replaceDir(paths.lkgMapDir, current.maps, signal);
+    const installed: string[] = [];
+    for (const m of files.maps) {
+      const path = join(paths.mapDir, m.name);
+      await rename(join(stagedMapDir, m.name), path);
+      installed.push(path);
     }
-
-    for (const m of files.maps) await rename(join(stagedMapDir, m.name), join(paths.mapDir, m.name));
     await writeFileAtomic(paths.config, files.config);
-
-    if (options.reload === null) {
-      await removeExtraMaps(paths.mapDir, names);
-      return { changed: true, reloadId, reason, reload: null };
+    installed.push(paths.config);
+    for (const f of options.extra ?? []) {
+      const path = join(files.dir, f.name);
+      await rename(join(staging, f.name), path);
+      installed.push(path);
     }
-
-    let result: ReloadResult;
-    try {
-      result = await options.reload.reload({ signal, timeoutMs: options.reloadTimeoutMs ?? 30_000 });
-    } catch (err) {
-      await restore(paths, current);
-      throw err;
-    }
-    if (!result.ok) {
-      await restore(paths, current);
-      throw new SystemError('HAPROXY_RELOAD_FAILED', `haproxy did not load the new configuration (reload ${reloadId}, ${reason}): ${result.reason}: ${result.detail}. The last known good files were restored; the running workers were not touched.`, {
-        details: { reloadId, reason, result },
-      });
-    }
-    await removeExtraMaps(paths.mapDir, names);
-    return { changed: true, reloadId, reason, reload: result };
+    if (options.removeStaleMaps !== false) await removeExtraMaps(paths.mapDir, names);
+    return { check, installed };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/** The map names of `maps`, each a unique plain file name. */
+function assertMapNames(maps: HaproxyFiles['maps']): Set<string> {
+  const names = new Set<string>();
+  for (const m of maps) {
+    if (!MAP_NAME.test(m.name) || names.has(m.name)) {
+      throw new UserError('HAPROXY_RUNTIME_ARGUMENT', `map file name ${JSON.stringify(m.name)} is not allowed: use a unique plain file name (letters, digits, '.', '_', '-')`);
+    }
+    names.add(m.name);
+  }
+  return names;
 }
 
 interface Tree {

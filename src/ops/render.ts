@@ -1,4 +1,4 @@
-import { access, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Spec, Tls } from '../model/spec.js';
@@ -6,10 +6,10 @@ import { findNode } from '../spec/nodes.js';
 import { renderHaproxy } from '../render/haproxy.js';
 import { renderKeepalived } from '../render/keepalived.js';
 import { checkHaproxyConfig } from '../haproxy/check.js';
+import { haproxyPaths, stageCheckInstall } from '../haproxy/config-writer.js';
 import { checkKeepalivedConfig } from '../keepalived/check.js';
 import type { ConfigCheckResult } from '../haproxy/check.js';
 import { OverlayError, SystemError, UserError } from '../util/errors.js';
-import { writeFileAtomic } from '../util/fs-atomic.js';
 import { describeErrno, ensureWritableDirectory } from './paths.js';
 
 /** `auto`: check with each tool that is installed; `require`: a missing tool is an error; `skip`: no check. */
@@ -29,9 +29,10 @@ export interface RenderNodeResult {
 
 /**
  * Renders one node's haproxy.cfg, map files and keepalived.conf into `outDir` and validates them
- * with the real tools BEFORE anything in `outDir` changes: the files are rendered into a staging
- * directory, checked there (`haproxy -c`, keepalived's config test), then written atomically
- * (maps first, so the config never references a map that is not there yet).
+ * with the real tools BEFORE anything in `outDir` changes, through the agent's one "stage, check,
+ * install" routine (`stageCheckInstall`, src/haproxy/config-writer.ts): the files are staged,
+ * checked there (`haproxy -c`, keepalived's config test), then written atomically (maps first,
+ * so the config never references a map that is not there yet).
  *
  * A keepalived config test that fails only because the VRRP interface does not exist on this
  * machine is a warning: rendering happens on a workstation, the interface exists on the node.
@@ -55,45 +56,22 @@ export async function renderNodeFiles(
   if (options.validate !== 'skip') await checkCertificates(spec, signal);
   if (options.validate !== 'skip') await checkBodyFiles(spec, signal);
   await ensureWritableDirectory(join(outDir, 'maps'), { what: 'output directory', missing: 'create', ...(signal ? { signal } : {}) });
-  const staging = await writing(outDir, () => mkdtemp(join(outDir, '.staging-')));
-  try {
-    const staged = renderHaproxy(spec, { node, specHash, mapDir: join(staging, 'maps') });
-    const keepalived = renderKeepalived(spec, { node, specHash });
-    await writing(outDir, async () => {
-      await mkdir(join(staging, 'maps'));
-      for (const map of staged.maps) await writeFile(join(staging, 'maps', map.name), map.content);
-      await writeFile(join(staging, 'haproxy.cfg'), staged.config);
-      await writeFile(join(staging, 'keepalived.conf'), keepalived);
-    });
-
-    const haproxyCheck = await runCheck('haproxy', () => checkHaproxyConfig(join(staging, 'haproxy.cfg'), signal ? { signal } : {}), options.validate);
-    const keepalivedCheck = await runCheck('keepalived', () => checkKeepalivedConfig(join(staging, 'keepalived.conf'), signal ? { signal } : {}), options.validate);
-
-    const final = renderHaproxy(spec, { node, specHash, mapDir: join(outDir, 'maps') });
-    const files: string[] = [];
-    const wanted = new Set(final.maps.map((m) => m.name));
-    await writing(outDir, async () => {
-      for (const map of final.maps) {
-        const path = join(outDir, 'maps', map.name);
-        await writeFileAtomic(path, map.content, signal ? { signal } : {});
-        files.push(path);
-      }
-      for (const [name, content] of [['haproxy.cfg', final.config], ['keepalived.conf', keepalived]] as const) {
-        const path = join(outDir, name);
-        await writeFileAtomic(path, content, signal ? { signal } : {});
-        files.push(path);
-      }
-      // Map files of an earlier render that the new config no longer references.
-      for (const entry of await readdir(join(outDir, 'maps'))) {
-        if (entry.endsWith('.map') && !wanted.has(entry)) await rm(join(outDir, 'maps', entry), { force: true });
-      }
-    });
-    // The tools' messages name the staging directory, which is gone when the caller reads them.
-    const here = (c: CheckOutcome): CheckOutcome => (c.status === 'skipped' ? c : { ...c, output: c.output.replaceAll(staging, outDir) });
-    return { outDir, files, checks: { haproxy: here(haproxyCheck), keepalived: here(keepalivedCheck) } };
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-  }
+  const rendered = renderHaproxy(spec, { node, specHash, mapDir: haproxyPaths(outDir).mapDir });
+  const keepalived = renderKeepalived(spec, { node, specHash });
+  const { check, installed } = await writing(outDir, () =>
+    stageCheckInstall({ dir: outDir, config: rendered.config, maps: rendered.maps }, {
+      ...(signal ? { signal } : { signal: new AbortController().signal }),
+      extra: [{ name: 'keepalived.conf', content: keepalived }],
+      check: async (staged) => {
+        const haproxyCheck = await runCheck('haproxy', () => checkHaproxyConfig(staged.config, signal ? { signal } : {}), options.validate);
+        const keepalivedCheck = await runCheck('keepalived', () => checkKeepalivedConfig(join(staged.dir, 'keepalived.conf'), signal ? { signal } : {}), options.validate);
+        // The tools' messages name the staging directory, which is gone when the caller reads them.
+        const here = (c: CheckOutcome): CheckOutcome => (c.status === 'skipped' ? c : { ...c, output: c.output.replaceAll(staged.dir, outDir) });
+        return { haproxy: here(haproxyCheck), keepalived: here(keepalivedCheck) };
+      },
+    }),
+  );
+  return { outDir, files: installed, checks: check };
 }
 
 async function runCheck(tool: 'haproxy' | 'keepalived', check: () => Promise<ConfigCheckResult>, mode: ValidateMode): Promise<CheckOutcome> {
@@ -129,11 +107,16 @@ function onlyMissingInterface(output: string): boolean {
   return lines.length > 0 && lines.every((l) => /Unknown interface|interface .* doesn't exist|Non-existent interface specified in configuration|VRRP_Instance .* ignoring/i.test(l));
 }
 
-/** System-call failures while writing into the output directory are the user's to fix (a path, a disk). */
+/**
+ * System-call failures while writing into the output directory are the user's to fix (a path, a
+ * disk). Only raw system errors and failed writes (FILE_WRITE): a check's own errors (a missing
+ * tool, a refused config) pass through as they are.
+ */
 async function writing<T>(outDir: string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (err) {
+    if (err instanceof OverlayError && err.code !== 'FILE_WRITE') throw err;
     const errno = err instanceof OverlayError ? err.cause : err;
     const code = (errno as NodeJS.ErrnoException | undefined)?.code;
     if (typeof code !== 'string' || !USER_ERRNO.has(code)) throw err;

@@ -14,7 +14,7 @@
  *    never shrinks below a count the previous state had grown to (no reload flapping around a
  *    power of two); a restart (no previous state) starts again from the pure formula.
  */
-import { SPARE_PREFIX } from './structure.js';
+import { EMPTY_SLOT, SPARE_PREFIX } from '../render/haproxy-config.js';
 
 /** A server's administrative state, as `set server <b>/<s> state` takes it. */
 export type ServerState = 'ready' | 'drain' | 'maint';
@@ -46,9 +46,9 @@ export interface MemberServer {
 }
 
 /** The address and port a free spare slot holds in the rendered config. */
-export const FREE_ADDRESS = '0.0.0.0';
+export const FREE_ADDRESS = EMPTY_SLOT.address;
 /** The weight spare slots are rendered with (`server olb-spare-<n> 0.0.0.0:0 weight 100 disabled`). */
-export const SPARE_WEIGHT = 100;
+export const SPARE_WEIGHT = EMPTY_SLOT.weight;
 
 /** `address:port`, with IPv6 addresses lower-cased and bracketed (the discovery layer's key). */
 export function memberKey(server: Pick<MemberServer, 'address' | 'port'>): string {

@@ -8,12 +8,15 @@
  * - the structural half: the rendered config with that runtime half masked out
  *   (src/plan/structure.ts), the spare slot counts and the map files' roles, summed up in
  *   `structuralHash`. Two states with equal hashes differ only in what the Runtime API can change.
+ *
+ * `desiredConfig` renders the typed config once (src/render/haproxy-config.ts) and derives the
+ * state from it; the apply path writes that same config (`configForState`), never a second render.
  */
 import type { Spec } from '../model/spec.js';
-import { renderHaproxy, splitMapName, SWITCHES_MAP, type RenderHaproxyOptions } from '../render/haproxy.js';
-import { isCrtListName } from '../render/tls.js';
-import { planRoutes } from '../render/maps.js';
+import { renderHaproxyConfig, type RenderHaproxyOptions } from '../render/haproxy.js';
+import type { HaproxyConfig, MapMatch, MapRole as FileRole, ServerLine } from '../render/haproxy-config.js';
 import { deepFreeze } from '../spec/parse.js';
+import { SystemError } from '../util/errors.js';
 import { assignSpareSlots, FREE_ADDRESS, spareName, SPARE_WEIGHT, type MemberServer, type SlotIntent } from './slots.js';
 import { hashJson, maskConfig, type ConfigSection } from './structure.js';
 
@@ -40,9 +43,8 @@ export interface BackendIntent {
  * - `split`: `lo:hi backend` bucket ranges of one weighted split;
  * - `run`: the keys of a run of same-shaped routes (src/render/maps.ts).
  */
-export type MapRole = 'switches' | 'split' | 'run';
-/** How HAProxy matches the map: exact keys (map_str), longest match (map_beg, map_ip), integer ranges (map_int). */
-export type MapMatch = 'exact' | 'longest' | 'range';
+export type MapRole = Exclude<FileRole, 'crt-list'>;
+export type { MapMatch } from '../render/haproxy-config.js';
 
 export interface MapEntryIntent {
   readonly key: string;
@@ -126,6 +128,21 @@ export function specForState(spec: Spec, state: Pick<HaproxyState, 'backends'>):
  * @throws UserError SPEC_NODE, SystemError INTERNAL: as `renderHaproxy`.
  */
 export function desiredState(spec: Spec, membership: MembershipInput, options: DesiredStateOptions): HaproxyState {
+  return desiredConfig(spec, membership, options).state;
+}
+
+/** The desired state and the typed config it was computed from (the config's spare slots still empty: see `configForState`). */
+export interface DesiredConfig {
+  readonly state: HaproxyState;
+  readonly config: HaproxyConfig;
+}
+
+/**
+ * {@link desiredState} and the one render it comes from: write `configForState(config, state)`,
+ * so one apply renders the config once.
+ * @throws as {@link desiredState}.
+ */
+export function desiredConfig(spec: Spec, membership: MembershipInput, options: DesiredStateOptions): DesiredConfig {
   const previous = new Map((options.previous?.backends ?? []).map((b) => [b.name, b]));
   const backends: BackendIntent[] = spec.backends.map((be) => {
     const statics: SlotIntent[] = be.servers.map((s) => ({ server: s.name, spare: false, address: s.address, port: s.port, weight: s.weight, state: 'ready' }));
@@ -145,17 +162,17 @@ export function desiredState(spec: Spec, membership: MembershipInput, options: D
   });
   backends.sort(compareNames);
 
-  const rendered = renderHaproxy(specForState(spec, { backends }), { node: options.node, specHash: options.specHash, mapDir: options.mapDir });
-  const sections = maskConfig(rendered.config);
-  const mapDir = options.mapDir.replace(/\/+$/, '');
-  const roles = mapRoles(spec);
+  const config = renderHaproxyConfig(specForState(spec, { backends }), { node: options.node, specHash: options.specHash, mapDir: options.mapDir });
+  const sections = maskConfig(config);
+  const mapDir = config.mapDir;
   // crt-lists (src/render/tls.ts) sit beside the maps but are no map: HAProxy reads them at start
   // only, so their content is structure (a changed name -> certificate choice is a reload).
-  const crtLists = rendered.maps.filter((m) => isCrtListName(m.name)).map((m) => [m.name, m.content]);
-  const maps: MapIntent[] = rendered.maps.filter((m) => !isCrtListName(m.name)).map((m) => {
-    const role = roles.get(m.name) ?? { role: 'run', match: 'exact', subject: m.name };
-    return { name: m.name, path: `${mapDir}/${m.name}`, ...role, entries: parseMap(m.content) };
-  });
+  const crtLists = config.maps.filter((m) => m.role === 'crt-list').map((m) => [m.name, m.content]);
+  const maps: MapIntent[] = [];
+  for (const m of config.maps) {
+    if (m.role === 'crt-list') continue;
+    maps.push({ name: m.name, path: `${mapDir}/${m.name}`, role: m.role, match: m.match, subject: m.subject, entries: firstOfEachKey(m.entries ?? []) });
+  }
   maps.sort(compareNames);
 
   let nextDeadline: number | undefined;
@@ -178,36 +195,53 @@ export function desiredState(spec: Spec, membership: MembershipInput, options: D
     maps,
     ...(nextDeadline === undefined ? {} : { nextDeadline }),
   };
-  return deepFreeze(state);
+  return { state: deepFreeze(state), config };
 }
 
-function mapRoles(spec: Spec): Map<string, Pick<MapIntent, 'role' | 'match' | 'subject'>> {
-  const roles = new Map<string, Pick<MapIntent, 'role' | 'match' | 'subject'>>();
-  roles.set(SWITCHES_MAP, { role: 'switches', match: 'exact', subject: 'switches' });
-  for (const fe of spec.frontends) {
-    for (const r of fe.routes) {
-      if (r.action.kind === 'split') roles.set(splitMapName(fe.name, r.name), { role: 'split', match: 'range', subject: `${fe.name}/${r.name}` });
-    }
-    for (const item of planRoutes(fe)) {
-      if (item.kind !== 'map') continue;
-      const exact = item.shape.kind === 'header-exact' || item.shape.kind === 'host-exact' || item.shape.kind === 'path-exact';
-      roles.set(item.mapName, { role: 'run', match: exact ? 'exact' : 'longest', subject: item.mapName });
-    }
-  }
-  return roles;
+/**
+ * The config `state` runs from: the rendered config with every occupied spare slot filled in
+ * (address, port, weight, no `disabled`), as data.
+ *
+ * Why fill them: the renderer starts every spare slot empty, so right after a reload a discovery
+ * backend would have NO server until the plan's `after` operations ran; measured under wrk, every
+ * structural reload then answered thousands of 503s in that gap. A filled file also means a
+ * haproxy restart serves the discovered servers at once. `maskConfig` drops spare slots from the
+ * structural hash, so filling them never causes a reload by itself.
+ *
+ * @throws SystemError INTERNAL when a slot of `state` is not in `config` (another render).
+ */
+export function configForState(config: HaproxyConfig, state: Pick<HaproxyState, 'backends'>): HaproxyConfig {
+  const backends = new Map(state.backends.map((b) => [b.name, b]));
+  const sections = config.sections.map((section) => {
+    const backend = section.kind === 'backend' && section.name !== undefined ? backends.get(section.name) : undefined;
+    if (backend === undefined) return section;
+    const slots = new Map(backend.slots.filter((s) => s.spare).map((s) => [s.server, s]));
+    let filled = 0;
+    const lines = section.lines.map((line) => {
+      if (line.kind !== 'server' || !line.spare) return line;
+      const slot = slots.get(line.name);
+      if (slot === undefined) throw new SystemError('INTERNAL', `spare slot ${backend.name}/${line.name} of the config is not in the desired state (rendered from another state)`);
+      filled++;
+      if (slot.state === 'maint') return line;
+      // A config line cannot say "drain": weight 0 keeps a new worker from sending a draining
+      // server anything until the executor's `afterReload` sets its state (and its weight back).
+      const out: ServerLine = { ...line, address: slot.address.includes(':') ? `[${slot.address}]` : slot.address, port: slot.port, weight: slot.state === 'drain' ? 0 : slot.weight, disabled: false };
+      return out;
+    });
+    if (filled !== slots.size) throw new SystemError('INTERNAL', `backend ${backend.name} has ${slots.size} spare slots in the desired state and ${filled} in the config (rendered from another state)`);
+    return { ...section, lines };
+  });
+  return { ...config, sections };
 }
 
-/** `key value` lines of a rendered map file; comments skipped; the first of duplicate keys kept. */
-function parseMap(content: string): MapEntryIntent[] {
-  const out: MapEntryIntent[] = [];
+/** The entries of a map with the first of duplicate keys kept (what HAProxy's exact lookup finds). */
+function firstOfEachKey(entries: readonly MapEntryIntent[]): MapEntryIntent[] {
   const seen = new Set<string>();
-  for (const line of content.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const sp = line.indexOf(' ');
-    const key = sp < 0 ? line : line.slice(0, sp);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push({ key, value: sp < 0 ? '' : line.slice(sp + 1).trim() });
+  const out: MapEntryIntent[] = [];
+  for (const e of entries) {
+    if (seen.has(e.key)) continue;
+    seen.add(e.key);
+    out.push({ key: e.key, value: e.value });
   }
   return out;
 }

@@ -1,18 +1,24 @@
 /**
  * The structural part of a rendered haproxy.cfg: everything the Runtime API cannot change.
  *
- * The config is cut into sections (a line that does not start with whitespace opens one), and
- * the runtime-changeable parts are masked out so that two configs that differ only in them have
- * the same sections and the same hash:
+ * Read from the typed config (src/render/haproxy-config.ts), never from its text. The
+ * runtime-changeable parts are masked out so that two configs that differ only in them have the
+ * same sections and the same hash:
  * - comment lines (the header carries the spec hash, which changes with every spec edit, and
  *   the map-run comments carry entry counts);
  * - static `server` lines keep their name and options but not their address, port or weight
  *   (`set server ... addr/weight` changes those);
- * - spare slot lines (`server olb-spare-<n> ...`) are dropped: their number is kept separately
+ * - spare slots (`server olb-spare-<n> ...`) are dropped: their number is kept separately
  *   (see `BackendIntent.spareSlots`) so a grown slot count is reported as such, not as a diff.
  * Map contents are never in the config (only their paths and lookup functions are).
+ *
+ * The masked lines keep the text form of earlier versions (`server s1 <runtime> weight <runtime>
+ * check`), so a state persisted by them has the same hash (no reload after an upgrade).
  */
 import { createHash } from 'node:crypto';
+import { lineText, sectionHeader, serverOptions, type HaproxyConfig } from '../render/haproxy-config.js';
+
+export { SPARE_PREFIX } from '../render/haproxy-config.js';
 
 /** One masked section of the config, for example `backend app` and its directive lines. */
 export interface ConfigSection {
@@ -22,39 +28,23 @@ export interface ConfigSection {
   readonly lines: readonly string[];
 }
 
-/** The prefix of the renderer's spare slot names (`olb-spare-<n>`, 1-based). */
-export const SPARE_PREFIX = 'olb-spare-';
-
-const SERVER_LINE = /^server (\S+) (\S+) weight (\S+)(.*)$/;
 /** What a masked value reads as. */
 export const MASK = '<runtime>';
 
-/** Cuts a rendered config into masked sections (see the module comment). */
-export function maskConfig(config: string): ConfigSection[] {
-  const sections: { header: string; lines: string[] }[] = [];
-  let current: { header: string; lines: string[] } | undefined;
-  for (const raw of config.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    if (!/^\s/.test(raw)) {
-      current = { header: line, lines: [] };
-      sections.push(current);
-      continue;
+/** The masked sections of a typed config (see the module comment). */
+export function maskConfig(config: Pick<HaproxyConfig, 'sections'>): ConfigSection[] {
+  return config.sections.map((s) => {
+    const lines: string[] = [];
+    for (const line of s.lines) {
+      if (line.kind === 'comment') continue;
+      if (line.kind === 'server') {
+        if (!line.spare) lines.push(`server ${line.name} ${MASK} weight ${MASK}${serverOptions(line)}`);
+        continue;
+      }
+      lines.push(lineText(line).trim());
     }
-    if (current === undefined) {
-      current = { header: '', lines: [] };
-      sections.push(current);
-    }
-    const m = SERVER_LINE.exec(line);
-    if (m !== null) {
-      const [, name = '', , , rest = ''] = m;
-      if (name.startsWith(SPARE_PREFIX)) continue;
-      current.lines.push(`server ${name} ${MASK} weight ${MASK}${rest}`);
-      continue;
-    }
-    current.lines.push(line);
-  }
-  return sections;
+    return { header: sectionHeader(s), lines };
+  });
 }
 
 /** sha256 (hex) of a value's JSON form; callers pass arrays and plain objects in a fixed order. */

@@ -7,9 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { plan } from '../../src/plan/planner.js';
-import { afterReload, fillSpareSlots, renderForState } from '../../src/apply/executor.js';
+import { afterReload, renderForState } from '../../src/apply/executor.js';
+import { configForState, desiredConfig } from '../../src/plan/state.js';
+import { renderHaproxy } from '../../src/render/haproxy.js';
+import { serializeHaproxyConfig } from '../../src/render/haproxy-config.js';
 import { makeBackend } from '../helpers/model-builders.js';
-import { baseSpec, edit, slotMap, stateOf } from './fixtures.js';
+import { baseSpec, edit, MAP_DIR, slotMap, stateOf } from './fixtures.js';
 
 const A = '10.0.0.1:80';
 const B = '10.0.0.2:80';
@@ -103,5 +106,7 @@ void test('drain: a reload keeps a draining server draining (weight 0 in the fil
   ]);
   // Without draining slots a reload needs no operations after it (everything is in the file).
   assert.deepEqual(afterReload(s1), []);
-  assert.equal(fillSpareSlots('backend x\n  server olb-spare-1 0.0.0.0:0 weight 100 disabled\n', s1), 'backend x\n  server olb-spare-1 0.0.0.0:0 weight 100 disabled\n');
+  // Free slots stay as rendered: the filled config of an empty membership is the renderer's text.
+  const empty = desiredConfig(spec, new Map(), { node: 'lb-a', specHash: 'test', mapDir: MAP_DIR });
+  assert.equal(serializeHaproxyConfig(configForState(empty.config, empty.state)), renderHaproxy(spec, { node: 'lb-a', specHash: 'test', mapDir: MAP_DIR }).config);
 });
