@@ -65,6 +65,11 @@ export const ERROR_CODES = {
   CLOUD_CONFLICT: system('The resource is in a state that conflicts with the request (RouteAlreadyExists, Resource.AlreadyAssociated).'),
   PROVISION_CONFLICT: user('overlay-lb up found resources with the names it would use that this cluster does not own (no ownership tag); it changed nothing.'),
   CLOUD_DRY_RUN_OK: user('A DryRun request would have succeeded (DryRunOperation).'),
+  // The spec rolled out to every node (apply --cluster, rollback, agents following the release bucket).
+  ROLLOUT_REFUSED: user('apply --cluster or rollback cannot gate the cluster (a node without a fresh published status, no master or two); nothing was changed.'),
+  ROLLOUT_NODE_FAILED: user('A node did not pass its gate (the new spec version applied, healthy, no problems) within its deadline; the rollout stopped there and the nodes after it keep their version.'),
+  ROLLOUT_NOTHING_TO_ROLL_BACK: user('rollback found no earlier spec version to return to (no apply --cluster yet, or no older version kept).'),
+  SPEC_VERSION_INVALID: user('The desired-version pointer a node read from the release bucket, or the spec version it names, is not valid; the node keeps running its current spec.'),
   // Service discovery (src/discovery).
   DISCOVERY_INVALID_DATA: user('A discovery source returned data that is not a valid server list (bad address, port, weight, duplicate, too many entries); the previous snapshot is kept.'),
   DISCOVERY_UNAVAILABLE: system('A discovery source could not be read (server down, timeout, file missing); the last good snapshot is kept.', true),

@@ -165,7 +165,7 @@ void test('first up creates every resource, tagged; the second makes zero write 
   assert.deepEqual(held, {
     trust: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] },
     tags: [{ Key: 'overlay-lb:cluster', Value: 'first' }],
-    policy: JSON.parse(JSON.stringify(lbNodePolicy({ arn: cloudArn, vpcId: spec.spec.cluster.cloud.vpcId!, eipAllocationId: null, release: { bucket: 'first-releases', keys: ['demo/spec.yaml', 'demo/overlay-lb.deb'] } }))),
+    policy: JSON.parse(JSON.stringify(lbNodePolicy({ arn: cloudArn, vpcId: spec.spec.cluster.cloud.vpcId!, eipAllocationId: null, release: { bucket: 'first-releases', keys: ['demo/spec.yaml', 'demo/overlay-lb.deb'], rollout: { pointers: 'demo/desired/*.json', statuses: 'demo/status/*.json' } } }))),
     profileRoles: ['overlay-lb-first'], profileTags: [{ Key: 'overlay-lb:cluster', Value: 'first' }],
     versioning: 'Enabled', bucketTags: [{ Key: 'overlay-lb:cluster', Value: 'first' }],
     objects: {
