@@ -19,6 +19,7 @@ import { desiredKey, DIGEST_METADATA, OWNER_METADATA, resourceNames, statusKey }
 import { LB_NODE_ROLE } from '../../src/lab/controller.js';
 import type { LabHandle } from '../../src/lab/lab.js';
 import { loadSpecFile } from '../../src/ops/load-spec.js';
+import { AWS_CLI } from '../helpers/aws-cli.js';
 import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
 import { agentStatus, isRoot, startE2eLab, waitFor, type E2eLab } from './fixture.js';
 import { createHash } from 'node:crypto';
@@ -66,7 +67,11 @@ async function specVersions(s3: S3Client): Promise<string[]> {
 
 async function published(s3: S3Client, node: string): Promise<PublishedNodeStatus | null> {
   const t = await text(s3, statusKey(PREFIX, node));
-  return t === null ? null : (JSON.parse(t) as PublishedNodeStatus);
+  try {
+    return t === null ? null : (JSON.parse(t) as PublishedNodeStatus);
+  } catch {
+    return null; // the empty object the policy check below writes, until the agent's next write
+  }
 }
 
 /** A copy of the spec with `edit` applied to its YAML document. */
@@ -116,6 +121,19 @@ void test('apply --cluster, rollback and status --cluster through the release bu
   const v1Hash = (await agentStatus(lab, 'lb-a'))?.specHash;
   assert.ok(v1Hash !== undefined);
 
+  // The lab enforces that role's policy on a node's own calls (/usr/bin/aws in lb-a's namespace,
+  // the instance profile's credentials from the lab's IMDS): a node may write its status, never a pointer or the spec.
+  const nodeAws = (args: readonly string[]): ReturnType<LabHandle['exec']> => lab.exec('lb-a', ['env', 'HOME=/tmp', 'AWS_REGION=us-east-1', AWS_CLI, '--endpoint-url', 'http://169.254.169.250', ...args], { signal: AbortSignal.timeout(60_000), allowFailure: true, timeoutMs: 50_000 });
+  const body = join(ctx.dir, 'body.json');
+  await writeFile(body, '{}');
+  const version = await nodeAws(['--version']);
+  assert.match(version.stdout + version.stderr, /^aws-cli\/2\./, 'the lab tests run the aws CLI v2');
+  const own = await nodeAws(['s3api', 'put-object', '--bucket', BUCKET, '--key', statusKey(PREFIX, 'lb-a'), '--body', body]);
+  assert.equal(own.code, 0, own.stderr);
+  for (const denied of [['s3api', 'put-object', '--bucket', BUCKET, '--key', desiredKey(PREFIX, 'lb-a'), '--body', body], ['s3api', 'put-object', '--bucket', BUCKET, '--key', `${PREFIX}spec.yaml`, '--body', body], ['s3api', 'list-objects-v2', '--bucket', BUCKET]]) {
+    const r = await nodeAws(denied);
+    assert.ok(r.code !== 0 && /AccessDenied/.test(r.stderr), `${denied.join(' ')} was not refused: ${r.code} ${r.stderr}`);
+  }
   // GIVEN every agent publishes its status in the bucket (its role may write status/ only)
   await waitFor(e2e, 'both nodes publish their status', async () => (await published(s3!, 'lb-a')) !== null && (await published(s3!, 'lb-b')) !== null, { timeoutMs: 60_000 });
   const statusOk = await cli(lab, ['status', e2e.specFile, '--cluster']);

@@ -363,7 +363,7 @@ void test('/usr/bin/aws reads what up made: the role, its policy and profile, th
     const role = JSON.parse((await cli.run(['iam', 'get-role', '--role-name', 'overlay-lb-cli', ...e])).stdout) as { Role: { Tags?: { Key: string; Value: string }[] } };
     assert.deepEqual(role.Role.Tags, [{ Key: 'overlay-lb:cluster', Value: 'cli' }]);
     const policy = JSON.parse((await cli.run(['iam', 'get-role-policy', '--role-name', 'overlay-lb-cli', '--policy-name', 'overlay-lb-node', ...e])).stdout) as { PolicyDocument: { Statement: { Sid: string }[] } };
-    assert.deepEqual(policy.PolicyDocument.Statement.map((s) => s.Sid), ['Discover', 'MoveVipRoute', 'MasterHeartbeat', 'ReadRelease']);
+    assert.deepEqual(policy.PolicyDocument.Statement.map((s) => s.Sid), ['Discover', 'MoveVipRoute', 'MasterHeartbeat', 'ReadRelease', 'FollowRollout', 'PublishStatus']);
     const profile = JSON.parse((await cli.run(['iam', 'get-instance-profile', '--instance-profile-name', 'overlay-lb-cli', ...e])).stdout) as { InstanceProfile: { Roles: { RoleName: string }[] } };
     assert.deepEqual(profile.InstanceProfile.Roles.map((r) => r.RoleName), ['overlay-lb-cli']);
     const versioning = JSON.parse((await cli.run(['s3api', 'get-bucket-versioning', '--bucket', 'cli-releases', ...e])).stdout) as { Status: string };
