@@ -85,3 +85,33 @@ void test('aws iam: roles, inline policies, instance profiles and tags, with IAM
   assert.match(noProfile.stderr, /\(NoSuchEntity\).*Instance Profile lb-node cannot be found\./);
   assert.deepEqual([lab.cloud.view().roles, lab.cloud.view().instanceProfiles], [{}, {}]);
 });
+
+void test('aws iam list-roles / list-instance-profiles: --path-prefix, and the CLI\'s own paging over Marker (--page-size 1)', { skip }, async (t) => {
+  const { cli, aws } = await start(t);
+  assert.match((await cli.run(['--version'])).stdout, /^aws-cli\/2\./);
+  const trustFile = join(cli.home, 'trust.json');
+  await writeFile(trustFile, JSON.stringify(TRUST));
+  for (const args of [
+    ['iam', 'create-role', '--role-name', 'list-b', '--assume-role-policy-document', `file://${trustFile}`, '--tags', 'Key=k,Value=v'],
+    ['iam', 'create-role', '--role-name', 'list-a', '--path', '/team/', '--assume-role-policy-document', `file://${trustFile}`],
+    ['iam', 'create-instance-profile', '--instance-profile-name', 'list-p', '--path', '/team/'],
+    ['iam', 'add-role-to-instance-profile', '--instance-profile-name', 'list-p', '--role-name', 'list-a'],
+  ]) {
+    const r = await aws(args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  }
+  type Roles = { Roles: { RoleName: string; Path: string; Tags?: unknown }[] };
+  const all = await aws(['iam', 'list-roles']);
+  assert.equal(all.code, 0, all.stderr);
+  const roles = (JSON.parse(all.stdout) as Roles).Roles;
+  assert.deepEqual(roles.map((r) => r.RoleName), ['list-a', 'list-b']);
+  assert.ok(roles.every((r) => r.Tags === undefined), 'IAM lists roles without their tags');
+  // One role per request: the CLI follows IsTruncated/Marker to the end and joins the pages.
+  const paged = await aws(['iam', 'list-roles', '--page-size', '1']);
+  assert.deepEqual((JSON.parse(paged.stdout) as Roles).Roles.map((r) => r.RoleName), ['list-a', 'list-b']);
+  const team = await aws(['iam', 'list-roles', '--path-prefix', '/team/']);
+  assert.deepEqual((JSON.parse(team.stdout) as Roles).Roles.map((r) => [r.RoleName, r.Path]), [['list-a', '/team/']]);
+  const profiles = await aws(['iam', 'list-instance-profiles', '--path-prefix', '/team/', '--page-size', '1']);
+  assert.equal(profiles.code, 0, profiles.stderr);
+  assert.deepEqual((JSON.parse(profiles.stdout) as { InstanceProfiles: { InstanceProfileName: string; Roles: { RoleName: string }[] }[] }).InstanceProfiles.map((p) => [p.InstanceProfileName, p.Roles.map((r) => r.RoleName)]), [['list-p', ['list-a']]]);
+});
