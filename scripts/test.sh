@@ -5,6 +5,18 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 source scripts/runtime.sh   # the pinned Node.js 24 first on PATH (installed by install-deps)
 npx eslint .
+# The AWS CDK construct (constructs/: its own package, lockfile and node_modules, so aws-cdk-lib
+# never reaches the main package or the .deb): installed from its lockfile when that changed,
+# built, linted and tested (docs/cdk.md).
+(
+  cd constructs
+  if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+    npm ci --no-audit --no-fund --no-update-notifier >/dev/null
+  fi
+  npm run --silent build
+  npm run --silent lint
+  npm test --silent
+)
 # Tests run one file at a time: many of them own network namespaces and real haproxy/keepalived.
 # Every *.test.js under dist/test, matched by the runner's own glob (quoted: Node >= 22 expands it;
 # a directory argument is no longer searched for tests).

@@ -64,6 +64,7 @@ export const ERROR_CODES = {
   CLOUD_INVALID_REQUEST: user('The cloud API rejected a parameter (InvalidParameterValue and similar).'),
   CLOUD_CONFLICT: system('The resource is in a state that conflicts with the request (RouteAlreadyExists, Resource.AlreadyAssociated).'),
   PROVISION_CONFLICT: user('overlay-lb up found resources with the names it would use that this cluster does not own (no ownership tag); it changed nothing.'),
+  CONSTRUCT_PROPS: user('A prop of the OverlayLb AWS CDK construct (constructs/) is wrong or contradicts the spec; the synth stops.'),
   CLOUD_DRY_RUN_OK: user('A DryRun request would have succeeded (DryRunOperation).'),
   // Service discovery (src/discovery).
   DISCOVERY_INVALID_DATA: user('A discovery source returned data that is not a valid server list (bad address, port, weight, duplicate, too many entries); the previous snapshot is kept.'),

@@ -7,9 +7,9 @@
  */
 import type { Spec } from '../../../model/spec.js';
 import type { PendingKind, ProvisionResource } from '../../provision-kind.js';
-import { lbNodePolicy } from '../iam-policy.js';
 import { iamResources } from './iam-resources.js';
 import { resourceNames } from './names.js';
+import { nodeRolePolicy } from './node-policy.js';
 import { s3Resources } from './s3-resources.js';
 import type { ProvisionSession } from './session.js';
 
@@ -36,14 +36,7 @@ const KINDS: readonly KindEntry[] = [
     kinds: ['iam-role', 'iam-role-policy', 'iam-instance-profile', 'iam-profile-role'],
     build: ({ spec, session, account }) => {
       const names = resourceNames(spec);
-      const { cloud } = spec.cluster;
-      const region = session.region;
-      const policy = lbNodePolicy({
-        arn: (type, id) => `arn:aws:ec2:${region}:${account}:${type}/${id}`,
-        vpcId: cloud.vpcId ?? '',
-        eipAllocationId: cloud.failover === 'eip' ? (cloud.eipAllocationId ?? null) : null,
-        release: { bucket: names.bucket, keys: [names.specKey, names.packageKey] },
-      });
+      const policy = nodeRolePolicy(spec, { region: session.region, account, release: names });
       return iamResources({ session, account, cluster: spec.cluster.name, roleName: names.role, profileName: names.instanceProfile, policy });
     },
   },

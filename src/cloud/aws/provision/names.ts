@@ -20,15 +20,22 @@ export const STATUS_OBJECT_DIR = 'status/';
 /** The inline policy of the nodes' role (one policy: src/cloud/aws/iam-policy.ts). */
 export const NODE_POLICY_NAME = 'overlay-lb-node';
 
+/**
+ * Where a node reads its release (the spec and the package) in S3: `up`'s bucket and keys
+ * (`resourceNames`), or another deployment's, such as the CDK construct's assets (constructs/).
+ */
+export interface ReleaseLocation {
+  readonly bucket: string;
+  readonly specKey: string;
+  readonly packageKey: string;
+}
+
 /** The names `up` gives the resources of `spec`'s cluster. */
-export interface ResourceNames {
+export interface ResourceNames extends ReleaseLocation {
   /** IAM role and instance profile (IAM names: at most 64 characters; cluster names have at most 32). */
   readonly role: string;
   readonly instanceProfile: string;
   readonly securityGroup: string;
-  readonly bucket: string;
-  readonly specKey: string;
-  readonly packageKey: string;
 }
 
 /** The release objects' keys under `prefix` ("" or ending in `/`). */
