@@ -5,20 +5,24 @@
  *   `lab up` builds its nodes, recorded in the state file so `lab down` removes it), the data
  *   path told about the ENI (routes, source/destination check, Elastic IPs), then `running`, then
  *   the user-data run once as root inside the namespace, as cloud-init runs a `#!` script, its
- *   output appended to the console log (GetConsoleOutput);
+ *   output appended to the console log (GetConsoleOutput), in the instance's own view of the
+ *   machine (MACHINE_VIEW_DIRS: overlays on /etc, /usr, /var, /root and its own /run, kept in
+ *   `instances/<id>/`), which everything it starts inherits: two instances installing the
+ *   package or writing /etc/overlay-lb never collide, and the host stays unchanged;
  * - stopping: every process in the namespace gets SIGTERM (SIGKILL after a grace period), the
  *   ENI's link goes down, then `stopped`; pending again (StartInstances): the link comes up,
  *   `running` (user-data is not run again, as cloud-init runs it once per instance);
  * - shutting-down: the processes are stopped as for a stop (their open connections end as a
- *   shutting-down machine ends them), the namespace is removed (its veth with it), then
- *   `terminated` (the model deletes the ENI).
+ *   shutting-down machine ends them), the namespace is removed (its veth with it) and the
+ *   instance's directory (its mounts ended with its processes), then `terminated` (the model
+ *   deletes the ENI).
  * Instance processes are the processes in the instance's namespace (`ip netns pids`): whatever
  * the user-data starts, also in the background, is tracked without a pid file.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, open, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { LabCloud, InstanceData, InstanceStateName } from './ec2/state.js';
 import type { LabInstance } from './plan.js';
 import { apiInstanceNamespace, type Lab } from './topology.js';
@@ -35,6 +39,65 @@ export const USER_DATA_ENV = {
   /** The lab's AWS endpoint, as AWS_ENDPOINT_URL (honoured by the SDKs and by aws-cli >= 2.13). */
   AWS_ENDPOINT_URL: 'http://169.254.169.250',
 } as const;
+
+/** Where the user-data script is inside an instance (cloud-init's path for the first script part). */
+export const USER_DATA_SCRIPT = '/var/lib/cloud/instance/scripts/part-001';
+
+/**
+ * The directories of the host that an instance sees as its own: an overlay on each (the host's
+ * directory below, the instance's changes above, kept in `instances/<id>/fs/<dir>/`), so a
+ * package installed by `apt-get install`/`dpkg -i`, /etc/overlay-lb, /var/lib/dpkg and
+ * /var/log/overlay-lb are the instance's and the host's stay untouched. /run is the instance's own
+ * empty directory (`instances/<id>/run`), as a booted machine's /run is empty.
+ */
+export const MACHINE_VIEW_DIRS = ['etc', 'usr', 'var', 'root'] as const;
+
+/** The lab's directory of one API instance (user-data, console log, its machine view). */
+export function instanceDir(labDir: string, instanceId: string): string {
+  return join(labDir, 'instances', instanceId);
+}
+
+/**
+ * Creates the upper and work directories of an instance's view under `dir` (its instance
+ * directory). Refuses a lab directory the overlays could not use: one inside an overlaid
+ * directory (overlayfs refuses overlapping layers) or with a character that ends a mount option.
+ */
+async function prepareMachineView(dir: string): Promise<{ readonly varUpper: string }> {
+  const absolute = resolve(dir);
+  const overlapping = MACHINE_VIEW_DIRS.find((d) => absolute === `/${d}` || absolute.startsWith(`/${d}/`));
+  if (overlapping !== undefined || /[,:\\\s]/.test(absolute)) {
+    throw new SystemError('LAB_COMMAND_FAILED', `the lab directory ${JSON.stringify(absolute)} cannot hold an instance's file system view: it must not lie under ${MACHINE_VIEW_DIRS.map((d) => `/${d}`).join(', ')} nor contain , : \\ or spaces; start the lab with another --state-dir (the default /run/overlay-lb-lab works)`);
+  }
+  for (const d of MACHINE_VIEW_DIRS) {
+    await mkdir(join(absolute, 'fs', d, 'upper'), { recursive: true, mode: 0o755 });
+    await mkdir(join(absolute, 'fs', d, 'work'), { recursive: true, mode: 0o700 });
+  }
+  await mkdir(join(absolute, 'run', 'lock'), { recursive: true, mode: 0o755 });
+  return { varUpper: join(absolute, 'fs', 'var', 'upper') };
+}
+
+/**
+ * A fixed shell (no value is interpolated: the instance directory and the command are its
+ * positional parameters) that mounts an instance's view in a private mount namespace, then
+ * execs the command in it. `ip netns exec` already gives the command a mount namespace of its own
+ * (slave to the host's); `unshare --propagation private` makes sure no mount made inside it
+ * ever reaches the host. The mounts end with the namespace, when the instance's last process does.
+ */
+const MOUNT_VIEW = [
+  'set -e',
+  'd=$1',
+  'shift',
+  `for p in ${MACHINE_VIEW_DIRS.join(' ')}; do`,
+  '  mount -t overlay overlay-lb-lab -o "lowerdir=/$p,upperdir=$d/fs/$p/upper,workdir=$d/fs/$p/work" "/$p"',
+  'done',
+  'mount --bind "$d/run" /run',
+  'exec "$@"',
+].join('\n');
+
+/** `argv` run in the instance's view (see MOUNT_VIEW), for `execIn`. */
+function machineViewArgv(dir: string, argv: readonly string[]): string[] {
+  return ['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', MOUNT_VIEW, 'overlay-lb-lab-view', resolve(dir), ...argv];
+}
 
 /** First routing realm (and Elastic IP conntrack zone) of API instances; the plan's take 1-255. */
 const REALM_BASE = 1000;
@@ -138,17 +201,22 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
       console_(instance.instanceId, 'lab: the user data is not a #! script (#cloud-config and MIME multi-part are not run in the lab); nothing run');
       return;
     }
-    const dir = join(options.dir, 'instances', instance.instanceId);
+    const dir = instanceDir(options.dir, instance.instanceId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const script = join(dir, 'user-data');
+    const view = await prepareMachineView(dir);
     const output = join(dir, 'console.log');
-    await writeFile(script, text, { mode: 0o700 });
+    await writeFile(join(dir, 'user-data'), text, { mode: 0o600 });
+    // Where cloud-init keeps it, inside the instance's own /var (the lab directory is hidden there
+    // when it lies under /run).
+    await mkdir(join(view.varUpper, 'lib/cloud/instance/scripts'), { recursive: true, mode: 0o700 });
+    await writeFile(join(view.varUpper, 'lib/cloud/instance/scripts/part-001'), text, { mode: 0o700 });
     await writeFile(output, '', { mode: 0o600 });
     tails.set(instance.instanceId, { path: output, offset: 0 });
     console_(instance.instanceId, `Cloud-init v. lab running 'modules:final' at ${stamp()}.`);
     const env = Object.entries({ ...USER_DATA_ENV, OVERLAY_LB_LAB_INSTANCE_ID: instance.instanceId }).map(([k, v]) => `${k}=${v}`);
-    // No shell: the script's own #! line picks its interpreter, as cloud-init's scripts-user does.
-    const argv = execIn(target.namespace, ['env', '-i', ...env, script]);
+    // No shell runs the script: its own #! line picks its interpreter, as cloud-init's scripts-user
+    // does; the fixed shell of machineViewArgv only mounts the instance's view, then execs it.
+    const argv = execIn(target.namespace, machineViewArgv(dir, ['env', '-i', ...env, USER_DATA_SCRIPT]));
     const fd = openSync(output, 'a', 0o600);
     const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], cwd: '/' });
     closeSync(fd);
@@ -208,6 +276,9 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
         tails.delete(instance.instanceId);
         reads.delete(instance.instanceId);
         await runCommand(['ip', 'netns', 'del', target.namespace], { signal, allowFailure: true });
+        // Its processes are gone, so is its mount namespace with the overlays: its files go too
+        // (the console log is in the model already).
+        await rm(instanceDir(options.dir, instance.instanceId), { recursive: true, force: true });
         // The address goes back to the subnet: the router must not keep the old MAC for the next ENI that gets it.
         await runCommand(ipIn(router, ['neigh', 'flush', 'to', target.eni.privateIp]), { signal, allowFailure: true });
         await lab.datapath.removeInstance(target.eni.id, { signal });

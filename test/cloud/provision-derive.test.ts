@@ -164,6 +164,13 @@ void test('user-data: values assigned once, single-quoted; syntax checked by sh 
   assert.match(script, /install -m 0640 "\$work\/spec\.yaml" \/etc\/overlay-lb\/spec\.yaml/);
   assert.match(script, /printf 'OVERLAY_LB_NODE=%s\\n' "\$node" > \/etc\/overlay-lb\/agent\.env/);
   assert.match(script, /systemctl enable --now overlay-lb-agent/);
+  // The lab (OVERLAY_LB_LAB=1) skips only what cannot work there: the index update and awscli
+  // (no internet), systemd (the unit's ExecStart, in the background, with agent.env's node).
+  assert.match(script, /\nlab=\$\{OVERLAY_LB_LAB:-\}\nif \[ "\$lab" != 1 \]; then\n {2}apt-get update -q\n {2}command -v aws >\/dev\/null 2>&1 \|\| apt-get install -y -q awscli\nelse\n/);
+  assert.match(script, /\nif \[ "\$lab" != 1 \]; then\n {2}systemctl enable --now overlay-lb-agent\nelse\n/);
+  assert.match(script, /\n {2}agent_node=\$\(sed -n 's\/\^OVERLAY_LB_NODE=\/\/p' \/etc\/overlay-lb\/agent\.env\)\n {2}nohup \/usr\/bin\/overlay-lb agent --spec \/etc\/overlay-lb\/spec\.yaml --node "\$agent_node" <\/dev\/null >>\/var\/log\/overlay-lb\/agent\.log 2>&1 &\n/);
+  // The package install and the spec are the same on both.
+  assert.equal(script.split('apt-get install -y -q "$work/overlay-lb.deb"').length, 2);
   for (const shell of ['/bin/sh', '/bin/bash']) {
     const r = await sh([shell, '-n'], script);
     assert.equal(r.code, 0, `${shell} -n: ${r.stderr}`);

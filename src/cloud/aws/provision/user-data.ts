@@ -69,17 +69,36 @@ s3get() {
   else aws --region "$region" s3 cp --only-show-errors "s3://$bucket/$1" "$2"; fi
 }
 log "cluster $cluster, node $node"
-apt-get update -q
-command -v aws >/dev/null 2>&1 || apt-get install -y -q awscli
+# The lab (docs/lab-ec2-api.md, "Instances") has no internet and no systemd; the package's
+# dependencies and aws are on its host already. Only that differs.
+lab=\${OVERLAY_LB_LAB:-}
+if [ "$lab" != 1 ]; then
+  apt-get update -q
+  command -v aws >/dev/null 2>&1 || apt-get install -y -q awscli
+else
+  log "lab instance: no package index update, dependencies and aws are on the lab host"
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 s3get "$package_key" "$work/overlay-lb.deb"
+log "package fetched from s3://$bucket/$package_key"
 apt-get install -y -q "$work/overlay-lb.deb"
+log "package installed: $(overlay-lb --version)"
 s3get "$spec_key" "$work/spec.yaml"
 install -m 0640 "$work/spec.yaml" /etc/overlay-lb/spec.yaml
 printf 'OVERLAY_LB_NODE=%s\\n' "$node" > /etc/overlay-lb/agent.env
 overlay-lb validate /etc/overlay-lb/spec.yaml
-systemctl enable --now overlay-lb-agent
+if [ "$lab" != 1 ]; then
+  systemctl enable --now overlay-lb-agent
+else
+  # No systemd: what overlay-lb-agent.service does (its RuntimeDirectory and LogsDirectory, its
+  # EnvironmentFile read without running it, its ExecStart in the background).
+  install -d -m 0700 /run/overlay-lb
+  install -d -m 0750 /var/log/overlay-lb
+  agent_node=$(sed -n 's/^OVERLAY_LB_NODE=//p' /etc/overlay-lb/agent.env)
+  nohup /usr/bin/overlay-lb agent --spec /etc/overlay-lb/spec.yaml --node "$agent_node" </dev/null >>/var/log/overlay-lb/agent.log 2>&1 &
+  log "agent output: /var/log/overlay-lb/agent.log"
+fi
 log "agent started"
 `;
 }
