@@ -6,8 +6,8 @@
  * node's launch (`nodeLaunchInput`: image, type, subnet, address, IMDSv2, tags) and user-data
  * (`nodeUserData`), the names and ownership tags (`names.ts`), the subnet choice (`nodeSubnets`).
  * What the CDK adds: S3 assets for the spec and the package (their bucket and keys are passed to
- * those functions), a launch template per node (CloudFormation's instance has no IMDS options),
- * and the VIP routes to the preferred node.
+ * those functions), a launch template per node (CloudFormation's instance has no IMDS options or
+ * interface tags), and the VIP routes to the preferred node.
  */
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,8 +65,8 @@ const RELEASE_PLACEHOLDERS: ReleaseLocation = {
   packageKey: 'overlay-lb-cdk-asset-package-key',
 };
 
-/** The RunInstances fields of `nodeLaunchInput` a launch template holds (same names, same shapes). */
-const LAUNCH_TEMPLATE_FIELDS = new Set(['ImageId', 'InstanceType', 'NetworkInterfaces', 'IamInstanceProfile', 'MetadataOptions', 'UserData', 'TagSpecifications']);
+/** The RunInstances fields of `nodeLaunchInput` a launch template holds (same names, same shapes); the interface goes on the instance. */
+const LAUNCH_TEMPLATE_FIELDS = new Set(['ImageId', 'InstanceType', 'IamInstanceProfile', 'MetadataOptions', 'UserData', 'TagSpecifications']);
 /** RunInstances fields that are about the call, not the instance. */
 const CALL_FIELDS = new Set(['MinCount', 'MaxCount', 'ClientToken']);
 
@@ -208,18 +208,25 @@ export class OverlayLb extends Construct {
   }
 
   /**
-   * Node `node`'s instance: its launch template holds `nodeLaunchInput` as it is (CloudFormation's
-   * AWS::EC2::Instance has no metadata options, so IMDSv2 is set there, as the CDK's own
-   * `requireImdsv2` does), its user-data rendered by `nodeUserData` with the assets' location;
-   * source/dest check off on the instance.
+   * Node `node`'s instance, launched as `nodeLaunchInput` says: its primary interface (subnet,
+   * address, group) on the instance, with source/dest check off (the instance attribute, as the
+   * CDK's NAT instances set it); the rest (image, type, profile, IMDSv2, the instance's and the
+   * interface's tags, the user-data rendered by `nodeUserData` with the assets' location) in a
+   * launch template: CloudFormation's AWS::EC2::Instance has no metadata options or interface
+   * tags (the CDK's own `requireImdsv2` uses a launch template too).
    */
   #instance(spec: Spec, node: ClusterNode, subnetId: string, release: ReleaseLocation): ec2.CfnInstance {
     const input = nodeLaunchInput(spec, node.name, { subnetId, securityGroupId: this.securityGroup.attrGroupId, instanceProfile: this.instanceProfile.ref, release: RELEASE_PLACEHOLDERS });
     const data: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(input)) {
-      if (CALL_FIELDS.has(key) || value === undefined) continue;
+      if (CALL_FIELDS.has(key) || key === 'NetworkInterfaces' || value === undefined) continue;
       if (!LAUNCH_TEMPLATE_FIELDS.has(key)) throw new OverlayError('INTERNAL', `nodeLaunchInput sets ${key}, which the OverlayLb construct does not map into a launch template yet: add it to LAUNCH_TEMPLATE_FIELDS (constructs/src/overlay-lb.ts) if LaunchTemplateData has it`);
       data[key] = value;
+    }
+    const [eni, ...more] = input.NetworkInterfaces ?? [];
+    const eniFields = Object.keys(eni ?? {}).sort().join();
+    if (eni === undefined || more.length > 0 || eni.DeviceIndex !== 0 || eniFields !== 'DeviceIndex,Groups,PrivateIpAddress,SubnetId') {
+      throw new OverlayError('INTERNAL', `nodeLaunchInput's network interfaces changed (${JSON.stringify(input.NetworkInterfaces)}): map them onto the instance in constructs/src/overlay-lb.ts`);
     }
     const script = Buffer.from(input.UserData ?? '', 'base64').toString('utf8');
     data['UserData'] = Fn.base64(fillPlaceholders(script, [
@@ -238,6 +245,9 @@ export class OverlayLb extends Construct {
     const instanceTags = input.TagSpecifications?.find((t) => t.ResourceType === 'instance')?.Tags ?? [];
     const instance = new ec2.CfnInstance(this, `Node${id}`, {
       launchTemplate: { launchTemplateId: template.ref, version: template.getAtt('LatestVersionNumber').toString() },
+      subnetId: eni.SubnetId ?? '',
+      privateIpAddress: eni.PrivateIpAddress ?? '',
+      securityGroupIds: eni.Groups ?? [],
       sourceDestCheck: false,
       tags: instanceTags.map((t) => ({ key: t.Key ?? '', value: t.Value ?? '' })),
     });

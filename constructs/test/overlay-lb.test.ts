@@ -104,7 +104,7 @@ void test('the security group has exactly up\'s rules: VRRP and UDP 4789 from it
   ]);
 });
 
-void test('each node: its launch template is nodeLaunchInput (IMDSv2, subnet, address, group, profile, tags), source/dest check off', () => {
+void test('each node: its launch template and instance are nodeLaunchInput (IMDSv2, subnet, address, group, profile, tags), source/dest check off', () => {
   const templates = new Map(resourcesOfType(json, 'AWS::EC2::LaunchTemplate'));
   const subnets: Record<string, string> = { 'lb-a': 'subnet-8403c28dda82b7052', 'lb-b': 'subnet-aa9cc7000dca0fc79' };
   const instances = resourcesOfType(json, 'AWS::EC2::Instance');
@@ -112,28 +112,33 @@ void test('each node: its launch template is nodeLaunchInput (IMDSv2, subnet, ad
   for (const [index, node] of spec.cluster.nodes.entries()) {
     const [instanceId, instance] = instances[index]!;
     const tags = [{ Key: 'Name', Value: `demo-${node.name}` }, ownership, { Key: NODE_TAG, Value: node.name }];
-    template.hasResourceProperties('AWS::EC2::Instance', { SourceDestCheck: false, Tags: tags, LaunchTemplate: Match.objectLike({ Version: Match.objectLike({ 'Fn::GetAtt': Match.arrayWith(['LatestVersionNumber']) }) }) });
+    template.hasResourceProperties('AWS::EC2::Instance', { SourceDestCheck: false, SubnetId: subnets[node.name], PrivateIpAddress: node.address, SecurityGroupIds: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^LbSecurityGroup'), 'GroupId'] }], Tags: tags, LaunchTemplate: Match.objectLike({ Version: Match.objectLike({ 'Fn::GetAtt': Match.arrayWith(['LatestVersionNumber']) }) }) });
     assert.deepEqual(json.Resources[instanceId]!.DependsOn, resourcesOfType(json, 'AWS::IAM::InstanceProfile').map(([id]) => id));
     const templateId = (instance['LaunchTemplate'] as { LaunchTemplateId: { Ref: string } }).LaunchTemplateId.Ref;
     const launch = templates.get(templateId)!;
     assert.deepEqual(launch['TagSpecifications'], [{ ResourceType: 'launch-template', Tags: [ownership] }]);
     const data = launch['LaunchTemplateData'] as Record<string, unknown>;
     assert.deepEqual(data['MetadataOptions'], { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 });
-    assert.deepEqual((data['NetworkInterfaces'] as { SubnetId: string; PrivateIpAddress: string }[]).map((n) => [n.SubnetId, n.PrivateIpAddress]), [[subnets[node.name], node.address]]);
+    // The primary interface is the instance's (subnet, address, group), not the template's.
+    assert.equal(data['NetworkInterfaces'], undefined);
+    assert.deepEqual([instance['SubnetId'], instance['PrivateIpAddress']], [subnets[node.name], node.address]);
     // The whole launch, tokens resolved: exactly what up's RunInstances would send for it.
-    const resolved = resolveCfn(data, values);
+    const resolved = resolveCfn(data, values) as Record<string, unknown>;
+    const onInstance = resolveCfn({ SubnetId: instance['SubnetId'], PrivateIpAddress: instance['PrivateIpAddress'], SecurityGroupIds: instance['SecurityGroupIds'] }, values) as { SubnetId: string; PrivateIpAddress: string; SecurityGroupIds: string[] };
     const { MinCount, MaxCount, ClientToken, ...ups } = nodeLaunchInput(spec, node.name, {
       subnetId: subnets[node.name]!, securityGroupId: values[Object.keys(values).find((k) => k.endsWith('.GroupId'))!]!, instanceProfile: 'overlay-lb-test-profile', release,
     });
+    assert.deepEqual({ ...resolved, NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: onInstance.SubnetId, PrivateIpAddress: onInstance.PrivateIpAddress, Groups: onInstance.SecurityGroupIds }] }, ups);
     assert.deepEqual([MinCount, MaxCount, typeof ClientToken], [1, 1, 'string']);
-    assert.deepEqual(resolved, ups);
   }
 });
 
 void test('the user-data is nodeUserData byte for byte, for the assets\' bucket and keys', () => {
-  for (const [, launch] of resourcesOfType(json, 'AWS::EC2::LaunchTemplate')) {
-    const data = launch['LaunchTemplateData'] as { UserData: unknown; NetworkInterfaces: { PrivateIpAddress: string }[] };
-    const node = spec.cluster.nodes.find((n) => n.address === data.NetworkInterfaces[0]!.PrivateIpAddress)!;
+  const templates = new Map(resourcesOfType(json, 'AWS::EC2::LaunchTemplate'));
+  for (const [, instance] of resourcesOfType(json, 'AWS::EC2::Instance')) {
+    const launch = templates.get((instance['LaunchTemplate'] as { LaunchTemplateId: { Ref: string } }).LaunchTemplateId.Ref)!;
+    const data = launch['LaunchTemplateData'] as { UserData: unknown };
+    const node = spec.cluster.nodes.find((n) => n.address === instance['PrivateIpAddress'])!;
     const text = Buffer.from(resolveString(data.UserData, values), 'base64').toString('utf8');
     assert.equal(text, nodeUserData(spec, node.name, { release }));
     // Only the release location differs from what up writes for its own bucket.
