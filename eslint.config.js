@@ -16,12 +16,16 @@ const ioModules = [
 ].flatMap((m) => [m, `node:${m}`]);
 
 const awsSdk = { group: ['@aws-sdk/*', '@smithy/*'], message: 'Only src/cloud/aws may import the AWS SDK.' };
+// The CDK construct's dependencies live in constructs/ only (docs/cdk.md): the main package, its
+// dist and the .deb never load them.
+const cdk = { group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', '**/constructs/*'], message: 'aws-cdk-lib and the construct stay in constructs/ (docs/cdk.md).' };
 
 /** The import rule of one folder of src/, from the house plan. */
 function layerRule(layer, { sdk }) {
   const allowed = LAYERS[layer];
   const forbidden = Object.keys(LAYERS).filter((l) => l !== layer && !allowed.includes(l));
   const patterns = [
+    cdk,
     ...(sdk ? [] : [awsSdk]),
     ...(forbidden.length === 0 ? [] : [{
       group: forbidden.map((l) => `**/${l}/*`),
@@ -41,7 +45,9 @@ function layerRule(layer, { sdk }) {
 const noDateNow = ['error', { object: 'Date', property: 'now', message: 'Read time through the injected clock (src/util/clock.ts: options.clock ?? systemClock), so decisions can be tested without sleeping.' }];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'schema/**'] },
+  // constructs/ and its example app (examples/cdk) have their own lint (constructs/eslint.config.js):
+  // their types come from constructs/node_modules, which only that package installs.
+  { ignores: ['dist/**', 'node_modules/**', 'schema/**', 'constructs/**', 'examples/cdk/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -51,7 +57,7 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'No default exports.' }],
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [awsSdk] }],
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [awsSdk, cdk] }],
     },
   },
   {

@@ -66,6 +66,7 @@ export const ERROR_CODES = {
   PROVISION_CONFLICT: user('overlay-lb up found resources with the names it would use that this cluster does not own (no ownership tag); it changed nothing.'),
   DOWN_VIP_IN_USE: user('overlay-lb down refused: the VIP still carries traffic (a node\'s published status shows sessions), or a node it would remove has no fresh status while the VIP route points at it; nothing was removed.'),
   DOWN_UNSUPPORTED: system('overlay-lb down found a resource of a kind this version cannot remove (no remove()); it removed nothing.'),
+  CONSTRUCT_PROPS: user('A prop of the OverlayLb AWS CDK construct (constructs/) is wrong or contradicts the spec; the synth stops.'),
   CLOUD_DRY_RUN_OK: user('A DryRun request would have succeeded (DryRunOperation).'),
   // The spec rolled out to every node (apply --cluster, rollback, agents following the release bucket).
   ROLLOUT_REFUSED: user('apply --cluster or rollback cannot gate the cluster (a node without a fresh published status, no master or two); nothing was changed.'),

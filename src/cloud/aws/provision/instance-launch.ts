@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { RunInstancesCommandInput } from '@aws-sdk/client-ec2';
 import type { Spec } from '../../../model/spec.js';
 import { OverlayError } from '../../../util/errors.js';
-import { ownershipTags } from './names.js';
+import { ownershipTags, type ReleaseLocation } from './names.js';
 import { nodeUserData } from './user-data.js';
 
 /** Tag naming the node an instance runs (with the ownership tag). */
@@ -27,6 +27,8 @@ export interface LaunchOptions {
    * @default none (the first launch)
    */
   readonly replaces?: readonly string[];
+  /** Where the node reads its release (`nodeUserData`'s option). @default `up`'s bucket and keys */
+  readonly release?: ReleaseLocation;
 }
 
 /** The RunInstances input of node `nodeName`. */
@@ -35,7 +37,7 @@ export function nodeLaunchInput(spec: Spec, nodeName: string, options: LaunchOpt
   const node = spec.cluster.nodes.find((n) => n.name === nodeName);
   if (p === undefined || node === undefined) throw new OverlayError('INTERNAL', `nodeLaunchInput: no provision section or no node ${nodeName}`);
   const tags = [...ownershipTags(spec.cluster.name), { Key: NODE_TAG, Value: node.name }, { Key: 'Name', Value: `${spec.cluster.name}-${node.name}` }];
-  const userData = nodeUserData(spec, node.name);
+  const userData = nodeUserData(spec, node.name, options.release === undefined ? {} : { release: options.release });
   const input = {
     ImageId: p.imageId,
     InstanceType: p.instanceType as RunInstancesCommandInput['InstanceType'],

@@ -8,12 +8,12 @@
  */
 import type { Spec } from '../../../model/spec.js';
 import type { PendingKind, ProvisionResource } from '../../provision-kind.js';
-import { lbNodePolicy } from '../iam-policy.js';
 import { iamResources } from './iam-resources.js';
 import { instanceLabel, instanceResources, type PlaceNodes } from './instance-resources.js';
 import { securityGroupLabel, securityGroupResource } from './security-group-resource.js';
 import { selectedRouteTables, vipRouteResources } from './vip-route-resources.js';
 import { resourceNames, statusKey } from './names.js';
+import { nodeRolePolicy } from './node-policy.js';
 import { s3PublishedObjects, s3Resources, type S3ResourceOptions } from './s3-resources.js';
 import type { ProvisionSession } from './session.js';
 
@@ -45,14 +45,7 @@ const KINDS: readonly KindEntry[] = [
     kinds: ['iam-role', 'iam-role-policy', 'iam-instance-profile', 'iam-profile-role'],
     build: ({ spec, session, account }) => {
       const names = resourceNames(spec);
-      const { cloud } = spec.cluster;
-      const region = session.region;
-      const policy = lbNodePolicy({
-        arn: (type, id) => `arn:aws:ec2:${region}:${account}:${type}/${id}`,
-        vpcId: cloud.vpcId ?? '',
-        eipAllocationId: cloud.failover === 'eip' ? (cloud.eipAllocationId ?? null) : null,
-        release: { bucket: names.bucket, keys: [names.specKey, names.packageKey], rollout: names.rollout },
-      });
+      const policy = nodeRolePolicy(spec, { region: session.region, account, release: names });
       return iamResources({ session, account, cluster: spec.cluster.name, roleName: names.role, profileName: names.instanceProfile, policy });
     },
   },

@@ -26,16 +26,28 @@ export const DESIRED_OBJECT_DIR = 'desired/';
 /** The inline policy of the nodes' role (one policy: src/cloud/aws/iam-policy.ts). */
 export const NODE_POLICY_NAME = 'overlay-lb-node';
 
+/**
+ * Where a node reads its release (the spec and the package) in S3: `up`'s bucket and keys
+ * (`resourceNames`), or another deployment's, such as the CDK construct's assets (constructs/).
+ */
+export interface ReleaseLocation {
+  readonly bucket: string;
+  readonly specKey: string;
+  readonly packageKey: string;
+  /**
+   * The key patterns of the nodes' desired-version pointers and published statuses (`*` for the
+   * node) in the same bucket: `apply --cluster` and `status --cluster`. Absent: the nodes only
+   * read the release (the CDK construct's assets).
+   */
+  readonly rollout?: { readonly pointers: string; readonly statuses: string };
+}
+
 /** The names `up` gives the resources of `spec`'s cluster. */
-export interface ResourceNames {
+export interface ResourceNames extends ReleaseLocation {
   /** IAM role and instance profile (IAM names: at most 64 characters; cluster names have at most 32). */
   readonly role: string;
   readonly instanceProfile: string;
   readonly securityGroup: string;
-  readonly bucket: string;
-  readonly specKey: string;
-  readonly packageKey: string;
-  /** The key patterns of the nodes' desired-version pointers and published statuses (`*` for the node). */
   readonly rollout: { readonly pointers: string; readonly statuses: string };
 }
 

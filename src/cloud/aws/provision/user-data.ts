@@ -11,7 +11,7 @@
 import type { Spec } from '../../../model/spec.js';
 import { OverlayError } from '../../../util/errors.js';
 import { LAB_EC2_ENDPOINT } from '../driver.js';
-import { resourceNames } from './names.js';
+import { resourceNames, type ReleaseLocation } from './names.js';
 
 /** Characters a value may have: none of them means anything to sh inside single quotes (or outside). */
 const SAFE_SHELL_VALUE = /^[A-Za-z0-9@%+=:,./_~-]*$/;
@@ -30,11 +30,21 @@ export function nodeS3Endpoint(spec: Spec): string | null {
   return cloud.endpoint ?? (cloud.provider === 'lab' ? LAB_EC2_ENDPOINT : null);
 }
 
+/** What a user-data script is rendered with besides the spec and the node. */
+export interface NodeUserDataOptions {
+  /**
+   * Where the node reads the spec and the package. Its values are quoted like the spec's (the
+   * same refusal of unsafe characters). @default `up`'s bucket and keys (`resourceNames(spec)`);
+   * the CDK construct (constructs/) passes its S3 assets' location.
+   */
+  readonly release?: ReleaseLocation;
+}
+
 /** The user-data script of node `nodeName` (a name of `spec.cluster.nodes`). */
-export function nodeUserData(spec: Spec, nodeName: string): string {
+export function nodeUserData(spec: Spec, nodeName: string, options: NodeUserDataOptions = {}): string {
   const node = spec.cluster.nodes.find((n) => n.name === nodeName);
   if (node === undefined) throw new OverlayError('SPEC_NODE', `node ${JSON.stringify(nodeName)} is not in cluster.nodes`);
-  const names = resourceNames(spec);
+  const names = options.release ?? resourceNames(spec);
   const region = spec.cluster.cloud.region;
   if (region === undefined) throw new OverlayError('SPEC_REQUIRED', 'provisioning needs cluster.cloud.region');
   const vars = [

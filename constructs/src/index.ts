@@ -1,0 +1,3 @@
+/** The overlay-lb AWS CDK construct (docs/cdk.md). */
+export { OverlayLb, type OverlayLbProps } from './overlay-lb.js';
+export type { OverlayLbSpec } from './spec-source.js';
