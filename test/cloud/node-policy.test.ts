@@ -26,8 +26,10 @@ void test('nodeRolePolicy is lbNodePolicy filled in from the spec, the account, 
     arn: (type, id) => `arn:aws:ec2:us-east-1:123456789012:${type}/${id}`,
     vpcId: 'vpc-0de30000000000001',
     eipAllocationId: null,
-    release: { bucket: 'overlay-lb-demo-releases', keys: ['demo/spec.yaml', 'demo/overlay-lb.deb'] },
+    release: { bucket: 'overlay-lb-demo-releases', keys: ['demo/spec.yaml', 'demo/overlay-lb.deb'], rollout: { pointers: 'demo/desired/*.json', statuses: 'demo/status/*.json' } },
   }));
+  // Without the rollout's keys (the CDK construct's assets): the release read only.
+  assert.equal(nodeRolePolicy(spec, { region: 'us-east-1', account: '123456789012', release: { bucket: names.bucket, specKey: names.specKey, packageKey: names.packageKey } }).Statement.some((s) => s.Sid === 'FollowRollout' || s.Sid === 'PublishStatus'), false);
   const other = { bucket: 'cdk-hnb659fds-assets-123456789012-us-east-1', specKey: 'a.yaml', packageKey: 'b.deb' };
   const read = nodeRolePolicy(spec, { region: 'us-east-1', account: '123456789012', release: other }).Statement.find((s) => s.Sid === 'ReadRelease');
   assert.deepEqual(read?.Resource, ['arn:aws:s3:::cdk-hnb659fds-assets-123456789012-us-east-1/a.yaml', 'arn:aws:s3:::cdk-hnb659fds-assets-123456789012-us-east-1/b.deb']);
