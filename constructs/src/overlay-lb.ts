@@ -67,6 +67,8 @@ const RELEASE_PLACEHOLDERS: ReleaseLocation = {
 
 /** The RunInstances fields of `nodeLaunchInput` a launch template holds (same names, same shapes); the interface goes on the instance. */
 const LAUNCH_TEMPLATE_FIELDS = new Set(['ImageId', 'InstanceType', 'IamInstanceProfile', 'MetadataOptions', 'UserData', 'TagSpecifications']);
+/** RunInstances fields of the node's primary interface: set on the instance itself, beside SourceDestCheck (a launch template's interface cannot carry them with an instance-level SourceDestCheck). */
+const INSTANCE_FIELDS = new Set(['SubnetId', 'PrivateIpAddress', 'SecurityGroupIds']);
 /** RunInstances fields that are about the call, not the instance. */
 const CALL_FIELDS = new Set(['MinCount', 'MaxCount', 'ClientToken']);
 
@@ -219,14 +221,12 @@ export class OverlayLb extends Construct {
     const input = nodeLaunchInput(spec, node.name, { subnetId, securityGroupId: this.securityGroup.attrGroupId, instanceProfile: this.instanceProfile.ref, release: RELEASE_PLACEHOLDERS });
     const data: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(input)) {
-      if (CALL_FIELDS.has(key) || key === 'NetworkInterfaces' || value === undefined) continue;
+      if (CALL_FIELDS.has(key) || INSTANCE_FIELDS.has(key) || value === undefined) continue;
       if (!LAUNCH_TEMPLATE_FIELDS.has(key)) throw new OverlayError('INTERNAL', `nodeLaunchInput sets ${key}, which the OverlayLb construct does not map into a launch template yet: add it to LAUNCH_TEMPLATE_FIELDS (constructs/src/overlay-lb.ts) if LaunchTemplateData has it`);
       data[key] = value;
     }
-    const [eni, ...more] = input.NetworkInterfaces ?? [];
-    const eniFields = Object.keys(eni ?? {}).sort().join();
-    if (eni === undefined || more.length > 0 || eni.DeviceIndex !== 0 || eniFields !== 'DeviceIndex,Groups,PrivateIpAddress,SubnetId') {
-      throw new OverlayError('INTERNAL', `nodeLaunchInput's network interfaces changed (${JSON.stringify(input.NetworkInterfaces)}): map them onto the instance in constructs/src/overlay-lb.ts`);
+    if (input.SubnetId === undefined || input.PrivateIpAddress === undefined || input.SecurityGroupIds === undefined || input.NetworkInterfaces !== undefined) {
+      throw new OverlayError('INTERNAL', `nodeLaunchInput's primary interface changed (${JSON.stringify({ SubnetId: input.SubnetId, PrivateIpAddress: input.PrivateIpAddress, SecurityGroupIds: input.SecurityGroupIds, NetworkInterfaces: input.NetworkInterfaces })}): map it onto the instance in constructs/src/overlay-lb.ts`);
     }
     const script = Buffer.from(input.UserData ?? '', 'base64').toString('utf8');
     data['UserData'] = Fn.base64(fillPlaceholders(script, [
@@ -245,9 +245,9 @@ export class OverlayLb extends Construct {
     const instanceTags = input.TagSpecifications?.find((t) => t.ResourceType === 'instance')?.Tags ?? [];
     const instance = new ec2.CfnInstance(this, `Node${id}`, {
       launchTemplate: { launchTemplateId: template.ref, version: template.getAtt('LatestVersionNumber').toString() },
-      subnetId: eni.SubnetId ?? '',
-      privateIpAddress: eni.PrivateIpAddress ?? '',
-      securityGroupIds: eni.Groups ?? [],
+      subnetId: input.SubnetId,
+      privateIpAddress: input.PrivateIpAddress,
+      securityGroupIds: input.SecurityGroupIds,
       sourceDestCheck: false,
       tags: instanceTags.map((t) => ({ key: t.Key ?? '', value: t.Value ?? '' })),
     });
