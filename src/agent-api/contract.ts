@@ -132,3 +132,18 @@ export interface PublishedNodeStatus {
   /** Sessions through HAProxy's frontends: whether the node carries traffic (`down` refuses then). */
   readonly traffic: { readonly currentSessions: number; readonly totalSessions: number };
 }
+
+/**
+ * Which spec version a node may run: written by `overlay-lb apply --cluster` and `rollback` at
+ * `desiredKey(prefix, node)` (src/cloud/aws/provision/names.ts), one node at a time, and polled by
+ * that node's agent (docs/provisioning.md "Rolling a spec out").
+ */
+export interface DesiredSpecPointer {
+  readonly format: 1;
+  /** The S3 version id of the spec object (`specKey`) the node is to run. */
+  readonly specVersion: string;
+  /** The spec's hash (`overlay-lb validate`'s) of that version: what the node's status shows once applied. */
+  readonly specHash: string;
+  /** When the CLI wrote it (epoch ms, the operator's clock). */
+  readonly writtenAt: number;
+}

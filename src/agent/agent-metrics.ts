@@ -20,6 +20,9 @@ export interface AgentMetrics {
   readonly specInfo: Gauge;
   readonly vrrpState: Gauge;
   readonly discoveryLastSuccess: Gauge;
+  readonly specSourcePolls: Counter;
+  readonly specSourceLastSuccess: Gauge;
+  readonly statusPublishes: Counter;
   /** Stops the process metrics' sampling. */
   readonly stopProcessMetrics: () => void;
 }
@@ -40,6 +43,9 @@ export function createAgentMetrics(registry: Registry): AgentMetrics {
   const specInfo = registry.gauge('overlay_lb_spec_info', 'Always 1; the labels name the cluster and the hash of the spec this node runs (every node of a cluster should show the same).');
   const vrrpState = registry.gauge('overlay_lb_vrrp_state', '1 for the VRRP state this node is in (keepalived\'s last transition), 0 for every other state, by cluster, vrrp_instance and state.');
   const discoveryLastSuccess = registry.gauge('overlay_lb_discovery_last_success_timestamp_seconds', 'When a discovery source last read a valid snapshot, in seconds since the Unix epoch, by source.');
+  const specSourcePolls = registry.counter('overlay_lb_spec_source_polls_total', 'Polls of this node\'s desired spec version in the release bucket (provisioned clusters), by result: unchanged, absent, applied, rejected, failed, invalid or unreachable.');
+  const specSourceLastSuccess = registry.gauge('overlay_lb_spec_source_last_success_timestamp_seconds', 'When the release bucket last answered this node\'s poll, in seconds since the Unix epoch.');
+  const statusPublishes = registry.counter('overlay_lb_status_publishes_total', 'Writes of this node\'s published status to the release bucket, by result: ok or failed.');
   const stopProcessMetrics = registerProcessMetrics(registry);
-  return { failover, apply, healthy, processRestarts, taskRestarts, rollouts, sourceUp, sourceFailures, problems, specInfo, vrrpState, discoveryLastSuccess, stopProcessMetrics };
+  return { failover, apply, healthy, processRestarts, taskRestarts, rollouts, sourceUp, sourceFailures, problems, specInfo, vrrpState, discoveryLastSuccess, specSourcePolls, specSourceLastSuccess, statusPublishes, stopProcessMetrics };
 }

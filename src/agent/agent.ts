@@ -71,6 +71,11 @@ export interface AgentOptions {
    * besides the file watch; the same rules apply to what it may change.
    */
   readonly reloadRequests?: EventTarget;
+  /**
+   * How often an agent of a provisioned cluster (a spec with `provision`) polls its desired spec
+   * version in the release bucket and publishes its status there. @default 10 s
+   */
+  readonly followIntervalMs?: number;
 }
 
 /** Abort listeners the agent's long-running tasks may hold on its signal (see runAgent). */
@@ -175,6 +180,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   tasks.supervise('failover', failover.run(signal));
   tasks.supervise('apply', pipeline.run(signal));
   tasks.superviseRestarting('spec-watch', (s) => rollout.watch(s));
+  await followReleaseBucket(ctx, { rollout, parts });
   watchCertificatesTask(ctx, { rollout, reloads });
   // Supervision: a dead haproxy means FAULT at once (no waiting for health checks), then a
   // restart; a dead keepalived: this node is no longer in the election, so stop claiming (never delete).
@@ -361,6 +367,45 @@ async function serve(ctx: AgentContext, p: { readonly registry: Registry; readon
   });
   log.info({ event: 'control-socket', path: agentSocketPath(runDir) }, 'agent control socket listening');
   return alive;
+}
+
+/**
+ * A provisioned cluster's agent (the spec has `provision`, and a cloud) follows the spec versions
+ * `overlay-lb apply --cluster` gives it in the release bucket and publishes its status there
+ * (src/agent/spec-follow.ts). The S3 client is loaded only then (its memory stays out of other agents).
+ */
+async function followReleaseBucket(ctx: AgentContext, p: { readonly rollout: SpecRollout; readonly parts: AgentStatusParts }): Promise<void> {
+  const { spec, node, log, options, metrics, problems } = ctx;
+  const provision = spec.provision;
+  if (provision === undefined || spec.cluster.cloud.provider === 'none') return;
+  const region = spec.cluster.cloud.region;
+  if (region === undefined) {
+    log.warn({ event: 'spec-follow-off' }, 'the spec has a provision section but no cluster.cloud.region: this node does not follow the release bucket');
+    return;
+  }
+  const [{ s3ReleaseFollow }, { SpecFollower }, { nodeS3Endpoint }, { releaseKeys }] = await Promise.all([
+    import('../cloud/aws/provision/release-follow.js'), import('./spec-follow.js'), import('../cloud/aws/provision/user-data.js'), import('../cloud/aws/provision/names.js'),
+  ]);
+  const endpoint = options.ec2Endpoint ?? nodeS3Endpoint(spec) ?? undefined;
+  const api = s3ReleaseFollow({
+    bucket: provision.bucket, prefix: provision.prefix, specKey: releaseKeys(provision.prefix).specKey, node: node.name, region, signal: ctx.signal,
+    ...(endpoint === undefined ? {} : { endpoint }), ...(options.imdsEndpoint === undefined ? {} : { imdsEndpoint: options.imdsEndpoint }),
+  });
+  ctx.signal.addEventListener('abort', () => api.destroy(), { once: true });
+  const runtime = new RuntimeApi({ socketPath: spec.admin.runtimeSocket });
+  const follower = new SpecFollower({
+    api, node: node.name, rollout: p.rollout, status: () => agentStatus(p.parts), problems, log,
+    polls: metrics.specSourcePolls, lastSuccess: metrics.specSourceLastSuccess, publishes: metrics.statusPublishes,
+    ...(options.followIntervalMs === undefined ? {} : { intervalMs: options.followIntervalMs }),
+    traffic: async (signal) => {
+      const names = new Set(p.rollout.current.spec.frontends.map((f) => f.name));
+      const rows = (await runtime.showStat({ signal })).filter((r) => r['svname'] === 'FRONTEND' && names.has(r['pxname'] ?? ''));
+      const sum = (field: string): number => rows.reduce((n, r) => n + (Number(r[field]) || 0), 0);
+      return { currentSessions: sum('scur'), totalSessions: sum('stot') };
+    },
+  });
+  log.info({ event: 'spec-follow', where: api.where }, 'following the spec versions of the release bucket');
+  ctx.tasks.superviseRestarting('spec-follow', (s) => follower.run(s));
 }
 
 /**

@@ -55,6 +55,8 @@ export class SpecRollout {
   readonly #clock: Clock;
   #current: CurrentSpec;
   #last: SpecRolloutStatus | null = null;
+  /** File changes and offered specs roll out one at a time, in order. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: SpecRolloutOptions) {
     this.#o = options;
@@ -78,8 +80,31 @@ export class SpecRollout {
       signal, log,
       ...(reloadRequests === undefined ? {} : { reloadRequests }),
       onRejected: (r) => this.#record(r.kind, r.specHash, r.error),
-      onChange: (next) => this.#apply(next, signal),
+      onChange: (next) => this.#serial(() => this.#apply(next, signal)),
     });
+  }
+
+  /**
+   * Rolls out a spec that came from elsewhere than the file (the release bucket:
+   * src/agent/spec-follow.ts), by the same path and rules as a file change, after any change in
+   * flight. Answers what became of it (`applied` at once when it is the spec running now).
+   */
+  offer(next: { readonly spec: Spec; readonly hash: string }, signal: AbortSignal): Promise<SpecRolloutStatus> {
+    return this.#serial(async () => {
+      if (next.hash === this.#current.hash) {
+        // Asked for what runs (a rollback to it): no change is pending any more.
+        this.#o.problems.clear('spec');
+        return { result: 'applied' as const, at: this.#clock.now(), specHash: next.hash };
+      }
+      await this.#apply(next, signal);
+      return this.#last ?? { result: 'failed' as const, at: this.#clock.now(), specHash: next.hash };
+    });
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Rolls one valid change out, or refuses it (recorded either way). */

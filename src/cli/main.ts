@@ -23,11 +23,12 @@ const commands: Readonly<Record<string, { summary: string; run: Command }>> = {
   render: { summary: "write a node's haproxy.cfg, maps and keepalived.conf (validated)", run: async (...a) => (await import('./commands/render.js')).runRender(...a) },
   explain: { summary: 'which route and backend a request reaches', run: async (...a) => (await import('./commands/explain.js')).runExplain(...a) },
   lab: { summary: 'a multi-AZ VPC lab on this machine: up, status, down, exec, fault', run: async (...a) => (await import('./commands/lab.js')).runLab(...a) },
-  apply: { summary: 'roll a changed spec out to a running haproxy (runtime API where possible)', run: async (...a) => (await import('./commands/apply.js')).runApply(...a) },
+  apply: { summary: 'roll a changed spec out: to a local haproxy, or --cluster to every node', run: async (...a) => (await import('./commands/apply.js')).runApply(...a) },
   agent: { summary: 'the node agent: haproxy, keepalived and VIP failover on one LB node', run: runAgentCommand },
   switchover: { summary: 'move the VIP to a named node without failing a request', run: async (...a) => (await import('./commands/switchover.js')).runSwitchoverCommand(...a) },
   status: { summary: 'every node: who is master, where each route table points, what is wrong', run: async (...a) => (await import('./commands/status.js')).runStatusCommand(...a) },
   doctor: { summary: 'read-only checks of what failover needs, each problem with its fix', run: async (...a) => (await import('./commands/doctor.js')).runDoctorCommand(...a) },
+  rollback: { summary: 'return every node to the previous spec version, one node at a time', run: async (...a) => (await import('./commands/rollback.js')).runRollbackCommand(...a) },
   up: { summary: 'provision what the spec asks for (IAM role, S3 bucket...), plan first', run: async (...a) => (await import('./commands/up.js')).runUpCommand(...a) },
   down: { summary: 'remove exactly what up made for the spec (plan first; refuses while the VIP carries traffic)', run: async (...a) => (await import('./commands/down.js')).runDownCommand(...a) },
 };

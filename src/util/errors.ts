@@ -67,6 +67,11 @@ export const ERROR_CODES = {
   DOWN_VIP_IN_USE: user('overlay-lb down refused: the VIP still carries traffic (a node\'s published status shows sessions), or a node it would remove has no fresh status while the VIP route points at it; nothing was removed.'),
   DOWN_UNSUPPORTED: system('overlay-lb down found a resource of a kind this version cannot remove (no remove()); it removed nothing.'),
   CLOUD_DRY_RUN_OK: user('A DryRun request would have succeeded (DryRunOperation).'),
+  // The spec rolled out to every node (apply --cluster, rollback, agents following the release bucket).
+  ROLLOUT_REFUSED: user('apply --cluster or rollback cannot gate the cluster (a node without a fresh published status, no master or two); nothing was changed.'),
+  ROLLOUT_NODE_FAILED: user('A node did not pass its gate (the new spec version applied, healthy, no problems) within its deadline; the rollout stopped there and the nodes after it keep their version.'),
+  ROLLOUT_NOTHING_TO_ROLL_BACK: user('rollback found no earlier spec version to return to (no apply --cluster yet, or no older version kept).'),
+  SPEC_VERSION_INVALID: user('The desired-version pointer a node read from the release bucket, or the spec version it names, is not valid; the node keeps running its current spec.'),
   // Service discovery (src/discovery).
   DISCOVERY_INVALID_DATA: user('A discovery source returned data that is not a valid server list (bad address, port, weight, duplicate, too many entries); the previous snapshot is kept.'),
   DISCOVERY_UNAVAILABLE: system('A discovery source could not be read (server down, timeout, file missing); the last good snapshot is kept.', true),

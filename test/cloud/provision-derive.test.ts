@@ -51,7 +51,7 @@ ${o.provision ?? `  imageId: ami-0123456789abcdef0
 const ARN = (type: string, id: string): string => `arn:aws:ec2:eu-west-1:123456789012:${type}/${id}`;
 
 void test('names and ownership tags derive from the cluster name, keys from the prefix', () => {
-  assert.deepEqual(resourceNames(specOf()), { role: 'overlay-lb-shop', instanceProfile: 'overlay-lb-shop', securityGroup: 'overlay-lb-shop', bucket: 'shop-releases', specKey: 'shop/spec.yaml', packageKey: 'shop/overlay-lb.deb' });
+  assert.deepEqual(resourceNames(specOf()), { role: 'overlay-lb-shop', instanceProfile: 'overlay-lb-shop', securityGroup: 'overlay-lb-shop', bucket: 'shop-releases', specKey: 'shop/spec.yaml', packageKey: 'shop/overlay-lb.deb', rollout: { pointers: 'shop/desired/*.json', statuses: 'shop/status/*.json' } });
   assert.deepEqual(resourceNames(specOf({ provision: '  imageId: ami-0123456789abcdef0\n  clients: { web: [0.0.0.0/0], api: [0.0.0.0/0] }\n  bucket: b-1\n  prefix: ""' })).specKey, 'spec.yaml');
   assert.deepEqual(ownershipTags('shop'), [{ Key: 'overlay-lb:cluster', Value: 'shop' }]);
   const cases: [Parameters<typeof ownedBy>[0], boolean][] = [
@@ -68,7 +68,7 @@ void test('names and ownership tags derive from the cluster name, keys from the 
 void test('the role policy: route writes on the VPC\'s route tables only, describes on *, the heartbeat tag only, exactly the two release objects', () => {
   const spec = specOf();
   const names = resourceNames(spec);
-  const policy = lbNodePolicy({ arn: ARN, vpcId: 'vpc-0de30000000000001', eipAllocationId: null, release: { bucket: names.bucket, keys: [names.specKey, names.packageKey] } });
+  const policy = lbNodePolicy({ arn: ARN, vpcId: 'vpc-0de30000000000001', eipAllocationId: null, release: { bucket: names.bucket, keys: [names.specKey, names.packageKey], rollout: names.rollout } });
   const vpc = { 'ec2:vpc': ARN('vpc', 'vpc-0de30000000000001') };
   const other = { 'ec2:vpc': ARN('vpc', 'vpc-0000000000000000f') };
   const table: [string, { arn: string; conditions: Record<string, string | string[]> }, boolean][] = [
@@ -90,6 +90,13 @@ void test('the role policy: route writes on the VPC\'s route tables only, descri
     ['s3:GetObject', { arn: 'arn:aws:s3:::other/shop/spec.yaml', conditions: {} }, false],
     ['s3:PutObject', { arn: 'arn:aws:s3:::shop-releases/shop/spec.yaml', conditions: {} }, false],
     ['s3:ListBucket', { arn: 'arn:aws:s3:::shop-releases', conditions: {} }, false],
+    // The rollout: read the desired-version pointers, write the published status; nothing else.
+    ['s3:GetObject', { arn: 'arn:aws:s3:::shop-releases/shop/desired/lb-a.json', conditions: {} }, true],
+    ['s3:PutObject', { arn: 'arn:aws:s3:::shop-releases/shop/status/lb-a.json', conditions: {} }, true],
+    ['s3:PutObject', { arn: 'arn:aws:s3:::shop-releases/shop/desired/lb-a.json', conditions: {} }, false],
+    ['s3:GetObject', { arn: 'arn:aws:s3:::shop-releases/shop/status/lb-b.json', conditions: {} }, false],
+    ['s3:PutObject', { arn: 'arn:aws:s3:::shop-releases/other/status/lb-a.json', conditions: {} }, false],
+    ['s3:DeleteObject', { arn: 'arn:aws:s3:::shop-releases/shop/status/lb-a.json', conditions: {} }, false],
     ['iam:PassRole', { arn: 'arn:aws:iam::123456789012:role/overlay-lb-shop', conditions: {} }, false],
   ];
   for (const [action, resource, allowed] of table) assert.equal(isAllowed(policy, action, [resource]), allowed, `${action} on ${resource.arn} ${JSON.stringify(resource.conditions)}`);

@@ -44,6 +44,8 @@ export interface SpecEdits {
    * under the unit's restrictions. @default this build on the test's Node.js
    */
   readonly agentCommand?: AgentCommand;
+  /** More arguments of `overlay-lb agent` on every node (for example `--follow-interval 1000`). */
+  readonly agentArgs?: readonly string[];
   /** Any other change, on the spec as plain data (for example a discovery source and its backend). */
   readonly editSpec?: (spec: Record<string, unknown>) => void;
 }
@@ -64,6 +66,8 @@ export interface E2eLab {
   readonly specFile: string;
   /** The agent command of the edits (undefined: this build). */
   readonly agentCommand: AgentCommand | undefined;
+  /** The edits' extra agent arguments. */
+  readonly agentArgs?: readonly string[];
   /**
    * Elastic IP mode (`cluster.cloud.failover: eip`): the address and its allocation, reached
    * from the lab's `internet` namespace. Null in route mode (the VIP's routes move).
@@ -129,6 +133,7 @@ export async function startE2eLab(t: TestContext, edits: SpecEdits = {}, setup: 
     lab,
     specFile,
     agentCommand: edits.agentCommand,
+    ...(edits.agentArgs === undefined ? {} : { agentArgs: edits.agentArgs }),
     eip,
     clientSide: (az) => (eip === null ? az : 'internet'),
     serviceHost: eip?.publicIp ?? lab.plan.vip,
@@ -186,7 +191,7 @@ async function keepLogs(t: TestContext, dir: string, labDir: string): Promise<vo
 export async function startAgent(e2e: E2eLab, node: string): Promise<RecordedProcess> {
   const runDir = e2e.runDir(node);
   await mkdir(runDir, { recursive: true, mode: 0o700 });
-  return e2e.lab.spawn(node, [...agentCommandArgv(e2e.agentCommand), 'agent', '--spec', e2e.specFile, '--node', node, '--run-dir', runDir], {
+  return e2e.lab.spawn(node, [...agentCommandArgv(e2e.agentCommand), 'agent', '--spec', e2e.specFile, '--node', node, '--run-dir', runDir, ...(e2e.agentArgs ?? [])], {
     signal: AbortSignal.timeout(20_000), label: `agent ${node}`, logFile: join(runDir, 'agent.log'),
   });
 }

@@ -8,7 +8,7 @@ import { isAllowed, wildcardMatch, type PolicyDocument } from '../../src/lab/ec2
 import { QueryParams } from '../../src/lab/ec2/query.js';
 import { LabCloud, effectiveRouteTable, type LabCloudEvent } from '../../src/lab/ec2/state.js';
 import { lbNodePolicy } from '../../src/lab/controller.js';
-import { releaseKeys } from '../../src/cloud/aws/provision/names.js';
+import { desiredKey, releaseKeys, statusKey } from '../../src/cloud/aws/provision/names.js';
 
 function code(fn: () => unknown): string {
   try {
@@ -153,7 +153,7 @@ void test('docs/install.md prints the LB nodes\' policy the lab enforces', async
   assert.ok(json, 'no json block in docs/install.md');
   const placeholders = (type: string, id: string): string => (type === 'vpc' ? 'VPC_ARN' : `arn:aws:ec2:REGION:ACCOUNT:${type}/${id}`);
   const { specKey, packageKey } = releaseKeys('PREFIX');
-  assert.deepEqual(JSON.parse(json), lbNodePolicy({ arn: placeholders, vpcId: 'VPC_ID', eipAllocationId: null, release: { bucket: 'BUCKET', keys: [specKey, packageKey] } }));
+  assert.deepEqual(JSON.parse(json), lbNodePolicy({ arn: placeholders, vpcId: 'VPC_ID', eipAllocationId: null, release: { bucket: 'BUCKET', keys: [specKey, packageKey], rollout: { pointers: desiredKey('PREFIX', '*'), statuses: statusKey('PREFIX', '*') } } }));
 });
 
 void test('query parameters: lists, structures and filters in index order', () => {

@@ -284,7 +284,7 @@ void test('first up creates every resource, tagged; the second makes zero write 
   assert.deepEqual(held, {
     trust: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] },
     tags: [{ Key: 'overlay-lb:cluster', Value: 'first' }],
-    policy: JSON.parse(JSON.stringify(lbNodePolicy({ arn: cloudArn, vpcId: spec.spec.cluster.cloud.vpcId!, eipAllocationId: null, release: { bucket: 'first-releases', keys: ['demo/spec.yaml', 'demo/overlay-lb.deb'] } }))),
+    policy: JSON.parse(JSON.stringify(lbNodePolicy({ arn: cloudArn, vpcId: spec.spec.cluster.cloud.vpcId!, eipAllocationId: null, release: { bucket: 'first-releases', keys: ['demo/spec.yaml', 'demo/overlay-lb.deb'], rollout: { pointers: 'demo/desired/*.json', statuses: 'demo/status/*.json' } } }))),
     profileRoles: ['overlay-lb-first'], profileTags: [{ Key: 'overlay-lb:cluster', Value: 'first' }],
     versioning: 'Enabled', bucketTags: [{ Key: 'overlay-lb:cluster', Value: 'first' }],
     objects: {
@@ -505,7 +505,7 @@ void test('/usr/bin/aws reads what up made: the role, its policy and profile, th
     const role = JSON.parse((await cli.run(['iam', 'get-role', '--role-name', 'overlay-lb-cli', ...e])).stdout) as { Role: { Tags?: { Key: string; Value: string }[] } };
     assert.deepEqual(role.Role.Tags, [{ Key: 'overlay-lb:cluster', Value: 'cli' }]);
     const policy = JSON.parse((await cli.run(['iam', 'get-role-policy', '--role-name', 'overlay-lb-cli', '--policy-name', 'overlay-lb-node', ...e])).stdout) as { PolicyDocument: { Statement: { Sid: string }[] } };
-    assert.deepEqual(policy.PolicyDocument.Statement.map((s) => s.Sid), ['Discover', 'MoveVipRoute', 'MasterHeartbeat', 'ReadRelease']);
+    assert.deepEqual(policy.PolicyDocument.Statement.map((s) => s.Sid), ['Discover', 'MoveVipRoute', 'MasterHeartbeat', 'ReadRelease', 'FollowRollout', 'PublishStatus']);
     const profile = JSON.parse((await cli.run(['iam', 'get-instance-profile', '--instance-profile-name', 'overlay-lb-cli', ...e])).stdout) as { InstanceProfile: { Roles: { RoleName: string }[] } };
     assert.deepEqual(profile.InstanceProfile.Roles.map((r) => r.RoleName), ['overlay-lb-cli']);
     const versioning = JSON.parse((await cli.run(['s3api', 'get-bucket-versioning', '--bucket', 'cli-releases', ...e])).stdout) as { Status: string };

@@ -10,7 +10,7 @@ import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
 
 export const agentHelp = `Usage: overlay-lb agent --spec FILE --node NAME [--run-dir DIR] [--log-level LEVEL]
-                      [--imds-endpoint URL] [--ec2-endpoint URL]
+                      [--imds-endpoint URL] [--ec2-endpoint URL] [--follow-interval MS]
 
 Runs the node agent: starts or attaches to HAProxy and keepalived with the compiled configs,
 follows keepalived's transitions and moves the VIP (routes or Elastic IP) to this node when it is
@@ -23,7 +23,10 @@ Stopping the agent leaves HAProxy and keepalived running; a restarted agent atta
   --run-dir DIR          sockets, FIFO, track file and configs (default: admin.stateDir)
   --log-level LEVEL      debug, info, warn or error (default info)
   --imds-endpoint URL    default http://169.254.169.254
-  --ec2-endpoint URL     default cloud.endpoint (the lab: http://169.254.169.250)`;
+  --ec2-endpoint URL     default cloud.endpoint (the lab: http://169.254.169.250); with a
+                         provision section also the release bucket's S3 endpoint
+  --follow-interval MS   with a provision section: how often to poll this node's desired spec
+                         version in the release bucket and publish its status (default 10000)`;
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
@@ -35,11 +38,16 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo, signal
     'log-level': { type: 'string' },
     'imds-endpoint': { type: 'string' },
     'ec2-endpoint': { type: 'string' },
+    'follow-interval': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return (io.out(agentHelp), EXIT.ok);
   if (values.spec === undefined) throw new UserError('CLI_USAGE', 'agent: --spec FILE is required');
   if (values.node === undefined) throw new UserError('CLI_USAGE', 'agent: --node NAME is required (one of the spec\'s cluster.nodes)');
+  const follow = values['follow-interval'];
+  if (follow !== undefined && !(/^\d+$/.test(follow) && Number(follow) >= 100 && Number(follow) <= 3_600_000)) {
+    throw new UserError('CLI_USAGE', `agent: --follow-interval ${JSON.stringify(follow)} is not allowed: give milliseconds from 100 to 3600000, for example --follow-interval 10000`);
+  }
   const level = values['log-level'] ?? 'info';
   if (!(LEVELS as readonly string[]).includes(level)) throw new UserError('CLI_USAGE', `agent: --log-level ${JSON.stringify(level)} is not one of ${LEVELS.join(', ')}`);
   if (values['run-dir'] !== undefined) await ensureWritableDirectory(values['run-dir'], { what: 'agent: --run-dir', missing: 'allow', signal });
@@ -59,6 +67,7 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo, signal
       ...(values['run-dir'] !== undefined ? { runDir: values['run-dir'] } : {}),
       ...(values['imds-endpoint'] !== undefined ? { imdsEndpoint: values['imds-endpoint'] } : {}),
       ...(values['ec2-endpoint'] !== undefined ? { ec2Endpoint: values['ec2-endpoint'] } : {}),
+      ...(follow !== undefined ? { followIntervalMs: Number(follow) } : {}),
       log,
       signal,
       reloadRequests,

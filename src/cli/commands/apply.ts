@@ -9,8 +9,10 @@ import { createLogger } from '../../util/log.js';
 import { onePositional, parseCommandArgs } from '../args.js';
 import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
+import { runClusterRollout } from './rollout.js';
 
 export const applyHelp = `Usage: overlay-lb apply SPEC --node NAME --run-dir DIR [--dry-run]
+       overlay-lb apply SPEC --cluster [--json] [--endpoint-url URL] [--node-timeout SECONDS]
 
 Rolls a changed spec out to the haproxy whose files live in DIR (haproxy.cfg, maps/,
 applied-state.json). The spec is validated first: an invalid spec changes nothing (exit 2).
@@ -22,17 +24,39 @@ its reasons. Discovered servers stay as the last apply recorded them.
   --run-dir DIR   the haproxy run directory
   --dry-run       print the plan and the resulting config hash; change nothing
 
-Every node computes the same config hash from the same spec and membership.`;
+Every node computes the same config hash from the same spec and membership.
+
+With --cluster (a cluster made by overlay-lb up), from an operator's machine: the spec is
+validated here (an invalid one changes nothing anywhere, exit 2), stored as a new version in the
+release bucket, and the nodes take it one at a time, backups first and the master last; each
+must show the version applied, haproxy healthy, VRRP MASTER or BACKUP and no problem in the
+status it publishes before the next is asked. The first node that fails stops the rollout: the
+nodes after it stay on their version (exit 1, naming the node and why). See
+docs/provisioning.md, "Rolling a spec out".
+
+  --cluster                roll out to every node through the release bucket
+  --json                   the result as one JSON object on stdout
+  --endpoint-url URL       S3 and STS endpoint (the lab: see overlay-lb lab env); default AWS's
+  --node-timeout SECONDS   how long one node may take (default 120)`;
 
 export async function runApply(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseCommandArgs('apply', argv, {
     node: { type: 'string' },
     'run-dir': { type: 'string' },
     'dry-run': { type: 'boolean' },
+    cluster: { type: 'boolean' },
+    json: { type: 'boolean' },
+    'endpoint-url': { type: 'string' },
+    'node-timeout': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return (io.out(applyHelp), EXIT.ok);
   const file = onePositional('apply', positionals, 'spec');
+  if (values.cluster === true) {
+    if (values.node !== undefined || values['run-dir'] !== undefined || values['dry-run'] === true) throw new UserError('CLI_USAGE', 'apply: --cluster rolls out to every node through the release bucket; --node, --run-dir and --dry-run apply to one local haproxy: give one or the other');
+    return runClusterRollout('apply', { file, json: values.json === true, endpoint: values['endpoint-url'], nodeTimeout: values['node-timeout'] }, io, signal);
+  }
+  if (values.json === true || values['endpoint-url'] !== undefined || values['node-timeout'] !== undefined) throw new UserError('CLI_USAGE', 'apply: --json, --endpoint-url and --node-timeout go with --cluster');
   if (values.node === undefined) throw new UserError('CLI_USAGE', "apply: --node NAME is required (one of the spec's cluster.nodes)");
   if (values['run-dir'] === undefined || values['run-dir'].trim() === '') throw new UserError('CLI_USAGE', 'apply: --run-dir DIR is required, for example --run-dir /run/overlay-lb');
   const runDir = await ensureWritableDirectory(resolve(values['run-dir']), { what: 'apply: --run-dir', missing: 'error', signal });

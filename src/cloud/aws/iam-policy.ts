@@ -27,9 +27,17 @@ export function lbNodePolicy(options: {
   /**
    * The release objects a node provisioned by `overlay-lb up` reads at boot and when the spec
    * changes (src/cloud/aws/provision/names.ts): exactly these keys of this bucket, any version.
-   * Absent for nodes installed by hand (docs/install.md).
+   * Absent for nodes installed by hand (docs/install.md). With `rollout`, the nodes also follow
+   * `overlay-lb apply --cluster`: read the desired-version pointers (`pointers`, a key pattern:
+   * names.ts `desiredKey(prefix, '*')`) and write their published status (`statuses`:
+   * `statusKey(prefix, '*')`). IAM cannot name "this node's own key" (the key carries the node
+   * name, which no policy variable holds), so both are scoped to their folder of the prefix.
    */
-  readonly release?: { readonly bucket: string; readonly keys: readonly string[] };
+  readonly release?: {
+    readonly bucket: string;
+    readonly keys: readonly string[];
+    readonly rollout?: { readonly pointers: string; readonly statuses: string };
+  };
 }): IamPolicyDocument {
   const { arn, eipAllocationId, release } = options;
   const inVpc = { StringEquals: { 'ec2:Vpc': arn('vpc', options.vpcId) } };
@@ -47,6 +55,10 @@ export function lbNodePolicy(options: {
       ...(release === undefined ? [] : [
         // S3 object ARNs carry neither region nor account: the bucket name is global.
         { Sid: 'ReadRelease', Effect: 'Allow' as const, Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: release.keys.map((k) => `arn:aws:s3:::${release.bucket}/${k}`) },
+      ]),
+      ...(release?.rollout === undefined ? [] : [
+        { Sid: 'FollowRollout', Effect: 'Allow' as const, Action: 's3:GetObject', Resource: `arn:aws:s3:::${release.bucket}/${release.rollout.pointers}` },
+        { Sid: 'PublishStatus', Effect: 'Allow' as const, Action: 's3:PutObject', Resource: `arn:aws:s3:::${release.bucket}/${release.rollout.statuses}` },
       ]),
     ],
   };

@@ -51,7 +51,7 @@ const KINDS: readonly KindEntry[] = [
         arn: (type, id) => `arn:aws:ec2:${region}:${account}:${type}/${id}`,
         vpcId: cloud.vpcId ?? '',
         eipAllocationId: cloud.failover === 'eip' ? (cloud.eipAllocationId ?? null) : null,
-        release: { bucket: names.bucket, keys: [names.specKey, names.packageKey] },
+        release: { bucket: names.bucket, keys: [names.specKey, names.packageKey], rollout: names.rollout },
       });
       return iamResources({ session, account, cluster: spec.cluster.name, roleName: names.role, profileName: names.instanceProfile, policy });
     },

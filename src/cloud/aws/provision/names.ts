@@ -17,6 +17,12 @@ export const SPEC_OBJECT = 'spec.yaml';
 export const PACKAGE_OBJECT = 'overlay-lb.deb';
 /** Where each agent publishes its status (`PublishedNodeStatus`, src/agent-api/contract.ts), under the prefix. */
 export const STATUS_OBJECT_DIR = 'status/';
+/**
+ * Where `overlay-lb apply --cluster` tells each node which spec version to run (a
+ * `DesiredSpecPointer`, src/agent-api/contract.ts), under the prefix: one object per node, read by
+ * that node's agent only, so the CLI advances the nodes one at a time.
+ */
+export const DESIRED_OBJECT_DIR = 'desired/';
 /** The inline policy of the nodes' role (one policy: src/cloud/aws/iam-policy.ts). */
 export const NODE_POLICY_NAME = 'overlay-lb-node';
 
@@ -29,6 +35,8 @@ export interface ResourceNames {
   readonly bucket: string;
   readonly specKey: string;
   readonly packageKey: string;
+  /** The key patterns of the nodes' desired-version pointers and published statuses (`*` for the node). */
+  readonly rollout: { readonly pointers: string; readonly statuses: string };
 }
 
 /** The release objects' keys under `prefix` ("" or ending in `/`). */
@@ -41,12 +49,17 @@ export function statusKey(prefix: string, node: string): string {
   return `${prefix}${STATUS_OBJECT_DIR}${node}.json`;
 }
 
+/** The key of node `node`'s desired-version pointer under `prefix` ("" or ending in `/`). */
+export function desiredKey(prefix: string, node: string): string {
+  return `${prefix}${DESIRED_OBJECT_DIR}${node}.json`;
+}
+
 /** Every name of the cluster's resources. Throws (a bug) for a spec without `provision`. */
 export function resourceNames(spec: Spec): ResourceNames {
   const p = spec.provision;
   if (p === undefined) throw new Error('resourceNames: the spec has no provision section');
   const base = `overlay-lb-${spec.cluster.name}`;
-  return { role: base, instanceProfile: base, securityGroup: base, bucket: p.bucket, ...releaseKeys(p.prefix) };
+  return { role: base, instanceProfile: base, securityGroup: base, bucket: p.bucket, ...releaseKeys(p.prefix), rollout: { pointers: desiredKey(p.prefix, '*'), statuses: statusKey(p.prefix, '*') } };
 }
 
 /** The ownership tags of a resource of `cluster` (AWS's `Tags` shape). */
