@@ -388,7 +388,7 @@ async function followReleaseBucket(ctx: AgentContext, p: { readonly rollout: Spe
   ]);
   const endpoint = options.ec2Endpoint ?? nodeS3Endpoint(spec) ?? undefined;
   const api = s3ReleaseFollow({
-    bucket: provision.bucket, prefix: provision.prefix, specKey: releaseKeys(provision.prefix).specKey, node: node.name, region, signal: ctx.signal,
+    bucket: provision.bucket, prefix: provision.prefix, specKey: releaseKeys(provision.prefix).specKey, node: node.name, cluster: spec.cluster.name, region, signal: ctx.signal,
     ...(endpoint === undefined ? {} : { endpoint }), ...(options.imdsEndpoint === undefined ? {} : { imdsEndpoint: options.imdsEndpoint }),
   });
   ctx.signal.addEventListener('abort', () => api.destroy(), { once: true });

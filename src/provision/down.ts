@@ -30,7 +30,11 @@ export interface DownOptions {
   readonly endpoint?: string;
   /** @default the SDK's default credential chain */
   readonly credentials?: ProvisionSessionOptions['credentials'];
-  /** The pause between the two reads of the nodes' status. @default 5000 */
+  /**
+   * The pause between the two reads of the nodes' status. @default the longest publishing
+   * interval among the first read's statuses plus 1 s (so every live agent has published again in
+   * between: two reads of the same object could not show sessions that grew), at least 5 s, at most 60 s
+   */
   readonly trafficRecheckMs?: number;
   readonly clock?: Clock;
   readonly signal: AbortSignal;
@@ -57,15 +61,21 @@ export interface DownResult {
   readonly forced: boolean;
 }
 
-/** Reads every node's published status twice, `recheckMs` apart, and where the VIP routes point. */
-async function gatherTraffic(spec: Spec, session: ProvisionSession, options: { readonly recheckMs: number; readonly clock: Clock; readonly signal: AbortSignal }): Promise<NodeTrafficFacts[]> {
+/** The default pause between the two reads: {@link DownOptions.trafficRecheckMs}. */
+function recheckPause(first: ReadonlyMap<string, string | null>): number {
+  const intervals = [...first.values()].map((text) => parseTrafficStatus(text)?.intervalMs ?? 0);
+  return Math.min(60_000, Math.max(5_000, ...intervals.map((ms) => ms + 1_000)));
+}
+
+/** Reads every node's published status twice, `recheckMs` apart (default: {@link recheckPause}), and where the VIP routes point. */
+async function gatherTraffic(spec: Spec, session: ProvisionSession, options: { readonly recheckMs: number | undefined; readonly clock: Clock; readonly signal: AbortSignal }): Promise<NodeTrafficFacts[]> {
   const { signal } = options;
   const names = resourceNames(spec);
   const prefix = spec.provision?.prefix ?? '';
   const nodes = spec.cluster.nodes.map((n) => n.name);
   const keys = nodes.map((n) => statusKey(prefix, n));
   const first = await readStatusObjects(session, { bucket: names.bucket, keys }, { signal });
-  await options.clock.sleep(options.recheckMs, signal);
+  await options.clock.sleep(options.recheckMs ?? recheckPause(first), signal);
   const second = await readStatusObjects(session, { bucket: names.bucket, keys }, { signal });
   const routing = await readVipRouting(session, { cluster: spec.cluster.name, vpcId: spec.cluster.cloud.vpcId ?? '', vip: spec.cluster.vip, nodes }, { signal });
   return nodes.map((node, i) => ({
@@ -95,7 +105,7 @@ export async function down(options: DownOptions): Promise<DownResult> {
     const resources = await removalResources({ spec: loaded.spec, specText: Buffer.from(loaded.text, 'utf8'), packageBytes: new Uint8Array(0), session, account, placeNodes: (subnets) => nodeSubnets(loaded.spec, subnets) }, { signal });
     const plan = await planDown(resources, PENDING_KINDS, { signal });
     const toRemove = downCounts(plan).remove > 0;
-    const traffic = toRemove ? decideDownTraffic(await gatherTraffic(loaded.spec, session, { recheckMs: options.trafficRecheckMs ?? 5_000, clock, signal }), clock.now()) : null;
+    const traffic = toRemove ? decideDownTraffic(await gatherTraffic(loaded.spec, session, { recheckMs: options.trafficRecheckMs, clock, signal }), clock.now()) : null;
     const context: DownContext = { cluster: loaded.spec.cluster.name, account, region, traffic };
     options.onPlan?.(plan, context);
     const refused = traffic?.refuse === true;

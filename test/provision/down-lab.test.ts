@@ -1,11 +1,20 @@
 /**
- * `overlay-lb down` against the lab's bare account (`lab up --bare`): up --yes, then down --yes
- * leaves the account as it was before up, compared resource by resource through the real AWS SDK
- * (every IAM role and instance profile with tags, inline policies and members; every bucket with
- * its versioning, tags, object versions and delete markers); a second down makes zero write calls
- * (counted in the lab's own request log); foreign objects, versions and roles are untouched; a
- * down interrupted after N write calls (and a CLI process killed midway) converges on the next
- * run; down refuses while the agents' published status shows traffic, unless --force.
+ * `overlay-lb down` against the lab's bare account (`lab up --bare`): up --yes (IAM, the bucket
+ * and its objects, the security group, one instance per node, the VIP route in every selected
+ * table), then down --yes leaves the account as it was before up, compared resource by resource
+ * through the real AWS SDK (test/helpers/account-snapshot.ts: every IAM role and instance profile
+ * with tags, inline policies and members; every bucket with its versioning, tags, object versions
+ * and delete markers; every instance not terminated, group, interface and route); a second down
+ * makes zero write calls (counted in the lab's own request log); foreign objects, versions and
+ * roles are untouched; a down interrupted after N write calls (and a CLI process killed midway)
+ * converges on the next run; down refuses while the agents' published status shows traffic, or
+ * while the VIP routes to a node without a fresh status, unless --force.
+ *
+ * The package here is a stand-in (no agent runs on the nodes, so none publishes its status, and
+ * up's VIP routes point at lb-a): the round trip publishes idle stand-in statuses for both nodes,
+ * as the agents will, so that down proceeds without --force as an operator's would; the tests of
+ * convergence and of foreign things give --force (they are not about traffic); the traffic tests
+ * publish the statuses they need. test/e2e/up-bare.test.ts does it with the real package.
  * /usr/bin/aws (checked to be aws-cli/2) sees what is gone. Real kernel, root, under the shared lock.
  */
 import assert from 'node:assert/strict';
@@ -15,13 +24,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import {
-  CreateInstanceProfileCommand, CreateRoleCommand, GetRolePolicyCommand, IAMClient, ListInstanceProfilesCommand, ListInstanceProfilesForRoleCommand, ListInstanceProfileTagsCommand,
-  ListRolePoliciesCommand, ListRolesCommand, ListRoleTagsCommand, PutRolePolicyCommand, AddRoleToInstanceProfileCommand,
-} from '@aws-sdk/client-iam';
-import { DeleteObjectCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, GetObjectCommand, ListBucketsCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateRouteCommand, DeleteRouteCommand, DescribeInstancesCommand, DescribeRouteTablesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
+import { CreateInstanceProfileCommand, CreateRoleCommand, IAMClient, PutRolePolicyCommand, AddRoleToInstanceProfileCommand } from '@aws-sdk/client-iam';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { startLab, stopLab, type LabHandle } from '../../src/lab/lab.js';
 import { up } from '../../src/provision/up.js';
 import { down, type DownResult } from '../../src/provision/down.js';
@@ -29,7 +34,7 @@ import type { Clock } from '../../src/util/clock.js';
 import { OverlayError } from '../../src/util/errors.js';
 import { leftovers } from '../helpers/lab-leftovers.js';
 import { awsCli, awsCliSkip } from '../helpers/aws-cli.js';
-import { waitFor } from '../helpers/bare-lab.js';
+import { accountSnapshot } from '../helpers/account-snapshot.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/provision.yaml', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -119,11 +124,24 @@ async function specFile(name: string): Promise<string> {
 }
 
 const writes = (requests: readonly Logged[]): string[] => requests.filter((r) => !READ.test(r.action ?? '')).map((r) => r.action ?? `(status ${r.status})`);
+/** The write calls that succeeded (the group's deletion is retried while the terminated instances' interfaces go). */
+const doneWrites = (requests: readonly Logged[]): string[] => writes(requests.filter((r) => r.status < 300));
 
-async function upIn(file: string): Promise<void> {
-  const r = await up({ specFile: file, packageFile, mode: 'apply', endpoint: lab.apiUrl, credentials: lab.adminCredentials, signal: AbortSignal.timeout(120_000) });
-  assert.ok(r.applied !== null && r.applied.created.length === 7, JSON.stringify(r.applied));
+/** up --yes from nothing: IAM (4), the bucket and its 2 objects, the group, 2 instances, and a VIP route per selected table; returns those tables, in up's order. */
+async function upIn(file: string): Promise<string[]> {
+  const r = await up({ specFile: file, packageFile, mode: 'apply', endpoint: lab.apiUrl, credentials: lab.adminCredentials, signal: AbortSignal.timeout(300_000) });
+  const created = r.applied?.created ?? [];
+  const tables = created.flatMap((l) => /^VIP route 192\.168\.100\.10\/32 in route table (rtb-[0-9a-f]+)$/.exec(l)?.[1] ?? []);
+  assert.ok(tables.length > 0 && created.length === 10 + tables.length, JSON.stringify(r.applied));
+  return tables;
 }
+
+/** What down removes before the S3 objects, in its order: the instances, then the VIP routes (up's order reversed; after the instances, so no agent puts them back), the group. */
+const ec2Steps = (cluster: string, tables: readonly string[]): string[] => [
+  'remove instance of node lb-b (10.0.2.10, az-b)', 'remove instance of node lb-a (10.0.1.10, az-a)',
+  ...[...tables].reverse().map((t) => `remove VIP route 192.168.100.10/32 in route table ${t}`), `remove security group overlay-lb-${cluster}`,
+];
+const EC2_WRITES = (tables: readonly string[]): string[] => ['TerminateInstances', 'TerminateInstances', ...tables.map(() => 'DeleteRoute'), 'DeleteSecurityGroup'];
 
 async function downIn(file: string, options: { mode?: 'plan' | 'apply'; force?: boolean; signal?: AbortSignal; clock?: Clock } = {}): Promise<{ result: DownResult; requests: Logged[] }> {
   const start = log.length;
@@ -136,37 +154,8 @@ async function downIn(file: string, options: { mode?: 'plan' | 'apply'; force?: 
 
 const steps = (r: DownResult): string[] => r.plan.steps.map((s) => `${s.action} ${s.label}`);
 
-/** The whole account as the SDK reads it: every role and profile, every bucket with every version and marker. */
-async function snapshot(): Promise<Record<string, unknown>> {
-  const roles: Record<string, unknown> = {};
-  for (const r of (await iam.send(new ListRolesCommand({ MaxItems: 1000 }))).Roles ?? []) {
-    const name = r.RoleName ?? '';
-    const policyNames = (await iam.send(new ListRolePoliciesCommand({ RoleName: name }))).PolicyNames ?? [];
-    const policies: Record<string, unknown> = {};
-    for (const p of policyNames) policies[p] = decodeURIComponent((await iam.send(new GetRolePolicyCommand({ RoleName: name, PolicyName: p }))).PolicyDocument ?? '');
-    roles[name] = {
-      id: r.RoleId, trust: r.AssumeRolePolicyDocument, tags: (await iam.send(new ListRoleTagsCommand({ RoleName: name }))).Tags, policies,
-      profiles: ((await iam.send(new ListInstanceProfilesForRoleCommand({ RoleName: name }))).InstanceProfiles ?? []).map((p) => p.InstanceProfileName),
-    };
-  }
-  const profiles: Record<string, unknown> = {};
-  for (const p of (await iam.send(new ListInstanceProfilesCommand({ MaxItems: 1000 }))).InstanceProfiles ?? []) {
-    const name = p.InstanceProfileName ?? '';
-    profiles[name] = { id: p.InstanceProfileId, roles: (p.Roles ?? []).map((r) => r.RoleName), tags: (await iam.send(new ListInstanceProfileTagsCommand({ InstanceProfileName: name }))).Tags };
-  }
-  const buckets: Record<string, unknown> = {};
-  for (const b of (await s3.send(new ListBucketsCommand({}))).Buckets ?? []) {
-    const name = b.Name ?? '';
-    const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: name }));
-    buckets[name] = {
-      versioning: (await s3.send(new GetBucketVersioningCommand({ Bucket: name }))).Status ?? null,
-      tags: await s3.send(new GetBucketTaggingCommand({ Bucket: name })).then((t) => t.TagSet, () => []),
-      versions: (versions.Versions ?? []).map((v) => `${v.Key} ${v.VersionId} ${v.ETag} latest=${v.IsLatest}`).sort(),
-      markers: (versions.DeleteMarkers ?? []).map((m) => `${m.Key} ${m.VersionId} latest=${m.IsLatest}`).sort(),
-    };
-  }
-  return { roles, profiles, buckets };
-}
+/** The whole account as the SDK reads it (test/helpers/account-snapshot.ts): IAM, S3 and EC2 (instances, groups, interfaces, routes). */
+const snapshot = (): Promise<Record<string, unknown>> => accountSnapshot({ iam, s3, ec2 });
 
 /** A status object as an agent publishes it beside the spec (PublishedNodeStatus), marked as the cluster's. */
 async function publishStatus(cluster: string, node: string, traffic: { currentSessions: number; totalSessions: number }, ageMs = 0): Promise<void> {
@@ -177,14 +166,22 @@ async function publishStatus(cluster: string, node: string, traffic: { currentSe
 void test('up then down leaves the account as before up, resource by resource; a second down makes zero write calls (CLI, text and JSON)', { skip }, async () => {
   const file = await specFile('round');
   const before1 = await snapshot();
-  await upIn(file);
+  const tables = await upIn(file);
   assert.notDeepEqual(await snapshot(), before1);
+  // Stand-in statuses, as the agents publish them (the stand-in package runs none): both nodes idle.
+  const idle = async (): Promise<void> => {
+    await publishStatus('round', 'lb-a', { currentSessions: 0, totalSessions: 3 });
+    await publishStatus('round', 'lb-b', { currentSessions: 0, totalSessions: 0 });
+  };
+  await idle();
 
   // --plan: the removal order, and nothing written.
   const planned = await downIn(file, { mode: 'plan' });
   assert.deepEqual(writes(planned.requests), []);
   assert.deepEqual(steps(planned.result), [
-    'gone S3 object s3://round-releases/demo/status/lb-b.json (status of node lb-b)', 'gone S3 object s3://round-releases/demo/status/lb-a.json (status of node lb-a)',
+    ...ec2Steps('round', tables),
+    'gone S3 object s3://round-releases/demo/desired/lb-b.json (spec version pointer of node lb-b)', 'remove S3 object s3://round-releases/demo/status/lb-b.json (status of node lb-b)',
+    'gone S3 object s3://round-releases/demo/desired/lb-a.json (spec version pointer of node lb-a)', 'remove S3 object s3://round-releases/demo/status/lb-a.json (status of node lb-a)',
     'remove S3 object s3://round-releases/demo/overlay-lb.deb (the package)', 'remove S3 object s3://round-releases/demo/spec.yaml (the spec)', 'remove S3 bucket round-releases',
     'remove role overlay-lb-round in instance profile overlay-lb-round', 'remove IAM instance profile overlay-lb-round',
     'remove IAM inline policy overlay-lb-node of role overlay-lb-round', 'remove IAM role overlay-lb-round',
@@ -192,17 +189,20 @@ void test('up then down leaves the account as before up, resource by resource; a
   assert.deepEqual(planned.result.context.traffic, { refuse: false, findings: [] });
 
   // The real CLI: the plan first, then the progress, exit 0.
+  await idle();
   const start = log.length;
   const cli = await run(process.execPath, [MAIN, 'down', file, '--yes', '--endpoint-url', lab.apiUrl], env);
   assert.equal(cli.code, 0, cli.stderr);
   const out = cli.stdout.trim().split('\n');
   assert.match(out[0]!, /^overlay-lb down: cluster round, account \d{12}, region us-east-1$/);
-  const planEnd = out.indexOf('Plan: 7 to remove, 2 already gone, 0 left alone.');
-  const firstRemoval = out.indexOf('  removing S3 object s3://round-releases/demo/overlay-lb.deb (the package)');
+  const total = 12 + tables.length;
+  const planEnd = out.indexOf(`Plan: ${total} to remove, 2 already gone, 0 left alone.`);
+  const firstRemoval = out.indexOf('  removing instance of node lb-b (10.0.2.10, az-b)');
   assert.ok(planEnd > 0 && firstRemoval > planEnd, cli.stdout);
-  assert.equal(out.filter((l) => l.startsWith('  removing ')).length, 7);
-  assert.equal(out.at(-1), 'Removed: 7.');
-  assert.deepEqual(writes(log.slice(start)), ['DeleteObject', 'DeleteObject', 'DeleteBucket', 'RemoveRoleFromInstanceProfile', 'DeleteInstanceProfile', 'DeleteRolePolicy', 'DeleteRole']);
+  assert.equal(out.filter((l) => l.startsWith('  removing ')).length, total);
+  assert.equal(out.at(-1), `Removed: ${total}.`);
+  // Every version: the two statuses were published twice (2 + 2), the package and the spec once.
+  assert.deepEqual(doneWrites(log.slice(start)), [...EC2_WRITES(tables), ...Array<string>(6).fill('DeleteObject'), 'DeleteBucket', 'RemoveRoleFromInstanceProfile', 'DeleteInstanceProfile', 'DeleteRolePolicy', 'DeleteRole']);
   assert.deepEqual(await snapshot(), before1);
 
   // A second down: everything already gone, zero write calls.
@@ -211,7 +211,7 @@ void test('up then down leaves the account as before up, resource by resource; a
   assert.equal(json.code, 0, json.stderr);
   const parsed = JSON.parse(json.stdout) as { nothingToRemove: boolean; counts: Record<string, number>; traffic: unknown; applied: unknown };
   assert.equal(parsed.nothingToRemove, true);
-  assert.deepEqual(parsed.counts, { remove: 0, gone: 9, keep: 0, blocked: 0, unsupported: 0 });
+  assert.deepEqual(parsed.counts, { remove: 0, gone: total + 2, keep: 0, blocked: 0, unsupported: 0 });
   assert.equal(parsed.traffic, null);
   assert.deepEqual(writes(log.slice(again)), []);
   const text = await run(process.execPath, [MAIN, 'down', file, '--endpoint-url', lab.apiUrl], env);
@@ -221,7 +221,7 @@ void test('up then down leaves the account as before up, resource by resource; a
 void test('/usr/bin/aws sees nothing of up\'s after down', { skip: skip || awsCliSkip }, async () => {
   const file = await specFile('clidown');
   await upIn(file);
-  await downIn(file);
+  await downIn(file, { force: true });
   const cli = await awsCli({ region: lab.adminCredentials.region, creds: { key: lab.adminCredentials.accessKeyId, secret: lab.adminCredentials.secretAccessKey } });
   try {
     const version = await cli.run(['--version']);
@@ -237,6 +237,13 @@ void test('/usr/bin/aws sees nothing of up\'s after down', { skip: skip || awsCl
     assert.match(bucket.stderr, /404|Not Found/);
     const buckets = JSON.parse((await cli.run(['s3api', 'list-buckets', ...e])).stdout) as { Buckets: { Name: string }[] };
     assert.ok(!buckets.Buckets.some((b) => b.Name === 'clidown-releases'));
+    const groups = JSON.parse((await cli.run(['ec2', 'describe-security-groups', '--filters', 'Name=group-name,Values=overlay-lb-clidown', ...e])).stdout) as { SecurityGroups: unknown[] };
+    assert.deepEqual(groups.SecurityGroups, []);
+    const reservations = JSON.parse((await cli.run(['ec2', 'describe-instances', '--filters', 'Name=tag:overlay-lb:cluster,Values=clidown', ...e])).stdout) as { Reservations: { Instances: { State: { Name: string } }[] }[] };
+    const states = reservations.Reservations.flatMap((r) => r.Instances.map((i) => i.State.Name));
+    assert.deepEqual(states, ['terminated', 'terminated']);
+    const tables = JSON.parse((await cli.run(['ec2', 'describe-route-tables', ...e])).stdout) as { RouteTables: { Routes: { DestinationCidrBlock?: string }[] }[] };
+    assert.ok(tables.RouteTables.length > 0 && tables.RouteTables.every((t) => t.Routes.every((r) => r.DestinationCidrBlock !== '192.168.100.10/32')));
   } finally {
     await cli.close();
   }
@@ -253,21 +260,22 @@ void test('foreign things are left alone: an object and a version up did not wri
   await iam.send(new CreateRoleCommand({ RoleName: 'overlay-lb-alien', AssumeRolePolicyDocument: trust }));
   await iam.send(new PutRolePolicyCommand({ RoleName: 'overlay-lb-alien', PolicyName: 'overlay-lb-node', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:*', Resource: '*' }] }) }));
   const before1 = await snapshot();
-  await upIn(file);
+  const tables = await upIn(file);
   // AND someone else's object in up's bucket, and their version written over up's spec.
   const readmeVersion = (await s3.send(new PutObjectCommand({ Bucket: 'keep-releases', Key: 'notes/readme.txt', Body: 'not up\'s\n' }))).VersionId;
   const foreignVersion = (await s3.send(new PutObjectCommand({ Bucket: 'keep-releases', Key: 'demo/spec.yaml', Body: 'theirs\n' }))).VersionId;
 
-  const { result, requests } = await downIn(file);
+  // --force: no agent publishes its status here (stand-in package) and this is not about traffic.
+  const { result, requests } = await downIn(file, { force: true });
   assert.deepEqual(steps(result).filter((s) => !s.startsWith('gone ')), [
-    'remove S3 object s3://keep-releases/demo/overlay-lb.deb (the package)', 'remove S3 object s3://keep-releases/demo/spec.yaml (the spec)', 'keep S3 bucket keep-releases',
+    ...ec2Steps('keep', tables), 'remove S3 object s3://keep-releases/demo/overlay-lb.deb (the package)', 'remove S3 object s3://keep-releases/demo/spec.yaml (the spec)', 'keep S3 bucket keep-releases',
     'remove role overlay-lb-keep in instance profile overlay-lb-keep', 'remove IAM instance profile overlay-lb-keep',
     'remove IAM inline policy overlay-lb-node of role overlay-lb-keep', 'remove IAM role overlay-lb-keep',
   ]);
   const bucketStep = result.plan.steps.find((s) => s.label === 'S3 bucket keep-releases')!;
   assert.equal(bucketStep.reason, 'S3 bucket keep-releases is this cluster\'s, but holds 2 object versions or delete markers that up did not write (the first: notes/readme.txt), so down keeps the bucket and them');
   assert.deepEqual(result.applied?.leftAlone.map((l) => l.label), ['S3 bucket keep-releases']);
-  assert.deepEqual(writes(requests), ['DeleteObject', 'DeleteObject', 'RemoveRoleFromInstanceProfile', 'DeleteInstanceProfile', 'DeleteRolePolicy', 'DeleteRole']);
+  assert.deepEqual(doneWrites(requests), [...EC2_WRITES(tables), 'DeleteObject', 'DeleteObject', 'RemoveRoleFromInstanceProfile', 'DeleteInstanceProfile', 'DeleteRolePolicy', 'DeleteRole']);
 
   // THEN the account is as before up, but for the bucket, which holds exactly the foreign content.
   const now = await snapshot();
@@ -307,22 +315,25 @@ void test('foreign things are left alone: an object and a version up did not wri
 });
 
 void test('a down interrupted after N write calls converges on the next run (every N), and the run after makes no write call', { skip }, async () => {
-  const total = 7;
+  // --force throughout: no agent publishes its status here and this is about convergence. The
+  // number of write calls of a whole down: 2 terminations, the routes, the group, 2 objects, the
+  // bucket, 4 IAM calls.
+  let total = Infinity;
   for (let n = 1; n <= total; n += 1) {
     const name = `dcut${n}`;
     const file = await specFile(name);
     const before1 = await snapshot();
-    await upIn(file);
+    total = 10 + (await upIn(file)).length;
     const stop = new AbortController();
     let seen = 0;
     onApiRequest = (entry) => {
       if (!READ.test(entry.action ?? '') && (seen += 1) === n) stop.abort(new Error(`interrupted after ${n} write calls`));
     };
-    await assert.rejects(downIn(file, { signal: stop.signal }), () => stop.signal.aborted);
+    await assert.rejects(downIn(file, { signal: stop.signal, force: true }), () => stop.signal.aborted);
     onApiRequest = () => undefined;
-    const rerun = await downIn(file);
-    assert.equal(writes(rerun.requests).length, total - n, `after ${n}: ${writes(rerun.requests).join(', ')}`);
-    assert.deepEqual(writes((await downIn(file)).requests), [], `after ${n}, a third run`);
+    const rerun = await downIn(file, { force: true });
+    assert.equal(doneWrites(rerun.requests).length, total - n, `after ${n}: ${writes(rerun.requests).join(', ')}`);
+    assert.deepEqual(writes((await downIn(file, { force: true })).requests), [], `after ${n}, a third run`);
     assert.deepEqual(await snapshot(), before1, `after ${n}`);
   }
 });
@@ -330,8 +341,9 @@ void test('a down interrupted after N write calls converges on the next run (eve
 void test('a down process killed (SIGKILL) in the middle converges on the next run', { skip }, async () => {
   const file = await specFile('dkilled');
   const before1 = await snapshot();
-  await upIn(file);
-  const child = spawn(process.execPath, [MAIN, 'down', file, '--yes', '--endpoint-url', lab.apiUrl], { env, stdio: 'ignore' });
+  const total = 10 + (await upIn(file)).length;
+  // --force: no agent publishes its status here and this is about convergence.
+  const child = spawn(process.execPath, [MAIN, 'down', file, '--yes', '--force', '--endpoint-url', lab.apiUrl], { env, stdio: 'ignore' });
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
   let seen = 0;
   onApiRequest = (entry) => {
@@ -339,16 +351,16 @@ void test('a down process killed (SIGKILL) in the middle converges on the next r
   };
   assert.equal(await exited, 'SIGKILL');
   onApiRequest = () => undefined;
-  const rerun = await downIn(file);
-  assert.ok(writes(rerun.requests).length <= 3, writes(rerun.requests).join(', '));
-  assert.deepEqual(writes((await downIn(file)).requests), []);
+  const rerun = await downIn(file, { force: true });
+  assert.ok(doneWrites(rerun.requests).length <= total - 4, writes(rerun.requests).join(', '));
+  assert.deepEqual(writes((await downIn(file, { force: true })).requests), []);
   assert.deepEqual(await snapshot(), before1);
 });
 
 void test('down refuses while a node\'s published status shows sessions (or sessions that grew between two reads), removing nothing; --force removes it all, the status objects too', { skip }, async () => {
   const file = await specFile('busy');
   const before1 = await snapshot();
-  await upIn(file);
+  const tables = await upIn(file);
   // GIVEN the agents publish their status beside the spec, as they will: lb-a idle, lb-b with 2 open sessions.
   await publishStatus('busy', 'lb-a', { currentSessions: 0, totalSessions: 40 });
   await publishStatus('busy', 'lb-b', { currentSessions: 2, totalSessions: 17 });
@@ -378,7 +390,7 @@ void test('down refuses while a node\'s published status shows sessions (or sess
   const mark = log.length;
   const forced = await run(process.execPath, [MAIN, 'down', file, '--yes', '--force', '--endpoint-url', lab.apiUrl], env);
   assert.equal(forced.code, 0, forced.stderr);
-  assert.match(forced.stdout, /\n--force: removed although the VIP may still carry traffic\.\nRemoved: 9\.\n$/);
+  assert.match(forced.stdout, new RegExp(`\n--force: removed although the VIP may still carry traffic\\.\nRemoved: ${12 + tables.length}\\.\n$`));
   assert.match(forced.stdout, /\nTraffic: node lb-b has 1 session open/);
   assert.equal(writes(log.slice(mark)).filter((w) => w === 'DeleteObject').length, 7);
   assert.deepEqual(await snapshot(), before1);
@@ -387,41 +399,26 @@ void test('down refuses while a node\'s published status shows sessions (or sess
 void test('down cannot tell and refuses when a node it would remove has no fresh status while the VIP route points at it; a fresh idle status or --force lets it proceed', { skip }, async () => {
   const file = await specFile('routed');
   const before1 = await snapshot();
+  // GIVEN up's instances (their interfaces tagged with the cluster and the node) and the VIP routed
+  // by up to lb-a's, no agent publishing (the stand-in package runs none).
   await upIn(file);
-  // GIVEN an instance of node lb-a, tagged as up tags it (instance and interface), and the VIP routed to its interface.
-  const tags = [{ Key: 'overlay-lb:cluster', Value: 'routed' }, { Key: 'overlay-lb:node', Value: 'lb-a' }];
-  const subnet = lab.plan.subnets.find((x) => x.role === 'lb')!;
-  const launched = await ec2.send(new RunInstancesCommand({
-    ImageId: LAB_IMAGE_ID, InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, SubnetId: subnet.id, UserData: Buffer.from('#!/bin/sh\ntrue\n').toString('base64'),
-    TagSpecifications: [{ ResourceType: 'instance', Tags: tags }, { ResourceType: 'network-interface', Tags: tags }],
-  }));
-  const instanceId = launched.Instances?.[0]?.InstanceId ?? '';
-  const eni = launched.Instances?.[0]?.NetworkInterfaces?.[0]?.NetworkInterfaceId ?? '';
-  const table = (await ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: ['vpc-0de30000000000001'] }] }))).RouteTables?.[0]?.RouteTableId ?? '';
-  await ec2.send(new CreateRouteCommand({ RouteTableId: table, DestinationCidrBlock: '192.168.100.10/32', NetworkInterfaceId: eni }));
-  try {
-    const start = log.length;
-    await assert.rejects(downIn(file), (err: OverlayError) => {
-      assert.equal(err.code, 'DOWN_VIP_IN_USE');
-      assert.match(err.message, /may still carry traffic: node lb-a has published no status and the VIP route still points at it, so down cannot tell whether it carries traffic\. Move the clients off the VIP and run down again, or give --force to remove it anyway$/);
-      return true;
-    });
-    // A stale status (older than three intervals) is no better.
-    await publishStatus('routed', 'lb-a', { currentSessions: 0, totalSessions: 5 }, 45_000);
-    await assert.rejects(downIn(file), (err: OverlayError) => err.code === 'DOWN_VIP_IN_USE' && /node lb-a published its status last 4\d s ago \(stale after 3 intervals of 10 s\) and the VIP route still points at it/.test(err.message));
-    assert.deepEqual(writes(log.slice(start)), ['PutObject']);
-    // A fresh idle status tells: the plan shows no finding.
-    await publishStatus('routed', 'lb-a', { currentSessions: 0, totalSessions: 5 });
-    assert.deepEqual((await downIn(file, { mode: 'plan' })).result.context.traffic, { refuse: false, findings: [] });
-    // Stale again: --force removes what up made (the instance is not up's yet: no instance kind).
-    await publishStatus('routed', 'lb-a', { currentSessions: 0, totalSessions: 5 }, 45_000);
-    const forced = await downIn(file, { force: true });
-    assert.equal(forced.result.forced, true);
-    assert.deepEqual(forced.result.context.traffic?.findings.map((f) => [f.node, f.reason]), [['lb-a', 'no-fresh-status']]);
-    assert.deepEqual(await snapshot(), before1);
-  } finally {
-    await ec2.send(new DeleteRouteCommand({ RouteTableId: table, DestinationCidrBlock: '192.168.100.10/32' }));
-    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
-    await waitFor('the instance terminated', async () => (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name, (st) => st === 'terminated');
-  }
+  const start = log.length;
+  await assert.rejects(downIn(file), (err: OverlayError) => {
+    assert.equal(err.code, 'DOWN_VIP_IN_USE');
+    assert.match(err.message, /may still carry traffic: node lb-a has published no status and the VIP route still points at it, so down cannot tell whether it carries traffic\. Move the clients off the VIP and run down again, or give --force to remove it anyway$/);
+    return true;
+  });
+  // A stale status (older than three intervals) is no better.
+  await publishStatus('routed', 'lb-a', { currentSessions: 0, totalSessions: 5 }, 45_000);
+  await assert.rejects(downIn(file), (err: OverlayError) => err.code === 'DOWN_VIP_IN_USE' && /node lb-a published its status last 4\d s ago \(stale after 3 intervals of 10 s\) and the VIP route still points at it/.test(err.message));
+  assert.deepEqual(writes(log.slice(start)), ['PutObject']);
+  // A fresh idle status tells: the plan shows no finding (lb-b has no status, but no VIP route points at it).
+  await publishStatus('routed', 'lb-a', { currentSessions: 0, totalSessions: 5 });
+  assert.deepEqual((await downIn(file, { mode: 'plan' })).result.context.traffic, { refuse: false, findings: [] });
+  // Stale again: --force removes everything up made (instances, group and routes too) and the status object.
+  await publishStatus('routed', 'lb-a', { currentSessions: 0, totalSessions: 5 }, 45_000);
+  const forced = await downIn(file, { force: true });
+  assert.equal(forced.result.forced, true);
+  assert.deepEqual(forced.result.context.traffic?.findings.map((f) => [f.node, f.reason]), [['lb-a', 'no-fresh-status']]);
+  assert.deepEqual(await snapshot(), before1);
 });

@@ -12,7 +12,7 @@ import { iamResources } from './iam-resources.js';
 import { instanceLabel, instanceResources, type PlaceNodes } from './instance-resources.js';
 import { securityGroupLabel, securityGroupResource } from './security-group-resource.js';
 import { selectedRouteTables, vipRouteResources } from './vip-route-resources.js';
-import { resourceNames, statusKey } from './names.js';
+import { desiredKey, resourceNames, statusKey } from './names.js';
 import { nodeRolePolicy } from './node-policy.js';
 import { s3PublishedObjects, s3Resources, type S3ResourceOptions } from './s3-resources.js';
 import type { ProvisionSession } from './session.js';
@@ -82,7 +82,11 @@ const KINDS: readonly KindEntry[] = [
   },
 ];
 
-/** The release bucket, up's two objects, and the agents' status objects (down removes their marked versions). */
+/**
+ * The release bucket, up's two objects, and what the deployment writes there at run time, marked
+ * as the cluster's (down removes their marked versions): each agent's published status and each
+ * node's desired-version pointer (`apply --cluster`, `rollback`).
+ */
 function s3Options({ spec, session, specText, packageBytes }: ProvisionInputs): S3ResourceOptions {
   const names = resourceNames(spec);
   const prefix = spec.provision?.prefix ?? '';
@@ -92,7 +96,10 @@ function s3Options({ spec, session, specText, packageBytes }: ProvisionInputs): 
       { what: 'the spec', key: names.specKey, body: specText, contentType: 'application/yaml' },
       { what: 'the package', key: names.packageKey, body: packageBytes, contentType: 'application/vnd.debian.binary-package' },
     ],
-    published: spec.cluster.nodes.map((n) => ({ what: `status of node ${n.name}`, key: statusKey(prefix, n.name) })),
+    published: spec.cluster.nodes.flatMap((n) => [
+      { what: `status of node ${n.name}`, key: statusKey(prefix, n.name) },
+      { what: `spec version pointer of node ${n.name}`, key: desiredKey(prefix, n.name) },
+    ]),
   };
 }
 
@@ -115,12 +122,21 @@ export async function provisionResources(inputs: ProvisionInputs, options: { rea
 /**
  * What `overlay-lb down` removes, in dependency order (down goes in reverse): every provisioned
  * resource, and what the deployment writes at run time and marks as the cluster's (each agent's
- * published status), which up never creates. The status objects come right after up's objects,
- * so down removes them after the instances (no agent is left to write them again) and before the
- * bucket.
+ * published status, each node's desired-version pointer), which up never creates. They come right
+ * after up's objects, so down removes them after the instances (no agent is left to write them
+ * again) and before the bucket. The VIP routes come right before the instances, without their
+ * dependency on them, so down removes them after the instances: while a node's agent runs it keeps
+ * the VIP route true (it would create a removed one again); once the instances are terminated the
+ * routes are blackholes, which remove() deletes as the cluster's. (Nor does a foreign VIP route
+ * left alone then keep the instances.)
  */
 export async function removalResources(inputs: ProvisionInputs, options: { readonly signal: AbortSignal }): Promise<ProvisionResource[]> {
   const resources = await provisionResources(inputs, options);
   const afterS3 = resources.reduce((last, r, i) => (r.kind.startsWith('s3-') ? i + 1 : last), 0);
-  return [...resources.slice(0, afterS3), ...s3PublishedObjects(s3Options(inputs)), ...resources.slice(afterS3)];
+  const all = [...resources.slice(0, afterS3), ...s3PublishedObjects(s3Options(inputs)), ...resources.slice(afterS3)];
+  const routes = all.filter((r) => r.kind === 'vip-route').map((r): ProvisionResource => ({ ...r, dependsOn: [] }));
+  const rest = all.filter((r) => r.kind !== 'vip-route');
+  const firstInstance = rest.findIndex((r) => r.kind === 'instance');
+  const at = firstInstance < 0 ? rest.length : firstInstance;
+  return [...rest.slice(0, at), ...routes, ...rest.slice(at)];
 }

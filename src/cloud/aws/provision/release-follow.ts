@@ -11,7 +11,7 @@ import { timeoutSignal } from '../../../util/abort.js';
 import { OverlayError } from '../../../util/errors.js';
 import { wrapAwsError } from '../errors.js';
 import { ImdsClient } from '../imds.js';
-import { desiredKey, statusKey } from './names.js';
+import { desiredKey, OWNER_METADATA, statusKey } from './names.js';
 
 /** What a poll of the pointer found (the agent's port: `ReleaseFollowApi`, src/agent/spec-follow.ts). */
 type DesiredRead =
@@ -29,6 +29,8 @@ export function s3ReleaseFollow(options: {
   readonly prefix: string;
   readonly specKey: string;
   readonly node: string;
+  /** The cluster's name: the status object carries it as the ownership metadata, so `overlay-lb down` removes it. */
+  readonly cluster: string;
   readonly region: string;
   /** @default AWS's own */
   readonly endpoint?: string;
@@ -80,7 +82,7 @@ export function s3ReleaseFollow(options: {
       return (await r.Body?.transformToString('utf8')) ?? '';
     },
     publishStatus: async (body, { signal }) => {
-      await call('s3:PutObject', signal, (abortSignal) => client.send(new PutObjectCommand({ Bucket: bucket, Key: ownStatusKey, Body: body, ContentType: 'application/json' }), { abortSignal }));
+      await call('s3:PutObject', signal, (abortSignal) => client.send(new PutObjectCommand({ Bucket: bucket, Key: ownStatusKey, Body: body, ContentType: 'application/json', Metadata: { [OWNER_METADATA]: options.cluster } }), { abortSignal }));
     },
     destroy: () => client.destroy(),
   };
