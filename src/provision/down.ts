@@ -93,12 +93,7 @@ export async function down(options: DownOptions): Promise<DownResult> {
   const clock = options.clock ?? systemClock;
   const loaded = await loadSpecFile(options.specFile, { signal });
   const region = requireProvisionable(loaded.spec, options.specFile);
-  const session = new ProvisionSession({
-    region,
-    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
-  });
+  const session = new ProvisionSession({ region, endpoint: options.endpoint, credentials: options.credentials, onEvent: options.onEvent });
   try {
     const account = await session.account({ signal });
     // Down reads no package: the objects' content is not compared, only their ownership.

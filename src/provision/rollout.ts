@@ -72,9 +72,7 @@ function open(spec: Spec, file: string, options: ClusterOptions): ClusterContext
   if (provision === undefined || region === undefined) {
     throw new UserError('SPEC_REQUIRED', `${file} has no provision section (or no cluster.cloud.region): --cluster works on clusters made by overlay-lb up; add the provision section (docs/spec.md, "provision")`);
   }
-  const session = new ProvisionSession({
-    region, ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }), ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-  });
+  const session = new ProvisionSession({ region, endpoint: options.endpoint, credentials: options.credentials });
   return { spec, session, prefix: provision.prefix, specKey: releaseKeys(provision.prefix).specKey, bucket: new ReleaseBucket({ session, bucket: provision.bucket, cluster: spec.cluster.name }) };
 }
 

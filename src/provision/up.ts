@@ -65,12 +65,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
   const loaded = await loadSpecFile(options.specFile, { signal });
   const region = requireProvisionable(loaded.spec, options.specFile);
   const packageBytes = await readPackage(options.packageFile);
-  const session = new ProvisionSession({
-    region,
-    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
-  });
+  const session = new ProvisionSession({ region, endpoint: options.endpoint, credentials: options.credentials, onEvent: options.onEvent });
   try {
     const account = await session.account({ signal });
     const resources = await provisionResources({ spec: loaded.spec, specText: Buffer.from(loaded.text, 'utf8'), packageBytes, session, account,

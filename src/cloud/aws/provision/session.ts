@@ -20,11 +20,12 @@ import { wrapAwsError } from '../errors.js';
 export interface ProvisionSessionOptions {
   readonly region: string;
   /** An endpoint for EC2, IAM, S3 and STS together (the lab serves all four on one). @default AWS's own */
-  readonly endpoint?: string;
+  readonly endpoint?: string | undefined;
   /** @default the SDK's default credential chain */
-  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | undefined;
   readonly clock?: Clock;
-  readonly onEvent?: (event: CloudCallEvent) => void;
+  /** Undefined like absent: the commands pass their own options through as they are. */
+  readonly onEvent?: ((event: CloudCallEvent) => void) | undefined;
 }
 
 /**
