@@ -72,8 +72,16 @@ export interface AgentOptions {
    */
   readonly reloadRequests?: EventTarget;
   /**
-   * How often an agent of a provisioned cluster (a spec with `provision`) polls its desired spec
-   * version in the release bucket and publishes its status there. @default 10 s
+   * This node was installed by `overlay-lb up` (its user-data passes `--follow-release`): it
+   * follows the spec versions `apply --cluster` gives it in the release bucket of the spec's
+   * `provision` section and publishes its status there. Off for a node installed any other way
+   * (by hand, or by the CDK construct, whose nodes may read only their own S3 assets).
+   * @default false
+   */
+  readonly followRelease?: boolean;
+  /**
+   * How often a node that follows the release bucket polls its desired spec version there and
+   * publishes its status. @default 10 s
    */
   readonly followIntervalMs?: number;
 }
@@ -82,9 +90,6 @@ export interface AgentOptions {
 const AGENT_SIGNAL_LISTENERS = 40;
 /** How often the supervisor looks whether haproxy still runs (an attached one is not our child). */
 const HAPROXY_POLL_MS = 200;
-
-/** The lab serves its EC2-compatible API here, inside every lab VPC. */
-export { LAB_EC2_ENDPOINT } from '../cloud/aws/driver.js';
 
 /**
  * The node agent: the composition root on every LB node. Starts (or attaches to) HAProxy and
@@ -370,21 +375,25 @@ async function serve(ctx: AgentContext, p: { readonly registry: Registry; readon
 }
 
 /**
- * A provisioned cluster's agent (the spec has `provision`, and a cloud) follows the spec versions
- * `overlay-lb apply --cluster` gives it in the release bucket and publishes its status there
- * (src/agent/spec-follow.ts). The S3 client is loaded only then (its memory stays out of other agents).
+ * The agent of a node `overlay-lb up` installed (`--follow-release`; the spec has `provision`,
+ * and a cloud) follows the spec versions `overlay-lb apply --cluster` gives it in the release
+ * bucket and publishes its status there (src/agent/spec-follow.ts). The S3 client is loaded only
+ * then (its memory stays out of other agents).
  */
 async function followReleaseBucket(ctx: AgentContext, p: { readonly rollout: SpecRollout; readonly parts: AgentStatusParts }): Promise<void> {
   const { spec, node, log, options, metrics, problems } = ctx;
   const provision = spec.provision;
-  if (provision === undefined || spec.cluster.cloud.provider === 'none') return;
+  if (options.followRelease !== true || provision === undefined || spec.cluster.cloud.provider === 'none') {
+    if (options.followRelease === true) log.warn({ event: 'spec-follow-off' }, '--follow-release, but the spec has no provision section or no cloud: this node does not follow the release bucket');
+    return;
+  }
   const region = spec.cluster.cloud.region;
   if (region === undefined) {
     log.warn({ event: 'spec-follow-off' }, 'the spec has a provision section but no cluster.cloud.region: this node does not follow the release bucket');
     return;
   }
   const [{ s3ReleaseFollow }, { SpecFollower }, { nodeS3Endpoint }, { releaseKeys }] = await Promise.all([
-    import('../cloud/aws/provision/release-follow.js'), import('./spec-follow.js'), import('../cloud/aws/provision/user-data.js'), import('../cloud/aws/provision/names.js'),
+    import('../cloud/aws/provision/release-follow.js'), import('./spec-follow.js'), import('../cloud/aws/endpoints.js'), import('../cloud/aws/provision/names.js'),
   ]);
   const endpoint = options.ec2Endpoint ?? nodeS3Endpoint(spec) ?? undefined;
   const api = s3ReleaseFollow({

@@ -20,6 +20,8 @@
  * Script usage: node sea-bundle.js ENTRY OUTFILE METAFILE BUILD_JSON
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, sep } from 'node:path';
 import type { Plugin } from 'esbuild';
 
 /** The SDK's generated schema modules (`dist-es/schemas/schemas_0.js` of each client). */
@@ -55,6 +57,55 @@ export const inlineSchemaKeysPlugin: Plugin = {
 };
 
 /**
+ * The names a module imports from `@aws-sdk/client-ec2` (`import { A, type B } from ...`: A),
+ * from its source text. Type-only names are left out (esbuild erases them).
+ */
+export function ec2ImportNames(source: string): string[] {
+  const names = new Set<string>();
+  for (const m of source.matchAll(/^import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/client-ec2';/gm)) {
+    for (const part of m[1]!.split(',')) {
+      const name = part.trim();
+      if (name !== '' && !name.startsWith('type ')) names.add(name);
+    }
+  }
+  return [...names].sort();
+}
+
+/** The module of `@aws-sdk/client-ec2`'s ES build that defines `name`, relative to the package. */
+function ec2DeepPath(name: string, importer: string): string {
+  if (name === 'EC2Client') return './dist-es/EC2Client.js';
+  if (/^[A-Z][A-Za-z0-9]*Command$/.test(name)) return `./dist-es/commands/${name}.js`;
+  throw new Error(`sea-bundle: ${importer} imports ${name} from @aws-sdk/client-ec2; only EC2Client and *Command are mapped to their own modules (import types with \`type\`, or extend ec2DeepPath)`);
+}
+
+/**
+ * Every import of `@aws-sdk/client-ec2` in our code becomes imports of the modules that define
+ * what it names (`dist-es/commands/ReplaceRouteCommand.js`, `dist-es/EC2Client.js`), not of the
+ * package's index, which re-exports all ~750 commands. Nothing changes in the program, but the
+ * bundle: a module the CLI imports on demand (up, down, doctor...) is wrapped by esbuild in a
+ * lazy initializer, with everything it imports; a wrapped index initializes every command and
+ * schema it re-exports, so one on-demand importer of the index brought all ~3,400 EC2 shapes
+ * back into the agent's memory.
+ */
+export const ec2DeepImportsPlugin: Plugin = {
+  name: 'overlay-lb-ec2-deep-imports',
+  setup(build) {
+    build.onResolve({ filter: /^@aws-sdk\/client-ec2$/ }, (args) => {
+      if (args.importer.includes(`${sep}node_modules${sep}`)) return undefined;
+      return { path: args.importer, namespace: 'olb-ec2-imports' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'olb-ec2-imports' }, async (args) => {
+      const names = ec2ImportNames(await readFile(args.path, 'utf8'));
+      const packageDir = dirname(createRequire(args.path).resolve('@aws-sdk/client-ec2/package.json'));
+      return {
+        contents: names.map((name) => `export { ${name} } from ${JSON.stringify(ec2DeepPath(name, args.path))};`).join('\n'),
+        resolveDir: packageDir, loader: 'js',
+      };
+    });
+  },
+};
+
+/**
  * Bundles `entry` into one CommonJS file for Node 24's single executable (which runs a CommonJS
  * main): `import.meta.url` becomes the file's URL, OVERLAY_LB_BUILD the build's version JSON.
  * Writes esbuild's metafile (the third-party notices are generated from it).
@@ -63,7 +114,7 @@ export async function bundleSea(options: { readonly entry: string; readonly outf
   const { build } = await import('esbuild');
   const result = await build({
     entryPoints: [options.entry], outfile: options.outfile, bundle: true, platform: 'node', target: 'node24', format: 'cjs',
-    mainFields: ['module', 'main'], plugins: [inlineSchemaKeysPlugin], metafile: true, legalComments: 'none', logLevel: 'warning',
+    mainFields: ['module', 'main'], plugins: [inlineSchemaKeysPlugin, ec2DeepImportsPlugin], metafile: true, legalComments: 'none', logLevel: 'warning',
     define: { OVERLAY_LB_BUILD: options.buildJson, 'import.meta.url': '__olbImportMetaUrl' },
     banner: { js: "const __olbImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   });

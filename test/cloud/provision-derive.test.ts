@@ -170,13 +170,16 @@ void test('user-data: values assigned once, single-quoted; syntax checked by sh 
   assert.equal(script.split('shop-releases').length, 2);
   assert.match(script, /apt-get install -y -q "\$work\/overlay-lb\.deb"/);
   assert.match(script, /install -m 0640 "\$work\/spec\.yaml" \/etc\/overlay-lb\/spec\.yaml/);
-  assert.match(script, /printf 'OVERLAY_LB_NODE=%s\\n' "\$node" > \/etc\/overlay-lb\/agent\.env/);
+  assert.match(script, /printf 'OVERLAY_LB_NODE=%s\\nOVERLAY_LB_AGENT_ARGS=%s\\n' "\$node" "\$agent_args" > \/etc\/overlay-lb\/agent\.env/);
+  // A node of up's release follows its pointers; the CDK construct's (its own release) does not.
+  assert.ok(script.split('\n').includes("agent_args='--follow-release'"));
+  assert.ok(nodeUserData(spec, 'lb-b', { release: { bucket: 'assets', specKey: 'a.yaml', packageKey: 'b.deb' } }).split('\n').includes("agent_args=''"));
   assert.match(script, /systemctl enable --now overlay-lb-agent/);
   // The lab (OVERLAY_LB_LAB=1) skips only what cannot work there: the index update and awscli
   // (no internet), systemd (the unit's ExecStart, in the background, with agent.env's node).
   assert.match(script, /\nlab=\$\{OVERLAY_LB_LAB:-\}\nif \[ "\$lab" != 1 \]; then\n {2}apt-get update -q\n {2}command -v aws >\/dev\/null 2>&1 \|\| apt-get install -y -q awscli\nelse\n/);
   assert.match(script, /\nif \[ "\$lab" != 1 \]; then\n {2}systemctl enable --now overlay-lb-agent\nelse\n/);
-  assert.match(script, /\n {2}agent_node=\$\(sed -n 's\/\^OVERLAY_LB_NODE=\/\/p' \/etc\/overlay-lb\/agent\.env\)\n {2}nohup \/usr\/bin\/overlay-lb agent --spec \/etc\/overlay-lb\/spec\.yaml --node "\$agent_node" <\/dev\/null >>\/var\/log\/overlay-lb\/agent\.log 2>&1 &\n/);
+  assert.match(script, /\n {2}agent_node=\$\(sed -n 's\/\^OVERLAY_LB_NODE=\/\/p' \/etc\/overlay-lb\/agent\.env\)\n {2}agent_args=\$\(sed -n 's\/\^OVERLAY_LB_AGENT_ARGS=\/\/p' \/etc\/overlay-lb\/agent\.env\)\n {2}# shellcheck disable=SC2086\n {2}nohup \/usr\/bin\/overlay-lb agent --spec \/etc\/overlay-lb\/spec\.yaml --node "\$agent_node" \$agent_args <\/dev\/null >>\/var\/log\/overlay-lb\/agent\.log 2>&1 &\n/);
   // One GetObject per object (a refusal shows S3's code, AccessDenied), the values quoted.
   assert.equal(script.split('s3api get-object --bucket "$bucket" --key "$1" "$2" >/dev/null').length, 3);
   // The package install and the spec are the same on both.

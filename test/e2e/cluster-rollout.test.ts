@@ -91,7 +91,7 @@ async function hashes(lab: LabHandle): Promise<Record<string, string | undefined
 void test('apply --cluster, rollback and status --cluster through the release bucket', { skip: !isRoot && 'needs root (network namespaces)', timeout: 540_000 }, async (t) => {
   let s3: S3Client | undefined;
   const e2e = await startE2eLab(t, {
-    agentArgs: ['--follow-interval', String(FOLLOW_MS)],
+    agentArgs: ['--follow-release', '--follow-interval', String(FOLLOW_MS)],
     editSpec: (spec) => {
       spec['provision'] = { imageId: 'ami-0deb12a0000000001', clients: { web: ['10.0.0.0/16'] }, bucket: BUCKET, prefix: PREFIX };
     },

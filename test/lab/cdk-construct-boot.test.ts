@@ -176,6 +176,13 @@ void test('the construct\'s template, deployed in the lab: its user-data install
   for (const [i, [node, id]] of [...instances].entries()) {
     assert.equal(statuses[i]!.node, node);
     assert.equal(statuses[i]!.identity?.instanceId, id);
+    // The construct's nodes do not follow up's release bucket (their role may read only their
+    // own assets): no --follow-release in agent.env, so no poll and no spec-source problem.
+    const env = await lab.exec(id, ['cat', '/etc/overlay-lb/agent.env'], { signal });
+    assert.equal(env.stdout, `OVERLAY_LB_NODE=${node}\nOVERLAY_LB_AGENT_ARGS=\n`);
+    const log = await lab.exec(id, ['cat', '/var/log/overlay-lb/agent.log'], { signal });
+    assert.doesNotMatch(log.stdout, /"event":"spec-follow"/);
+    assert.deepEqual(statuses[i]!.problems.filter((p) => p.component.includes('spec')), []);
   }
   // The template's routes are in the API, active, to the master's interface (the agent of the
   // master holds them: the preferred node's from the start, or taken back from the other node if

@@ -123,7 +123,7 @@ void test('instances launched with up\'s user-data install the package from S3 w
     const view = join(instanceDir(labDir, id), 'fs');
     assert.ok(existsSync(join(view, 'usr/upper/bin/overlay-lb')), `${node}: no /usr/bin/overlay-lb in its view`);
     assert.match(await readFile(join(view, 'var/upper/lib/dpkg/status'), 'utf8'), /\nPackage: overlay-lb\nStatus: install ok installed\n/);
-    assert.equal(await readFile(join(view, 'etc/upper/overlay-lb/agent.env'), 'utf8'), `OVERLAY_LB_NODE=${node}\n`);
+    assert.equal(await readFile(join(view, 'etc/upper/overlay-lb/agent.env'), 'utf8'), `OVERLAY_LB_NODE=${node}\nOVERLAY_LB_AGENT_ARGS=--follow-release\n`);
   }
   // The host is unchanged: no file of the package, its dpkg database as it was.
   assert.deepEqual(await hostState(), host0);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asciiOnly, bundleSea, inlineSchemaKeys, SCHEMA_FILE } from '../../src/ops/sea-bundle.js';
+import { asciiOnly, bundleSea, ec2ImportNames, inlineSchemaKeys, SCHEMA_FILE } from '../../src/ops/sea-bundle.js';
 import { REPO_ROOT } from '../helpers/package.js';
 
 void test('computed keys naming a top-level string constant become the literal; nothing else changes', () => {
@@ -27,6 +27,15 @@ void test('computed keys naming a top-level string constant become the literal; 
   assert.ok(!SCHEMA_FILE.test('node_modules/@aws-sdk/client-ec2/dist-cjs/index.js'));
 });
 
+void test('the names a module imports from the EC2 client, types left out', () => {
+  const source = [
+    "import { DescribeInstancesCommand, type Instance, EC2Client,\n  ReplaceRouteCommand } from '@aws-sdk/client-ec2';",
+    "import type { RouteTable } from '@aws-sdk/client-ec2';",
+    "import { S3Client } from '@aws-sdk/client-s3';",
+  ].join('\n');
+  assert.deepEqual(ec2ImportNames(source), ['DescribeInstancesCommand', 'EC2Client', 'ReplaceRouteCommand']);
+});
+
 void test('non-ASCII characters become \\u escapes, one per UTF-16 unit', () => {
   assert.equal(asciiOnly('// a \u2014 b: invàlid\nconst x = 1;'), '// a \\u2014 b: inv\\u00e0lid\nconst x = 1;');
   assert.equal(asciiOnly('/* \u{1F600} */'), '/* \\ud83d\\ude00 */');
@@ -38,10 +47,12 @@ void test('the executable\'s bundle keeps the EC2 shapes the agent uses and drop
   const outfile = join(dir, 'overlay-lb.cjs');
   await bundleSea({ entry: join(REPO_ROOT, 'src/cli/sea-main.ts'), outfile, metafile: join(dir, 'meta.json'), buildJson: JSON.stringify({ version: '9.9.9', commit: 'test' }) });
   const text = await readFile(outfile, 'utf8');
-  // Shapes of operations the agent calls (src/cloud/aws) are there ...
-  for (const used of ['DescribeRouteTablesRequest$', 'ReplaceRouteRequest$', 'CreateTagsRequest$', 'AssociateAddressRequest$']) assert.ok(text.includes(`${used} =`), `${used} is missing from the bundle`);
-  // ... shapes of operations nothing calls are not (without the inlined keys all ~3,400 were).
-  for (const unused of ['AcceptAddressTransferRequest$', 'RunInstancesRequest$', 'CreateVpcEndpointRequest$']) assert.ok(!text.includes(`${unused} =`), `${unused} is in the bundle`);
+  // Shapes of operations the agent calls (src/cloud/aws), and up (only initialized when up runs), are there ...
+  for (const used of ['DescribeRouteTablesRequest$', 'ReplaceRouteRequest$', 'CreateTagsRequest$', 'AssociateAddressRequest$', 'RunInstancesRequest$']) assert.ok(text.includes(`${used} =`), `${used} is missing from the bundle`);
+  // ... shapes of operations nothing calls are not (without the inlined keys all ~3,400 were; so
+  // were they when a module the CLI imports on demand imported the package's index: the bundle
+  // maps those imports to the commands' own modules, ec2DeepImportsPlugin).
+  for (const unused of ['AcceptAddressTransferRequest$', 'CreateNatGatewayRequest$', 'CreateVpcEndpointRequest$']) assert.ok(!text.includes(`${unused} =`), `${unused} is in the bundle`);
   // All ASCII, so V8 holds the source in one byte per character.
   assert.equal(text.search(/[\u0080-\uffff]/), -1, 'the bundle has a non-ASCII character');
   // The SDK comes from its ES module build (tree-shakable), not the CommonJS one.

@@ -10,7 +10,8 @@ import { EXIT } from '../io.js';
 import type { CliIo } from '../io.js';
 
 export const agentHelp = `Usage: overlay-lb agent --spec FILE --node NAME [--run-dir DIR] [--log-level LEVEL]
-                      [--imds-endpoint URL] [--ec2-endpoint URL] [--follow-interval MS]
+                      [--imds-endpoint URL] [--ec2-endpoint URL]
+                      [--follow-release [--follow-interval MS]]
 
 Runs the node agent: starts or attaches to HAProxy and keepalived with the compiled configs,
 follows keepalived's transitions and moves the VIP (routes or Elastic IP) to this node when it is
@@ -25,8 +26,12 @@ Stopping the agent leaves HAProxy and keepalived running; a restarted agent atta
   --imds-endpoint URL    default http://169.254.169.254
   --ec2-endpoint URL     default cloud.endpoint (the lab: http://169.254.169.250); with a
                          provision section also the release bucket's S3 endpoint
-  --follow-interval MS   with a provision section: how often to poll this node's desired spec
-                         version in the release bucket and publish its status (default 10000)`;
+  --follow-release       follow the spec versions \`overlay-lb apply --cluster\` gives this node in
+                         the release bucket of the spec's provision section, and publish its
+                         status there (set by the user-data of \`overlay-lb up\`, through
+                         OVERLAY_LB_AGENT_ARGS in /etc/overlay-lb/agent.env)
+  --follow-interval MS   with --follow-release: how often to poll this node's desired spec version
+                         and publish its status (default 10000)`;
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
@@ -38,6 +43,7 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo, signal
     'log-level': { type: 'string' },
     'imds-endpoint': { type: 'string' },
     'ec2-endpoint': { type: 'string' },
+    'follow-release': { type: 'boolean' },
     'follow-interval': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -48,6 +54,7 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo, signal
   if (follow !== undefined && !(/^\d+$/.test(follow) && Number(follow) >= 100 && Number(follow) <= 3_600_000)) {
     throw new UserError('CLI_USAGE', `agent: --follow-interval ${JSON.stringify(follow)} is not allowed: give milliseconds from 100 to 3600000, for example --follow-interval 10000`);
   }
+  if (follow !== undefined && values['follow-release'] !== true) throw new UserError('CLI_USAGE', 'agent: --follow-interval applies only with --follow-release; add --follow-release or drop --follow-interval');
   const level = values['log-level'] ?? 'info';
   if (!(LEVELS as readonly string[]).includes(level)) throw new UserError('CLI_USAGE', `agent: --log-level ${JSON.stringify(level)} is not one of ${LEVELS.join(', ')}`);
   if (values['run-dir'] !== undefined) await ensureWritableDirectory(values['run-dir'], { what: 'agent: --run-dir', missing: 'allow', signal });
@@ -67,6 +74,7 @@ export async function runAgentCommand(argv: readonly string[], io: CliIo, signal
       ...(values['run-dir'] !== undefined ? { runDir: values['run-dir'] } : {}),
       ...(values['imds-endpoint'] !== undefined ? { imdsEndpoint: values['imds-endpoint'] } : {}),
       ...(values['ec2-endpoint'] !== undefined ? { ec2Endpoint: values['ec2-endpoint'] } : {}),
+      ...(values['follow-release'] === true ? { followRelease: true } : {}),
       ...(follow !== undefined ? { followIntervalMs: Number(follow) } : {}),
       log,
       signal,

@@ -10,9 +10,8 @@ import { Ec2HeartbeatApi } from './ec2-heartbeat.js';
 import { Ec2InstancesApi } from './ec2-instances.js';
 import { createEc2Client, Ec2RouteApi } from './ec2-routes.js';
 import { ImdsClient } from './imds.js';
+import { LAB_EC2_ENDPOINT } from './endpoints.js';
 
-/** The lab's EC2-compatible API, as seen from an LB node (a link-local address the lab relays). */
-export const LAB_EC2_ENDPOINT = 'http://169.254.169.250';
 
 function ec2Session(options: CloudOpenOptions, defaultEndpoint: string | undefined): CloudSession {
   const imds = new ImdsClient(options.metadataEndpoint ? { endpoint: options.metadataEndpoint } : {});

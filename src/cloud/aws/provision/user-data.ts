@@ -10,7 +10,7 @@
  */
 import type { Spec } from '../../../model/spec.js';
 import { OverlayError } from '../../../util/errors.js';
-import { LAB_EC2_ENDPOINT } from '../driver.js';
+import { nodeS3Endpoint } from '../endpoints.js';
 import { resourceNames, type ReleaseLocation } from './names.js';
 
 /** Characters a value may have: none of them means anything to sh inside single quotes (or outside). */
@@ -22,12 +22,6 @@ export function shellQuote(value: string, what: string): string {
     throw new OverlayError('SPEC_UNSAFE_VALUE', `${what} ${JSON.stringify(value)} cannot be written into the nodes' user-data: only letters, digits and @ % + = : , . / _ ~ - are allowed there`);
   }
   return `'${value}'`;
-}
-
-/** Where the nodes reach S3: the spec's endpoint (the lab's API also serves S3), else AWS's own. */
-export function nodeS3Endpoint(spec: Spec): string | null {
-  const { cloud } = spec.cluster;
-  return cloud.endpoint ?? (cloud.provider === 'lab' ? LAB_EC2_ENDPOINT : null);
 }
 
 /** What a user-data script is rendered with besides the spec and the node. */
@@ -55,6 +49,9 @@ export function nodeUserData(spec: Spec, nodeName: string, options: NodeUserData
     `spec_key=${shellQuote(names.specKey, 'the spec key')}`,
     `package_key=${shellQuote(names.packageKey, 'the package key')}`,
     `endpoint=${shellQuote(nodeS3Endpoint(spec) ?? '', 'the S3 endpoint')}`,
+    // Only a node of up's release follows its pointers: the CDK construct's nodes may read their
+    // own S3 assets and nothing else (iam-policy.ts ReadRelease).
+    `agent_args=${options.release === undefined ? "'--follow-release'" : "''"}`,
   ];
   return `#!/bin/sh
 # overlay-lb user-data, written by \`overlay-lb up\` (docs/provisioning.md): installs the package
@@ -88,7 +85,7 @@ apt-get install -y -q "$work/overlay-lb.deb"
 log "package installed: $(overlay-lb --version)"
 s3get "$spec_key" "$work/spec.yaml"
 install -m 0640 "$work/spec.yaml" /etc/overlay-lb/spec.yaml
-printf 'OVERLAY_LB_NODE=%s\\n' "$node" > /etc/overlay-lb/agent.env
+printf 'OVERLAY_LB_NODE=%s\\nOVERLAY_LB_AGENT_ARGS=%s\\n' "$node" "$agent_args" > /etc/overlay-lb/agent.env
 overlay-lb validate /etc/overlay-lb/spec.yaml
 if [ "$lab" != 1 ]; then
   systemctl enable --now overlay-lb-agent
@@ -97,8 +94,11 @@ else
   # EnvironmentFile read without running it, its ExecStart in the background).
   install -d -m 0700 /run/overlay-lb
   install -d -m 0750 /var/log/overlay-lb
+  # OVERLAY_LB_AGENT_ARGS is split on spaces, as systemd splits it in ExecStart.
   agent_node=$(sed -n 's/^OVERLAY_LB_NODE=//p' /etc/overlay-lb/agent.env)
-  nohup /usr/bin/overlay-lb agent --spec /etc/overlay-lb/spec.yaml --node "$agent_node" </dev/null >>/var/log/overlay-lb/agent.log 2>&1 &
+  agent_args=$(sed -n 's/^OVERLAY_LB_AGENT_ARGS=//p' /etc/overlay-lb/agent.env)
+  # shellcheck disable=SC2086
+  nohup /usr/bin/overlay-lb agent --spec /etc/overlay-lb/spec.yaml --node "$agent_node" $agent_args </dev/null >>/var/log/overlay-lb/agent.log 2>&1 &
   log "agent output: /var/log/overlay-lb/agent.log"
 fi
 log "agent started"
