@@ -23,6 +23,8 @@ import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRo
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AgentStatus } from '../../src/agent-api/contract.js';
+import { labFiles } from '../../src/lab/controller.js';
+import { instanceDir } from '../../src/lab/instance-host.js';
 import { planLab } from '../../src/lab/plan.js';
 import { parseSpec } from '../../src/spec/parse.js';
 import { AWS_CLI } from '../helpers/aws-cli.js';
@@ -52,7 +54,8 @@ void test('the construct\'s template, deployed in the lab: its user-data install
     t.after(() => rm(out, { recursive: true, force: true }));
     packageFile = await buildPackage({ outDir: out, signal });
   }
-  const { lab, ec2, iam, region } = await startBareLab(t, { tag: 'olbcdk' });
+  const bare = await startBareLab(t, { tag: 'olbcdk' });
+  const { lab, ec2, iam, region } = bare;
   const config = { region, endpoint: lab.apiUrl, maxAttempts: 1, credentials: lab.adminCredentials };
   const s3 = new S3Client({ ...config, forcePathStyle: true });
   const sts = new STSClient(config);
@@ -178,10 +181,9 @@ void test('the construct\'s template, deployed in the lab: its user-data install
     assert.equal(statuses[i]!.identity?.instanceId, id);
     // The construct's nodes do not follow up's release bucket (their role may read only their
     // own assets): no --follow-release in agent.env, so no poll and no spec-source problem.
-    const env = await lab.exec(id, ['cat', '/etc/overlay-lb/agent.env'], { signal });
-    assert.equal(env.stdout, `OVERLAY_LB_NODE=${node}\nOVERLAY_LB_AGENT_ARGS=\n`);
-    const log = await lab.exec(id, ['cat', '/var/log/overlay-lb/agent.log'], { signal });
-    assert.doesNotMatch(log.stdout, /"event":"spec-follow"/);
+    const view = join(instanceDir(labFiles(bare.stateFile, bare.prefix).dir, id), 'fs');
+    assert.equal(await readFile(join(view, 'etc/upper/overlay-lb/agent.env'), 'utf8'), `OVERLAY_LB_NODE=${node}\nOVERLAY_LB_AGENT_ARGS=\n`);
+    assert.doesNotMatch(await readFile(join(view, 'var/upper/log/overlay-lb/agent.log'), 'utf8'), /"event":"spec-follow"/);
     assert.deepEqual(statuses[i]!.problems.filter((p) => p.component.includes('spec')), []);
   }
   // The template's routes are in the API, active, to the master's interface (the agent of the
