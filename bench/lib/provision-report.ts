@@ -157,6 +157,8 @@ export function provisionBars(r: ProvisionResults): { label: string; value: numb
     push('  S3 bucket, spec, package', med((x) => span(kindSpan(x, S3))));
     push('  instances (launch -> running)', med((x) => span(kindSpan(x, ['instance']))));
     push('  user-data (start -> agent started)', med((x) => maxOver(x, (n) => diff(n.userDataStartMs, n.userDataDoneMs ?? n.agentStartedMs))));
+    push('  of which: package fetch (S3)', med((x) => maxOver(x, (n) => diff(n.userDataStartMs, n.packageFetchedMs))));
+    push('  of which: package install', med((x) => maxOver(x, (n) => diff(n.packageFetchedMs, n.packageInstalledMs))));
     push('  agent started -> VRRP settled', med((x) => maxOver(x, (n) => diff(n.userDataDoneMs ?? n.agentStartedMs, n.settledMs))));
     push('apply --cluster -> last node on it', med((x) => x.rollout.lastNodeOnVersionMs));
     push('apply --cluster returned', med((x) => x.rollout.returnedMs));
