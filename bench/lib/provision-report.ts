@@ -215,13 +215,18 @@ export function provisionMarkdown(r: ProvisionResults): string {
     const azs = [...new Set(runs.flatMap((x) => Object.keys(x.up.firstAnswerMs)))].sort();
     lines.push('', `| first 200 through the VIP | ${azs.map((a) => `client in ${a}`).join(' | ')} | every AZ |`, `|---|${azs.map(() => '---').join('|')}|---|`);
     lines.push(`| from \`up\` called | ${azs.map((a) => cell(runs, (x) => x.up.firstAnswerMs[a] ?? null)).join(' | ')} | ${cell(runs, (x) => x.up.allAzsAnswerMs)} |`);
-    const order = runs[0]?.rollout.order ?? [];
-    lines.push('', '| `apply --cluster` (a routing change), ms from it called | ' + order.map((n) => `${n}`).join(' | ') + ' |', `|---|${order.map(() => '---').join('|')}|`);
-    lines.push(`| spec uploaded as a new version (once) | ${order.map((_, i) => (i === 0 ? cell(runs, (x) => x.rollout.uploadedMs) : '')).join(' | ')} |`);
-    lines.push(`| its pointer written | ${order.map((n) => cell(runs, (x) => x.rollout.nodes[n]?.pointerMs ?? null)).join(' | ')} |`);
-    lines.push(`| its published status on the new version | ${order.map((n) => cell(runs, (x) => x.rollout.nodes[n]?.onVersionMs ?? null)).join(' | ')} |`);
-    lines.push(`| pointer -> on the new version | ${order.map((n) => cell(runs, (x) => diff(x.rollout.nodes[n]?.pointerMs ?? null, x.rollout.nodes[n]?.onVersionMs ?? null))).join(' | ')} |`);
-    lines.push(`| the gate passed it | ${order.map((n) => cell(runs, (x) => x.rollout.nodes[n]?.passedMs ?? null)).join(' | ')} |`);
+    // By position in the rollout's order (backups first, the master last): which node is master varies by run.
+    const positions = Math.max(0, ...runs.map((x) => x.rollout.order.length));
+    const at = (x: ProvisionRun, i: number): ProvisionRolloutNode | null => x.rollout.nodes[x.rollout.order[i] ?? ''] ?? null;
+    const cols = Array.from({ length: positions }, (_, i) => i);
+    const colName = (i: number): string => (i === positions - 1 ? `node ${i + 1} of the order (the master)` : `node ${i + 1} of the order (a backup)`);
+    lines.push('', `| \`apply --cluster\` (a routing change), ms from it called | ${cols.map(colName).join(' | ')} |`, `|---|${cols.map(() => '---').join('|')}|`);
+    lines.push(`| which node, per run | ${cols.map((i) => runs.map((x) => x.rollout.order[i] ?? '?').join(', ')).join(' | ')} |`);
+    lines.push(`| spec uploaded as a new version (once) | ${cols.map((i) => (i === 0 ? cell(runs, (x) => x.rollout.uploadedMs) : '')).join(' | ')} |`);
+    lines.push(`| its pointer written | ${cols.map((i) => cell(runs, (x) => at(x, i)?.pointerMs ?? null)).join(' | ')} |`);
+    lines.push(`| its published status on the new version | ${cols.map((i) => cell(runs, (x) => at(x, i)?.onVersionMs ?? null)).join(' | ')} |`);
+    lines.push(`| pointer -> on the new version (its agent's next poll, then the apply) | ${cols.map((i) => cell(runs, (x) => diff(at(x, i)?.pointerMs ?? null, at(x, i)?.onVersionMs ?? null))).join(' | ')} |`);
+    lines.push(`| the gate passed it | ${cols.map((i) => cell(runs, (x) => at(x, i)?.passedMs ?? null)).join(' | ')} |`);
     lines.push('', `| \`apply --cluster\` | ms from it called |`, '|---|---|');
     lines.push(`| **the last node's published status on the new version** | ${cell(runs, (x) => x.rollout.lastNodeOnVersionMs)} |`);
     lines.push(`| apply --cluster returned (every node gated) | ${cell(runs, (x) => x.rollout.returnedMs)} |`);
