@@ -2,7 +2,8 @@
  * Writes the SVG plots of docs/BENCHMARKS.md from the JSON results of the routing and discovery
  * benchmarks and of the failover benchmark's columns (bench/failover-columns.ts: route and EIP
  * mode, quiet and beside a CPU hog), of the agent's footprint (bench/agent-footprint.ts) and of a
- * dead agent and a restart (bench/agent-dead.ts);
+ * dead agent and a restart (bench/agent-dead.ts) and of provisioning (bench/provision.ts: up to the
+ * first answer, apply --cluster to the last node);
  * bench/failover.ts writes its own.
  * Usage: node dist/bench/plot.js
  */
@@ -11,6 +12,7 @@ import { barChartSvg } from './lib/svg.js';
 import { columnsOutageBars, type ColumnsResults } from './lib/failover-columns-report.js';
 import { footprintRssBars, type FootprintResults } from './lib/agent-footprint-report.js';
 import { agentDeadBars, type AgentDeadResults } from './lib/agent-dead-report.js';
+import { provisionBars, type ProvisionResults } from './lib/provision-report.js';
 
 interface RoutingResult {
   throughput: Record<string, { label: string; requestsPerSec: number; p99Ms: number }>;
@@ -74,6 +76,14 @@ if (agentDead) {
     title: 'A dead agent given up by keepalived, and an agent restart attached: median, quiet and busy (lower is better)',
     unit: 's',
     bars: agentDeadBars(agentDead),
+  }));
+}
+const provision = await readJson<ProvisionResults>('bench/results/provision.json');
+if (provision && provision.runs.length > 0) {
+  await writeFile('docs/bench/provision.svg', barChartSvg({
+    title: 'In the lab: up to the first 200 in every AZ, where it goes, and apply --cluster (median)',
+    unit: 's',
+    bars: provisionBars(provision),
   }));
 }
 process.stdout.write('plots written to docs/bench/\n');
