@@ -24,7 +24,7 @@ export const LAYERS = {
   apply: ['discovery', 'haproxy', 'model', 'plan', 'render', 'spec', 'util'],
   ops: ['haproxy', 'keepalived', 'model', 'render', 'spec', 'util'],
   provision: ['agent-api', 'cloud', 'model', 'ops', 'spec', 'util'],
-  lab: ['cloud', 'haproxy', 'keepalived', 'model', 'ops', 'plan', 'render', 'spec', 'util'],
+  lab: ['agent-api', 'cloud', 'haproxy', 'keepalived', 'model', 'ops', 'plan', 'render', 'spec', 'util'],
   agent: ['agent-api', 'apply', 'cloud', 'discovery', 'failover', 'haproxy', 'keepalived', 'model', 'ops', 'plan', 'render', 'spec', 'switchover', 'util'],
   cli: ['agent', 'agent-api', 'apply', 'cloud', 'discovery', 'failover', 'haproxy', 'keepalived', 'lab', 'model', 'ops', 'plan', 'provision', 'render', 'spec', 'switchover', 'util'],
 };

@@ -7,7 +7,7 @@
  * `api-latency` fault on `*`). The sequential baseline pays that round trip once per table, the
  * parallel claim about three times in all (describe, the writes in parallel, the read-back).
  *
- * Usage (root): node dist/bench/convergence.js [--latency-ms 100] [--counts 1,10,50,200] [--out bench/results/convergence.json]
+ * Usage (root): node dist/bench/convergence.js [--latency-ms 100] [--counts 1,10,50,100,200] [--out bench/results/convergence.json]
  * From the host against the lab API only; bounded to 20 minutes.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import { measureConvergence, type ConvergenceRow } from './lib/failover-converge
 const { values } = parseArgs({
   options: {
     'latency-ms': { type: 'string', default: '100' },
-    counts: { type: 'string', default: '1,10,50,200' },
+    counts: { type: 'string', default: '1,10,50,100,200' },
     out: { type: 'string', default: 'bench/results/convergence.json' },
   },
 });

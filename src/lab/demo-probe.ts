@@ -26,6 +26,16 @@ function once(url: string): Promise<string | null> {
   });
 }
 
+/** What the probe prints as its last line (JSON), read by the demo (./demo.ts). */
+export interface DemoProbeResult {
+  readonly ok: number;
+  readonly failed: number;
+  /** Each outage: the last success before it to the first success after, in ms. */
+  readonly outagesMs: readonly number[];
+  /** Successful answers by body (the backend that answered). */
+  readonly answers: Readonly<Record<string, number>>;
+}
+
 /** The probe (usage above); exported for the single executable's `--own-program demo-probe`. */
 export async function main(argv: readonly string[]): Promise<void> {
   const [url = 'http://127.0.0.1/', secondsArg = '10', intervalArg = '10', stopFile] = argv;
@@ -56,7 +66,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     const wait = intervalMs - (Date.now() - started);
     if (wait > 0) await sleep(wait);
   }
-  process.stdout.write(`${JSON.stringify({ ok, failed, outagesMs, answers })}\n`);
+  const result: DemoProbeResult = { ok, failed, outagesMs, answers };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 if (isMainScript(import.meta.url)) {

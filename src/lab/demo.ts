@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { AgentStatus } from '../agent-api/contract.js';
+import type { DemoProbeResult } from './demo-probe.js';
 import { startLab } from './lab.js';
 import type { AgentCommand, LabHandle } from './lab.js';
 import { ownProgramArgv } from '../util/own-program.js';
@@ -71,7 +73,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     io.out(`every route table now points at ${second} (${Date.now() - t0} ms after the fault, as the API reports it)`);
     await sleep(1500, undefined, { signal });
     await writeFile(stopFile, '');
-    const result = JSON.parse((await probe).stdout.trim().split('\n').at(-1) ?? '{}') as { ok: number; failed: number; outagesMs: number[]; answers: Record<string, number> };
+    const result = JSON.parse((await probe).stdout.trim().split('\n').at(-1) ?? '{}') as DemoProbeResult;
     await writeFile(probeOut, JSON.stringify(result));
     io.out(`client: ${result.ok} requests answered, ${result.failed} failed; outage ${result.outagesMs.map((o) => `${o} ms`).join(', ') || 'none'} (last success before -> first success after)`);
     await showRoutes(lab, io);
@@ -93,8 +95,8 @@ async function waitForMaster(lab: LabHandle, signal: AbortSignal): Promise<strin
     for (const node of lab.plan.instances.filter((i) => i.role === 'lb-node')) {
       const r = await lab.exec(node.name, ['curl', '-fsS', '--max-time', '1', 'http://127.0.0.1:8406/status'], { signal, allowFailure: true });
       if (r.code !== 0) continue;
-      const s = JSON.parse(r.stdout) as { vrrp?: { vrrp?: string; phase?: string } };
-      if (s.vrrp?.vrrp === 'MASTER' && s.vrrp.phase === 'holding') return node.name;
+      const s = JSON.parse(r.stdout) as AgentStatus;
+      if (s.vrrp.vrrp === 'MASTER' && s.vrrp.phase === 'holding') return node.name;
     }
     if (Date.now() > deadline) throw new Error('no LB node became master within 60 s; see the agent logs under the lab directory');
     await sleep(200, undefined, { signal });
