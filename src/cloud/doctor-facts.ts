@@ -104,7 +104,10 @@ export interface NodeFacts {
   /** The node (by the metadata service's address), or null when IMDSv2 did not answer. */
   readonly imds: { readonly ok: true; readonly instanceId: string; readonly address: string } | { readonly ok: false; readonly message: string };
   /** A DescribeRouteTables from this node within the deadline (the node's route to the EC2 API). */
-  readonly api: { readonly ok: true; readonly endpoint: string } | { readonly ok: false; readonly endpoint: string; readonly message: string };
+  readonly api:
+    | { readonly ok: true; readonly endpoint: string }
+    /** `credentials`: the SDK found no credentials to sign with (no call was sent); `unreachable`: the call got no answer or an error. */
+    | { readonly ok: false; readonly endpoint: string; readonly cause: 'unreachable' | 'credentials'; readonly message: string };
   /**
    * The API's clock minus this node's (ms), from the answer's `Date` header (whole seconds, so
    * +-1 s plus the round trip); null when the API did not answer.

@@ -63,6 +63,8 @@ export type LabFault =
   | { readonly kind: 'api-errors'; readonly rate: number }
   | { readonly kind: 'api-consistency'; readonly ms: number }
   | { readonly kind: 'api-unreachable'; readonly az: string; readonly mode?: 'drop' | 'hang' }
+  /** The API's clock (its answers' Date header) `ms` ahead of every node's: a node clock lagging by `ms`. */
+  | { readonly kind: 'api-clock-skew'; readonly ms: number }
   /** S3 slow: every S3 answer `ms` later. */
   | { readonly kind: 's3-latency'; readonly ms: number }
   /** S3 unreachable from everywhere (instances and host); EC2 and IAM on the same endpoint still answer. */
@@ -296,6 +298,7 @@ export async function startLabController(options: StartLabControllerOptions): Pr
       case 'api-throttle': api.faults.setThrottling({ enabled: on }); break;
       case 'api-errors': api.faults.setErrorRate({ rate: on ? fault.rate : 0 }); break;
       case 'api-consistency': api.faults.setConsistencyDelay(on ? fault.ms : 0); break;
+      case 'api-clock-skew': api.faults.setClockSkew(on ? fault.ms : 0); break;
       case 'iam-propagation': cloud.iamPropagationDelayMs = on ? fault.ms : 0; break;
       case 'api-unreachable':
         if (on) unreachableAzs.set(fault.az, fault.mode ?? 'drop');
@@ -508,6 +511,7 @@ export function validateFault(plan: LabPlan, fault: LabFault): void {
       if (!(fault.rate >= 0 && fault.rate <= 1)) bad(`api-errors rate ${fault.rate} is out of range: allowed is 0 to 1 (for example 0.2)`);
       return;
     case 'api-consistency':
+    case 'api-clock-skew':
     case 'iam-propagation':
       if (!(Number.isFinite(fault.ms) && fault.ms >= 0 && fault.ms <= 600_000)) bad(`${fault.kind} ms ${fault.ms} is out of range: allowed is 0 to 600000`);
       return;
@@ -531,7 +535,7 @@ export function validateFault(plan: LabPlan, fault: LabFault): void {
     case 'node-down':
       return;
     default:
-      bad(`unknown fault kind ${JSON.stringify((fault as { kind: unknown }).kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, iam-propagation, s3-latency, s3-unreachable, node-down, az-blackhole, partition`);
+      bad(`unknown fault kind ${JSON.stringify((fault as { kind: unknown }).kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-clock-skew, api-unreachable, iam-propagation, s3-latency, s3-unreachable, node-down, az-blackhole, partition`);
   }
 }
 

@@ -360,6 +360,9 @@ export function decideNodeChecks(facts: NodeFacts, options: { readonly node: str
   }
   if (facts.api.ok) {
     out.push(pass('api-reachable', node, `the EC2 API at ${facts.api.endpoint} answers`));
+  } else if (facts.api.cause === 'credentials') {
+    out.push(fail('api-reachable', node, `no call to the EC2 API at ${facts.api.endpoint} could be signed: ${facts.api.message}; a failover could not move the VIP route`,
+      "give the node its instance profile (overlay-lb up makes it: aws ec2 describe-iam-instance-profile-associations) and IMDSv2 it can reach (see imds-reachable); the API's reachability is checked once the call can be signed"));
   } else {
     out.push(fail('api-reachable', node, `the EC2 API at ${facts.api.endpoint} does not answer from this node: ${facts.api.message}; a failover could not move the VIP route`,
       `give this node's subnet a way to the EC2 API: an interface VPC endpoint for com.amazonaws.${options.region}.ec2 with private DNS, or a route to a NAT gateway`));

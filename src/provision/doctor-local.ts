@@ -57,7 +57,7 @@ export async function collectNodeFacts(options: {
   const timeMatch = await probeTimeMatch(signal);
   return {
     imds,
-    api: probe.ok ? { ok: true, endpoint: options.endpoint } : { ok: false, endpoint: options.endpoint, message: probe.message },
+    api: probe.ok ? { ok: true, endpoint: options.endpoint } : { ok: false, endpoint: options.endpoint, cause: probe.cause, message: probe.message },
     clockSkewMs: probe.ok ? probe.clockSkewMs : null,
     timeMatch,
   };

@@ -9,6 +9,7 @@ import { ALLOW_ALL_POLICY } from '../../src/lab/ec2/policy.js';
 import { startEc2Api } from '../../src/lab/ec2/server.js';
 import { timeoutSignal } from '../../src/util/abort.js';
 import { OverlayError } from '../../src/util/errors.js';
+import { AwsDoctorCollector } from '../../src/cloud/aws/provision/doctor-collect.js';
 
 const REGION = 'eu-west-1';
 
@@ -17,6 +18,7 @@ interface Fixture {
   readonly ec2: EC2Client;
   readonly faults: ApiFaults;
   readonly slept: number[];
+  readonly url: string;
   advance: (ms: number) => void;
 }
 
@@ -39,7 +41,7 @@ async function start(t: TestContext): Promise<Fixture> {
     controller.abort();
     await api.close();
   });
-  return { lab, ec2, faults: api.faults, slept, advance: (ms) => { now += ms; } };
+  return { lab, ec2, faults: api.faults, slept, url: api.url, advance: (ms) => { now += ms; } };
 }
 
 /** The EC2 error code of a failed call, or 'ok'. */
@@ -136,7 +138,7 @@ void test('latency is applied per action through the injected sleep', async (t) 
   f.faults.clear();
   await f.ec2.send(new DescribeVpcsCommand({}));
   assert.deepEqual(f.slept, [250, 40]);
-  assert.deepEqual(f.faults.status(), { latencyMs: {}, throttling: false, errorRate: 0, consistencyDelayMs: 0, unreachable: null, s3LatencyMs: 0, s3Unreachable: null });
+  assert.deepEqual(f.faults.status(), { latencyMs: {}, throttling: false, errorRate: 0, consistencyDelayMs: 0, unreachable: null, s3LatencyMs: 0, s3Unreachable: null, clockSkewMs: 0 });
 });
 
 void test('the API is unreachable for callers the predicate selects: dropped or hung, then cleared', async (t) => {
@@ -155,4 +157,24 @@ void test('the API is unreachable for callers the predicate selects: dropped or 
     (err: unknown) => err instanceof OverlayError && err.code === 'CLOUD_UNAVAILABLE' && err.message === 'DescribeRouteTables: no answer from the EC2 API (timed out after 300 ms)');
   f.faults.setUnreachable(null);
   assert.equal(await outcome(f.ec2.send(new DescribeVpcsCommand({}))), 'ok');
+});
+
+void test('a clock skew shows in every answer\'s Date header, as doctor reads it (the API ahead: the caller behind); cleared by clear()', async (t) => {
+  const f = await start(t);
+  const collector = new AwsDoctorCollector({ region: REGION, endpoint: f.url, credentials: { accessKeyId: 'AKIALABADMIN0000001', secretAccessKey: 'admin-secret' } });
+  t.after(() => collector.destroy());
+  const skew = async (): Promise<number> => {
+    const r = await collector.probeApi(f.lab.ids.vpc, { signal: AbortSignal.timeout(60_000), timeoutMs: 30_000 });
+    assert.ok(r.ok && r.clockSkewMs !== null, JSON.stringify(r));
+    return r.clockSkewMs;
+  };
+  // In sync (doctor's tolerance): the header has whole seconds, doctor takes the middle of that second.
+  assert.ok(Math.abs(await skew()) <= 5_000);
+  f.faults.setClockSkew(270_000);
+  assert.equal(f.faults.status().clockSkewMs, 270_000);
+  const ahead = await skew();
+  assert.ok(ahead >= 265_000 && ahead <= 270_500, String(ahead));
+  assert.throws(() => f.faults.setClockSkew(-1), RangeError);
+  f.faults.clear();
+  assert.ok(Math.abs(await skew()) <= 5_000);
 });

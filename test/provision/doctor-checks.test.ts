@@ -256,10 +256,15 @@ void test('on a node: IMDS, the API, the clock and the iptables time match', () 
   const good: NodeFacts = { imds: { ok: true, instanceId: 'i-0000000000000000a', address: '10.0.1.10' }, api: { ok: true, endpoint: 'https://ec2.us-east-1.amazonaws.com' }, clockSkewMs: 400, timeMatch: { ok: true } };
   const node = (f: Partial<NodeFacts>) => decideNodeChecks({ ...good, ...f }, { node: 'lb-a', region: 'us-east-1' });
   assert.deepEqual(brief(node({})), ['pass imds-reachable lb-a', 'pass api-reachable lb-a', 'pass clock lb-a', 'pass iptables-time lb-a']);
-  const down = node({ imds: { ok: false, message: 'IMDS answered 403' }, api: { ok: false, endpoint: 'https://ec2.us-east-1.amazonaws.com', message: 'ec2:DescribeRouteTables: no answer from the EC2 API (timed out after 5000 ms)' }, clockSkewMs: null });
+  const down = node({ imds: { ok: false, message: 'IMDS answered 403' }, api: { ok: false, endpoint: 'https://ec2.us-east-1.amazonaws.com', cause: 'unreachable', message: 'ec2:DescribeRouteTables: no answer from the EC2 API (timed out after 5000 ms)' }, clockSkewMs: null });
   assert.deepEqual(brief(down), ['fail imds-reachable lb-a', 'fail api-reachable lb-a', 'pass iptables-time lb-a']);
   assert.equal(down[1]?.message, 'the EC2 API at https://ec2.us-east-1.amazonaws.com does not answer from this node: ec2:DescribeRouteTables: no answer from the EC2 API (timed out after 5000 ms); a failover could not move the VIP route');
   assert.equal(down[1]?.fix, "give this node's subnet a way to the EC2 API: an interface VPC endpoint for com.amazonaws.us-east-1.ec2 with private DNS, or a route to a NAT gateway");
+  // No credentials (the SDK's chain found none: nothing was sent): not an unreachable API, so not its fix.
+  const unsigned = node({ imds: { ok: false, message: 'IMDS: connection reset' }, api: { ok: false, endpoint: 'https://ec2.us-east-1.amazonaws.com', cause: 'credentials', message: 'ec2:DescribeRouteTables: CredentialsProviderError: Could not load credentials from any providers' }, clockSkewMs: null });
+  assert.deepEqual(brief(unsigned), ['fail imds-reachable lb-a', 'fail api-reachable lb-a', 'pass iptables-time lb-a']);
+  assert.equal(unsigned[1]?.message, 'no call to the EC2 API at https://ec2.us-east-1.amazonaws.com could be signed: ec2:DescribeRouteTables: CredentialsProviderError: Could not load credentials from any providers; a failover could not move the VIP route');
+  assert.match(unsigned[1]?.fix ?? '', /^give the node its instance profile/);
   // The clock: within 5 s passes, minutes off warns, beyond what SigV4 accepts fails.
   const table: [number, string][] = [[-5_000, 'pass'], [5_001, 'warn'], [-60_000, 'warn'], [240_000, 'fail'], [-3_600_000, 'fail']];
   for (const [skew, status] of table) assert.equal(node({ clockSkewMs: skew }).find((r) => r.id === 'clock')?.status, status, String(skew));

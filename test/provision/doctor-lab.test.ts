@@ -3,11 +3,10 @@
  * nodes are instances launched through the API at the spec's addresses, in the group `up` derives
  * (securityGroupIngress), IMDSv2 required, source/destination check off, the agents' published
  * statuses in the release bucket. Doctor, run as the CLI process with the real AWS SDK, passes;
- * then each test breaks exactly one thing through the lab's API (source/dest check on, the
- * protocol 112 rule revoked, the UDP 4789 rule revoked, a spec whose VIP lies in the VPC, operator
- * credentials without ec2:ReplaceRoute, a node relaunched with IMDSv1 allowed, a node on another
- * spec) and sees doctor name it with its fix and exit 1. Where the fix is an aws command, the test
- * runs it with /usr/bin/aws and doctor passes again.
+ * then each scenario breaks exactly one thing, through the lab's API or on a node, sees doctor name
+ * exactly that check with its fix and exit 1 while the others pass, and restores it: where the fix
+ * is an aws command, the test runs it with /usr/bin/aws and doctor passes again. docs/provisioning.md
+ * ("Each check, and the lab test that breaks it") maps every check to its scenario here.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -16,8 +15,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  AuthorizeSecurityGroupIngressCommand, CreateRouteCommand, CreateSecurityGroupCommand, DescribeInstancesCommand, DescribeSubnetsCommand, EC2Client,
-  ModifyInstanceAttributeCommand, RevokeSecurityGroupIngressCommand, RunInstancesCommand, TerminateInstancesCommand, type Instance,
+  AuthorizeSecurityGroupEgressCommand, AuthorizeSecurityGroupIngressCommand, CreateRouteCommand, CreateSecurityGroupCommand, DescribeInstancesCommand, DescribeSubnetsCommand, EC2Client,
+  ModifyInstanceAttributeCommand, ModifyInstanceMetadataOptionsCommand, RevokeSecurityGroupEgressCommand, RevokeSecurityGroupIngressCommand, RunInstancesCommand, TerminateInstancesCommand, type Instance,
 } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
@@ -133,8 +132,10 @@ scenarios.push(['everything right: doctor passes, exit 0, every check named', as
 }]);
 
 /** `overlay-lb doctor SPEC --local --json` inside a node's instance, with its instance role (the SDK's default chain). */
-async function doctorOnNode(node: string): Promise<Run> {
-  const r = await world.bare.lab.exec(world.instances.get(node)!, [process.execPath, MAIN, 'doctor', world.specFile, '--local', '--json', '--endpoint-url', 'http://169.254.169.250'], { signal: AbortSignal.timeout(120_000), allowFailure: true, timeoutMs: 120_000 });
+async function doctorOnNode(node: string, options: { readonly env?: readonly string[]; readonly wrap?: readonly string[]; readonly extra?: readonly string[] } = {}): Promise<Run> {
+  const argv = [process.execPath, MAIN, 'doctor', world.specFile, '--local', '--json', '--endpoint-url', 'http://169.254.169.250', ...(options.extra ?? [])];
+  const env = options.env === undefined ? [] : ['env', ...options.env];
+  const r = await world.bare.lab.exec(world.instances.get(node)!, [...(options.wrap ?? []), ...env, ...argv], { signal: AbortSignal.timeout(120_000), allowFailure: true, timeoutMs: 120_000 });
   try {
     return { code: r.code ?? -1, checks: (JSON.parse(r.stdout) as { checks: Check[] }).checks, stderr: r.stderr };
   } catch {
@@ -239,10 +240,174 @@ scenarios.push(['a node on another spec: the spec hashes are named', async () =>
   assert.deepEqual(notPassing(await doctor(world.specFile)), []);
 }]);
 
-scenarios.push(['a node relaunched with IMDSv1 allowed (HttpTokens optional): named with the command; --node filters', async () => {
+/** A copy of the spec file with `from` replaced by `to` (a spec the lab's cluster does not match in exactly that). */
+async function specVariant(what: string, from: string, to: string): Promise<string> {
+  const text = await readFile(world.specFile, 'utf8');
+  assert.ok(text.includes(from), from);
+  const file = join(await world.bare.tempDir(what), 'spec.yaml');
+  await writeFile(file, text.replace(from, to));
+  return file;
+}
+
+scenarios.push(['a spec naming a VPC the region does not have: vpc is named, nothing else is checked', async () => {
+  const vpcId = world.spec.cluster.cloud.vpcId!;
+  const r = await doctor(await specVariant('vpc', `vpcId: ${vpcId}`, 'vpcId: vpc-0de3000000000dead'));
+  assert.equal(r.code, 1);
+  assert.deepEqual(r.checks.map((c) => `${c.status} ${c.id} ${c.subject}`), ['fail vpc vpc-0de3000000000dead']);
+  assert.match(r.checks[0]!.fix ?? '', /^set cluster\.cloud\.vpcId and cluster\.cloud\.region/);
+}]);
+
+scenarios.push(['a route-table selector naming a table the VPC does not have: route-tables names it', async () => {
+  const r = await doctor(await specVariant('rtb', 'routeTables: { discover: all }', 'routeTables: { ids: [rtb-0de3000000000dead] }'));
+  assert.equal(r.code, 1);
+  // The copy is another spec than the nodes run: spec-hash rightly warns about that.
+  assert.deepEqual(notPassing(r), ['fail route-tables rtb-0de3000000000dead', 'warn spec-hash cluster']);
+  assert.match(r.checks.find((c) => c.status === 'fail')!.fix ?? '', /^remove rtb-0de3000000000dead from cluster\.cloud\.routeTables\.ids/);
+}]);
+
+scenarios.push(['frontend port 80 closed to one client CIDR (10.1.0.0/16): named on both nodes, the authorize command fixes it', async () => {
+  await world.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: world.groupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 80, ToPort: 80, IpRanges: [{ CidrIp: '10.1.0.0/16' }] }] }));
+  const r = await doctor(world.specFile);
+  assert.equal(r.code, 1);
+  assert.deepEqual(notPassing(r), ['fail sg-frontend lb-a web:80', 'fail sg-frontend lb-b web:80']);
+  const c = r.checks.find((x) => x.status === 'fail')!;
+  assert.equal(c.message, `frontend web's TCP port 80 is closed to 10.1.0.0/16 on lb-a (groups ${world.groupId})`);
+  assert.equal(c.fix, `aws ec2 authorize-security-group-ingress --group-id ${world.groupId} --ip-permissions 'IpProtocol=tcp,FromPort=80,ToPort=80,IpRanges=[{CidrIp=10.1.0.0/16}]' (or run overlay-lb up)`);
+  await applyFix(c.fix);
+  assert.deepEqual(notPassing(await doctor(world.specFile)), []);
+}]);
+
+scenarios.push(['VRRP allowed from lb-a\'s address only (one direction): only lb-b -> lb-a is named', async () => {
+  const self = { IpProtocol: '112', UserIdGroupPairs: [{ GroupId: world.groupId }] };
+  const fromA = { IpProtocol: '112', IpRanges: [{ CidrIp: '10.0.1.10/32' }] };
+  await world.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: world.groupId, IpPermissions: [self] }));
+  await world.ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: world.groupId, IpPermissions: [fromA] }));
+  try {
+    const r = await doctor(world.specFile);
+    assert.equal(r.code, 1);
+    assert.deepEqual(notPassing(r), ['fail sg-vrrp lb-b -> lb-a']);
+    assert.match(r.checks.find((c) => c.status === 'fail')!.message, /^VRRP \(IP protocol 112\) is blocked: lb-a's security groups \(sg-[0-9a-f]+\) do not let it in from lb-b \(10\.0\.2\.10\): without it both nodes become master$/);
+  } finally {
+    await world.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: world.groupId, IpPermissions: [fromA] }));
+    await world.ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: world.groupId, IpPermissions: [self] }));
+  }
+  assert.deepEqual(notPassing(await doctor(world.specFile)), []);
+}]);
+
+scenarios.push(['the group\'s egress rule revoked: VRRP and the handoff named out of each node, with the egress command', async () => {
+  const all = { IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] };
+  await world.ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: world.groupId, IpPermissions: [all] }));
+  try {
+    const r = await doctor(world.specFile);
+    assert.equal(r.code, 1);
+    assert.deepEqual(notPassing(r), ['fail sg-vrrp lb-a -> lb-b', 'fail sg-vrrp lb-b -> lb-a', 'fail sg-handoff lb-a -> lb-b', 'fail sg-handoff lb-b -> lb-a']);
+    const c = r.checks.find((x) => x.status === 'fail')!;
+    assert.match(c.message, /^VRRP \(IP protocol 112\) is blocked: lb-a's security groups \(sg-[0-9a-f]+\) do not let it out to lb-b \(10\.0\.2\.10\)/);
+    assert.equal(c.fix, `aws ec2 authorize-security-group-egress --group-id ${world.groupId} --ip-permissions 'IpProtocol=112,UserIdGroupPairs=[{GroupId=${world.groupId}}]' (or run overlay-lb up, whose group has it)`);
+  } finally {
+    await world.ec2.send(new AuthorizeSecurityGroupEgressCommand({ GroupId: world.groupId, IpPermissions: [all] }));
+  }
+  assert.deepEqual(notPassing(await doctor(world.specFile)), []);
+}]);
+
+scenarios.push(['operator credentials without ec2:CreateRoute: every table without the VIP route is named with that action', async () => {
+  const cloud = world.bare.lab.controller.cloud;
+  cloud.putRolePolicy('doctor-no-create', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }, { Effect: 'Deny', Action: 'ec2:CreateRoute', Resource: '*' }] });
+  const c = cloud.issueRoleCredentials('doctor-no-create');
+  const r = await doctor(world.specFile, { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken });
+  assert.equal(r.code, 1);
+  const withVip = world.bare.lab.plan.subnets.find((s) => s.role === 'lb')!.routeTableId;
+  const perms = r.checks.filter((x) => x.id === 'route-permission');
+  assert.ok(perms.length >= 2, String(perms.length));
+  assert.deepEqual(notPassing(r), perms.filter((x) => x.subject !== withVip).map((x) => `fail route-permission ${x.subject}`));
+  assert.equal(perms.find((x) => x.subject === withVip)?.message, 'DryRun ec2:ReplaceRoute of the VIP route is allowed');
+  for (const f of perms.filter((x) => x.status === 'fail')) {
+    assert.match(f.message, /^DryRun ec2:CreateRoute was refused: ec2:CreateRoute: UnauthorizedOperation/);
+    assert.equal(f.fix, `grant ec2:CreateRoute on arn:aws:ec2:*:*:route-table/${f.subject} (the nodes' role: docs/install.md's policy allows ec2:ReplaceRoute and ec2:CreateRoute on the VPC's route tables)`);
+  }
+}]);
+
+scenarios.push(['the metadata endpoint disabled on lb-a: imds-options names it, the printed command fixes it', async () => {
+  const id = world.instances.get('lb-a')!;
+  await world.ec2.send(new ModifyInstanceMetadataOptionsCommand({ InstanceId: id, HttpEndpoint: 'disabled' }));
+  const r = await doctor(world.specFile);
+  assert.equal(r.code, 1);
+  assert.deepEqual(notPassing(r), ['fail imds-options lb-a']);
+  const c = r.checks.find((x) => x.status === 'fail')!;
+  assert.equal(c.message, `the metadata service is off for ${id}: the agent cannot learn its identity or its role's credentials`);
+  assert.equal(c.fix, `aws ec2 modify-instance-metadata-options --instance-id ${id} --http-endpoint enabled --http-tokens required`);
+  await applyFix(c.fix);
+  assert.deepEqual(notPassing(await doctor(world.specFile)), []);
+}]);
+
+/** What does not pass in a right cluster seen from a node: its role may not read the published statuses. */
+const localBaseline = ['warn spec-hash lb-a', 'warn spec-hash lb-b'];
+
+scenarios.push(['on a node whose clock is 270 s behind the API\'s (the lab\'s api-clock-skew fault): clock is named with chrony as the fix', async () => {
+  const fault = { kind: 'api-clock-skew', ms: 270_000 } as const;
+  await world.bare.lab.faults.inject(fault);
+  try {
+    const r = await doctorOnNode('lb-b');
+    assert.equal(r.code, 1);
+    assert.deepEqual(notPassing(r), [...localBaseline, 'fail clock lb-b']);
+    const c = r.checks.find((x) => x.id === 'clock')!;
+    assert.match(c.message, /^the clock is 2(69|70|71) s behind the API's clock: AWS refuses requests signed more than 5 minutes off, so failover calls fail$/);
+    assert.match(c.fix ?? '', /^synchronise the clock: chrony with the Amazon Time Sync Service \(server 169\.254\.169\.123/);
+  } finally {
+    await world.bare.lab.faults.clear(fault);
+  }
+}]);
+
+/** The instance role's credentials as environment variables (the API check then does not depend on IMDS). */
+function roleEnv(): string[] {
+  const c = world.bare.lab.controller.cloud.issueRoleCredentials(NODE_ROLE);
+  return [`AWS_ACCESS_KEY_ID=${c.accessKeyId}`, `AWS_SECRET_ACCESS_KEY=${c.secretAccessKey}`, `AWS_SESSION_TOKEN=${c.sessionToken}`];
+}
+
+scenarios.push(['on a node whose firewall rejects the metadata service: imds-reachable is named; the API unsigned, not unreachable; with the role\'s credentials given, only imds-reachable fails', async () => {
+  const id = world.instances.get('lb-b')!;
+  const rule = ['OUTPUT', '-d', '169.254.169.254/32', '-p', 'tcp', '--dport', '80', '-m', 'comment', '--comment', 'olbd doctor test', '-j', 'REJECT', '--reject-with', 'tcp-reset'];
+  await world.bare.lab.exec(id, ['iptables', '-w', '5', '-I', ...rule], { signal: AbortSignal.timeout(30_000) });
+  try {
+    // With the instance role only (the SDK's chain reads it from IMDS): no call can be signed, and
+    // doctor says so instead of blaming the route to the API.
+    const unsigned = await doctorOnNode('lb-b', { extra: ['--node', 'lb-b'] });
+    assert.equal(unsigned.code, 1);
+    assert.deepEqual(unsigned.checks.map((x) => `${x.status} ${x.id} ${x.subject}`), ['fail imds-reachable lb-b', 'fail api-reachable lb-b', 'pass iptables-time lb-b']);
+    const api = unsigned.checks.find((x) => x.id === 'api-reachable')!;
+    assert.match(api.message, /^no call to the EC2 API at http:\/\/169\.254\.169\.250 could be signed: .*CredentialsProviderError/);
+    assert.match(api.fix ?? '', /^give the node its instance profile/);
+    const r = await doctorOnNode('lb-b', { env: roleEnv(), extra: ['--node', 'lb-b'] });
+    assert.equal(r.code, 1);
+    assert.deepEqual(notPassing(r), ['warn spec-hash lb-b', 'fail imds-reachable lb-b']);
+    const c = r.checks.find((x) => x.id === 'imds-reachable')!;
+    assert.match(c.message, /^IMDSv2 does not answer: /);
+    assert.match(c.fix ?? '', /^enable the metadata service with tokens required/);
+    assert.deepEqual(r.checks.filter((x) => ['api-reachable', 'clock', 'iptables-time', 'imds-options'].includes(x.id)).map((x) => `${x.status} ${x.id}`), ['pass imds-options', 'pass api-reachable', 'pass clock', 'pass iptables-time']);
+  } finally {
+    await world.bare.lab.exec(id, ['iptables', '-w', '5', '-D', ...rule], { signal: AbortSignal.timeout(30_000) });
+  }
+}]);
+
+scenarios.push(['on a node whose iptables lacks the time match (its extension hidden in doctor\'s mount namespace): iptables-time is named with xt_time as the fix', async () => {
+  const lib = '/usr/lib/x86_64-linux-gnu/xtables/libxt_time.so';
+  const r = await doctorOnNode('lb-b', { wrap: ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', `mount --bind /dev/null ${lib} && exec "$@"`, 'sh'] });
+  assert.equal(r.code, 1);
+  assert.deepEqual(notPassing(r), [...localBaseline, 'fail iptables-time lb-b']);
+  const c = r.checks.find((x) => x.id === 'iptables-time')!;
+  assert.match(c.message, /^iptables cannot load the time match: .*time.*; a switchover's connection handoff cannot start$/);
+  assert.match(c.fix ?? '', /^install a kernel with the xt_time module/);
+}]);
+
+scenarios.push(['lb-b terminated: instance is named; relaunched with IMDSv1 allowed (HttpTokens optional): imds-options is named with the command; --node filters', async () => {
   const old = world.instances.get('lb-b')!;
   await world.ec2.send(new TerminateInstancesCommand({ InstanceIds: [old] }));
   await waitFor('lb-b terminated', async () => (await world.ec2.send(new DescribeInstancesCommand({ InstanceIds: [old] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name, (s) => s === 'terminated');
+  // No instance holds lb-b's address: instance names it (the checks of lb-b's instance cannot run).
+  const gone = await doctor(world.specFile);
+  assert.equal(gone.code, 1);
+  assert.deepEqual(notPassing(gone), ['fail instance lb-b']);
+  assert.match(gone.checks.find((c) => c.status === 'fail')!.fix ?? '', /^run overlay-lb up SPEC --yes, or correct cluster\.nodes\[lb-b\]\.address/);
   const fresh = await launchNode('lb-b', { httpTokens: 'optional' });
   const r = await doctor(world.specFile);
   assert.equal(r.code, 1);

@@ -37,6 +37,7 @@ export const labHelp = `Usage: overlay-lb lab COMMAND [options]
   fault KIND [ARGS] [--clear] | --clear-all  inject or clear a fault:
       api-latency --action ACTION|* --ms N     api-throttle on|off       api-errors --rate 0..1
       api-consistency --ms N                   api-unreachable --az AZ [--mode drop|hang]
+      api-clock-skew --ms N (the API's Date header N ms ahead: every node's clock N ms behind)
       s3-latency --ms N                        s3-unreachable [--mode drop|hang]
       iam-propagation --ms N (new instance profiles unknown to RunInstances for N ms)
       node-down NODE    az-blackhole AZ    partition [--sides AZ,AZ:AZ]    kill NODE haproxy|keepalived|agent
@@ -297,6 +298,7 @@ async function labFault(argv: readonly string[], io: CliIo, signal: AbortSignal)
     }
     case 'api-errors': fault = { kind, rate: number('rate', values.rate) }; break;
     case 'api-consistency': fault = { kind, ms: number('ms', values.ms) }; break;
+    case 'api-clock-skew': fault = { kind, ms: number('ms', values.ms) }; break;
     case 'iam-propagation': fault = { kind, ms: number('ms', values.ms) }; break;
     case 'api-unreachable': {
       if (values.az === undefined) throw new UserError('CLI_USAGE', 'lab fault api-unreachable: --az AZ is required');
@@ -322,7 +324,7 @@ async function labFault(argv: readonly string[], io: CliIo, signal: AbortSignal)
       break;
     }
     default:
-      throw new UserError('LAB_FAULT_INVALID', `unknown fault kind ${JSON.stringify(kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-unreachable, iam-propagation, s3-latency, s3-unreachable, node-down, az-blackhole, partition, kill`);
+      throw new UserError('LAB_FAULT_INVALID', `unknown fault kind ${JSON.stringify(kind)}: allowed are api-latency, api-throttle, api-errors, api-consistency, api-clock-skew, api-unreachable, iam-propagation, s3-latency, s3-unreachable, node-down, az-blackhole, partition, kill`);
   }
   const answer = await controlRequest(await controlSocket(), { method: 'POST', path: '/faults', body: { op: on ? 'inject' : 'clear', fault } }, { signal }) as { faults: unknown[] };
   io.out(`${on ? 'injected' : 'cleared'} ${kind}; active faults: ${answer.faults.length === 0 ? 'none' : answer.faults.map((f) => JSON.stringify(f)).join(' ')}`);

@@ -1,7 +1,7 @@
 /**
  * Fault injection for the lab's EC2 API, as a programmatic object (the `lab fault` CLI and tests
  * drive it): per-action latency, throttling by EC2's token buckets, a seeded 5xx rate, eventual
- * consistency of describes, and callers for whom the API is unreachable.
+ * consistency of describes, callers for whom the API is unreachable, and a clock running ahead.
  *
  * Bucket sizes are EC2's documented defaults
  * (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html): mutating actions
@@ -57,6 +57,8 @@ export interface ApiFaultStatus {
   readonly s3LatencyMs: number;
   /** S3 requests (whoever sends them) are reset or never answered; EC2 and IAM still answer. */
   readonly s3Unreachable: UnreachableMode | null;
+  /** How far the API's clock (its answers' `Date` header) runs ahead of the hosts'. */
+  readonly clockSkewMs: number;
 }
 
 /** The faults of one API server. Every setter takes effect on the next request. */
@@ -70,6 +72,7 @@ export class ApiFaults {
   private unreachable: { predicate: (remoteAddress: string) => boolean; mode: UnreachableMode } | null = null;
   private s3LatencyMs = 0;
   private s3Unreachable: UnreachableMode | null = null;
+  private clockSkewMs = 0;
 
   constructor(private readonly cloud: LabCloud) {}
 
@@ -160,6 +163,23 @@ export class ApiFaults {
     return this.s3Unreachable;
   }
 
+  /**
+   * The API's clock runs `ms` ahead of the hosts' (0: in sync): every answer's `Date` header shows
+   * it, as AWS's answers show AWS's clock while a node's clock lags by `ms`. A network namespace
+   * shares the host's wall clock (time namespaces cover only the monotonic and boot clocks), so a
+   * node's clock cannot lag in the lab; the API's runs ahead instead, which is the same skew seen
+   * from the node. The lab checks no request's signing time, so only the header changes.
+   */
+  setClockSkew(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`clock skew ${ms} ms must be a finite number >= 0`);
+    this.clockSkewMs = ms;
+  }
+
+  /** The `Date` header value of an answer now, or undefined when the API's clock is the host's (Node's own header). */
+  dateHeader(): string | undefined {
+    return this.clockSkewMs === 0 ? undefined : new Date(Date.now() + this.clockSkewMs).toUTCString();
+  }
+
   /** A throttling error if the action's bucket is empty (a token is taken otherwise). */
   throttle(options: { mutating: boolean }): Ec2ApiError | null {
     if (this.buckets === null) return null;
@@ -185,13 +205,14 @@ export class ApiFaults {
     this.unreachable = null;
     this.s3LatencyMs = 0;
     this.s3Unreachable = null;
+    this.clockSkewMs = 0;
   }
 
   status(): ApiFaultStatus {
     return {
       latencyMs: Object.fromEntries(this.latency), throttling: this.buckets !== null, errorRate: this.errorRate,
       consistencyDelayMs: this.consistencyDelayMs, unreachable: this.unreachable?.mode ?? null,
-      s3LatencyMs: this.s3LatencyMs, s3Unreachable: this.s3Unreachable,
+      s3LatencyMs: this.s3LatencyMs, s3Unreachable: this.s3Unreachable, clockSkewMs: this.clockSkewMs,
     };
   }
 }

@@ -127,6 +127,8 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
       return;
     }
     if (unreachable === 'hang') return; // never answered; close() destroys the socket
+    const skewedDate = faults.dateHeader();
+    if (skewedDate !== undefined) res.setHeader('date', skewedDate);
     const requestId = randomUUID();
     let action: string | undefined;
     let principal: string | undefined;

@@ -258,16 +258,20 @@ export class AwsDoctorCollector {
   /**
    * One DescribeRouteTables of the VPC within `timeoutMs`, no retry: whether this machine reaches
    * the EC2 API (from a node: through a VPC endpoint or a NAT), and the API's clock minus ours
-   * (its Date header has whole seconds: the middle of that second is taken).
+   * (its Date header has whole seconds: the middle of that second is taken). Without credentials
+   * to sign with, nothing is sent: `cause: 'credentials'`, not an unreachable API.
    */
-  async probeApi(vpcId: string, options: { readonly signal: AbortSignal; readonly timeoutMs: number }): Promise<{ readonly ok: true; readonly clockSkewMs: number | null } | { readonly ok: false; readonly message: string }> {
+  async probeApi(vpcId: string, options: { readonly signal: AbortSignal; readonly timeoutMs: number }): Promise<{ readonly ok: true; readonly clockSkewMs: number | null } | { readonly ok: false; readonly cause: 'unreachable' | 'credentials'; readonly message: string }> {
     const signal = timeoutSignal(options.timeoutMs, options.signal);
     try {
       await this.#ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }], MaxResults: 5 }), { abortSignal: signal });
       const d = this.#apiDate;
       return { ok: true, clockSkewMs: d === null ? null : d.date + 500 - d.at };
     } catch (err) {
-      return { ok: false, message: wrapAwsError(err, 'ec2:DescribeRouteTables', signal).message };
+      // The SDK's credential chain found nothing (on a node: the metadata service gave no role
+      // credentials): nothing was sent, so the API's reachability is unknown.
+      const cause = (err as { name?: unknown } | null)?.name === 'CredentialsProviderError' ? 'credentials' : 'unreachable';
+      return { ok: false, cause, message: wrapAwsError(err, 'ec2:DescribeRouteTables', signal).message };
     }
   }
 
