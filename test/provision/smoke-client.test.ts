@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { credentialSource } from '../../src/cli/commands/smoke.js';
+import { credentialSource, formatSmokeReport } from '../../src/cli/commands/smoke.js';
 import { clientUserData, failoverOutage, mergeClientLines, summarizeClient, EVERY_NTH_LINE } from '../../src/provision/smoke-client.js';
 
 void test('the client script, run by /bin/sh against a server that fails exactly five requests: the lines give every request, the outage and its five failed requests', async (t) => {
@@ -84,4 +84,23 @@ void test('credentialSource: the rule that skips the smoke run (names only, neve
   assert.equal(credentialSource({}, (p) => p === '/home/u/.aws/config', '/home/u'), '/home/u/.aws/config');
   assert.equal(credentialSource({ AWS_SHARED_CREDENTIALS_FILE: '/x' }, (p) => p === '/x', '/home/u'), '/x');
   assert.equal(credentialSource({ AWS_SHARED_CREDENTIALS_FILE: '/x', AWS_CONFIG_FILE: '/y' }, (p) => p.startsWith('/home/u'), '/home/u'), null, 'the files the variables name replace the defaults');
+});
+
+void test('formatSmokeReport: the text report names each step, the client, the failover figures, apply and down', () => {
+  const summary = { requests: 50, answered: 40, failed: 10, firstAnswerAt: 1, outages: [{ from: 10, to: 2010, ms: 2000, failedRequests: 10 }] };
+  const lines = formatSmokeReport({
+    cluster: 'demo', region: 'us-east-1', account: '123456789012', ok: true, error: null, startedAt: 0, durationMs: 61_000, kept: false,
+    steps: [{ step: 'up', ms: 13_300, detail: '18 created' }],
+    client: { instanceId: 'i-1', subnetId: 'subnet-1', url: 'http://192.168.100.10:80/', firstAnswerMs: 15_000, summary },
+    failover: { master: 'lb-a', masterInstanceId: 'i-2', servedBy: 'lb-b', terminatedAt: 5, routesMovedMs: 4740, outage: summary.outages[0]! },
+    apply: { specVersion: 'v2', passed: ['lb-b', 'lb-a'], ms: 39_000 }, down: { removed: 22, leftAfter: 0, ms: 30_000 },
+  });
+  assert.deepEqual(lines, [
+    'Smoke run of cluster demo in us-east-1 (account 123456789012): PASSED in 61.00 s',
+    '  up                         13.30 s  18 created',
+    'Client i-1 (subnet-1) -> http://192.168.100.10:80/: 50 requests, 40 answered, 10 failed; first answer 15.00 s after its launch',
+    'Failover: master lb-a (i-2) terminated; every VIP route at lb-b after 4.74 s; client outage 2.00 s, 10 failed requests',
+    'apply --cluster: spec version v2 on lb-b, lb-a in 39.00 s',
+    'down: 22 removed; nothing of the cluster left',
+  ]);
 });
