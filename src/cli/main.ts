@@ -9,7 +9,7 @@ import { runAgentCommand } from './commands/agent.js';
 import { versionLine } from '../util/build-info.js';
 import { runningAsSingleExecutable } from '../util/own-program.js';
 
-type Command = (argv: readonly string[], io: CliIo, signal: AbortSignal) => Promise<number>;
+export type Command = (argv: readonly string[], io: CliIo, signal: AbortSignal) => Promise<number>;
 
 /**
  * Every command but the agent is imported when it runs, so that the agent, a long-running daemon,
@@ -80,10 +80,18 @@ export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSi
     io.err(`overlay-lb: unknown command ${JSON.stringify(name)}; commands: ${Object.keys(commands).join(', ')}. See: overlay-lb --help`);
     return EXIT.usage;
   }
+  return runCommand(name, command.run, rest, io, signal);
+}
+
+/**
+ * Runs one command and turns its errors into the CLI's lines and exit statuses (as {@link runCli}
+ * does for every command): also for entry points outside the command table (scripts/aws-smoke.sh).
+ */
+export async function runCommand(name: string, run: Command, rest: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
   // Messages of a command often start with its name already ("render: --out ...").
   const prefixed = (message: string): string => (message.startsWith(`${name}:`) || message.startsWith(`${name} `) ? `overlay-lb ${message}` : `overlay-lb ${name}: ${message}`);
   try {
-    return await command.run(rest, io, signal);
+    return await run(rest, io, signal);
   } catch (err) {
     if (signal.aborted) {
       const reason: unknown = signal.reason;
@@ -132,10 +140,18 @@ const STOP_GRACE_MS = 60_000;
 
 /**
  * Runs the CLI as this process: SIGINT/SIGTERM abort the command (a second one, or a stop that
- * hangs for STOP_GRACE_MS, exits at once), and the exit status is the command's. Used by this
- * file as a script (dist/) and by the single executable's entry point (`sea-main.ts`).
+ * hangs for the grace time, exits at once), and the exit status is the command's. Used by this
+ * file as a script (dist/), by the single executable's entry point (`sea-main.ts`) and by
+ * `aws-smoke.ts` (scripts/aws-smoke.sh), whose clean-up after a signal needs longer.
  */
-export async function runCliProcess(argv: readonly string[]): Promise<void> {
+export async function runCliProcess(argv: readonly string[], options: {
+  /** What runs. @default {@link runCli} */
+  readonly run?: (argv: readonly string[], io: CliIo, signal: AbortSignal) => Promise<number>;
+  /** @default STOP_GRACE_MS */
+  readonly graceMs?: number;
+} = {}): Promise<void> {
+  const run = options.run ?? runCli;
+  const graceMs = options.graceMs ?? STOP_GRACE_MS;
   const controller = new AbortController();
   let received: 'SIGINT' | 'SIGTERM' | undefined;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -147,12 +163,12 @@ export async function runCliProcess(argv: readonly string[]): Promise<void> {
       received = sig;
       controller.abort(new Interrupted(sig));
       setTimeout(() => {
-        process.stderr.write(`overlay-lb: did not stop within ${STOP_GRACE_MS / 1000} s after ${sig}: exiting now\n`);
+        process.stderr.write(`overlay-lb: did not stop within ${graceMs / 1000} s after ${sig}: exiting now\n`);
         process.exit(interruptedStatus(sig));
-      }, STOP_GRACE_MS).unref();
+      }, graceMs).unref();
     });
   }
-  const status = await runCli(argv, processIo(), controller.signal);
+  const status = await run(argv, processIo(), controller.signal);
   // Stopped by a signal: what is still open (a socket, a child's pipe) must not keep us alive.
   if (received !== undefined) process.exit(status);
   process.exitCode = status;

@@ -73,6 +73,9 @@ export const ERROR_CODES = {
   ROLLOUT_NODE_FAILED: user('A node did not pass its gate (the new spec version applied, healthy, no problems) within its deadline; the rollout stopped there and the nodes after it keep their version.'),
   ROLLOUT_NOTHING_TO_ROLL_BACK: user('rollback found no earlier spec version to return to (no apply --cluster yet, or no older version kept).'),
   SPEC_VERSION_INVALID: user('The desired-version pointer a node read from the release bucket, or the spec version it names, is not valid; the node keeps running its current spec.'),
+  // The real-account smoke run (scripts/aws-smoke.sh, src/provision/smoke.ts).
+  SMOKE_CLUSTER_EXISTS: user('The smoke run makes and removes its own cluster, but resources of the spec\'s cluster exist already; it made nothing.'),
+  SMOKE_STEP_FAILED: system('A step of the smoke run did not reach its expected state before its deadline; what the run made was removed.'),
   // Service discovery (src/discovery).
   DISCOVERY_INVALID_DATA: user('A discovery source returned data that is not a valid server list (bad address, port, weight, duplicate, too many entries); the previous snapshot is kept.'),
   DISCOVERY_UNAVAILABLE: system('A discovery source could not be read (server down, timeout, file missing); the last good snapshot is kept.', true),
