@@ -45,10 +45,18 @@ build_json=$("$node" -e 'process.stdout.write(JSON.stringify({version: process.a
   src/cli/sea-main.ts "$work/overlay-lb.cjs" "$work/meta.json" "$build_json"
 
 # 2. The single executable: a SEA blob injected into a copy of the pinned runtime.
+# The runtime's flags for the executable (the SEA config's execArgv), for the idle agent's
+# footprint: a young generation of 1 MiB per semi-space instead of up to 16 MiB (the agent's
+# garbage is small and short-lived): RSS 124-125 -> 108-111 MiB in bench/agent-footprint.ts, CPU
+# not up (docs/BENCHMARKS.md, "Agent footprint"). The blob, with its code cache, is made under the
+# same flags: V8 rejects a code cache made under other flags.
+sea_exec_argv=(--max-semi-space-size=1)
+exec_argv_json=$("$node" -e 'process.stdout.write(JSON.stringify(process.argv.slice(1)))' -- "${sea_exec_argv[@]}")
 cat > "$work/sea-config.json" <<JSON
-{ "main": "$work/overlay-lb.cjs", "output": "$work/sea.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true }
+{ "main": "$work/overlay-lb.cjs", "output": "$work/sea.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true,
+  "execArgv": $exec_argv_json }
 JSON
-"$node" --experimental-sea-config "$work/sea-config.json" >&2
+"$node" "${sea_exec_argv[@]}" --experimental-sea-config "$work/sea-config.json" >&2
 # Stripped first (Debian ships no unstripped binaries; 20 MB less), then the blob is injected.
 install -m 0755 "$node" "$work/overlay-lb"
 strip --strip-all "$work/overlay-lb"

@@ -22,6 +22,7 @@ void test('HealthMonitor: track file and reason follow the health URI through 20
   t.after(() => rm(dir, { recursive: true, force: true }));
   let behaviour: Behaviour = 'ok';
   let requests = 0;
+  let connections = 0;
   const sockets = new Set<Socket>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     requests++;
@@ -37,6 +38,7 @@ void test('HealthMonitor: track file and reason follow the health URI through 20
     // 'silent': never answers; the probe's own timeout must end it.
   });
   server.on('connection', (s: Socket) => {
+    connections++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -77,6 +79,13 @@ void test('HealthMonitor: track file and reason follow the health URI through 20
   // GIVEN a health URI that answers 200 THEN the node is healthy ("0").
   assert.match(await waitFor(true, 'a 200'), /answers 200/);
   assert.equal(await track(), '0\n');
+
+  // AND the probes share one kept-alive connection (a new one per probe cost most of an idle
+  // agent's CPU): ten more probes, no new connection.
+  const before = { requests, connections };
+  for (const deadline = Date.now() + 10_000; requests < before.requests + 10 && Date.now() < deadline;) await sleep(10);
+  assert.ok(requests >= before.requests + 10, `only ${requests - before.requests} probes in 10 s`);
+  assert.equal(connections, before.connections, `${requests - before.requests} probes opened ${connections - before.connections} connection(s)`);
 
   // WHEN it answers 503 THEN unhealthy ("1") with the status in the reason.
   behaviour = 'fail';
