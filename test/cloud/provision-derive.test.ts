@@ -181,7 +181,12 @@ void test('user-data: values assigned once, single-quoted; syntax checked by sh 
   assert.match(script, /\nif \[ "\$lab" != 1 \]; then\n {2}systemctl enable --now overlay-lb-agent\nelse\n/);
   assert.match(script, /\n {2}agent_node=\$\(sed -n 's\/\^OVERLAY_LB_NODE=\/\/p' \/etc\/overlay-lb\/agent\.env\)\n {2}agent_args=\$\(sed -n 's\/\^OVERLAY_LB_AGENT_ARGS=\/\/p' \/etc\/overlay-lb\/agent\.env\)\n {2}# shellcheck disable=SC2086\n {2}nohup \/usr\/bin\/overlay-lb agent --spec \/etc\/overlay-lb\/spec\.yaml --node "\$agent_node" \$agent_args <\/dev\/null >>\/var\/log\/overlay-lb\/agent\.log 2>&1 &\n/);
   // One GetObject per object (a refusal shows S3's code, AccessDenied), the values quoted.
-  assert.equal(script.split('s3api get-object --bucket "$bucket" --key "$1" "$2" >/dev/null').length, 3);
+  assert.equal(script.split('s3api get-object --bucket "$bucket" --key "$s3_key" "$@" "$s3_out" >/dev/null').length, 3);
+  // The spec: the version the node's own pointer names (test/cloud/user-data-pointer.test.ts runs
+  // it against the lab's S3); a release without pointers (the CDK construct's) reads none.
+  assert.ok(script.split('\n').includes("pointer_key='shop/desired/lb-b.json'"));
+  assert.ok(nodeUserData(spec, 'lb-b', { release: { bucket: 'assets', specKey: 'a.yaml', packageKey: 'b.deb' } }).split('\n').includes("pointer_key=''"));
+  assert.match(script, /\nfetch_spec "\$work"\ninstall -m 0640 "\$work\/spec\.yaml" \/etc\/overlay-lb\/spec\.yaml\n/);
   // The package install and the spec are the same on both.
   assert.equal(script.split('apt-get install -y -q "$work/overlay-lb.deb"').length, 2);
   for (const shell of ['/bin/sh', '/bin/bash']) {
