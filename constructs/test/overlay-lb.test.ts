@@ -142,10 +142,11 @@ void test('the user-data is nodeUserData byte for byte, for the assets\' bucket 
     const text = Buffer.from(resolveString(data.UserData, values), 'base64').toString('utf8');
     assert.equal(text, nodeUserData(spec, node.name, { release }));
     // Only the release location differs from what up writes for its own bucket, and the agent's
-    // arguments: the construct's nodes do not follow up's release bucket (no --follow-release).
+    // arguments and the pointer: the construct's nodes do not follow up's release bucket (no
+    // --follow-release) and install the newest spec (no desired-version pointer to read).
     const ups = nodeUserData(spec, node.name);
     const names = resourceNames(spec);
-    assert.equal(text.replace(`bucket='${release.bucket}'`, `bucket='${names.bucket}'`).replace(`spec_key='${release.specKey}'`, `spec_key='${names.specKey}'`).replace(`package_key='${release.packageKey}'`, `package_key='${names.packageKey}'`).replace("agent_args=''", "agent_args='--follow-release'"), ups);
+    assert.equal(text.replace(`bucket='${release.bucket}'`, `bucket='${names.bucket}'`).replace(`spec_key='${release.specKey}'`, `spec_key='${names.specKey}'`).replace(`package_key='${release.packageKey}'`, `package_key='${names.packageKey}'`).replace("agent_args=''", "agent_args='--follow-release'").replace("pointer_key=''", `pointer_key='${names.rollout.pointers.replace('*', node.name)}'`), ups);
   }
 });
 

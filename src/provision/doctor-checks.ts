@@ -46,6 +46,15 @@ export function foundInstances(spec: Spec, facts: Pick<ClusterFacts, 'instances'
   return out;
 }
 
+/** Keeps the results about `node`, and those about no node in particular. */
+export function resultsForNode(spec: Spec, results: readonly CheckResult[], node: string): CheckResult[] {
+  const names = new Set(spec.cluster.nodes.map((n) => n.name));
+  return results.filter((r) => {
+    const named = r.subject.split(/[\s:]+/).filter((w) => names.has(w));
+    return named.length === 0 || named.includes(node);
+  });
+}
+
 /** The VPC exists. */
 export function checkVpc(spec: Spec, facts: Pick<ClusterFacts, 'vpc'>): CheckResult[] {
   const id = spec.cluster.cloud.vpcId ?? '(none)';

@@ -10,7 +10,9 @@ import { AwsDoctorCollector, type DoctorCollectorOptions } from '../cloud/aws/pr
 import type { RoutePermissionFact } from '../cloud/doctor-facts.js';
 import { selectTables } from '../cloud/route-tables.js';
 import { OverlayError, UserError } from '../util/errors.js';
-import { decideClusterChecks, decideNodeChecks, foundInstances, type CheckResult } from './doctor-checks.js';
+import { decideClusterChecks, decideNodeChecks, foundInstances, resultsForNode, type CheckResult } from './doctor-checks.js';
+
+export { resultsForNode } from './doctor-checks.js';
 import { collectNodeFacts } from './doctor-local.js';
 
 export interface DoctorOptions {
@@ -42,15 +44,6 @@ export function requireCloud(spec: Spec, file: string): { readonly region: strin
   if (c.provider === 'none') throw new UserError('SPEC_REQUIRED', `${file}: cluster.cloud.provider is none: doctor checks a cluster in a cloud; set provider aws (or lab) with region and vpcId`);
   if (c.region === undefined || c.vpcId === undefined) throw new UserError('SPEC_REQUIRED', `${file}: doctor needs cluster.cloud.region and cluster.cloud.vpcId (the VPC of the LB nodes)`);
   return { region: c.region, vpcId: c.vpcId };
-}
-
-/** Keeps the results about `node`, and those about no node in particular. */
-export function resultsForNode(spec: Spec, results: readonly CheckResult[], node: string): CheckResult[] {
-  const names = new Set(spec.cluster.nodes.map((n) => n.name));
-  return results.filter((r) => {
-    const named = r.subject.split(/[\s:]+/).filter((w) => names.has(w));
-    return named.length === 0 || named.includes(node);
-  });
 }
 
 /** A describe that failed, with what to do about it (the same code, the cause kept). */

@@ -2,10 +2,14 @@
  * The decisions of `overlay-lb apply --cluster` and `rollback`, pure (no I/O, no clock: `now` is
  * given): in which order the nodes take a new spec version (backups first, the master last, read
  * from the statuses the agents publish), whether a node's published status is stale, and whether
- * a node passed its gate, is still on its way, or failed. Each answer carries a reason code (a
+ * a node passed its gate (its published status, then the doctor's checks about it), is still on
+ * its way, or failed. Each answer carries a reason code (a
  * closed set) and a sentence for the operator. Table-tested in test/provision/rollout-gate.test.ts.
  */
 import type { PublishedNodeStatus } from '../agent-api/contract.js';
+import type { ClusterFacts } from '../cloud/doctor-facts.js';
+import type { Spec } from '../model/spec.js';
+import { checkInstances, checkNodeTraffic, checkSourceDestCheck, resultsForNode } from './doctor-checks.js';
 
 /** A published status older than this many of its own intervals is stale. */
 export const STALE_INTERVALS = 3;
@@ -49,7 +53,8 @@ export interface RolloutTarget {
 export type GateCode =
   | 'passed'
   | 'no-status-yet' | 'not-on-version' | 'haproxy-unhealthy' | 'vrrp-unsettled' | 'problems'
-  | 'rollout-failed' | 'version-invalid';
+  | 'rollout-failed' | 'version-invalid'
+  | 'vrrp-split' | 'doctor-check';
 
 /** A node's gate: passed, still waiting (the reason of the wait), or failed for good. */
 export interface GateVerdict {
@@ -80,6 +85,32 @@ export function gateNode(target: RolloutTarget, published: PublishedNodeStatus |
   if (s.vrrp.vrrp !== 'MASTER' && s.vrrp.vrrp !== 'BACKUP') return { verdict: 'wait', code: 'vrrp-unsettled', reason: `VRRP state ${s.vrrp.vrrp}, not MASTER or BACKUP` };
   if (s.problems.length > 0) return { verdict: 'wait', code: 'problems', reason: `the node reports ${s.problems.map((p) => `${p.component}: ${p.message} [${p.code}]`).join('; ')}` };
   return { verdict: 'pass', code: 'passed', reason: `on version ${target.specVersion}, healthy, VRRP ${s.vrrp.vrrp}, no problems` };
+}
+
+/**
+ * The doctor's checks that apply to a node being rolled, run once its own gate (`gateNode`)
+ * passed and before the next node is asked: `doctor`'s own decisions (doctor-checks.ts) over what
+ * the cloud describes now (`facts`: the instances holding the nodes' addresses and their groups),
+ * kept to those about `node`: its instance running (exactly one), its source/destination check
+ * off, VRRP (protocol 112) and the handoff link (UDP 4789) passing between it and every other
+ * node; and, over every node's published status (`statuses`, fresh ones only), at most one VRRP
+ * MASTER (a node that took the version and claimed the VIP beside the master is a split brain:
+ * waited out, as an election may still be settling, until the node's deadline). A failed doctor
+ * check fails the node at once (waiting does not fix a security group), naming the check and
+ * its fix.
+ */
+export function gateDoctorChecks(spec: Spec, node: string, facts: Pick<ClusterFacts, 'instances' | 'groups'>, statuses: ReadonlyMap<string, PublishedNodeStatus | null>, now: number): GateVerdict {
+  const results = resultsForNode(spec, [...checkInstances(spec, facts), ...checkSourceDestCheck(spec, facts), ...checkNodeTraffic(spec, facts)], node);
+  const failed = results.find((r) => r.status === 'fail');
+  if (failed !== undefined) {
+    return { verdict: 'fail', code: 'doctor-check', reason: `doctor check ${failed.id} (${failed.subject}) fails: ${failed.message}; fix: ${failed.fix ?? '(none)'}` };
+  }
+  const masters = spec.cluster.nodes.map((n) => n.name).filter((n) => {
+    const s = statuses.get(n) ?? null;
+    return s !== null && !isStale(s, now) && s.status.vrrp.vrrp === 'MASTER';
+  });
+  if (masters.length > 1) return { verdict: 'wait', code: 'vrrp-split', reason: `nodes ${masters.join(' and ')} both report VRRP MASTER (a split brain: check VRRP between them with overlay-lb doctor)` };
+  return { verdict: 'pass', code: 'passed', reason: `doctor checks pass (${results.map((r) => r.id).filter((id, i, all) => all.indexOf(id) === i).join(', ')}), ${masters.length === 1 ? `one VRRP MASTER (${masters[0] ?? ''})` : 'no other VRRP MASTER'}` };
 }
 
 /**

@@ -3,7 +3,8 @@
  * operations (docs/provisioning.md "Rolling a spec out"): the spec is validated locally first
  * (nothing changes anywhere for a bad one), stored as a new version in the release bucket, and the
  * nodes are advanced one at a time by their desired-version pointers, backups first and the master
- * last, each gated on its published status; the first node that fails stops the rollout and the
+ * last, each gated on its published status and on the doctor's checks about it (read-only
+ * describes of the EC2 API); the first node that fails stops the rollout and the
  * nodes after it stay on their version. Everything is read from and written to S3 with the
  * operator's credentials: no SSH, no route into the VPC.
  */
@@ -17,7 +18,7 @@ import { ProvisionSession, type ProvisionSessionOptions } from '../cloud/aws/pro
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import { OverlayError, UserError } from '../util/errors.js';
-import { gateNode, isStale, previousVersion, rolloutOrder, type GateVerdict, type RolloutTarget } from './rollout-gate.js';
+import { gateDoctorChecks, gateNode, isStale, previousVersion, rolloutOrder, type GateVerdict, type RolloutTarget } from './rollout-gate.js';
 
 /** How long one node may take to show the new version applied and healthy. */
 export const DEFAULT_NODE_DEADLINE_MS = 120_000;
@@ -169,9 +170,12 @@ async function advance(ctx: ClusterContext, target: RolloutTarget, order: { read
     await ctx.bucket.putPointer(desiredKey(ctx.prefix, node), JSON.stringify(pointer), { signal });
     const deadline = since + deadlineMs;
     let verdict: GateVerdict = { verdict: 'wait', code: 'no-status-yet', reason: 'no status read yet' };
+    let health: GateVerdict = verdict;
     for (;;) {
       const o = await ctx.bucket.read(statusKey(ctx.prefix, node), { signal });
-      verdict = gateNode(target, o === null ? null : parsePublished(o.body), since);
+      verdict = health = gateNode(target, o === null ? null : parsePublished(o.body), since);
+      // Then doctor's checks about the node, over what EC2 describes now and every node's status.
+      if (verdict.verdict === 'pass') verdict = await doctorGate(ctx, node, options);
       if (verdict.verdict !== 'wait' || clock.now() >= deadline) break;
       await clock.sleep(GATE_POLL_MS, signal);
     }
@@ -182,9 +186,46 @@ async function advance(ctx: ClusterContext, target: RolloutTarget, order: { read
       return { cluster: ctx.spec.cluster.name, target, passed, failed, untouched: order.order.slice(i + 1) };
     }
     passed.push(node);
-    options.onEvent?.({ kind: 'node-passed', node, reason: verdict.reason });
+    options.onEvent?.({ kind: 'node-passed', node, reason: `${health.reason}; ${verdict.reason}` });
   }
   return { cluster: ctx.spec.cluster.name, target, passed, failed: null, untouched: [] };
+}
+
+/**
+ * `gateDoctorChecks` for `node`: the instances and groups as EC2 describes them (doctor's
+ * read-only collector, loaded on use like doctor itself), every node's published status. A
+ * describe that fails (the operator may not call ec2:Describe*, the EC2 API does not answer) fails
+ * the gate: the node cannot be checked, so the next one is not asked.
+ */
+async function doctorGate(ctx: ClusterContext, node: string, options: RolloutOptions): Promise<GateVerdict> {
+  const { signal } = options;
+  const { spec } = ctx;
+  const { region, vpcId } = spec.cluster.cloud;
+  if (region === undefined || vpcId === undefined) {
+    return { verdict: 'fail', code: 'doctor-check', reason: 'the doctor checks need cluster.cloud.region and cluster.cloud.vpcId (the VPC of the LB nodes): set them in the spec' };
+  }
+  const { AwsDoctorCollector } = await import('../cloud/aws/provision/doctor-collect.js');
+  const endpoint = options.endpoint ?? spec.cluster.cloud.endpoint;
+  const collector = new AwsDoctorCollector({
+    region,
+    ...(endpoint === undefined ? {} : { endpoint }),
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  try {
+    const nodes = spec.cluster.nodes.map((n) => n.name);
+    const [facts, statuses] = await Promise.all([
+      collector.describe({ vpcId, vip: spec.cluster.vip, nodes: spec.cluster.nodes.map((n) => ({ name: n.name, address: n.address })) }, { signal }),
+      readStatuses(ctx, nodes, signal),
+    ]);
+    if (facts.vpc === null) return { verdict: 'fail', code: 'doctor-check', reason: `doctor check vpc fails: VPC ${vpcId} was not found in region ${region}; fix: set cluster.cloud.vpcId and cluster.cloud.region to the VPC of the LB nodes` };
+    return gateDoctorChecks(spec, node, facts, statuses, (options.clock ?? systemClock).now());
+  } catch (err) {
+    if (signal.aborted || !(err instanceof OverlayError)) throw err;
+    return { verdict: 'fail', code: 'doctor-check', reason: `the doctor checks could not run: ${err.message} [${err.code}]; fix: grant the credentials apply --cluster runs with ec2:Describe* on * (and check --endpoint-url)` };
+  } finally {
+    collector.destroy();
+  }
 }
 
 /** One node as `status --cluster` shows it. */

@@ -181,7 +181,12 @@ void test('user-data: values assigned once, single-quoted; syntax checked by sh 
   assert.match(script, /\nif \[ "\$lab" != 1 \]; then\n {2}systemctl enable --now overlay-lb-agent\nelse\n/);
   assert.match(script, /\n {2}agent_node=\$\(sed -n 's\/\^OVERLAY_LB_NODE=\/\/p' \/etc\/overlay-lb\/agent\.env\)\n {2}agent_args=\$\(sed -n 's\/\^OVERLAY_LB_AGENT_ARGS=\/\/p' \/etc\/overlay-lb\/agent\.env\)\n {2}# shellcheck disable=SC2086\n {2}nohup \/usr\/bin\/overlay-lb agent --spec \/etc\/overlay-lb\/spec\.yaml --node "\$agent_node" \$agent_args <\/dev\/null >>\/var\/log\/overlay-lb\/agent\.log 2>&1 &\n/);
   // One GetObject per object (a refusal shows S3's code, AccessDenied), the values quoted.
-  assert.equal(script.split('s3api get-object --bucket "$bucket" --key "$1" "$2" >/dev/null').length, 3);
+  assert.equal(script.split('s3api get-object --bucket "$bucket" --key "$s3_key" "$@" "$s3_out" >/dev/null').length, 3);
+  // The spec: the version the node's own pointer names (test/cloud/user-data-pointer.test.ts runs
+  // it against the lab's S3); a release without pointers (the CDK construct's) reads none.
+  assert.ok(script.split('\n').includes("pointer_key='shop/desired/lb-b.json'"));
+  assert.ok(nodeUserData(spec, 'lb-b', { release: { bucket: 'assets', specKey: 'a.yaml', packageKey: 'b.deb' } }).split('\n').includes("pointer_key=''"));
+  assert.match(script, /\nfetch_spec "\$work"\ninstall -m 0640 "\$work\/spec\.yaml" \/etc\/overlay-lb\/spec\.yaml\n/);
   // The package install and the spec are the same on both.
   assert.equal(script.split('apt-get install -y -q "$work/overlay-lb.deb"').length, 2);
   for (const shell of ['/bin/sh', '/bin/bash']) {
@@ -261,15 +266,21 @@ void test('ingressChanges: what to authorize and revoke to converge a group, per
   }
 });
 
-void test('classifyVipRoute: absent, the cluster\'s (any node: the agents move it), blackhole (re-pointed), someone else\'s (a conflict with its fix)', () => {
-  const owned = { instanceIds: new Set(['i-a', 'i-b']), networkInterfaceIds: new Set(['eni-a', 'eni-b']) };
+void test('classifyVipRoute: absent, the cluster\'s (any node: the agents move it), blackhole left by a node (re-pointed), someone else\'s, blackhole or not (a conflict with its fix)', () => {
+  // lb-a's first instance i-old (interface eni-old, recorded in its tag) was terminated; i-gone is described without a recorded interface.
+  const owned = { instanceIds: new Set(['i-a', 'i-b']), networkInterfaceIds: new Set(['eni-a', 'eni-b']), former: { instanceIds: new Set(['i-a', 'i-b', 'i-old', 'i-gone']), networkInterfaceIds: new Set(['eni-a', 'eni-b', 'eni-old']) } };
   const where = { table: 'rtb-1', cidr: '192.168.100.10/32' };
   const cases: { name: string; route: FoundVipRoute | null; state: string; changes?: string[]; reason?: RegExp }[] = [
     { name: 'no route', route: null, state: 'absent' },
     { name: 'to the first node', route: { networkInterfaceId: 'eni-a', instanceId: 'i-a', blackhole: false }, state: 'owned', changes: [] },
     { name: 'to the other node (after a failover)', route: { networkInterfaceId: 'eni-b', blackhole: false }, state: 'owned', changes: [] },
     { name: 'by instance id only', route: { instanceId: 'i-b', blackhole: false }, state: 'owned', changes: [] },
-    { name: 'blackhole (a terminated node\'s interface)', route: { networkInterfaceId: 'eni-gone', blackhole: true }, state: 'owned', changes: ['blackhole: its target eni-gone is gone; point it at a node'] },
+    { name: 'blackhole (a terminated node\'s interface, as up recorded it)', route: { networkInterfaceId: 'eni-old', blackhole: true }, state: 'owned', changes: ['blackhole: its target eni-old is gone; point it at a node'] },
+    { name: 'blackhole naming a terminated node\'s instance', route: { networkInterfaceId: 'eni-unrecorded', instanceId: 'i-gone', blackhole: true }, state: 'owned', changes: ['blackhole: its target eni-unrecorded is gone; point it at a node'] },
+    { name: 'blackhole left by a stopped node: the agents\' to move', route: { networkInterfaceId: 'eni-b', instanceId: 'i-b', blackhole: true }, state: 'owned', changes: [] },
+    { name: 'blackhole left by someone else\'s interface', route: { networkInterfaceId: 'eni-x', blackhole: true }, state: 'foreign', reason: /^route table rtb-1 already routes 192\.168\.100\.10\/32 to eni-x, a blackhole \(its target is gone\) that was none of this cluster's nodes$/ },
+    { name: 'blackhole left by someone else\'s instance', route: { instanceId: 'i-x', blackhole: true }, state: 'foreign', reason: /to i-x, a blackhole/ },
+    { name: 'blackhole to a deleted gateway', route: { otherTarget: 'nat-1', blackhole: true }, state: 'foreign', reason: /to nat-1, a blackhole/ },
     { name: 'to another interface', route: { networkInterfaceId: 'eni-x', instanceId: 'i-x', blackhole: false }, state: 'foreign', reason: /^route table rtb-1 already routes 192\.168\.100\.10\/32 to eni-x, which is none of this cluster's nodes$/ },
     { name: 'to a gateway', route: { otherTarget: 'igw-1', blackhole: false }, state: 'foreign', reason: /to igw-1,/ },
   ];

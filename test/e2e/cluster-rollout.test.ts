@@ -19,7 +19,7 @@ import { desiredKey, DIGEST_METADATA, OWNER_METADATA, resourceNames, statusKey }
 import { LB_NODE_ROLE } from '../../src/lab/controller.js';
 import type { LabHandle } from '../../src/lab/lab.js';
 import { loadSpecFile } from '../../src/ops/load-spec.js';
-import { AWS_CLI } from '../helpers/aws-cli.js';
+import { AWS_CLI, awsCli } from '../helpers/aws-cli.js';
 import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
 import { agentStatus, isRoot, startE2eLab, waitFor, type E2eLab } from './fixture.js';
 import { createHash } from 'node:crypto';
@@ -200,6 +200,36 @@ void test('apply --cluster, rollback and status --cluster through the release bu
   assert.deepEqual(await hashes(lab), { 'lb-a': v1Hash, 'lb-b': v1Hash });
   const afterBack = await lab.request('az-a', { headers: { 'X-Canary': '1' }, signal: AbortSignal.timeout(10_000) });
   assert.equal(afterBack.headers['x-served-by'], 'c1');
+
+  // 4b. The gate's doctor checks: lb-b's source/destination check turned on through the EC2 API
+  // (an operator's mistake the agent cannot see). The same spec rolled out again: lb-b takes it
+  // and is healthy, but doctor's source-dest-check about it fails, so the rollout stops there with
+  // the check and its fix, and the master is not asked. The fix, run as printed, lets it through.
+  const operator = await awsCli({ region: lab.adminCredentials.region, creds: { key: lab.adminCredentials.accessKeyId, secret: lab.adminCredentials.secretAccessKey } });
+  t.after(() => operator.close());
+  const ec2 = async (args: readonly string[]): Promise<string> => {
+    const r = await operator.run(['ec2', ...args, '--endpoint-url', lab.apiUrl, '--output', 'json']);
+    assert.equal(r.code, 0, `aws ec2 ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const lbBAddress = (await loadSpecFile(e2e.specFile, { signal: AbortSignal.timeout(10_000) })).spec.cluster.nodes.find((n) => n.name === 'lb-b')?.address ?? '';
+  const described = JSON.parse(await ec2(['describe-instances', '--filters', `Name=private-ip-address,Values=${lbBAddress}`, 'Name=instance-state-name,Values=running'])) as { Reservations: { Instances: { InstanceId: string }[] }[] };
+  const lbBInstance = described.Reservations.flatMap((r) => r.Instances)[0]?.InstanceId ?? '';
+  assert.match(lbBInstance, /^i-/);
+  await ec2(['modify-instance-attribute', '--instance-id', lbBInstance, '--source-dest-check']);
+  const lbAPointer = await pointerOf(s3, 'lb-a');
+  const gated = await cli(lab, ['apply', e2e.specFile, '--cluster', '--node-timeout', '60']);
+  t.diagnostic(`${gated.stdout}\n${gated.stderr}`);
+  assert.equal(gated.code, 1, `${gated.stdout}\n${gated.stderr}`);
+  assert.match(gated.stderr, new RegExp(`node lb-b failed its gate .*doctor check source-dest-check \\(lb-b\\) fails: .*fix: aws ec2 modify-instance-attribute --instance-id ${lbBInstance} --no-source-dest-check.*lb-a stays on its previous version`, 's'));
+  assert.equal(await pointerOf(s3, 'lb-a'), lbAPointer, 'the master was asked after lb-b failed its doctor checks');
+  const fix = /fix: aws ec2 (modify-instance-attribute --instance-id i-[0-9a-f]+ --no-source-dest-check)/.exec(gated.stderr)?.[1] ?? '';
+  await ec2(fix.split(' '));
+  const fixed = await cli(lab, ['apply', e2e.specFile, '--cluster', '--node-timeout', '60']);
+  t.diagnostic(fixed.stdout);
+  assert.equal(fixed.code, 0, `${fixed.stdout}\n${fixed.stderr}\n${await e2e.logs()}`);
+  assert.match(fixed.stdout, /lb-b: on version .*doctor checks pass \(instance, source-dest-check, sg-vrrp, sg-handoff\)/);
+  assert.deepEqual(await hashes(lab), { 'lb-a': v1Hash, 'lb-b': v1Hash });
 
   // 5. S3 unreachable: the agents keep serving what they run and say so (problem + metric).
   await lab.faults.inject({ kind: 's3-unreachable' });

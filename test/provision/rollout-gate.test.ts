@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import type { AgentStatus, Problem, PublishedNodeStatus, SpecRolloutStatus } from '../../src/agent-api/contract.js';
 import { parsePointer } from '../../src/agent/spec-follow.js';
-import { gateNode, isStale, previousVersion, rolloutOrder, type GateCode, type OrderRefusal } from '../../src/provision/rollout-gate.js';
+import type { ClusterFacts, NodeInstanceFact, SecurityRule } from '../../src/cloud/doctor-facts.js';
+import { parseSpec } from '../../src/spec/parse.js';
+import { gateDoctorChecks, gateNode, isStale, previousVersion, rolloutOrder, type GateCode, type OrderRefusal } from '../../src/provision/rollout-gate.js';
 
 const HASH_OLD = 'a'.repeat(64);
 const HASH_NEW = 'b'.repeat(64);
@@ -79,6 +81,52 @@ void test('gate: pass only on the version, healthy, VRRP settled, no problems, i
     const v = gateNode(target, status, since);
     assert.deepEqual([v.verdict, v.code], [verdict, code], name);
     assert.ok(v.reason.length > 0, name);
+  }
+});
+
+void test('gate, doctor checks: the node\'s instance running, source/dest check off, VRRP and the handoff passing to and from it, one master; each failure names the check and its fix', () => {
+  const parsed = parseSpec(`cluster:
+  name: shop
+  vip: 192.168.100.10
+  vpcCidrs: [10.0.0.0/16]
+  nodes:
+    - { name: lb-a, address: 10.0.1.10, zone: az-a }
+    - { name: lb-b, address: 10.0.2.10, zone: az-b }
+    - { name: lb-c, address: 10.0.3.10, zone: az-c }
+  cloud: { provider: lab, region: us-east-1, vpcId: vpc-0000000000000000a }
+frontends:
+  - { name: web, binds: [{ address: vip, port: 80 }], defaultBackend: app }
+backends:
+  - { name: app, servers: [{ name: s1, address: 10.0.11.11, port: 8080 }] }
+`, { file: 's.yaml' });
+  assert.ok(parsed.ok);
+  const spec = parsed.spec;
+  const SG = 'sg-00000000000000001';
+  const inst = (id: string, over: Partial<NodeInstanceFact> = {}): NodeInstanceFact => ({ instanceId: id, state: 'running', networkInterfaceId: id.replace('i-', 'eni-'), sourceDestCheck: false, groupIds: [SG], ownerTag: 'shop', metadata: null, ...over });
+  const vrrp: SecurityRule = { protocol: '112', cidrs: [], groupIds: [SG] };
+  const handoff: SecurityRule = { protocol: 'udp', fromPort: 4789, toPort: 4789, cidrs: [], groupIds: [SG] };
+  const allOut: SecurityRule = { protocol: '-1', cidrs: ['0.0.0.0/0'], groupIds: [] };
+  const facts = (o: { a?: NodeInstanceFact[]; b?: NodeInstanceFact[]; c?: NodeInstanceFact[]; ingress?: SecurityRule[] } = {}): Pick<ClusterFacts, 'instances' | 'groups'> => ({
+    instances: new Map([['lb-a', o.a ?? [inst('i-0000000000000000a')]], ['lb-b', o.b ?? [inst('i-0000000000000000b')]], ['lb-c', o.c ?? [inst('i-0000000000000000c')]]]),
+    groups: [{ groupId: SG, ingress: o.ingress ?? [vrrp, handoff], egress: [allOut] }],
+  });
+  const statuses = (o: Record<string, PublishedNodeStatus | null> = {}): Map<string, PublishedNodeStatus | null> =>
+    new Map(Object.entries({ 'lb-a': published(), 'lb-b': published(), 'lb-c': published({ vrrp: 'MASTER' }), ...o }));
+  const cases: [string, Pick<ClusterFacts, 'instances' | 'groups'>, Map<string, PublishedNodeStatus | null>, 'pass' | 'wait' | 'fail', GateCode, RegExp][] = [
+    ['everything as up makes it', facts(), statuses(), 'pass', 'passed', /doctor checks pass \(instance, source-dest-check, sg-vrrp, sg-handoff\), one VRRP MASTER \(lb-c\)/],
+    ['its instance is gone', facts({ b: [] }), statuses(), 'fail', 'doctor-check', /doctor check instance \(lb-b\) fails: no instance .* holds node lb-b's address 10\.0\.2\.10; fix: run overlay-lb up SPEC --yes/],
+    ['its instance is stopping', facts({ b: [inst('i-0000000000000000b', { state: 'stopping' })] }), statuses(), 'fail', 'doctor-check', /doctor check instance \(lb-b\) fails: instance i-0000000000000000b .* is stopping, not running; fix: start it/],
+    ['its source/dest check is on', facts({ b: [inst('i-0000000000000000b', { sourceDestCheck: true })] }), statuses(), 'fail', 'doctor-check', /doctor check source-dest-check \(lb-b\) fails: .*; fix: aws ec2 modify-instance-attribute --instance-id i-0000000000000000b --no-source-dest-check/],
+    ['VRRP blocked (the group lost its 112 rule)', facts({ ingress: [handoff] }), statuses(), 'fail', 'doctor-check', /doctor check sg-vrrp \(lb-a -> lb-b\) fails: VRRP \(IP protocol 112\) is blocked: .*; fix: aws ec2 authorize-security-group-ingress --group-id sg-00000000000000001/],
+    ['the handoff blocked', facts({ ingress: [vrrp] }), statuses(), 'fail', 'doctor-check', /doctor check sg-handoff \(lb-a -> lb-b\) fails/],
+    ['another node\'s source/dest check is not this node\'s gate', facts({ a: [inst('i-0000000000000000a', { sourceDestCheck: true })] }), statuses(), 'pass', 'passed', /doctor checks pass/],
+    ['two masters: an election settling, or a split brain', facts(), statuses({ 'lb-b': published({ vrrp: 'MASTER' }) }), 'wait', 'vrrp-split', /nodes lb-b and lb-c both report VRRP MASTER/],
+    ['a stale MASTER is not counted', facts(), statuses({ 'lb-a': published({ vrrp: 'MASTER', at: NOW - 60_000 }) }), 'pass', 'passed', /one VRRP MASTER \(lb-c\)/],
+  ];
+  for (const [name, f, s, verdict, code, reason] of cases) {
+    const v = gateDoctorChecks(spec, 'lb-b', f, s, NOW);
+    assert.deepEqual([v.verdict, v.code], [verdict, code], `${name}: ${v.reason}`);
+    assert.match(v.reason, reason, name);
   }
 });
 

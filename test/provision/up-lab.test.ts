@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CreateRoleCommand, GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand, IAMClient, ListRoleTagsCommand, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { AuthorizeSecurityGroupIngressCommand, CreateRouteCommand, DeleteRouteCommand, ModifyInstanceAttributeCommand, RevokeSecurityGroupIngressCommand, GetConsoleOutputCommand, DescribeInstancesCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand, DescribeSecurityGroupsCommand, EC2Client, type Instance, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { AuthorizeSecurityGroupIngressCommand, CreateRouteCommand, DeleteRouteCommand, DescribeSubnetsCommand, RunInstancesCommand, ModifyInstanceAttributeCommand, RevokeSecurityGroupIngressCommand, GetConsoleOutputCommand, DescribeInstancesCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand, DescribeSecurityGroupsCommand, EC2Client, type Instance, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startLab, stopLab, type LabHandle } from '../../src/lab/lab.js';
+import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
 import { up, type UpResult } from '../../src/provision/up.js';
 import { provisionResources } from '../../src/cloud/aws/provision/kinds.js';
 import { ProvisionSession } from '../../src/cloud/aws/provision/session.js';
@@ -142,7 +143,7 @@ const actions = (r: UpResult): string[] => r.plan.steps.map((s) => `${s.action} 
 const FIRST_WRITES_IAM_S3 = ['CreateRole', 'PutRolePolicy', 'CreateInstanceProfile', 'AddRoleToInstanceProfile', 'CreateBucket', 'PutBucketVersioning', 'PutObject', 'PutObject'];
 const firstWrites = (): string[] => [
   ...FIRST_WRITES_IAM_S3, 'CreateSecurityGroup', 'AuthorizeSecurityGroupIngress',
-  'RunInstances', 'ModifyInstanceAttribute', 'RunInstances', 'ModifyInstanceAttribute', ...tables.map(() => 'CreateRoute'),
+  'RunInstances', 'ModifyInstanceAttribute', 'CreateTags', 'RunInstances', 'ModifyInstanceAttribute', 'CreateTags', ...tables.map(() => 'CreateRoute'),
 ];
 
 /** The plan labels of cluster `name`'s EC2 resources (`k`: its number). */
@@ -555,6 +556,43 @@ void test('a VIP route to someone else\'s target is a conflict: nothing is writt
   await removeEc2(file);
 });
 
+void test('a blackhole VIP route left by a foreign instance is a conflict naming its target: nothing is written, it stays', { skip }, async () => {
+  const file = await specFile('viphole');
+  const k = clusterNumbers.get('viphole');
+  const vip = `192.168.100.${k}/32`;
+  // GIVEN an instance of no cluster (no ownership tag) that a VIP route in one selected table points
+  // at, then terminated: the route is a blackhole naming its deleted interface.
+  const subnet = ((await ec2.send(new DescribeSubnetsCommand({}))).Subnets ?? [])[0]?.SubnetId;
+  const run = await ec2.send(new RunInstancesCommand({ ImageId: LAB_IMAGE_ID, InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, SubnetId: subnet }));
+  const foreign = run.Instances?.[0];
+  const foreignEniId = foreign?.NetworkInterfaces?.[0]?.NetworkInterfaceId;
+  assert.ok(foreign?.InstanceId !== undefined && foreignEniId !== undefined);
+  await ec2.send(new CreateRouteCommand({ RouteTableId: tables[1], DestinationCidrBlock: vip, NetworkInterfaceId: foreignEniId }));
+  await ec2.send(new TerminateInstancesCommand({ InstanceIds: [foreign.InstanceId] }));
+  const vipRoute = async (): Promise<{ NetworkInterfaceId?: string | undefined; State?: string | undefined } | undefined> =>
+    ((await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [tables[1]!] }))).RouteTables?.[0]?.Routes ?? []).find((r) => r.DestinationCidrBlock === vip);
+  // Terminated (not only shutting down): its interface is deleted, so the route names only the interface.
+  const state = async (): Promise<string | undefined> => (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [foreign.InstanceId!] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name;
+  const deadline = Date.now() + 120_000;
+  while ((await state()) !== 'terminated' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+  const hole = await vipRoute();
+  assert.deepEqual([hole?.NetworkInterfaceId, hole?.State, (hole as { InstanceId?: string } | undefined)?.InstanceId], [foreignEniId, 'blackhole', undefined]);
+
+  // WHEN up runs: a conflict for that table, naming the table, the target and the fix; nothing written.
+  const result = await upIn(file, 'apply');
+  assert.deepEqual(writes(result.requests), []);
+  assert.equal(result.result.applied, null);
+  const conflicts = result.result.plan.steps.filter((st) => st.action === 'conflict');
+  assert.deepEqual(conflicts.map((c) => c.label), [`VIP route ${vip} in route table ${tables[1]}`]);
+  assert.equal(conflicts[0]?.reason, `route table ${tables[1]} already routes ${vip} to ${foreignEniId}, a blackhole (its target is gone) that was none of this cluster's nodes`);
+  assert.match(conflicts[0]?.fix ?? '', new RegExp(`aws ec2 delete-route --route-table-id ${tables[1]} --destination-cidr-block 192\\.168\\.100\\.${k}/32`));
+  assert.deepEqual(await vipRoute(), hole);
+  // remove() (what down calls) leaves it too.
+  await removeEc2(file);
+  assert.deepEqual(await vipRoute(), hole);
+  await ec2.send(new DeleteRouteCommand({ RouteTableId: tables[1], DestinationCidrBlock: vip }));
+});
+
 void test('a terminated node is replaced (a new instance, its blackhole VIP routes re-pointed); drift on the group and the source/dest check is changed back', { skip }, async () => {
   const file = await specFile('replace');
   const k = clusterNumbers.get('replace');
@@ -584,7 +622,7 @@ void test('a terminated node is replaced (a new instance, its blackhole VIP rout
   assert.match(steps.find((st) => st.kind === 'vip-route')?.changes[0] ?? '', /^blackhole: its target eni-\w+ is gone; point it at a node$/);
 
   const applied = await upIn(file, 'apply');
-  assert.deepEqual(writes(applied.requests), ['RevokeSecurityGroupIngress', 'AuthorizeSecurityGroupIngress', 'RunInstances', 'ModifyInstanceAttribute', 'ModifyInstanceAttribute', ...tables.map(() => 'ReplaceRoute')]);
+  assert.deepEqual(writes(applied.requests), ['RevokeSecurityGroupIngress', 'AuthorizeSecurityGroupIngress', 'RunInstances', 'ModifyInstanceAttribute', 'CreateTags', 'ModifyInstanceAttribute', ...tables.map(() => 'ReplaceRoute')]);
   const held = await ec2Account('replace');
   assert.deepEqual((held['instances'] as { node: string; state: string; sourceDestCheck: boolean }[]).map((i) => [i.node, i.state, i.sourceDestCheck]), [['lb-a', 'running', false], ['lb-b', 'running', false]]);
   assert.deepEqual(held['routes'], Object.fromEntries(tables.map((t) => [t, 'lb-a'])));

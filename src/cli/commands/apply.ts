@@ -30,7 +30,8 @@ With --cluster (a cluster made by overlay-lb up), from an operator's machine: th
 validated here (an invalid one changes nothing anywhere, exit 2), stored as a new version in the
 release bucket, and the nodes take it one at a time, backups first and the master last; each
 must show the version applied, haproxy healthy, VRRP MASTER or BACKUP and no problem in the
-status it publishes before the next is asked. The first node that fails stops the rollout: the
+status it publishes, and pass doctor's checks about it (instance running, source/dest check
+off, VRRP and UDP 4789 open to the other nodes, one master), before the next is asked. The first node that fails stops the rollout: the
 nodes after it stay on their version (exit 1, naming the node and why). See
 docs/provisioning.md, "Rolling a spec out".
 

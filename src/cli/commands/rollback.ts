@@ -8,7 +8,8 @@ export const rollbackHelp = `Usage: overlay-lb rollback SPEC --cluster [--json] 
 
 Returns every node of a cluster made by overlay-lb up to the spec version stored just before the
 newest one apply --cluster asked a node to run, the way apply --cluster rolls out: one node at a
-time, backups first and the master last, each gated on its published status, stopping at the
+time, backups first and the master last, each gated on its published status and doctor's
+checks about it, stopping at the
 first node that fails. SPEC names the cluster (its provision section: bucket and prefix); its
 content is not uploaded. See docs/provisioning.md, "Rolling a spec out".
 

@@ -79,6 +79,12 @@ export async function waitFor<T>(session: ProvisionSession, what: string, check:
   }
 }
 
+/** The primary network interface of an instance (device index 0). */
+export function primaryEni(i: Instance): string | undefined {
+  const enis = i.NetworkInterfaces ?? [];
+  return (enis.find((e) => e.Attachment?.DeviceIndex === 0) ?? enis[0])?.NetworkInterfaceId;
+}
+
 /** The value of tag `key`, if any. */
 export function tagValue(tags: readonly { readonly Key?: string | undefined; readonly Value?: string | undefined }[] | undefined, key: string): string | undefined {
   return (tags ?? []).find((t) => t.Key === key)?.Value;

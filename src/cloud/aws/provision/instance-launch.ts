@@ -15,6 +15,13 @@ import { nodeUserData } from './user-data.js';
 
 /** Tag naming the node an instance runs (with the ownership tag). */
 export const NODE_TAG = 'overlay-lb:node';
+/**
+ * The instance's primary network interface, as a tag up writes on the instance once it runs (its
+ * id is known only then): the record that lets up tell, after the instance is terminated and its
+ * interface deleted, that a blackhole VIP route naming that interface was this cluster's
+ * (vip-route-resources.ts `classifyVipRoute`). Terminated instances stay described with their tags.
+ */
+export const ENI_TAG = 'overlay-lb:eni';
 
 export interface LaunchOptions {
   readonly subnetId: string;

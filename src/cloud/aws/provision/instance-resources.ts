@@ -10,14 +10,14 @@
  * eventually consistent): that refusal is retried. `remove` terminates and waits for terminated.
  */
 import {
-  DescribeNetworkInterfacesCommand, DescribeSubnetsCommand, type Instance, ModifyInstanceAttributeCommand, RunInstancesCommand, StartInstancesCommand, TerminateInstancesCommand,
+  CreateTagsCommand, DescribeNetworkInterfacesCommand, DescribeSubnetsCommand, type Instance, ModifyInstanceAttributeCommand, RunInstancesCommand, StartInstancesCommand, TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import type { Spec } from '../../../model/spec.js';
 import { OverlayError } from '../../../util/errors.js';
 import { retry } from '../../../util/retry.js';
 import type { ObservedResource, ProvisionResource } from '../../provision-kind.js';
-import { type Ec2Scope, ec2Arn, findGroup, LIVE_STATES, ownedInstances, WAIT_DEADLINE_MS, waitFor } from './ec2-common.js';
-import { nodeLaunchInput } from './instance-launch.js';
+import { type Ec2Scope, ec2Arn, findGroup, LIVE_STATES, ownedInstances, primaryEni, tagValue, WAIT_DEADLINE_MS, waitFor } from './ec2-common.js';
+import { ENI_TAG, nodeLaunchInput } from './instance-launch.js';
 import { OWNER_TAG, ownedBy } from './names.js';
 import { isAwsError } from './session.js';
 
@@ -85,6 +85,8 @@ class NodeInstance implements ProvisionResource {
       const changes: string[] = [];
       if (stateOf(i) === 'stopped' || stateOf(i) === 'stopping') changes.push(`${i.InstanceId ?? ''} is ${stateOf(i)}: start it`);
       if (i.SourceDestCheck !== false) changes.push('source/dest check on');
+      const eni = primaryEni(i);
+      if (eni !== undefined && tagValue(i.Tags, ENI_TAG) !== eni) changes.push(`record its interface ${eni} (tag ${ENI_TAG})`);
       return { state: 'owned', changes };
     }
     const holder = await this.#addressHolder(signal);
@@ -174,8 +176,13 @@ class NodeInstance implements ProvisionResource {
     } else if (stateOf(i) === 'pending') {
       now = await this.#waitState(id, 'running', signal);
     }
-    if (now.SourceDestCheck === false) return;
-    await session.call('ec2:ModifyInstanceAttribute', this.#arn(id), (abortSignal) => session.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: id, SourceDestCheck: { Value: false } }), { abortSignal }), { signal });
+    if (now.SourceDestCheck !== false) {
+      await session.call('ec2:ModifyInstanceAttribute', this.#arn(id), (abortSignal) => session.ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: id, SourceDestCheck: { Value: false } }), { abortSignal }), { signal });
+    }
+    // The record of its interface (ENI_TAG), for the VIP routes left blackhole once it is terminated.
+    const eni = primaryEni(now);
+    if (eni === undefined || tagValue(now.Tags, ENI_TAG) === eni) return;
+    await session.call('ec2:CreateTags', this.#arn(id), (abortSignal) => session.ec2.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: ENI_TAG, Value: eni }] }), { abortSignal }), { signal });
   }
 
   async #launch(signal: AbortSignal): Promise<void> {

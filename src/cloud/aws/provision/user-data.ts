@@ -13,6 +13,72 @@ import { OverlayError } from '../../../util/errors.js';
 import { nodeS3Endpoint } from '../endpoints.js';
 import { resourceNames, type ReleaseLocation } from './names.js';
 
+/**
+ * The user-data's S3 reads as shell functions (defined before use; run with the variables
+ * `nodeUserData` assigns: `bucket`, `region`, `endpoint`, `spec_key`, `pointer_key`, `node`):
+ * `s3get KEY FILE [get-object options]` and `fetch_spec DIR`, which leaves in `DIR/spec.yaml` the
+ * version of the spec this node is to run and checks it validates. That version is the one the
+ * node's desired-version pointer names (`apply --cluster`, `rollback`: docs/provisioning.md,
+ * "Rolling a spec out"), at its S3 version id and with the pointer's spec hash, so a node replaced
+ * in the middle of a stopped rollout boots on the version the operator gave it, not on the newest
+ * object; without a pointer (none written yet, or `pointer_key` empty: a release that has none,
+ * such as the CDK construct's assets), the newest. A missing pointer is S3's NoSuchKey, or
+ * AccessDenied where the role may not list the bucket (AWS hides absence then); any other error
+ * stops the boot. Values read from S3 are only ever quoted arguments. Exported for the test that
+ * runs it against the lab's S3 with the node's policy (test/cloud/user-data-pointer.test.ts).
+ */
+export const SPEC_FETCH_SH = `# One GetObject (what the role's ReadRelease allows): a refusal shows S3's error code
+# (AccessDenied), where \`s3 cp\`'s HeadObject first shows only "403 Forbidden".
+s3get() {
+  s3_key=$1; s3_out=$2; shift 2
+  if [ -n "$endpoint" ]; then aws --region "$region" --endpoint-url "$endpoint" s3api get-object --bucket "$bucket" --key "$s3_key" "$@" "$s3_out" >/dev/null
+  else aws --region "$region" s3api get-object --bucket "$bucket" --key "$s3_key" "$@" "$s3_out" >/dev/null; fi
+}
+# The spec version this node runs: its pointer's (apply --cluster), else the newest.
+fetch_spec() {
+  spec_version=''
+  spec_hash=''
+  if [ -n "$pointer_key" ]; then
+    if s3get "$pointer_key" "$1/pointer.json" 2>"$1/pointer.err"; then
+      spec_version=$(sed -n 's/.*"specVersion" *: *"\\([A-Za-z0-9._+=-]*\\)".*/\\1/p' "$1/pointer.json")
+      spec_hash=$(sed -n 's/.*"specHash" *: *"\\([0-9a-f]*\\)".*/\\1/p' "$1/pointer.json")
+      if [ -z "$spec_version" ]; then
+        log "s3://$bucket/$pointer_key names no spec version: write it again with overlay-lb apply --cluster (or delete it to install the newest spec)"
+        exit 1
+      fi
+    elif grep -q -e '(NoSuchKey)' -e '(AccessDenied)' "$1/pointer.err"; then
+      log "no desired-version pointer s3://$bucket/$pointer_key: installing the newest spec"
+    else
+      cat "$1/pointer.err" >&2
+      log "cannot read s3://$bucket/$pointer_key (above): the spec version of node $node is unknown"
+      exit 1
+    fi
+  fi
+  if [ -n "$spec_version" ]; then
+    s3get "$spec_key" "$1/spec.yaml" --version-id "$spec_version"
+    log "spec fetched from s3://$bucket/$spec_key version $spec_version (the pointer of node $node)"
+  else
+    s3get "$spec_key" "$1/spec.yaml"
+    log "spec fetched from s3://$bucket/$spec_key (newest)"
+  fi
+  if ! overlay-lb validate --json "$1/spec.yaml" >"$1/validate.json"; then
+    cat "$1/validate.json" >&2
+    log "s3://$bucket/$spec_key does not validate (above): nothing installed"
+    exit 1
+  fi
+  got_hash=$(sed -n 's/.*"hash" *: *"\\([0-9a-f]*\\)".*/\\1/p' "$1/validate.json")
+  if [ -n "$spec_hash" ] && [ "$got_hash" != "$spec_hash" ]; then
+    log "s3://$bucket/$spec_key version $spec_version has spec hash $got_hash, its pointer s3://$bucket/$pointer_key says $spec_hash: run overlay-lb apply --cluster or rollback again"
+    exit 1
+  fi
+}
+`;
+
+/** The key of node `node`'s pointer in `release` ('': the release has no pointers). */
+function pointerKey(release: ReleaseLocation, node: string): string {
+  return release.rollout === undefined ? '' : release.rollout.pointers.split('*').join(node);
+}
+
 /** Characters a value may have: none of them means anything to sh inside single quotes (or outside). */
 const SAFE_SHELL_VALUE = /^[A-Za-z0-9@%+=:,./_~-]*$/;
 
@@ -48,6 +114,7 @@ export function nodeUserData(spec: Spec, nodeName: string, options: NodeUserData
     `bucket=${shellQuote(names.bucket, 'the bucket')}`,
     `spec_key=${shellQuote(names.specKey, 'the spec key')}`,
     `package_key=${shellQuote(names.packageKey, 'the package key')}`,
+    `pointer_key=${shellQuote(pointerKey(names, node.name), 'the pointer key')}`,
     `endpoint=${shellQuote(nodeS3Endpoint(spec) ?? '', 'the S3 endpoint')}`,
     // Only a node of up's release follows its pointers: the CDK construct's nodes may read their
     // own S3 assets and nothing else (iam-policy.ts ReadRelease).
@@ -61,13 +128,7 @@ ${vars.join('\n')}
 export DEBIAN_FRONTEND=noninteractive
 umask 077
 log() { printf 'overlay-lb user-data: %s\\n' "$*"; }
-# One GetObject (what the role's ReadRelease allows): a refusal shows S3's error code
-# (AccessDenied), where \`s3 cp\`'s HeadObject first shows only "403 Forbidden".
-s3get() {
-  if [ -n "$endpoint" ]; then aws --region "$region" --endpoint-url "$endpoint" s3api get-object --bucket "$bucket" --key "$1" "$2" >/dev/null
-  else aws --region "$region" s3api get-object --bucket "$bucket" --key "$1" "$2" >/dev/null; fi
-}
-log "cluster $cluster, node $node"
+${SPEC_FETCH_SH}log "cluster $cluster, node $node"
 # The lab (docs/lab-ec2-api.md, "Instances") has no internet and no systemd; the package's
 # dependencies and aws are on its host already. Only that differs.
 lab=\${OVERLAY_LB_LAB:-}
@@ -83,10 +144,9 @@ s3get "$package_key" "$work/overlay-lb.deb"
 log "package fetched from s3://$bucket/$package_key"
 apt-get install -y -q "$work/overlay-lb.deb"
 log "package installed: $(overlay-lb --version)"
-s3get "$spec_key" "$work/spec.yaml"
+fetch_spec "$work"
 install -m 0640 "$work/spec.yaml" /etc/overlay-lb/spec.yaml
 printf 'OVERLAY_LB_NODE=%s\\nOVERLAY_LB_AGENT_ARGS=%s\\n' "$node" "$agent_args" > /etc/overlay-lb/agent.env
-overlay-lb validate /etc/overlay-lb/spec.yaml
 if [ "$lab" != 1 ]; then
   systemctl enable --now overlay-lb-agent
 else

@@ -3,11 +3,12 @@
  * `overlay-lb up` with failover mode `route`. Created pointing at a node's primary network
  * interface (the first node of the spec with an instance: the highest priority); once it points at
  * ANY of this cluster's nodes it is owned and left alone, because the agents move it (up never
- * fights the master). A blackhole VIP route (its target is gone: a terminated node's deleted
- * interface) carries nothing and is re-pointed at a node, as the agents' claim treats it (no
- * holder). A route to the VIP with another live target is someone else's: a conflict, never
+ * fights the master). A blackhole VIP route (its target is gone) is re-pointed at a node only when
+ * the target it still names was one of this cluster's: an instance carrying the ownership tag
+ * (terminated ones stay described), or an interface up recorded on such an instance
+ * (`ENI_TAG`). Any other route to the VIP, blackhole or not, is someone else's: a conflict, never
  * touched; routes for other destinations are never read as the VIP's. `remove` deletes the route
- * only while it points at one of the cluster's nodes.
+ * only while it points, or pointed, at one of the cluster's nodes.
  */
 import { CreateRouteCommand, DeleteRouteCommand, ReplaceRouteCommand, DescribeRouteTablesCommand, type Instance, type RouteTable } from '@aws-sdk/client-ec2';
 import type { RouteTableSelector, Spec } from '../../../model/spec.js';
@@ -15,8 +16,8 @@ import { selectTables } from '../../route-tables.js';
 import type { RouteTableInfo } from '../../types.js';
 import { OverlayError } from '../../../util/errors.js';
 import type { ObservedResource, ProvisionResource } from '../../provision-kind.js';
-import { type Ec2Scope, ec2Arn, LIVE_STATES, ownedInstances, tagValue } from './ec2-common.js';
-import { NODE_TAG } from './instance-launch.js';
+import { type Ec2Scope, ec2Arn, LIVE_STATES, ownedInstances, primaryEni, tagValue } from './ec2-common.js';
+import { ENI_TAG, NODE_TAG } from './instance-launch.js';
 
 /** The VIP route found in a table, as far as ownership goes. */
 export interface FoundVipRoute {
@@ -29,8 +30,15 @@ export interface FoundVipRoute {
 
 /** The cluster's nodes as targets: their instances' ids and network interfaces. */
 export interface OwnedTargets {
+  /** The live nodes' (pending, running, stopping, stopped): a route to them is the agents' to move. */
   readonly instanceIds: ReadonlySet<string>;
   readonly networkInterfaceIds: ReadonlySet<string>;
+  /**
+   * What the cluster's nodes were: every instance with the ownership tag still described (terminated
+   * ones included), their interfaces as described and as recorded (`ENI_TAG`). A blackhole route
+   * naming one of these is the cluster's, left by a node that is gone.
+   */
+  readonly former: { readonly instanceIds: ReadonlySet<string>; readonly networkInterfaceIds: ReadonlySet<string> };
 }
 
 /** The change of a blackhole VIP route, as the plan shows it (starts with BLACKHOLE_CHANGE). */
@@ -38,19 +46,23 @@ const BLACKHOLE_CHANGE = 'blackhole';
 
 /**
  * Whether a table's VIP route is absent, the cluster's (pointing at any of its nodes: whichever
- * is master; a blackhole one, whose target is gone, to be re-pointed) or someone else's (what it
- * points at, and the fix). Pure.
+ * is master; a blackhole one whose gone target was one of its nodes, to be re-pointed) or someone
+ * else's (what it points at, and the fix): a blackhole route is not ownerless, it still names the
+ * target someone pointed it at. Pure.
  */
 export function classifyVipRoute(route: FoundVipRoute | null, owned: OwnedTargets, where: { readonly table: string; readonly cidr: string }): ObservedResource {
   if (route === null) return { state: 'absent' };
-  const ours = (route.networkInterfaceId !== undefined && owned.networkInterfaceIds.has(route.networkInterfaceId))
-    || (route.instanceId !== undefined && owned.instanceIds.has(route.instanceId));
+  const names = (targets: { readonly instanceIds: ReadonlySet<string>; readonly networkInterfaceIds: ReadonlySet<string> }): boolean =>
+    (route.networkInterfaceId !== undefined && targets.networkInterfaceIds.has(route.networkInterfaceId))
+    || (route.instanceId !== undefined && targets.instanceIds.has(route.instanceId));
   const target = route.networkInterfaceId ?? route.instanceId ?? route.otherTarget ?? 'an unknown target';
-  if (ours) return { state: 'owned', changes: [] };
-  if (route.blackhole) return { state: 'owned', changes: [`${BLACKHOLE_CHANGE}: its target ${target} is gone; point it at a node`] };
+  if (names(owned)) return { state: 'owned', changes: [] };
+  if (route.blackhole && names(owned.former)) return { state: 'owned', changes: [`${BLACKHOLE_CHANGE}: its target ${target} is gone; point it at a node`] };
   return {
     state: 'foreign',
-    reason: `route table ${where.table} already routes ${where.cidr} to ${target}, which is none of this cluster's nodes`,
+    reason: route.blackhole
+      ? `route table ${where.table} already routes ${where.cidr} to ${target}, a blackhole (its target is gone) that was none of this cluster's nodes`
+      : `route table ${where.table} already routes ${where.cidr} to ${target}, which is none of this cluster's nodes`,
     fix: `if that route is a leftover, delete it (aws ec2 delete-route --route-table-id ${where.table} --destination-cidr-block ${where.cidr}) and run up again; if it is in use, give the cluster another VIP (cluster.vip) or leave this table out (cluster.cloud.routeTables)`,
   };
 }
@@ -65,12 +77,6 @@ function foundRoute(t: RouteTable, cidr: string): FoundVipRoute | null {
     ...(other === undefined ? {} : { otherTarget: other }),
     blackhole: r.State === 'blackhole',
   };
-}
-
-/** The primary network interface of an instance. */
-function primaryEni(i: Instance): string | undefined {
-  const enis = i.NetworkInterfaces ?? [];
-  return (enis.find((e) => e.Attachment?.DeviceIndex === 0) ?? enis[0])?.NetworkInterfaceId;
 }
 
 async function describeTables(scope: Ec2Scope, filters: { Name: string; Values: string[] }[], signal: AbortSignal): Promise<RouteTable[]> {
@@ -118,11 +124,17 @@ function vipRouteResource(o: VipRouteOptions, table: string): ProvisionResource 
   const arn = ec2Arn(scope, 'route-table', table);
   const label = `VIP route ${cidr} in route table ${table}`;
 
-  const nodes = async (signal: AbortSignal): Promise<Instance[]> => (await ownedInstances(scope, signal)).filter((i) => LIVE_STATES.includes(i.State?.Name ?? ''));
-  const targets = (instances: readonly Instance[]): OwnedTargets => ({
+  const isLive = (i: Instance): boolean => LIVE_STATES.includes(i.State?.Name ?? '');
+  const nodes = async (signal: AbortSignal): Promise<Instance[]> => (await ownedInstances(scope, signal)).filter(isLive);
+  const ids = (instances: readonly Instance[], recorded: boolean): { instanceIds: Set<string>; networkInterfaceIds: Set<string> } => ({
     instanceIds: new Set(instances.map((i) => i.InstanceId ?? '')),
-    networkInterfaceIds: new Set(instances.flatMap((i) => (i.NetworkInterfaces ?? []).map((e) => e.NetworkInterfaceId ?? ''))),
+    networkInterfaceIds: new Set(instances.flatMap((i) => [
+      ...(i.NetworkInterfaces ?? []).map((e) => e.NetworkInterfaceId ?? ''),
+      ...(recorded ? [tagValue(i.Tags, ENI_TAG) ?? ''] : []),
+    ]).filter((e) => e !== '')),
   });
+  /** `all`: every instance with the ownership tag, in any state (ownedInstances). */
+  const targets = (all: readonly Instance[]): OwnedTargets => ({ ...ids(all.filter(isLive), false), former: ids(all, true) });
   /** The first node of the spec with a running instance (the highest priority, master-to-be), else one pending. */
   const targetEni = async (signal: AbortSignal): Promise<string> => {
     const instances = await nodes(signal);
@@ -142,8 +154,8 @@ function vipRouteResource(o: VipRouteOptions, table: string): ProvisionResource 
         observed: { state: 'foreign', reason: `route table ${table} (cluster.cloud.routeTables) does not exist in ${scope.vpcId}`, fix: `list the VPC's route tables (aws ec2 describe-route-tables --filters Name=vpc-id,Values=${scope.vpcId}) and correct cluster.cloud.routeTables` },
       };
     }
-    const instances = await nodes(signal);
-    return { instances, observed: classifyVipRoute(foundRoute(t, cidr), targets(instances), { table, cidr }) };
+    const all = await ownedInstances(scope, signal);
+    return { instances: all.filter(isLive), observed: classifyVipRoute(foundRoute(t, cidr), targets(all), { table, cidr }) };
   };
 
   return {
