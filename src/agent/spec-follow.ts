@@ -38,11 +38,14 @@ export const DEFAULT_FOLLOW_INTERVAL_MS = 10_000;
 
 /**
  * The longest an agent leaves its published status unwritten when nothing a reader uses changed:
- * the status key is in a versioned bucket and every write is kept as a version (down removes
- * them one by one), so an unchanged status is refreshed only this often, and says so in
+ * the status key is in a versioned bucket and every write is kept as a version, so an unchanged
+ * status is refreshed only every {@link REFRESH_POLLS} polls, at most this often, and says so in
  * `intervalMs` (readers call it stale after three of them). @see docs/provisioning.md
  */
 export const DEFAULT_STATUS_REFRESH_MS = 60_000;
+
+/** An unchanged status is refreshed every this many polls (at the default 10 s: 60 s), capped by {@link DEFAULT_STATUS_REFRESH_MS}. */
+export const REFRESH_POLLS = 6;
 
 /** Problem components: the bucket could not be read / the version it names cannot run. */
 export const SOURCE_PROBLEM = 'spec-source';
@@ -57,7 +60,7 @@ export interface SpecFollowOptions {
   readonly rollout: Pick<SpecRollout, 'offer' | 'current'>;
   /** Poll period; a changed status is published at the next poll. @default DEFAULT_FOLLOW_INTERVAL_MS */
   readonly intervalMs?: number;
-  /** The longest gap between two writes of an unchanged status (at least `intervalMs`). @default DEFAULT_STATUS_REFRESH_MS */
+  /** The longest gap between two writes of an unchanged status (at least `intervalMs`). @default REFRESH_POLLS intervals, at most DEFAULT_STATUS_REFRESH_MS */
   readonly refreshMs?: number;
   /** The node's `/status` now. */
   readonly status: () => AgentStatus;
@@ -104,7 +107,7 @@ export class SpecFollower {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.#intervalMs = options.intervalMs ?? DEFAULT_FOLLOW_INTERVAL_MS;
-    this.#refreshMs = Math.max(this.#intervalMs, options.refreshMs ?? DEFAULT_STATUS_REFRESH_MS);
+    this.#refreshMs = Math.max(this.#intervalMs, options.refreshMs ?? Math.min(DEFAULT_STATUS_REFRESH_MS, REFRESH_POLLS * this.#intervalMs));
   }
 
   /** The S3 version of the spec this node runs (null: not known to come from the bucket). */

@@ -132,6 +132,14 @@ void test('run: an idle agent writes its status about once a minute, not at ever
   for (let i = 1; i < w.writes.length; i++) assert.ok(w.writes[i]!.publishedAt - w.writes[i - 1]!.publishedAt <= 60_000);
 });
 
+void test('the refresh defaults to six polls, at most 60 s, never less than a poll', async () => {
+  for (const [intervalMs, want] of [[10_000, 60_000], [1_000, 6_000], [30_000, 60_000], [90_000, 90_000]] as const) {
+    const w = world({ intervalMs });
+    await w.follower.publishIfChanged(signal);
+    assert.equal(w.writes[0]?.intervalMs, want, `poll every ${intervalMs} ms`);
+  }
+});
+
 void test('the signature ignores timestamps and the session total', () => {
   const base = { format: 1, publishedAt: 1, intervalMs: 60_000, specVersion: 'v1', status: { specHash: 'h', specGeneration: 1, configHash: null, specRollout: null, vrrp: { vrrp: 'MASTER' }, haproxy: { alive: true, healthy: true }, keepalived: { alive: true }, problems: [] } as unknown as AgentStatus, traffic: { currentSessions: 1, totalSessions: 5 } } as const;
   assert.equal(statusSignature(base), statusSignature({ ...base, publishedAt: 2, traffic: { currentSessions: 4, totalSessions: 9 } }));
