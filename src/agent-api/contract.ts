@@ -124,7 +124,7 @@ export interface PublishedNodeStatus {
   readonly format: 1;
   /** When the agent wrote it (epoch ms, the node's clock). */
   readonly publishedAt: number;
-  /** How often the agent writes it: a reader calls it stale after three intervals. */
+  /** The longest the agent leaves it unwritten (a change is written at once): a reader calls it stale after three intervals. */
   readonly intervalMs: number;
   /** The S3 version id of the spec the node runs (null: its spec did not come from S3). */
   readonly specVersion: string | null;

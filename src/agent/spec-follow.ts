@@ -33,8 +33,19 @@ export interface ReleaseFollowApi {
   readonly where: string;
 }
 
-/** How often an agent of a provisioned cluster polls its pointer and publishes its status. @see docs/provisioning.md */
+/** How often an agent of a provisioned cluster polls its pointer (and looks whether its status changed). @see docs/provisioning.md */
 export const DEFAULT_FOLLOW_INTERVAL_MS = 10_000;
+
+/**
+ * The longest an agent leaves its published status unwritten when nothing a reader uses changed:
+ * the status key is in a versioned bucket and every write is kept as a version, so an unchanged
+ * status is refreshed only every {@link REFRESH_POLLS} polls, at most this often, and says so in
+ * `intervalMs` (readers call it stale after three of them). @see docs/provisioning.md
+ */
+export const DEFAULT_STATUS_REFRESH_MS = 60_000;
+
+/** An unchanged status is refreshed every this many polls (at the default 10 s: 60 s), capped by {@link DEFAULT_STATUS_REFRESH_MS}. */
+export const REFRESH_POLLS = 6;
 
 /** Problem components: the bucket could not be read / the version it names cannot run. */
 export const SOURCE_PROBLEM = 'spec-source';
@@ -47,8 +58,10 @@ export interface SpecFollowOptions {
   readonly api: ReleaseFollowApi;
   readonly node: string;
   readonly rollout: Pick<SpecRollout, 'offer' | 'current'>;
-  /** Poll and publish period. @default DEFAULT_FOLLOW_INTERVAL_MS */
+  /** Poll period; a changed status is published at the next poll. @default DEFAULT_FOLLOW_INTERVAL_MS */
   readonly intervalMs?: number;
+  /** The longest gap between two writes of an unchanged status (at least `intervalMs`). @default REFRESH_POLLS intervals, at most DEFAULT_STATUS_REFRESH_MS */
+  readonly refreshMs?: number;
   /** The node's `/status` now. */
   readonly status: () => AgentStatus;
   /** Sessions through the spec's frontends (HAProxy's stats). */
@@ -74,11 +87,18 @@ export interface SpecFollowOptions {
  * (`<prefix>status/<node>.json`), which is how the CLI gates each node. When the bucket cannot be
  * read, or the version is invalid, the node keeps running what it runs and says so (`/status`
  * problems `spec-source` / `spec-version`, `overlay_lb_spec_source_polls_total`).
+ *
+ * Every write of the status is kept as a version of its key, so the status is written only when
+ * something a reader uses changed ({@link statusSignature}: at once after a pointer was acted on,
+ * else at the next poll), and otherwise refreshed every `refreshMs`, the `intervalMs` it states.
  */
 export class SpecFollower {
   readonly #o: SpecFollowOptions;
   readonly #clock: Clock;
   readonly #intervalMs: number;
+  readonly #refreshMs: number;
+  /** The last status written: when, and what of it readers use. */
+  #published: { readonly at: number; readonly signature: string } | null = null;
   #etag: string | null = null;
   /** The last version rolled out (or found running) and its spec hash. */
   #applied: { readonly version: string; readonly hash: string } | null = null;
@@ -87,6 +107,7 @@ export class SpecFollower {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.#intervalMs = options.intervalMs ?? DEFAULT_FOLLOW_INTERVAL_MS;
+    this.#refreshMs = Math.max(this.#intervalMs, options.refreshMs ?? Math.min(DEFAULT_STATUS_REFRESH_MS, REFRESH_POLLS * this.#intervalMs));
   }
 
   /** The S3 version of the spec this node runs (null: not known to come from the bucket). */
@@ -95,11 +116,13 @@ export class SpecFollower {
     return a !== null && a.hash === this.#o.rollout.current.hash ? a.version : null;
   }
 
-  /** Polls and publishes every interval until `signal` aborts. */
+  /** Polls every interval, publishing a changed (or due) status, until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await this.pollOnce(signal);
-      await this.publishOnce(signal);
+      const result = await this.pollOnce(signal);
+      // An invalid pointer or version is a problem the rollout gate reads at once.
+      if (result === 'invalid') await this.publishOnce(signal);
+      else await this.publishIfChanged(signal);
       await untilAborted(this.#clock.sleep(this.#intervalMs, signal).catch(() => undefined), signal);
     }
   }
@@ -156,13 +179,33 @@ export class SpecFollower {
     return this.#count(outcome);
   }
 
-  /** Publishes this node's status (`PublishedNodeStatus`); a failure is counted and logged only. */
+  /** Publishes this node's status (`PublishedNodeStatus`) now; a failure is counted and logged only. */
   async publishOnce(signal: AbortSignal): Promise<boolean> {
+    return this.#publish(await this.#body(signal), signal);
+  }
+
+  /**
+   * Publishes this node's status if something a reader uses changed since the last write, or if
+   * waiting one more poll would leave it unwritten longer than `refreshMs`; else writes nothing.
+   * Answers whether it wrote.
+   */
+  async publishIfChanged(signal: AbortSignal): Promise<boolean> {
+    const body = await this.#body(signal);
+    const last = this.#published;
+    const due = last === null || statusSignature(body) !== last.signature || body.publishedAt - last.at + this.#intervalMs > this.#refreshMs;
+    return due ? this.#publish(body, signal) : false;
+  }
+
+  async #body(signal: AbortSignal): Promise<PublishedNodeStatus> {
+    const traffic = await this.#o.traffic(signal).catch(() => ({ currentSessions: 0, totalSessions: 0 }));
+    return { format: 1, publishedAt: this.#clock.now(), intervalMs: this.#refreshMs, specVersion: this.specVersion, status: this.#o.status(), traffic };
+  }
+
+  async #publish(body: PublishedNodeStatus, signal: AbortSignal): Promise<boolean> {
     const { api, log } = this.#o;
     try {
-      const traffic = await this.#o.traffic(signal).catch(() => ({ currentSessions: 0, totalSessions: 0 }));
-      const body: PublishedNodeStatus = { format: 1, publishedAt: this.#clock.now(), intervalMs: this.#intervalMs, specVersion: this.specVersion, status: this.#o.status(), traffic };
       await api.publishStatus(JSON.stringify(body), { signal });
+      this.#published = { at: body.publishedAt, signature: statusSignature(body) };
       this.#o.publishes.inc({ result: 'ok' });
       return true;
     } catch (err) {
@@ -215,4 +258,22 @@ export function parsePointer(body: string): DesiredSpecPointer | string {
   if (typeof o['specVersion'] !== 'string' || o['specVersion'] === '') return 'no specVersion';
   if (typeof o['specHash'] !== 'string' || !/^[0-9a-f]{64}$/.test(o['specHash'])) return 'no specHash (64 hex digits)';
   return { format: 1, specVersion: o['specVersion'], specHash: o['specHash'], writtenAt: typeof o['writtenAt'] === 'number' ? o['writtenAt'] : 0 };
+}
+
+/**
+ * What of a published status its readers use, as a string to compare: the spec version and hash,
+ * the last rollout, VRRP state, HAProxy's and keepalived's health, the problems (without their
+ * times: a problem reported again is the same problem) and whether sessions are open (down's
+ * `current-sessions`). Not the timestamps, nor the session total: its growth (down's
+ * `sessions-grew`) shows at each refresh, and down pauses longer than `intervalMs` between its
+ * two reads. Pure.
+ */
+export function statusSignature(body: PublishedNodeStatus): string {
+  const s = body.status;
+  return JSON.stringify([
+    body.specVersion, s.specHash, s.specGeneration, s.configHash, s.specRollout,
+    s.vrrp.vrrp, s.haproxy.alive, s.haproxy.healthy, s.keepalived.alive,
+    s.problems.map((p) => [p.component, p.code, p.message]),
+    body.traffic.currentSessions > 0,
+  ]);
 }

@@ -1,7 +1,7 @@
 /**
  * Whether the VIP still carries traffic, decided from outside the VPC before `overlay-lb down`
  * removes anything. The operator's machine cannot reach the nodes, so the facts are what each
- * agent publishes beside the spec (`PublishedNodeStatus`, read twice a few seconds apart) and
+ * agent publishes beside the spec (`PublishedNodeStatus`, read twice one publishing interval apart) and
  * where the VIP route points. A pure decision, no I/O, no clock: the caller passes `now`; the
  * reasons are a closed set (log field, JSON output, docs/provisioning.md's table).
  */

@@ -32,8 +32,9 @@ export interface DownOptions {
   readonly credentials?: ProvisionSessionOptions['credentials'];
   /**
    * The pause between the two reads of the nodes' status. @default the longest publishing
-   * interval among the first read's statuses plus 1 s (so every live agent has published again in
-   * between: two reads of the same object could not show sessions that grew), at least 5 s, at most 60 s
+   * interval among the first read's statuses plus 5 s (so every live agent has published again in
+   * between, its write included: two reads of the same object could not show sessions that grew;
+   * an agent refreshes an unchanged status every interval), at least 5 s, at most 130 s
    */
   readonly trafficRecheckMs?: number;
   readonly clock?: Clock;
@@ -61,10 +62,13 @@ export interface DownResult {
   readonly forced: boolean;
 }
 
+/** The longest pause between the two reads: above the agents' default refresh (spec-follow.ts `DEFAULT_STATUS_REFRESH_MS`, 60 s) with room for a slower one. */
+const RECHECK_MAX_MS = 130_000;
+
 /** The default pause between the two reads: {@link DownOptions.trafficRecheckMs}. */
 function recheckPause(first: ReadonlyMap<string, string | null>): number {
   const intervals = [...first.values()].map((text) => parseTrafficStatus(text)?.intervalMs ?? 0);
-  return Math.min(60_000, Math.max(5_000, ...intervals.map((ms) => ms + 1_000)));
+  return Math.min(RECHECK_MAX_MS, Math.max(5_000, ...intervals.map((ms) => ms + 5_000)));
 }
 
 /** Reads every node's published status twice, `recheckMs` apart (default: {@link recheckPause}), and where the VIP routes point. */

@@ -68,9 +68,11 @@ async function specVersions(s3: S3Client): Promise<string[]> {
 async function published(s3: S3Client, node: string): Promise<PublishedNodeStatus | null> {
   const t = await text(s3, statusKey(PREFIX, node));
   try {
-    return t === null ? null : (JSON.parse(t) as PublishedNodeStatus);
+    const v = t === null ? null : (JSON.parse(t) as Partial<PublishedNodeStatus>);
+    // Not the empty object the policy check below writes, until the agent's next write (its refresh).
+    return v?.format === 1 ? v as PublishedNodeStatus : null;
   } catch {
-    return null; // the empty object the policy check below writes, until the agent's next write
+    return null;
   }
 }
 

@@ -68,7 +68,14 @@ void test('aws s3api and aws s3: buckets, objects, versions, and S3\'s errors', 
   assert.equal(versions.DeleteMarkers[0]?.IsLatest, true);
 
   assert.match((await aws(['s3api', 'delete-bucket', '--bucket', 'releases'])).stderr, ERROR('BucketNotEmpty', 'DeleteBucket'));
-  for (const v of [...versions.Versions, ...versions.DeleteMarkers]) await ok(['s3api', 'delete-object', '--bucket', 'releases', '--key', v.Key, '--version-id', v.VersionId]);
+  // Every version and the marker in one DeleteObjects call (the CLI sends its checksum header).
+  const entries = [...versions.Versions, ...versions.DeleteMarkers];
+  const batch = JSON.parse(await ok(['s3api', 'delete-objects', '--bucket', 'releases', '--output', 'json', '--delete', JSON.stringify({ Objects: entries.map((v) => ({ Key: v.Key, VersionId: v.VersionId })) })])) as {
+    Deleted: { Key: string; VersionId: string; DeleteMarker?: boolean }[];
+  };
+  assert.deepEqual(batch.Deleted.map((d) => [d.Key, d.VersionId, d.DeleteMarker ?? false]), entries.map((v, i) => [v.Key, v.VersionId, i === entries.length - 1]));
+  assert.equal(api.s3.allVersions(api.s3.bucket('releases')).filter(({ version }) => version.key.startsWith('specs/')).length, 0);
+  assert.match((await aws(['s3api', 'delete-objects', '--bucket', 'releases', '--delete', JSON.stringify({ Objects: Array.from({ length: 1001 }, (_, i) => ({ Key: `k${i}` })) })])).stderr, ERROR('MalformedXML', 'DeleteObjects'));
   await ok(['s3', 'rm', 's3://releases/pkg/overlay-lb.deb']);
   const pkg = api.s3.allVersions(api.s3.bucket('releases'));
   for (const { version } of pkg) await ok(['s3api', 'delete-object', '--bucket', 'releases', '--key', version.key, '--version-id', version.versionId]);

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { createHash, createHmac } from 'node:crypto';
 import {
-  CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, PutBucketTaggingCommand, GetObjectCommand, HeadBucketCommand,
+  CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, PutBucketTaggingCommand, GetObjectCommand, HeadBucketCommand,
   HeadObjectCommand, ListBucketsCommand, ListObjectVersionsCommand, ListObjectsV2Command, PutBucketVersioningCommand, PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
@@ -20,6 +20,11 @@ const READER: LabCredential = {
   accessKeyId: 'AKIALABREADER000001', secretAccessKey: 'reader-secret', principal: 'reader',
   policy: { Statement: [{ Effect: 'Allow', Action: ['s3:GetObject', 's3:ListBucket'], Resource: ['arn:aws:s3:::releases', 'arn:aws:s3:::releases/nodes/*'] }] },
 };
+/** May delete versions (DeleteObjects' per-key action with a version id) under nodes/ only. */
+const DELETER: LabCredential = {
+  accessKeyId: 'AKIALABDELETER00001', secretAccessKey: 'deleter-secret', principal: 'deleter',
+  policy: { Statement: [{ Effect: 'Allow', Action: ['s3:DeleteObjectVersion'], Resource: ['arn:aws:s3:::many/nodes/*'] }] },
+};
 const LOCATION = { LocationConstraint: REGION } as const;
 
 interface Creds { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
@@ -27,7 +32,7 @@ interface Creds { accessKeyId: string; secretAccessKey: string; sessionToken?: s
 async function start(t: TestContext, options: { s3MaxBodyBytes?: number } = {}): Promise<{ lab: ExampleCloud; api: Ec2Api; s3: (c?: Creds) => S3Client }> {
   const lab = buildExampleCloud({ region: REGION });
   const controller = new AbortController();
-  const api = await startEc2Api({ cloud: lab.cloud, host: '127.0.0.1', port: 0, signal: controller.signal, credentials: [ADMIN, READER], ...options });
+  const api = await startEc2Api({ cloud: lab.cloud, host: '127.0.0.1', port: 0, signal: controller.signal, credentials: [ADMIN, READER, DELETER], ...options });
   const clients: S3Client[] = [];
   t.after(async () => {
     for (const c of clients) c.destroy();
@@ -242,4 +247,54 @@ void test('signed aws-chunked payloads (STREAMING-AWS4-HMAC-SHA256-PAYLOAD): chu
   assert.throws(() => api.s3.get({ bucket: 'chunks', key: 'greeting' }), { code: 'NoSuchKey' });
   assert.equal(await send(false), 200);
   assert.equal(api.s3.get({ bucket: 'chunks', key: 'greeting' }).body.toString(), 'hello world');
+});
+
+void test('DeleteObjects: versions and keys in one call, per-key errors (a refused key fails alone), Quiet, the 1,000 limit and the checksum header', async (t) => {
+  const { api, s3 } = await start(t);
+  const client = s3();
+  await client.send(new CreateBucketCommand({ Bucket: 'many', CreateBucketConfiguration: LOCATION }));
+  await client.send(new PutBucketVersioningCommand({ Bucket: 'many', VersioningConfiguration: { Status: 'Enabled' } }));
+  const odd = 'status/a b+c&<d>.json';
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) ids.push((await client.send(new PutObjectCommand({ Bucket: 'many', Key: odd, Body: `v${i}` }))).VersionId!);
+  await client.send(new PutObjectCommand({ Bucket: 'many', Key: 'other', Body: 'x' }));
+  const marker = (await client.send(new DeleteObjectCommand({ Bucket: 'many', Key: 'other' }))).VersionId!;
+  // Two versions of the odd key and the marker by version id, a key without one (a new marker).
+  const out = await client.send(new DeleteObjectsCommand({ Bucket: 'many', Delete: { Objects: [{ Key: odd, VersionId: ids[0] }, { Key: odd, VersionId: ids[1] }, { Key: 'other', VersionId: marker }, { Key: 'plain' }] } }));
+  assert.equal(out.Errors, undefined);
+  assert.deepEqual(out.Deleted?.map((d) => [d.Key, d.VersionId, d.DeleteMarker ?? false]), [[odd, ids[0], false], [odd, ids[1], false], ['other', marker, true], ['plain', undefined, true]]);
+  assert.ok(out.Deleted?.[3]?.DeleteMarkerVersionId !== undefined, 'a key without a version id gets a delete marker');
+  assert.deepEqual(api.s3.allVersions(api.s3.bucket('many')).map(({ version }) => [version.key, version.versionId]), [['other', api.s3.allVersions(api.s3.bucket('many'))[0]!.version.versionId], ['plain', out.Deleted?.[3]?.DeleteMarkerVersionId], [odd, ids[2]]]);
+  // Quiet: only errors are answered. A caller allowed s3:DeleteObjectVersion on one prefix only:
+  // the key outside fails alone with AccessDenied, the other is deleted.
+  const quiet = await client.send(new DeleteObjectsCommand({ Bucket: 'many', Delete: { Quiet: true, Objects: [{ Key: odd, VersionId: ids[2] }] } }));
+  assert.equal(quiet.Deleted, undefined);
+  assert.equal(quiet.Errors, undefined);
+  assert.throws(() => api.s3.get({ bucket: 'many', key: odd }), { code: 'NoSuchKey' });
+  await client.send(new PutObjectCommand({ Bucket: 'many', Key: 'nodes/a', Body: 'a' }));
+  const kept = (await client.send(new PutObjectCommand({ Bucket: 'many', Key: 'kept', Body: 'k' }))).VersionId!;
+  const nodesA = api.s3.get({ bucket: 'many', key: 'nodes/a' }).versionId;
+  const deleter = s3({ accessKeyId: DELETER.accessKeyId, secretAccessKey: DELETER.secretAccessKey });
+  const refused = await deleter.send(new DeleteObjectsCommand({ Bucket: 'many', Delete: { Objects: [{ Key: 'kept', VersionId: kept }, { Key: 'nodes/a', VersionId: nodesA }] } }));
+  assert.deepEqual(refused.Errors?.map((e) => [e.Key, e.VersionId, e.Code]), [['kept', kept, 'AccessDenied']]);
+  assert.deepEqual(refused.Deleted?.map((d) => [d.Key, d.VersionId]), [['nodes/a', nodesA]]);
+  assert.equal(api.s3.get({ bucket: 'many', key: 'kept' }).versionId, kept, 'a refused key stays');
+  assert.throws(() => api.s3.get({ bucket: 'many', key: 'nodes/a' }), { code: 'NoSuchKey' });
+  // Without a version id the key needs s3:DeleteObject, which the deleter does not have.
+  const noMarker = await deleter.send(new DeleteObjectsCommand({ Bucket: 'many', Delete: { Objects: [{ Key: 'nodes/b' }] } }));
+  assert.deepEqual(noMarker.Errors?.map((e) => e.Code), ['AccessDenied']);
+  // More than 1,000 keys, or none: MalformedXML. An unknown bucket: NoSuchBucket.
+  await rejectsWith(client.send(new DeleteObjectsCommand({ Bucket: 'many', Delete: { Objects: Array.from({ length: 1001 }, (_, i) => ({ Key: `k${i}` })) } })), 'MalformedXML', 400);
+  await rejectsWith(client.send(new DeleteObjectsCommand({ Bucket: 'many', Delete: { Objects: [] } })), 'MalformedXML', 400);
+  await rejectsWith(client.send(new DeleteObjectsCommand({ Bucket: 'nope', Delete: { Objects: [{ Key: 'a' }] } })), 'NoSuchBucket', 404);
+  // The request must carry Content-MD5 or an x-amz-checksum-* (the SDK sends one): stripped before signing, refused.
+  const bare = s3();
+  const strip = (next: (args: { request: unknown }) => Promise<unknown>) => async (args: { request: unknown }): Promise<unknown> => {
+    const request = args.request as { headers: Record<string, string> };
+    for (const name of Object.keys(request.headers)) if (/^(content-md5|x-amz-checksum-|x-amz-sdk-checksum-)/i.test(name)) delete request.headers[name];
+    return next(args);
+  };
+  bare.middlewareStack.addRelativeTo(strip as unknown as Parameters<typeof bare.middlewareStack.addRelativeTo>[0], { relation: 'before', toMiddleware: 'httpSigningMiddleware' });
+  await rejectsWith(bare.send(new DeleteObjectsCommand({ Bucket: 'many', Delete: { Objects: [{ Key: 'kept' }] } })), 'InvalidRequest', 400, /Content-MD5/);
+  assert.equal(api.s3.get({ bucket: 'many', key: 'kept' }).versionId, kept);
 });

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { VerifiedSigV4 } from '../ec2/sigv4.js';
 import { renderChildren, xmlDocument, type XmlNode } from '../ec2/xml.js';
-import { s3Errors } from './errors.js';
+import { S3ApiError, s3Errors } from './errors.js';
 import { etagMatches, type LabS3, type S3Bucket, type S3ObjectVersion, type VersioningStatus } from './model.js';
 import { decodePutBody } from './payload.js';
 
@@ -35,7 +35,7 @@ export interface S3Answer {
   readonly body: Buffer | string;
 }
 
-const SUBRESOURCES_NOT_SUPPORTED = ['acl', 'policy', 'cors', 'lifecycle', 'website', 'uploads', 'uploadId', 'delete', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'analytics', 'inventory', 'metrics', 'intelligent-tiering'];
+const SUBRESOURCES_NOT_SUPPORTED = ['acl', 'policy', 'cors', 'lifecycle', 'website', 'uploads', 'uploadId', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'analytics', 'inventory', 'metrics', 'intelligent-tiering'];
 
 const httpDate = (ms: number): string => new Date(ms).toUTCString();
 const isoDate = (ms: number): string => new Date(ms).toISOString();
@@ -161,10 +161,14 @@ export function answerS3(s3: LabS3, req: S3Request): S3Answer {
         return empty('DeleteBucket', 204);
       case 'GET':
         return listBucket(s3, req, { bucketName, bucketArn, params, enc });
+      case 'POST':
+        if (params.has('delete')) return deleteObjects(s3, req, bucketName);
+        throw s3Errors.methodNotAllowed();
       default:
         throw s3Errors.methodNotAllowed();
     }
   }
+  if (params.has('delete')) throw s3Errors.methodNotAllowed();
 
   const objectArn = `${bucketArn}/${key}`;
   const versionId = params.get('versionId') ?? undefined;
@@ -314,7 +318,54 @@ function listBucket(s3: LabS3, req: S3Request, options: { bucketName: string; bu
 }
 
 const XML_ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-const unescapeXml = (text: string): string => text.replace(/&(amp|lt|gt|quot|apos);/g, (_, name: string) => XML_ENTITIES[name] ?? '');
+const unescapeXml = (text: string): string => text.replace(/&(?:(amp|lt|gt|quot|apos)|#x([0-9a-fA-F]+)|#([0-9]+));/g, (_, name: string | undefined, hex: string | undefined, dec: string | undefined) =>
+  (name !== undefined ? XML_ENTITIES[name] ?? '' : String.fromCodePoint(hex !== undefined ? Number.parseInt(hex, 16) : Number(dec))));
+
+/** S3's limit of keys per DeleteObjects request. */
+export const DELETE_OBJECTS_MAX = 1000;
+
+/**
+ * DeleteObjects (`POST /b?delete`): up to 1,000 keys (with a version id: that version for good,
+ * else as DeleteObject without one), each authorized on its own (`s3:DeleteObject`, or
+ * `s3:DeleteObjectVersion` with a version id) and failing on its own: a refused key is an
+ * `<Error>` in the answer, the others are deleted. The body must carry `Content-MD5` or an
+ * `x-amz-checksum-*` (checked as PutObject's); `<Quiet>true</Quiet>` answers only the errors.
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html
+ */
+function deleteObjects(s3: LabS3, req: S3Request, bucketName: string): S3Answer {
+  const hasChecksum = req.header('content-md5') !== undefined || req.headerNames().some((n) => n.startsWith('x-amz-checksum-') && n !== 'x-amz-checksum-type');
+  if (!hasChecksum) throw s3Errors.invalidRequest('Missing required header for this request: Content-MD5 or x-amz-checksum-*');
+  const text = decodePutBody({ body: req.body, headers: req.header, verified: req.verified }).toString('utf8');
+  const root = /^\s*(?:<\?xml[^>]*\?>\s*)?<Delete(?:\s[^>]*)?>([\s\S]*)<\/Delete>\s*$/.exec(text);
+  if (root === null) throw s3Errors.malformedXml();
+  const inner = root[1] ?? '';
+  const objects = [...inner.matchAll(/<Object>([\s\S]*?)<\/Object>/g)].map((m) => {
+    const body = m[1] ?? '';
+    const key = /<Key>([^<]*)<\/Key>/.exec(body)?.[1];
+    const versionId = /<VersionId>([^<]*)<\/VersionId>/.exec(body)?.[1];
+    if (key === undefined) throw s3Errors.malformedXml();
+    return { key: unescapeXml(key), ...(versionId === undefined ? {} : { versionId: unescapeXml(versionId) }) };
+  });
+  if (objects.length === 0 || objects.length > DELETE_OBJECTS_MAX) throw s3Errors.malformedXml();
+  const quiet = /<Quiet>\s*true\s*<\/Quiet>/.test(inner);
+  s3.bucket(bucketName);
+  const deleted: XmlNode[] = [];
+  const errors: XmlNode[] = [];
+  for (const o of objects) {
+    try {
+      req.authorize(o.versionId === undefined ? 's3:DeleteObject' : 's3:DeleteObjectVersion', `arn:aws:s3:::${bucketName}/${o.key}`);
+      const out = s3.delete({ bucket: bucketName, key: o.key, ...(o.versionId === undefined ? {} : { versionId: o.versionId }) });
+      if (quiet) continue;
+      deleted.push(o.versionId === undefined
+        ? { Key: o.key, DeleteMarker: out.deleteMarker ? true : undefined, DeleteMarkerVersionId: out.deleteMarker ? out.versionId : undefined }
+        : { Key: o.key, VersionId: o.versionId, DeleteMarker: out.deleteMarker ? true : undefined, DeleteMarkerVersionId: out.deleteMarker ? out.versionId : undefined });
+    } catch (err) {
+      if (!(err instanceof S3ApiError)) throw err;
+      errors.push({ Key: o.key, VersionId: o.versionId, Code: err.code, Message: err.message });
+    }
+  }
+  return xml('DeleteObjects', 'DeleteResult', { Deleted: deleted, Error: errors });
+}
 
 /**
  * The `<Tags><Tag><Key/><Value/></Tag></Tags>` of a CreateBucketConfiguration (S3's tag rules:
@@ -349,6 +400,7 @@ export function s3OperationOf(method: string, rawUrl: string): string {
   if (slash >= 0 && slash < path.length - 1) return ({ PUT: 'PutObject', GET: 'GetObject', HEAD: 'HeadObject', DELETE: 'DeleteObject' } as Record<string, string>)[m] ?? m;
   if (m === 'PUT') return params.has('versioning') ? 'PutBucketVersioning' : 'CreateBucket';
   if (m === 'HEAD') return 'HeadBucket';
+  if (m === 'POST' && params.has('delete')) return 'DeleteObjects';
   if (m === 'DELETE') return 'DeleteBucket';
   for (const [param, op] of [['versioning', 'GetBucketVersioning'], ['tagging', 'GetBucketTagging'], ['location', 'GetBucketLocation'], ['versions', 'ListObjectVersions']] as const) {
     if (params.has(param)) return op;

@@ -9,12 +9,14 @@
  * ownership metadata, and the delete markers of a key whose versions are all up's (markers hide
  * only up's versions there; where another writer's versions are mixed in, whose marker is whose
  * cannot be told, so they stay), markers first, so that a down killed midway never leaves a key
- * of bare markers behind; it never touches any other object, version or marker. The bucket goes only when it is this
+ * of bare markers behind; it never touches any other object, version or marker. At the keys the
+ * deployment writes (`published`) ownership is judged on the key's newest and oldest versions
+ * (`shareOfKey`), and deletes go in DeleteObjects batches of 1,000. The bucket goes only when it is this
  * cluster's and nothing else is in it; otherwise it stays, with a message naming what is there.
  */
 import { createHash } from 'node:crypto';
 import {
-  type BucketLocationConstraint, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, HeadBucketCommand, HeadObjectCommand,
+  type BucketLocationConstraint, CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, HeadBucketCommand, HeadObjectCommand,
   ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { ObservedResource, ProvisionResource } from '../../provision-kind.js';
@@ -66,19 +68,45 @@ async function listVersions(o: S3ResourceOptions, key: string | undefined, signa
 /** What of one key is up's: versions carrying the ownership metadata, and markers when every version is up's. */
 interface KeyShare { readonly ours: readonly VersionEntry[]; readonly others: readonly VersionEntry[] }
 
-async function shareOfKey(o: S3ResourceOptions, entries: readonly VersionEntry[], signal: AbortSignal): Promise<KeyShare> {
+/** Whether one version carries this cluster's ownership metadata (undefined: gone meanwhile). */
+async function markedVersion(o: S3ResourceOptions, e: VersionEntry, signal: AbortSignal): Promise<boolean | undefined> {
   const { session, bucket, cluster } = o;
+  const head = await session.call('s3:GetObjectVersion', `arn:aws:s3:::${bucket}/${e.key}`, (abortSignal) => session.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: e.key, VersionId: e.versionId }), { abortSignal }), { signal })
+    .catch((err: unknown) => {
+      // Removed between the list and the head (a concurrent down): nothing to decide.
+      if (isAwsError(err, 'NoSuchKey', 'NoSuchVersion', 'NotFound')) return undefined;
+      throw err;
+    });
+  return head === undefined ? undefined : head.Metadata?.[OWNER_METADATA] === cluster;
+}
+
+/**
+ * Which versions of a key are up's. At up's own objects (the spec, the package: a few versions)
+ * each version is judged by its metadata. At a key the deployment writes at run time
+ * (`published`: a node's status, refreshed every minute, and its pointer) the versions are many
+ * and one HeadObject each would make down take hours, so the key is judged as a whole: it is the
+ * cluster's by name (the spec's prefix and node, in the bucket up made for this cluster), only
+ * the agents and the CLI write it, and every write is marked; when its newest and its oldest
+ * versions both carry the mark, every version and marker at the key is taken as the cluster's.
+ * Otherwise (someone else wrote there first or last) each version is judged on its own, as at
+ * up's objects.
+ */
+async function shareOfKey(o: S3ResourceOptions, entries: readonly VersionEntry[], signal: AbortSignal): Promise<KeyShare> {
+  const versions = entries.filter((x) => !x.marker);
+  const key = entries[0]?.key;
+  // ListObjectVersions lists a key's versions newest first.
+  const newest = versions[0];
+  const oldest = versions.at(-1);
+  if (key !== undefined && newest !== undefined && oldest !== undefined && (o.published ?? []).some((p) => p.key === key)) {
+    if (await markedVersion(o, newest, signal) === true && (oldest === newest || await markedVersion(o, oldest, signal) === true)) {
+      return { ours: [...entries.filter((x) => x.marker), ...versions], others: [] };
+    }
+  }
   const ours: VersionEntry[] = [];
   const others: VersionEntry[] = [];
-  for (const e of entries.filter((x) => !x.marker)) {
-    const head = await session.call('s3:GetObjectVersion', `arn:aws:s3:::${bucket}/${e.key}`, (abortSignal) => session.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: e.key, VersionId: e.versionId }), { abortSignal }), { signal })
-      .catch((err: unknown) => {
-        // Removed between the list and the head (a concurrent down): nothing to decide.
-        if (isAwsError(err, 'NoSuchKey', 'NoSuchVersion', 'NotFound')) return undefined;
-        throw err;
-      });
-    if (head === undefined) continue;
-    (head.Metadata?.[OWNER_METADATA] === cluster ? ours : others).push(e);
+  for (const e of versions) {
+    const marked = await markedVersion(o, e, signal);
+    if (marked !== undefined) (marked ? ours : others).push(e);
   }
   const markers = entries.filter((x) => x.marker);
   if (ours.length > 0 && others.length === 0) ours.unshift(...markers);
@@ -86,14 +114,37 @@ async function shareOfKey(o: S3ResourceOptions, entries: readonly VersionEntry[]
   return { ours, others };
 }
 
-/** Deletes each entry by version id (a permanent delete: no new marker). Markers come first in `entries`. */
+/** S3's limit of keys or versions per DeleteObjects call. */
+const DELETE_BATCH = 1000;
+
+/**
+ * Deletes each entry by version id (a permanent delete: no new marker), up to 1,000 per
+ * DeleteObjects call (IAM checks `s3:DeleteObjectVersion` per key), the markers before the
+ * versions, so that a down killed midway never leaves a key of bare markers behind. A key the
+ * call reports as failed fails the removal, named.
+ */
 async function deleteEntries(o: S3ResourceOptions, entries: readonly VersionEntry[], signal: AbortSignal): Promise<void> {
   const { session, bucket } = o;
-  for (const e of entries) {
-    await session.call('s3:DeleteObjectVersion', `arn:aws:s3:::${bucket}/${e.key}`, (abortSignal) => session.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: e.key, VersionId: e.versionId }), { abortSignal }), { signal })
-      .catch((err: unknown) => {
-        if (!isAwsError(err, 'NoSuchKey', 'NoSuchVersion', 'NoSuchBucket')) throw err;
-      });
+  for (const group of [entries.filter((e) => e.marker), entries.filter((e) => !e.marker)]) {
+    for (let i = 0; i < group.length; i += DELETE_BATCH) {
+      const batch = group.slice(i, i + DELETE_BATCH);
+      const first = batch[0]!;
+      const out = await session.call('s3:DeleteObjectVersion', `arn:aws:s3:::${bucket}/${first.key}`, (abortSignal) => session.s3.send(new DeleteObjectsCommand({
+        Bucket: bucket, Delete: { Quiet: true, Objects: batch.map((e) => ({ Key: e.key, VersionId: e.versionId })) },
+      }), { abortSignal }), { signal })
+        .catch((err: unknown) => {
+          if (isAwsError(err, 'NoSuchBucket')) return undefined;
+          throw err;
+        });
+      const failed = (out?.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey' && e.Code !== 'NoSuchVersion');
+      const f = failed[0];
+      if (f === undefined) continue;
+      const what = `s3://${bucket}/${f.Key ?? '?'} version ${f.VersionId ?? '?'}${failed.length > 1 ? ` (and ${failed.length - 1} more)` : ''}`;
+      if (f.Code === 'AccessDenied') {
+        throw new OverlayError('CLOUD_UNAUTHORIZED', `the credentials running overlay-lb down may not delete ${what} (DeleteObjects: AccessDenied): grant s3:DeleteObjectVersion on arn:aws:s3:::${bucket}/${f.Key ?? '*'} (docs/provisioning.md lists every action down needs)`, { details: { permission: 's3:DeleteObjectVersion', resource: `arn:aws:s3:::${bucket}/${f.Key ?? ''}`, awsCode: 'AccessDenied' } });
+      }
+      throw new OverlayError('CLOUD_UNAVAILABLE', `S3 did not delete ${what}: ${f.Code ?? '?'}: ${f.Message ?? ''}; run down again`, { details: { awsCode: f.Code ?? '' } });
+    }
   }
 }
 
