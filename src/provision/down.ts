@@ -71,24 +71,31 @@ function recheckPause(first: ReadonlyMap<string, string | null>): number {
   return Math.min(RECHECK_MAX_MS, Math.max(5_000, ...intervals.map((ms) => ms + 5_000)));
 }
 
-/** Reads every node's published status twice, `recheckMs` apart (default: {@link recheckPause}), and where the VIP routes point. */
-async function gatherTraffic(spec: Spec, session: ProvisionSession, options: { readonly recheckMs: number | undefined; readonly clock: Clock; readonly signal: AbortSignal }): Promise<NodeTrafficFacts[]> {
+/**
+ * Reads every node's published status twice, `recheckMs` apart (default: {@link recheckPause}),
+ * and where the VIP routes point. The second read (and its pause, about a minute with the agents'
+ * default refresh) is skipped when `once`, or when the first read already refuses (a fresh status
+ * shows open sessions): the second read could only add a refusal.
+ */
+async function gatherTraffic(spec: Spec, session: ProvisionSession, options: { readonly recheckMs: number | undefined; readonly once: boolean; readonly clock: Clock; readonly signal: AbortSignal }): Promise<NodeTrafficFacts[]> {
   const { signal } = options;
   const names = resourceNames(spec);
   const prefix = spec.provision?.prefix ?? '';
   const nodes = spec.cluster.nodes.map((n) => n.name);
   const keys = nodes.map((n) => statusKey(prefix, n));
-  const first = await readStatusObjects(session, { bucket: names.bucket, keys }, { signal });
-  await options.clock.sleep(options.recheckMs ?? recheckPause(first), signal);
-  const second = await readStatusObjects(session, { bucket: names.bucket, keys }, { signal });
   const routing = await readVipRouting(session, { cluster: spec.cluster.name, vpcId: spec.cluster.cloud.vpcId ?? '', vip: spec.cluster.vip, nodes }, { signal });
-  return nodes.map((node, i) => ({
+  const facts = (first: ReadonlyMap<string, string | null>, second: ReadonlyMap<string, string | null>): NodeTrafficFacts[] => nodes.map((node, i) => ({
     node,
     first: parseTrafficStatus(first.get(keys[i]!) ?? null),
     second: parseTrafficStatus(second.get(keys[i]!) ?? null),
     removed: routing.get(node)?.removed ?? false,
     routed: routing.get(node)?.routed ?? false,
   }));
+  const first = await readStatusObjects(session, { bucket: names.bucket, keys }, { signal });
+  const once = facts(first, first);
+  if (options.once || decideDownTraffic(once, options.clock.now()).findings.some((f) => f.reason === 'current-sessions')) return once;
+  await options.clock.sleep(options.recheckMs ?? recheckPause(first), signal);
+  return facts(first, await readStatusObjects(session, { bucket: names.bucket, keys }, { signal }));
 }
 
 /** Plans (and with mode `apply` carries out) the removal of what up made for a spec. */
@@ -104,7 +111,7 @@ export async function down(options: DownOptions): Promise<DownResult> {
     const resources = await removalResources({ spec: loaded.spec, specText: Buffer.from(loaded.text, 'utf8'), packageBytes: new Uint8Array(0), session, account, placeNodes: (subnets) => nodeSubnets(loaded.spec, subnets) }, { signal });
     const plan = await planDown(resources, PENDING_KINDS, { signal });
     const toRemove = downCounts(plan).remove > 0;
-    const traffic = toRemove ? decideDownTraffic(await gatherTraffic(loaded.spec, session, { recheckMs: options.trafficRecheckMs, clock, signal }), clock.now()) : null;
+    const traffic = toRemove ? decideDownTraffic(await gatherTraffic(loaded.spec, session, { recheckMs: options.trafficRecheckMs, once: options.force === true && options.mode === 'apply', clock, signal }), clock.now()) : null;
     const context: DownContext = { cluster: loaded.spec.cluster.name, account, region, traffic };
     options.onPlan?.(plan, context);
     const refused = traffic?.refuse === true;
