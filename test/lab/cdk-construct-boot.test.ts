@@ -24,7 +24,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AgentStatus } from '../../src/agent-api/contract.js';
 import { planLab } from '../../src/lab/plan.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { AWS_CLI } from '../helpers/aws-cli.js';
 import { resolveCfn, resourcesOfType, type CfnTemplate } from '../helpers/cfn-resolve.js';
 import { buildPackage } from '../helpers/package.js';
