@@ -1,7 +1,7 @@
 // Lint rules that protect the architecture (docs/ARCHITECTURE.md, "Layers and their rules"):
 // - the house plan: one table of layers -> allowed imports (eslint.house-plan.js) generates the
 //   import rule of every folder of src/; no import cycles (house/no-cycle);
-// - the pure layers (model, spec, render, plan) do no I/O;
+// - the pure layers (model, speclang, render, plan) do no I/O;
 // - only src/cloud/aws may import the AWS SDK (tests and the lab's own client checks excepted);
 // - time only through the injected clock (src/util/clock.ts) outside the lab;
 // - no floating promises anywhere; no default exports;
@@ -35,7 +35,7 @@ function layerRule(layer, { sdk }) {
   const pure = PURE_LAYERS.includes(layer);
   return {
     '@typescript-eslint/no-restricted-imports': ['error', {
-      ...(pure ? { paths: ioModules.map((name) => ({ name, message: 'Pure layers (model, spec, render, plan) do no I/O.' })) } : {}),
+      ...(pure ? { paths: ioModules.map((name) => ({ name, message: 'Pure layers (model, speclang, render, plan) do no I/O.' })) } : {}),
       patterns,
     }],
     ...(pure ? { 'no-restricted-globals': ['error', { name: 'process', message: 'Pure layers do no I/O.' }, { name: 'fetch', message: 'Pure layers do no I/O.' }] } : {}),

@@ -10,27 +10,28 @@ import { dirname, resolve } from 'node:path';
  */
 export const LAYERS = {
   util: [],
-  model: [],
-  spec: ['model', 'util'],
-  render: ['model', 'spec', 'util'],
-  plan: ['model', 'render', 'spec', 'util'],
+  model: ['util'],
+  speclang: ['model', 'util'],
+  render: ['model', 'speclang', 'util'],
+  plan: ['model', 'render', 'speclang', 'util'],
   haproxy: ['model', 'util'],
   keepalived: ['haproxy', 'model', 'render', 'util'],
   cloud: ['model', 'util'],
-  discovery: ['cloud', 'model', 'spec', 'util'],
+  discovery: ['cloud', 'model', 'speclang', 'util'],
   failover: ['cloud', 'keepalived', 'model', 'util'],
   'agent-api': ['apply', 'cloud', 'failover', 'model', 'util'],
-  switchover: ['agent-api', 'failover', 'haproxy', 'keepalived', 'model', 'util'],
-  apply: ['discovery', 'haproxy', 'model', 'plan', 'render', 'spec', 'util'],
-  ops: ['haproxy', 'keepalived', 'model', 'render', 'spec', 'util'],
-  provision: ['agent-api', 'cloud', 'model', 'ops', 'spec', 'util'],
-  lab: ['agent-api', 'cloud', 'haproxy', 'keepalived', 'model', 'ops', 'plan', 'render', 'spec', 'util'],
-  agent: ['agent-api', 'apply', 'cloud', 'discovery', 'failover', 'haproxy', 'keepalived', 'model', 'ops', 'plan', 'render', 'spec', 'switchover', 'util'],
-  cli: ['agent', 'agent-api', 'apply', 'cloud', 'discovery', 'failover', 'haproxy', 'keepalived', 'lab', 'model', 'ops', 'plan', 'provision', 'render', 'spec', 'switchover', 'util'],
+  handoff: ['agent-api', 'failover', 'keepalived', 'model', 'util'],
+  'cluster-ops': ['agent-api', 'model', 'util'],
+  apply: ['discovery', 'haproxy', 'model', 'plan', 'render', 'speclang', 'util'],
+  ops: ['haproxy', 'keepalived', 'model', 'render', 'speclang', 'util'],
+  provision: ['agent-api', 'cloud', 'model', 'ops', 'speclang', 'util'],
+  lab: ['agent-api', 'cloud', 'haproxy', 'keepalived', 'model', 'ops', 'plan', 'render', 'speclang', 'util'],
+  agent: ['agent-api', 'apply', 'cloud', 'discovery', 'failover', 'handoff', 'haproxy', 'keepalived', 'model', 'ops', 'plan', 'render', 'speclang', 'util'],
+  cli: ['agent', 'agent-api', 'apply', 'cloud', 'cluster-ops', 'discovery', 'failover', 'handoff', 'haproxy', 'keepalived', 'lab', 'model', 'ops', 'plan', 'provision', 'render', 'speclang', 'util'],
 };
 
 /** Layers that do no I/O. */
-export const PURE_LAYERS = ['model', 'spec', 'render', 'plan'];
+export const PURE_LAYERS = ['model', 'speclang', 'render', 'plan'];
 
 const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s+(?:type\s+)?(?:[^'";]*?\s+from\s+)?['"](\.{1,2}\/[^'"]+)['"]/g;
 /** file -> the files it imports (relative imports only), read once per lint run. */

@@ -19,7 +19,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseSpec } from '../src/spec/parse.js';
+import { parseSpec } from '../src/speclang/parse.js';
 import type { Spec } from '../src/model/spec.js';
 import { desiredState } from '../src/plan/state.js';
 import { renderForState } from '../src/apply/executor.js';

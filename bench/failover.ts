@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apiRouteTargets, startLab, nodeRunDir, type LabHandle } from '../src/lab/lab.js';
 import { labFiles } from '../src/lab/controller.js';
-import { runSwitchover } from '../src/switchover/switchover.js';
+import { runSwitchover } from '../src/cluster-ops/switchover.js';
 import { readLabState } from '../src/lab/state-file.js';
 import { loadSpecFile } from '../src/ops/load-spec.js';
 import { startNamespaceProbe, startNamespaceWrk, windowStats, type ProbeRecord } from './lib/failover-probe.js';

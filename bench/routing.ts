@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { parseSpec } from '../src/spec/parse.js';
+import { parseSpec } from '../src/speclang/parse.js';
 import { renderHaproxy } from '../src/render/haproxy.js';
 import { checkHaproxyConfig } from '../src/haproxy/check.js';
 import { runWrk } from './lib/wrk.js';

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect } from 'node:tls';
 import { parseArgs, promisify } from 'node:util';
-import { parseSpec } from '../src/spec/parse.js';
+import { parseSpec } from '../src/speclang/parse.js';
 import { renderHaproxy } from '../src/render/haproxy.js';
 import { checkHaproxyConfig } from '../src/haproxy/check.js';
 import { startHaproxy, type HaproxyProcess } from '../src/haproxy/process.js';

@@ -6,7 +6,7 @@
 import { Token, type aws_ec2 as ec2 } from 'aws-cdk-lib';
 import type { Spec } from '../../src/model/spec.js';
 import { nodeSubnets as chooseNodeSubnets, type SubnetInfo } from '../../src/provision/subnets.js';
-import { cidrContains, parseCidr, parseIpv4 } from '../../src/spec/ipv4.js';
+import { cidrContains, parseCidr, parseIpv4 } from '../../src/util/ipv4.js';
 import { UserError } from '../../src/util/errors.js';
 import { propsError } from './props-error.js';
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import type { Spec } from '../../src/model/spec.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { SpecInvalidError } from '../../src/util/errors.js';
 import { propsError } from './props-error.js';
 

@@ -14,7 +14,7 @@ import { NODE_POLICY_NAME, OWNER_TAG, resourceNames } from '../../src/cloud/aws/
 import { nodeRolePolicy } from '../../src/cloud/aws/provision/node-policy.js';
 import { permissionKeys, securityGroupIngress, type IpPermission } from '../../src/cloud/aws/provision/security-group-rules.js';
 import { nodeUserData } from '../../src/cloud/aws/provision/user-data.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { resolveCfn, resolveString, resourcesOfType } from '../../test/helpers/cfn-resolve.js';
 import { deployedValues, FIXTURE_PACKAGE, FIXTURE_SPEC, synthExample, TEST_ACCOUNT, TEST_REGION } from './synth.js';
 import type { OverlayLb } from '../src/index.js';

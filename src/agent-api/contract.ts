@@ -2,7 +2,7 @@
  * The agent's wire contract: what `GET /status` (the status server, and the control socket's
  * `GET /status`) answers, and every control operation's request and response. One definition,
  * used by the agent's servers (src/agent/) and by the clients that read them (the CLI's switchover
- * and status in src/switchover/, tests, benchmarks), so that a field renamed on one side fails the
+ * and status in src/cluster-ops/, tests, benchmarks), so that a field renamed on one side fails the
  * build on the other instead of reading `undefined` at run time. Types only: no code.
  */
 import type { PipelineStatus } from '../apply/pipeline.js';

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ClusterNode, Spec } from '../model/spec.js';
-import { findNode } from '../spec/nodes.js';
+import { findNode } from '../speclang/nodes.js';
 import { loadSpecFile } from '../ops/load-spec.js';
 import { renderHaproxy } from '../render/haproxy.js';
 import { adminHost } from '../render/admin-host.js';
@@ -18,7 +18,7 @@ import { tlsCertificateFiles } from '../render/tls.js';
 import { readNotifyFifo } from '../keepalived/notify-fifo.js';
 import { startKeepalived } from '../keepalived/process.js';
 import type { KeepalivedProcess } from '../keepalived/process.js';
-import { HandoffManager } from '../switchover/handoff-manager.js';
+import { HandoffManager } from '../handoff/handoff-manager.js';
 import { untilAborted } from '../util/abort.js';
 import { runCommand } from '../util/exec.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -199,7 +199,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
   alive.stopping = true;
   log.info({ event: 'agent-stopping' }, 'agent stopping; haproxy and keepalived keep running');
   // A handoff stays on (an upgrade must not reset the connections a failback hands back): the next
-  // agent picks it up, and the kernel stops it at its deadline if none comes (src/switchover/handoff.ts).
+  // agent picks it up, and the kernel stops it at its deadline if none comes (src/handoff/handoff.ts).
   if (handoff.current !== null) log.info({ event: 'handoff-left-on', reason: handoff.current.reason, peer: handoff.current.peer, until: handoff.current.until }, 'the connection handoff stays on until its deadline');
   await tasks.settled();
   metrics.stopProcessMetrics();

@@ -4,8 +4,8 @@ import type { FailoverController } from '../failover/controller.js';
 import type { Claimer } from '../failover/types.js';
 import type { MasterCli } from '../haproxy/master-cli.js';
 import type { ClusterNode } from '../model/spec.js';
-import { SWITCHOVER_HANDOFF_MS } from '../switchover/handoff-manager.js';
-import type { HandoffManager } from '../switchover/handoff-manager.js';
+import { SWITCHOVER_HANDOFF_MS } from '../handoff/handoff-manager.js';
+import type { HandoffManager } from '../handoff/handoff-manager.js';
 import { UserError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import type { Logger } from '../util/log.js';
@@ -61,7 +61,7 @@ export interface ControlRoutesOptions {
 
 /**
  * The control socket's operations (src/agent-api/contract.ts `ControlApi`): the status, a fresh
- * view of the owned resources, and the steps of a planned switchover (src/switchover/switchover.ts).
+ * view of the owned resources, and the steps of a planned switchover (src/cluster-ops/switchover.ts).
  * Every value from the body is checked here: a bad one is a UserError SWITCHOVER_INVALID naming it.
  */
 export function controlRoutes(o: ControlRoutesOptions): ControlHandlers {

@@ -1,6 +1,6 @@
 import type { AgentStatus, DesiredSpecPointer, PublishedNodeStatus } from '../agent-api/contract.js';
 import type { Spec } from '../model/spec.js';
-import { parseSpec } from '../spec/parse.js';
+import { parseSpec } from '../speclang/parse.js';
 import { untilAborted } from '../util/abort.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';

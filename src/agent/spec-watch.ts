@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Spec } from '../model/spec.js';
-import { parseSpec } from '../spec/parse.js';
+import { parseSpec } from '../speclang/parse.js';
 import { OverlayError, formatDiagnostic } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { systemClock } from '../util/clock.js';

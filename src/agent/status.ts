@@ -4,7 +4,7 @@ import type { HaproxyProcess } from '../haproxy/process.js';
 import type { KeepalivedProcess } from '../keepalived/process.js';
 import type { ClusterNode } from '../model/spec.js';
 import { VRRP_STATES } from '../render/keepalived.js';
-import type { HandoffManager } from '../switchover/handoff-manager.js';
+import type { HandoffManager } from '../handoff/handoff-manager.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import { isProcessAlive } from '../util/pid.js';

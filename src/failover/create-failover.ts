@@ -22,7 +22,7 @@ export interface FailoverPartsOptions {
   readonly node: ClusterNode;
   readonly capabilities: CloudCapabilities;
   readonly metrics?: FailoverMetrics;
-  /** The connection handoff's hooks around a takeover (route mode; src/switchover/handoff-manager.ts). */
+  /** The connection handoff's hooks around a takeover (route mode; src/handoff/handoff-manager.ts). */
   readonly onTakeover?: (from: readonly TakeoverFrom[], signal: AbortSignal) => Promise<void>;
   readonly afterTakeover?: (outcomes: readonly ClaimOutcome[]) => Promise<void>;
 }

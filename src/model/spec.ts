@@ -1,7 +1,7 @@
 /**
  * The validated, normalized, deep-frozen model of an overlay-lb spec.
  *
- * Produced by `parseSpec` (src/spec) from YAML; consumed by the renderers, the planner, the
+ * Produced by `parseSpec` (src/speclang) from YAML; consumed by the renderers, the planner, the
  * reference evaluator (`explain`) and the agent. Every default is already applied here, every
  * duration is in milliseconds, every name is in its canonical form. This module imports nothing.
  *
@@ -222,7 +222,7 @@ export interface Bind {
  * A TLS bind. Certificates are either chosen by HAProxy from the names inside the files
  * (`certificates`, the first is the default) or by the names the spec lists (`sni` +
  * `defaultCertificate`, rendered to a crt-list, exact names before `*.` wildcards of one label,
- * see src/spec/tls-names.ts). Certificate files are rotated without a reload (Runtime API
+ * see src/speclang/tls-names.ts). Certificate files are rotated without a reload (Runtime API
  * `set ssl cert` / `commit ssl cert`) when their content changes; see docs/spec.md.
  */
 export interface Tls {
@@ -290,7 +290,7 @@ export interface Route {
 /**
  * Header rewrites, applied in this order: remove, set (replaces every occurrence), add (appends
  * one). Values are literal text with `${variable}` references to the request as received
- * (src/spec/l7-strings.ts HEADER_VARIABLES); a variable with no value (no Host header, no query
+ * (src/speclang/l7-strings.ts HEADER_VARIABLES); a variable with no value (no Host header, no query
  * string) is written as nothing, as HAProxy does.
  */
 export interface HeaderRewrite {

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { JSON_SCHEMA_PATH, renderJsonSchema } from '../spec/json-schema.js';
+import { JSON_SCHEMA_PATH, renderJsonSchema } from '../speclang/json-schema.js';
 import { SystemError } from '../util/errors.js';
 
 /** The repository root, from this file's location (src/ops or dist/src/ops). */

@@ -1,6 +1,6 @@
 /** Reads a spec file and parses it: the one way operations get a `Spec`. */
 import type { Spec } from '../model/spec.js';
-import { parseSpec } from '../spec/parse.js';
+import { parseSpec } from '../speclang/parse.js';
 import { SpecInvalidError } from '../util/errors.js';
 import { readInputFile } from './paths.js';
 

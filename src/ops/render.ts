@@ -2,7 +2,7 @@ import { access, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Spec, Tls } from '../model/spec.js';
-import { findNode } from '../spec/nodes.js';
+import { findNode } from '../speclang/nodes.js';
 import { renderHaproxy } from '../render/haproxy.js';
 import { renderKeepalived } from '../render/keepalived.js';
 import { checkHaproxyConfig } from '../haproxy/check.js';

@@ -12,7 +12,7 @@
  * Linear in servers and map entries (maps keyed by name), so 10,000 map entries and 1,000
  * servers plan in milliseconds.
  */
-import { deepFreeze } from '../spec/parse.js';
+import { deepFreeze } from '../speclang/parse.js';
 import type { BackendIntent, HaproxyState, MapEntryIntent, MapIntent, ServerState, SlotIntent } from './state.js';
 import { FREE_ADDRESS, SPARE_WEIGHT } from './slots.js';
 import { diffSections } from './structure.js';

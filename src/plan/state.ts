@@ -15,7 +15,7 @@
 import type { Spec } from '../model/spec.js';
 import { renderHaproxyConfig, type RenderHaproxyOptions } from '../render/haproxy.js';
 import type { HaproxyConfig, MapMatch, MapRole as FileRole, ServerLine } from '../render/haproxy-config.js';
-import { deepFreeze } from '../spec/parse.js';
+import { deepFreeze } from '../speclang/parse.js';
 import { SystemError } from '../util/errors.js';
 import { assignSpareSlots, FREE_ADDRESS, spareName, SPARE_WEIGHT, type MemberServer, type SlotIntent } from './slots.js';
 import { hashJson, maskConfig, type ConfigSection } from './structure.js';

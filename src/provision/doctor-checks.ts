@@ -8,8 +8,8 @@
  */
 import type { Spec } from '../model/spec.js';
 import type { ClusterFacts, NodeFacts, NodeInstanceFact, PublishedStatusFact, SecurityGroupFact, SecurityRule } from '../cloud/doctor-facts.js';
-import { cidrContains, parseCidr, parseIpv4 } from '../spec/ipv4.js';
-import type { ParsedCidr } from '../spec/ipv4.js';
+import { cidrContains, parseCidr, parseIpv4 } from '../util/ipv4.js';
+import type { ParsedCidr } from '../util/ipv4.js';
 import { HANDOFF_UDP_PORT, VRRP_PROTOCOL } from '../cloud/aws/provision/security-group-rules.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';

@@ -15,7 +15,7 @@ import { OverlayError } from '../util/errors.js';
 export const API_PROBE_TIMEOUT_MS = 5_000;
 
 /**
- * The agent's handoff rule's match part (src/switchover/handoff.ts: `-m time --datestop`, a
+ * The agent's handoff rule's match part (src/handoff/handoff.ts: `-m time --datestop`, a
  * comment, a MARK), appended in a new, empty network namespace that disappears with the command.
  */
 const TIME_MATCH_PROBE = ['unshare', '--net', '--', 'iptables', '-w', '5', '-t', 'mangle', '-A', 'PREROUTING', '-m', 'time', '--datestop', '2038-01-19T03:14:07', '-m', 'comment', '--comment', 'overlay-lb doctor probe', '-j', 'MARK', '--set-mark', '1'];

@@ -11,7 +11,7 @@
 import type { DesiredSpecPointer, PublishedNodeStatus } from '../agent-api/contract.js';
 import type { Spec } from '../model/spec.js';
 import { loadSpecFile } from '../ops/load-spec.js';
-import { parseSpec } from '../spec/parse.js';
+import { parseSpec } from '../speclang/parse.js';
 import { desiredKey, releaseKeys, statusKey } from '../cloud/aws/provision/names.js';
 import { ReleaseBucket } from '../cloud/aws/provision/release-rollout.js';
 import { ProvisionSession, type ProvisionSessionOptions } from '../cloud/aws/provision/session.js';

@@ -5,7 +5,7 @@
  * what was found and the fix. For the instances kind (docs/provisioning.md, "What comes next").
  */
 import type { Spec } from '../model/spec.js';
-import { cidrContains, parseCidr, parseIpv4 } from '../spec/ipv4.js';
+import { cidrContains, parseCidr, parseIpv4 } from '../util/ipv4.js';
 import { UserError } from '../util/errors.js';
 
 /** A subnet as the cloud describes it. */

@@ -10,7 +10,7 @@
  */
 import type { AccessLog, AccessLogTarget, AdminBind, Backend, Bind, Condition, Frontend, HealthCheck, Route, RouteAction, Spec, StringMatch } from '../model/spec.js';
 import { DEFAULT_ACCESS_LOG } from '../model/spec.js';
-import { findNode } from '../spec/nodes.js';
+import { findNode } from '../speclang/nodes.js';
 import { SystemError } from '../util/errors.js';
 import { assertCidr, describeShape, planRoutes, splitEntries, type MapEntry, type MapShape } from './maps.js';
 import { assertMapKey, assertName, assertPath, assertToken, quoteValue } from './quote.js';

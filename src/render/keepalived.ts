@@ -24,9 +24,9 @@
 import { posix } from 'node:path';
 
 import type { Spec } from '../model/spec.js';
-import { parseIpv4 } from '../spec/ipv4.js';
-import { SAFE_NAME_RE, quoteForMessage } from '../spec/names.js';
-import { findNode } from '../spec/nodes.js';
+import { parseIpv4 } from '../util/ipv4.js';
+import { SAFE_NAME_RE, quoteForMessage } from '../speclang/names.js';
+import { findNode } from '../speclang/nodes.js';
 import { SystemError } from '../util/errors.js';
 import { nodePaths } from '../util/node-paths.js';
 

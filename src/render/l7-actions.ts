@@ -53,7 +53,7 @@ function integer(n: number): string {
   return String(n);
 }
 
-/** The fetch behind each header variable (src/spec/l7-strings.ts HEADER_VARIABLES). */
+/** The fetch behind each header variable (src/speclang/l7-strings.ts HEADER_VARIABLES). */
 const VARIABLE_FETCH: Readonly<Record<string, string>> = {
   client_ip: 'src',
   client_port: 'src_port',

@@ -8,7 +8,7 @@
  * no name of its own, so a name inside the default file never shadows an entry: measured on
  * 2.6.12, without the filter the default's own names won over a later line); then one line per
  * entry, `<file> <name>...`. HAProxy looks a name up exactly, then as a one-label wildcard
- * (src/spec/tls-names.ts mirrors it for `explain`). A crt-list has no quoting: file paths and
+ * (src/speclang/tls-names.ts mirrors it for `explain`). A crt-list has no quoting: file paths and
  * names are checked to be single tokens that cannot start a comment or another line.
  */
 import type { Bind, ClientCertificate, Frontend, Tls } from '../model/spec.js';

@@ -15,8 +15,8 @@ import { FailoverController } from '../../src/failover/controller.js';
 import { NO_CLAIMER } from '../../src/failover/types.js';
 import { MasterCli } from '../../src/haproxy/master-cli.js';
 import type { ClusterNode } from '../../src/model/spec.js';
-import { HandoffManager } from '../../src/switchover/handoff-manager.js';
-import { agentCall } from '../../src/switchover/agent-client.js';
+import { HandoffManager } from '../../src/handoff/handoff-manager.js';
+import { agentCall } from '../../src/cluster-ops/agent-client.js';
 import { OverlayError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/log.js';
 

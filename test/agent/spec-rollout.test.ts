@@ -15,7 +15,7 @@ import { SpecRollout } from '../../src/agent/spec-rollout.js';
 import { createApplyPipeline } from '../../src/apply/pipeline.js';
 import { RuntimeApi } from '../../src/haproxy/runtime-api.js';
 import { loadSpecFile } from '../../src/ops/load-spec.js';
-import { findNode } from '../../src/spec/nodes.js';
+import { findNode } from '../../src/speclang/nodes.js';
 import { silentLogger } from '../../src/util/log.js';
 import { Registry } from '../../src/util/metrics.js';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import type { Spec } from '../../src/model/spec.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { desiredState } from '../../src/plan/state.js';
 import { renderForState } from '../../src/apply/executor.js';
 import { applyConfig, haproxyPaths } from '../../src/haproxy/config-writer.js';

@@ -12,7 +12,7 @@ import { nodeLaunchInput } from '../../src/cloud/aws/provision/instance-launch.j
 import { resourceNames } from '../../src/cloud/aws/provision/names.js';
 import { ec2Arn, nodeRolePolicy } from '../../src/cloud/aws/provision/node-policy.js';
 import { nodeUserData } from '../../src/cloud/aws/provision/user-data.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 
 const file = fileURLToPath(new URL('../../../examples/provision.yaml', import.meta.url));
 const parsed = parseSpec(readFileSync(file, 'utf8'), { file });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import type { Spec } from '../../src/model/spec.js';
 import { EC2_TRUST_POLICY, lbNodePolicy } from '../../src/cloud/aws/iam-policy.js';
 import { isAllowed } from '../../src/lab/ec2/policy.js';

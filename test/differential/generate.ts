@@ -3,7 +3,7 @@
  * make routes and requests collide often (matches, shadowing, duplicate keys, case variants).
  */
 import type { Condition, HeaderRewrite, Redirect, Route, RouteAction, Switch } from '../../src/model/spec.js';
-import type { ExplainRequest } from '../../src/spec/explain.js';
+import type { ExplainRequest } from '../../src/model/explain.js';
 import { mulberry32 } from '../../src/util/mulberry32.js';
 
 /** A seeded picker over mulberry32. */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, requestCookie } from '../../src/spec/explain.js';
+import { crc32, requestCookie } from '../../src/model/explain.js';
 import { findFreePort, startHaproxy } from '../helpers/haproxy-process.js';
 import { sendRawRequest } from './raw-http.js';
 

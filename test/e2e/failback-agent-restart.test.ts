@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { killLabProcess } from '../../src/lab/infra-faults.js';
 import { startVipClient } from '../helpers/vip-client.js';
-import { TAKEOVER_HANDOFF_MS } from '../../src/switchover/handoff-manager.js';
+import { TAKEOVER_HANDOFF_MS } from '../../src/handoff/handoff-manager.js';
 import { agentStatus, CONVERGE_MS, handedOffPackets, isRoot, killPreferredNode, nodeAddress, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
 
 /** A download that lasts DRIP_MS (the lab backends' `?drip=`); prints its outcome as JSON. */

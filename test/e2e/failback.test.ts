@@ -15,7 +15,7 @@ import { runCli } from '../../src/cli/main.js';
 import { memoryIo } from '../../src/cli/io.js';
 import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
 import { startVipClient } from '../helpers/vip-client.js';
-import { TAKEOVER_HANDOFF_MS } from '../../src/switchover/handoff-manager.js';
+import { TAKEOVER_HANDOFF_MS } from '../../src/handoff/handoff-manager.js';
 import { agentStatus, CONVERGE_MS, handedOffPackets, isRoot, killPreferredNode, nodeAddress, recordRouteChanges, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
 
 void test('failback to the restarted preferred node after the preempt delay: zero failed requests', { skip: !isRoot && 'needs root (network namespaces)', timeout: 180_000 }, async (t) => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 as zlibCrc32 } from 'node:zlib';
-import { crc32, explainRequest, lastCookieInHeader, parseHeaderLine, requestCookie, sideForBucket, type ExplainRequest } from '../../src/spec/explain.js';
+import { crc32, explainRequest, lastCookieInHeader, parseHeaderLine, requestCookie, sideForBucket, type ExplainRequest } from '../../src/model/explain.js';
 import { OverlayError } from '../../src/util/errors.js';
 import type { Condition, Route, Spec, Switch } from '../../src/model/spec.js';
 import { frontend, route, routesSpec, spec } from './model-builder.js';

@@ -1,7 +1,7 @@
 /** explain on redirects, fixed responses, header rewrites and timeouts (issue 21). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { explainRequest, type ExplainRequest } from '../../src/spec/explain.js';
+import { explainRequest, type ExplainRequest } from '../../src/model/explain.js';
 import type { Redirect, Route } from '../../src/model/spec.js';
 import { routesSpec } from './model-builder.js';
 

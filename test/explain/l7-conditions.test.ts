@@ -1,7 +1,7 @@
 /** explain on query-string and cookie conditions (issue 21); HAProxy agrees in test/differential. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { explainRequest, queryParam, type ExplainRequest } from '../../src/spec/explain.js';
+import { explainRequest, queryParam, type ExplainRequest } from '../../src/model/explain.js';
 import { route, routesSpec } from './model-builder.js';
 
 const req = (path: string, cookie?: string): ExplainRequest => ({ method: 'GET', path, headers: cookie === undefined ? [] : [{ name: 'Cookie', value: cookie }], source: '10.0.0.1' });

@@ -23,7 +23,7 @@ import { renderHaproxy } from '../../src/render/haproxy.js';
 import { RuntimeApi } from '../../src/haproxy/runtime-api.js';
 import { MasterCli } from '../../src/haproxy/master-cli.js';
 import { watchCertificates, type CertWatchEvent } from '../../src/apply/cert-watch.js';
-import { chooseSniCertificate } from '../../src/spec/tls-names.js';
+import { chooseSniCertificate } from '../../src/speclang/tls-names.js';
 import { createLogger } from '../../src/util/log.js';
 import { findFreePort, startHaproxy } from '../helpers/haproxy-process.js';
 import { makeAdmin, makeBackend, makeFrontend, makeServer, makeSpec } from '../helpers/model-builders.js';

@@ -7,8 +7,8 @@
  * - a test that is about contention starts one itself: `const hog = startCpuHog({...}); t.after(() => hog.stop())`;
  * - any e2e or switchover test runs under one when the harness switch is on:
  *   `OVERLAY_LB_TEST_CPU_HOG=1` (see `cpuHogRequested`), e.g.
- *   `OVERLAY_LB_TEST_CPU_HOG=1 node --test --test-concurrency=1 'dist/test/e2e/*.test.js' 'dist/test/switchover/*.test.js'`
- *   (`startCpuHogIfRequested`, called by test/e2e/fixture.ts and the namespace tests of test/switchover).
+ *   `OVERLAY_LB_TEST_CPU_HOG=1 node --test --test-concurrency=1 'dist/test/e2e/*.test.js' 'dist/test/cluster-ops/*.test.js' 'dist/test/handoff/*.test.js'`
+ *   (`startCpuHogIfRequested`, called by test/e2e/fixture.ts and the namespace test of test/handoff).
  *
  * The loops run in the host namespace with the lowest priority a test can ask for (nice 0, like
  * the lab's processes: a hog at nice 19 would hardly disturb anything).

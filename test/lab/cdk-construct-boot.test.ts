@@ -26,7 +26,7 @@ import type { AgentStatus } from '../../src/agent-api/contract.js';
 import { labFiles } from '../../src/lab/controller.js';
 import { instanceDir } from '../../src/lab/instance-host.js';
 import { planLab } from '../../src/lab/plan.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { AWS_CLI } from '../helpers/aws-cli.js';
 import { resolveCfn, resourcesOfType, type CfnTemplate } from '../helpers/cfn-resolve.js';
 import { buildPackage } from '../helpers/package.js';

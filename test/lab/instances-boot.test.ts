@@ -22,7 +22,7 @@ import { resourceNames, NODE_POLICY_NAME } from '../../src/cloud/aws/provision/n
 import { nodeUserData } from '../../src/cloud/aws/provision/user-data.js';
 import { labFiles } from '../../src/lab/controller.js';
 import { instanceDir } from '../../src/lab/instance-host.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { up } from '../../src/provision/up.js';
 import type { AgentStatus } from '../../src/agent-api/contract.js';
 import { createInstanceRole, needsRoot as skip, startBareLab, waitFor } from '../helpers/bare-lab.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MAX_BODY_FILE_BYTES, renderNodeFiles } from '../../src/ops/render.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { OverlayError } from '../../src/util/errors.js';
 
 function spec(bodyFile: string, dir: string) {

@@ -13,7 +13,7 @@ import type { Spec } from '../../src/model/spec.js';
 import { plan } from '../../src/plan/planner.js';
 import { desiredState, specForState, type HaproxyState } from '../../src/plan/state.js';
 import { renderHaproxy } from '../../src/render/haproxy.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { checkHaproxyConfig } from '../helpers/haproxy-check.js';
 import { headerExact, makeBackend, makeFrontend, makeSpec, route, to } from '../helpers/model-builders.js';
 import { edit, MAP_DIR, type DeepMutable } from './fixtures.js';

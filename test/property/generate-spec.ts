@@ -1,6 +1,6 @@
 /**
  * A seeded generator of valid specs for the property test: every field of the schema
- * (src/spec/schema.ts), edge values (ports 1 and 65535, 32 nodes, 32 conditions, 24 certificates,
+ * (src/speclang/schema.ts), edge values (ports 1 and 65535, 32 nodes, 32 conditions, 24 certificates,
  * 1000 spare slots, durations at their bounds, 4096-character values), large counts and odd but
  * legal strings (header values with '#', '"', '\', '}', '$', '%[', spaces or nothing at all;
  * paths and regexes at the edges of the PCRE2/JavaScript subset; odd file names).
@@ -11,8 +11,8 @@
  * create, the node to render).
  */
 import { stringify } from 'yaml';
-import { checkRegexSubset } from '../../src/spec/regex-subset.js';
-import { LOG_FORMAT_VARIABLES, logFormatCheck } from '../../src/spec/strings.js';
+import { checkRegexSubset } from '../../src/speclang/regex-subset.js';
+import { LOG_FORMAT_VARIABLES, logFormatCheck } from '../../src/speclang/strings.js';
 import { mulberry32 } from '../../src/util/mulberry32.js';
 
 /** A seeded picker over mulberry32. */

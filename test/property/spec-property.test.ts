@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { renderHaproxy } from '../../src/render/haproxy.js';
 import { renderKeepalived } from '../../src/render/keepalived.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
 import { haproxyCheck, keepalivedBatchCheck } from './checks.js';
 import { INTERFACES, generateSpec } from './generate-spec.js';

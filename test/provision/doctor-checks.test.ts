@@ -1,7 +1,7 @@
 /** doctor's decisions (src/provision/doctor-checks.ts) as tables: the facts in, each check's status, subject, message and fix out. Pure. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import type { Spec } from '../../src/model/spec.js';
 import type { ClusterFacts, NodeFacts, NodeInstanceFact, PublishedStatusFact, SecurityGroupFact, SecurityRule } from '../../src/cloud/doctor-facts.js';
 import {

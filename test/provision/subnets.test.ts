@@ -1,7 +1,7 @@
 /** Which subnet each node is launched in (src/provision/subnets.ts): given by zone, or found; every wrong case named. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import type { Spec } from '../../src/model/spec.js';
 import { nodeSubnets, type SubnetInfo } from '../../src/provision/subnets.js';
 import { formatDiagnostic } from '../../src/util/errors.js';

@@ -24,7 +24,7 @@ import { provisionResources } from '../../src/cloud/aws/provision/kinds.js';
 import { ProvisionSession } from '../../src/cloud/aws/provision/session.js';
 import { nodeSubnets } from '../../src/provision/subnets.js';
 import { lbNodePolicy } from '../../src/cloud/aws/iam-policy.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { OverlayError } from '../../src/util/errors.js';
 import { leftovers } from '../helpers/lab-leftovers.js';
 import { awsCli, awsCliSkip } from '../helpers/aws-cli.js';

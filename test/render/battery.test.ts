@@ -2,7 +2,7 @@
  * The outside battery of issue 15, part "valid specs that do not render": each spec below passed
  * `validate` on main and then failed to render (INTERNAL) or failed `haproxy -c` / keepalived's
  * config test. Each must now render, and the real tools must accept the result. (The findings
- * that are now rejected at validate are in test/spec/invalid-cases.ts and test/spec/paths.test.ts.)
+ * that are now rejected at validate are in test/speclang/invalid-cases.ts and test/speclang/paths.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,9 +12,9 @@ import { test } from 'node:test';
 import type { Spec } from '../../src/model/spec.js';
 import { renderHaproxy, type RenderedHaproxy } from '../../src/render/haproxy.js';
 import { renderKeepalived } from '../../src/render/keepalived.js';
-import { normalizeAdmin } from '../../src/spec/normalize.js';
-import { parseSpec } from '../../src/spec/parse.js';
-import { ADMIN_DEFAULTS } from '../../src/spec/semantic.js';
+import { normalizeAdmin } from '../../src/speclang/normalize.js';
+import { parseSpec } from '../../src/speclang/parse.js';
+import { ADMIN_DEFAULTS } from '../../src/speclang/semantic.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
 import { haproxyCheck, keepalivedCheck } from '../property/checks.js';
 

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import type { Spec, Tls } from '../../src/model/spec.js';
 import { renderHaproxy } from '../../src/render/haproxy.js';
 import { checkHaproxyConfig } from '../helpers/haproxy-check.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { GOLDEN_CASES, type GoldenCase } from './haproxy-cases.js';
 
 // dist/test/render -> repository root

@@ -19,7 +19,7 @@ import {
   keepalivedAlivePath,
   renderKeepalived,
 } from '../../src/render/keepalived.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { OverlayError, formatDiagnostic } from '../../src/util/errors.js';
 import { FIXTURE_HASH, fixtureSpec } from '../golden/keepalived/fixtures.js';
 import { createSandbox, type Sandbox } from '../helpers/netns.js';

@@ -1,7 +1,7 @@
 import { loadSpecFile } from '../../ops/load-spec.js';
-import { explainRequest } from '../../spec/explain.js';
-import { explainSni, type SniExplanation } from '../../spec/tls-names.js';
-import type { ExplainRequest, ExplainResult } from '../../spec/explain.js';
+import { explainRequest } from '../../model/explain.js';
+import { explainSni, type SniExplanation } from '../../speclang/tls-names.js';
+import type { ExplainRequest, ExplainResult } from '../../model/explain.js';
 import { UserError } from '../../util/errors.js';
 import { parseCommandArgs, onePositional } from '../args.js';
 import { EXIT } from '../io.js';

@@ -1,5 +1,5 @@
 import { loadSpecFile } from '../../ops/load-spec.js';
-import { collectClusterStatus, formatClusterStatus } from '../../switchover/cluster-status.js';
+import { collectClusterStatus, formatClusterStatus } from '../../cluster-ops/cluster-status.js';
 import { UserError } from '../../util/errors.js';
 import { ensureWritableDirectory } from '../../ops/paths.js';
 import { onePositional, parseCommandArgs } from '../args.js';

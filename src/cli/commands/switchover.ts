@@ -1,9 +1,9 @@
 import { loadSpecFile } from '../../ops/load-spec.js';
 import { labFiles } from '../../lab/controller.js';
 import { labStateFile, nodeRunDir } from '../../lab/lab.js';
-import { endpointsFromTemplate } from '../../switchover/agent-client.js';
-import type { AgentEndpoint } from '../../switchover/agent-client.js';
-import { runSwitchover } from '../../switchover/switchover.js';
+import { endpointsFromTemplate } from '../../cluster-ops/agent-client.js';
+import type { AgentEndpoint } from '../../cluster-ops/agent-client.js';
+import { runSwitchover } from '../../cluster-ops/switchover.js';
 import type { Spec } from '../../model/spec.js';
 import { UserError } from '../../util/errors.js';
 import { ensureWritableDirectory } from '../../ops/paths.js';

@@ -1,10 +1,10 @@
 /** IPv4 address and CIDR helpers for the lab's cloud model (pure). */
 
-import { parseIpv4 } from '../../spec/ipv4.js';
+import { parseIpv4 } from '../../util/ipv4.js';
 
 // One IPv4 parser for the whole project; the lab's CIDRs are stricter than the spec's (EC2
 // rejects host bits), so parseCidr below stays its own.
-export { formatIpv4, parseIpv4 } from '../../spec/ipv4.js';
+export { formatIpv4, parseIpv4 } from '../../util/ipv4.js';
 
 export interface ParsedCidr {
   readonly base: number;

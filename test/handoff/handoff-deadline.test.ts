@@ -26,11 +26,11 @@ import { createSandbox } from '../helpers/netns.js';
 import type { SandboxProcess } from '../helpers/netns.js';
 import { startCpuHogIfRequested } from '../helpers/cpu-hog.js';
 
-const HANDOFF_MODULE = fileURLToPath(new URL('../../src/switchover/handoff.js', import.meta.url));
+const HANDOFF_MODULE = fileURLToPath(new URL('../../src/handoff/handoff.js', import.meta.url));
 const VIP = '192.168.100.10';
 const PORT = 8080;
 
-/** Calls one export of src/switchover/handoff.ts inside a namespace; prints its result as JSON. */
+/** Calls one export of src/handoff/handoff.ts inside a namespace; prints its result as JSON. */
 const CALL = `
 const [mod, fn, args] = process.argv.slice(1);
 const m = await import(mod);

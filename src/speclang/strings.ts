@@ -5,7 +5,7 @@
  */
 import type { ErrorCode } from '../util/errors.js';
 import { parseDuration, formatDuration } from './duration.js';
-import { parseCidr, parseIpv4 } from './ipv4.js';
+import { parseCidr, parseIpv4 } from '../util/ipv4.js';
 import {
   HEADER_NAME_RE,
   HEADER_NAME_RULE,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { JSON_SCHEMA_PATH, buildJsonSchema, renderJsonSchema } from '../../src/spec/json-schema.js';
+import { JSON_SCHEMA_PATH, buildJsonSchema, renderJsonSchema } from '../../src/speclang/json-schema.js';
 
 void test('schema/overlay-lb.schema.json is up to date (regenerate: node dist/src/ops/gen-schema.js --write)', async () => {
   const committed = await readFile(new URL(`../../../${JSON_SCHEMA_PATH}`, import.meta.url), 'utf8');

@@ -1,6 +1,6 @@
 /**
  * The agents' only network channel to each other: one UDP socket on this node's handoff-link
- * address (169.254.79.n, src/switchover/handoff.ts) and the agent's port. A peer sends
+ * address (169.254.79.n, src/handoff/handoff.ts) and the agent's port. A peer sends
  * `{"q":"vrrp","id":N}`; the answer is this node's view, `{"id":N,"node":...,"vrrp":...,"healthy":...}`.
  *
  * Reachable from the peers only: the link admits UDP 4789 from the peers' addresses alone, and

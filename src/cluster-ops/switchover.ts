@@ -3,7 +3,7 @@
  * one place (the CLI) through every node's agent control socket; see docs/switchover.md.
  *
  * 1. handoff: the origin (current master) opens its end of the VXLAN link, the target starts
- *    handing packets of connections it does not know back to the origin (src/switchover/handoff.ts);
+ *    handing packets of connections it does not know back to the origin (src/handoff/handoff.ts);
  * 2. yield: the origin's failover controller stops retaking resources held by the target;
  * 3. claim: the target claims every route table (the normal claim path) -> new connections reach
  *    the target, established ones still reach the origin through the handoff;

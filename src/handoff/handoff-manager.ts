@@ -1,5 +1,5 @@
 /**
- * The agent's side of the connection handoff (src/switchover/handoff.ts): sets up this node's
+ * The agent's side of the connection handoff (src/handoff/handoff.ts): sets up this node's
  * permanent end of the link at start (and the peer channel on it, ./peer-channel.ts) and keeps it
  * in place, turns the target side on for a planned switchover (asked through the control socket)
  * or by itself when a claim takes routes from a lower-priority peer that serves (a failback, a

@@ -1,8 +1,8 @@
 /**
- * Invalid specs for test/spec/invalid.test.ts, each with the exact diagnostics it must produce.
+ * Invalid specs for test/speclang/invalid.test.ts, each with the exact diagnostics it must produce.
  * Every case starts from the same small valid spec (`base`) and changes one thing (or a few).
  */
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
 
 export interface Sections {

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSpec } from '../../src/spec/parse.js';
-import { formatPath } from '../../src/spec/names.js';
+import { parseSpec } from '../../src/speclang/parse.js';
+import { formatPath } from '../../src/speclang/names.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
 
 const CLUSTER = `cluster:

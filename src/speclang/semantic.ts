@@ -9,7 +9,7 @@
 import type { ErrorCode } from '../util/errors.js';
 import type { Finding } from './issues.js';
 import { valueAt } from './issues.js';
-import { cidrContains, parseCidr, parseIpv4, type ParsedCidr } from './ipv4.js';
+import { cidrContains, parseCidr, parseIpv4, type ParsedCidr } from '../util/ipv4.js';
 import type { SpecPath } from './locate.js';
 import { didYouMean, formatPath, isSafeName, quoteForMessage } from './names.js';
 import { DEFAULT_RUN_DIR, derivedPriority, derivedPriorityRule } from './normalize.js';

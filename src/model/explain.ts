@@ -7,10 +7,10 @@
  * compiled config in a real haproxy and checks that it agrees with this module. So this file
  * imports nothing but the model types and the error registry (no shared helpers with render).
  */
-import type { Condition, Frontend, HeaderRewrite, Redirect, Route, Spec, StickyCookie, StickyKey } from '../model/spec.js';
+import type { Condition, Frontend, HeaderRewrite, Redirect, Route, Spec, StickyCookie, StickyKey } from './spec.js';
 import { OverlayError, UserError } from '../util/errors.js';
-import { crc32 } from './crc32.js';
-import { formatIpv4, parseIpv4 } from './ipv4.js';
+import { crc32 } from '../util/crc32.js';
+import { formatIpv4, parseIpv4 } from '../util/ipv4.js';
 
 /** One HTTP request, as a client sends it. */
 export interface ExplainRequest {
@@ -429,7 +429,7 @@ function logFormatText(value: string): string {
   return out;
 }
 
-/** What `${name}` holds for this request (src/spec/l7-strings.ts HEADER_VARIABLES), as HAProxy writes it ('' when it has no value). */
+/** What `${name}` holds for this request (src/speclang/l7-strings.ts HEADER_VARIABLES), as HAProxy writes it ('' when it has no value). */
 function variableValue(name: string, raw: ExplainRequest, req: NormalizedRequest): string {
   return logFormatText(rawVariableValue(name, raw, req));
 }
@@ -723,7 +723,7 @@ function lastCookieInElement(s: string, name: string): string | undefined {
 
 // Small shared helpers of the spec layer (not the renderer: explain stays independent of the
 // compiler it is checked against).
-export { crc32 } from './crc32.js';
+export { crc32 } from '../util/crc32.js';
 
 function cidrContains(cidr: string, address: number): boolean {
   const [base, len] = cidr.split('/');

@@ -27,9 +27,9 @@ import type {
   Tls,
 } from '../model/spec.js';
 import { DEFAULT_ACCESS_LOG } from '../model/spec.js';
-import { crc32 } from './crc32.js';
+import { crc32 } from '../util/crc32.js';
 import { parseDuration } from './duration.js';
-import { parseCidr } from './ipv4.js';
+import { parseCidr } from '../util/ipv4.js';
 import type {
   AdminInput,
   BackendInput,

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { renderHaproxy } from '../../src/render/haproxy.js';
 import { renderKeepalived } from '../../src/render/keepalived.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
 import { checkHaproxyConfig } from '../helpers/haproxy-check.js';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
 import { routesSpec as withRoutes, specErrors as errors } from './invalid-cases.js';
 

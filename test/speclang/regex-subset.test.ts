@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkRegexSubset } from '../../src/spec/regex-subset.js';
+import { checkRegexSubset } from '../../src/speclang/regex-subset.js';
 
 void test('patterns in the PCRE2/JavaScript common subset are accepted', () => {
   for (const p of ['^/api/v[0-9]+/', 'a|b', '(?:x|y)+z?', '\\d{2,4}\\.\\w*', '[^/]+\\/[a-z-]{1}', '^\\$x$', 'a.*?b', '\\bword\\b', '[\\d\\s._-]', 'x{3,}']) {

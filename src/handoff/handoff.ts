@@ -4,8 +4,8 @@
  * connection the origin serves arrives at the target, which has no socket for it and would answer
  * RST. While a handoff is on, the target sends such packets on to the origin through a VXLAN
  * link; the origin has the VIP on lo and answers the client directly. Used by the planned
- * switchover (src/switchover/switchover.ts) and by every takeover from a lower-priority peer
- * that serves, such as a failback (src/switchover/handoff-manager.ts).
+ * switchover (src/cluster-ops/switchover.ts) and by every takeover from a lower-priority peer
+ * that serves, such as a failback (src/handoff/handoff-manager.ts).
  *
  * The link (every node, permanent, set up by the agent at start; `ensureHandoffLink`):
  * - `olbho`: VXLAN VNI 20300, UDP 4789, outer source the node's address, no fixed remote: one
@@ -19,7 +19,7 @@
  *   any source address, so nobody else may inject into it (the security group should say the
  *   same). Every local destination, because the VXLAN socket takes them all.
  * - `iptables -I INPUT ! -i olbho -d 169.254.79.0/24 -j DROP`: the link addresses (the agents'
- *   peer endpoint, src/switchover/peer-channel.ts) only through the link.
+ *   peer endpoint, src/handoff/peer-channel.ts) only through the link.
  * Because the receiving end is always there, a node that loses the routes needs to do nothing
  * for its connections to keep working, and nodes need no channel to each other.
  *

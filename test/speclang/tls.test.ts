@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Spec, Tls } from '../../src/model/spec.js';
-import { parseSpec } from '../../src/spec/parse.js';
-import { chooseSniCertificate, explainSni } from '../../src/spec/tls-names.js';
+import { parseSpec } from '../../src/speclang/parse.js';
+import { chooseSniCertificate, explainSni } from '../../src/speclang/tls-names.js';
 import { renderHaproxy } from '../../src/render/haproxy.js';
 import { renderTlsBind } from '../../src/render/tls.js';
 import { plan } from '../../src/plan/planner.js';

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSpec } from '../../src/spec/parse.js';
-import { HEADER_NAME_RE, SAFE_NAME_RE, formatPath } from '../../src/spec/names.js';
+import { parseSpec } from '../../src/speclang/parse.js';
+import { HEADER_NAME_RE, SAFE_NAME_RE, formatPath } from '../../src/speclang/names.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
 
 const HOSTILE = ['\n', '\r', '\0', "'", '#', '\\', '%[', '$', '\u2028', '\t', '"', ' ', '`', '\u00e9', '\x7f', '\x1b[31m', ';', ',', '&', '?', '}', ')', '${', '%%'];

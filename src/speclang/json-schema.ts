@@ -4,7 +4,7 @@
  * are not expressible there; `overlay-lb validate` checks everything.
  *
  * Regenerate schema/overlay-lb.schema.json with `node dist/src/ops/gen-schema.js --write`;
- * test/spec/json-schema.test.ts fails when the committed file is stale.
+ * test/speclang/json-schema.test.ts fails when the committed file is stale.
  */
 import { z } from 'zod';
 import { SpecSchema } from './schema.js';

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { crc32 as zlibCrc32 } from 'node:zlib';
-import { crc32 } from '../../src/spec/crc32.js';
-import { parseSpec, specHash } from '../../src/spec/parse.js';
+import { crc32 } from '../../src/util/crc32.js';
+import { parseSpec, specHash } from '../../src/speclang/parse.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
 import type { Spec } from '../../src/model/spec.js';
 

@@ -1,7 +1,7 @@
 /** Runs the table of invalid specs in invalid-cases.ts: exact `file:line:col: message` lines. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { ERROR_CODES, formatDiagnostic } from '../../src/util/errors.js';
 import { CASES, base } from './invalid-cases.js';
 

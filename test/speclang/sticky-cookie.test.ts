@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { formatDiagnostic } from '../../src/util/errors.js';
 import { base, routesSpec, specErrors as errors } from './invalid-cases.js';
 
