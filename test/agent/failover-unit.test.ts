@@ -24,7 +24,7 @@ import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.
 import { startEc2Api } from '../../src/lab/ec2/server.js';
 import { startImds } from '../../src/lab/imds/server.js';
 import type { ClusterNode, Spec } from '../../src/model/spec.js';
-import { HandoffManager } from '../../src/switchover/handoff-manager.js';
+import { HandoffManager } from '../../src/handoff/handoff-manager.js';
 import { OverlayError } from '../../src/util/errors.js';
 import { createLogger } from '../../src/util/log.js';
 import { Registry } from '../../src/util/metrics.js';

@@ -12,7 +12,7 @@ import type { AgentStatus, Problem, PublishedNodeStatus } from '../../src/agent-
 import { SpecFollower, statusSignature, type DesiredRead, type ReleaseFollowApi } from '../../src/agent/spec-follow.js';
 import { ProblemBoard } from '../../src/agent/problems.js';
 import type { Spec } from '../../src/model/spec.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { silentLogger } from '../../src/util/log.js';
 import { Counter, Gauge } from '../../src/util/metrics.js';

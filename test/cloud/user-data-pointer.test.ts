@@ -15,7 +15,7 @@ import { lbNodePolicy } from '../../src/cloud/aws/iam-policy.js';
 import { desiredKey, resourceNames, type ReleaseLocation } from '../../src/cloud/aws/provision/names.js';
 import { nodeUserData, shellQuote, SPEC_FETCH_SH } from '../../src/cloud/aws/provision/user-data.js';
 import type { LabCredential } from '../../src/lab/ec2/policy.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { awsCliSkip as skip } from '../helpers/aws-cli.js';
 import { startCliLabApi } from '../helpers/cli-lab-api.js';
 

@@ -12,7 +12,7 @@ import { vipRouteResources } from '../../src/cloud/aws/provision/vip-route-resou
 import { buildExampleCloud } from '../../src/lab/ec2/example.js';
 import { routeState } from '../../src/lab/ec2/state.js';
 import { startEc2Api } from '../../src/lab/ec2/server.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { LAB_ADMIN } from '../helpers/cli-lab-api.js';
 
 const REGION = 'eu-west-1';

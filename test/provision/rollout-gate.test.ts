@@ -3,7 +3,7 @@ import test from 'node:test';
 import type { AgentStatus, Problem, PublishedNodeStatus, SpecRolloutStatus } from '../../src/agent-api/contract.js';
 import { parsePointer } from '../../src/agent/spec-follow.js';
 import type { ClusterFacts, NodeInstanceFact, SecurityRule } from '../../src/cloud/doctor-facts.js';
-import { parseSpec } from '../../src/spec/parse.js';
+import { parseSpec } from '../../src/speclang/parse.js';
 import { gateDoctorChecks, gateNode, isStale, previousVersion, rolloutOrder, type GateCode, type OrderRefusal } from '../../src/provision/rollout-gate.js';
 
 const HASH_OLD = 'a'.repeat(64);
