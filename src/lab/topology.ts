@@ -7,7 +7,8 @@
  *   (`iif <bridge> lookup <table>`), one kernel table per VPC route table holding the VPC-local
  *   routes, the internet route and a blackhole default (a table with no route for a destination
  *   drops it, as a VPC does, instead of falling through to another table); IP forwarding on;
- *   the iptables chains of `LAB_CHAINS`; the service addresses (IMDS, API) on `lo`;
+ *   the iptables chains of `LAB_CHAINS`; the service addresses (IMDS, API) on `lo`; no ICMP
+ *   redirects (`ROUTER_NO_REDIRECTS`), as a VPC router sends none;
  * - one namespace per instance with `eth0` (the ENI's MAC and address) plugged into its subnet's
  *   bridge, and a default route via the gateway; LB nodes also carry the VIP on `lo`;
  * - the internet namespace (the internet client) behind the router's public interface;
@@ -112,7 +113,13 @@ export async function buildLab(plan: LabPlan, options: BuildLabOptions): Promise
     const router = plan.router.namespace;
     log?.info({ namespace: router }, 'creating router');
     await addNamespace(router);
-    await sysctlIn(router, { 'net.ipv4.ip_forward': '1' }, { signal });
+    // No ICMP redirects: a VPC router never sends them. Linux does when it forwards a packet back
+    // out of the bridge it came in on (a client's VIP traffic to a master in the client's own
+    // subnet), and the client then sends to the master's address directly for the kernel's
+    // route-exception lifetime (net.ipv4.route.gc_timeout, 300 s), so after a failover it keeps
+    // sending to the dead master whatever the route table says. `default` before any bridge
+    // exists (each link's own setting is OR'd with `all`).
+    await sysctlIn(router, { 'net.ipv4.ip_forward': '1', ...ROUTER_NO_REDIRECTS }, { signal });
     for (const address of Object.values(plan.router.serviceAddresses)) await run(ipIn(router, ['addr', 'add', `${address}/32`, 'dev', 'lo']));
     for (const subnet of plan.subnets) {
       await run(ipIn(router, ['link', 'add', subnet.routerInterface, 'type', 'bridge']));
@@ -175,6 +182,15 @@ export async function buildLab(plan: LabPlan, options: BuildLabOptions): Promise
     throw error;
   }
 }
+
+/**
+ * The router namespace's sysctls that keep it from sending ICMP redirects, as a VPC router never
+ * does (see buildLab): exported so a test can check the router of a built lab.
+ */
+export const ROUTER_NO_REDIRECTS: Readonly<Record<string, string>> = {
+  'net.ipv4.conf.all.send_redirects': '0',
+  'net.ipv4.conf.default.send_redirects': '0',
+};
 
 /** Records and creates one lab namespace: rp_filter off (see above), `lo` up. */
 async function addLabNamespace(state: LabStateFile, name: string, options: { readonly signal: AbortSignal }): Promise<void> {

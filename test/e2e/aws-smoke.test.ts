@@ -72,6 +72,7 @@ void test('scripts/aws-smoke.sh against the lab: up, the client answered from th
   assert.equal(report.failover.servedBy, 'lb-b', context);
   assert.equal(typeof report.failover.routesMovedMs, 'number', context);
   assert.ok(report.failover.outage === null || typeof report.failover.outage.ms === 'number', context);
+  t.diagnostic(`failover: ${JSON.stringify(report.failover)}`);
   // apply --cluster reached every node (backups first, the master of that moment last: lb-b, or
   // lb-a once it preempted after its preempt delay).
   assert.ok(report.apply !== null, context);

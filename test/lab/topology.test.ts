@@ -157,6 +157,13 @@ void test('build: clients in every subnet reach backends; destroy leaves nothing
   assert.ok(ifaces.find((i) => i.ifname === 'lo')?.addr_info.some((a) => a.local === plan.vip));
   assert.match((await lab.exec('lb-a', ['ip', 'route', 'show', 'default'], { signal })).stdout, /default via 10\.0\.1\.1 dev eth0/);
 
+  // The router sends no ICMP redirects (a VPC router never does): with them, a client in a
+  // master's subnet cached "VIP via the master" for 300 s and lost the VIP after a failover.
+  for (const iface of ['all', 'default', ...plan.subnets.map((s) => s.routerInterface)]) {
+    const r = await runCommand(['ip', 'netns', 'exec', plan.router.namespace, 'sysctl', '-n', `net.ipv4.conf.${iface}.send_redirects`], { signal });
+    assert.equal(r.stdout.trim(), '0', `router ${iface} send_redirects`);
+  }
+
   // A server in the host (127.0.0.1) is reachable from an instance through the service relay.
   const hostServer = createServer((_req, res) => res.end('host-api\n'));
   await new Promise<void>((resolve) => hostServer.listen({ host: '127.0.0.1', port: 0 }, resolve));
