@@ -37,8 +37,11 @@ export interface DrainLogOptions {
  * writer restarts) and enlarged to 1 MiB (`enlargePipe`). It is read as fast as the event loop
  * allows, without waiting for the disk (up to 8 MiB queued in memory), because HAProxy never waits:
  * a line that finds the pipe full is dropped and counted (`DroppedLogs`, exported by the agent as
- * `overlay_lb_haproxy_dropped_logs_total`). Lines written while no agent runs wait in the pipe for
- * the next agent. On abort, what was read is written out before this resolves; an agent killed
+ * `overlay_lb_haproxy_dropped_logs_total`). So is, whatever the drain does, a line whose thread
+ * finds another of HAProxy's threads writing to the shared stdout: HAProxy 2.6's
+ * `fd_write_frag_line` tries the fd's exclusivity bit 200 times and gives up (EAGAIN), which
+ * happens on a busy machine when the writing thread is descheduled in the middle of its write.
+ * Lines written while no agent runs wait in the pipe for the next agent. On abort, what was read is written out before this resolves; an agent killed
  * with SIGKILL loses what it had read but not yet written (the lines of one read, milliseconds).
  */
 export async function drainLogFifo(options: DrainLogOptions): Promise<void> {

@@ -103,8 +103,11 @@ export async function stopNodeSoftware(runDir: string): Promise<void> {
 }
 
 /** Starts `overlay-lb agent` for `node` in namespace `ns` of `sb` (stopped by the sandbox's cleanup). */
-export function spawnAgent(sb: Sandbox, ns: string, options: { readonly specFile: string; readonly node: string; readonly runDir: string }): SandboxProcess {
-  return sb.spawn(ns, [process.execPath, AGENT_CLI, 'agent', '--spec', options.specFile, '--node', options.node, '--run-dir', options.runDir]);
+export function spawnAgent(sb: Sandbox, ns: string, options: { readonly specFile: string; readonly node: string; readonly runDir: string; readonly cpus?: string }): SandboxProcess {
+  // `cpus`: the agent (and the haproxy and keepalived it starts, which inherit its affinity) may
+  // run only there (taskset -c); HAProxy's default nbthread is the number of CPUs it may use.
+  const pin = options.cpus === undefined ? [] : ['taskset', '-c', options.cpus];
+  return sb.spawn(ns, [...pin, process.execPath, AGENT_CLI, 'agent', '--spec', options.specFile, '--node', options.node, '--run-dir', options.runDir]);
 }
 
 /** The body of a GET of the agent's control API at `path` inside `ns`, or null while it does not answer. */
