@@ -40,7 +40,9 @@ void test('user-data and launch: up\'s location by default, another one when giv
   const other = { bucket: 'cdk-assets', specKey: 'a.yaml', packageKey: 'b.deb' };
   const text = nodeUserData(spec, 'lb-a', { release: other });
   assert.match(text, /^bucket='cdk-assets'\nspec_key='a.yaml'\npackage_key='b.deb'$/m);
-  assert.equal(text.replace("bucket='cdk-assets'\nspec_key='a.yaml'\npackage_key='b.deb'", "bucket='overlay-lb-demo-releases'\nspec_key='demo/spec.yaml'\npackage_key='demo/overlay-lb.deb'"), nodeUserData(spec, 'lb-a'));
+  // A release without pointers (the construct's assets): no pointer read, no --follow-release.
+  assert.equal(text.replace("bucket='cdk-assets'\nspec_key='a.yaml'\npackage_key='b.deb'", "bucket='overlay-lb-demo-releases'\nspec_key='demo/spec.yaml'\npackage_key='demo/overlay-lb.deb'")
+    .replace("pointer_key=''", "pointer_key='demo/desired/lb-a.json'").replace("agent_args=''", "agent_args='--follow-release'"), nodeUserData(spec, 'lb-a'));
   assert.throws(() => nodeUserData(spec, 'lb-a', { release: { ...other, bucket: "x'; reboot; '" } }), { code: 'SPEC_UNSAFE_VALUE', message: /the bucket "x'; reboot; '" cannot be written into the nodes' user-data/ });
   const launch = { subnetId: 'subnet-1', securityGroupId: 'sg-1', instanceProfile: 'p' };
   const decoded = (input: { UserData?: string | undefined }): string => Buffer.from(input.UserData ?? '', 'base64').toString('utf8');

@@ -116,9 +116,9 @@ export function nodeUserData(spec: Spec, nodeName: string, options: NodeUserData
     `package_key=${shellQuote(names.packageKey, 'the package key')}`,
     `pointer_key=${shellQuote(pointerKey(names, node.name), 'the pointer key')}`,
     `endpoint=${shellQuote(nodeS3Endpoint(spec) ?? '', 'the S3 endpoint')}`,
-    // Only a node of up's release follows its pointers: the CDK construct's nodes may read their
-    // own S3 assets and nothing else (iam-policy.ts ReadRelease).
-    `agent_args=${options.release === undefined ? "'--follow-release'" : "''"}`,
+    // Only a node of a release with pointers (up's) follows them: the CDK construct's nodes may
+    // read their own S3 assets and nothing else (iam-policy.ts ReadRelease).
+    `agent_args=${names.rollout === undefined ? "''" : "'--follow-release'"}`,
   ];
   return `#!/bin/sh
 # overlay-lb user-data, written by \`overlay-lb up\` (docs/provisioning.md): installs the package
