@@ -534,8 +534,10 @@ const HEADER_VARIABLES = ['client_ip', 'client_port', 'host', 'method', 'path', 
 
 /** A header value: printable text (no `'`, no stray `${`) with request variables. */
 function rewriteValue(rng: Rng): string {
-  const parts = Array.from({ length: rng.int(1, 3) }, () => (rng.chance(0.4) ? `\${${rng.pick(HEADER_VARIABLES)}}` : printable(rng, rng.int(1, 12)).replace(/\$\{/g, '$ {')));
-  const v = parts.join('');
+  const parts = Array.from({ length: rng.int(1, 3) }, () => (rng.chance(0.4) ? `\${${rng.pick(HEADER_VARIABLES)}}` : printable(rng, rng.int(1, 12))));
+  // A stray `${` is refused by validate, also one made by the join (a part ending in `$`, the next
+  // starting with `{`): split every `${` that does not open a variable.
+  const v = parts.join('').replace(new RegExp(`\\$\\{(?!(?:${HEADER_VARIABLES.join('|')})\\})`, 'g'), '$ {');
   return v.trim() === '' ? 'x' : v;
 }
 
