@@ -191,9 +191,10 @@ export class SpecFollower {
    */
   async publishIfChanged(signal: AbortSignal): Promise<boolean> {
     const body = await this.#body(signal);
+    const signature = statusSignature(body);
     const last = this.#published;
-    const due = last === null || statusSignature(body) !== last.signature || body.publishedAt - last.at + this.#intervalMs > this.#refreshMs;
-    return due ? this.#publish(body, signal) : false;
+    const due = last === null || signature !== last.signature || body.publishedAt - last.at + this.#intervalMs > this.#refreshMs;
+    return due ? this.#publish(body, signal, signature) : false;
   }
 
   async #body(signal: AbortSignal): Promise<PublishedNodeStatus> {
@@ -201,11 +202,11 @@ export class SpecFollower {
     return { format: 1, publishedAt: this.#clock.now(), intervalMs: this.#refreshMs, specVersion: this.specVersion, status: this.#o.status(), traffic };
   }
 
-  async #publish(body: PublishedNodeStatus, signal: AbortSignal): Promise<boolean> {
+  async #publish(body: PublishedNodeStatus, signal: AbortSignal, signature = statusSignature(body)): Promise<boolean> {
     const { api, log } = this.#o;
     try {
       await api.publishStatus(JSON.stringify(body), { signal });
-      this.#published = { at: body.publishedAt, signature: statusSignature(body) };
+      this.#published = { at: body.publishedAt, signature };
       this.#o.publishes.inc({ result: 'ok' });
       return true;
     } catch (err) {
