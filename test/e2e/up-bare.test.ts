@@ -86,6 +86,9 @@ void test('lab up --bare, overlay-lb up: the VIP serves every AZ; the master\'s 
     for (const i of await instances()) {
       const text = Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: i.InstanceId! }))).Output ?? '', 'base64').toString('utf8');
       out.push(`--- ${nodeOf(i) ?? '?'} ${i.InstanceId ?? ''} ${i.State?.Name ?? ''}\n${text.slice(-3000)}`);
+      // The agent's own log, in the instance's /var (docs/lab-ec2-api.md: the instance's own machine).
+      const log = await readFile(join(bare.stateDir, `${bare.prefix}lab`, 'instances', i.InstanceId!, 'fs', 'var', 'upper', 'log', 'overlay-lb', 'agent.log'), 'utf8').catch(() => '');
+      if (log !== '') out.push(`--- agent.log of ${nodeOf(i) ?? '?'} ${i.InstanceId ?? ''}\n${log.slice(-12000)}`);
     }
     return out.join('\n');
   };
@@ -105,12 +108,14 @@ void test('lab up --bare, overlay-lb up: the VIP serves every AZ; the master\'s 
   const launched = await instances();
   assert.deepEqual(launched.map((i) => [nodeOf(i), i.State?.Name]).sort(), [['lb-a', 'running'], ['lb-b', 'running']]);
 
-  // The master: the node every VIP route points at (the agents agree once it serves).
-  const settled = await waitFor('every VIP route at one node', routes, (r) => r.length > 0 && new Set(r).size === 1 && !r[0]!.startsWith('none'));
-  const master = launched.find((i) => settled[0]!.endsWith(`@${i.InstanceId ?? ''}`));
+  // The master: lb-a, the first node (priority 200). The node whose agent starts first may become
+  // master first (lb-b booted sooner); lb-a then takes the routes after the preempt delay (10 s in
+  // the example), so the test waits for every VIP route at lb-a.
+  const master = launched.find((i) => nodeOf(i) === 'lb-a');
   const other = launched.find((i) => i !== master);
   assert.ok(master?.InstanceId !== undefined && other?.InstanceId !== undefined);
-  assert.equal(nodeOf(master), 'lb-a', 'the first node (priority 200) is master');
+  await waitFor('every VIP route at lb-a (priority 200)', routes, (r) => r.length > 0 && r.every((x) => x === `lb-a@${master.InstanceId ?? ''}`), 600_000)
+    .catch(async (err: Error) => assert.fail(`${err.message}\n${await consoles()}`));
 
   // The master's instance terminated through the API: the other node takes the routes and serves.
   await ec2.send(new TerminateInstancesCommand({ InstanceIds: [master.InstanceId] }));
@@ -148,7 +153,8 @@ void test('lab up --bare, overlay-lb up: the VIP serves every AZ; the master\'s 
 
   // apply --cluster: a routing change (X-Canary: 1 to app-stable instead of app-canary), backup
   // first, master last, while a bounded client loop goes through the VIP: no failed request.
-  const canary = await lab.request('az-a', { headers: { 'X-Canary': '1' }, signal, timeoutMs: 5000 });
+  const canary = await lab.request('az-a', { headers: { 'X-Canary': '1' }, signal, timeoutMs: 5000 })
+    .catch(async (err: Error) => assert.fail(`${err.message}\n${await consoles()}`));
   assert.equal(canary.headers['x-served-by'], 'c1');
   const v2 = join(home, 'provision-v2.yaml');
   const text = await readFile(EXAMPLE, 'utf8');
