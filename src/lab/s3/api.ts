@@ -147,7 +147,8 @@ export function answerS3(s3: LabS3, req: S3Request): S3Answer {
         const constraint = /<LocationConstraint>\s*([^<]*?)\s*<\/LocationConstraint>/.exec(text)?.[1];
         if (text.trim() !== '' && !/<CreateBucketConfiguration[\s>]/.test(text)) throw s3Errors.malformedXml();
         const tags = creationTags(text);
-        if (Object.keys(tags).length > 0) req.authorize('s3:PutBucketTagging', bucketArn);
+        // S3 checks s3:TagResource for a bucket created with Tags (CreateBucketConfiguration.Tags).
+        if (Object.keys(tags).length > 0) req.authorize('s3:TagResource', bucketArn);
         s3.createBucket({ name: bucketName, locationConstraint: constraint === '' ? undefined : constraint, tags });
         return empty('CreateBucket', 200, { location: `/${bucketName}` });
       }
