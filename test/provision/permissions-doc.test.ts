@@ -50,6 +50,8 @@ const SENT: Record<string, readonly Sent[]> = {
     // S3: "You must have the s3:TagResource permission to create a general purpose bucket with tags".
     { sdk: 'CreateBucket', actions: ['s3:CreateBucket', 's3:TagResource'], by: ['up'] },
     { sdk: 'PutBucketVersioning', actions: ['s3:PutBucketVersioning'], by: ['up'] },
+    { sdk: 'GetBucketLifecycleConfiguration', actions: ['s3:GetLifecycleConfiguration'], by: ['up', 'down'] },
+    { sdk: 'PutBucketLifecycleConfiguration', actions: ['s3:PutLifecycleConfiguration'], by: ['up'] },
     { sdk: 'HeadObject', actions: ['s3:GetObject'], by: ['up'] },
     { sdk: 'HeadObject', actions: ['s3:GetObjectVersion'], by: ['down'] },
     { sdk: 'PutObject', actions: ['s3:PutObject'], by: ['up'] },
