@@ -140,7 +140,7 @@ const writes = (requests: readonly Logged[]): string[] => requests.filter((r) =>
 const actions = (r: UpResult): string[] => r.plan.steps.map((s) => `${s.action} ${s.label}`);
 
 /** The write calls of a first up: IAM and S3, then the group, each node's launch, the VIP routes. */
-const FIRST_WRITES_IAM_S3 = ['CreateRole', 'PutRolePolicy', 'CreateInstanceProfile', 'AddRoleToInstanceProfile', 'CreateBucket', 'PutBucketVersioning', 'PutObject', 'PutObject'];
+const FIRST_WRITES_IAM_S3 = ['CreateRole', 'PutRolePolicy', 'CreateInstanceProfile', 'AddRoleToInstanceProfile', 'CreateBucket', 'PutBucketVersioning', 'PutBucketLifecycleConfiguration', 'PutObject', 'PutObject'];
 const firstWrites = (): string[] => [
   ...FIRST_WRITES_IAM_S3, 'CreateSecurityGroup', 'AuthorizeSecurityGroupIngress',
   'RunInstances', 'ModifyInstanceAttribute', 'CreateTags', 'RunInstances', 'ModifyInstanceAttribute', 'CreateTags', ...tables.map(() => 'CreateRoute'),
@@ -445,6 +445,8 @@ void test('drift on owned resources is changed back (policy edited by hand, vers
   const conflict = await upIn(other, 'apply');
   assert.deepEqual(actions(conflict.result).filter((a) => !a.startsWith('leave')), [
     'change IAM inline policy overlay-lb-node of role overlay-lb-drift',
+    // The status rule follows the prefix (other/status/).
+    'change S3 bucket drift-releases',
     'conflict S3 object s3://drift-releases/other/spec.yaml (the spec)',
     'create S3 object s3://drift-releases/other/overlay-lb.deb (the package)',
     ...ec2Labels('drift', 'blocked').slice(1),

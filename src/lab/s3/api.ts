@@ -10,6 +10,7 @@ import { renderChildren, xmlDocument, type XmlNode } from '../ec2/xml.js';
 import { S3ApiError, s3Errors } from './errors.js';
 import { etagMatches, type LabS3, type S3Bucket, type S3ObjectVersion, type VersioningStatus } from './model.js';
 import { decodePutBody } from './payload.js';
+import { lifecycleXml, parseLifecycleConfiguration } from './lifecycle.js';
 
 export const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
@@ -35,7 +36,7 @@ export interface S3Answer {
   readonly body: Buffer | string;
 }
 
-const SUBRESOURCES_NOT_SUPPORTED = ['acl', 'policy', 'cors', 'lifecycle', 'website', 'uploads', 'uploadId', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'analytics', 'inventory', 'metrics', 'intelligent-tiering'];
+const SUBRESOURCES_NOT_SUPPORTED = ['acl', 'policy', 'cors', 'website', 'uploads', 'uploadId', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'retention', 'legal-hold', 'torrent', 'restore', 'select', 'attributes', 'accelerate', 'requestPayment', 'ownershipControls', 'publicAccessBlock', 'analytics', 'inventory', 'metrics', 'intelligent-tiering'];
 
 const httpDate = (ms: number): string => new Date(ms).toUTCString();
 const isoDate = (ms: number): string => new Date(ms).toISOString();
@@ -136,6 +137,14 @@ export function answerS3(s3: LabS3, req: S3Request): S3Answer {
   if (key === '') {
     switch (method) {
       case 'PUT': {
+        if (params.has('lifecycle')) {
+          req.authorize('s3:PutLifecycleConfiguration', bucketArn);
+          s3.bucket(bucketName);
+          requireBodyChecksum(req);
+          const rules = parseLifecycleConfiguration(decodePutBody({ body: req.body, headers: req.header, verified: req.verified }).toString('utf8'));
+          s3.bucket(bucketName).lifecycle = rules;
+          return empty('PutBucketLifecycleConfiguration', 200, { 'x-amz-transition-default-minimum-object-size': TRANSITION_DEFAULT });
+        }
         if (params.has('versioning')) {
           req.authorize('s3:PutBucketVersioning', bucketArn);
           const status = versioningBody(req.body.toString('utf8'));
@@ -147,7 +156,8 @@ export function answerS3(s3: LabS3, req: S3Request): S3Answer {
         const constraint = /<LocationConstraint>\s*([^<]*?)\s*<\/LocationConstraint>/.exec(text)?.[1];
         if (text.trim() !== '' && !/<CreateBucketConfiguration[\s>]/.test(text)) throw s3Errors.malformedXml();
         const tags = creationTags(text);
-        if (Object.keys(tags).length > 0) req.authorize('s3:PutBucketTagging', bucketArn);
+        // S3 checks s3:TagResource for a bucket created with Tags (CreateBucketConfiguration.Tags).
+        if (Object.keys(tags).length > 0) req.authorize('s3:TagResource', bucketArn);
         s3.createBucket({ name: bucketName, locationConstraint: constraint === '' ? undefined : constraint, tags });
         return empty('CreateBucket', 200, { location: `/${bucketName}` });
       }
@@ -156,6 +166,12 @@ export function answerS3(s3: LabS3, req: S3Request): S3Answer {
         s3.bucket(bucketName);
         return empty('HeadBucket', 200, { 'x-amz-bucket-region': s3.region });
       case 'DELETE':
+        if (params.has('lifecycle')) {
+          // DeleteBucketLifecycle: S3 checks s3:PutLifecycleConfiguration (there is no delete action).
+          req.authorize('s3:PutLifecycleConfiguration', bucketArn);
+          s3.bucket(bucketName).lifecycle = null;
+          return empty('DeleteBucketLifecycle', 204);
+        }
         req.authorize('s3:DeleteBucket', bucketArn);
         s3.deleteBucket(bucketName);
         return empty('DeleteBucket', 204);
@@ -228,6 +244,12 @@ function listBucket(s3: LabS3, req: S3Request, options: { bucketName: string; bu
     req.authorize('s3:GetBucketVersioning', bucketArn);
     const status = s3.bucket(bucketName).versioning;
     return xml('GetBucketVersioning', 'VersioningConfiguration', status === null ? {} : { Status: status });
+  }
+  if (params.has('lifecycle')) {
+    req.authorize('s3:GetLifecycleConfiguration', bucketArn);
+    const rules = s3.bucket(bucketName).lifecycle;
+    if (rules === null) throw s3Errors.noSuchLifecycleConfiguration(bucketName);
+    return xml('GetBucketLifecycleConfiguration', 'LifecycleConfiguration', lifecycleXml(rules), { 'x-amz-transition-default-minimum-object-size': TRANSITION_DEFAULT });
   }
   if (params.has('tagging')) {
     req.authorize('s3:GetBucketTagging', bucketArn);
@@ -321,6 +343,20 @@ const XML_ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: 
 const unescapeXml = (text: string): string => text.replace(/&(?:(amp|lt|gt|quot|apos)|#x([0-9a-fA-F]+)|#([0-9]+));/g, (_, name: string | undefined, hex: string | undefined, dec: string | undefined) =>
   (name !== undefined ? XML_ENTITIES[name] ?? '' : String.fromCodePoint(hex !== undefined ? Number.parseInt(hex, 16) : Number(dec))));
 
+/**
+ * DeleteObjects and PutBucketLifecycleConfiguration require a checksum of the body: `Content-MD5`
+ * or an `x-amz-checksum-*` (header or trailer), which decodePutBody then checks.
+ */
+function requireBodyChecksum(req: S3Request): void {
+  const trailer = req.header('x-amz-trailer') ?? '';
+  const hasChecksum = req.header('content-md5') !== undefined || /x-amz-checksum-/.test(trailer)
+    || req.headerNames().some((n) => n.startsWith('x-amz-checksum-') && n !== 'x-amz-checksum-type' && n !== 'x-amz-checksum-algorithm');
+  if (!hasChecksum) throw s3Errors.invalidRequest('Missing required header for this request: Content-MD5 or x-amz-checksum-*');
+}
+
+/** S3's default for lifecycle transitions of small objects, which it states on Put/GetBucketLifecycleConfiguration. */
+const TRANSITION_DEFAULT = 'all_storage_classes_128K';
+
 /** S3's limit of keys per DeleteObjects request. */
 export const DELETE_OBJECTS_MAX = 1000;
 
@@ -333,8 +369,7 @@ export const DELETE_OBJECTS_MAX = 1000;
  * https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html
  */
 function deleteObjects(s3: LabS3, req: S3Request, bucketName: string): S3Answer {
-  const hasChecksum = req.header('content-md5') !== undefined || req.headerNames().some((n) => n.startsWith('x-amz-checksum-') && n !== 'x-amz-checksum-type');
-  if (!hasChecksum) throw s3Errors.invalidRequest('Missing required header for this request: Content-MD5 or x-amz-checksum-*');
+  requireBodyChecksum(req);
   const text = decodePutBody({ body: req.body, headers: req.header, verified: req.verified }).toString('utf8');
   const root = /^\s*(?:<\?xml[^>]*\?>\s*)?<Delete(?:\s[^>]*)?>([\s\S]*)<\/Delete>\s*$/.exec(text);
   if (root === null) throw s3Errors.malformedXml();
@@ -398,6 +433,7 @@ export function s3OperationOf(method: string, rawUrl: string): string {
   const m = method.toUpperCase();
   if (path === '/' || path === '') return 'ListBuckets';
   if (slash >= 0 && slash < path.length - 1) return ({ PUT: 'PutObject', GET: 'GetObject', HEAD: 'HeadObject', DELETE: 'DeleteObject' } as Record<string, string>)[m] ?? m;
+  if (params.has('lifecycle')) return ({ PUT: 'PutBucketLifecycleConfiguration', GET: 'GetBucketLifecycleConfiguration', DELETE: 'DeleteBucketLifecycle' } as Record<string, string>)[m] ?? m;
   if (m === 'PUT') return params.has('versioning') ? 'PutBucketVersioning' : 'CreateBucket';
   if (m === 'HEAD') return 'HeadBucket';
   if (m === 'POST' && params.has('delete')) return 'DeleteObjects';

@@ -28,6 +28,7 @@ export const s3Errors = {
   noSuchKey: (key: string, headers?: Record<string, string>) => e('NoSuchKey', 404, 'The specified key does not exist.', { Key: key }, headers),
   noSuchVersion: (key: string, versionId: string) => e('NoSuchVersion', 404, 'The specified version does not exist.', { Key: key, VersionId: versionId }),
   methodNotAllowed: (headers?: Record<string, string>) => e('MethodNotAllowed', 405, 'The specified method is not allowed against this resource.', undefined, headers),
+  noSuchLifecycleConfiguration: (bucket: string) => e('NoSuchLifecycleConfiguration', 404, 'The lifecycle configuration does not exist', { BucketName: bucket }),
   noSuchTagSet: (bucket: string) => e('NoSuchTagSet', 404, 'The TagSet does not exist', { BucketName: bucket }),
   invalidTag: (message: string) => e('InvalidTag', 400, message),
   bucketNotEmpty: (bucket: string) => e('BucketNotEmpty', 409, 'The bucket you tried to delete is not empty', { BucketName: bucket }),

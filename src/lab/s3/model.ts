@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { s3Errors } from './errors.js';
+import type { LifecycleRule } from './lifecycle.js';
 
 export type VersioningStatus = 'Enabled' | 'Suspended';
 
@@ -28,6 +29,8 @@ export interface S3Bucket {
   versioning: VersioningStatus | null;
   /** Tags given at creation (CreateBucketConfiguration `Tags`), read by GetBucketTagging. */
   readonly tags: Readonly<Record<string, string>>;
+  /** The lifecycle rules (PutBucketLifecycleConfiguration), null when none is set. Stored, never applied. */
+  lifecycle: readonly LifecycleRule[] | null;
   /** Per key, oldest first; the last one is the current version. */
   readonly versions: Map<string, S3ObjectVersion[]>;
 }
@@ -73,7 +76,7 @@ export class LabS3 {
       throw s3Errors.illegalLocationConstraint(options.locationConstraint);
     }
     if (this.buckets.has(options.name)) throw s3Errors.bucketAlreadyOwnedByYou(options.name);
-    const bucket: S3Bucket = { name: options.name, createdAt: this.options.clock(), versioning: null, tags: { ...(options.tags ?? {}) }, versions: new Map() };
+    const bucket: S3Bucket = { name: options.name, createdAt: this.options.clock(), versioning: null, tags: { ...(options.tags ?? {}) }, lifecycle: null, versions: new Map() };
     this.buckets.set(bucket.name, bucket);
     return bucket;
   }

@@ -12,7 +12,7 @@ import { iamResources } from './iam-resources.js';
 import { instanceLabel, instanceResources, type PlaceNodes } from './instance-resources.js';
 import { securityGroupLabel, securityGroupResource } from './security-group-resource.js';
 import { selectedRouteTables, vipRouteResources } from './vip-route-resources.js';
-import { desiredKey, resourceNames, statusKey } from './names.js';
+import { desiredKey, resourceNames, STATUS_OBJECT_DIR, statusKey } from './names.js';
 import { nodeRolePolicy } from './node-policy.js';
 import { s3PublishedObjects, s3Resources, type S3ResourceOptions } from './s3-resources.js';
 import type { ProvisionSession } from './session.js';
@@ -91,7 +91,7 @@ function s3Options({ spec, session, specText, packageBytes }: ProvisionInputs): 
   const names = resourceNames(spec);
   const prefix = spec.provision?.prefix ?? '';
   return {
-    session, cluster: spec.cluster.name, bucket: names.bucket,
+    session, cluster: spec.cluster.name, bucket: names.bucket, statusPrefix: `${prefix}${STATUS_OBJECT_DIR}`,
     objects: [
       { what: 'the spec', key: names.specKey, body: specText, contentType: 'application/yaml' },
       { what: 'the package', key: names.packageKey, body: packageBytes, contentType: 'application/vnd.debian.binary-package' },

@@ -1,5 +1,6 @@
 /**
- * The S3 side of `overlay-lb up`: the bucket (versioned, tagged as owned at creation), and the two
+ * The S3 side of `overlay-lb up`: the bucket (versioned, tagged as owned at creation, with one
+ * lifecycle rule expiring the agents' noncurrent status versions after a day), and the two
  * objects the nodes read: the spec and the package. Objects carry the ownership and their
  * content's SHA-256 as metadata (`x-amz-meta-overlay-lb-cluster`, `-overlay-lb-sha256`); a new object is written only if none exists (`If-None-Match:
  * *`) and a changed one only if it is still the version observed (`If-Match`), so a foreign object
@@ -16,8 +17,8 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  type BucketLocationConstraint, CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, GetBucketTaggingCommand, GetBucketVersioningCommand, HeadBucketCommand, HeadObjectCommand,
-  ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand,
+  type BucketLocationConstraint, CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, GetBucketLifecycleConfigurationCommand, GetBucketTaggingCommand, GetBucketVersioningCommand,
+  HeadBucketCommand, HeadObjectCommand, type LifecycleRule, ListObjectVersionsCommand, PutBucketLifecycleConfigurationCommand, PutBucketVersioningCommand, PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { ObservedResource, ProvisionResource } from '../../provision-kind.js';
 import { DIGEST_METADATA, OWNER_METADATA, OWNER_TAG, ownedBy, ownershipTags } from './names.js';
@@ -34,7 +35,36 @@ export interface S3ResourceOptions {
    * removes their marked versions too (`s3PublishedObjects`), and they do not keep the bucket.
    */
   readonly published?: readonly { readonly what: string; readonly key: string }[];
+  /**
+   * The key prefix of the agents' status objects (`<prefix>status/`): the bucket's lifecycle rule
+   * `STATUS_LIFECYCLE_RULE_ID` expires their noncurrent versions after a day. Absent: no rule.
+   */
+  readonly statusPrefix?: string;
 }
+
+/** The one lifecycle rule up keeps on its bucket, by this ID (rules with other IDs are never touched). */
+export const STATUS_LIFECYCLE_RULE_ID = 'overlay-lb-status-noncurrent';
+
+/**
+ * The rule: noncurrent versions of the agents' status objects expire one day after they became
+ * noncurrent. An agent writes its status at least every 60 s, so without it a node's key grows by
+ * ~1,440 versions a day, which cost storage and which down must delete one by one.
+ */
+export function statusLifecycleRule(statusPrefix: string): LifecycleRule {
+  return { ID: STATUS_LIFECYCLE_RULE_ID, Filter: { Prefix: statusPrefix }, Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: 1 } };
+}
+
+/** Whether a rule as S3 answers it is exactly up's rule (no other action, no other filter). */
+function isStatusRule(rule: LifecycleRule | undefined, statusPrefix: string): boolean {
+  if (rule === undefined) return false;
+  const { ID, Filter, Status, NoncurrentVersionExpiration: nve, Prefix, ...others } = rule;
+  const filterKeys = Object.entries(Filter ?? {}).filter(([, v]) => v !== undefined).map(([k]) => k);
+  return ID === STATUS_LIFECYCLE_RULE_ID && Status === 'Enabled' && Prefix === undefined && filterKeys.join() === 'Prefix' && Filter?.Prefix === statusPrefix
+    && nve?.NoncurrentDays === 1 && nve.NewerNoncurrentVersions === undefined && Object.values(others).every((v) => v === undefined);
+}
+
+/** The plan's word for a missing or different status rule. */
+const LIFECYCLE_CHANGE = `lifecycle rule ${STATUS_LIFECYCLE_RULE_ID}`;
 
 /** One entry of ListObjectVersions: a version or a delete marker. */
 interface VersionEntry { readonly key: string; readonly versionId: string; readonly marker: boolean }
@@ -232,6 +262,22 @@ export function s3Resources(o: S3ResourceOptions): ProvisionResource[] {
   const enableVersioning = async (signal: AbortSignal): Promise<void> => {
     await session.call('s3:PutBucketVersioning', bucketArn, (abortSignal) => session.s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }), { abortSignal }), { signal });
   };
+  /** The bucket's lifecycle rules ([] when it has none). */
+  const lifecycleRules = async (signal: AbortSignal): Promise<LifecycleRule[]> => session.call('s3:GetLifecycleConfiguration', bucketArn, (abortSignal) => session.s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }), { abortSignal }), { signal })
+    .then((r) => r.Rules ?? [], (err: unknown) => {
+      if (isAwsError(err, 'NoSuchLifecycleConfiguration')) return [];
+      throw err;
+    });
+  /**
+   * Puts up's rule, keeping every other rule of the bucket as it is (a Put replaces the whole
+   * configuration, so the others are read first and sent back).
+   */
+  const putStatusRule = async (statusPrefix: string, signal: AbortSignal): Promise<void> => {
+    const others = (await lifecycleRules(signal)).filter((r) => r.ID !== STATUS_LIFECYCLE_RULE_ID);
+    await session.call('s3:PutLifecycleConfiguration', bucketArn, (abortSignal) => session.s3.send(new PutBucketLifecycleConfigurationCommand({
+      Bucket: bucket, LifecycleConfiguration: { Rules: [...others, statusLifecycleRule(statusPrefix)] },
+    }), { abortSignal }), { signal });
+  };
 
   const bucketResource: ProvisionResource = {
     kind: 's3-bucket', label: bucketLabel, dependsOn: [],
@@ -253,7 +299,12 @@ export function s3Resources(o: S3ResourceOptions): ProvisionResource[] {
         });
       if (!ownedBy(tags, cluster)) return { state: 'foreign', reason: `S3 bucket ${bucket} exists without the tag ${OWNER_TAG}=${cluster}`, fix };
       const versioning = await session.call('s3:GetBucketVersioning', bucketArn, (abortSignal) => session.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }), { abortSignal }), { signal });
-      return { state: 'owned', changes: versioning.Status === 'Enabled' ? [] : ['versioning'] };
+      const changes = versioning.Status === 'Enabled' ? [] : ['versioning'];
+      if (o.statusPrefix !== undefined) {
+        const rules = await lifecycleRules(signal);
+        if (!isStatusRule(rules.find((r) => r.ID === STATUS_LIFECYCLE_RULE_ID), o.statusPrefix)) changes.push(LIFECYCLE_CHANGE);
+      }
+      return { state: 'owned', changes };
     },
     create: async ({ signal }) => {
       // Tagged in the same call: a run killed right after it leaves a bucket up recognises.
@@ -262,8 +313,12 @@ export function s3Resources(o: S3ResourceOptions): ProvisionResource[] {
         CreateBucketConfiguration: { ...(session.region === 'us-east-1' ? {} : { LocationConstraint: session.region as BucketLocationConstraint }), Tags: ownershipTags(cluster) },
       }), { abortSignal }), { signal });
       await enableVersioning(signal);
+      if (o.statusPrefix !== undefined) await putStatusRule(o.statusPrefix, signal);
     },
-    update: (_changes, { signal }) => enableVersioning(signal),
+    update: async (changes, { signal }) => {
+      if (changes.includes('versioning')) await enableVersioning(signal);
+      if (changes.includes(LIFECYCLE_CHANGE) && o.statusPrefix !== undefined) await putStatusRule(o.statusPrefix, signal);
+    },
     ...bucketRemoval(o, () => bucketResource),
   };
 
