@@ -43,6 +43,8 @@ export interface DownOptions {
   readonly onPlan?: (plan: DownPlan, context: DownContext) => void;
   readonly onStep?: (step: DownStep) => void;
   readonly onEvent?: (event: CloudCallEvent) => void;
+  /** The session's call pace (the lab's tests give CALL_PACE_LAB). @default CALL_PACE_AWS */
+  readonly pace?: ProvisionSessionOptions['pace'];
 }
 
 export interface DownContext {
@@ -104,7 +106,7 @@ export async function down(options: DownOptions): Promise<DownResult> {
   const clock = options.clock ?? systemClock;
   const loaded = await loadSpecFile(options.specFile, { signal });
   const region = requireProvisionable(loaded.spec, options.specFile);
-  const session = new ProvisionSession({ region, endpoint: options.endpoint, credentials: options.credentials, onEvent: options.onEvent });
+  const session = new ProvisionSession({ region, endpoint: options.endpoint, credentials: options.credentials, onEvent: options.onEvent, pace: options.pace });
   try {
     const account = await session.account({ signal });
     // Down reads no package: the objects' content is not compared, only their ownership.

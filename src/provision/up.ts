@@ -29,6 +29,8 @@ export interface UpOptions {
   readonly onPlan?: (plan: ProvisionPlan, context: { readonly cluster: string; readonly account: string; readonly region: string }) => void;
   readonly onStep?: (step: PlanStep) => void;
   readonly onEvent?: (event: CloudCallEvent) => void;
+  /** The session's call pace (the lab's tests give CALL_PACE_LAB). @default CALL_PACE_AWS */
+  readonly pace?: ProvisionSessionOptions['pace'];
 }
 
 export interface UpResult {
@@ -65,7 +67,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
   const loaded = await loadSpecFile(options.specFile, { signal });
   const region = requireProvisionable(loaded.spec, options.specFile);
   const packageBytes = await readPackage(options.packageFile);
-  const session = new ProvisionSession({ region, endpoint: options.endpoint, credentials: options.credentials, onEvent: options.onEvent });
+  const session = new ProvisionSession({ region, endpoint: options.endpoint, credentials: options.credentials, onEvent: options.onEvent, pace: options.pace });
   try {
     const account = await session.account({ signal });
     const resources = await provisionResources({ spec: loaded.spec, specText: Buffer.from(loaded.text, 'utf8'), packageBytes, session, account,

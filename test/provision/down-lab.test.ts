@@ -29,6 +29,7 @@ import { DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, PutOb
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { startLab, stopLab, type LabHandle } from '../../src/lab/lab.js';
 import { up } from '../../src/provision/up.js';
+import { CALL_PACE_LAB } from '../../src/cloud/aws/provision/session.js';
 import { down, type DownResult } from '../../src/provision/down.js';
 import type { Clock } from '../../src/util/clock.js';
 import { OverlayError } from '../../src/util/errors.js';
@@ -129,7 +130,8 @@ const doneWrites = (requests: readonly Logged[]): string[] => writes(requests.fi
 
 /** up --yes from nothing: IAM (4), the bucket and its 2 objects, the group, 2 instances, and a VIP route per selected table; returns those tables, in up's order. */
 async function upIn(file: string): Promise<string[]> {
-  const r = await up({ specFile: file, packageFile, mode: 'apply', endpoint: lab.apiUrl, credentials: lab.adminCredentials, signal: AbortSignal.timeout(300_000) });
+  // The lab's pace (here and in downIn): the AWS one would make each run wait on the session's bucket, not on the API (the CLI runs below keep the AWS pace).
+  const r = await up({ specFile: file, packageFile, mode: 'apply', endpoint: lab.apiUrl, credentials: lab.adminCredentials, pace: CALL_PACE_LAB, signal: AbortSignal.timeout(300_000) });
   const created = r.applied?.created ?? [];
   const tables = created.flatMap((l) => /^VIP route 192\.168\.100\.10\/32 in route table (rtb-[0-9a-f]+)$/.exec(l)?.[1] ?? []);
   assert.ok(tables.length > 0 && created.length === 10 + tables.length, JSON.stringify(r.applied));
@@ -146,7 +148,7 @@ const EC2_WRITES = (tables: readonly string[]): string[] => ['TerminateInstances
 async function downIn(file: string, options: { mode?: 'plan' | 'apply'; force?: boolean; signal?: AbortSignal; clock?: Clock } = {}): Promise<{ result: DownResult; requests: Logged[] }> {
   const start = log.length;
   const result = await down({
-    specFile: file, mode: options.mode ?? 'apply', endpoint: lab.apiUrl, credentials: lab.adminCredentials, trafficRecheckMs: 200,
+    specFile: file, mode: options.mode ?? 'apply', endpoint: lab.apiUrl, credentials: lab.adminCredentials, trafficRecheckMs: 200, pace: CALL_PACE_LAB,
     signal: options.signal ?? AbortSignal.timeout(120_000), ...(options.force === undefined ? {} : { force: options.force }), ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   return { result, requests: log.slice(start) };

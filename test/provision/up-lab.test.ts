@@ -21,7 +21,7 @@ import { startLab, stopLab, type LabHandle } from '../../src/lab/lab.js';
 import { LAB_IMAGE_ID } from '../../src/lab/ec2/state.js';
 import { up, type UpResult } from '../../src/provision/up.js';
 import { provisionResources } from '../../src/cloud/aws/provision/kinds.js';
-import { ProvisionSession } from '../../src/cloud/aws/provision/session.js';
+import { CALL_PACE_LAB, ProvisionSession } from '../../src/cloud/aws/provision/session.js';
 import { nodeSubnets } from '../../src/provision/subnets.js';
 import { lbNodePolicy } from '../../src/cloud/aws/iam-policy.js';
 import { parseSpec } from '../../src/speclang/parse.js';
@@ -132,7 +132,8 @@ async function specFile(name: string, edit: (text: string) => string = (t) => t)
 /** Runs up with the lab's admin credentials (or `credentials`), returning its result and the API requests it made. */
 async function upIn(file: string, mode: 'plan' | 'apply', options: { credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }; signal?: AbortSignal } = {}): Promise<{ result: UpResult; requests: Logged[] }> {
   const start = log.length;
-  const result = await up({ specFile: file, packageFile, mode, endpoint: lab.apiUrl, credentials: options.credentials ?? lab.adminCredentials, signal: options.signal ?? AbortSignal.timeout(120_000) });
+  // The lab's pace: the AWS one would make each run wait on the session's bucket, not on the API (the CLI runs below keep the AWS pace).
+  const result = await up({ specFile: file, packageFile, mode, endpoint: lab.apiUrl, credentials: options.credentials ?? lab.adminCredentials, pace: CALL_PACE_LAB, signal: options.signal ?? AbortSignal.timeout(120_000) });
   return { result, requests: log.slice(start) };
 }
 
@@ -194,7 +195,7 @@ async function removeEc2(file: string): Promise<void> {
   const parsed = parseSpec(text, { file });
   assert.ok(parsed.ok);
   const spec = parsed.spec;
-  const session = new ProvisionSession({ region: lab.adminCredentials.region, endpoint: lab.apiUrl, credentials: lab.adminCredentials });
+  const session = new ProvisionSession({ region: lab.adminCredentials.region, endpoint: lab.apiUrl, credentials: lab.adminCredentials, pace: CALL_PACE_LAB });
   try {
     const signal = AbortSignal.timeout(300_000);
     const account = await session.account({ signal });

@@ -26,7 +26,29 @@ export interface ProvisionSessionOptions {
   readonly clock?: Clock;
   /** Undefined like absent: the commands pass their own options through as they are. */
   readonly onEvent?: ((event: CloudCallEvent) => void) | undefined;
+  /**
+   * The session's own pace (a token bucket every call takes from). Against AWS the default is
+   * right; the lab answers in milliseconds and throttles only when a test injects the fault, so
+   * its tests may give a faster pace (CALL_PACE_LAB) and not wait out the bucket on every call.
+   * Undefined like absent. @default CALL_PACE_AWS
+   */
+  readonly pace?: CallPace | undefined;
 }
+
+/** A client-side call pace: up to `capacity` calls at once, then `perSecond`. */
+export interface CallPace {
+  readonly capacity: number;
+  readonly perSecond: number;
+}
+
+/** Against AWS: IAM's and S3's limits are far above what up sends; the bucket only paces retries. */
+export const CALL_PACE_AWS: CallPace = { capacity: 20, perSecond: 10 };
+
+/**
+ * Against the lab (tests, benchmarks): its API answers a call in milliseconds, so the AWS pace
+ * would make a provisioning run wait on the bucket, not on the API.
+ */
+export const CALL_PACE_LAB: CallPace = { capacity: 500, perSecond: 500 };
 
 /**
  * Per call: the answer may take long (the package upload), so 120 s; retried (retryable errors
@@ -59,8 +81,8 @@ export class ProvisionSession {
     this.sts = new STSClient(common);
     this.region = options.region;
     this.#clock = options.clock ?? systemClock;
-    // IAM's and S3's limits are far above what up sends; the bucket only paces retries.
-    this.#bucket = new TokenBucket({ capacity: 20, refillPerSec: 10, clock: this.#clock });
+    const pace = options.pace ?? CALL_PACE_AWS;
+    this.#bucket = new TokenBucket({ capacity: pace.capacity, refillPerSec: pace.perSecond, clock: this.#clock });
     this.#onEvent = options.onEvent;
   }
 
