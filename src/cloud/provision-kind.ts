@@ -10,13 +10,15 @@
  * What a resource looks like now, from the caller's side:
  * - `absent`: nothing with its name exists (create it);
  * - `owned`: it exists and carries this cluster's ownership tag; `changes` lists what differs
- *   from the spec (empty: leave it alone);
+ *   from the spec (empty: leave it alone); `notes` what differs but up leaves as it is, because
+ *   changing it would interrupt service (an instance launched with another type, image or
+ *   address), each saying what the user can do: shown in the plan, never acted on;
  * - `foreign`: something with its name exists without the ownership tag (or is unreadable): it is
  *   never changed; `reason` says what was found and `fix` what the user can do.
  */
 export type ObservedResource =
   | { readonly state: 'absent' }
-  | { readonly state: 'owned'; readonly changes: readonly string[] }
+  | { readonly state: 'owned'; readonly changes: readonly string[]; readonly notes?: readonly string[] }
   | { readonly state: 'foreign'; readonly reason: string; readonly fix: string };
 
 export interface ProvisionResource {

@@ -25,6 +25,8 @@ export interface PlanStep {
   readonly reason?: string;
   /** What the user can do (`conflict`). */
   readonly fix?: string;
+  /** What differs but up leaves as it is (`leave`, `change`), each with what the user can do; absent when nothing. */
+  readonly notes?: readonly string[];
 }
 
 export interface ProvisionPlan {
@@ -37,7 +39,10 @@ function stepOf(resource: ProvisionResource, observed: ObservedResource): PlanSt
   const base = { kind: resource.kind, label: resource.label };
   switch (observed.state) {
     case 'absent': return { ...base, action: 'create', changes: [] };
-    case 'owned': return { ...base, action: observed.changes.length === 0 ? 'leave' : 'change', changes: observed.changes };
+    case 'owned': return {
+      ...base, action: observed.changes.length === 0 ? 'leave' : 'change', changes: observed.changes,
+      ...(observed.notes === undefined || observed.notes.length === 0 ? {} : { notes: observed.notes }),
+    };
     case 'foreign': return { ...base, action: 'conflict', changes: [], reason: observed.reason, fix: observed.fix };
   }
 }
@@ -118,6 +123,11 @@ export async function applyProvision(plan: ProvisionPlan, resources: readonly Pr
   return { created, changed, adopted };
 }
 
+/** The differences a plan leaves as they are (the steps' notes), in plan order. */
+export function planNotes(plan: ProvisionPlan): string[] {
+  return plan.steps.flatMap((s) => (s.notes ?? []).map((n) => `${s.label}: ${n}`));
+}
+
 /** The count of each action in a plan. */
 export function planCounts(plan: ProvisionPlan): Readonly<Record<StepAction, number>> {
   const counts: Record<StepAction, number> = { create: 0, change: 0, leave: 0, conflict: 0, blocked: 0 };
@@ -129,9 +139,9 @@ const MARK: Readonly<Record<StepAction, string>> = { create: '+ create  ', chang
 
 /** The plan as text lines, for a person. */
 export function formatPlan(plan: ProvisionPlan): string[] {
-  const lines = plan.steps.map((s) => {
+  const lines = plan.steps.flatMap((s) => {
     const extra = s.action === 'change' ? ` (${s.changes.join(', ')})` : s.action === 'conflict' ? `: ${s.reason ?? ''}. Fix: ${s.fix ?? ''}` : s.action === 'blocked' ? `: ${s.reason ?? ''}` : '';
-    return `  ${MARK[s.action]} ${s.label}${extra}`;
+    return [`  ${MARK[s.action]} ${s.label}${extra}`, ...(s.notes ?? []).map((n) => `      left as it is: ${n}`)];
   });
   if (plan.pending.length > 0) {
     lines.push('Not provisioned yet by this version of up (create them as docs/install.md describes):');

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ObservedResource, ProvisionResource } from '../../src/cloud/provision-kind.js';
-import { applyProvision, formatPlan, planCounts, planProvision } from '../../src/provision/engine.js';
+import { applyProvision, formatPlan, planCounts, planNotes, planProvision } from '../../src/provision/engine.js';
 import { OverlayError } from '../../src/util/errors.js';
 
 interface Thing {
@@ -95,6 +95,28 @@ void test('apply: creates and changes in order, each read back; a plan with noth
   assert.deepEqual(await applyProvision(again, rs, { signal }), { created: [], changed: [], adopted: [] });
   assert.deepEqual(calls, []);
   assert.deepEqual(formatPlan(again).at(-1), 'Plan: 0 to create, 0 to change, 3 left alone.');
+});
+
+void test('notes: what differs but up leaves as it is is shown under its step and never acted on; a change beside it is made', async () => {
+  const calls: string[] = [];
+  const note = 'i-1 runs with instance type t3.small, the spec says t3.medium. up does not replace a running node: ...';
+  const rs = [
+    resource('instance a', { state: { state: 'owned', changes: [], notes: [note] } }, calls),
+    resource('instance b', { state: { state: 'owned', changes: ['source/dest check on'], notes: [note] } }, calls),
+    resource('bucket c', { state: { state: 'owned', changes: [], notes: [] } }, calls),
+  ];
+  const plan = await planProvision(rs, [], { signal });
+  assert.deepEqual(plan.steps.map((s) => [s.action, s.notes]), [['leave', [note]], ['change', [note]], ['leave', undefined]]);
+  assert.deepEqual(formatPlan(plan), [
+    '  = leave    instance a', `      left as it is: ${note}`,
+    '  ~ change   instance b (source/dest check on)', `      left as it is: ${note}`,
+    '  = leave    bucket c',
+    'Plan: 0 to create, 1 to change, 2 left alone.',
+  ]);
+  assert.deepEqual(planNotes(plan), [`instance a: ${note}`, `instance b: ${note}`]);
+  calls.length = 0;
+  assert.deepEqual(await applyProvision(plan, rs, { signal }), { created: [], changed: ['instance b'], adopted: [] });
+  assert.deepEqual(calls, ['update instance b source/dest check on', 'observe instance b']);
 });
 
 void test('apply: a create that fails but finds the resource made (an earlier run\'s call landed) adopts it; otherwise the error stands', async () => {

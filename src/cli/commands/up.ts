@@ -1,4 +1,4 @@
-import { planCounts, formatPlan, type ProvisionPlan } from '../../provision/engine.js';
+import { planCounts, planNotes, formatPlan, type ProvisionPlan } from '../../provision/engine.js';
 import { up, type UpResult } from '../../provision/up.js';
 import { UserError } from '../../util/errors.js';
 import { parseCommandArgs, onePositional } from '../args.js';
@@ -34,6 +34,9 @@ function printOutcome(io: CliIo, result: UpResult, mode: 'plan' | 'apply'): void
   const c = planCounts(result.plan);
   if (c.conflict > 0) {
     io.out(`Nothing was changed: resolve the conflict${c.conflict === 1 ? '' : 's'} above, then run up again.`);
+  } else if (c.create + c.change === 0 && planNotes(result.plan).length > 0) {
+    const n = planNotes(result.plan).length;
+    io.out(`Nothing to do that up does by itself (no write call was made), but ${n} difference${n === 1 ? '' : 's'} above ${n === 1 ? 'is' : 'are'} left as ${n === 1 ? 'it is' : 'they are'}: see what each says to do.`);
   } else if (c.create + c.change === 0) {
     io.out('Nothing to do: everything up provisions is up to date (no write call was made).');
   } else if (mode === 'plan') {
@@ -68,7 +71,7 @@ export async function runUpCommand(argv: readonly string[], io: CliIo, signal: A
     io.out(JSON.stringify({
       cluster: result.cluster, account: result.account, region: result.region, mode,
       steps: result.plan.steps, notProvisioned: result.plan.pending, counts, applied: result.applied,
-      upToDate: counts.create + counts.change + counts.conflict + counts.blocked === 0,
+      upToDate: counts.create + counts.change + counts.conflict + counts.blocked === 0 && planNotes(result.plan).length === 0,
     }));
   } else {
     printOutcome(io, result, mode);

@@ -87,7 +87,8 @@ class NodeInstance implements ProvisionResource {
       if (i.SourceDestCheck !== false) changes.push('source/dest check on');
       const eni = primaryEni(i);
       if (eni !== undefined && tagValue(i.Tags, ENI_TAG) !== eni) changes.push(`record its interface ${eni} (tag ${ENI_TAG})`);
-      return { state: 'owned', changes };
+      const notes = this.#launchDrift(i);
+      return { state: 'owned', changes, ...(notes.length === 0 ? {} : { notes }) };
     }
     const holder = await this.#addressHolder(signal);
     if (holder !== undefined) {
@@ -103,6 +104,24 @@ class NodeInstance implements ProvisionResource {
 
   create({ signal }: { readonly signal: AbortSignal }): Promise<void> {
     return this.#launch(signal);
+  }
+
+  /**
+   * How the running instance differs from what the spec would launch now (type, image, the node's
+   * address): up does not replace a serving node by itself (replacing the master fails over, and
+   * a changed address changes the VRRP peers of the other node too), so each is a note saying how
+   * to replace it one node at a time.
+   */
+  #launchDrift(i: Instance): string[] {
+    const p = this.#o.spec.provision;
+    if (p === undefined) return [];
+    const drift: string[] = [];
+    if (i.InstanceType !== undefined && i.InstanceType !== p.instanceType) drift.push(`instance type ${i.InstanceType}, the spec says ${p.instanceType}`);
+    if (i.ImageId !== undefined && i.ImageId !== p.imageId) drift.push(`image ${i.ImageId}, the spec says ${p.imageId}`);
+    if (i.PrivateIpAddress !== undefined && i.PrivateIpAddress !== this.#address) drift.push(`address ${i.PrivateIpAddress}, the spec says ${this.#address}`);
+    if (drift.length === 0) return [];
+    const id = i.InstanceId ?? '';
+    return [`${id} runs with ${drift.join('; ')}. up does not replace a running node: replace the nodes one at a time, the backup first (overlay-lb status shows which is master): aws ec2 terminate-instances --instance-ids ${id}, then overlay-lb up again, and wait until the new node serves before the next`];
   }
 
   async update(_changes: readonly string[], { signal }: { readonly signal: AbortSignal }): Promise<void> {
