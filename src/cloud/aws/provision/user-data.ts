@@ -55,7 +55,9 @@ fetch_spec() {
     fi
   fi
   if [ -n "$spec_version" ]; then
-    s3get "$spec_key" "$1/spec.yaml" --version-id "$spec_version"
+    # --version-id=VALUE, one word: a version id may begin with "-" (S3's are opaque), which the
+    # CLI's parser would take for an option in two words.
+    s3get "$spec_key" "$1/spec.yaml" --version-id="$spec_version"
     log "spec fetched from s3://$bucket/$spec_key version $spec_version (the pointer of node $node)"
   else
     s3get "$spec_key" "$1/spec.yaml"
