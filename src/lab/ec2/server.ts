@@ -270,6 +270,11 @@ export async function startEc2Api(options: Ec2ApiOptions): Promise<Ec2Api> {
   const server = createServer((req, res) => {
     handle(req, res).catch(() => req.socket.destroy());
   });
+  // AWS's endpoints keep an idle connection open far longer than Node's default 5 s. With 5 s, a
+  // client that reuses a pooled connection after about 5 s idle races the server's close and gets
+  // ECONNRESET (the SDK retries it; the tests' clients, with one attempt, failed on it).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
