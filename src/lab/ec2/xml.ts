@@ -15,6 +15,14 @@ export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 }
 
+const XML_ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/** The text of element content in a request body: the five named entities and numeric references resolved. */
+export function unescapeXml(text: string): string {
+  return text.replace(/&(?:(amp|lt|gt|quot|apos)|#x([0-9a-fA-F]+)|#([0-9]+));/g, (_, name: string | undefined, hex: string | undefined, dec: string | undefined) =>
+    (name !== undefined ? XML_ENTITIES[name] ?? '' : String.fromCodePoint(hex !== undefined ? Number.parseInt(hex, 16) : Number(dec))));
+}
+
 /** A list of items: `<name><item>..</item>..</name>`, EC2's shape for every set. */
 export function itemSet(items: readonly XmlNode[]): XmlNode {
   return { item: items };

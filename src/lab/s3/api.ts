@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { VerifiedSigV4 } from '../ec2/sigv4.js';
-import { renderChildren, xmlDocument, type XmlNode } from '../ec2/xml.js';
+import { renderChildren, unescapeXml, xmlDocument, type XmlNode } from '../ec2/xml.js';
 import { S3ApiError, s3Errors } from './errors.js';
 import { etagMatches, type LabS3, type S3Bucket, type S3ObjectVersion, type VersioningStatus } from './model.js';
 import { decodePutBody } from './payload.js';
@@ -338,10 +338,6 @@ function listBucket(s3: LabS3, req: S3Request, options: { bucketName: string; bu
     CommonPrefixes: page.flatMap((r) => ('prefix' in r ? [{ Prefix: enc(r.prefix) }] : [])),
   });
 }
-
-const XML_ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-const unescapeXml = (text: string): string => text.replace(/&(?:(amp|lt|gt|quot|apos)|#x([0-9a-fA-F]+)|#([0-9]+));/g, (_, name: string | undefined, hex: string | undefined, dec: string | undefined) =>
-  (name !== undefined ? XML_ENTITIES[name] ?? '' : String.fromCodePoint(hex !== undefined ? Number.parseInt(hex, 16) : Number(dec))));
 
 /**
  * DeleteObjects and PutBucketLifecycleConfiguration require a checksum of the body: `Content-MD5`

@@ -9,7 +9,7 @@
  * https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketLifecycleConfiguration.html
  */
 import { randomBytes } from 'node:crypto';
-import type { XmlNode } from '../ec2/xml.js';
+import { unescapeXml, type XmlNode } from '../ec2/xml.js';
 import { s3Errors } from './errors.js';
 
 /** One rule as the lab keeps it. */
@@ -26,10 +26,6 @@ export interface LifecycleRule {
 
 /** S3's limit of rules per configuration. */
 export const LIFECYCLE_RULES_MAX = 1000;
-
-const XML_ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-const unescapeXml = (text: string): string => text.replace(/&(?:(amp|lt|gt|quot|apos)|#x([0-9a-fA-F]+)|#([0-9]+));/g, (_, name: string | undefined, hex: string | undefined, dec: string | undefined) =>
-  (name !== undefined ? XML_ENTITIES[name] ?? '' : String.fromCodePoint(hex !== undefined ? Number.parseInt(hex, 16) : Number(dec))));
 
 /** The child elements of an element's content, in order; anything else than elements and whitespace is MalformedXML. */
 function children(content: string): { name: string; body: string }[] {
