@@ -32,10 +32,11 @@ function printPlan(io: CliIo, plan: ProvisionPlan, context: { readonly cluster: 
 
 function printOutcome(io: CliIo, result: UpResult, mode: 'plan' | 'apply'): void {
   const c = planCounts(result.plan);
+  const notes = planNotes(result.plan).length;
   if (c.conflict > 0) {
     io.out(`Nothing was changed: resolve the conflict${c.conflict === 1 ? '' : 's'} above, then run up again.`);
-  } else if (c.create + c.change === 0 && planNotes(result.plan).length > 0) {
-    const n = planNotes(result.plan).length;
+  } else if (c.create + c.change === 0 && notes > 0) {
+    const n = notes;
     io.out(`Nothing to do that up does by itself (no write call was made), but ${n} difference${n === 1 ? '' : 's'} above ${n === 1 ? 'is' : 'are'} left as ${n === 1 ? 'it is' : 'they are'}: see what each says to do.`);
   } else if (c.create + c.change === 0) {
     io.out('Nothing to do: everything up provisions is up to date (no write call was made).');
