@@ -10,6 +10,14 @@ import type { Logger } from '../util/log.js';
 
 /** What the agent keeps in memory at most while the disk is slower than the pipe fills. */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/**
+ * How long the drain lets lines gather in the pipe after the first one arrives, before it reads
+ * them all at once. HAProxy writes each line with its own write(2): read as they come, a busy
+ * frontend (thousands of requests a second) woke the agent's event loop for every few lines and
+ * cost it a quarter of a core during a failover, when the claim needs it (docs/BENCHMARKS.md,
+ * "The access-log drain in batches"). 100 ms of lines fit the 1 MiB pipe up to about 10 MB/s.
+ */
+export const LOG_BATCH_MS = 100;
 /** A "line" without a newline this long is written as it is (keepalived, HAProxy never write one). */
 const MAX_LINE_BYTES = 64 * 1024;
 /** The pipe size asked for: Linux's `fs.pipe-max-size` default, allowed without CAP_SYS_RESOURCE. */
@@ -26,6 +34,8 @@ export interface DrainLogOptions {
   readonly keep: number;
   readonly signal: AbortSignal;
   readonly log: Logger;
+  /** Called once per batch read from the pipe, with its size (tests, observability). */
+  readonly onBatch?: (bytes: number) => void;
 }
 
 /**
@@ -42,7 +52,14 @@ export interface DrainLogOptions {
  * `fd_write_frag_line` tries the fd's exclusivity bit 200 times and gives up (EAGAIN), which
  * happens on a busy machine when the writing thread is descheduled in the middle of its write.
  * Lines written while no agent runs wait in the pipe for the next agent. On abort, what was read is written out before this resolves; an agent killed
- * with SIGKILL loses what it had read but not yet written (the lines of one read, milliseconds).
+ * with SIGKILL loses what it had read but not yet written (the lines of one batch, at most about
+ * `LOG_BATCH_MS`).
+ *
+ * Batches: the first line that arrives while the drain is idle stops the reading for
+ * `LOG_BATCH_MS` (the lines wait in the pipe), then everything in the pipe is read in one go
+ * (libuv reads until the pipe is empty, up to 2 MiB per wake-up) and written with one write. So the
+ * agent wakes about 10 times a second under any load instead of once per few lines, and an idle
+ * drain costs nothing (no timer while no line comes).
  */
 export async function drainLogFifo(options: DrainLogOptions): Promise<void> {
   await mkdir(dirname(options.file), { recursive: true, mode: 0o750 });
@@ -61,11 +78,38 @@ export async function drainLogFifo(options: DrainLogOptions): Promise<void> {
     wake = undefined;
     w?.();
   };
+  // Reading is paused for two reasons, each with its own flag: `held` while a batch gathers in the
+  // pipe, `full` while MAX_QUEUED_BYTES wait for the disk. It resumes when neither holds.
+  let held = false;
+  let full = false;
+  let burst = false;
+  let batchTimer: NodeJS.Timeout | undefined;
+  const flowIfFree = (): void => {
+    if (!held && !full && !closed) socket.resume();
+  };
+  const readBatch = (): void => {
+    batchTimer = undefined;
+    held = false;
+    burst = true;
+    flowIfFree();
+    // The poll phase between now and the check phase reads what the pipe holds; then the writer.
+    setImmediate(() => {
+      burst = false;
+      options.onBatch?.(queued);
+      notify();
+    });
+  };
   socket.on('data', (chunk: Buffer) => {
     queue.push(chunk);
     queued += chunk.length;
-    if (queued >= MAX_QUEUED_BYTES) socket.pause();
-    notify();
+    if (queued >= MAX_QUEUED_BYTES) {
+      full = true;
+      socket.pause();
+    }
+    if (burst || batchTimer !== undefined) return;
+    held = true;
+    socket.pause();
+    batchTimer = setTimeout(readBatch, LOG_BATCH_MS);
   });
   socket.on('error', (err) => {
     failure = err;
@@ -76,7 +120,10 @@ export async function drainLogFifo(options: DrainLogOptions): Promise<void> {
     closed = true;
     notify();
   });
-  const stop = (): void => void socket.destroy();
+  const stop = (): void => {
+    clearTimeout(batchTimer);
+    socket.destroy();
+  };
   options.signal.addEventListener('abort', stop, { once: true });
   const out = new RotatingFile(options);
   await out.open();
@@ -90,7 +137,10 @@ export async function drainLogFifo(options: DrainLogOptions): Promise<void> {
       }
       const data = Buffer.concat([pending, ...queue.splice(0)]);
       queued = 0;
-      if (socket.isPaused()) socket.resume();
+      if (full) {
+        full = false;
+        flowIfFree();
+      }
       const end = data.lastIndexOf(0x0a) + 1;
       const cut = end === 0 && data.length >= MAX_LINE_BYTES ? data.length : end;
       pending = data.subarray(cut);
@@ -99,6 +149,7 @@ export async function drainLogFifo(options: DrainLogOptions): Promise<void> {
     if (failure !== undefined && !options.signal.aborted) throw failure;
   } finally {
     options.signal.removeEventListener('abort', stop);
+    clearTimeout(batchTimer);
     socket.destroy();
     // A partial line read before a stop: its rest comes through the next agent, appended to it.
     if (pending.length > 0) await out.write(pending).catch(() => undefined);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LOG_PIPE_BYTES, drainLogFifo, enlargePipe } from '../../src/agent/log-file.js';
+import { LOG_BATCH_MS, LOG_PIPE_BYTES, drainLogFifo, enlargePipe } from '../../src/agent/log-file.js';
 import { runCommand } from '../../src/util/exec.js';
 import { createLogger } from '../../src/util/log.js';
 
@@ -101,4 +101,28 @@ void test('lines written while no drain runs wait in the pipe (enlarged to 1 MiB
   ac.abort();
   await run;
   assert.equal(await readFile(file, 'utf8'), text);
+});
+
+void test('batches: lines written one write(2) each, as HAProxy does, arrive whole and in order, and the drain reads at most once per LOG_BATCH_MS', async (t) => {
+  const { fifo, file } = await setup(t);
+  const ac = new AbortController();
+  const batches: number[] = [];
+  const run = drainLogFifo({ fifo, file, maxBytes: 64 * MIB, keep: 1, signal: ac.signal, log: createLogger({ write: () => undefined }), onBatch: (bytes) => batches.push(bytes) });
+  // Another process writes 20,000 lines of 200 bytes, one write each, in bursts of 500 with a
+  // pause between (about 1.5 s in all on a quiet machine).
+  const COUNT = 20_000;
+  const script = 'open(my $f, ">>", $ARGV[0]) or die; for my $b (0..39) { for my $i ($b*500..$b*500+499) { my $h = "$i "; syswrite($f, $h . ("x" x (199 - length $h)) . "\\n") } select(undef, undef, undef, 0.03) }';
+  const started = Date.now();
+  const r = await runCommand(['perl', '-e', script, fifo], { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, r.stderr);
+  await waitEnd(file, line(COUNT - 1, 200));
+  const elapsed = Date.now() - started;
+  ac.abort();
+  await run;
+  const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, COUNT, 'every line, once');
+  assert.ok(lines.every((l, i) => l === line(i, 200).slice(0, -1)), 'whole lines, in order');
+  // Timers fire late, never early: however busy the machine, a batch needs LOG_BATCH_MS of its own.
+  assert.ok(batches.length <= Math.floor(elapsed / LOG_BATCH_MS) + 1, `${batches.length} batches in ${elapsed} ms`);
+  assert.ok(batches.length < COUNT / 100, `${batches.length} batches for ${COUNT} lines`);
 });
