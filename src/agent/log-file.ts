@@ -64,96 +64,128 @@ export interface DrainLogOptions {
 export async function drainLogFifo(options: DrainLogOptions): Promise<void> {
   await mkdir(dirname(options.file), { recursive: true, mode: 0o750 });
   const fd = await promisify(open)(options.fifo, constants.O_RDWR | constants.O_NONBLOCK);
-  const socket = new Socket({ fd, readable: true, writable: false });
+  const reader = new BatchedPipe(new Socket({ fd, readable: true, writable: false }), options.onBatch);
   await enlargePipe(options.fifo, LOG_PIPE_BYTES, options).catch((err: unknown) => {
     options.log.warn({ event: 'log-pipe-size', fifo: options.fifo, err }, 'could not enlarge the log pipe: it holds 64 KiB (HAProxy counts lines it could not write)');
   });
-  const queue: Buffer[] = [];
-  let queued = 0;
-  let closed = false;
-  let failure: Error | undefined;
-  let wake: (() => void) | undefined;
-  const notify = (): void => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  // Reading is paused for two reasons, each with its own flag: `held` while a batch gathers in the
-  // pipe, `full` while MAX_QUEUED_BYTES wait for the disk. It resumes when neither holds.
-  let held = false;
-  let full = false;
-  let burst = false;
-  let batchTimer: NodeJS.Timeout | undefined;
-  const flowIfFree = (): void => {
-    if (!held && !full && !closed) socket.resume();
-  };
-  const readBatch = (): void => {
-    batchTimer = undefined;
-    held = false;
-    burst = true;
-    flowIfFree();
-    // The poll phase between now and the check phase reads what the pipe holds; then the writer.
-    setImmediate(() => {
-      burst = false;
-      options.onBatch?.(queued);
-      notify();
-    });
-  };
-  socket.on('data', (chunk: Buffer) => {
-    queue.push(chunk);
-    queued += chunk.length;
-    if (queued >= MAX_QUEUED_BYTES) {
-      full = true;
-      socket.pause();
-    }
-    if (burst || batchTimer !== undefined) return;
-    held = true;
-    socket.pause();
-    batchTimer = setTimeout(readBatch, LOG_BATCH_MS);
-  });
-  socket.on('error', (err) => {
-    failure = err;
-    closed = true;
-    notify();
-  });
-  socket.on('close', () => {
-    closed = true;
-    notify();
-  });
-  const stop = (): void => {
-    clearTimeout(batchTimer);
-    socket.destroy();
-  };
+  const stop = (): void => reader.stop();
   options.signal.addEventListener('abort', stop, { once: true });
   const out = new RotatingFile(options);
   await out.open();
   let pending: Buffer = Buffer.alloc(0);
   try {
     for (;;) {
-      if (queue.length === 0) {
-        if (closed) break;
-        await new Promise<void>((resolve) => (wake = resolve));
-        continue;
-      }
-      const data = Buffer.concat([pending, ...queue.splice(0)]);
-      queued = 0;
-      if (full) {
-        full = false;
-        flowIfFree();
-      }
+      const chunks = await reader.next();
+      if (chunks === null) break;
+      const data = Buffer.concat([pending, ...chunks]);
       const end = data.lastIndexOf(0x0a) + 1;
       const cut = end === 0 && data.length >= MAX_LINE_BYTES ? data.length : end;
       pending = data.subarray(cut);
       if (cut > 0) await out.write(data.subarray(0, cut));
     }
-    if (failure !== undefined && !options.signal.aborted) throw failure;
+    if (reader.failure !== undefined && !options.signal.aborted) throw reader.failure;
   } finally {
     options.signal.removeEventListener('abort', stop);
-    clearTimeout(batchTimer);
-    socket.destroy();
+    reader.stop();
     // A partial line read before a stop: its rest comes through the next agent, appended to it.
     if (pending.length > 0) await out.write(pending).catch(() => undefined);
     await out.close();
+  }
+}
+
+/**
+ * A pipe read in batches (see `drainLogFifo`). Reading is paused for two reasons, each with its own
+ * flag: `#held` while a batch gathers in the pipe, `#full` while MAX_QUEUED_BYTES wait for the
+ * writer. It resumes when neither holds.
+ */
+class BatchedPipe {
+  readonly #socket: Socket;
+  readonly #onBatch: ((bytes: number) => void) | undefined;
+  #queue: Buffer[] = [];
+  #queued = 0;
+  #closed = false;
+  #held = false;
+  #full = false;
+  #burst = false;
+  #timer: NodeJS.Timeout | undefined;
+  #wake: (() => void) | undefined;
+  failure: Error | undefined;
+
+  constructor(socket: Socket, onBatch: ((bytes: number) => void) | undefined) {
+    this.#socket = socket;
+    this.#onBatch = onBatch;
+    socket.on('data', (chunk: Buffer) => this.#data(chunk));
+    socket.on('error', (err) => {
+      this.failure = err;
+      this.#close();
+    });
+    socket.on('close', () => this.#close());
+  }
+
+  /** The chunks read since the last call, once a batch is complete; null once the pipe is closed and everything was taken. */
+  async next(): Promise<Buffer[] | null> {
+    for (;;) {
+      const gathering = (this.#timer !== undefined || this.#burst) && !this.#full && !this.#closed;
+      if (this.#queue.length > 0 && !gathering) break;
+      if (this.#queue.length === 0 && this.#closed) return null;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    const chunks = this.#queue;
+    this.#queue = [];
+    this.#queued = 0;
+    if (this.#full) {
+      this.#full = false;
+      this.#flowIfFree();
+    }
+    return chunks;
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#socket.destroy();
+  }
+
+  #data(chunk: Buffer): void {
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+    if (this.#queued >= MAX_QUEUED_BYTES) {
+      this.#full = true;
+      this.#socket.pause();
+      this.#notify();
+    }
+    if (this.#burst || this.#timer !== undefined) return;
+    this.#held = true;
+    this.#socket.pause();
+    this.#timer = setTimeout(() => this.#readBatch(), LOG_BATCH_MS);
+  }
+
+  #readBatch(): void {
+    this.#timer = undefined;
+    this.#held = false;
+    this.#burst = true;
+    this.#flowIfFree();
+    // The poll phase between now and the check phase reads what the pipe holds; then the writer.
+    setImmediate(() => {
+      this.#burst = false;
+      this.#onBatch?.(this.#queued);
+      this.#notify();
+    });
+  }
+
+  #flowIfFree(): void {
+    if (!this.#held && !this.#full && !this.#closed) this.#socket.resume();
+  }
+
+  #close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#notify();
+  }
+
+  #notify(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
   }
 }
 
