@@ -12,7 +12,7 @@
  */
 import { stringify } from 'yaml';
 import { checkRegexSubset } from '../../src/speclang/regex-subset.js';
-import { LOG_FORMAT_VARIABLES, logFormatCheck } from '../../src/speclang/strings.js';
+import { LOG_FORMAT_VARIABLES, logFormatCheck, logFormatVariables } from '../../src/speclang/strings.js';
 import { mulberry32 } from '../../src/util/mulberry32.js';
 
 /** A seeded picker over mulberry32. */
@@ -416,7 +416,9 @@ function logFormat(rng: Rng, http: boolean): string {
   const variables = Object.entries(LOG_FORMAT_VARIABLES).filter(([, httpOnly]) => http || !httpOnly).map(([name]) => name);
   for (let attempt = 0; attempt < 20; attempt++) {
     const f = Array.from({ length: rng.int(1, 8) }, () => (rng.chance(0.5) ? `%${rng.chance(0.2) ? rng.pick(['{+Q}', '{+X}', '{+Q,+E}', '{-Q}']) : ''}${rng.pick(variables)}` : rng.pick([...LOG_LITERALS, ...(http ? ['%[dst]'] : [])]))).join(rng.pick(['', ' ', '-', '|']));
-    if (f.trim() !== '' && logFormatCheck(f) === undefined) return f;
+    // Joined parts can make another variable than the one picked (`%T` then `a=b` reads as `%Ta`),
+    // so the mode check reads the variables of the whole format, as validate does.
+    if (f.trim() !== '' && logFormatCheck(f) === undefined && (http || logFormatVariables(f).every((name) => LOG_FORMAT_VARIABLES[name] !== true))) return f;
   }
   return '%ci:%cp';
 }
