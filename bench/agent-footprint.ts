@@ -22,6 +22,11 @@
  * each replaces its entry (by label) in `--out` (default bench/results/agent-footprint.json), so
  * variants measured in separate runs (before/after a change) land side by side in one file.
  * `--report-only` prints the Markdown table of the file; `--keep-logs DIR` keeps the agents' logs.
+ * `--cold` drops the executable's page cache (sync, then `dd iflag=nocache count=0`) before each
+ * variant's lab starts: its pages then come from disk as after a boot. Without it, a file just
+ * written (postject, dpkg-deb -x, a copy) may be cached in large folios, which Linux >= 6.18 maps
+ * whole on a fault: the same program then shows up to ~30 MiB more file-backed RSS (measured with
+ * an empty single executable: 31.7 MiB cold, 48.8 MiB right after postject wrote it).
  * Nothing is sent to the network: the lab's namespaces only, and reads of /proc.
  */
 import { execFileSync } from 'node:child_process';
@@ -46,6 +51,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results/agent-footprint.json' },
     'report-only': { type: 'boolean', default: false },
     'keep-logs': { type: 'string' },
+    cold: { type: 'boolean', default: false },
   },
 });
 const log = (msg: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -169,6 +175,13 @@ async function measureVariant(variant: (typeof variants)[number], signal: AbortS
   const nodes = spec.cluster.nodes.map((n) => n.name);
   const startedAt = new Date().toISOString();
   const load0 = loadavg()[0]!;
+  if (values.cold === true) {
+    // The file the agent's process maps: the executable, or the pinned node running dist.
+    const file = variant.command?.executable ?? process.execPath;
+    execFileSync('sync', [file]);
+    execFileSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+    log(`${variant.label}: page cache of ${file} dropped`);
+  }
   log(`${variant.label}: starting the lab (${variant.command?.executable ?? 'this build on the pinned Node'})`);
   const lab = await startLab({ specFile, azs: 2, prefix: `olblean${process.pid % 1000}`, nodes: true, signal, ...(variant.command === undefined ? {} : { agentCommand: variant.command }) });
   try {
@@ -245,6 +258,7 @@ async function measureVariant(variant: (typeof variants)[number], signal: AbortS
     return {
       label: variant.label, agent: variant.command?.executable ?? 'dist (this build on the pinned Node)', version, date: startedAt, node: process.version, cpus: cpus().length,
       seconds: Math.round(elapsedMs / 1000), settleSeconds: SETTLE, loadAverage: [load0, loadavg()[0]!], roles: Object.fromEntries(nodes.map((n) => [n, roleOf(n)])), processes,
+      ...(values.cold === true ? { executableCache: 'dropped' as const } : {}),
     };
   } finally {
     await lab.close();

@@ -44,6 +44,13 @@ export interface VariantResult {
   readonly loadAverage: readonly [number, number];
   /** master/backup by node name (the preferred node holds the routes). */
   readonly roles: Readonly<Record<string, string>>;
+  /**
+   * `dropped`: the executable's page cache was dropped before the lab started (`--cold`), so its
+   * pages came from disk as after a boot; absent: as found (a file just written, e.g. by postject
+   * or an extraction, may sit in the cache in large folios, which this kernel maps whole: more
+   * file-backed RSS for the same program).
+   */
+  readonly executableCache?: 'dropped';
   readonly processes: readonly ProcessFootprint[];
 }
 
@@ -67,7 +74,7 @@ export function footprintTable(results: FootprintResults): string {
       const ha = p('haproxy');
       if (agent === undefined || ka === undefined || ha === undefined) continue;
       const heap = agent.heapUsedBytes === undefined || agent.heapUsedBytes === null ? '?' : `${(agent.heapUsedBytes / 1048576).toFixed(1)} MiB`;
-      lines.push(`| ${v.label} | ${node} (${v.roles[node]}) | ${mib(agent.rssKiB)} (${mib(agent.anonKiB)} + ${mib(agent.fileKiB)}) | ${agent.cpuPercent.toFixed(2)}% (${((agent.cpuPercent * agent.userCpuMs) / Math.max(1, agent.cpuMs)).toFixed(2)} + ${((agent.cpuPercent * (agent.cpuMs - agent.userCpuMs)) / Math.max(1, agent.cpuMs)).toFixed(2)}) | ${heap} | ` +
+      lines.push(`| ${v.label}${v.executableCache === 'dropped' ? ' (cold)' : ''} | ${node} (${v.roles[node]}) | ${mib(agent.rssKiB)} (${mib(agent.anonKiB)} + ${mib(agent.fileKiB)}) | ${agent.cpuPercent.toFixed(2)}% (${((agent.cpuPercent * agent.userCpuMs) / Math.max(1, agent.cpuMs)).toFixed(2)} + ${((agent.cpuPercent * (agent.cpuMs - agent.userCpuMs)) / Math.max(1, agent.cpuMs)).toFixed(2)}) | ${heap} | ` +
         `${mib(ka.rssKiB)} MiB / ${ka.cpuPercent.toFixed(2)}% | ${mib(ha.rssKiB)} MiB / ${ha.cpuPercent.toFixed(2)}% | ${v.loadAverage[0].toFixed(1)} -> ${v.loadAverage[1].toFixed(1)} |`);
     }
   }
