@@ -145,6 +145,10 @@ export async function startE2eLab(t: TestContext, edits: SpecEdits = {}, setup: 
           const text = await readFile(join(nodeRunDir(labDir, node), file), 'utf8').catch(() => '(missing)');
           parts.push(`--- ${node} ${file}\n${text.split('\n').slice(-lines).join('\n')}`);
         }
+        // Which node reset connections, and what the handoff marked: the namespace's own counters.
+        const counters = await lab.exec(node, ['nstat', '-az', ...TCP_COUNTERS], { signal: AbortSignal.timeout(10_000), allowFailure: true }).catch((err: Error) => ({ stdout: `(nstat: ${err.message})` }));
+        const mangle = await lab.exec(node, ['iptables', '-w', '5', '-t', 'mangle', '-L', '-v', '-n', '-x'], { signal: AbortSignal.timeout(10_000), allowFailure: true }).catch((err: Error) => ({ stdout: `(iptables: ${err.message})` }));
+        parts.push(`--- ${node} TCP counters since the lab started\n${counters.stdout.trim()}`, `--- ${node} iptables -t mangle\n${mangle.stdout.trim()}`);
       }
       return parts.join('\n');
     },
@@ -165,6 +169,9 @@ export async function startE2eLab(t: TestContext, edits: SpecEdits = {}, setup: 
   await waitFor(e2e, `a request to ${e2e.serviceHost} answered by lb-a`, async () => (await answeredBy(e2e, 'az-a')) === 'lb-a');
   return e2e;
 }
+
+/** The kernel's TCP counters a failure dump shows per LB node (`nstat`: RSTs sent and why). */
+const TCP_COUNTERS = ['TcpOutRsts', 'TcpExtTCPAbortOnData', 'TcpExtTCPAbortOnClose', 'TcpExtTCPAbortOnTimeout', 'TcpExtTCPAbortOnLinger', 'TcpExtTCPAbortFailed', 'TcpExtTCPChallengeACK', 'TcpExtTW', 'TcpExtTCPTimeWaitOverflow', 'TcpExtListenDrops'];
 
 /** Where `OVERLAY_LB_TEST_KEEP_LOGS=DIR` keeps each lab test's logs (unset: nothing kept). */
 export const KEEP_LOGS_ENV = 'OVERLAY_LB_TEST_KEEP_LOGS';
