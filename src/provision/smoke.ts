@@ -188,7 +188,14 @@ export async function smokeRun(options: SmokeOptions): Promise<SmokeReport> {
     const firstAnswer = await step('client answered', () => waitUntil(`the client's first answer from ${url} (its console output; on AWS it lags)`, async () => summarizeClient(await readClient()).firstAnswerAt ?? undefined), (at) => `first answer at ${new Date(at).toISOString()}`);
     client = { instanceId: clientId, subnetId, url, firstAnswerMs: firstAnswer - launchedAt, summary: summarizeClient(clientLog) };
 
-    const master = await step('master found', () => waitUntil('every VIP route at one node', async () => routedNode(await liveNodes(acct))), (m) => `${m.node} (${m.instanceId}) holds every VIP route`);
+    // The preferred node (the highest priority): the node whose agent starts first holds the routes
+    // until the preferred one takes them over after the preempt delay, and terminating a node in
+    // the middle of that would time a failback and a failover at once.
+    const preferred = [...spec.cluster.nodes].sort((a, b) => b.priority - a.priority)[0]?.name ?? '';
+    const master = await step('master found', () => waitUntil(`every VIP route at ${preferred}, the preferred node (until its preempt delay has passed, the node that booted first may hold them)`, async () => {
+      const n = await routedNode(await liveNodes(acct));
+      return n?.node === preferred ? n : undefined;
+    }), (m) => `${m.node} (${m.instanceId}) holds every VIP route`);
     const terminatedAt = clock.now();
     await step('master terminated', () => terminateInstances(session, [master.instanceId], { signal }), () => `TerminateInstances ${master.instanceId} at ${new Date(terminatedAt).toISOString()}`);
     const other = await step('routes moved', () => waitUntil('every VIP route at another node', async () => {
