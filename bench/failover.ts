@@ -15,7 +15,8 @@
  *
  * The spec is examples/demo.yaml with preemptDelay 2s (instead of 10s) to keep trials short.
  * Usage (root): node dist/bench/failover.js [--quick] [--trials N] [--baseline-trials N] [--soak-minutes N] [--out FILE] [--report-only] [--skip ours,baseline,convergence] [--faults a,b] [--agent-exec PATH]
- * (--faults runs only those faults, e.g. az-blackhole, to look into one: the JSON is written, docs/BENCHMARKS.md is not.)
+ * (--faults runs only those faults, e.g. az-blackhole, to look into one: the JSON is written, docs/BENCHMARKS.md is not;
+ * likewise with --skip or another --out: only the full run writes the Failover section and its plots.)
  * Defaults: full 20 trials (baseline 5), soak 10 min, about 45 min; --quick 3 (baseline 1), soak 1 min, about 8 min.
  * Traffic stays inside the lab's namespaces; every phase is bounded in count and time.
  */
@@ -36,6 +37,7 @@ import { FAULTS, runTrial, summarize, waitRoutes, type FaultName, type SystemUnd
 import { writeFailoverReport, type FailoverResults } from './lib/failover-report.js';
 import type { WrkResult } from './lib/wrk.js';
 
+const DEFAULT_OUT = 'bench/results/failover.json';
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -43,7 +45,7 @@ const { values } = parseArgs({
     'baseline-trials': { type: 'string' },
     'soak-minutes': { type: 'string' },
     switchovers: { type: 'string' },
-    out: { type: 'string', default: 'bench/results/failover.json' },
+    out: { type: 'string', default: DEFAULT_OUT },
     'report-only': { type: 'boolean', default: false },
     skip: { type: 'string', default: '' },
     faults: { type: 'string' },
@@ -342,7 +344,9 @@ function percentilePick(v: readonly number[], p: number): number {
 
 results.meta.durationS = Math.round((Date.now() - started) / 1000);
 await writeFile(values.out, `${JSON.stringify(results, null, 2)}\n`);
-if (ONLY.length === FAULTS.length) await writeFailoverReport(results, { docsDir: 'docs' });
-else log('docs/BENCHMARKS.md not written: only some faults ran (--faults)');
+// The Failover section of docs/BENCHMARKS.md (and its plots) is the full run's: a run with some
+// faults, a part skipped or its JSON elsewhere is a side run and leaves them as they are.
+if (ONLY.length === FAULTS.length && SKIP.size === 0 && values.out === DEFAULT_OUT) await writeFailoverReport(results, { docsDir: 'docs' });
+else log('docs/BENCHMARKS.md not written: a partial run (--faults, --skip or --out)');
 await rm(work, { recursive: true, force: true });
 log(`done in ${results.meta.durationS} s: ${values.out}`);
