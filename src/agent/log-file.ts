@@ -94,9 +94,9 @@ export async function drainLogFifo(options: DrainLogOptions): Promise<void> {
 }
 
 /**
- * A pipe read in batches (see `drainLogFifo`). Reading is paused for two reasons, each with its own
- * flag: `#held` while a batch gathers in the pipe, `#full` while MAX_QUEUED_BYTES wait for the
- * writer. It resumes when neither holds.
+ * A pipe read in batches (see `drainLogFifo`). Reading is paused for two reasons: while a batch
+ * gathers in the pipe (`#timer` set), and while MAX_QUEUED_BYTES wait for the writer (`#full`). It
+ * resumes when neither holds.
  */
 class BatchedPipe {
   readonly #socket: Socket;
@@ -104,7 +104,6 @@ class BatchedPipe {
   #queue: Buffer[] = [];
   #queued = 0;
   #closed = false;
-  #held = false;
   #full = false;
   #burst = false;
   #timer: NodeJS.Timeout | undefined;
@@ -154,14 +153,12 @@ class BatchedPipe {
       this.#notify();
     }
     if (this.#burst || this.#timer !== undefined) return;
-    this.#held = true;
     this.#socket.pause();
     this.#timer = setTimeout(() => this.#readBatch(), LOG_BATCH_MS);
   }
 
   #readBatch(): void {
     this.#timer = undefined;
-    this.#held = false;
     this.#burst = true;
     this.#flowIfFree();
     // The poll phase between now and the check phase reads what the pipe holds; then the writer.
@@ -173,7 +170,7 @@ class BatchedPipe {
   }
 
   #flowIfFree(): void {
-    if (!this.#held && !this.#full && !this.#closed) this.#socket.resume();
+    if (this.#timer === undefined && !this.#full && !this.#closed) this.#socket.resume();
   }
 
   #close(): void {
