@@ -308,6 +308,12 @@ export function createKernelDataPath(plan: LabPlan): KernelDataPath {
         case 'route-changed': {
           const r = event as Extract<DataPathEvent, { type: 'route-changed'; routeTableId: string }>;
           const tableNumber = tableNumberOf(r.routeTableId);
+          if (r.target !== null && 'gatewayId' in r.target && r.target.gatewayId.startsWith('vgw-')) {
+            // A virtual private gateway: the lab has no VPN behind it, and AWS drops what it cannot send.
+            const blackhole = ['route', 'replace', 'blackhole', r.destinationCidrBlock, 'table', String(tableNumber)];
+            await serial(async () => void (await runCommand(ipIn(router, blackhole), options)));
+            return;
+          }
           // Internet gateway routes: every kernel table already reaches the internet side (topology.ts).
           if (r.target !== null && !('networkInterfaceId' in r.target)) return;
           if (r.target !== null) await replaceRouteBatched({ tableNumber, destinationCidrBlock: r.destinationCidrBlock, target: r.target }, options);

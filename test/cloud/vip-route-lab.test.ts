@@ -60,8 +60,9 @@ backends:
   assert.deepEqual([oldA, foreign].map((i) => [cloud.view().instances[i.instanceId]?.state, cloud.view().networkInterfaces[i.networkInterfaceId]]), [['terminated', undefined], ['terminated', undefined]]);
   const route = (table: string): { target: unknown; state: string } | undefined => {
     const world = cloud.view();
-    const r = world.routeTables[table]?.routes.find((x) => x.destinationCidrBlock === cidr);
-    return r === undefined ? undefined : { target: r.target, state: routeState(world, r) };
+    const t = world.routeTables[table];
+    const r = t?.routes.find((x) => x.destinationCidrBlock === cidr);
+    return r === undefined || t === undefined ? undefined : { target: r.target, state: routeState(world, r, t) };
   };
   assert.deepEqual([route(ids.routeTableA)?.state, route(ids.routeTableB)?.state], ['blackhole', 'blackhole']);
   // ... and lb-a's replacement running.

@@ -215,6 +215,37 @@ scenarios.push(['a spec whose VIP lies inside the VPC (its vpcCidrs narrower tha
   assert.equal(r.checks.find((c) => c.id === 'vpc-cidrs')?.status, 'warn');
 }]);
 
+scenarios.push(['an on-premises network behind a virtual private gateway holds the VIP: the route to it is named; removing it fixes doctor', async () => {
+  const { aws } = world;
+  const url = world.bare.lab.apiUrl;
+  const cli = async (args: readonly string[]): Promise<string> => {
+    const r = await aws.run([...args, '--endpoint-url', url, '--output', 'text']);
+    assert.equal(r.code, 0, `aws ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const vgw = await cli(['ec2', 'create-vpn-gateway', '--type', 'ipsec.1', '--query', 'VpnGateway.VpnGatewayId']);
+  await cli(['ec2', 'attach-vpn-gateway', '--vpn-gateway-id', vgw, '--vpc-id', world.spec.cluster.cloud.vpcId!]);
+  // A client subnet's table sends the on-premises 192.168.0.0/16 (where the spec's VIP lies) to the VPN.
+  const client = world.bare.lab.plan.routeTables.find((t) => !t.main && t.id !== world.bare.lab.plan.subnets.find((s) => s.role === 'lb')!.routeTableId)!;
+  await cli(['ec2', 'create-route', '--route-table-id', client.id, '--destination-cidr-block', '192.168.0.0/16', '--gateway-id', vgw]);
+  await world.bare.lab.settled();
+  // The router drops it (no VPN behind the gateway); the VIP's /32 stays the more specific route.
+  const kernel = await world.bare.lab.exec('router', ['ip', 'route', 'show', 'table', String(client.tableNumber)], { signal: AbortSignal.timeout(10_000) });
+  assert.match(kernel.stdout, /^blackhole 192\.168\.0\.0\/16/m);
+  const r = await doctor(world.specFile);
+  assert.equal(r.code, 1);
+  assert.deepEqual(notPassing(r), ['fail vip-outside 192.168.100.10']);
+  const vip = r.checks.find((c) => c.id === 'vip-outside')!;
+  assert.equal(vip.message.split(':')[0], `the VIP 192.168.100.10 lies inside 192.168.0.0/16 (a network reached through ${vgw} (route table ${client.id}))`);
+  assert.match(vip.fix ?? '', /^change cluster\.vip to an address outside every VPC, peered and on-premises network/);
+  await cli(['ec2', 'delete-route', '--route-table-id', client.id, '--destination-cidr-block', '192.168.0.0/16']);
+  await cli(['ec2', 'detach-vpn-gateway', '--vpn-gateway-id', vgw, '--vpc-id', world.spec.cluster.cloud.vpcId!]);
+  await cli(['ec2', 'delete-vpn-gateway', '--vpn-gateway-id', vgw]);
+  await world.bare.lab.settled();
+  assert.doesNotMatch((await world.bare.lab.exec('router', ['ip', 'route', 'show', 'table', String(client.tableNumber)], { signal: AbortSignal.timeout(10_000) })).stdout, /192\.168\.0\.0\/16/);
+  assert.deepEqual(notPassing(await doctor(world.specFile)), []);
+}]);
+
 scenarios.push(['operator credentials without ec2:ReplaceRoute: the table with the VIP route is named with that exact action', async () => {
   const cloud = world.bare.lab.controller.cloud;
   cloud.putRolePolicy('doctor-no-replace', { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }, { Effect: 'Deny', Action: 'ec2:ReplaceRoute', Resource: '*' }] });

@@ -13,6 +13,7 @@ import {
 } from './state.js';
 import { itemSet, tagSet, type XmlNode } from './xml.js';
 import { SECURITY_GROUP_ACTIONS } from './security-group-actions.js';
+import { VPN_GATEWAY_ACTIONS } from './vpn-gateway-actions.js';
 import { inVpc, type ActionContext, type ActionHandler } from './action-context.js';
 
 export type { ActionContext, ActionHandler } from './action-context.js';
@@ -73,7 +74,7 @@ function routeTableXml(cloud: LabCloud, world: Readonly<World>, t: RouteTableDat
         instanceId: eni?.attachment?.instanceId,
         instanceOwnerId: eni?.attachment === null || eni === undefined ? undefined : cloud.accountId,
         networkInterfaceId: target.kind === 'eni' ? target.networkInterfaceId : undefined,
-        state: routeState(world, r), origin: r.origin,
+        state: routeState(world, r, t), origin: r.origin,
       };
     })),
     associationSet: itemSet(t.associations.map((a) => ({
@@ -193,7 +194,7 @@ const routeTableFields = (cloud: LabCloud, world: Readonly<World>): FilterFields
   'route.instance-id': (t) => t.routes.map((r) => (r.target.kind === 'eni' ? world.networkInterfaces[r.target.networkInterfaceId]?.attachment?.instanceId : undefined)),
   'route.gateway-id': (t) => t.routes.map((r) => (r.target.kind === 'local' ? 'local' : r.target.kind === 'gateway' ? r.target.gatewayId : undefined)),
   'route.origin': (t) => t.routes.map((r) => r.origin),
-  'route.state': (t) => t.routes.map((r) => routeState(world as World, r)),
+  'route.state': (t) => t.routes.map((r) => routeState(world as World, r, t)),
 });
 const instanceEnis = (world: Readonly<World>, i: InstanceData): NetworkInterfaceData[] =>
   Object.values(world.networkInterfaces).filter((e) => e.attachment?.instanceId === i.instanceId);
@@ -485,7 +486,7 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
       const w = ctx.view;
       type TagRow = { resourceId: string; resourceType: string; key: string; value: string; tags: Record<string, string> };
       const rows: TagRow[] = [];
-      for (const collection of [w.vpcs, w.subnets, w.internetGateways, w.routeTables, w.instances, w.networkInterfaces, w.addresses, w.securityGroups]) {
+      for (const collection of [w.vpcs, w.subnets, w.internetGateways, w.vpnGateways, w.routeTables, w.instances, w.networkInterfaces, w.addresses, w.securityGroups]) {
         for (const [id, resource] of Object.entries(collection as Record<string, { tags: Record<string, string> }>).sort(([a], [b]) => a.localeCompare(b))) {
           for (const [key, value] of Object.entries(resource.tags)) rows.push({ resourceId: id, resourceType: resourceTypeOf(id) ?? '', key, value, tags: {} });
         }
@@ -659,4 +660,5 @@ export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
     },
   },
   ...SECURITY_GROUP_ACTIONS,
+  ...VPN_GATEWAY_ACTIONS,
 };

@@ -26,6 +26,17 @@ export interface SubnetData {
   tags: Record<string, string>;
 }
 export interface InternetGatewayData { readonly internetGatewayId: string; readonly vpcId: string; tags: Record<string, string> }
+/**
+ * A virtual private gateway (the VPC side of a Site-to-Site VPN or Direct Connect): routes may send
+ * a network to it while it is attached to their VPC. The lab has no VPN behind it: traffic routed
+ * to it is dropped, as on AWS while no tunnel is up.
+ */
+export interface VpnGatewayData {
+  readonly vpnGatewayId: string; readonly type: 'ipsec.1'; readonly amazonSideAsn: number;
+  /** The VPC it is attached to (one at a time), or null. */
+  vpcId: string | null;
+  tags: Record<string, string>;
+}
 export type RouteTarget =
   | { readonly kind: 'local' }
   | { readonly kind: 'gateway'; readonly gatewayId: string }
@@ -101,6 +112,8 @@ export interface World {
   vpcs: Record<string, VpcData>;
   subnets: Record<string, SubnetData>;
   internetGateways: Record<string, InternetGatewayData>;
+  /** Virtual private gateways by id (AttachVpnGateway and the routes that use them). */
+  vpnGateways: Record<string, VpnGatewayData>;
   routeTables: Record<string, RouteTableData>;
   instances: Record<string, InstanceData>;
   networkInterfaces: Record<string, NetworkInterfaceData>;
@@ -197,7 +210,7 @@ const CONSOLE_OUTPUT_MAX = 64 * 1024;
 
 function emptyWorld(): World {
   return {
-    counters: {}, vpcs: {}, subnets: {}, internetGateways: {}, routeTables: {}, instances: {},
+    counters: {}, vpcs: {}, subnets: {}, internetGateways: {}, vpnGateways: {}, routeTables: {}, instances: {},
     networkInterfaces: {}, addresses: {}, roles: {}, instanceProfiles: {}, roleCredentials: {}, securityGroups: {}, clientTokens: {},
   };
 }
@@ -211,6 +224,7 @@ const ID_KINDS: Readonly<Record<string, { code: string; noun: string; collection
   vpc: { code: 'InvalidVpcID', noun: 'vpc', collection: 'vpcs' },
   subnet: { code: 'InvalidSubnetID', noun: 'subnet', collection: 'subnets' },
   igw: { code: 'InvalidInternetGatewayID', noun: 'internetGateway', collection: 'internetGateways' },
+  vgw: { code: 'InvalidVpnGatewayID', noun: 'vpnGateway', collection: 'vpnGateways' },
   rtb: { code: 'InvalidRouteTableID', noun: 'routeTable', collection: 'routeTables' },
   i: { code: 'InvalidInstanceID', noun: 'instance', collection: 'instances' },
   eni: { code: 'InvalidNetworkInterfaceID', noun: 'networkInterface', collection: 'networkInterfaces' },
@@ -248,7 +262,12 @@ export function effectiveRouteTable(world: World, subnetId: string): RouteTableD
 }
 
 /** `active`, or `blackhole` when the target ENI is gone or its instance is not running. */
-export function routeState(world: World, route: RouteData): 'active' | 'blackhole' {
+export function routeState(world: World, route: RouteData, table: RouteTableData): 'active' | 'blackhole' {
+  if (route.target.kind === 'gateway' && route.target.gatewayId.startsWith('vgw-')) {
+    // A virtual private gateway's route is a blackhole once the gateway left the table's VPC.
+    const vgw = world.vpnGateways[route.target.gatewayId];
+    return vgw !== undefined && vgw.vpcId !== null && vgw.vpcId === table.vpcId ? 'active' : 'blackhole';
+  }
   if (route.target.kind !== 'eni') return 'active';
   const eni = world.networkInterfaces[route.target.networkInterfaceId];
   if (eni === undefined) return 'blackhole';
@@ -260,7 +279,7 @@ export function routeState(world: World, route: RouteData): 'active' | 'blackhol
 export function resourceTypeOf(id: string): string | undefined {
   const prefix = id.slice(0, id.indexOf('-'));
   return ({
-    vpc: 'vpc', subnet: 'subnet', igw: 'internet-gateway', rtb: 'route-table', i: 'instance',
+    vpc: 'vpc', subnet: 'subnet', igw: 'internet-gateway', vgw: 'vpn-gateway', rtb: 'route-table', i: 'instance',
     eni: 'network-interface', eipalloc: 'elastic-ip', sg: 'security-group',
   } as Record<string, string>)[prefix];
 }
@@ -442,6 +461,61 @@ export class LabCloud {
     this.world.internetGateways[internetGatewayId] = { internetGatewayId, vpcId: options.vpcId, tags: { ...options.tags } };
     this.commit([]);
     return { internetGatewayId };
+  }
+
+  // ---- virtual private gateways (CreateVpnGateway, AttachVpnGateway, ...) --------------------
+
+  /**
+   * CreateVpnGateway: a detached gateway. Its Amazon side ASN is a private one, 64512 by default
+   * (16-bit 64512-65534 or 32-bit 4200000000-4294967294, as EC2 allows).
+   */
+  createVpnGateway(options: { type: string; amazonSideAsn?: number; tags?: Tags }): VpnGatewayData {
+    if (options.type !== 'ipsec.1') throw ec2Errors.invalidParameterValue(`Value (${options.type}) for parameter type is invalid. Allowed: ipsec.1.`);
+    const asn = options.amazonSideAsn ?? 64512;
+    if (!Number.isInteger(asn) || !((asn >= 64512 && asn <= 65534) || (asn >= 4_200_000_000 && asn <= 4_294_967_294))) {
+      throw ec2Errors.invalidParameterValue(`Value (${String(options.amazonSideAsn)}) for parameter amazonSideAsn is invalid. It must be a private ASN: 64512 to 65534, or 4200000000 to 4294967294.`);
+    }
+    const vpnGatewayId = this.nextId('vgw');
+    const vgw: VpnGatewayData = { vpnGatewayId, type: 'ipsec.1', amazonSideAsn: asn, vpcId: null, tags: { ...options.tags } };
+    this.world.vpnGateways[vpnGatewayId] = vgw;
+    this.commit([]);
+    return vgw;
+  }
+
+  /** AttachVpnGateway: one gateway per VPC and one VPC per gateway, at a time. */
+  attachVpnGateway(options: { vpnGatewayId: string; vpcId: string }): void {
+    const vgw = lookup<VpnGatewayData>(this.world, 'vgw', options.vpnGatewayId);
+    const vpc = lookup<VpcData>(this.world, 'vpc', options.vpcId);
+    if (vgw.vpcId !== null) {
+      throw new Ec2ApiError({ code: 'IncorrectState', message: `The vpn gateway ${vgw.vpnGatewayId} is already attached to ${vgw.vpcId}: detach it first (DetachVpnGateway).` });
+    }
+    const other = Object.values(this.world.vpnGateways).find((g) => g.vpcId === vpc.vpcId);
+    if (other !== undefined) {
+      throw new Ec2ApiError({ code: 'VpnGatewayAttachmentLimitExceeded', message: `The VPC ${vpc.vpcId} already has the virtual private gateway ${other.vpnGatewayId} attached; a VPC can have one at a time.` });
+    }
+    vgw.vpcId = vpc.vpcId;
+    this.commit([]);
+  }
+
+  /** DetachVpnGateway: routes to the gateway stay, as blackholes (routeState). */
+  detachVpnGateway(options: { vpnGatewayId: string; vpcId: string }): void {
+    const vgw = lookup<VpnGatewayData>(this.world, 'vgw', options.vpnGatewayId);
+    lookup<VpcData>(this.world, 'vpc', options.vpcId);
+    if (vgw.vpcId !== options.vpcId) {
+      throw new Ec2ApiError({ code: 'InvalidVpnGatewayAttachment.NotFound', message: `The attachment with vpn gateway ID '${vgw.vpnGatewayId}' and vpc ID '${options.vpcId}' does not exist` });
+    }
+    vgw.vpcId = null;
+    this.commit([]);
+  }
+
+  /** DeleteVpnGateway: only a detached gateway (the lab forgets it at once; EC2 shows it as `deleted` for a while). */
+  deleteVpnGateway(options: { vpnGatewayId: string }): void {
+    const vgw = lookup<VpnGatewayData>(this.world, 'vgw', options.vpnGatewayId);
+    if (vgw.vpcId !== null) {
+      throw new Ec2ApiError({ code: 'IncorrectState', message: `The vpn gateway ${vgw.vpnGatewayId} is attached to ${vgw.vpcId}: detach it first (DetachVpnGateway).` });
+    }
+    delete this.world.vpnGateways[vgw.vpnGatewayId];
+    this.commit([]);
   }
 
   /** A route table with the VPC's local route; `main: true` makes it the VPC's main table. */
@@ -814,6 +888,14 @@ export class LabCloud {
   private resolveTarget(table: RouteTableData, target: RouteTargetInput): RouteTarget {
     if ('gatewayId' in target) {
       if (target.gatewayId === 'local') return { kind: 'local' };
+      if (target.gatewayId.startsWith('vgw-')) {
+        const vgw = lookup<VpnGatewayData>(this.world, 'vgw', target.gatewayId);
+        if (vgw.vpcId === null) {
+          throw new Ec2ApiError({ code: 'Gateway.NotAttached', message: `resource ${vgw.vpnGatewayId} is not attached to any VPC` });
+        }
+        if (vgw.vpcId !== table.vpcId) throw differentNetworks(table.routeTableId, vgw.vpnGatewayId);
+        return { kind: 'gateway', gatewayId: vgw.vpnGatewayId };
+      }
       const igw = this.world.internetGateways[target.gatewayId];
       if (igw === undefined) throw ec2Errors.notFound('InvalidGatewayID.NotFound', 'gateway', target.gatewayId);
       if (igw.vpcId !== table.vpcId) throw differentNetworks(table.routeTableId, target.gatewayId);
