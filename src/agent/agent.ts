@@ -275,6 +275,7 @@ async function startFailover(ctx: AgentContext, deps: { readonly health: HealthM
   let failover: FailoverUnit | null = null;
   const handoff = new HandoffManager({
     runDir, vip: spec.cluster.vip, self: node, nodes: spec.cluster.nodes, log, advertIntervalMs: spec.cluster.vrrp.advertIntervalMs, peerPort: spec.admin.agent.port,
+    preemptDelayMs: spec.cluster.vrrp.preemptDelayMs, questions: ctx.metrics.peerQuestions,
     view: () => failover?.peerView() ?? { node: node.name, vrrp: 'INIT', healthy: false },
   });
   await handoff.start(signal);

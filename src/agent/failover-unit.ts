@@ -120,6 +120,7 @@ export class FailoverUnit {
     this.controller.onTransition({ name: this.#o.instance, state }, reason);
     const now = this.controller.status().vrrp;
     if (now === was) return;
+    this.#o.handoff.vrrpChanged(now);
     this.#drain?.abort();
     this.#drain = null;
     if (was === 'MASTER' && now === 'BACKUP' && this.claimer.mode === 'route') {

@@ -6,12 +6,15 @@
  * healed partition), and turns it off after a time limit.
  *
  * Whether a peer serves is known before it matters: every lower-priority peer is asked over the
- * link twice per VRRP advert interval in the background (each peer on its own loop, so a silent
- * one delays nobody), and a takeover considers only an answer younger than 1.5 advert intervals.
- * A peer that died cannot have answered that recently when this node becomes master (VRRP notices
- * after 3 intervals plus skew from the last advert), so an unplanned failover never waits for a
- * dead node. A fresh answer is confirmed by one more question (it may predate a FAULT that
- * keepalived announced at once with a priority-0 advert); the peer answers within a round trip.
+ * link in the background (each peer on its own loop, so a silent one delays nobody): twice per
+ * VRRP advert interval while a takeover from it may come, once a second while none can (this node
+ * settled as master, the peer a backup: ./peer-questions.ts). A failover's takeover considers only
+ * an answer younger than 1.5 advert intervals. A peer that died cannot have answered that recently
+ * when this node becomes master (VRRP notices after 3 intervals plus skew from the last advert),
+ * so an unplanned failover never waits for a dead node. A fresh answer is confirmed by one more
+ * question (it may predate a FAULT that keepalived announced at once with a priority-0 advert); the
+ * peer answers within a round trip. A settled master's retake (a re-check found a route on the
+ * peer) asks the peer once when its last answer is not fresh.
  * A peer that says it is MASTER or BACKUP and healthy is serving: its open connections are handed
  * back to it, from when the routes have moved for TAKEOVER_HANDOFF_MS, or until it stops
  * answering (a dead peer's connections are better reset at once than black-holed).
@@ -21,12 +24,15 @@
  */
 import type { ClusterNode } from '../model/spec.js';
 import type { Logger } from '../util/log.js';
+import type { Counter } from '../util/metrics.js';
 import { UserError } from '../util/errors.js';
 import { HANDOFF_MAX_NODES, disableHandoff, enableHandoff, ensureHandoffLink, handoffLinkAddress, readHandoff, setHandoffDeadline } from './handoff.js';
 import type { HandoffRecord, HandoffRole } from './handoff.js';
 import { PeerChannel } from './peer-channel.js';
 import type { PeerView } from './peer-channel.js';
 import type { TakeoverFrom } from '../failover/route-claimer.js';
+import type { VrrpState } from '../keepalived/notify-fifo.js';
+import { questionIntervalMs, takeoverQuestion } from './peer-questions.js';
 import type { ClaimOutcome } from '../failover/types.js';
 import { systemClock } from '../util/clock.js';
 import type { Clock } from '../util/clock.js';
@@ -55,6 +61,10 @@ export interface HandoffManagerOptions {
   readonly peerPort: number;
   /** This node's view for its peers. */
   readonly view: () => PeerView;
+  /** The spec's preempt delay: how long a peer that was master may hold routes before this node retakes them. @default 0 */
+  readonly preemptDelayMs?: number;
+  /** `overlay_lb_peer_questions_total` (by peer and result). */
+  readonly questions?: Counter;
   /** How long a peer may take to answer a direct question. @default 300 */
   readonly answerTimeoutMs?: number;
   /** Every time this manager reads or waits on (answer freshness, deadlines, polling). @default systemClock */
@@ -77,6 +87,12 @@ export class HandoffManager {
   #queue: Promise<unknown> = Promise.resolve();
   /** The last answer of each peer, and when it came. */
   readonly #seen = new Map<string, { view: PeerView; at: number }>();
+  /** When each peer last said MASTER. */
+  readonly #peerMasterAt = new Map<string, number>();
+  /** When this node last became MASTER (null: it is not master); set by vrrpChanged. */
+  #masterSince: number | null = null;
+  /** Aborted by vrrpChanged: wakes the question loops out of a slow wait. */
+  #wake = new AbortController();
 
   constructor(options: HandoffManagerOptions) {
     this.#o = options;
@@ -219,15 +235,27 @@ export class HandoffManager {
     return had;
   }
 
+  /**
+   * This node's VRRP state changed (FailoverUnit.onTransition): a node that left MASTER asks its
+   * peers fast again at once; one that became master asks fast while it settles.
+   */
+  vrrpChanged(state: VrrpState): void {
+    this.#masterSince = state === 'MASTER' ? this.#clock.now() : null;
+    this.#wake.abort();
+    this.#wake = new AbortController();
+  }
+
   /** What `node` says over the link now (null: no answer within answerTimeoutMs). */
   async peerState(node: string, signal: AbortSignal, timeoutMs = this.#o.answerTimeoutMs ?? 300): Promise<PeerView | null> {
     const address = handoffLinkAddress(this.#o.nodes, node);
     if (address === null || this.#channel === null) return null;
     const view = await this.#channel.ask(address, timeoutMs, signal);
+    if (!signal.aborted) this.#o.questions?.inc({ peer: node, result: view === null ? 'unanswered' : 'answered' });
     // Positions in cluster.nodes give the addresses: a node that answers with another name means
     // the nodes run different node lists (a rolling spec change): no answer.
     if (view === null || view.node !== node) return null;
     this.#seen.set(node, { view, at: this.#clock.now() });
+    if (view.vrrp === 'MASTER') this.#peerMasterAt.set(node, this.#clock.now());
     return view;
   }
 
@@ -243,10 +271,13 @@ export class HandoffManager {
     if (this.#current?.reason === 'switchover') return; // a switchover runs its own handoff
     const serving = (v: PeerView): boolean => v.healthy && (v.vrrp === 'MASTER' || v.vrrp === 'BACKUP');
     const seen = this.#seen.get(peer.node);
-    const fresh = seen !== undefined && this.#clock.now() - seen.at <= 1.5 * this.#o.advertIntervalMs && serving(seen.view);
-    // Fresh means alive a moment ago: one more question costs a round trip, and catches a peer
-    // that went FAULT since (keepalived's priority-0 advert makes this node master at once).
-    const now = fresh ? await this.peerState(peer.node, signal, this.#o.advertIntervalMs) : null;
+    const question = takeoverQuestion({
+      now: this.#clock.now(), masterSince: this.#masterSince, advertIntervalMs: this.#o.advertIntervalMs,
+      lastAnswer: seen === undefined ? null : { at: seen.at, serving: serving(seen.view) },
+    });
+    // A fresh answer is confirmed (one round trip; it catches a peer that went FAULT since); a
+    // settled master's retake asks once; otherwise the peer's connections are not waited for.
+    const now = question === 'none' ? null : await this.peerState(peer.node, signal, this.#o.advertIntervalMs);
     if (now === null || !serving(now)) {
       this.#o.log.warn({ event: 'takeover-no-handoff', peer: peer.node, tables: peer.tables.length, lastAnswer: seen ? { ...seen.view, ageMs: this.#clock.now() - seen.at } : null, now },
         'taking routes from a peer that does not serve (or did not answer just now): its open connections are reset');
@@ -278,11 +309,11 @@ export class HandoffManager {
   }
 
   /**
-   * Asks one lower-priority peer twice per advert interval (answers feed `onTakeover`); ends a
-   * takeover handoff towards it once it has not answered for a second.
+   * Asks one lower-priority peer, fast or slow (./peer-questions.ts; answers feed `onTakeover`);
+   * ends a takeover handoff towards it once it has not answered for a second.
    */
   async #pollPeer(node: string, signal: AbortSignal): Promise<void> {
-    const every = this.#o.advertIntervalMs / 2;
+    const fast = this.#o.advertIntervalMs / 2;
     while (!signal.aborted) {
       const started = this.#clock.now();
       await this.peerState(node, signal, this.#o.advertIntervalMs);
@@ -291,7 +322,15 @@ export class HandoffManager {
       if (c?.reason === 'takeover' && c.role === 'target' && c.peer === node && this.#clock.now() - Math.max(last, c.since, this.#startedAt) > 1000) {
         await this.off(`${node} stopped answering: its connections are gone`).catch((err: unknown) => this.#o.log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff'));
       }
-      await this.#clock.sleep(Math.max(10, every - (this.#clock.now() - started)), signal).catch(() => undefined);
+      const now = this.#clock.now();
+      const c2 = this.#current;
+      const every = questionIntervalMs({
+        now, masterSince: this.#masterSince, handoffToPeer: c2?.reason === 'takeover' && c2.role === 'target' && c2.peer === node,
+        peerMasterAt: this.#peerMasterAt.get(node) ?? null, preemptDelayMs: this.#o.preemptDelayMs ?? 0, advertIntervalMs: this.#o.advertIntervalMs,
+      });
+      // A slow wait ends early when this node's VRRP state changes (vrrpChanged).
+      const wait = every > fast ? AbortSignal.any([signal, this.#wake.signal]) : signal;
+      await this.#clock.sleep(Math.max(10, every - (now - started)), wait).catch(() => undefined);
     }
   }
 

@@ -16,11 +16,22 @@ import { memoryIo } from '../../src/cli/io.js';
 import { startProbe, summarizeProbe } from '../helpers/lab-probe.js';
 import { startVipClient } from '../helpers/vip-client.js';
 import { TAKEOVER_HANDOFF_MS } from '../../src/handoff/handoff-manager.js';
-import { agentStatus, CONVERGE_MS, handedOffPackets, isRoot, killPreferredNode, nodeAddress, recordRouteChanges, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
+import { MASTER_SETTLE_MS, SLOW_QUESTION_MS } from '../../src/handoff/peer-questions.js';
+import { agentCounter, agentStatus, CONVERGE_MS, handedOffPackets, isRoot, killPreferredNode, nodeAddress, recordRouteChanges, startAgent, startE2eLab, waitFor, waitRoutesOn } from './fixture.js';
 
 void test('failback to the restarted preferred node after the preempt delay: zero failed requests', { skip: !isRoot && 'needs root (network namespaces)', timeout: 180_000 }, async (t) => {
   const e2e = await startE2eLab(t, { preemptDelay: '3s' });
   const { lab } = e2e;
+  // A settled master asks its backup peer once a second over the handoff link, not twice per
+  // advert interval (src/handoff/peer-questions.ts): no takeover can come from a backup.
+  await new Promise((r) => setTimeout(r, MASTER_SETTLE_MS));
+  const questions = (): Promise<number> => agentCounter(lab, 'lb-a', 'overlay_lb_peer_questions_total');
+  const settledFrom = await questions();
+  const windowMs = 4 * SLOW_QUESTION_MS;
+  await new Promise((r) => setTimeout(r, windowMs));
+  const settled = (await questions()) - settledFrom;
+  t.diagnostic(`questions lb-a asked lb-b as a settled master in ${windowMs} ms: ${settled}`);
+  assert.ok(settled >= 1 && settled <= windowMs / SLOW_QUESTION_MS + 2, `lb-a asked lb-b ${settled} times in ${windowMs} ms as a settled master`);
   const signal = AbortSignal.timeout(10_000);
   // GIVEN lb-a dead and lb-b holding the routes
   await killPreferredNode(e2e);
@@ -56,6 +67,11 @@ void test('failback to the restarted preferred node after the preempt delay: zer
   assert.equal(report.failed, 0, `failed requests during failback: ${summarizeProbe(report)}\n${await e2e.logs()}`);
   assert.ok(counts.keepAlive.ok > 50 && counts.fresh.ok > 50, `too few requests: ${JSON.stringify(counts)}`);
   assert.equal(counts.fresh.failed + counts.keepAlive.failed, 0, `failed requests during failback: ${JSON.stringify(counts)}\n${await e2e.logs()}`);
+  // AND the restarted lb-a, backup until its preempt delay passed, asked lb-b twice per advert
+  // interval (its new agent's counter: at least the 3 s delay at 20 a second, counted loosely)
+  const restartedQuestions = await questions();
+  t.diagnostic(`questions the restarted lb-a asked lb-b: ${restartedQuestions}`);
+  assert.ok(restartedQuestions > 2 * (windowMs / SLOW_QUESTION_MS + 2), `the restarted lb-a asked lb-b only ${restartedQuestions} times`);
   // AND that was the handoff's doing: lb-a turned it on for the takeover from lb-b, and packets of
   // lb-b's open connections went through it
   const aLog = await readFile(join(e2e.runDir('lb-a'), 'agent.log'), 'utf8');
