@@ -47,7 +47,7 @@ export function createAgentMetrics(registry: Registry): AgentMetrics {
   const specSourcePolls = registry.counter('overlay_lb_spec_source_polls_total', 'Polls of this node\'s desired spec version in the release bucket (provisioned clusters), by result: unchanged, absent, applied, rejected, failed, invalid or unreachable.');
   const specSourceLastSuccess = registry.gauge('overlay_lb_spec_source_last_success_timestamp_seconds', 'When the release bucket last answered this node\'s poll, in seconds since the Unix epoch.');
   const statusPublishes = registry.counter('overlay_lb_status_publishes_total', 'Writes of this node\'s published status to the release bucket, by result: ok or failed.');
-  const peerQuestions = registry.counter('overlay_lb_peer_questions_total', 'Questions this node asked a lower-priority peer over the handoff link (twice per VRRP advert interval while a takeover from it may come, once a second otherwise), by peer and result: answered or unanswered.');
+  const peerQuestions = registry.counter('overlay_lb_peer_questions_total', 'Questions this node asked a lower-priority peer over the handoff link (twice per VRRP advert interval while a takeover from it may come, once a second otherwise, and one per takeover), by peer and result: answered or unanswered (an answer naming another node included).');
   const stopProcessMetrics = registerProcessMetrics(registry);
   return { failover, apply, healthy, processRestarts, taskRestarts, rollouts, sourceUp, sourceFailures, problems, specInfo, vrrpState, discoveryLastSuccess, specSourcePolls, specSourceLastSuccess, statusPublishes, peerQuestions, stopProcessMetrics };
 }

@@ -55,7 +55,7 @@ export interface HandoffManagerOptions {
   /** Every node of the cluster, in spec order (link addresses follow it). */
   readonly nodes: readonly ClusterNode[];
   readonly log: Logger;
-  /** The VRRP advert interval: peers are asked twice per interval; an answer is fresh for 1.5. */
+  /** The VRRP advert interval: peers are asked up to twice per interval; an answer is fresh for 1.5. */
   readonly advertIntervalMs: number;
   /** The peer channel's UDP port on the link addresses (the agent's status port number). */
   readonly peerPort: number;
@@ -89,6 +89,8 @@ export class HandoffManager {
   readonly #seen = new Map<string, { view: PeerView; at: number }>();
   /** When each peer last said MASTER. */
   readonly #peerMasterAt = new Map<string, number>();
+  /** The peers whose last question went unanswered (cut off, dead, restarting). */
+  readonly #silent = new Set<string>();
   /** When this node last became MASTER (null: it is not master); set by vrrpChanged. */
   #masterSince: number | null = null;
   /** Aborted by vrrpChanged: wakes the question loops out of a slow wait. */
@@ -199,6 +201,8 @@ export class HandoffManager {
       }
       this.#expireAt(until);
       this.#o.log.info({ event: 'handoff-on', role, peer: node.name, reason, ttlMs }, 'connection handoff on');
+      // Its end needs the peer's answers (silent for a second: off): the peer's loop asks fast now.
+      if (reason === 'takeover') this.#wakeLoops();
       return this.#current;
     });
   }
@@ -241,8 +245,23 @@ export class HandoffManager {
    */
   vrrpChanged(state: VrrpState): void {
     this.#masterSince = state === 'MASTER' ? this.#clock.now() : null;
+    this.#wakeLoops();
+  }
+
+  /** Ends the question loops' slow waits (they decide their pace again at once). */
+  #wakeLoops(): void {
     this.#wake.abort();
     this.#wake = new AbortController();
+  }
+
+  /** A question of the background loop or a takeover: counted in `overlay_lb_peer_questions_total`. */
+  async #question(node: string, signal: AbortSignal): Promise<PeerView | null> {
+    const view = await this.peerState(node, signal, this.#o.advertIntervalMs);
+    if (signal.aborted) return view;
+    this.#o.questions?.inc({ peer: node, result: view === null ? 'unanswered' : 'answered' });
+    if (view === null) this.#silent.add(node);
+    else this.#silent.delete(node);
+    return view;
   }
 
   /** What `node` says over the link now (null: no answer within answerTimeoutMs). */
@@ -250,7 +269,6 @@ export class HandoffManager {
     const address = handoffLinkAddress(this.#o.nodes, node);
     if (address === null || this.#channel === null) return null;
     const view = await this.#channel.ask(address, timeoutMs, signal);
-    if (!signal.aborted) this.#o.questions?.inc({ peer: node, result: view === null ? 'unanswered' : 'answered' });
     // Positions in cluster.nodes give the addresses: a node that answers with another name means
     // the nodes run different node lists (a rolling spec change): no answer.
     if (view === null || view.node !== node) return null;
@@ -277,7 +295,7 @@ export class HandoffManager {
     });
     // A fresh answer is confirmed (one round trip; it catches a peer that went FAULT since); a
     // settled master's retake asks once; otherwise the peer's connections are not waited for.
-    const now = question === 'none' ? null : await this.peerState(peer.node, signal, this.#o.advertIntervalMs);
+    const now = question === 'none' ? null : await this.#question(peer.node, signal);
     if (now === null || !serving(now)) {
       this.#o.log.warn({ event: 'takeover-no-handoff', peer: peer.node, tables: peer.tables.length, lastAnswer: seen ? { ...seen.view, ageMs: this.#clock.now() - seen.at } : null, now },
         'taking routes from a peer that does not serve (or did not answer just now): its open connections are reset');
@@ -316,7 +334,7 @@ export class HandoffManager {
     const fast = this.#o.advertIntervalMs / 2;
     while (!signal.aborted) {
       const started = this.#clock.now();
-      await this.peerState(node, signal, this.#o.advertIntervalMs);
+      await this.#question(node, signal);
       const c = this.#current;
       const last = this.#seen.get(node)?.at ?? 0;
       if (c?.reason === 'takeover' && c.role === 'target' && c.peer === node && this.#clock.now() - Math.max(last, c.since, this.#startedAt) > 1000) {
@@ -326,7 +344,7 @@ export class HandoffManager {
       const c2 = this.#current;
       const every = questionIntervalMs({
         now, masterSince: this.#masterSince, handoffToPeer: c2?.reason === 'takeover' && c2.role === 'target' && c2.peer === node,
-        peerMasterAt: this.#peerMasterAt.get(node) ?? null, preemptDelayMs: this.#o.preemptDelayMs ?? 0, advertIntervalMs: this.#o.advertIntervalMs,
+        peerSilent: this.#silent.has(node), peerMasterAt: this.#peerMasterAt.get(node) ?? null, preemptDelayMs: this.#o.preemptDelayMs ?? 0, advertIntervalMs: this.#o.advertIntervalMs,
       });
       // A slow wait ends early when this node's VRRP state changes (vrrpChanged).
       const wait = every > fast ? AbortSignal.any([signal, this.#wake.signal]) : signal;

@@ -8,9 +8,10 @@
  * up with the link); requests from outside the link network are ignored here too. Read-only:
  * nothing a peer sends changes anything on this node.
  *
- * Why UDP and not HTTP: a node asks its lower-priority peers twice per VRRP advert interval (20
- * times a second at 100 ms), all the time; a datagram each way costs about a quarter of the CPU of
- * an HTTP exchange in Node.js (measured here: 0.7% against 2.7% of a CPU at 20 exchanges a second).
+ * Why UDP and not HTTP: a node asks its lower-priority peers up to twice per VRRP advert interval
+ * (20 times a second at 100 ms; ./peer-questions.ts says when); a datagram each way costs about a
+ * quarter of the CPU of an HTTP exchange in Node.js (measured here: 0.7% against 2.7% of a CPU at
+ * 20 exchanges a second).
  */
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';

@@ -18,6 +18,8 @@ export const SLOW_QUESTION_MS = 1000;
 /** After becoming master, the node asks fast this long: its claim, and a flapping VRRP, happen then. */
 export const MASTER_SETTLE_MS = 3000;
 /**
+ * A peer that does not answer is asked fast too: cut off by a partition, it may have taken routes
+ * and come back with them (its first answer after the heal is then at most half an interval late).
  * After a peer last said it was master, it is asked fast this long: it may hold routes (a split
  * brain, a failover to it) until this node retakes them, after the preempt delay at the latest.
  */
@@ -29,6 +31,8 @@ export interface QuestionFacts {
   readonly masterSince: number | null;
   /** A takeover handoff towards this peer is on (its end depends on the peer's answers). */
   readonly handoffToPeer: boolean;
+  /** The peer's last question went unanswered: cut off or down, it may come back holding routes. */
+  readonly peerSilent: boolean;
   /** When the peer last said MASTER (null: never since this agent started). */
   readonly peerMasterAt: number | null;
   /** Extra time the peer may hold routes after saying MASTER (the spec's preempt delay). */
@@ -40,7 +44,7 @@ export interface QuestionFacts {
 export function questionIntervalMs(f: QuestionFacts): number {
   const fast = f.advertIntervalMs / 2;
   if (f.masterSince === null || f.now - f.masterSince < MASTER_SETTLE_MS) return fast;
-  if (f.handoffToPeer) return fast;
+  if (f.handoffToPeer || f.peerSilent) return fast;
   if (f.peerMasterAt !== null && f.now - f.peerMasterAt < PEER_MASTER_FAST_MS + f.preemptDelayMs) return fast;
   return Math.max(fast, SLOW_QUESTION_MS);
 }

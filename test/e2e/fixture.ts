@@ -420,9 +420,13 @@ export function recordRouteChanges(t: TestContext, lab: LabHandle): { readonly c
   return { changes };
 }
 
-/** The sum of a Prometheus counter's samples on a node's agent /metrics (0 when absent). */
-export async function agentCounter(lab: LabHandle, node: string, name: string): Promise<number> {
-  const r = await lab.exec(node, ['curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:8406/metrics'], { signal: AbortSignal.timeout(10_000), allowFailure: true, timeoutMs: 5000 });
+/**
+ * The sum of a Prometheus counter's samples on a node's agent /metrics (0 when absent; also 0 when
+ * the agent does not answer, unless `required`: then that throws).
+ */
+export async function agentCounter(lab: LabHandle, node: string, name: string, options: { readonly required?: boolean } = {}): Promise<number> {
+  const r = await lab.exec(node, ['curl', '-fsS', '--max-time', '5', 'http://127.0.0.1:8406/metrics'], { signal: AbortSignal.timeout(20_000), allowFailure: true, timeoutMs: 10_000 });
+  if (r.code !== 0 && options.required === true) throw new Error(`${node}'s agent /metrics did not answer: ${r.stderr.trim()}`);
   if (r.code !== 0) return 0;
   return r.stdout.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }

@@ -9,13 +9,14 @@ const NOW = 1_000_000;
 const ADVERT = 100;
 
 void test('question interval: fast (half an advert interval) whenever a takeover from the peer may come, slow only for a settled master whose peer is a backup', () => {
-  const base: QuestionFacts = { now: NOW, masterSince: NOW - 10_000, handoffToPeer: false, peerMasterAt: null, preemptDelayMs: 0, advertIntervalMs: ADVERT };
+  const base: QuestionFacts = { now: NOW, masterSince: NOW - 10_000, handoffToPeer: false, peerSilent: false, peerMasterAt: null, preemptDelayMs: 0, advertIntervalMs: ADVERT };
   const rows: [string, Partial<QuestionFacts>, number][] = [
     ['settled master, the peer never said MASTER', {}, SLOW_QUESTION_MS],
     ['not master (BACKUP, FAULT, INIT): a failback may come', { masterSince: null }, 50],
     ['master for less than the settle time: its claim, a flap', { masterSince: NOW - MASTER_SETTLE_MS + 1 }, 50],
     ['master exactly the settle time', { masterSince: NOW - MASTER_SETTLE_MS }, SLOW_QUESTION_MS],
     ['a takeover handoff towards the peer is on: its end needs the answers', { handoffToPeer: true }, 50],
+    ['the peer does not answer: a partition, it may come back holding routes (a healed one is asked within half an interval)', { peerSilent: true }, 50],
     ['the peer said MASTER a minute ago less 1 ms', { peerMasterAt: NOW - PEER_MASTER_FAST_MS + 1 }, 50],
     ['the peer said MASTER a minute ago', { peerMasterAt: NOW - PEER_MASTER_FAST_MS }, SLOW_QUESTION_MS],
     ['the peer said MASTER 80 s ago, preempt delay 30 s: it may still hold routes', { peerMasterAt: NOW - 80_000, preemptDelayMs: 30_000 }, 50],
