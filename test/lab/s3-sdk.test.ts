@@ -13,6 +13,7 @@ import {
 import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
 import { ALLOW_ALL_POLICY, type LabCredential } from '../../src/lab/ec2/policy.js';
 import { startEc2Api, type Ec2Api } from '../../src/lab/ec2/server.js';
+import { LabS3 } from '../../src/lab/s3/model.js';
 
 const REGION = 'eu-west-1';
 const ADMIN: LabCredential = { accessKeyId: 'AKIALABADMIN0000001', secretAccessKey: 'admin-secret', principal: 'admin', policy: ALLOW_ALL_POLICY };
@@ -297,4 +298,14 @@ void test('DeleteObjects: versions and keys in one call, per-key errors (a refus
   bare.middlewareStack.addRelativeTo(strip as unknown as Parameters<typeof bare.middlewareStack.addRelativeTo>[0], { relation: 'before', toMiddleware: 'httpSigningMiddleware' });
   await rejectsWith(bare.send(new DeleteObjectsCommand({ Bucket: 'many', Delete: { Objects: [{ Key: 'kept' }] } })), 'InvalidRequest', 400, /Content-MD5/);
   assert.equal(api.s3.get({ bucket: 'many', key: 'kept' }).versionId, kept);
+});
+
+void test('version ids look like S3\'s (32 of [A-Za-z0-9._]) and never start with "-", which the aws CLI would read as an option', () => {
+  const s3 = new LabS3({ region: REGION, clock: () => Date.now() });
+  s3.createBucket({ name: 'ids', locationConstraint: REGION });
+  s3.setVersioning('ids', 'Enabled');
+  // 2,000 ids: with base64url's alphabet about 31 of them would start with "-".
+  const ids = Array.from({ length: 2000 }, () => s3.put({ bucket: 'ids', key: 'k', body: Buffer.from('x') }).versionId);
+  assert.deepEqual(ids.filter((id) => !/^[A-Za-z0-9._]{32}$/.test(id)), []);
+  assert.equal(new Set(ids).size, ids.length);
 });

@@ -191,8 +191,13 @@ export class LabS3 {
     });
   }
 
+  /**
+   * 32 characters of [A-Za-z0-9._], as S3's version ids look. Never `-`: base64url's `-` could
+   * start an id, which the aws CLI then reads as an option (`--version-id -Abc...`: "expected one
+   * argument"), one id in 64 (it failed test/lab/s3-cli once).
+   */
   private nextVersionId(bucket: S3Bucket): string {
-    return bucket.versioning === 'Enabled' ? randomBytes(24).toString('base64url') : 'null';
+    return bucket.versioning === 'Enabled' ? randomBytes(24).toString('base64url').replaceAll('-', '.') : 'null';
   }
 
   /** A new current version; a `null` version replaces the key's previous `null` version. */
