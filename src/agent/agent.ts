@@ -328,7 +328,12 @@ function processSupervisors(ctx: AgentContext, p: { readonly haproxy: HaproxyPro
   return {
     haproxy: new ProcessSupervisor({
       ...common, name: 'haproxy', process: p.haproxy, pid: (h) => h.masterPid,
-      exited: (h, s) => exitedByPolling(() => h.isAlive(), { intervalMs: HAPROXY_POLL_MS, signal: s }),
+      // Our child: its exit is an event. Attached after an agent restart: polled.
+      exited: async (h, s) => {
+        const exit = h.childExit;
+        if (exit !== null) await untilAborted(exit, s);
+        else await exitedByPolling(() => h.isAlive(), { intervalMs: HAPROXY_POLL_MS, signal: s });
+      },
       onExit: (_h, s) => p.health.markDown('haproxy exited', s),
       exitMessage: 'haproxy exited: node unhealthy, restarting it',
       start: (s) => startHaproxyProcess(ctx, s),

@@ -105,6 +105,11 @@ export class HaproxyProcess implements Reloader {
     return this.out;
   }
 
+  /** Resolves when the master exits, for a master this agent started (its exit is an event); null when attached (poll `isAlive`). */
+  get childExit(): Promise<void> | null {
+    return this.owned ? this.exit : null;
+  }
+
   /** Whether the master process still exists. */
   isAlive(): boolean {
     if (this.child !== undefined) return this.child.exitCode === null && this.child.signalCode === null;
