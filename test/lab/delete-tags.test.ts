@@ -7,9 +7,8 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { CreateTagsCommand, DeleteTagsCommand, DescribeTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
 import { ALLOW_ALL_POLICY, type LabCredential } from '../../src/lab/ec2/policy.js';
-import { startEc2Api } from '../../src/lab/ec2/server.js';
+import { startExampleEc2 } from '../helpers/example-ec2.js';
 import { rejectsWithSdkError as rejectsWith } from '../helpers/sdk-errors.js';
 import { awsCli, awsCliSkip, type AwsCli } from '../helpers/aws-cli.js';
 
@@ -21,21 +20,7 @@ const LIMITED: LabCredential = {
   policy: { Statement: [{ Effect: 'Allow', Action: 'ec2:DeleteTags', Resource: '*', Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['scratch'] } } }] },
 };
 
-async function start(t: TestContext): Promise<{ lab: ExampleCloud; url: string; ec2: EC2Client; limited: EC2Client }> {
-  const lab = buildExampleCloud({ region: REGION });
-  const controller = new AbortController();
-  const api = await startEc2Api({ cloud: lab.cloud, host: '127.0.0.1', port: 0, signal: controller.signal, credentials: [ADMIN, LIMITED] });
-  const client = (c: LabCredential): EC2Client => new EC2Client({ region: REGION, endpoint: api.url, maxAttempts: 1, credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey } });
-  const ec2 = client(ADMIN);
-  const limited = client(LIMITED);
-  t.after(async () => {
-    ec2.destroy();
-    limited.destroy();
-    controller.abort();
-    await api.close();
-  });
-  return { lab, url: api.url, ec2, limited };
-}
+const start = (t: TestContext): ReturnType<typeof startExampleEc2> => startExampleEc2(t, { region: REGION, admin: ADMIN, limited: LIMITED });
 
 /** A resource's tags as DescribeTags lists them, key -> value. */
 async function tagsOf(ec2: EC2Client, id: string): Promise<Record<string, string>> {
