@@ -71,6 +71,11 @@ const INTERVAL_MS = 10;
 const log = (msg: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 if (values['report-only'] === true) {
+  // The section and its plots are the full run's (the default --out): another file is a side run's.
+  if (values.out !== DEFAULT_OUT) {
+    log(`--report-only writes docs/BENCHMARKS.md's Failover section from the full run's ${DEFAULT_OUT} only; ${values.out} is a side run's: nothing written`);
+    process.exit(2);
+  }
   const results = JSON.parse(await readFile(values.out, 'utf8')) as FailoverResults;
   await writeFailoverReport(results, { docsDir: 'docs' });
   process.exit(0);
