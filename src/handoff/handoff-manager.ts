@@ -301,7 +301,7 @@ export class HandoffManager {
         'taking routes from a peer that does not serve (or did not answer just now): its open connections are reset');
       return;
     }
-    if (this.#current?.role === 'target' && this.#current.peer === peer.node && this.#current.reason === 'takeover') return; // already on; afterTakeover extends it
+    if (this.#handingBackTo(peer.node)) return; // already on; afterTakeover extends it
     const turnOn = this.on('target', peer.node, 'takeover', TAKEOVER_HANDOFF_MS, AbortSignal.timeout(30_000));
     const outcome = await Promise.race([
       turnOn.then(() => 'on' as const, (err: unknown) => err),
@@ -337,19 +337,24 @@ export class HandoffManager {
       await this.#question(node, signal);
       const c = this.#current;
       const last = this.#seen.get(node)?.at ?? 0;
-      if (c?.reason === 'takeover' && c.role === 'target' && c.peer === node && this.#clock.now() - Math.max(last, c.since, this.#startedAt) > 1000) {
+      if (c !== null && this.#handingBackTo(node) && this.#clock.now() - Math.max(last, c.since, this.#startedAt) > 1000) {
         await this.off(`${node} stopped answering: its connections are gone`).catch((err: unknown) => this.#o.log.error({ event: 'handoff-off-failed', err }, 'could not remove the handoff'));
       }
       const now = this.#clock.now();
-      const c2 = this.#current;
       const every = questionIntervalMs({
-        now, masterSince: this.#masterSince, handoffToPeer: c2?.reason === 'takeover' && c2.role === 'target' && c2.peer === node,
+        now, masterSince: this.#masterSince, handoffToPeer: this.#handingBackTo(node),
         peerSilent: this.#silent.has(node), peerMasterAt: this.#peerMasterAt.get(node) ?? null, preemptDelayMs: this.#o.preemptDelayMs ?? 0, advertIntervalMs: this.#o.advertIntervalMs,
       });
       // A slow wait ends early when this node's VRRP state changes (vrrpChanged).
       const wait = every > fast ? AbortSignal.any([signal, this.#wake.signal]) : signal;
       await this.#clock.sleep(Math.max(10, every - (now - started)), wait).catch(() => undefined);
     }
+  }
+
+  /** A takeover handoff towards `node` is on (this node hands that peer's connections back to it). */
+  #handingBackTo(node: string): boolean {
+    const c = this.#current;
+    return c?.reason === 'takeover' && c.role === 'target' && c.peer === node;
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

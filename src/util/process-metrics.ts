@@ -3,8 +3,9 @@
  * allowed file descriptors, start time, and event-loop lag (a histogram Node keeps in native code:
  * `perf_hooks.monitorEventLoopDelay`, sampled every 500 ms: its timer wakes the process each time,
  * which at 100 ms cost an idle process 0.14% of a core on the test VM and at 500 ms a fifth of
- * that; a stall longer than 500 ms is always seen, shorter ones in proportion to their length). Named with the project's one prefix
- * (`overlay_lb_process_*`, `overlay_lb_eventloop_*`) so one selector finds every agent metric.
+ * that; a stall longer than 500 ms is always seen, shorter ones in proportion to their length).
+ * Named with the project's one prefix (`overlay_lb_process_*`, `overlay_lb_eventloop_*`) so one
+ * selector finds every agent metric.
  */
 import { systemClock } from './clock.js';
 import { readFileSync, readdirSync } from 'node:fs';

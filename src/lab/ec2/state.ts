@@ -266,7 +266,7 @@ export function routeState(world: World, route: RouteData, table: RouteTableData
   if (route.target.kind === 'gateway' && route.target.gatewayId.startsWith('vgw-')) {
     // A virtual private gateway's route is a blackhole once the gateway left the table's VPC.
     const vgw = world.vpnGateways[route.target.gatewayId];
-    return vgw !== undefined && vgw.vpcId !== null && vgw.vpcId === table.vpcId ? 'active' : 'blackhole';
+    return vgw?.vpcId === table.vpcId ? 'active' : 'blackhole';
   }
   if (route.target.kind !== 'eni') return 'active';
   const eni = world.networkInterfaces[route.target.networkInterfaceId];
@@ -472,9 +472,7 @@ export class LabCloud {
   createVpnGateway(options: { type: string; amazonSideAsn?: number; tags?: Tags }): VpnGatewayData {
     if (options.type !== 'ipsec.1') throw ec2Errors.invalidParameterValue(`Value (${options.type}) for parameter type is invalid. Allowed: ipsec.1.`);
     const asn = options.amazonSideAsn ?? 64512;
-    if (!Number.isInteger(asn) || !((asn >= 64512 && asn <= 65534) || (asn >= 4_200_000_000 && asn <= 4_294_967_294))) {
-      throw ec2Errors.invalidParameterValue(`Value (${String(options.amazonSideAsn)}) for parameter amazonSideAsn is invalid. It must be a private ASN: 64512 to 65534, or 4200000000 to 4294967294.`);
-    }
+    if (!Number.isInteger(asn) || !((asn >= 64512 && asn <= 65534) || (asn >= 4_200_000_000 && asn <= 4_294_967_294))) throw invalidAmazonSideAsn(String(asn));
     const vpnGatewayId = this.nextId('vgw');
     const vgw: VpnGatewayData = { vpnGatewayId, type: 'ipsec.1', amazonSideAsn: asn, vpcId: null, tags: { ...options.tags } };
     this.world.vpnGateways[vpnGatewayId] = vgw;
@@ -1316,6 +1314,11 @@ export class LabCloud {
 
 function invalidCidr(parameter: string, value: string): Ec2ApiError {
   return ec2Errors.invalidParameterValue(`Value (${value}) for parameter ${parameter} is invalid. This is not a valid CIDR block.`);
+}
+
+/** CreateVpnGateway's `AmazonSideAsn` outside EC2's private ranges (or not a number). */
+export function invalidAmazonSideAsn(value: string): Ec2ApiError {
+  return ec2Errors.invalidParameterValue(`Value (${value}) for parameter amazonSideAsn is invalid. It must be a private ASN: 64512 to 65534, or 4200000000 to 4294967294.`);
 }
 
 function differentNetworks(routeTableId: string, targetId: string): Ec2ApiError {

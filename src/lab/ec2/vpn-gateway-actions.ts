@@ -5,11 +5,10 @@
  * in actions.ts), as an on-premises network reached over a Site-to-Site VPN is routed; the lab has
  * no VPN behind it, so the router drops that traffic. docs/lab-ec2-api.md lists the differences.
  */
-import { ec2Errors } from './errors.js';
 import { inVpc, type ActionContext, type ActionHandler } from './action-context.js';
 import { applyFilters, type FilterFields } from './query.js';
 import { tagsFromSpecifications } from './security-group-actions.js';
-import { lookup, type LabCloud, type VpcData, type VpnGatewayData, type World } from './state.js';
+import { invalidAmazonSideAsn, lookup, type LabCloud, type VpcData, type VpnGatewayData, type World } from './state.js';
 import { itemSet, tagSet, type XmlNode } from './xml.js';
 
 function vpnGatewayXml(g: VpnGatewayData): XmlNode {
@@ -44,10 +43,8 @@ export const VPN_GATEWAY_ACTIONS: Readonly<Record<string, ActionHandler>> = {
     run: (ctx) => {
       const type = ctx.params.require('Type');
       const asnText = ctx.params.get('AmazonSideAsn');
-      const amazonSideAsn = asnText === undefined ? undefined : /^\d{1,10}$/.test(asnText) ? Number(asnText) : Number.NaN;
-      if (amazonSideAsn !== undefined && Number.isNaN(amazonSideAsn)) {
-        throw ec2Errors.invalidParameterValue(`Value (${asnText ?? ''}) for parameter amazonSideAsn is invalid. It must be a private ASN: 64512 to 65534, or 4200000000 to 4294967294.`);
-      }
+      if (asnText !== undefined && !/^\d{1,10}$/.test(asnText)) throw invalidAmazonSideAsn(asnText);
+      const amazonSideAsn = asnText === undefined ? undefined : Number(asnText);
       const tags = tagsFromSpecifications(ctx.params, 'vpn-gateway');
       ctx.authorize([gatewayResource(ctx.cloud, '*')]);
       const vgw = ctx.cloud.createVpnGateway({ type, ...(amazonSideAsn === undefined ? {} : { amazonSideAsn }), tags });
