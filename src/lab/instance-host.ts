@@ -22,8 +22,8 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, open, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { LabCloud, InstanceData, InstanceStateName } from './ec2/state.js';
 import type { LabInstance } from './plan.js';
 import { apiInstanceNamespace, type Lab } from './topology.js';
@@ -57,6 +57,14 @@ export const MACHINE_VIEW_DIRS = ['etc', 'usr', 'var', 'root'] as const;
 /** The lab's directory of one API instance (user-data, console log, its machine view). */
 export function instanceDir(labDir: string, instanceId: string): string {
   return join(labDir, 'instances', instanceId);
+}
+
+/**
+ * Where the /var/log of a terminated instance is kept (the instance's own files are gone), until
+ * the lab's directory is removed: read by tests that print the agents' logs when they fail.
+ */
+export function terminatedLogDir(labDir: string, instanceId: string): string {
+  return join(labDir, 'terminated', instanceId, 'log');
 }
 
 /**
@@ -299,8 +307,12 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
         reads.delete(instance.instanceId);
         await runCommand(['ip', 'netns', 'del', target.namespace], { signal, allowFailure: true });
         // Its processes are gone, so is its mount namespace with the overlays: its files go too
-        // (the console log is in the model already).
-        await rm(instanceDir(options.dir, instance.instanceId), { recursive: true, force: true });
+        // (the console log is in the model already), but its /var/log stays in the lab's
+        // directory (terminatedLogDir) for whoever debugs a test afterwards.
+        const dir = instanceDir(options.dir, instance.instanceId);
+        const kept = terminatedLogDir(options.dir, instance.instanceId);
+        await mkdir(dirname(kept), { recursive: true }).then(() => rename(join(dir, 'fs', 'var', 'upper', 'log'), kept)).catch(() => undefined);
+        await rm(dir, { recursive: true, force: true });
         // The address goes back to the subnet: the router must not keep the old MAC for the next ENI that gets it.
         await runCommand(ipIn(router, ['neigh', 'flush', 'to', target.eni.privateIp]), { signal, allowFailure: true });
         await lab.datapath.removeInstance(target.eni.id, { signal });

@@ -54,8 +54,9 @@ void test('scripts/aws-smoke.sh against the lab: up, the client answered from th
   // WHEN the user's script runs against the lab's endpoint.
   const r = await run('bash', [SCRIPT, EXAMPLE, '--package', deb, '--change', change, '--json', '--endpoint-url', lab.apiUrl, '--wait-minutes', '8'], env);
   const context = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-  assert.equal(r.code, 0, context);
+  if (r.code !== 0) assert.fail(`${context}\n${await bare.instanceLogs()}`);
   const report = JSON.parse(r.stdout) as SmokeReport & { readonly skipped: boolean };
+  t.diagnostic(`steps: ${report.steps.map((s) => `${s.step} ${(s.ms / 1000).toFixed(1)} s`).join(', ')}`);
 
   // THEN the report: every step passed, in the scenario's order.
   assert.equal(report.skipped, false, context);

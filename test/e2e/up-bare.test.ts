@@ -24,7 +24,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CreateSecurityGroupCommand, DescribeInstancesCommand, DescribeRouteTablesCommand, DescribeVpcsCommand, GetConsoleOutputCommand, type Instance, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateSecurityGroupCommand, DescribeInstancesCommand, DescribeRouteTablesCommand, DescribeVpcsCommand, type Instance, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateRoleCommand } from '@aws-sdk/client-iam';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { accountSnapshot } from '../helpers/account-snapshot.js';
@@ -81,17 +81,7 @@ void test('lab up --bare, overlay-lb up: the VIP serves every AZ; the master\'s 
       return `${nodeOf(i) ?? eni ?? 'none'}@${i?.InstanceId ?? ''}`;
     });
   };
-  const consoles = async (): Promise<string> => {
-    const out: string[] = [];
-    for (const i of await instances()) {
-      const text = Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: i.InstanceId! }))).Output ?? '', 'base64').toString('utf8');
-      out.push(`--- ${nodeOf(i) ?? '?'} ${i.InstanceId ?? ''} ${i.State?.Name ?? ''}\n${text.slice(-3000)}`);
-      // The agent's own log, in the instance's /var (docs/lab-ec2-api.md: the instance's own machine).
-      const log = await readFile(join(bare.stateDir, `${bare.prefix}lab`, 'instances', i.InstanceId!, 'fs', 'var', 'upper', 'log', 'overlay-lb', 'agent.log'), 'utf8').catch(() => '');
-      if (log !== '') out.push(`--- agent.log of ${nodeOf(i) ?? '?'} ${i.InstanceId ?? ''}\n${log.slice(-12000)}`);
-    }
-    return out.join('\n');
-  };
+  const consoles = (): Promise<string> => bare.instanceLogs();
   const everyAzAnswers = async (what: string): Promise<void> => {
     for (const az of lab.plan.azs) {
       await waitFor(`${what}: the VIP from the client in ${az}`, () => lab.request(az, { signal, timeoutMs: 2000 }).catch((err: Error) => ({ status: 0, error: err.message })), (r) => r.status === 200, 600_000)
@@ -165,7 +155,7 @@ void test('lab up --bare, overlay-lb up: the VIP serves every AZ; the master\'s 
   const applied = await run(process.execPath, [MAIN, 'apply', v2, '--cluster', '--node-timeout', '180', '--endpoint-url', lab.apiUrl], env);
   await rolloutProbe.streak(20, { timeoutMs: 120_000 });
   const rolled = await rolloutProbe.stop();
-  assert.equal(applied.code, 0, `${applied.stdout}\n${applied.stderr}`);
+  if (applied.code !== 0) assert.fail(`apply --cluster: exit ${applied.code}\n${applied.stdout}\n${applied.stderr}\n${await consoles()}`);
   assert.match(applied.stdout, /order: lb-b, lb-a \(master lb-a last\)/);
   assert.ok(applied.stdout.indexOf('lb-b: on version') < applied.stdout.indexOf('lb-a: asked'), applied.stdout);
   assert.equal(rolled.failed, 0, `failed requests during the rollout: ${summarizeProbe(rolled)}`);

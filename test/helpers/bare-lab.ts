@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client, GetConsoleOutputCommand } from '@aws-sdk/client-ec2';
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { instanceDir, terminatedLogDir } from '../../src/lab/instance-host.js';
 import { startLab, stopLab, type LabHandle } from '../../src/lab/lab.js';
 import { EC2_TRUST_POLICY } from '../../src/cloud/aws/iam-policy.js';
 import { leftovers, type MachineLeftovers } from './lab-leftovers.js';
@@ -66,6 +67,12 @@ export interface BareLab {
   leftovers(): Promise<MachineLeftovers>;
   /** A new temporary directory removed when the test ends (for user-data's files). */
   tempDir(name: string): Promise<string>;
+  /**
+   * For a failing test's message: every instance the API describes (any state, terminated ones
+   * too), its console's tail and its agent log's tail (a terminated instance's /var/log is kept
+   * by the lab until it is down).
+   */
+  instanceLogs(options?: { readonly agentLogChars?: number }): Promise<string>;
 }
 
 /**
@@ -100,6 +107,22 @@ export async function startBareLab(t: TestContext, options: { readonly tag: stri
   return {
     lab, prefix, stateDir, stateFile, region, ec2, iam, before,
     leftovers: () => leftovers(prefix, stateDir),
+    async instanceLogs(o = {}) {
+      const out: string[] = [];
+      const all = ((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? []).flatMap((r) => r.Instances ?? []);
+      for (const i of all) {
+        const id = i.InstanceId ?? '';
+        const node = i.Tags?.find((tag) => tag.Key === 'overlay-lb:node')?.Value ?? i.Tags?.find((tag) => tag.Key === 'Name')?.Value ?? '?';
+        const text = Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: id })).catch(() => ({ Output: '' }))).Output ?? '', 'base64').toString('utf8');
+        out.push(`--- ${node} ${id} ${i.State?.Name ?? ''}: console\n${text.slice(-3000)}`);
+        const labDir = join(stateDir, `${prefix}lab`);
+        for (const dir of [join(instanceDir(labDir, id), 'fs', 'var', 'upper', 'log'), terminatedLogDir(labDir, id)]) {
+          const log = await readFile(join(dir, 'overlay-lb', 'agent.log'), 'utf8').catch(() => '');
+          if (log !== '') out.push(`--- ${node} ${id}: agent.log\n${log.slice(-(o.agentLogChars ?? 12_000))}`);
+        }
+      }
+      return out.join('\n');
+    },
     async tempDir(name) {
       const dir = await mkdtemp(join(tmpdir(), `${options.tag}-${name}-`));
       dirs.push(dir);
