@@ -210,11 +210,18 @@ export async function smokeRun(options: SmokeOptions): Promise<SmokeReport> {
 
     await step('up again', () => up({ specFile: options.specFile, packageFile: options.packageFile, mode: 'apply', ...common }), (r) => `${r.applied?.created.length ?? 0} created (the terminated node replaced)`);
     const rolloutStart = clock.now();
+    let lastRefusal = '';
     // apply --cluster refuses, changing nothing, until every node publishes a fresh status and one
     // is master (the replacement boots first): retried on that refusal only, up to the deadline.
     const result = await step('apply --cluster', () => retry(() => applyCluster({ specFile: options.changeSpecFile, ...common }), {
       signal, clock, baseMs: pollMs, maxMs: Math.max(pollMs, 10_000), deadline: clock.now() + waitMs,
       isRetryable: (e) => e instanceof OverlayError && e.code === 'ROLLOUT_REFUSED',
+      // Each new reason once: what the wait is for (a node's first status, a second master...).
+      onRetry: ({ error: e }) => {
+        const why = e instanceof Error ? e.message : String(e);
+        if (why !== lastRefusal) progress(`apply --cluster waits: ${why}`);
+        lastRefusal = why;
+      },
     }), (r) => (r.failed === null ? `spec version ${r.target.specVersion} on ${r.passed.join(', ')}` : `stopped at ${r.failed.node}: ${r.failed.reason}`));
     if (result.failed !== null) throw new OverlayError('SMOKE_STEP_FAILED', `apply --cluster stopped at node ${result.failed.node}: ${result.failed.reason}`);
     applied = { specVersion: result.target.specVersion, passed: result.passed, ms: clock.now() - rolloutStart };
