@@ -21,7 +21,7 @@ import { GetRolePolicyCommand } from '@aws-sdk/client-iam';
 import { resourceNames, NODE_POLICY_NAME } from '../../src/cloud/aws/provision/names.js';
 import { nodeUserData } from '../../src/cloud/aws/provision/user-data.js';
 import { labFiles } from '../../src/lab/controller.js';
-import { instanceDir } from '../../src/lab/instance-host.js';
+import { instanceDir, terminatedLogDir } from '../../src/lab/instance-host.js';
 import { parseSpec } from '../../src/speclang/parse.js';
 import { up } from '../../src/provision/up.js';
 import type { AgentStatus } from '../../src/agent-api/contract.js';
@@ -179,6 +179,8 @@ void test('instances launched with up\'s user-data install the package from S3 w
     assert.equal(existsSync(instanceDir(labDir, id)), false, `${id}'s directory remains`);
     assert.deepEqual(await mountsMentioning(instanceDir(labDir, id)), [], `${id}'s mounts remain`);
   }
+  // Except its /var/log, kept in the lab's directory until lab down (for a failing test's message).
+  assert.match(await readFile(join(terminatedLogDir(labDir, masterId), 'overlay-lb', 'agent.log'), 'utf8'), /"event":"ready"/);
   assert.deepEqual(await runningOf(masterPids), [], 'the terminated master\'s haproxy and keepalived still run');
   // The other node takes over (its agent moves the VIP's routes) and serves.
   const survivor = [...ids.values()].find((id) => id !== masterId)!;
