@@ -34,7 +34,8 @@ export interface ProcessSupervisorOptions<P> {
  * Keeps one of the node's processes (haproxy, keepalived) running: when it exits, the node reacts
  * at once (`onExit`), the exit is counted and logged, and a new one is started after a backoff
  * (0.5 s, doubling up to 10 s while starts fail, back to 0.5 s after one succeeds). A process that
- * keeps failing is retried for as long as the agent runs.
+ * keeps failing is retried for as long as the agent runs. Nothing is started once `signal` has
+ * aborted: the agent is stopping.
  */
 export class ProcessSupervisor<P> {
   readonly #o: ProcessSupervisorOptions<P>;
@@ -63,6 +64,10 @@ export class ProcessSupervisor<P> {
       this.#o.restarts.inc({ process: name });
       log.error({ event: `${name}-exited`, pid: this.#o.pid(this.#current) }, this.#o.exitMessage);
       await this.#clock.sleep(backoff, signal).catch(() => undefined);
+      // Stopping (SIGTERM) during the backoff: start nothing. A process started now would outlive
+      // the agent (haproxy and keepalived are left running for its next start): on a machine
+      // shutting down, the exit seen just before the agent's own SIGTERM left a keepalived behind.
+      if (signal.aborted) break;
       try {
         this.#current = await this.#o.start(signal);
         backoff = FIRST_BACKOFF_MS;

@@ -196,6 +196,8 @@ export class HaproxyProcess implements Reloader {
  * @throws UserError TOOL_MISSING when haproxy is not installed.
  */
 export async function startHaproxy(options: StartHaproxyOptions): Promise<HaproxyProcess> {
+  // Stopping: start nothing (a haproxy started now would outlive the agent).
+  options.signal.throwIfAborted();
   const binary = options.binary ?? 'haproxy';
   const argv = ['-W', '-S', `${options.masterSocket},mode,600`, '-f', options.configPath, '-p', options.pidFile];
   // With a log file, haproxy is not tied to our lifetime: its output goes to the file (not a pipe

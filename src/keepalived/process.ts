@@ -52,6 +52,8 @@ export async function startKeepalived(paths: KeepalivedPaths, options: { signal:
   const existing = await runningPid(pidFile(paths));
   if (existing !== null) return handle(existing, true);
   await reapOrphans(paths, options.signal);
+  // Stopping: start nothing (a keepalived started now would outlive the agent, unsupervised).
+  options.signal.throwIfAborted();
   const runLog = nodePaths(paths.runDir).keepalivedLog;
   const target = options.log ?? { to: 'console', output: runLog, tail: runLog };
   const logArgs = target.to === 'syslog' ? ['--log-detail', `--log-facility=${target.facility}`] : ['--log-console', '--log-detail', '--no-syslog'];
@@ -67,7 +69,11 @@ export async function startKeepalived(paths: KeepalivedPaths, options: { signal:
     if (pid === undefined) throw new SystemError('INTERNAL', 'keepalived could not be started');
     // Wait until it wrote its pid file, or died.
     for (let i = 0; i < 100; i++) {
-      options.signal.throwIfAborted();
+      if (options.signal.aborted) {
+        // Stopping while it starts: stop it again rather than leave it behind.
+        await stopStarting(child, paths);
+        options.signal.throwIfAborted();
+      }
       if (child.exitCode !== null) {
         const tail = (await readFile(tailFile, 'utf8').catch(() => '')).split('\n').slice(-10).join('\n');
         throw new SystemError('INTERNAL', `keepalived exited at start (${child.exitCode}):\n${tail}`);
@@ -88,6 +94,19 @@ export async function startKeepalived(paths: KeepalivedPaths, options: { signal:
  * advertising. Found by the failback e2e test. Stop such orphans first (SIGTERM: it sends its
  * priority-0 advert; SIGKILL after 2 s): without their parent nothing supervises them.
  */
+/**
+ * Stops a keepalived this agent just started (SIGTERM, SIGKILL after 2 s), and a VRRP child it
+ * may have forked already (its pid file, as {@link reapOrphans} does). Not abortable: it runs
+ * because the agent is stopping, and bounds itself.
+ */
+async function stopStarting(child: ChildProcess, paths: KeepalivedPaths): Promise<void> {
+  const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
+  child.kill('SIGTERM');
+  for (let i = 0; i < 40 && !exited(); i++) await sleep(50);
+  if (!exited()) child.kill('SIGKILL');
+  await reapOrphans(paths, AbortSignal.timeout(5000)).catch(() => undefined);
+}
+
 async function reapOrphans(paths: KeepalivedPaths, signal: AbortSignal): Promise<void> {
   const files = nodePaths(paths.runDir);
   for (const file of [files.keepalivedVrrpPid, files.keepalivedCheckersPid]) {

@@ -27,7 +27,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { LabCloud, InstanceData, InstanceStateName } from './ec2/state.js';
 import type { LabInstance } from './plan.js';
 import { apiInstanceNamespace, type Lab } from './topology.js';
-import { execIn, ipIn, killRecordedProcess, listNamespaces, namespacePids, readProcessStartTime, runCommand } from './netns.js';
+import { execIn, ipIn, listNamespaces, readProcessStartTime, runCommand, stopNamespaceProcesses } from './netns.js';
 import { SystemError } from '../util/errors.js';
 import { userDataScript } from './user-data-format.js';
 
@@ -251,10 +251,10 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
     });
   };
 
-  /** SIGTERM to every process of the namespace, SIGKILL after the grace period, as a shutdown does. */
+  /** Every process of the namespace stopped as a shutdown stops them, also those started meanwhile. */
   const stopProcesses = async (namespace: string): Promise<void> => {
-    const pids = await namespacePids(namespace, { signal });
-    await Promise.all(pids.map(async (pid) => killRecordedProcess({ pid, startTime: await readProcessStartTime(pid, { signal }) }, { signal, graceMs: grace })));
+    const { left } = await stopNamespaceProcesses(namespace, { signal, graceMs: grace });
+    if (left.length > 0) log?.error({ namespace, pids: left }, 'lab instance processes still running after five rounds of SIGTERM and SIGKILL');
   };
 
   /**

@@ -140,6 +140,27 @@ export async function killRecordedProcess(
   return 'killed';
 }
 
+/**
+ * Stops every process of a namespace as a machine's shutdown does: SIGTERM, SIGKILL after
+ * `graceMs`; then again for any process started meanwhile (a supervisor that restarts its child
+ * when it gets SIGTERM, a trap), with at most a second's grace, until none is left or `rounds`
+ * rounds are done. A namespace outlives `ip netns del` while a process holds it, with its links
+ * and addresses: one left behind would answer for an address the next instance gets. Answers how
+ * many processes were stopped and the pids still there after the last round.
+ */
+export async function stopNamespaceProcesses(namespace: string, options: { readonly signal: AbortSignal; readonly graceMs?: number; readonly rounds?: number }): Promise<{ readonly stopped: number; readonly left: readonly number[] }> {
+  const { signal } = options;
+  const grace = options.graceMs ?? 2000;
+  let stopped = 0;
+  for (let round = 0; round < (options.rounds ?? 5); round++) {
+    const pids = await namespacePids(namespace, { signal });
+    if (pids.length === 0) return { stopped, left: [] };
+    const results = await Promise.all(pids.map(async (pid) => killRecordedProcess({ pid, startTime: await readProcessStartTime(pid, { signal }) }, { signal, graceMs: round === 0 ? grace : Math.min(grace, 1000) })));
+    stopped += results.filter((r) => r === 'killed').length;
+  }
+  return { stopped, left: await namespacePids(namespace, { signal }) };
+}
+
 export interface SpawnInNamespaceOptions {
   readonly signal: AbortSignal;
   readonly stateFile: LabStateFile;

@@ -25,7 +25,7 @@ import type { LabInstance, LabPlan } from './plan.js';
 import { findInstance, planNamespaces } from './plan.js';
 import { LabStateFile, labStateFilePath, readLabState } from './state-file.js';
 import {
-  execIn, ipIn, iptablesIn, killRecordedProcess, listNamespaces, namespacePids, readProcessStartTime, runCommand, spawnInNamespace, sysctlIn,
+  execIn, ipIn, iptablesIn, killRecordedProcess, listNamespaces, namespacePids, runCommand, spawnInNamespace, stopNamespaceProcesses, sysctlIn,
   type CommandResult, type RecordedProcess,
 } from './netns.js';
 import { createKernelDataPath, LAB_CHAINS, requireInstance, type KernelDataPath } from './datapath.js';
@@ -326,10 +326,7 @@ export async function destroyLab(stateFilePath: string, options: { readonly sign
     if (r.kind !== 'netns' || !present.has(r.name)) continue;
     // Whatever still runs in a lab namespace was started in the lab (a namespace outlives
     // `ip netns del` while a process holds it).
-    for (const pid of await namespacePids(r.name, { signal })) {
-      const startTime = await readProcessStartTime(pid, { signal });
-      if ((await killRecordedProcess({ pid, startTime }, { signal })) === 'killed') report.processesStopped += 1;
-    }
+    report.processesStopped += (await stopNamespaceProcesses(r.name, { signal })).stopped;
     const result = await runCommand(['ip', 'netns', 'del', r.name], { signal, allowFailure: true });
     if (result.code === 0) report.namespacesRemoved += 1;
     else if ((await listNamespaces({ signal })).includes(r.name)) {

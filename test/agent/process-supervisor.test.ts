@@ -83,3 +83,33 @@ void test('exitedByPolling resolves once the process is gone, or when the signal
   stop.abort();
   await waiting;
 });
+
+void test('a stop during the restart backoff starts nothing (the process would outlive the agent)', { timeout: 30_000 }, async () => {
+  const log = createLogger({ write: () => undefined, level: 'debug' });
+  const restarts = new Registry().counter('restarts_total', 'test');
+  const first = startChild();
+  let starts = 0;
+  let exitSeen: () => void = () => undefined;
+  const seen = new Promise<void>((resolve) => {
+    exitSeen = resolve;
+  });
+  const stop = new AbortController();
+  const supervisor = new ProcessSupervisor<Child>({
+    name: 'sleeper', process: first, pid: (c) => c.pid, log, restarts,
+    exited: async (c, signal) => void (await untilAborted(c.exited, signal)),
+    onExit: () => exitSeen(),
+    exitMessage: 'sleeper exited: restarting it',
+    start: () => {
+      starts++;
+      return Promise.resolve(startChild());
+    },
+  });
+  const running = supervisor.run(stop.signal);
+  // The process exits just before the agent's own SIGTERM (a machine shutting down kills both).
+  first.proc.kill('SIGKILL');
+  await seen;
+  stop.abort();
+  await running;
+  assert.equal(starts, 0, 'a process was started after the stop');
+  assert.equal(supervisor.current, first);
+});
