@@ -251,10 +251,13 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
     });
   };
 
-  /** Every process of the namespace stopped as a shutdown stops them, also those started meanwhile. */
-  const stopProcesses = async (namespace: string): Promise<void> => {
-    const { left } = await stopNamespaceProcesses(namespace, { signal, graceMs: grace });
-    if (left.length > 0) log?.error({ namespace, pids: left }, 'lab instance processes still running after five rounds of SIGTERM and SIGKILL');
+  /**
+   * Every process of the namespace stopped as a shutdown stops them; for a terminate also those
+   * started meanwhile (its namespace goes: one left would keep it, and the address, alive).
+   */
+  const stopProcesses = async (namespace: string, rounds: number): Promise<void> => {
+    const { left } = await stopNamespaceProcesses(namespace, { signal, graceMs: grace, rounds });
+    if (left.length > 0) log?.error({ namespace, pids: left }, `lab instance processes still running after ${rounds} round(s) of SIGTERM and SIGKILL`);
   };
 
   /**
@@ -298,7 +301,7 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
   const shutdown = async (instance: InstanceData, from: 'stopping' | 'shutting-down'): Promise<void> => {
     const target = apiLabInstance(lab, cloud, instance);
     if (target !== undefined) {
-      await stopProcesses(target.namespace);
+      await stopProcesses(target.namespace, from === 'stopping' ? 1 : 5);
       await readTail(instance.instanceId).catch(() => undefined);
       if (from === 'stopping') {
         await runCommand(ipIn(router, ['link', 'set', target.routerPort, 'down']), { signal, allowFailure: true });
