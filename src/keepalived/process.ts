@@ -88,13 +88,6 @@ export async function startKeepalived(paths: KeepalivedPaths, options: { signal:
 }
 
 /**
- * A keepalived parent killed with SIGKILL can leave its VRRP child running, orphaned (measured in
- * the lab: still running seconds later, after the agent died too). A keepalived started then finds
- * the child's pid file and exits 0 ("daemon is already running"), and the orphan may keep
- * advertising. Found by the failback e2e test. Stop such orphans first (SIGTERM: it sends its
- * priority-0 advert; SIGKILL after 2 s): without their parent nothing supervises them.
- */
-/**
  * Stops a keepalived this agent just started (SIGTERM, SIGKILL after 2 s), and a VRRP child it
  * may have forked already (its pid file, as {@link reapOrphans} does). Not abortable: it runs
  * because the agent is stopping, and bounds itself.
@@ -107,6 +100,13 @@ async function stopStarting(child: ChildProcess, paths: KeepalivedPaths): Promis
   await reapOrphans(paths, AbortSignal.timeout(5000)).catch(() => undefined);
 }
 
+/**
+ * A keepalived parent killed with SIGKILL can leave its VRRP child running, orphaned (measured in
+ * the lab: still running seconds later, after the agent died too). A keepalived started then finds
+ * the child's pid file and exits 0 ("daemon is already running"), and the orphan may keep
+ * advertising. Found by the failback e2e test. Stop such orphans first (SIGTERM: it sends its
+ * priority-0 advert; SIGKILL after 2 s): without their parent nothing supervises them.
+ */
 async function reapOrphans(paths: KeepalivedPaths, signal: AbortSignal): Promise<void> {
   const files = nodePaths(paths.runDir);
   for (const file of [files.keepalivedVrrpPid, files.keepalivedCheckersPid]) {
