@@ -65,8 +65,8 @@ export class ProcessSupervisor<P> {
       log.error({ event: `${name}-exited`, pid: this.#o.pid(this.#current) }, this.#o.exitMessage);
       await this.#clock.sleep(backoff, signal).catch(() => undefined);
       // Stopping (SIGTERM) during the backoff: start nothing. A process started now would outlive
-      // the agent (haproxy and keepalived are left running for its next start): on a machine
-      // shutting down, the exit seen just before the agent's own SIGTERM left a keepalived behind.
+      // the agent (haproxy and keepalived are left running for its next start); on a machine
+      // shutting down, its children can exit just before SIGTERM reaches the agent.
       if (signal.aborted) break;
       try {
         this.#current = await this.#o.start(signal);

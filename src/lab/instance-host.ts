@@ -59,6 +59,11 @@ export function instanceDir(labDir: string, instanceId: string): string {
   return join(labDir, 'instances', instanceId);
 }
 
+/** An instance's /var/log as it writes it (the upper layer of its /var view). */
+export function instanceLogDir(labDir: string, instanceId: string): string {
+  return join(instanceDir(labDir, instanceId), 'fs', 'var', 'upper', 'log');
+}
+
 /**
  * Where the /var/log of a terminated instance is kept (the instance's own files are gone), until
  * the lab's directory is removed: read by tests that print the agents' logs when they fail.
@@ -312,10 +317,9 @@ export function startInstanceHost(options: InstanceHostOptions): InstanceHost {
         // Its processes are gone, so is its mount namespace with the overlays: its files go too
         // (the console log is in the model already), but its /var/log stays in the lab's
         // directory (terminatedLogDir) for whoever debugs a test afterwards.
-        const dir = instanceDir(options.dir, instance.instanceId);
         const kept = terminatedLogDir(options.dir, instance.instanceId);
-        await mkdir(dirname(kept), { recursive: true }).then(() => rename(join(dir, 'fs', 'var', 'upper', 'log'), kept)).catch(() => undefined);
-        await rm(dir, { recursive: true, force: true });
+        await mkdir(dirname(kept), { recursive: true }).then(() => rename(instanceLogDir(options.dir, instance.instanceId), kept)).catch(() => undefined);
+        await rm(instanceDir(options.dir, instance.instanceId), { recursive: true, force: true });
         // The address goes back to the subnet: the router must not keep the old MAC for the next ENI that gets it.
         await runCommand(ipIn(router, ['neigh', 'flush', 'to', target.eni.privateIp]), { signal, allowFailure: true });
         await lab.datapath.removeInstance(target.eni.id, { signal });

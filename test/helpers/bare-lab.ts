@@ -9,7 +9,8 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DescribeInstancesCommand, EC2Client, GetConsoleOutputCommand } from '@aws-sdk/client-ec2';
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { instanceDir, terminatedLogDir } from '../../src/lab/instance-host.js';
+import { labFiles } from '../../src/lab/controller.js';
+import { instanceLogDir, terminatedLogDir } from '../../src/lab/instance-host.js';
 import { startLab, stopLab, type LabHandle } from '../../src/lab/lab.js';
 import { EC2_TRUST_POLICY } from '../../src/cloud/aws/iam-policy.js';
 import { leftovers, type MachineLeftovers } from './lab-leftovers.js';
@@ -109,14 +110,14 @@ export async function startBareLab(t: TestContext, options: { readonly tag: stri
     leftovers: () => leftovers(prefix, stateDir),
     async instanceLogs(o = {}) {
       const out: string[] = [];
+      const labDir = labFiles(stateFile, prefix).dir;
       const all = ((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? []).flatMap((r) => r.Instances ?? []);
       for (const i of all) {
         const id = i.InstanceId ?? '';
         const node = i.Tags?.find((tag) => tag.Key === 'overlay-lb:node')?.Value ?? i.Tags?.find((tag) => tag.Key === 'Name')?.Value ?? '?';
         const text = Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: id })).catch(() => ({ Output: '' }))).Output ?? '', 'base64').toString('utf8');
         out.push(`--- ${node} ${id} ${i.State?.Name ?? ''}: console\n${text.slice(-3000)}`);
-        const labDir = join(stateDir, `${prefix}lab`);
-        for (const dir of [join(instanceDir(labDir, id), 'fs', 'var', 'upper', 'log'), terminatedLogDir(labDir, id)]) {
+        for (const dir of [instanceLogDir(labDir, id), terminatedLogDir(labDir, id)]) {
           const log = await readFile(join(dir, 'overlay-lb', 'agent.log'), 'utf8').catch(() => '');
           if (log !== '') out.push(`--- ${node} ${id}: agent.log\n${log.slice(-(o.agentLogChars ?? 12_000))}`);
         }

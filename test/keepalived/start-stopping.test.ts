@@ -1,6 +1,6 @@
 // A stopping agent starts no haproxy or keepalived, and one it was starting when the stop came is
-// stopped again: a process started then would outlive the agent, unsupervised (a lab instance's
-// keepalived did, after its agent restarted it while the instance was being terminated). The
+// stopped again: a process started then would outlive the agent, unsupervised (as when a machine
+// shutting down kills the agent's children a moment before the agent). The
 // binaries here are shell scripts that record that they ran, so nothing needs root or a netns.
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -1,8 +1,7 @@
-// How the lab stops an instance's processes (terminate, stop, lab down): as a machine's shutdown,
-// every one, also one started while they were being stopped (a supervisor restarting its child on
-// SIGTERM, as an agent did while its instance was terminated: the keepalived it started then kept
-// the namespace, its veth and the address alive, and answered for the address of the next
-// instance). A real network namespace of this test, root only.
+// How the lab stops a terminated instance's processes (and lab down a namespace's): as a machine's
+// shutdown, every one, also one started while they were being stopped (a supervisor restarting its
+// child on SIGTERM): one left would keep the namespace, its veth and the address alive, and answer
+// for the address of the next instance. A real network namespace of this test, root only.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
