@@ -8,12 +8,21 @@ import type { Logger } from '../util/log.js';
 /** A probe without a full answer within this long fails. */
 const PROBE_TIMEOUT_MS = 500;
 
+/**
+ * Four probes a second by default. HAProxy's exit is an event ({@link HealthMonitor.markDown}), so the
+ * probe only finds a HAProxy that is alive and fails its monitor (a default backend with no server
+ * up, which HAProxy's own checks take seconds to find) or hangs (the 500 ms timeout): 250 ms with
+ * fall 2 adds at most 0.3 s to either, and each probe wakes the idle agent twice (about 0.05% of a
+ * core per probe a second here: docs/BENCHMARKS.md, "The health probe every 250 ms").
+ */
+const PROBE_INTERVAL_MS = 250;
+
 export interface HealthMonitorOptions {
   /** HAProxy's health URI (monitor-uri on localhost): fails while a default backend has no server up. */
   readonly url: string;
   /** keepalived's track file: "0" healthy, "1" FAULT (weight 0). */
   readonly trackFile: string;
-  /** @default 100 */
+  /** @default 250 ({@link PROBE_INTERVAL_MS}) */
   readonly intervalMs?: number;
   /** Consecutive failures before FAULT. @default 2 */
   readonly fall?: number;
@@ -61,7 +70,7 @@ export class HealthMonitor {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const interval = this.#o.intervalMs ?? 100;
+    const interval = this.#o.intervalMs ?? PROBE_INTERVAL_MS;
     try {
       await this.#loop(interval, signal);
     } finally {
