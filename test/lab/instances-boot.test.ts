@@ -133,7 +133,10 @@ void test('instances launched with up\'s user-data install the package from S3 w
     const r = await lab.exec(id, ['curl', '-fsS', '-m', '2', 'http://127.0.0.1:8406/status'], { signal, allowFailure: true });
     return r.code === 0 ? (JSON.parse(r.stdout) as AgentStatus) : null;
   };
-  const statuses = await waitFor('one master, one backup', async () => Promise.all([...ids.values()].map(status)), (s) => s.every((x) => x !== null) && s.map((x) => x.vrrp.vrrp).sort().join() === 'BACKUP,MASTER', 300_000);
+  // The identity is looked up in the background (a slow IMDS answer on a busy machine may come
+  // after the VRRP election): wait for it rather than read it at the election.
+  const statuses = await waitFor('one master, one backup, both knowing their instance', async () => Promise.all([...ids.values()].map(status)),
+    (s) => s.every((x) => x?.identity?.instanceId !== undefined) && s.map((x) => x!.vrrp.vrrp).sort().join() === 'BACKUP,MASTER', 300_000);
   for (const [i, [node, id]] of [...ids].entries()) {
     assert.equal(statuses[i]!.node, node);
     assert.equal(statuses[i]!.identity?.instanceId, id, 'identity from the instance\'s IMDS');
