@@ -1,7 +1,7 @@
 import type { ControlApi, ControlError, ControlRoute } from '../agent-api/contract.js';
 import { SystemError, UserError } from '../util/errors.js';
 import type { ErrorCode } from '../util/errors.js';
-import { unixHttpRequest } from '../util/unix-http.js';
+import { unixHttpRequest } from '../util/http-request.js';
 
 /** How the CLI reaches one node's agent: its control socket. */
 export interface AgentEndpoint {

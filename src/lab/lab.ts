@@ -24,7 +24,7 @@ import { killLabProcess } from './infra-faults.js';
 import type { LabCredential } from './ec2/policy.js';
 import type { World } from './ec2/state.js';
 import { SystemError, UserError } from '../util/errors.js';
-import { unixHttpRequest } from '../util/unix-http.js';
+import { unixHttpRequest } from '../util/http-request.js';
 import { nodePaths } from '../util/node-paths.js';
 import { ownProgramArgv, ownProgramScript, runningAsSingleExecutable } from '../util/own-program.js';
 import { AGENT_UNIT_CAPABILITIES } from '../ops/agent-unit.js';

@@ -3,7 +3,7 @@ import { retry } from '../../util/retry.js';
 import { systemClock } from '../../util/clock.js';
 import type { Clock } from '../../util/clock.js';
 import type { InstanceIdentity } from '../types.js';
-import { timeoutSignal } from '../../util/abort.js';
+import { httpRequest } from '../../util/http-request.js';
 
 export interface ImdsClientOptions {
   /** @default http://169.254.169.254 */
@@ -39,14 +39,14 @@ export class ImdsClient {
   async get(path: string, options: { signal: AbortSignal; deadlineMs?: number }): Promise<string> {
     return retry(async () => {
       const token = await this.#sessionToken(options.signal);
-      const res = await this.#fetch(`${this.#endpoint}/latest/${path}`, { headers: { 'x-aws-ec2-metadata-token': token } }, options.signal);
+      const res = await this.#request('GET', `/latest/${path}`, { 'x-aws-ec2-metadata-token': token }, options.signal);
       if (res.status === 401) {
         this.#token = null; // expired or revoked: fetch a new one on the retry
         throw new SystemError('CLOUD_UNAVAILABLE', `IMDS refused the session token for ${path} (401)`, { retryable: true });
       }
       if (res.status === 404) throw new SystemError('CLOUD_NOT_FOUND', `IMDS has no ${path} (404): is this an EC2 instance with that metadata?`);
-      if (!res.ok) throw new SystemError('CLOUD_UNAVAILABLE', `IMDS answered ${res.status} for ${path}`, { retryable: true });
-      return (await res.text()).trim();
+      if (res.status !== 200) throw new SystemError('CLOUD_UNAVAILABLE', `IMDS answered ${res.status} for ${path}`, { retryable: true });
+      return res.text.trim();
     }, { signal: options.signal, deadline: this.#clock.now() + (options.deadlineMs ?? 10_000), baseMs: 100, maxMs: 1000, clock: this.#clock });
   }
 
@@ -86,16 +86,17 @@ export class ImdsClient {
   async #sessionToken(signal: AbortSignal): Promise<string> {
     const now = this.#clock.now();
     if (this.#token && this.#token.expiresAt - 60_000 > now) return this.#token.value;
-    const res = await this.#fetch(`${this.#endpoint}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': String(this.#ttl) } }, signal);
-    if (!res.ok) throw new SystemError('CLOUD_UNAVAILABLE', `IMDS token request answered ${res.status}`, { retryable: res.status >= 500 || res.status === 429 });
-    const value = (await res.text()).trim();
+    const res = await this.#request('PUT', '/latest/api/token', { 'x-aws-ec2-metadata-token-ttl-seconds': String(this.#ttl) }, signal);
+    if (res.status !== 200) throw new SystemError('CLOUD_UNAVAILABLE', `IMDS token request answered ${res.status}`, { retryable: res.status >= 500 || res.status === 429 });
+    const value = res.text.trim();
     this.#token = { value, expiresAt: now + this.#ttl * 1000 };
     return value;
   }
 
-  async #fetch(url: string, init: RequestInit, signal: AbortSignal): Promise<Response> {
+  /** One request to IMDS on a connection of its own (node:http, not fetch: see httpRequest). */
+  async #request(method: 'GET' | 'PUT', path: string, headers: Record<string, string>, signal: AbortSignal): Promise<{ status: number; text: string }> {
     try {
-      return await fetch(url, { ...init, signal: timeoutSignal(this.#timeoutMs, signal) });
+      return await httpRequest({ url: `${this.#endpoint}${path}` }, { method, headers, signal, timeoutMs: this.#timeoutMs });
     } catch (err) {
       if (signal.aborted) throw err;
       throw new SystemError('CLOUD_UNAVAILABLE', `IMDS at ${this.#endpoint} could not be reached: ${(err as Error).message}`, { cause: err, retryable: true });
