@@ -81,7 +81,7 @@ void test('the IMDS client does not use fetch', async (t) => {
   const fetchBefore = globalThis.fetch;
   const calls: string[] = [];
   globalThis.fetch = (input) => {
-    calls.push(String(input));
+    calls.push(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
     return Promise.reject(new Error('fetch called'));
   };
   t.after(() => { globalThis.fetch = fetchBefore; });
