@@ -16,6 +16,7 @@ import { deepFreeze } from '../speclang/parse.js';
 import type { BackendIntent, HaproxyState, MapEntryIntent, MapIntent, ServerState, SlotIntent } from './state.js';
 import { FREE_ADDRESS, SPARE_WEIGHT } from './slots.js';
 import { diffSections } from './structure.js';
+import { compareCodeUnits } from '../util/compare.js';
 
 /** One Runtime API operation, fully specified (maps are named by `path`, as HAProxy knows them). */
 export type RuntimeOp =
@@ -262,5 +263,5 @@ function describeEntries(entries: readonly MapEntryIntent[]): string {
 function sortReasons(reasons: readonly Reason[]): Reason[] {
   const key = (r: Reason): string => `${r.code}\u0000${r.subject}\u0000${r.detail ?? ''}`;
   const unique = new Map(reasons.map((r) => [key(r), r]));
-  return [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
+  return [...unique.entries()].sort(([a], [b]) => compareCodeUnits(a, b)).map(([, r]) => r);
 }

@@ -16,6 +16,7 @@ import { quoteForMessage } from './names.js';
 import { normalizeAdmin, normalizeBackend, normalizeCluster, normalizeFrontend, normalizeProvision, normalizeSource, normalizeSwitch } from './normalize.js';
 import { SpecSchema } from './schema.js';
 import { checkSemantics } from './semantic.js';
+import { compareCodeUnits } from '../util/compare.js';
 
 export type ParseResult = { readonly ok: true; readonly spec: Spec; readonly hash: string } | { readonly ok: false; readonly diagnostics: readonly Diagnostic[] };
 
@@ -39,7 +40,7 @@ export function canonicalJson(value: unknown): string {
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)
       .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      .sort(([a], [b]) => compareCodeUnits(a, b));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);

@@ -3,16 +3,17 @@
  * with labels. One registry per agent, passed down; no global state.
  */
 import { SystemError } from './errors.js';
+import { compareCodeUnits } from './compare.js';
 
 type Labels = Readonly<Record<string, string>>;
 
 interface Series { labels: Labels; value: number }
 interface HistogramSeries { labels: Labels; buckets: number[]; sum: number; count: number }
 
-const labelKey = (l: Labels): string => JSON.stringify(Object.entries(l).sort(([a], [b]) => a.localeCompare(b)));
+const labelKey = (l: Labels): string => JSON.stringify(Object.entries(l).sort(([a], [b]) => compareCodeUnits(a, b)));
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 const formatLabels = (l: Labels, extra?: [string, string]): string => {
-  const entries = Object.entries(l).sort(([a], [b]) => a.localeCompare(b));
+  const entries = Object.entries(l).sort(([a], [b]) => compareCodeUnits(a, b));
   if (extra) entries.push(extra);
   return entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`;
 };

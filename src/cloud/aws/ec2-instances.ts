@@ -3,6 +3,7 @@ import type { EC2Client, Filter } from '@aws-sdk/client-ec2';
 import type { InstanceDescriber, InstanceSummary } from '../types.js';
 import { OverlayError } from '../../util/errors.js';
 import { wrapAwsError } from './errors.js';
+import { compareCodeUnits } from '../../util/compare.js';
 
 /** Largest page DescribeInstances allows (MaxResults 5..1000): fewer calls against its throttle bucket. */
 const PAGE_SIZE = 1000;
@@ -28,7 +29,7 @@ export class Ec2InstancesApi implements InstanceDescriber {
 
   async describeInstancesByTags(tags: Readonly<Record<string, string>>, options: { readonly signal: AbortSignal }): Promise<readonly InstanceSummary[]> {
     const filters: Filter[] = [
-      ...Object.entries(tags).sort(([a], [b]) => a.localeCompare(b)).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })),
+      ...Object.entries(tags).sort(([a], [b]) => compareCodeUnits(a, b)).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })),
       // Only running instances serve; the source filters by state again (EC2 may be eventually consistent).
       { Name: 'instance-state-name', Values: ['running'] },
     ];

@@ -6,6 +6,7 @@
  */
 import { ec2Errors } from './errors.js';
 import { wildcardMatch } from './policy.js';
+import { compareCodeUnits } from '../../util/compare.js';
 
 /** The decoded parameters of one request. */
 export class QueryParams {
@@ -20,7 +21,7 @@ export class QueryParams {
 
   /** Every parameter, sorted by name (for RunInstances' idempotency fingerprint). */
   entries(): [string, string][] {
-    return [...this.values.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return [...this.values.entries()].sort(([a], [b]) => compareCodeUnits(a, b));
   }
 
   get(name: string): string | undefined {

@@ -10,6 +10,7 @@
  * Pure; `canonicalPermissions` orders rules so a derived set compares equal to what EC2 describes.
  */
 import type { Spec } from '../../../model/spec.js';
+import { compareCodeUnits } from '../../../util/compare.js';
 
 /** One ingress rule in EC2's shape (AuthorizeSecurityGroupIngress / DescribeSecurityGroups). */
 export interface IpPermission {
@@ -115,8 +116,8 @@ export interface IngressChanges {
 export function ingressChanges(desired: readonly IpPermission[], described: readonly IpPermission[]): IngressChanges {
   const want = singleSourceRules(desired);
   const have = singleSourceRules(described);
-  const authorize = [...want].filter(([k]) => !have.has(k)).sort(([a], [b]) => a.localeCompare(b));
-  const revoke = [...have].filter(([k]) => !want.has(k)).sort(([a], [b]) => a.localeCompare(b));
+  const authorize = [...want].filter(([k]) => !have.has(k)).sort(([a], [b]) => compareCodeUnits(a, b));
+  const revoke = [...have].filter(([k]) => !want.has(k)).sort(([a], [b]) => compareCodeUnits(a, b));
   return {
     authorize: authorize.map(([, r]) => r),
     revoke: revoke.map(([, r]) => r),
