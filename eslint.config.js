@@ -42,7 +42,9 @@ function layerRule(layer, { sdk }) {
   };
 }
 
-const noDateNow = ['error', { object: 'Date', property: 'now', message: 'Read time through the injected clock (src/util/clock.ts: options.clock ?? systemClock), so decisions can be tested without sleeping.' }];
+const noDateNow = ['error', { object: 'Date', property: 'now', message: 'Read time through the injected clock (src/util/clock.ts: options.clock ?? systemClock), so decisions can be tested without sleeping.' },
+  // The agent runs for months: its first localeCompare maps ICU's collation data (about 3 MiB).
+  { property: 'localeCompare', message: 'Order keys with compareCodeUnits (src/util/compare.ts): localeCompare loads ICU collation data into a long-running agent (docs/BENCHMARKS.md, "Agent footprint").' }];
 
 export default tseslint.config(
   // constructs/ and its example app (examples/cdk) have their own lint (constructs/eslint.config.js):
@@ -69,6 +71,13 @@ export default tseslint.config(
       'max-lines-per-function': ['warn', { max: 80, skipBlankLines: true, skipComments: true, IIFEs: true }],
       'no-restricted-properties': noDateNow,
     },
+  },
+  {
+    // fetch's first use loads undici and its WebAssembly parser (about 16 MiB of a long-running
+    // agent); the discovery sources that poll HTTP APIs run only when a spec names them.
+    files: ['src/**/*.ts'],
+    ignores: ['src/discovery/**', 'src/lab/**'],
+    rules: { 'no-restricted-globals': ['error', { name: 'fetch', message: 'Use httpRequest (src/util/http-request.ts): fetch costs a long-running agent about 16 MiB (docs/BENCHMARKS.md, "Agent footprint").' }] },
   },
   // One import rule per folder, generated from the house plan.
   ...Object.keys(LAYERS).map((layer) => ({ files: [`src/${layer}/**/*.ts`], rules: layerRule(layer, { sdk: false }) })),
