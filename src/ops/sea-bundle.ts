@@ -3,7 +3,7 @@
  * everything it imports as one CommonJS file, bundled so that the agent's memory is what it uses,
  * not the whole of its dependencies (issue 17 item 7, docs/BENCHMARKS.md "Agent footprint").
  *
- * Two choices matter for the resident memory of the running agent:
+ * These choices matter for the resident memory of the running agent:
  * - npm packages are bundled from their ES module builds (`mainFields: module, main`), which
  *   esbuild can tree-shake; the CommonJS build of @aws-sdk/client-ec2 alone is one 2 MB file with
  *   every EC2 operation, and loading it costs about 80 MB of RSS.
@@ -12,6 +12,11 @@
  *   (a computed key may call toString), so it keeps every one of the ~3,400 EC2 shapes. The
  *   constants are string literals, so replacing the key by the literal is the same program, and
  *   esbuild then drops every shape the agent's commands do not reach.
+ * - No dynamic `import()` is left (`supported: { 'dynamic-import': false }`: esbuild writes
+ *   `require` instead). The SDK imports `node:http` on demand for a plain-HTTP endpoint (the lab's);
+ *   in a CommonJS main an `import()` of a builtin goes through the ES module loader, whose namespace
+ *   of `node:http` reads its lazy `WebSocket` export, which loads undici: about 17 MiB of the
+ *   agent's memory from its first cloud call on (docs/BENCHMARKS.md, "Agent footprint").
  * - {@link asciiOnly}: V8 keeps the main script's source in the heap for as long as the process
  *   runs, one byte per character if it is all Latin-1, else two. esbuild escapes every non-ASCII
  *   character of the code (its default ASCII charset) but copies comments as they are, and two
@@ -114,7 +119,7 @@ export async function bundleSea(options: { readonly entry: string; readonly outf
   const { build } = await import('esbuild');
   const result = await build({
     entryPoints: [options.entry], outfile: options.outfile, bundle: true, platform: 'node', target: 'node24', format: 'cjs',
-    mainFields: ['module', 'main'], plugins: [inlineSchemaKeysPlugin, ec2DeepImportsPlugin], metafile: true, legalComments: 'none', logLevel: 'warning',
+    mainFields: ['module', 'main'], plugins: [inlineSchemaKeysPlugin, ec2DeepImportsPlugin], metafile: true, legalComments: 'none', logLevel: 'warning', supported: { 'dynamic-import': false },
     define: { OVERLAY_LB_BUILD: options.buildJson, 'import.meta.url': '__olbImportMetaUrl' },
     banner: { js: "const __olbImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   });

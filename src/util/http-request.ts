@@ -1,4 +1,4 @@
-import { request, type RequestOptions } from 'node:http';
+import { request, type IncomingMessage, type RequestOptions } from 'node:http';
 import { timeoutSignal } from './abort.js';
 
 /**
@@ -25,7 +25,7 @@ export function httpRequest(target: { readonly url: string } | { readonly socket
   const options: RequestOptions = { method: init.method, headers, agent: false, signal: timeoutSignal(init.timeoutMs, init.signal) };
   const maxBytes = init.maxBytes ?? 1024 * 1024;
   return new Promise((resolve, reject) => {
-    const onAnswer = (res: import('node:http').IncomingMessage): void => {
+    const onAnswer = (res: IncomingMessage): void => {
       const chunks: Buffer[] = [];
       let length = 0;
       res.on('data', (c: Buffer) => {

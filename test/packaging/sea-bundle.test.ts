@@ -53,6 +53,10 @@ void test('the executable\'s bundle keeps the EC2 shapes the agent uses and drop
   // were they when a module the CLI imports on demand imported the package's index: the bundle
   // maps those imports to the commands' own modules, ec2DeepImportsPlugin).
   for (const unused of ['AcceptAddressTransferRequest$', 'CreateNatGatewayRequest$', 'CreateVpcEndpointRequest$']) assert.ok(!text.includes(`${unused} =`), `${unused} is in the bundle`);
+  // No dynamic import() left: in the CommonJS main, one of a builtin goes through the ES module
+  // loader, whose namespace of node:http reads its lazy WebSocket export and loads undici (about
+  // 17 MiB of the agent's memory, at the SDK's first plain-HTTP call); require() does not.
+  assert.deepEqual(text.match(/\bimport\(\s*["'`]/g), null, 'the bundle calls import()');
   // All ASCII, so V8 holds the source in one byte per character.
   assert.equal(text.search(/[\u0080-\uffff]/), -1, 'the bundle has a non-ASCII character');
   // The SDK comes from its ES module build (tree-shakable), not the CommonJS one.
