@@ -8,7 +8,7 @@ import { timeoutSignal } from './abort.js';
  * answer longer than `maxBytes` (callers wrap it in their own code).
  *
  * Not `fetch`: its first use loads undici and compiles its WebAssembly HTTP parser, which costs a
- * long-running process about 16 MiB of resident memory (Node 24: docs/BENCHMARKS.md, "Agent
+ * long-running process about 17 MiB of resident memory (Node 24: docs/BENCHMARKS.md, "Agent
  * footprint"), for the few small requests the agent makes outside the AWS SDK.
  */
 export function httpRequest(target: { readonly url: string } | { readonly socketPath: string; readonly path: string }, init: {

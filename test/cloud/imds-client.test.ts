@@ -1,32 +1,16 @@
 // The agent's IMDSv2 client (src/cloud/aws/imds.ts) against the lab's IMDS endpoint on 127.0.0.1
 // (the caller's address picks the instance): identity, role credentials, a token the endpoint
 // no longer accepts, an endpoint that does not answer; and that it does not use fetch (whose
-// first use costs a long-running agent about 16 MiB: docs/BENCHMARKS.md, "Agent footprint").
+// first use costs a long-running agent about 17 MiB: docs/BENCHMARKS.md, "Agent footprint").
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
-import { startImds } from '../../src/lab/imds/server.js';
 import { ImdsClient } from '../../src/cloud/aws/imds.js';
 import { OverlayError } from '../../src/util/errors.js';
+import { startLabImds, type LabImds } from '../helpers/lab-imds.js';
 
-interface Fixture { readonly lab: ExampleCloud; readonly url: string; advance: (ms: number) => void }
-
-async function start(t: TestContext, instance: 'lb1' | 'multi'): Promise<Fixture> {
-  let now = Date.now();
-  const lab = buildExampleCloud({ clock: () => now });
-  lab.cloud.putRolePolicy('lb-node', { Statement: [{ Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' }] });
-  const controller = new AbortController();
-  const imds = await startImds({
-    host: '127.0.0.1', port: 0, signal: controller.signal, requireV2: true, clock: () => now,
-    resolveInstance: (address) => (address === '127.0.0.1' ? lab.cloud.instanceIdentity(lab.ids[instance]) : undefined),
-  });
-  t.after(async () => {
-    controller.abort();
-    await imds.close();
-  });
-  return { lab, url: imds.url, advance: (ms) => { now += ms; } };
-}
+// Today's clock: the first test checks that the role credentials expire after now.
+const start = (t: TestContext, instance: 'lb1' | 'multi'): Promise<LabImds> => startLabImds(t, { requireV2: true, instance, startAt: Date.now() });
 
 void test('identity and role credentials through IMDSv2; a refused token is renewed', async (t) => {
   const { lab, url, advance } = await start(t, 'lb1');

@@ -1,28 +1,10 @@
 // The lab's IMDSv2 endpoint, with plain fetch on 127.0.0.1 (the caller address picks the instance).
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
-import { startImds } from '../../src/lab/imds/server.js';
+import { startLabImds, type LabImds } from '../helpers/lab-imds.js';
 
-interface Fixture { readonly lab: ExampleCloud; readonly url: string; advance: (ms: number) => void }
-
-async function start(t: TestContext, options: { requireV2: boolean; instance?: 'lb1' | 'multi' | 'none' }): Promise<Fixture> {
-  let now = Date.UTC(2026, 0, 1);
-  const lab = buildExampleCloud({ clock: () => now });
-  lab.cloud.putRolePolicy('lb-node', { Statement: [{ Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' }] });
-  const controller = new AbortController();
-  const which = options.instance ?? 'lb1';
-  const imds = await startImds({
-    host: '127.0.0.1', port: 0, signal: controller.signal, requireV2: options.requireV2, clock: () => now,
-    // The lab maps a caller's private address to its instance; here 127.0.0.1 stands for one instance.
-    resolveInstance: (address) => (address === '127.0.0.1' && which !== 'none' ? lab.cloud.instanceIdentity(lab.ids[which]) : undefined),
-  });
-  t.after(async () => {
-    controller.abort();
-    await imds.close();
-  });
-  return { lab, url: imds.url, advance: (ms) => { now += ms; } };
-}
+const start = (t: TestContext, options: { requireV2: boolean; instance?: 'lb1' | 'multi' | 'none' }): Promise<LabImds> =>
+  startLabImds(t, { ...options, startAt: Date.UTC(2026, 0, 1) });
 
 async function token(url: string, ttl = '21600'): Promise<Response> {
   return fetch(`${url}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': ttl } });
