@@ -85,7 +85,7 @@ export class FailoverUnit {
       priority: node.priority,
       recheckIntervalMs: spec.cluster.cloud.recheckIntervalMs,
       retakeDelayMs: spec.cluster.vrrp.preemptDelayMs,
-      peerState: (peer, s) => handoff.peerState(peer, s),
+      peerState: (peer, s) => handoff.askPeer(peer, s),
       ...(cloudOn ? { heartbeat } : {}),
       log: options.log,
       metrics: options.metrics,

@@ -425,7 +425,8 @@ export class FailoverController {
     this.#contests++;
     r.contested = true;
     this.#o.metrics?.contests.inc({ instance: this.#o.instance, resolution: yielded ? 'yielded' : 'retaken', reason: d.reason });
-    this.#o.log.warn({ event: 'contest', ...base, holder: holder.node, holderPriority: holder.priority, ourPriority: this.#o.priority, action: yielded ? 'yield' : 'retake' },
+    // `holderSaid`: what the holder answered (null: no answer; absent: not asked).
+    this.#o.log.warn({ event: 'contest', ...base, holder: holder.node, holderPriority: holder.priority, ourPriority: this.#o.priority, action: yielded ? 'yield' : 'retake', ...(facts.peer === undefined ? {} : { holderSaid: facts.peer }) },
       yielded ? 'another master holds the resource and has a higher priority: yielding' : 'another node with a lower priority holds the resource: retaking');
   }
 

@@ -32,7 +32,7 @@ import { PeerChannel } from './peer-channel.js';
 import type { PeerView } from './peer-channel.js';
 import type { TakeoverFrom } from '../failover/route-claimer.js';
 import type { VrrpState } from '../keepalived/notify-fifo.js';
-import { questionIntervalMs, takeoverQuestion } from './peer-questions.js';
+import { PEER_QUESTION_ATTEMPTS, questionIntervalMs, takeoverHandsOff, takeoverQuestion } from './peer-questions.js';
 import type { ClaimOutcome } from '../failover/types.js';
 import { systemClock } from '../util/clock.js';
 import type { Clock } from '../util/clock.js';
@@ -255,8 +255,8 @@ export class HandoffManager {
   }
 
   /** A question of the background loop or a takeover: counted in `overlay_lb_peer_questions_total`. */
-  async #question(node: string, signal: AbortSignal): Promise<PeerView | null> {
-    const view = await this.peerState(node, signal, this.#o.advertIntervalMs);
+  async #question(node: string, signal: AbortSignal, attempts = 1): Promise<PeerView | null> {
+    const view = await this.peerState(node, signal, this.#o.advertIntervalMs, attempts);
     if (signal.aborted) return view;
     this.#o.questions?.inc({ peer: node, result: view === null ? 'unanswered' : 'answered' });
     if (view === null) this.#silent.add(node);
@@ -264,11 +264,21 @@ export class HandoffManager {
     return view;
   }
 
-  /** What `node` says over the link now (null: no answer within answerTimeoutMs). */
-  async peerState(node: string, signal: AbortSignal, timeoutMs = this.#o.answerTimeoutMs ?? 300): Promise<PeerView | null> {
+  /**
+   * What `node` says, asked up to {@link PEER_QUESTION_ATTEMPTS} times (null: none of the
+   * questions was answered within answerTimeoutMs). For the re-check's contest, which retakes a
+   * lower-priority holder that does not answer at once: one lost datagram or one late answer of a
+   * busy peer must not decide that, and the re-check is no failover (nobody waits on it).
+   */
+  askPeer(node: string, signal: AbortSignal): Promise<PeerView | null> {
+    return this.peerState(node, signal, this.#o.answerTimeoutMs ?? 300, PEER_QUESTION_ATTEMPTS);
+  }
+
+  /** What `node` says over the link now (null: no answer to `attempts` questions of `timeoutMs` each). */
+  async peerState(node: string, signal: AbortSignal, timeoutMs = this.#o.answerTimeoutMs ?? 300, attempts = 1): Promise<PeerView | null> {
     const address = handoffLinkAddress(this.#o.nodes, node);
     if (address === null || this.#channel === null) return null;
-    const view = await this.#channel.ask(address, timeoutMs, signal);
+    const view = await this.#channel.ask(address, timeoutMs, signal, attempts);
     // Positions in cluster.nodes give the addresses: a node that answers with another name means
     // the nodes run different node lists (a rolling spec change): no answer.
     if (view === null || view.node !== node) return null;
@@ -294,12 +304,18 @@ export class HandoffManager {
       lastAnswer: seen === undefined ? null : { at: seen.at, serving: serving(seen.view) },
     });
     // A fresh answer is confirmed (one round trip; it catches a peer that went FAULT since); a
-    // settled master's retake asks once; otherwise the peer's connections are not waited for.
-    const now = question === 'none' ? null : await this.#question(peer.node, signal);
-    if (now === null || !serving(now)) {
-      this.#o.log.warn({ event: 'takeover-no-handoff', peer: peer.node, tables: peer.tables.length, lastAnswer: seen ? { ...seen.view, ageMs: this.#clock.now() - seen.at } : null, now },
+    // settled master's retake asks, up to PEER_QUESTION_ATTEMPTS times; otherwise the peer's
+    // connections are not waited for (./peer-questions.ts, takeoverHandsOff).
+    const now = question === 'none' ? null : await this.#question(peer.node, signal, question === 'ask' ? PEER_QUESTION_ATTEMPTS : 1);
+    const lastAnswer = seen ? { ...seen.view, ageMs: this.#clock.now() - seen.at } : null;
+    if (!takeoverHandsOff(question, now === null ? null : serving(now))) {
+      this.#o.log.warn({ event: 'takeover-no-handoff', peer: peer.node, tables: peer.tables.length, question, lastAnswer, now },
         'taking routes from a peer that does not serve (or did not answer just now): its open connections are reset');
       return;
+    }
+    if (now === null) {
+      this.#o.log.warn({ event: 'takeover-peer-late', peer: peer.node, lastAnswer },
+        'the peer served a moment ago and did not answer the confirming question: handing its connections back anyway (ended after a second without an answer)');
     }
     if (this.#handingBackTo(peer.node)) return; // already on; afterTakeover extends it
     const turnOn = this.on('target', peer.node, 'takeover', TAKEOVER_HANDOFF_MS, AbortSignal.timeout(30_000));

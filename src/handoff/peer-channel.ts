@@ -85,8 +85,19 @@ export class PeerChannel {
     return channel;
   }
 
-  /** What the peer at `address` says, or null when it does not answer within `timeoutMs`. */
-  ask(address: string, timeoutMs: number, signal: AbortSignal): Promise<PeerView | null> {
+  /**
+   * What the peer at `address` says, or null when it does not answer: asked up to `attempts`
+   * times, one after the other, each waiting `timeoutMs` (a datagram can be lost, a busy peer late).
+   */
+  async ask(address: string, timeoutMs: number, signal: AbortSignal, attempts = 1): Promise<PeerView | null> {
+    for (let i = 0; i < attempts; i++) {
+      const view = await this.#askOnce(address, timeoutMs, signal);
+      if (view !== null || signal.aborted) return view;
+    }
+    return null;
+  }
+
+  #askOnce(address: string, timeoutMs: number, signal: AbortSignal): Promise<PeerView | null> {
     if (signal.aborted || this.#closed) return Promise.resolve(null);
     const id = this.#nextId;
     this.#nextId = this.#nextId >= 0x7fffffff ? 1 : this.#nextId + 1;

@@ -10,8 +10,16 @@
  * A takeover can still come while the questions are slow: this node, master all along, finds a
  * route held by the peer on a re-check (a healed partition the peer's answers had not shown yet,
  * or drift). That claim is no failover (nobody waits on it to end an outage), so it may ask the
- * peer once more, with a short timeout, before it decides.
+ * peer again, with a short timeout, before it decides.
+ *
+ * A question is one UDP datagram each way: one can be lost, and a busy peer can answer late. No
+ * decision that reads silence as "gone" rests on one question: the re-check asks up to
+ * {@link PEER_QUESTION_ATTEMPTS} times, and a takeover whose confirming question goes unanswered
+ * trusts the fresh answer before it ({@link takeoverHandsOff}).
  */
+
+/** How many questions, one after the other, before a peer counts as not answering a decision's question. */
+export const PEER_QUESTION_ATTEMPTS = 3;
 
 /** How often a peer is asked while no takeover from it can come (`slow` of {@link questionIntervalMs}). */
 export const SLOW_QUESTION_MS = 1000;
@@ -72,4 +80,20 @@ export function takeoverQuestion(f: TakeoverFacts): 'confirm' | 'ask' | 'none' {
   if (f.now - a.at <= 1.5 * f.advertIntervalMs) return 'confirm';
   const settled = f.masterSince !== null && f.now - f.masterSince >= MASTER_SETTLE_MS;
   return settled && f.now - a.at <= 3 * SLOW_QUESTION_MS ? 'ask' : 'none';
+}
+
+/**
+ * Whether a takeover hands the peer's open connections back to it, from the question it asked
+ * ({@link takeoverQuestion}) and the answer (null: none; else whether the peer says it serves):
+ * - an answer decides;
+ * - `confirm` unanswered: the peer said it served moments ago. A lost datagram or a late answer is
+ *   likelier than a death in that time, and the two mistakes differ: no handoff resets every
+ *   connection a live peer serves, while a handoff towards a dead peer only holds its dead
+ *   connections' packets until the question loop ends it (a second without an answer): hand off;
+ * - `ask` unanswered (after its attempts): the last answer is older: no handoff.
+ */
+export function takeoverHandsOff(question: 'confirm' | 'ask' | 'none', servingNow: boolean | null): boolean {
+  if (question === 'none') return false;
+  if (servingNow !== null) return servingNow;
+  return question === 'confirm';
 }

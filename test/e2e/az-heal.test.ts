@@ -56,7 +56,9 @@ async function heal(t: TestContext, cut: 'long' | 'short'): Promise<void> {
   t.diagnostic(`heal -> first route back on lb-a: ${firstBack ? firstBack.at - healAt : '?'} ms; every route: ${backAt - healAt} ms`);
   t.diagnostic(`probe: ${summarizeProbe(report)}`);
   t.diagnostic(`client: ${JSON.stringify(counts)}`);
-  assert.ok(firstBack !== undefined && firstBack.at - healAt >= 5000, `lb-a retook a route before the preempt delay: ${JSON.stringify(changes)}`);
+  if (firstBack === undefined || firstBack.at - healAt < 5000) {
+    assert.fail(`lb-a retook a route ${firstBack ? firstBack.at - healAt : '?'} ms after the heal, before the preempt delay (5000 ms): ${JSON.stringify(changes)}\n${await e2e.logs(60)}`);
+  }
   assert.equal(report.lastNode, 'lb-a');
   // (Until the cut has ended, lb-b's HAProxy may still send requests to az-a's backends, which
   // time out until their health checks fail: that is the failover, not the heal.)

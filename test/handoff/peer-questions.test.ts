@@ -3,7 +3,7 @@
 // no failed request) is proven end to end by test/e2e/failback*.test.ts and az-heal.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MASTER_SETTLE_MS, PEER_MASTER_FAST_MS, SLOW_QUESTION_MS, questionIntervalMs, takeoverQuestion, type QuestionFacts, type TakeoverFacts } from '../../src/handoff/peer-questions.js';
+import { MASTER_SETTLE_MS, PEER_MASTER_FAST_MS, SLOW_QUESTION_MS, questionIntervalMs, takeoverHandsOff, takeoverQuestion, type QuestionFacts, type TakeoverFacts } from '../../src/handoff/peer-questions.js';
 
 const NOW = 1_000_000;
 const ADVERT = 100;
@@ -41,4 +41,17 @@ void test('takeover question: confirm a fresh serving answer; a settled master a
     ['not master (a claim before the state is known)', { masterSince: null, lastAnswer: { at: NOW - 400, serving: true } }, 'none'],
   ];
   for (const [what, change, expected] of rows) assert.equal(takeoverQuestion({ ...base, ...change }), expected, what);
+});
+
+void test('takeover handoff: an answer decides; an unanswered confirm trusts the fresh answer before it (a lost datagram must not reset a live peer\'s connections); an unanswered ask does not', () => {
+  const rows: [string, 'confirm' | 'ask' | 'none', boolean | null, boolean][] = [
+    ['confirm, the peer says it serves', 'confirm', true, true],
+    ['confirm, the peer went FAULT or unhealthy since', 'confirm', false, false],
+    ['confirm unanswered: it served moments ago', 'confirm', null, true],
+    ['ask, the peer says it serves', 'ask', true, true],
+    ['ask, the peer does not serve', 'ask', false, false],
+    ['ask unanswered after its attempts: gone', 'ask', null, false],
+    ['no question (a failover from a silent peer)', 'none', null, false],
+  ];
+  for (const [what, question, servingNow, expected] of rows) assert.equal(takeoverHandsOff(question, servingNow), expected, what);
 });
