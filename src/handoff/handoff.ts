@@ -11,7 +11,8 @@
  * - `olbho`: VXLAN VNI 20300, UDP 4789, outer source the node's address, no fixed remote: one
  *   all-zeros FDB entry per peer, so ARP reaches every peer and learning finds the right one.
  * - `169.254.79.<n>/24` on it, n = the node's position in `cluster.nodes` + 1 (same on every
- *   node, no coordination); rp_filter 0 (the clients' packets arrive on it while their reverse
+ *   node, no coordination); ARP probes every 100 ms (`neigh.olbho.retrans_time_ms`: a healed
+ *   cut is answered at once, not after the default 1 s); rp_filter 0 (the clients' packets arrive on it while their reverse
  *   path is eth0), and `conf.all.rp_filter` 1 (strict) lowered to 2 (loose), since the kernel
  *   applies the larger of the two.
  * - `iptables -I INPUT -p udp --dport 4789 -j OLB-HANDOFF-IN`: only the peers' addresses may send
@@ -52,7 +53,7 @@
  * Every target-side change is recorded in `<runDir>/handoff.json` before it is made, so `disable`
  * removes exactly what `enable` added, also after an agent restart. Commands run as argument vectors.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { runCommand } from '../util/exec.js';
 import { SystemError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -160,11 +161,18 @@ export async function ensureHandoffLink(options: HandoffLinkOptions, ctx: { read
   // origin drops every handed-off packet (its source, a client, is routed through eth0, not the
   // link). Loose mode (2) still drops sources with no route at all.
   // https://docs.kernel.org/networking/ip-sysctl.html (rp_filter)
-  await must(['sysctl', '-q', '-w', `net.ipv4.conf.${HANDOFF_DEV}.rp_filter=0`], signal);
-  if ((await must(['sysctl', '-n', 'net.ipv4.conf.all.rp_filter'], signal)).trim() === '1') {
-    await must(['sysctl', '-q', '-w', 'net.ipv4.conf.all.rp_filter=2'], signal);
+  if (await ensureSysctl(`net/ipv4/conf/${HANDOFF_DEV}/rp_filter`, '0', signal)) repaired.push(`net.ipv4.conf.${HANDOFF_DEV}.rp_filter 0`);
+  if ((await readSysctl('net/ipv4/conf/all/rp_filter', signal)) === '1') {
+    await ensureSysctl('net/ipv4/conf/all/rp_filter', '2', signal);
     repaired.push('net.ipv4.conf.all.rp_filter 1 (strict) -> 2 (loose): strict mode drops handed-off packets');
   }
+  // The peers' link addresses are resolved by ARP through the tunnel. While a peer is cut off (an
+  // AZ black-hole, a partition) this node keeps asking it, so its entry is mostly INCOMPLETE, and
+  // a question sent then waits for the next ARP probe: with the kernel's default of one a second,
+  // up to 1 s after the cut heals (measured: test/handoff/peer-channel.test.ts), longer than a
+  // peer question's timeout. Probing every 100 ms bounds that wait; it costs at most 10 small
+  // broadcasts through the link a second while a peer does not answer.
+  if (await ensureSysctl(`net/ipv4/neigh/${HANDOFF_DEV}/retrans_time_ms`, HANDOFF_ARP_RETRANS_MS, signal)) repaired.push(`net.ipv4.neigh.${HANDOFF_DEV}.retrans_time_ms ${HANDOFF_ARP_RETRANS_MS}`);
   const fdb = (await must(['bridge', 'fdb', 'show', 'dev', HANDOFF_DEV], signal)).split('\n')
     .map((l) => /^00:00:00:00:00:00 dst (\S+)/.exec(l)?.[1]).filter((x): x is string => x !== undefined);
   for (const a of options.peerAddresses) {
@@ -179,6 +187,31 @@ export async function ensureHandoffLink(options: HandoffLinkOptions, ctx: { read
     repaired.push(`${HANDOFF_DEV} up`);
   }
   return repaired;
+}
+
+/** How often ARP probes a peer's link address that does not answer (ms; the kernel's default is 1000). */
+export const HANDOFF_ARP_RETRANS_MS = '100';
+
+/** A sysctl's value (`key` as a path under /proc/sys), read without spawning `sysctl`. */
+async function readSysctl(key: string, signal: AbortSignal): Promise<string> {
+  try {
+    return (await readFile(`/proc/sys/${key}`, { encoding: 'utf8', signal })).trim();
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw new SystemError('SWITCHOVER_HANDOFF', `could not read ${key.replaceAll('/', '.')}`, { cause: err });
+  }
+}
+
+/** Sets a sysctl (`key` as a path under /proc/sys) when it differs; returns whether it did. */
+async function ensureSysctl(key: string, value: string, signal: AbortSignal): Promise<boolean> {
+  if ((await readSysctl(key, signal)) === value) return false;
+  try {
+    await writeFile(`/proc/sys/${key}`, value, { signal });
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw new SystemError('SWITCHOVER_HANDOFF', `could not set ${key.replaceAll('/', '.')} to ${value}`, { cause: err });
+  }
+  return true;
 }
 
 /** One definition with the agent's wire contract (`/status` shows it). */

@@ -21,22 +21,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { createSandbox } from '../helpers/netns.js';
-import type { SandboxProcess } from '../helpers/netns.js';
 import { startCpuHogIfRequested } from '../helpers/cpu-hog.js';
+import { handoffCaller, nextLine } from '../helpers/handoff-sandbox.js';
 
-const HANDOFF_MODULE = fileURLToPath(new URL('../../src/handoff/handoff.js', import.meta.url));
 const VIP = '192.168.100.10';
 const PORT = 8080;
-
-/** Calls one export of src/handoff/handoff.ts inside a namespace; prints its result as JSON. */
-const CALL = `
-const [mod, fn, args] = process.argv.slice(1);
-const m = await import(mod);
-const result = await m[fn](...JSON.parse(args), { signal: AbortSignal.timeout(20000) });
-process.stdout.write(JSON.stringify(result ?? null));
-`;
 
 /** Answers every line with `pong`. */
 const SERVER = `
@@ -68,16 +58,6 @@ for await (const line of createInterface({ input: process.stdin })) {
 }
 `;
 
-async function nextLine(p: SandboxProcess, from: number, what: string): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const line = p.output().slice(from).split('\n').find((l, i, all) => i < all.length - 1 && l.trim() !== '');
-    if (line !== undefined) return line.trim();
-    if (Date.now() > deadline) assert.fail(`no ${what} within 10 s; output: ${p.output()}`);
-    await sleep(50);
-  }
-}
-
 void test('handoff: the kernel ends it at its (moved) deadline with no agent running', { timeout: 120_000 }, async (t) => {
   const signal = AbortSignal.timeout(100_000);
   const hog = startCpuHogIfRequested(t);
@@ -100,8 +80,7 @@ void test('handoff: the kernel ends it at its (moved) deadline with no agent run
   for (const ns of [a, b]) await sb.exec(ns, ['ip', 'addr', 'add', `${VIP}/32`, 'dev', 'lo'], { signal });
   await sb.exec(a, ['ip', 'route', 'add', '10.0.2.0/24', 'via', '10.0.0.2'], { signal });
   await sb.exec(c, ['ip', 'route', 'add', `${VIP}/32`, 'via', '10.0.2.1'], { signal });
-  const call = async (ns: string, fn: string, ...args: unknown[]): Promise<unknown> =>
-    JSON.parse((await sb.exec(ns, [process.execPath, '--input-type=module', '-e', CALL, HANDOFF_MODULE, fn, JSON.stringify(args)], { signal })).stdout) as unknown;
+  const call = handoffCaller(sb, signal);
   await call(a, 'ensureHandoffLink', { localAddress: '10.0.1.10', iface: 'peer', linkAddress: '169.254.79.1', peerAddresses: ['10.0.1.11'] });
   await call(b, 'ensureHandoffLink', { localAddress: '10.0.1.11', iface: 'peer', linkAddress: '169.254.79.2', peerAddresses: ['10.0.1.10'] });
 

@@ -10,25 +10,16 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createSandbox, type SandboxProcess } from '../helpers/netns.js';
+import { handoffCaller, nextLine } from '../helpers/handoff-sandbox.js';
 import { startCpuHogIfRequested } from '../helpers/cpu-hog.js';
 import { PEER_QUESTION_ATTEMPTS } from '../../src/handoff/peer-questions.js';
 
-const HANDOFF_MODULE = fileURLToPath(new URL('../../src/handoff/handoff.js', import.meta.url));
 const CHANNEL_MODULE = fileURLToPath(new URL('../../src/handoff/peer-channel.js', import.meta.url));
 const PORT = 8406;
 /** The agent's answer timeout for the re-check's questions (HandoffManager's default). */
 const ANSWER_TIMEOUT_MS = 300;
-
-/** Calls one export of src/handoff/handoff.ts inside a namespace; prints its result as JSON. */
-const CALL = `
-const [mod, fn, args] = process.argv.slice(1);
-const m = await import(mod);
-const result = await m[fn](...JSON.parse(args), { signal: AbortSignal.timeout(20000) });
-process.stdout.write(JSON.stringify(result ?? null));
-`;
 
 /** The real channel on A's link address; each stdin line "TIMEOUT ATTEMPTS" asks B once, printing the answer as JSON. */
 const ASKER = `
@@ -63,20 +54,10 @@ for await (const line of createInterface({ input: process.stdin })) {
 }
 `;
 
-async function nextLine(p: SandboxProcess, from: number, what: string): Promise<string> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const line = p.output().slice(from).split('\n').find((l, i, all) => i < all.length - 1 && l.trim() !== '');
-    if (line !== undefined) return line.trim();
-    if (Date.now() > deadline) assert.fail(`no ${what} within 20 s; output: ${p.output()}`);
-    await sleep(20);
-  }
-}
-
 async function say(p: SandboxProcess, line: string, what: string): Promise<string> {
   const from = p.output().length;
   p.write(`${line}\n`);
-  return nextLine(p, from, what);
+  return nextLine(p, from, what, 20_000);
 }
 
 void test('peer questions over the handoff link: an unanswered question is asked again; a healed cut is answered at once', { timeout: 120_000 }, async (t) => {
@@ -93,10 +74,15 @@ void test('peer questions over the handoff link: an unanswered question is asked
   const a = await sb.addNamespace('a', { signal });
   const b = await sb.addNamespace('b', { signal });
   await sb.addVeth({ ns: a, ifname: 'peer', address: '10.0.1.10/24' }, { ns: b, ifname: 'peer', address: '10.0.1.11/24' }, { signal });
-  const call = async (ns: string, fn: string, ...args: unknown[]): Promise<unknown> =>
-    JSON.parse((await sb.exec(ns, [process.execPath, '--input-type=module', '-e', CALL, HANDOFF_MODULE, fn, JSON.stringify(args)], { signal })).stdout) as unknown;
+  const call = handoffCaller(sb, signal);
   await call(a, 'ensureHandoffLink', { localAddress: '10.0.1.10', iface: 'peer', linkAddress: '169.254.79.1', peerAddresses: ['10.0.1.11'] });
   await call(b, 'ensureHandoffLink', { localAddress: '10.0.1.11', iface: 'peer', linkAddress: '169.254.79.2', peerAddresses: ['10.0.1.10'] });
+  // The link probes an unresolved peer every 100 ms, and the periodic link check restores that.
+  const retrans = async (): Promise<string> => (await sb.exec(a, ['sysctl', '-n', 'net.ipv4.neigh.olbho.retrans_time_ms'], { signal })).stdout.trim();
+  assert.equal(await retrans(), '100');
+  await sb.exec(a, ['sysctl', '-q', '-w', 'net.ipv4.neigh.olbho.retrans_time_ms=1000'], { signal });
+  assert.deepEqual(await call(a, 'ensureHandoffLink', { localAddress: '10.0.1.10', iface: 'peer', linkAddress: '169.254.79.1', peerAddresses: ['10.0.1.11'] }), ['net.ipv4.neigh.olbho.retrans_time_ms 100']);
+  assert.equal(await retrans(), '100');
   const responder = sb.spawn(b, [process.execPath, '--input-type=module', '-e', RESPONDER, '169.254.79.2', String(PORT)], { stdin: true });
   assert.equal(await nextLine(responder, 0, 'responder ready'), 'ready');
   const asker = sb.spawn(a, [process.execPath, '--input-type=module', '-e', ASKER, CHANNEL_MODULE, '169.254.79.1', '169.254.79.2', String(PORT)], { stdin: true });
@@ -114,11 +100,13 @@ void test('peer questions over the handoff link: an unanswered question is asked
   assert.deepEqual(await ask(PEER_QUESTION_ATTEMPTS), answered, `${PEER_QUESTION_ATTEMPTS - 1} questions ignored, then answered`);
 
   // WHEN the path is cut (B drops the tunnel's packets) and A's entry for B's link address is
-  // lost, so that A's questions keep ARP probing for it (as a node's do while its peer is cut off)
+  // lost, so that A's questions keep ARP probing for it (as a node's do while its peer is cut off).
+  // (With the kernel's default probe interval, 1 s, the agent's three questions after the heal
+  // went unanswered in 2 of 7 runs beside the loaded suite: the first waited for the next probe.)
   const cut = ['INPUT', '-p', 'udp', '--dport', '4789', '-j', 'DROP'];
   await sb.exec(b, ['iptables', '-w', '5', '-I', ...cut], { signal });
   await sb.exec(a, ['ip', 'neigh', 'flush', 'dev', 'olbho'], { signal });
-  for (let i = 0; i < 3; i++) assert.equal(await ask(1), null, 'answered through a cut');
+  for (let i = 0; i < 5; i++) assert.equal(await ask(1), null, 'answered through a cut');
   const neigh = (await sb.exec(a, ['ip', 'neigh', 'show', 'dev', 'olbho'], { signal })).stdout;
   assert.match(neigh, /169\.254\.79\.2 .*(INCOMPLETE|FAILED)/, `B's link address should be unresolved during the cut: ${neigh}`);
 
