@@ -12,9 +12,9 @@
  *   all-zeros FDB entry per peer, so ARP reaches every peer and learning finds the right one.
  * - `169.254.79.<n>/24` on it, n = the node's position in `cluster.nodes` + 1 (same on every
  *   node, no coordination); ARP probes every 100 ms (`neigh.olbho.retrans_time_ms`: a healed
- *   cut is answered at once, not after the default 1 s); rp_filter 0 (the clients' packets arrive on it while their reverse
- *   path is eth0), and `conf.all.rp_filter` 1 (strict) lowered to 2 (loose), since the kernel
- *   applies the larger of the two.
+ *   cut is answered at once, not after the default 1 s); rp_filter 0 (the clients' packets
+ *   arrive on it while their reverse path is eth0), and `conf.all.rp_filter` 1 (strict) lowered
+ *   to 2 (loose), since the kernel applies the larger of the two.
  * - `iptables -I INPUT -p udp --dport 4789 -j OLB-HANDOFF-IN`: only the peers' addresses may send
  *   into the link (RETURN), anything else is dropped: the link delivers packets to the VIP with
  *   any source address, so nobody else may inject into it (the security group should say the
@@ -163,7 +163,7 @@ export async function ensureHandoffLink(options: HandoffLinkOptions, ctx: { read
   // https://docs.kernel.org/networking/ip-sysctl.html (rp_filter)
   if (await ensureSysctl(`net/ipv4/conf/${HANDOFF_DEV}/rp_filter`, '0', signal)) repaired.push(`net.ipv4.conf.${HANDOFF_DEV}.rp_filter 0`);
   if ((await readSysctl('net/ipv4/conf/all/rp_filter', signal)) === '1') {
-    await ensureSysctl('net/ipv4/conf/all/rp_filter', '2', signal);
+    await writeSysctl('net/ipv4/conf/all/rp_filter', '2', signal);
     repaired.push('net.ipv4.conf.all.rp_filter 1 (strict) -> 2 (loose): strict mode drops handed-off packets');
   }
   // The peers' link addresses are resolved by ARP through the tunnel. While a peer is cut off (an
@@ -192,7 +192,10 @@ export async function ensureHandoffLink(options: HandoffLinkOptions, ctx: { read
 /** How often ARP probes a peer's link address that does not answer (ms; the kernel's default is 1000). */
 export const HANDOFF_ARP_RETRANS_MS = '100';
 
-/** A sysctl's value (`key` as a path under /proc/sys), read without spawning `sysctl`. */
+/**
+ * A sysctl's value, `key` as a path under /proc/sys (no `sysctl` process; and an interface name
+ * with a dot, e.g. a VLAN's `eth0.100`, stays one path segment, which `sysctl`'s dotted names split).
+ */
 async function readSysctl(key: string, signal: AbortSignal): Promise<string> {
   try {
     return (await readFile(`/proc/sys/${key}`, { encoding: 'utf8', signal })).trim();
@@ -202,15 +205,20 @@ async function readSysctl(key: string, signal: AbortSignal): Promise<string> {
   }
 }
 
-/** Sets a sysctl (`key` as a path under /proc/sys) when it differs; returns whether it did. */
-async function ensureSysctl(key: string, value: string, signal: AbortSignal): Promise<boolean> {
-  if ((await readSysctl(key, signal)) === value) return false;
+/** Sets a sysctl, `key` as a path under /proc/sys. */
+async function writeSysctl(key: string, value: string, signal: AbortSignal): Promise<void> {
   try {
     await writeFile(`/proc/sys/${key}`, value, { signal });
   } catch (err) {
     if (signal.aborted) throw err;
     throw new SystemError('SWITCHOVER_HANDOFF', `could not set ${key.replaceAll('/', '.')} to ${value}`, { cause: err });
   }
+}
+
+/** Sets a sysctl when it differs; returns whether it did. */
+async function ensureSysctl(key: string, value: string, signal: AbortSignal): Promise<boolean> {
+  if ((await readSysctl(key, signal)) === value) return false;
+  await writeSysctl(key, value, signal);
   return true;
 }
 
@@ -278,20 +286,20 @@ export async function enableHandoff(runDir: string, options: HandoffOptions, ctx
     // Forwarding on the ingress interface only: IPv4 checks the input device's `forwarding`.
     // Not `net.ipv4.ip_forward`: writing it also resets `accept_redirects` and every device's
     // `forwarding` (kernel inet_forward_change), which restoring it would not undo.
-    const forwarding = `net.ipv4.conf.${options.iface}.forwarding`;
-    const fwd = (await must(['sysctl', '-n', forwarding], signal)).trim();
+    const forwarding = `net/ipv4/conf/${options.iface}/forwarding`;
+    const fwd = await readSysctl(forwarding, signal);
     if (fwd !== '1') {
       await save({ ...record, forwardingBefore: fwd });
-      await must(['sysctl', '-q', '-w', `${forwarding}=1`], signal);
+      await writeSysctl(forwarding, '1', signal);
     }
     // TCP early demux hands a packet to a local socket of its 4-tuple before routing, TIME_WAIT
     // sockets included, and ip_forward drops a packet that has a socket: a client port reused for
     // a connection to the origin would stall here. Off while the handoff is on (it only saves a
     // route lookup per packet).
-    const demux = (await must(['sysctl', '-n', 'net.ipv4.tcp_early_demux'], signal)).trim();
+    const demux = await readSysctl('net/ipv4/tcp_early_demux', signal);
     if (demux !== '0') {
       await save({ ...record, earlyDemuxBefore: demux });
-      await must(['sysctl', '-q', '-w', 'net.ipv4.tcp_early_demux=0'], signal);
+      await writeSysctl('net/ipv4/tcp_early_demux', '0', signal);
     }
     // The local table moves behind our rule: add it at 100 first, so it is never missing.
     await save({ ...record, localMoved: true, rule: true });
@@ -344,8 +352,14 @@ export async function disableHandoff(runDir: string, ctx: { readonly signal: Abo
     if (prefs.includes(LOCAL_PREF_MOVED)) await attempt(['ip', 'rule', 'del', 'pref', LOCAL_PREF_MOVED, 'lookup', 'local']);
   }
   if (record.role === 'target') await runCommand(['ip', 'route', 'flush', 'table', HANDOFF_TABLE], { signal });
-  if (record.forwardingBefore !== null) await attempt(['sysctl', '-q', '-w', `net.ipv4.conf.${record.iface}.forwarding=${record.forwardingBefore}`]);
-  if (record.earlyDemuxBefore != null) await attempt(['sysctl', '-q', '-w', `net.ipv4.tcp_early_demux=${record.earlyDemuxBefore}`]);
+  const restore = async (key: string, value: string): Promise<void> => {
+    await writeSysctl(key, value, signal).catch((err: unknown) => {
+      if (signal.aborted) throw err;
+      problems.push(err instanceof Error ? err.message : String(err));
+    });
+  };
+  if (record.forwardingBefore !== null) await restore(`net/ipv4/conf/${record.iface}/forwarding`, record.forwardingBefore);
+  if (record.earlyDemuxBefore != null) await restore('net/ipv4/tcp_early_demux', record.earlyDemuxBefore);
   if (problems.length > 0) {
     throw new SystemError('SWITCHOVER_HANDOFF', `could not remove every handoff change (record kept in ${handoffRecordPath(runDir)}; retry, or remove by hand): ${problems.join('; ')}`);
   }

@@ -74,7 +74,9 @@ void test('handoff: the kernel ends it at its (moved) deadline with no agent run
   const c = await sb.addNamespace('c', { signal });
   const a = await sb.addNamespace('a', { signal });
   const b = await sb.addNamespace('b', { signal });
-  await sb.addVeth({ ns: c, ifname: 'to-a', address: '10.0.0.2/24' }, { ns: a, ifname: 'eth0', address: '10.0.0.1/24' }, { signal });
+  // A's client side has a dotted name, as a VLAN interface has (the spec allows it): its
+  // forwarding sysctl is the path segment `eth0.5`, which `sysctl`'s dotted names would split.
+  await sb.addVeth({ ns: c, ifname: 'to-a', address: '10.0.0.2/24' }, { ns: a, ifname: 'eth0.5', address: '10.0.0.1/24' }, { signal });
   await sb.addVeth({ ns: c, ifname: 'to-b', address: '10.0.2.2/24' }, { ns: b, ifname: 'to-c', address: '10.0.2.1/24' }, { signal });
   await sb.addVeth({ ns: a, ifname: 'peer', address: '10.0.1.10/24' }, { ns: b, ifname: 'peer', address: '10.0.1.11/24' }, { signal });
   for (const ns of [a, b]) await sb.exec(ns, ['ip', 'addr', 'add', `${VIP}/32`, 'dev', 'lo'], { signal });
@@ -101,7 +103,7 @@ void test('handoff: the kernel ends it at its (moved) deadline with no agent run
   const runDir = await mkdtemp(join(tmpdir(), 'olb-handoff-'));
   dirs.push(runDir);
   const first = Date.now() + 2000;
-  await call(a, 'enableHandoff', runDir, { role: 'target', vip: VIP, peer: 'b', peerAddress: '10.0.1.11', peerLinkAddress: '169.254.79.2', iface: 'eth0', reason: 'takeover', until: first });
+  await call(a, 'enableHandoff', runDir, { role: 'target', vip: VIP, peer: 'b', peerAddress: '10.0.1.11', peerLinkAddress: '169.254.79.2', iface: 'eth0.5', reason: 'takeover', until: first });
   const second = Date.now() + 8000;
   const moved = await call(a, 'setHandoffDeadline', runDir, second) as { until: number; iptables: string[][] };
   assert.equal(moved.until, second);
