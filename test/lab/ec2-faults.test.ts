@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { DescribeRouteTablesCommand, DescribeVpcsCommand, EC2Client, ReplaceRouteCommand } from '@aws-sdk/client-ec2';
-import { Ec2RouteApi } from '../../src/cloud/aws/ec2-routes.js';
+import { createEc2Client, Ec2RouteApi } from '../../src/cloud/aws/ec2-routes.js';
 import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
 import type { ApiFaults } from '../../src/lab/ec2/faults.js';
 import { ALLOW_ALL_POLICY } from '../../src/lab/ec2/policy.js';
@@ -151,8 +151,10 @@ void test('the API is unreachable for callers the predicate selects: dropped or 
   f.faults.setUnreachable((address) => address === '127.0.0.1', 'hang');
   const hung = await outcome(f.ec2.send(new DescribeVpcsCommand({}), { abortSignal: AbortSignal.timeout(300) }));
   assert.match(hung, /^(AbortError|TimeoutError)\/none$/);
-  // Our adapter says why the SDK aborted: the call's timeout, i.e. no answer from the API.
-  const routes = new Ec2RouteApi(f.ec2);
+  // The agent's client says why a call was aborted: its timeout, i.e. no answer from the API.
+  const client = createEc2Client({ region: REGION, endpoint: f.url, credentials: { accessKeyId: 'AKIALABADMIN0000001', secretAccessKey: 'admin-secret' } });
+  t.after(() => client.destroy());
+  const routes = new Ec2RouteApi(client);
   await assert.rejects(routes.listRouteTables({ vpcId: f.lab.ids.vpc, destinationCidr: '192.168.100.10/32' }, { signal: timeoutSignal(300) }),
     (err: unknown) => err instanceof OverlayError && err.code === 'CLOUD_UNAVAILABLE' && err.message === 'DescribeRouteTables: no answer from the EC2 API (timed out after 300 ms)');
   f.faults.setUnreachable(null);

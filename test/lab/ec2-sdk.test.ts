@@ -9,8 +9,8 @@ import {
   ModifyInstanceAttributeCommand, ModifyNetworkInterfaceAttributeCommand, ReplaceRouteCommand, paginateDescribeRouteTables,
   type Filter,
 } from '@aws-sdk/client-ec2';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { NodeSha256 } from '../helpers/node-sha256.js';
 import { buildExampleCloud, type ExampleCloud } from '../../src/lab/ec2/example.js';
 import { ALLOW_ALL_POLICY, type LabCredential, type PolicyDocument } from '../../src/lab/ec2/policy.js';
 import { startEc2Api } from '../../src/lab/ec2/server.js';
@@ -19,25 +19,6 @@ import type { LabCloudEvent } from '../../src/lab/ec2/state.js';
 
 const REGION = 'eu-west-1';
 
-/** A SHA-256 for the SDK's signer, from node:crypto. */
-class NodeSha256 {
-  private hash: Hash | Hmac;
-  private readonly secret: string | Uint8Array | undefined;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.secret = secret === undefined || typeof secret === 'string' ? secret
-      : secret instanceof ArrayBuffer ? new Uint8Array(secret) : new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength);
-    this.hash = this.secret === undefined ? createHash('sha256') : createHmac('sha256', this.secret);
-  }
-  update(data: Uint8Array): void {
-    this.hash.update(data);
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-  reset(): void {
-    this.hash = this.secret === undefined ? createHash('sha256') : createHmac('sha256', this.secret);
-  }
-}
 const ADMIN: LabCredential = { accessKeyId: 'AKIALABADMIN0000001', secretAccessKey: 'admin-secret', principal: 'admin', policy: ALLOW_ALL_POLICY };
 
 /** The policy the LB nodes' role gets (docs/install.md), for the example cloud's VPC. */

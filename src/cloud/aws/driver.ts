@@ -1,7 +1,7 @@
 /**
  * The AWS driver (and the lab's, which speaks the same API at a fixed endpoint): identity from
- * IMDSv2, credentials of the instance role from IMDSv2, one EC2 client without SDK retries (the
- * guarded call retries, src/cloud/guarded-call.ts), and EC2's token buckets.
+ * IMDSv2, credentials of the instance role from IMDSv2, one EC2 client (ec2-query.ts, not the SDK)
+ * without retries (the guarded call retries, src/cloud/guarded-call.ts), and EC2's token buckets.
  */
 import type { CloudDriver, CloudOpenOptions, CloudSession } from '../driver.js';
 import { EC2_BUCKETS, TokenBucket } from '../../util/token-bucket.js';
@@ -32,7 +32,7 @@ function ec2Session(options: CloudOpenOptions, defaultEndpoint: string | undefin
   };
 }
 
-/** AWS: the SDK's default endpoint for the region, or `cloud.endpoint` (a VPC endpoint). */
+/** AWS: EC2's regional endpoint (or `AWS_ENDPOINT_URL_EC2`, as the SDKs), or `cloud.endpoint` (a VPC endpoint). */
 export const awsDriver: CloudDriver = { open: (options) => ec2Session(options, undefined) };
 
 /** The lab: the same API at the lab's endpoint unless overridden. */

@@ -1,5 +1,5 @@
-import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
-import type { EC2Client, Filter } from '@aws-sdk/client-ec2';
+import { xmlChild, xmlItems, xmlText } from '../../util/xml.js';
+import { filterParams, type Ec2Filter, type Ec2QueryClient } from './ec2-query.js';
 import type { InstanceDescriber, InstanceSummary } from '../types.js';
 import { OverlayError } from '../../util/errors.js';
 import { wrapAwsError } from './errors.js';
@@ -11,7 +11,7 @@ const PAGE_SIZE = 1000;
 const MAX_PAGES = 1000;
 
 /**
- * The `ec2-tags` discovery source's describer over the AWS SDK: DescribeInstances filtered by
+ * The `ec2-tags` discovery source's describer over EC2's Query API: DescribeInstances filtered by
  * `tag:<key>` = value for every tag and by `instance-state-name` = running, every page
  * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html). Needs
  * `ec2:DescribeInstances`, which IAM grants only on `Resource: "*"`.
@@ -23,12 +23,12 @@ export class Ec2InstancesApi implements InstanceDescriber {
   readonly #pageSize: number;
 
   /** @param options.pageSize MaxResults of each page (5..1000). @default 1000 */
-  constructor(private readonly client: EC2Client, options: { readonly pageSize?: number } = {}) {
+  constructor(private readonly client: Ec2QueryClient, options: { readonly pageSize?: number } = {}) {
     this.#pageSize = options.pageSize ?? PAGE_SIZE;
   }
 
   async describeInstancesByTags(tags: Readonly<Record<string, string>>, options: { readonly signal: AbortSignal }): Promise<readonly InstanceSummary[]> {
-    const filters: Filter[] = [
+    const filters: Ec2Filter[] = [
       ...Object.entries(tags).sort(([a], [b]) => compareCodeUnits(a, b)).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })),
       // Only running instances serve; the source filters by state again (EC2 may be eventually consistent).
       { Name: 'instance-state-name', Values: ['running'] },
@@ -37,14 +37,17 @@ export class Ec2InstancesApi implements InstanceDescriber {
     let nextToken: string | undefined;
     try {
       for (let page = 0; page < MAX_PAGES; page++) {
-        const res = await this.client.send(new DescribeInstancesCommand({ Filters: filters, MaxResults: this.#pageSize, ...(nextToken === undefined ? {} : { NextToken: nextToken }) }), { abortSignal: options.signal });
-        for (const reservation of res.Reservations ?? []) {
-          for (const i of reservation.Instances ?? []) {
-            if (i.InstanceId === undefined) continue;
-            out.push({ instanceId: i.InstanceId, state: i.State?.Name ?? 'unknown', ...(i.PrivateIpAddress === undefined ? {} : { privateIp: i.PrivateIpAddress }) });
+        const res = await this.client.call('DescribeInstances', { ...filterParams(filters), MaxResults: String(this.#pageSize), ...(nextToken === undefined ? {} : { NextToken: nextToken }) }, options.signal);
+        for (const reservation of xmlItems(res, 'reservationSet')) {
+          for (const i of xmlItems(reservation, 'instancesSet')) {
+            const instanceId = xmlText(i, 'instanceId');
+            if (instanceId === undefined || instanceId === '') continue;
+            const privateIp = xmlText(i, 'privateIpAddress');
+            out.push({ instanceId, state: xmlText(xmlChild(i, 'instanceState'), 'name') ?? 'unknown', ...(privateIp === undefined || privateIp === '' ? {} : { privateIp }) });
           }
         }
-        nextToken = res.NextToken === undefined || res.NextToken === '' ? undefined : res.NextToken;
+        const token = xmlText(res, 'nextToken');
+        nextToken = token === undefined || token === '' ? undefined : token;
         if (nextToken === undefined) return out;
       }
     } catch (err) {

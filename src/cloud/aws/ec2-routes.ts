@@ -1,38 +1,13 @@
-import { CreateRouteCommand, DescribeNetworkInterfacesCommand, DescribeRouteTablesCommand, EC2Client, ReplaceRouteCommand } from '@aws-sdk/client-ec2';
-import type { Filter, RouteTable } from '@aws-sdk/client-ec2';
+import { xmlItems, xmlText, type XmlElement } from '../../util/xml.js';
 import type { CallOptions, RouteApi, RouteTableInfo } from '../types.js';
+import { filterParams, type Ec2Filter, type Ec2QueryClient } from './ec2-query.js';
 import { wrapAwsError } from './errors.js';
 
-export interface Ec2ClientOptions {
-  readonly region: string;
-  /** The lab's EC2-compatible API, or a VPC endpoint. */
-  readonly endpoint?: string;
-  /**
-   * Static credentials (tests), or a provider (the agent passes the instance role's credentials
-   * from its own IMDSv2 client); otherwise the SDK's default chain.
-   */
-  readonly credentials?:
-    | { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string }
-    | (() => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }>);
-}
+export { createEc2Client, type Ec2ClientOptions } from './ec2-query.js';
 
-/**
- * An EC2 client for failover: no SDK-level retries (our claim loop retries through its own
- * token bucket and deadline, so throttling is not retried twice); every call is bounded by the
- * caller's per-call timeout (AbortSignal).
- */
-export function createEc2Client(options: Ec2ClientOptions): EC2Client {
-  return new EC2Client({
-    region: options.region,
-    maxAttempts: 1,
-    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    ...(options.credentials ? { credentials: typeof options.credentials === 'function' ? options.credentials : { ...options.credentials } } : {}),
-  });
-}
-
-/** RouteApi over the AWS SDK. */
+/** RouteApi over EC2's Query API (ec2-query.ts). */
 export class Ec2RouteApi implements RouteApi {
-  constructor(private readonly client: EC2Client) {}
+  constructor(private readonly client: Ec2QueryClient) {}
 
   async listRouteTables(input: { vpcId: string; destinationCidr: string }, options: CallOptions): Promise<RouteTableInfo[]> {
     return this.#describe([{ Name: 'vpc-id', Values: [input.vpcId] }], input.destinationCidr, options);
@@ -42,14 +17,14 @@ export class Ec2RouteApi implements RouteApi {
     if (input.routeTableIds.length === 0) return [];
     // A filter (not RouteTableIds) so that a table deleted meanwhile is left out instead of
     // failing the whole call with InvalidRouteTableID.NotFound.
-    const filters: Filter[] = [{ Name: 'route-table-id', Values: [...input.routeTableIds] }];
+    const filters: Ec2Filter[] = [{ Name: 'route-table-id', Values: [...input.routeTableIds] }];
     if (input.vpcId !== undefined) filters.push({ Name: 'vpc-id', Values: [input.vpcId] });
     return this.#describe(filters, input.destinationCidr, options);
   }
 
   async replaceRoute(input: { routeTableId: string; destinationCidr: string; networkInterfaceId: string }, options: CallOptions): Promise<void> {
     try {
-      await this.client.send(new ReplaceRouteCommand({ RouteTableId: input.routeTableId, DestinationCidrBlock: input.destinationCidr, NetworkInterfaceId: input.networkInterfaceId }), { abortSignal: options.signal });
+      await this.client.call('ReplaceRoute', { RouteTableId: input.routeTableId, DestinationCidrBlock: input.destinationCidr, NetworkInterfaceId: input.networkInterfaceId }, options.signal);
     } catch (err) {
       throw wrapAwsError(err, 'ReplaceRoute', options.signal);
     }
@@ -57,7 +32,7 @@ export class Ec2RouteApi implements RouteApi {
 
   async createRoute(input: { routeTableId: string; destinationCidr: string; networkInterfaceId: string }, options: CallOptions): Promise<void> {
     try {
-      await this.client.send(new CreateRouteCommand({ RouteTableId: input.routeTableId, DestinationCidrBlock: input.destinationCidr, NetworkInterfaceId: input.networkInterfaceId }), { abortSignal: options.signal });
+      await this.client.call('CreateRoute', { RouteTableId: input.routeTableId, DestinationCidrBlock: input.destinationCidr, NetworkInterfaceId: input.networkInterfaceId }, options.signal);
     } catch (err) {
       throw wrapAwsError(err, 'CreateRoute', options.signal);
     }
@@ -69,16 +44,18 @@ export class Ec2RouteApi implements RouteApi {
       const out: { networkInterfaceId: string; privateIp: string }[] = [];
       let nextToken: string | undefined;
       do {
-        const page = await this.client.send(new DescribeNetworkInterfacesCommand({
-          Filters: [{ Name: 'vpc-id', Values: [input.vpcId] }, { Name: 'addresses.private-ip-address', Values: [...input.privateIps] }],
+        const page = await this.client.call('DescribeNetworkInterfaces', {
+          ...filterParams([{ Name: 'vpc-id', Values: [input.vpcId] }, { Name: 'addresses.private-ip-address', Values: [...input.privateIps] }]),
           ...(nextToken ? { NextToken: nextToken } : {}),
-        }), { abortSignal: options.signal });
-        for (const ni of page.NetworkInterfaces ?? []) {
-          for (const a of ni.PrivateIpAddresses ?? []) {
-            if (ni.NetworkInterfaceId && a.PrivateIpAddress && input.privateIps.includes(a.PrivateIpAddress)) out.push({ networkInterfaceId: ni.NetworkInterfaceId, privateIp: a.PrivateIpAddress });
+        }, options.signal);
+        for (const ni of xmlItems(page, 'networkInterfaceSet')) {
+          const id = xmlText(ni, 'networkInterfaceId');
+          for (const a of xmlItems(ni, 'privateIpAddressesSet')) {
+            const ip = xmlText(a, 'privateIpAddress');
+            if (id && ip && input.privateIps.includes(ip)) out.push({ networkInterfaceId: id, privateIp: ip });
           }
         }
-        nextToken = page.NextToken;
+        nextToken = xmlText(page, 'nextToken');
       } while (nextToken);
       return out;
     } catch (err) {
@@ -86,14 +63,14 @@ export class Ec2RouteApi implements RouteApi {
     }
   }
 
-  async #describe(filters: Filter[], cidr: string, options: CallOptions): Promise<RouteTableInfo[]> {
+  async #describe(filters: Ec2Filter[], cidr: string, options: CallOptions): Promise<RouteTableInfo[]> {
     const out: RouteTableInfo[] = [];
     let nextToken: string | undefined;
     try {
       do {
-        const page = await this.client.send(new DescribeRouteTablesCommand({ Filters: filters, MaxResults: 100, ...(nextToken ? { NextToken: nextToken } : {}) }), { abortSignal: options.signal });
-        for (const t of page.RouteTables ?? []) out.push(toInfo(t, cidr));
-        nextToken = page.NextToken;
+        const page = await this.client.call('DescribeRouteTables', { ...filterParams(filters), MaxResults: '100', ...(nextToken ? { NextToken: nextToken } : {}) }, options.signal);
+        for (const t of xmlItems(page, 'routeTableSet')) out.push(toInfo(t, cidr));
+        nextToken = xmlText(page, 'nextToken');
       } while (nextToken);
     } catch (err) {
       throw wrapAwsError(err, 'DescribeRouteTables', options.signal);
@@ -102,22 +79,29 @@ export class Ec2RouteApi implements RouteApi {
   }
 }
 
-function toInfo(t: RouteTable, cidr: string): RouteTableInfo {
-  const route = (t.Routes ?? []).find((r) => r.DestinationCidrBlock === cidr);
-  const other = route && !route.NetworkInterfaceId && !route.InstanceId
-    ? (route.GatewayId ?? route.NatGatewayId ?? route.TransitGatewayId ?? route.VpcPeeringConnectionId ?? 'unknown')
+/** One `routeTableSet` item (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RouteTable.html). */
+function toInfo(t: XmlElement, cidr: string): RouteTableInfo {
+  const route = xmlItems(t, 'routeSet').find((r) => xmlText(r, 'destinationCidrBlock') === cidr);
+  const field = (name: string): string | undefined => {
+    const value = route === undefined ? undefined : xmlText(route, name);
+    return value === '' ? undefined : value;
+  };
+  const networkInterfaceId = field('networkInterfaceId');
+  const instanceId = field('instanceId');
+  const other = route && !networkInterfaceId && !instanceId
+    ? (field('gatewayId') ?? field('natGatewayId') ?? field('transitGatewayId') ?? field('vpcPeeringConnectionId') ?? 'unknown')
     : undefined;
   return {
-    id: t.RouteTableId ?? '',
-    vpcId: t.VpcId ?? '',
-    main: (t.Associations ?? []).some((a) => a.Main === true),
-    tags: Object.fromEntries((t.Tags ?? []).map((x) => [x.Key ?? '', x.Value ?? ''])),
+    id: xmlText(t, 'routeTableId') ?? '',
+    vpcId: xmlText(t, 'vpcId') ?? '',
+    main: xmlItems(t, 'associationSet').some((a) => xmlText(a, 'main') === 'true'),
+    tags: Object.fromEntries(xmlItems(t, 'tagSet').map((x) => [xmlText(x, 'key') ?? '', xmlText(x, 'value') ?? ''])),
     vipRoute: route
       ? {
-          ...(route.NetworkInterfaceId ? { networkInterfaceId: route.NetworkInterfaceId } : {}),
-          ...(route.InstanceId ? { instanceId: route.InstanceId } : {}),
+          ...(networkInterfaceId ? { networkInterfaceId } : {}),
+          ...(instanceId ? { instanceId } : {}),
           ...(other ? { otherTarget: other } : {}),
-          state: route.State === 'blackhole' ? 'blackhole' : 'active',
+          state: field('state') === 'blackhole' ? 'blackhole' : 'active',
         }
       : null,
   };

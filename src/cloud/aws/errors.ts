@@ -70,7 +70,8 @@ interface SdkErrorShape {
 }
 
 /**
- * Wraps an error from the AWS SDK once, at the boundary, keeping it as `cause` and the EC2 error
+ * Wraps an error from the AWS SDK or the agent's own clients (AwsApiError, aws-http.ts: the same
+ * shape) once, at the boundary, keeping it as `cause` and the EC2 error
  * code and request id in `details` (`awsCode`, `requestId`, `httpStatus`). `signal` is the call's:
  * the SDK reports every abort as "AbortError: Request aborted", so the message says why instead
  * (e.g. the call's timeout: no answer from the API).

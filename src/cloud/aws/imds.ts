@@ -70,8 +70,9 @@ export class ImdsClient {
   }
 
   /**
-   * The instance role's temporary credentials, as an AWS SDK credential provider: the SDK calls
-   * it again when `expiration` nears, so credentials rotate without a restart.
+   * The instance role's temporary credentials, as a credential provider (for the agent's clients,
+   * aws-http.ts, or the AWS SDK's): the client calls it again when `expiration` nears, so
+   * credentials rotate without a restart.
    */
   roleCredentials(options: { signal: AbortSignal }): () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken: string; expiration: Date }> {
     return async () => {

@@ -6,7 +6,8 @@
  * Not checked (documented in docs/lab-ec2-api.md): the request time against a clock (the lab's
  * clock is often simulated) and pre-signed URLs (query-string signatures).
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { encodeRfc3986, sha256Hex } from '../../cloud/aws/sigv4-sign.js';
 import { ec2Errors } from './errors.js';
 import type { LabCredential } from './policy.js';
 
@@ -20,13 +21,7 @@ export interface SignedRequest {
   readonly body: Buffer;
 }
 
-const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest();
-
-/** RFC 3986 percent-encoding as SigV4 wants it (unreserved characters kept, everything else %XX). */
-function encodeRfc3986(text: string): string {
-  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
 
 function safeDecode(text: string): string {
   try {

@@ -3,10 +3,11 @@
  * instance role's credentials (IMDSv2), read this node's desired-version pointer cheaply
  * (GetObject with `If-None-Match`: an unchanged pointer costs a 304 and no body), fetch the spec
  * version it names, and publish this node's status beside the spec. Exactly the calls the role's
- * policy allows (iam-policy.ts `ReadRelease`, `FollowRollout`, `PublishStatus`). No SDK retries: the
- * agent polls again on its interval.
+ * policy allows (iam-policy.ts `ReadRelease`, `FollowRollout`, `PublishStatus`), through the agent's
+ * own S3 client (../s3-rest.ts, not the SDK: issue 17 item 7). No retries: the agent polls again on
+ * its interval.
  */
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3RestClient } from '../s3-rest.js';
 import { timeoutSignal } from '../../../util/abort.js';
 import { OverlayError } from '../../../util/errors.js';
 import { wrapAwsError } from '../errors.js';
@@ -22,7 +23,7 @@ type DesiredRead =
 /** Per S3 call: the agent's poll must never hang on an unreachable endpoint. */
 const CALL_TIMEOUT_MS = 5_000;
 
-/** The release bucket over the AWS SDK, with the instance role's credentials from IMDSv2. */
+/** The release bucket, with the instance role's credentials from IMDSv2. */
 export function s3ReleaseFollow(options: {
   readonly bucket: string;
   /** The provision prefix ("" or ending in `/`). */
@@ -46,11 +47,8 @@ export function s3ReleaseFollow(options: {
   destroy(): void;
 } {
   const imds = new ImdsClient(options.imdsEndpoint === undefined ? {} : { endpoint: options.imdsEndpoint });
-  const client = new S3Client({
-    region: options.region, maxAttempts: 1, credentials: imds.roleCredentials({ signal: options.signal }),
-    // Path-style at a custom endpoint (the lab: an IP address has no bucket subdomains).
-    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint, forcePathStyle: true }),
-  });
+  // Path-style at a configured endpoint (the lab: an IP address has no bucket subdomains).
+  const client = new S3RestClient({ region: options.region, credentials: imds.roleCredentials({ signal: options.signal }), ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }) });
   const { bucket } = options;
   const pointerKey = desiredKey(options.prefix, options.node);
   const ownStatusKey = statusKey(options.prefix, options.node);
@@ -66,23 +64,23 @@ export function s3ReleaseFollow(options: {
     where: `s3://${bucket}/${options.prefix}`,
     readDesired: async ({ etag, signal }) => {
       try {
-        const r = await call('s3:GetObject', signal, (abortSignal) => client.send(new GetObjectCommand({ Bucket: bucket, Key: pointerKey, ...(etag === null ? {} : { IfNoneMatch: etag }) }), { abortSignal }));
-        return { kind: 'found', etag: r.ETag ?? '', body: (await r.Body?.transformToString('utf8')) ?? '' };
+        const r = await call('s3:GetObject', signal, (abortSignal) => client.getObject({ bucket, key: pointerKey, ...(etag === null ? {} : { ifNoneMatch: etag }) }, abortSignal));
+        return { kind: 'found', etag: r.etag, body: r.body };
       } catch (err) {
         if (!(err instanceof OverlayError)) throw err;
         const { httpStatus, awsCode } = err.details;
-        // A 304 has no body: the SDK names the error by its status.
-        if (httpStatus === 304 || awsCode === 'NotModified' || awsCode === '304') return { kind: 'unchanged' };
+        // A 304 has no body: the client names the error by its status.
+        if (httpStatus === 304 || awsCode === 'NotModified') return { kind: 'unchanged' };
         if (awsCode === 'NoSuchKey' || awsCode === 'NotFound') return { kind: 'absent' };
         throw err;
       }
     },
     readSpecVersion: async (versionId, { signal }) => {
-      const r = await call('s3:GetObjectVersion', signal, (abortSignal) => client.send(new GetObjectCommand({ Bucket: bucket, Key: options.specKey, VersionId: versionId }), { abortSignal }));
-      return (await r.Body?.transformToString('utf8')) ?? '';
+      const r = await call('s3:GetObjectVersion', signal, (abortSignal) => client.getObject({ bucket, key: options.specKey, versionId }, abortSignal));
+      return r.body;
     },
     publishStatus: async (body, { signal }) => {
-      await call('s3:PutObject', signal, (abortSignal) => client.send(new PutObjectCommand({ Bucket: bucket, Key: ownStatusKey, Body: body, ContentType: 'application/json', Metadata: { [OWNER_METADATA]: options.cluster } }), { abortSignal }));
+      await call('s3:PutObject', signal, (abortSignal) => client.putObject({ bucket, key: ownStatusKey, body, contentType: 'application/json', metadata: { [OWNER_METADATA]: options.cluster } }, abortSignal));
     },
     destroy: () => client.destroy(),
   };
