@@ -37,24 +37,38 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/overlay-lb-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 echo "build-deb: overlay-lb $version ($commit) for $arch on Node.js $("$node" --version)" >&2
 
-# 1. One CommonJS file (Node 24's SEA runs a CommonJS main); import.meta.url becomes the file's URL.
+# 1. Two CommonJS files (Node 24's SEA runs a CommonJS main); import.meta.url becomes the file's URL.
 # src/ops/sea-bundle.ts (run by the runtime's type stripping) bundles npm packages from their ES
-# module builds, tree-shaken: the agent then loads only the SDK parts it uses (docs/BENCHMARKS.md).
+# module builds, tree-shaken. The main script is the agent alone (src/cli/sea-agent-main.ts); the
+# whole CLI (src/cli/sea-main.ts: provisioning with the AWS SDK, the lab...) is an asset that the
+# main script compiles for every other command: the agent's memory holds only its own source
+# (docs/BENCHMARKS.md, "Agent footprint"). The CLI's metafile lists everything bundled (notices).
 build_json=$("$node" -e 'process.stdout.write(JSON.stringify({version: process.argv[1], commit: process.argv[2]}))' "$version" "$commit")
-"$node" --input-type=module -e "const { main } = await import('./src/ops/sea-bundle.ts'); await main(process.argv.slice(1));" \
-  src/cli/sea-main.ts "$work/overlay-lb.cjs" "$work/meta.json" "$build_json"
+for entry in "src/cli/sea-agent-main.ts agent" "src/cli/sea-main.ts cli"; do
+  read -r source name <<<"$entry"
+  "$node" --input-type=module -e "const { main } = await import('./src/ops/sea-bundle.ts'); await main(process.argv.slice(1));" \
+    "$source" "$work/overlay-lb-$name.cjs" "$work/meta-$name.json" "$build_json"
+done
 
 # 2. The single executable: a SEA blob injected into a copy of the pinned runtime.
 # The runtime's flags for the executable (the SEA config's execArgv), for the idle agent's
-# footprint: a young generation of 1 MiB per semi-space instead of up to 16 MiB (the agent's
-# garbage is small and short-lived): RSS 124-125 -> 108-111 MiB in bench/agent-footprint.ts, CPU
-# not up (docs/BENCHMARKS.md, "Agent footprint"). The blob, with its code cache, is made under the
-# same flags: V8 rejects a code cache made under other flags.
-sea_exec_argv=(--max-semi-space-size=1)
+# footprint (docs/BENCHMARKS.md, "Agent footprint"; CPU not up with any of them):
+# - a young generation of 1 MiB per semi-space instead of up to 16 MiB (the agent's garbage is
+#   small and short-lived): RSS 124-125 -> 108-111 MiB;
+# - no optimizing compilers (--no-opt --no-maglev: the interpreter and the baseline compiler
+#   only): the executable's pages of TurboFan are never touched and no optimized code is made;
+#   the idle agent has nothing hot to optimize. The price: a CPU-bound CLI run is slower
+#   (validating a spec of 10,000 routes 1.5-1.8 -> 2.2 s);
+# - --single-threaded: V8 collects garbage and compiles on the main thread (a heap of about
+#   20 MiB), no worker thread's memory.
+# (The agent adds --optimize-for-size at run time: src/cli/sea-agent-main.ts.)
+# The blob, with its code cache, is made under the same flags: V8 rejects a code cache made
+# under other flags.
+sea_exec_argv=(--max-semi-space-size=1 --no-opt --no-maglev --single-threaded)
 exec_argv_json=$("$node" -e 'process.stdout.write(JSON.stringify(process.argv.slice(1)))' -- "${sea_exec_argv[@]}")
 cat > "$work/sea-config.json" <<JSON
-{ "main": "$work/overlay-lb.cjs", "output": "$work/sea.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true,
-  "execArgv": $exec_argv_json }
+{ "main": "$work/overlay-lb-agent.cjs", "output": "$work/sea.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true,
+  "assets": { "overlay-lb-cli.cjs": "$work/overlay-lb-cli.cjs" }, "execArgv": $exec_argv_json }
 JSON
 "$node" "${sea_exec_argv[@]}" --experimental-sea-config "$work/sea-config.json" >&2
 # Stripped first (Debian ships no unstripped binaries; 20 MB less), then the blob is injected.
@@ -89,7 +103,7 @@ install -m 0644 packaging/grafana/overlay-lb.json "$pkg/usr/share/overlay-lb/gra
 # license from what esbuild really bundled (and Node.js's), generated, never hand-kept.
 echo "import { main } from './src/ops/third-party-notices.ts'; main(process.argv.slice(2));" \
   | node_modules/.bin/esbuild --bundle --platform=node --format=esm --log-level=warning --outfile="$work/notices.mjs"
-"$node" "$work/notices.mjs" "$work/meta.json" "$root_dir/node_modules" "$OVERLAY_LB_RUNTIME" | gzip -9n > "$doc/THIRD-PARTY-NOTICES.gz"
+"$node" "$work/notices.mjs" "$work/meta-cli.json" "$root_dir/node_modules" "$OVERLAY_LB_RUNTIME" | gzip -9n > "$doc/THIRD-PARTY-NOTICES.gz"
 # (tail, not head: head would end git with SIGPIPE, which pipefail turns into a failure)
 first_year=$(git log --format=%ad --date=format:%Y 2>/dev/null | tail -n 1 || true)
 years=${first_year:-$(date -u +%Y)}-$(date -u +%Y)

@@ -1,7 +1,8 @@
 /**
- * The single executable's bundle (src/ops/sea-bundle.ts): the AWS SDK's schema keys are inlined
- * so that esbuild can drop the EC2 shapes the agent never uses. (The packaged executable built
- * from this bundle runs in test/packaging/deb-lifecycle.test.ts and test/e2e/packaged-agent.test.ts.)
+ * The single executable's bundles (src/ops/sea-bundle.ts): the agent's main script, which carries
+ * no AWS SDK and no CLI command but the agent, and the CLI's, where the SDK's schema keys are
+ * inlined so that esbuild can drop the EC2 shapes nothing uses. (The packaged executable built
+ * from them runs in test/packaging/deb-lifecycle.test.ts and test/e2e/packaged-agent.test.ts.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,18 +42,33 @@ void test('non-ASCII characters become \\u escapes, one per UTF-16 unit', () => 
   assert.equal(asciiOnly('/* \u{1F600} */'), '/* \\ud83d\\ude00 */');
 });
 
-void test('the executable\'s bundle keeps the EC2 shapes the agent uses and drops the others', { timeout: 300_000 }, async (t) => {
+void test('the executable\'s main script is the agent alone: no AWS SDK, no other command, no lab, no import()', { timeout: 300_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'olb-sea-agent-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const outfile = join(dir, 'overlay-lb-agent.cjs');
+  await bundleSea({ entry: join(REPO_ROOT, 'src/cli/sea-agent-main.ts'), outfile, metafile: join(dir, 'meta.json'), buildJson: JSON.stringify({ version: '9.9.9', commit: 'test' }) });
+  const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as { inputs: Record<string, unknown> };
+  const inputs = Object.keys(meta.inputs);
+  const unwanted = inputs.filter((p) => /node_modules\/@(aws-sdk|smithy|aws-crypto)\/|src\/(lab|provision|cloud\/aws\/provision\/(?!release-follow|names))|src\/cli\/commands\/(?!agent)/.test(p));
+  assert.deepEqual(unwanted, [], 'the agent\'s main script bundles these');
+  assert.ok(inputs.includes('src/cloud/aws/ec2-query.ts') && inputs.includes('src/cloud/aws/s3-rest.ts'), 'the agent\'s own AWS clients are in it');
+  const text = await readFile(outfile, 'utf8');
+  assert.deepEqual(text.match(/\bimport\(\s*["'`]/g), null, 'the agent bundle calls import()');
+  assert.equal(text.search(/[\u0080-\uffff]/), -1, 'the agent bundle has a non-ASCII character');
+});
+
+void test('the executable\'s CLI bundle keeps the EC2 shapes provisioning uses and drops the others', { timeout: 300_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'olb-sea-bundle-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const outfile = join(dir, 'overlay-lb.cjs');
   await bundleSea({ entry: join(REPO_ROOT, 'src/cli/sea-main.ts'), outfile, metafile: join(dir, 'meta.json'), buildJson: JSON.stringify({ version: '9.9.9', commit: 'test' }) });
   const text = await readFile(outfile, 'utf8');
-  // Shapes of operations the agent calls (src/cloud/aws), and up (only initialized when up runs), are there ...
-  for (const used of ['DescribeRouteTablesRequest$', 'ReplaceRouteRequest$', 'CreateTagsRequest$', 'AssociateAddressRequest$', 'RunInstancesRequest$']) assert.ok(text.includes(`${used} =`), `${used} is missing from the bundle`);
+  // Shapes of operations provisioning and doctor call are there ...
+  for (const used of ['DescribeRouteTablesRequest$', 'ReplaceRouteRequest$', 'CreateTagsRequest$', 'RunInstancesRequest$']) assert.match(text, new RegExp(`${used.replace('$', '\\$')}\\s*=`), `${used} is missing from the bundle`);
   // ... shapes of operations nothing calls are not (without the inlined keys all ~3,400 were; so
   // were they when a module the CLI imports on demand imported the package's index: the bundle
   // maps those imports to the commands' own modules, ec2DeepImportsPlugin).
-  for (const unused of ['AcceptAddressTransferRequest$', 'CreateNatGatewayRequest$', 'CreateVpcEndpointRequest$']) assert.ok(!text.includes(`${unused} =`), `${unused} is in the bundle`);
+  for (const unused of ['AcceptAddressTransferRequest$', 'CreateNatGatewayRequest$', 'CreateVpcEndpointRequest$']) assert.doesNotMatch(text, new RegExp(`${unused.replace('$', '\\$')}\\s*=`), `${unused} is in the bundle`);
   // No dynamic import() left: in the CommonJS main, one of a builtin goes through the ES module
   // loader, whose namespace of node:http reads its lazy WebSocket export and loads undici (about
   // 17 MiB of the agent's memory, at the SDK's first plain-HTTP call); require() does not.

@@ -1,9 +1,7 @@
 /**
- * Where an LB node reaches the cloud's APIs. Kept apart from driver.ts, which loads the EC2
- * client: the agent imports this module on demand (the release bucket's S3 endpoint), and in the
- * single executable a module imported on demand must not reach the EC2 client, or esbuild keeps
- * every EC2 operation in the agent's memory (src/ops/sea-bundle.ts, test/packaging/sea-bundle).
- * Pure.
+ * Where an LB node reaches the cloud's APIs. Kept apart from driver.ts: the agent imports this
+ * module on demand (the release bucket's S3 endpoint), and so does the CLI's provisioning, whose
+ * modules reach the AWS SDK (src/ops/sea-bundle.ts, test/packaging/sea-bundle). Pure.
  */
 import type { Spec } from '../../model/spec.js';
 
