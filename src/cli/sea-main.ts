@@ -1,7 +1,8 @@
 /**
- * The entry point of the single executable (`/usr/bin/overlay-lb` from the .deb): esbuild bundles
- * it with everything it imports into one CommonJS file, which scripts/build-deb.sh injects into
- * the pinned Node.js runtime. `overlay-lb ARGS` runs the CLI; `overlay-lb --own-program NAME
+ * The CLI's entry point in the single executable (`/usr/bin/overlay-lb` from the .deb): esbuild
+ * bundles it with everything it imports into one CommonJS file, which scripts/build-deb.sh stores
+ * in the executable as an asset; the executable's main script (sea-agent-main.ts) runs it for
+ * every command but `agent`. `overlay-lb ARGS` runs the CLI; `overlay-lb --own-program NAME
  * ARGS` runs one of the lab's helper processes, which a build runs as `node dist/src/lab/NAME.js`
  * (see `util/own-program.ts`).
  */

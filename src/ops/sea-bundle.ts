@@ -1,7 +1,9 @@
 /**
- * The esbuild step of the single executable (scripts/build-deb.sh): src/cli/sea-main.ts and
- * everything it imports as one CommonJS file, bundled so that the agent's memory is what it uses,
- * not the whole of its dependencies (issue 17 item 7, docs/BENCHMARKS.md "Agent footprint").
+ * The esbuild step of the single executable (scripts/build-deb.sh): an entry point and everything
+ * it imports as one CommonJS file, twice (src/cli/sea-agent-main.ts, the executable's main script,
+ * and src/cli/sea-main.ts, the CLI, stored as an asset), bundled so that the agent's memory is
+ * what it uses, not the whole of its dependencies (issue 17 item 7, docs/BENCHMARKS.md "Agent
+ * footprint").
  *
  * The agent itself no longer loads the AWS SDK (its own EC2 and S3 clients: src/cloud/aws/ec2-query.ts,
  * s3-rest.ts); the CLI's provisioning does, in the same executable. These choices matter for the
