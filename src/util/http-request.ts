@@ -1,6 +1,21 @@
 import { request, type IncomingMessage, type RequestOptions } from 'node:http';
 import { timeoutSignal } from './abort.js';
 
+/** An answer's whole body; rejects with the stream's error or once it is longer than `maxBytes`. */
+export function readAnswer(res: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    res.on('data', (c: Buffer) => {
+      length += c.length;
+      if (length > maxBytes) res.destroy(new Error(`the answer is longer than ${maxBytes} bytes`));
+      else chunks.push(c);
+    });
+    res.on('end', () => resolve(Buffer.concat(chunks)));
+    res.on('error', reject);
+  });
+}
+
 /**
  * One HTTP/1.1 request with `node:http`, on a connection of its own (no keep-alive: a reused socket
  * the server has just closed would fail the next request). Resolves with the status and the body
@@ -26,15 +41,7 @@ export function httpRequest(target: { readonly url: string } | { readonly socket
   const maxBytes = init.maxBytes ?? 1024 * 1024;
   return new Promise((resolve, reject) => {
     const onAnswer = (res: IncomingMessage): void => {
-      const chunks: Buffer[] = [];
-      let length = 0;
-      res.on('data', (c: Buffer) => {
-        length += c.length;
-        if (length > maxBytes) res.destroy(new Error(`the answer is longer than ${maxBytes} bytes`));
-        else chunks.push(c);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
+      readAnswer(res, maxBytes).then((body) => resolve({ status: res.statusCode ?? 0, text: body.toString('utf8') }), reject);
     };
     const req = 'url' in target ? request(target.url, options, onAnswer) : request({ ...options, socketPath: target.socketPath, path: target.path }, onAnswer);
     req.on('error', reject);

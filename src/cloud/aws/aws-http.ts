@@ -12,6 +12,7 @@ import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage, RequestO
 import { systemClock, type Clock } from '../../util/clock.js';
 import { untilAborted } from '../../util/abort.js';
 import { OverlayError } from '../../util/errors.js';
+import { readAnswer } from '../../util/http-request.js';
 import { encodeRfc3986, signRequest, sha256Hex, type AwsCredentials } from './sigv4-sign.js';
 
 /** A credential source: fixed keys, or a provider (the instance role's, from IMDSv2). */
@@ -69,20 +70,12 @@ function hostHeader(url: URL): string {
  * One request: resolves with the whole answer, rejects with the transport's error (marked
  * `reusedSocket` when it came on a kept-alive connection), the abort, or an answer over `maxBytes`.
  */
-function requestOnce(url: URL, options: RequestOptions, body: string | Buffer | undefined, maxBytes: number): Promise<AwsHttpResponse & { reused: boolean }> {
+function requestOnce(url: URL, options: RequestOptions, body: string | Buffer | undefined, maxBytes: number): Promise<AwsHttpResponse> {
   // `node:https` only for https endpoints (AWS's): the lab's plain HTTP never loads TLS.
   const { request } = url.protocol === 'https:' ? process.getBuiltinModule('node:https') : process.getBuiltinModule('node:http');
   return new Promise((resolve, reject) => {
     const req = request(url, options, (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      let length = 0;
-      res.on('data', (c: Buffer) => {
-        length += c.length;
-        if (length > maxBytes) res.destroy(new Error(`the answer is longer than ${maxBytes} bytes`));
-        else chunks.push(c);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), reused: req.reusedSocket }));
-      res.on('error', reject);
+      readAnswer(res, maxBytes).then((answer) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: answer }), reject);
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       // A kept-alive connection the server closed just as we sent: safe to send once more.
