@@ -53,6 +53,7 @@ void test('over HTTPS: signed as the verifier expects, on one kept-alive TLS con
       }
     });
   });
+  server.keepAliveTimeout = 60_000; // as AWS's endpoints: an idle connection outlives a slow machine's pause
   server.on('secureConnection', (s) => { tlsConnections++; connections.add(s); s.on('close', () => connections.delete(s)); });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => { for (const s of connections) s.destroy(); server.close(() => resolve()); }));
