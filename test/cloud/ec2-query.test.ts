@@ -56,6 +56,9 @@ async function startServer(t: TestContext, handler: Parameters<typeof createServ
 
 const signal = (): AbortSignal => AbortSignal.timeout(30_000);
 
+/** `20261207T031542Z` as epoch ms. */
+const parseAmzDate = (text: string): number => Date.parse(text.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
+
 void test('ec2-query: list parameters as EC2 numbers them', () => {
   assert.deepEqual(filterParams([{ Name: 'vpc-id', Values: ['vpc-1'] }, { Name: 'tag:Name', Values: ['a', 'b'] }]), {
     'Filter.1.Name': 'vpc-id', 'Filter.1.Value.1': 'vpc-1', 'Filter.2.Name': 'tag:Name', 'Filter.2.Value.1': 'a', 'Filter.2.Value.2': 'b',
@@ -170,6 +173,38 @@ void test('ec2-query: calls share a kept-alive connection; one the server closes
   for (let i = 0; i < 4; i++) assert.equal((await c.call('DescribeVpcs', {}, signal())).name, 'DescribeVpcsResponse');
   assert.equal(requests, 5, 'four calls, one of them sent twice');
   assert.equal(connections, 2, 'the first connection served two calls; the retry opened the second');
+});
+
+void test('ec2-query: a node whose clock is 10 minutes behind signs with the API\'s time after the first refusal, which is sent again; 2 minutes off changes nothing', async (t) => {
+  let aheadMs = 10 * 60_000;
+  const seen: { amzDate: string; status: number }[] = [];
+  const answer = '<?xml version="1.0" encoding="UTF-8"?>\n<DescribeVpcsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><vpcSet/></DescribeVpcsResponse>';
+  const { url } = await startServer(t, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      // The API's clock: `aheadMs` ahead of this machine's. It refuses a signature 5 minutes off it, as EC2 does.
+      const serverNow = Date.now() + aheadMs;
+      const amzDate = String(req.headers['x-amz-date'] ?? '');
+      const signedAt = parseAmzDate(amzDate);
+      const ok = Math.abs(serverNow - signedAt) < 5 * 60_000;
+      seen.push({ amzDate, status: ok ? 200 : 400 });
+      res.writeHead(ok ? 200 : 400, { 'content-type': 'text/xml', date: new Date(serverNow).toUTCString() });
+      res.end(ok ? answer : '<?xml version="1.0"?><Response><Errors><Error><Code>RequestExpired</Code><Message>Request has expired.</Message></Error></Errors><RequestID>x</RequestID></Response>');
+    });
+  });
+  const c = createEc2Client({ region: REGION, endpoint: url, credentials: ADMIN });
+  t.after(() => c.destroy());
+  assert.equal((await c.call('DescribeVpcs', {}, signal())).name, 'DescribeVpcsResponse');
+  assert.equal((await c.call('DescribeVpcs', {}, signal())).name, 'DescribeVpcsResponse');
+  assert.deepEqual(seen.map((s) => s.status), [400, 200, 200], 'refused once, then signed with the API\'s time');
+  aheadMs = 2 * 60_000; // within AWS's tolerance: a fresh client keeps its own clock
+  seen.length = 0;
+  const c2 = createEc2Client({ region: REGION, endpoint: url, credentials: ADMIN });
+  t.after(() => c2.destroy());
+  await c2.call('DescribeVpcs', {}, signal());
+  assert.deepEqual(seen.map((s) => s.status), [200]);
+  const signedAt = parseAmzDate(seen[0]!.amzDate);
+  assert.ok(Math.abs(signedAt - Date.now()) < 60_000, `signed at ${seen[0]!.amzDate}, this machine's time`);
 });
 
 void test('ec2-query: an answer that is not EC2\'s (a proxy\'s HTML, a 200 that is not XML) is an error that says so', async (t) => {

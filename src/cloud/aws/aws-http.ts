@@ -22,6 +22,8 @@ export type CredentialSource = AwsCredentials | (() => Promise<AwsCredentials>);
 const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
 /** An idle kept-alive connection is closed after this (the master re-checks every 10 s). */
 const FREE_SOCKET_TIMEOUT_MS = 15_000;
+/** An answer's Date header this far from this node's clock sets the clock offset (AWS refuses 5 min). */
+const CLOCK_SKEW_CORRECTION_MS = 4 * 60_000;
 /** An answer longer than this is refused (EC2's largest page of our calls is far smaller). */
 const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -95,6 +97,7 @@ export class AwsHttpClient {
   #cached: AwsCredentials | undefined;
   #pending: Promise<AwsCredentials> | undefined;
   #agents = new Map<string, HttpAgent>();
+  #offsetMs = 0;
 
   constructor(options: { readonly service: string; readonly region: string; readonly credentials: CredentialSource; readonly clock?: Clock }) {
     this.#service = options.service;
@@ -131,7 +134,8 @@ export class AwsHttpClient {
   /**
    * Sends one signed request and returns the answer, whatever its status. Rejects with the
    * transport's error or the abort (Node's AbortError). A request that fails because a kept-alive
-   * connection was closed under it is sent once more on a new one.
+   * connection was closed under it is sent once more on a new one; so is one refused because this
+   * node's clock is off (see {@link AwsHttpClient.clockOffsetMs}).
    */
   async send(request: AwsHttpRequest, options: { readonly maxBytes?: number } = {}): Promise<AwsHttpResponse> {
     // The call's signal bounds the credential lookup too (a slow IMDS must not outlast the call).
@@ -140,28 +144,47 @@ export class AwsHttpClient {
       const reason: unknown = request.signal.reason;
       throw new OverlayError('CLOUD_UNAVAILABLE', `${this.#service}: no credentials before the call was aborted (${reason instanceof Error ? reason.message : 'aborted'}): the credential source (the instance role's, from IMDS) did not answer in time`, { cause: reason });
     }
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    const res = await this.#attempt(request, credentials, maxBytes);
+    // AWS refuses a signature more than 5 minutes off its clock. Like the SDKs, sign with the
+    // API's time (its Date header) once this node's clock is found that far off, and send again
+    // a request it refused for it (nothing was done: the signature was refused).
+    const date = res.headers.date === undefined ? NaN : Date.parse(res.headers.date);
+    const skew = Number.isNaN(date) ? 0 : date - (this.#clock.now() + this.#offsetMs);
+    if (Math.abs(skew) < CLOCK_SKEW_CORRECTION_MS) return res;
+    this.#offsetMs += skew;
+    return res.status >= 400 && res.status < 500 && !request.signal.aborted ? this.#attempt(request, credentials, maxBytes) : res;
+  }
+
+  /**
+   * How far this client signs ahead of this node's clock (ms): 0 unless an answer's Date header
+   * was more than 4 minutes off it, then that difference (AWS allows 5).
+   */
+  get clockOffsetMs(): number {
+    return this.#offsetMs;
+  }
+
+  async #attempt(request: AwsHttpRequest, credentials: AwsCredentials, maxBytes: number): Promise<AwsHttpResponse> {
     const base = request.endpoint.pathname.replace(/\/$/, '');
     const path = `${base}${request.path}`;
     const url = new URL(request.endpoint.origin);
     url.pathname = path;
-    const queryString = request.query === undefined ? '' : Object.entries(request.query).map(([k, v]) => `${encodeRfc3986(k)}=${encodeRfc3986(v)}`).join('&');
-    url.search = queryString;
+    url.search = request.query === undefined ? '' : Object.entries(request.query).map(([k, v]) => `${encodeRfc3986(k)}=${encodeRfc3986(v)}`).join('&');
     const body = request.body ?? '';
     const payloadHash = sha256Hex(body);
     const unsigned: Record<string, string> = { ...request.headers, host: hostHeader(url) };
     if (request.s3 === true) unsigned['x-amz-content-sha256'] = payloadHash;
     const headers = signRequest({
       method: request.method, path, ...(request.query === undefined ? {} : { query: request.query }), headers: unsigned, payloadHash,
-      service: this.#service, region: this.#region, credentials, now: new Date(this.#clock.now()), s3: request.s3 === true,
+      service: this.#service, region: this.#region, credentials, now: new Date(this.#clock.now() + this.#offsetMs), s3: request.s3 === true,
     });
     if (body.length > 0 || request.method !== 'GET') headers['content-length'] = String(Buffer.byteLength(body));
-    const options_: RequestOptions = { method: request.method, headers, agent: this.#agent(url), signal: request.signal };
-    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    const options: RequestOptions = { method: request.method, headers, agent: this.#agent(url), signal: request.signal };
     try {
-      return await requestOnce(url, options_, body, maxBytes);
+      return await requestOnce(url, options, body, maxBytes);
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
-      if (e.reusedSocket === true && !request.signal.aborted && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) return requestOnce(url, options_, body, maxBytes);
+      if (e.reusedSocket === true && !request.signal.aborted && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) return requestOnce(url, options, body, maxBytes);
       throw err;
     }
   }
