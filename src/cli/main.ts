@@ -12,11 +12,10 @@ export type { Command } from './process.js';
 export { Interrupted, interruptedStatus, runCommand } from './process.js';
 
 /**
- * Every command but the agent is imported when it runs, so that the agent, a long-running daemon,
- * does not carry the lab, its EC2 API server or `explain` in its memory (docs/BENCHMARKS.md,
- * "Agent footprint"). The agent itself is imported statically: in the single executable esbuild
- * wraps a dynamically imported module graph in lazy initializers and then cannot tree-shake it,
- * which would bring every EC2 operation of the AWS SDK back into the agent's memory.
+ * Every command but the agent is imported when it runs, so that a command loads only what it
+ * uses; the agent, a long-running daemon, must not carry the lab, its EC2 API server, `explain`
+ * or provisioning's AWS SDK (docs/BENCHMARKS.md, "Agent footprint"). In the single executable the
+ * agent does not even come through this table: its own main script runs it (sea-agent-main.ts).
  */
 const commands: Readonly<Record<string, { summary: string; run: Command }>> = {
   validate: { summary: 'check a spec; every error at once as file:line:col', run: async (...a) => (await import('./commands/validate.js')).runValidate(...a) },
