@@ -13,7 +13,7 @@ import { systemClock, type Clock } from '../../util/clock.js';
 import { untilAborted } from '../../util/abort.js';
 import { OverlayError } from '../../util/errors.js';
 import { readAnswer } from '../../util/http-request.js';
-import { encodeRfc3986, signRequest, sha256Hex, type AwsCredentials } from './sigv4-sign.js';
+import { canonicalQueryString, signRequest, sha256Hex, type AwsCredentials } from './sigv4-sign.js';
 
 /** A credential source: fixed keys, or a provider (the instance role's, from IMDSv2). */
 export type CredentialSource = AwsCredentials | (() => Promise<AwsCredentials>);
@@ -61,11 +61,6 @@ export function serviceEndpoint(service: 'ec2' | 's3', region: string, explicit:
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`the ${service} endpoint "${text}" is not http:// or https://`);
   return url;
-}
-
-/** The `host` header for a URL: the port only when it is not the scheme's default (Node's URL drops it then). */
-function hostHeader(url: URL): string {
-  return url.port === '' ? url.hostname : `${url.hostname}:${url.port}`;
 }
 
 /**
@@ -169,10 +164,10 @@ export class AwsHttpClient {
     const path = `${base}${request.path}`;
     const url = new URL(request.endpoint.origin);
     url.pathname = path;
-    url.search = request.query === undefined ? '' : Object.entries(request.query).map(([k, v]) => `${encodeRfc3986(k)}=${encodeRfc3986(v)}`).join('&');
+    url.search = canonicalQueryString(request.query);
     const body = request.body ?? '';
     const payloadHash = sha256Hex(body);
-    const unsigned: Record<string, string> = { ...request.headers, host: hostHeader(url) };
+    const unsigned: Record<string, string> = { ...request.headers, host: url.host }; // the port only when not the scheme's default, as Node sends it
     if (request.s3 === true) unsigned['x-amz-content-sha256'] = payloadHash;
     const headers = signRequest({
       method: request.method, path, ...(request.query === undefined ? {} : { query: request.query }), headers: unsigned, payloadHash,

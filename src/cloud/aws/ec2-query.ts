@@ -9,7 +9,7 @@
  */
 import { parseXml, xmlChild, xmlText, type XmlElement } from '../../util/xml.js';
 import { AwsApiError, AwsHttpClient, serviceEndpoint, type CredentialSource } from './aws-http.js';
-import { encodeRfc3986 } from './sigv4-sign.js';
+import { canonicalQueryString } from './sigv4-sign.js';
 
 /** The EC2 API version every action is called with (the current and only one). */
 export const EC2_API_VERSION = '2016-11-15';
@@ -77,7 +77,7 @@ export class Ec2QueryClient {
    * transport's error or the abort.
    */
   async call(action: string, params: Readonly<Record<string, string>>, signal: AbortSignal): Promise<XmlElement> {
-    const body = Object.entries({ Action: action, Version: EC2_API_VERSION, ...params }).map(([k, v]) => `${encodeRfc3986(k)}=${encodeRfc3986(v)}`).join('&');
+    const body = canonicalQueryString({ Action: action, Version: EC2_API_VERSION, ...params });
     const res = await this.#http.send({
       method: 'POST', endpoint: this.#endpoint, path: '/', body, signal,
       headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },

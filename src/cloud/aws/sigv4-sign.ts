@@ -72,9 +72,8 @@ export function signRequest(input: SignInput): Record<string, string> {
   const day = date.slice(0, 8);
   const headers: Record<string, string> = { ...input.headers, 'x-amz-date': date };
   if (input.credentials.sessionToken !== undefined && input.credentials.sessionToken !== '') headers['x-amz-security-token'] = input.credentials.sessionToken;
-  const names = Object.keys(headers).map((h) => h.toLowerCase()).sort();
-  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v.trim().replace(/\s+/g, ' ')]));
-  const canonicalHeaders = names.map((name) => `${name}:${lower[name]}\n`).join('');
+  const names = Object.keys(headers).sort();
+  const canonicalHeaders = names.map((name) => `${name}:${headers[name]!.trim().replace(/\s+/g, ' ')}\n`).join('');
   const uri = input.s3 === true ? input.path : input.path.split('/').map((s) => encodeRfc3986(s)).join('/');
   const canonicalRequest = [input.method.toUpperCase(), uri === '' ? '/' : uri, canonicalQueryString(input.query), canonicalHeaders, names.join(';'), input.payloadHash].join('\n');
   const scope = `${day}/${input.region}/${input.service}/aws4_request`;
